@@ -1,0 +1,90 @@
+"""The `nin-repro` console script: argument parsing only; the work is done
+by the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _train(args) -> int:
+    from .train import train
+
+    for seed in args.seeds:
+        train(args.experiment, seed=seed, device=args.device, epochs=args.epochs, subset=args.subset,
+              data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
+              download=args.download, resume=args.resume, precision=args.precision,
+              compile=args.compile, batch_size=args.batch_size, progress=not args.no_progress)
+    return 0
+
+
+def _table(args) -> int:
+    from . import results
+    from .experiments import EXPERIMENTS
+
+    names = args.experiments or list(EXPERIMENTS)
+    rows = results.summarize(results.read_records(args.results_dir), names)
+    print(results.format_table(rows))
+    return 0
+
+
+def _experiments(args) -> int:
+    from .experiments import EXPERIMENTS
+
+    for exp in EXPERIMENTS.values():
+        if args.json:
+            print(json.dumps(exp.to_dict()))
+        else:
+            t = exp.train
+            print(f"{exp.name:<20} {exp.dataset:<9} {exp.preprocess:<8} head={exp.model.head:<10} "
+                  f"dropout={exp.model.dropout} epochs={t.epochs} lr={t.lr} milestones={list(t.milestones())} "
+                  f"aug={'translate+flip' if t.translate or t.flip else 'none'}"
+                  f"{'  (needs download)' if exp.requires_download else ''}\n    {exp.description}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nin-repro", description="Network In Network reproduction study")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train one experiment for one or more seeds and write run records")
+    p.add_argument("--experiment", "-e", required=True, help="see `nin-repro experiments`")
+    p.add_argument("--seed", dest="seeds", type=int, nargs="+", default=[0], help="one or more seeds")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument("--epochs", type=int, help="override the experiment's epochs (marks the record)")
+    p.add_argument("--subset", type=int, help="train on the first N images only (smoke runs)")
+    p.add_argument("--batch-size", type=int, help="override the batch size (marks the record)")
+    p.add_argument("--precision", choices=["bf16", "fp32"], help="default: bf16 autocast")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--data-dir", help="folder with the datasets (default: $NIN_DATA)")
+    p.add_argument("--cache-dir", help="decoded data and checkpoints (default: $NIN_CACHE or ~/.cache/nin_repro)")
+    p.add_argument("--results-dir", help="where run records go (default: results/)")
+    p.add_argument("--download", action="store_true", help="fetch the official files with torchvision")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines only)")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("table", help="paper vs ours from the committed run records")
+    p.add_argument("experiments", nargs="*", help="experiment names (default: all)")
+    p.add_argument("--results-dir")
+    p.set_defaults(func=_table)
+
+    p = sub.add_parser("experiments", help="list the experiments and their configurations")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_experiments)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        # Known failure modes carry messages that say what to do; no traceback.
+        print(f"nin-repro: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

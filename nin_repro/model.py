@@ -1,0 +1,167 @@
+"""Network In Network (Lin, Chen, Yan, ICLR 2014): mlpconv blocks and heads.
+
+The CIFAR-10 net follows the Caffe model-zoo definition of the paper's net:
+
+    mlpconv 1: conv 5x5,192 -> 1x1,160 -> 1x1,96   | max pool 3/2 (ceil) | dropout
+    mlpconv 2: conv 5x5,192 -> 1x1,192 -> 1x1,192  | avg pool 3/2 (ceil) | dropout
+    mlpconv 3: conv 3x3,192 -> 1x1,192 -> 1x1,C    | global average pooling
+
+Each convolution is followed by a ReLU, the last one included (as in Caffe):
+the class "confidence maps" are non-negative and their spatial means are the
+logits. Widths, input channels, dropout and the head are parameters, so the
+MNIST net and every ablation of the paper are this one class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, asdict
+
+import torch
+from torch import nn
+
+HEADS = ("gap", "fc", "fc_dropout")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    num_classes: int = 10
+    in_channels: int = 3
+    # (k x k conv width, first 1x1 width, second 1x1 width) for mlpconv 1 and 2;
+    # mlpconv 3 is (width, width, num_classes).
+    block1: tuple[int, int, int] = (192, 160, 96)
+    block2: tuple[int, int, int] = (192, 192, 192)
+    block3_width: int = 192
+    dropout: float = 0.5  # after mlpconv 1 and 2; 0 switches it off (Figure 4)
+    head: str = "gap"  # "gap" | "fc" | "fc_dropout" (Table 5)
+    input_size: int = 32  # needed only to size the fully connected heads
+    init: str = "kaiming"  # "kaiming" (He normal) | "caffe" (Gaussian std 0.05)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        for key in ("block1", "block2"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+def mlpconv(in_ch: int, widths: tuple[int, int, int], kernel: int) -> nn.Sequential:
+    """A k x k convolution followed by two 1x1 convolutions, each with ReLU.
+
+    The 1x1 convolutions are a two-layer perceptron applied at every pixel
+    ("cascaded cross-channel parametric pooling" in the paper).
+    """
+    w1, w2, w3 = widths
+    return nn.Sequential(
+        nn.Conv2d(in_ch, w1, kernel, padding=kernel // 2),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(w1, w2, 1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(w2, w3, 1),
+        nn.ReLU(inplace=True),
+    )
+
+
+def pooled_size(size: int) -> int:
+    """Spatial size after one 3x3 / stride 2 pooling with Caffe's ceil rounding."""
+    return -(-(size - 3) // 2) + 1
+
+
+class NiN(nn.Module):
+    def __init__(self, cfg: ModelConfig = ModelConfig()):
+        super().__init__()
+        if cfg.head not in HEADS:
+            raise ValueError(f"unknown head {cfg.head!r}; choose one of {HEADS}")
+        self.cfg = cfg
+        c = cfg.num_classes
+        self.features = nn.Sequential(
+            mlpconv(cfg.in_channels, cfg.block1, 5),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            nn.Dropout(cfg.dropout),
+            mlpconv(cfg.block1[2], cfg.block2, 5),
+            nn.AvgPool2d(3, stride=2, ceil_mode=True),
+            nn.Dropout(cfg.dropout),
+            # The last mlpconv emits one map per class: the confidence maps.
+            mlpconv(cfg.block2[2], (cfg.block3_width, cfg.block3_width, c), 3),
+        )
+        if cfg.head == "gap":
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        else:
+            side = pooled_size(pooled_size(cfg.input_size))
+            layers = [nn.Flatten()]
+            if cfg.head == "fc_dropout":
+                layers.append(nn.Dropout(0.5))
+            layers.append(nn.Linear(c * side * side, c))
+            self.head = nn.Sequential(*layers)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                if self.cfg.init == "caffe":
+                    nn.init.normal_(m.weight, std=0.05)
+                elif self.cfg.init == "kaiming":
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                else:
+                    raise ValueError(f"unknown init {self.cfg.init!r}; use 'kaiming' or 'caffe'")
+                nn.init.zeros_(m.bias)
+
+    def confidence_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """The last mlpconv's output: one non-negative map per class (Figure 5)."""
+        return self.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(model: NiN, input_size: int | None = None) -> int:
+    """Multiply-accumulates of one forward pass for one image (convs and linears)."""
+    size = input_size or model.cfg.input_size
+    macs = 0
+
+    def hook(mod, inp, out):
+        nonlocal macs
+        if isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1]
+            macs += out.shape[1] * out.shape[2] * out.shape[3] * mod.in_channels * k
+        elif isinstance(mod, nn.Linear):
+            macs += mod.in_features * mod.out_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            was_training = model.training
+            model.eval()
+            model(torch.zeros(1, model.cfg.in_channels, size, size))
+            model.train(was_training)
+    finally:
+        for h in handles:
+            h.remove()
+    return macs
+
+
+def architecture_table(model: NiN) -> list[dict]:
+    """One row per layer with its output shape and parameters, for the book."""
+    rows = []
+    x = torch.zeros(1, model.cfg.in_channels, model.cfg.input_size, model.cfg.input_size)
+    model = model.eval()
+    with torch.no_grad():
+        for stage in list(model.features) + [model.head]:
+            for layer in (stage if isinstance(stage, nn.Sequential) else [stage]):
+                x = layer(x)
+                if isinstance(layer, (nn.ReLU, nn.Flatten)):
+                    continue
+                rows.append({
+                    "layer": repr(layer).split("(")[0] if not isinstance(layer, nn.Conv2d)
+                    else f"Conv {layer.kernel_size[0]}x{layer.kernel_size[1]}",
+                    "output": "x".join(str(s) for s in x.shape[1:]),
+                    "parameters": sum(p.numel() for p in layer.parameters()),
+                })
+    return rows

@@ -1,0 +1,93 @@
+"""Input preprocessing, fitted on the training split only.
+
+- CIFAR-10/100: global contrast normalization + ZCA whitening, as in
+  *Maxout Networks* (Goodfellow et al. 2013, pylearn2's
+  `make_cifar10_gcn_whitened.py`): per image, subtract its mean and scale its
+  norm to 55; then ZCA with 0.1 added to the eigenvalues.
+- SVHN: local contrast normalization (see `local_contrast_normalize`).
+- MNIST: none beyond scaling pixels to [0, 1] and subtracting the training
+  mean (the paper: "no preprocessing").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+GCN_SCALE = 55.0  # pylearn2's GlobalContrastNormalization(scale=55.)
+ZCA_BIAS = 0.1    # pylearn2's ZCA(filter_bias=0.1)
+
+
+def to_float_nchw(images: np.ndarray) -> torch.Tensor:
+    """uint8 N x H x W x C -> float32 N x C x H x W in [0, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def global_contrast_normalize(x: torch.Tensor, scale: float = GCN_SCALE, eps: float = 1e-8) -> torch.Tensor:
+    """Per image: subtract its mean, then scale it to L2 norm `scale`."""
+    flat = x.reshape(len(x), -1)
+    flat = flat - flat.mean(dim=1, keepdim=True)
+    norm = flat.norm(dim=1, keepdim=True)
+    norm = torch.where(norm < eps, torch.ones_like(norm), norm)  # a flat image stays zero
+    return (flat * (scale / norm)).reshape(x.shape)
+
+
+@dataclass
+class ZCA:
+    mean: torch.Tensor    # D
+    matrix: torch.Tensor  # D x D, symmetric
+
+    @classmethod
+    def fit(cls, x: torch.Tensor, bias: float = ZCA_BIAS) -> "ZCA":
+        flat = x.reshape(len(x), -1).double()
+        mean = flat.mean(dim=0)
+        centred = flat - mean
+        cov = centred.T @ centred / len(flat)
+        eigvals, eigvecs = torch.linalg.eigh(cov)
+        eigvals = eigvals.clamp_min(0)
+        matrix = (eigvecs * (eigvals + bias).rsqrt()) @ eigvecs.T
+        return cls(mean.float(), matrix.float())
+
+    def __call__(self, x: torch.Tensor, chunk: int = 10_000) -> torch.Tensor:
+        flat = x.reshape(len(x), -1)
+        out = torch.empty_like(flat)
+        for i in range(0, len(flat), chunk):
+            out[i:i + chunk] = (flat[i:i + chunk] - self.mean) @ self.matrix
+        return out.reshape(x.shape)
+
+
+def local_contrast_normalize(x: torch.Tensor, kernel_size: int = 7, sigma: float = 7 / 4,
+                             eps: float = 1e-4) -> torch.Tensor:
+    """LCN per channel (as pylearn2's for SVHN in *Maxout Networks*): subtract a
+    Gaussian-weighted local mean, divide by the local standard deviation where
+    it exceeds its image-wide mean."""
+    c = x.shape[1]
+    ax = torch.arange(kernel_size, dtype=torch.float32) - (kernel_size - 1) / 2
+    g1 = torch.exp(-(ax ** 2) / (2 * sigma ** 2))
+    g = torch.outer(g1, g1)
+    g = (g / g.sum()).expand(c, 1, kernel_size, kernel_size).contiguous()
+    pad = kernel_size // 2
+    conv = lambda t: torch.nn.functional.conv2d(  # noqa: E731
+        torch.nn.functional.pad(t, (pad,) * 4, mode="reflect"), g, groups=c)
+    centred = x - conv(x)
+    std = conv(centred ** 2).sqrt()
+    floor = std.mean(dim=(2, 3), keepdim=True)
+    return centred / torch.maximum(torch.maximum(std, floor), torch.tensor(eps))
+
+
+def prepare(name: str, train_images: np.ndarray, test_images: np.ndarray, method: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both splits as float32 N x C x H x W tensors, preprocessed with statistics
+    of the training split only."""
+    train, test = to_float_nchw(train_images), to_float_nchw(test_images)
+    if method == "scale":
+        mean = train.mean()
+        return train - mean, test - mean
+    if method == "gcn_zca":
+        train, test = global_contrast_normalize(train), global_contrast_normalize(test)
+        zca = ZCA.fit(train)
+        return zca(train), zca(test)
+    if method == "lcn":
+        return local_contrast_normalize(train), local_contrast_normalize(test)
+    raise ValueError(f"unknown preprocessing {method!r} for {name}; use 'scale', 'gcn_zca' or 'lcn'")

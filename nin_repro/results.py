@@ -1,0 +1,134 @@
+"""Run records: one JSON per run in results/runs/, written atomically,
+read back with validation, summarised into the paper-vs-ours tables."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+from . import paths
+from .atomic import atomic_write_text
+from .paper import PAPER_ERRORS
+
+REQUIRED_FIELDS = {
+    "experiment": str, "dataset": str, "seed": int, "test_error": (int, float), "epochs": int,
+    "device": str, "threads": int, "torch_version": str, "git_commit": str,
+    "wall_seconds": (int, float), "images_per_second": (int, float), "config": dict, "history": list,
+}
+HISTORY_FIELDS = ("epoch", "lr", "train_loss", "train_error", "test_loss", "test_error", "seconds")
+
+
+class RecordError(ValueError):
+    """A results file is malformed; the message names the file."""
+
+
+def runs_dir(results_dir: str | os.PathLike | None = None) -> Path:
+    return paths.results_dir(results_dir) / "runs"
+
+
+def record_filename(record: dict) -> str:
+    name = f"{record['experiment']}__seed{record['seed']}"
+    if record["config"].get("overrides"):
+        name += "__" + "_".join(f"{k}{v}" for k, v in sorted(record["config"]["overrides"].items()))
+    return name + ".json"
+
+
+def validate(record: dict, where: str = "record") -> dict:
+    if not isinstance(record, dict):
+        raise RecordError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    for key, typ in REQUIRED_FIELDS.items():
+        if key not in record:
+            raise RecordError(f"{where}: missing field {key!r}; the file is not a complete run record "
+                              "(rerun the run or delete the file)")
+        if not isinstance(record[key], typ) or isinstance(record[key], bool):
+            raise RecordError(f"{where}: field {key!r} has type {type(record[key]).__name__}")
+    if not record["history"]:
+        raise RecordError(f"{where}: empty history")
+    for i, row in enumerate(record["history"]):
+        missing = [k for k in HISTORY_FIELDS if k not in row]
+        if missing:
+            raise RecordError(f"{where}: history[{i}] lacks {missing}")
+    if not (0.0 <= record["test_error"] <= 100.0) or not math.isfinite(record["test_error"]):
+        raise RecordError(f"{where}: test_error {record['test_error']} is not a percentage")
+    if record["history"][-1]["test_error"] != record["test_error"]:
+        raise RecordError(f"{where}: test_error differs from the last epoch's in history")
+    return record
+
+
+def write_record(record: dict, results_dir: str | os.PathLike | None = None) -> Path:
+    validate(record)
+    path = runs_dir(results_dir) / record_filename(record)
+    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def read_record(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{path}: not valid JSON ({e}); the file is truncated or hand-edited. "
+                          "Restore it from git or rerun the run.") from e
+    return validate(record, str(path))
+
+
+def read_records(results_dir: str | os.PathLike | None = None) -> list[dict]:
+    """Every record in results/runs/, sorted by file name. A malformed file stops
+    with a RecordError naming it, so a table is never built from half the data."""
+    folder = runs_dir(results_dir)
+    if not folder.exists():
+        return []
+    return [read_record(p) for p in sorted(folder.glob("*.json"))]
+
+
+def is_protocol_run(record: dict) -> bool:
+    """A full run of its experiment's protocol (no epoch or subset overrides)."""
+    return not record["config"].get("overrides")
+
+
+def summarize(records: list[dict], experiments: list[str]) -> list[dict]:
+    """One row per experiment: paper, ours (mean, std over seeds, n), difference.
+    An experiment without a protocol record gets `ours=None` ("not run yet")."""
+    import statistics
+
+    rows = []
+    for name in experiments:
+        runs = [r for r in records if r["experiment"] == name and is_protocol_run(r)]
+        errors = [r["test_error"] for r in runs]
+        paper_key = runs[0]["config"].get("paper_key") if runs else None
+        from .experiments import EXPERIMENTS  # the registry knows the paper key without a run
+
+        if name in EXPERIMENTS:
+            paper_key = EXPERIMENTS[name].paper_key
+        paper = PAPER_ERRORS[paper_key][2] if paper_key in PAPER_ERRORS else None
+        mean = statistics.fmean(errors) if errors else None
+        rows.append({
+            "experiment": name,
+            "setting": PAPER_ERRORS[paper_key][1] if paper_key in PAPER_ERRORS else name,
+            "paper": paper,
+            "ours_mean": mean,
+            "ours_std": statistics.stdev(errors) if len(errors) > 1 else None,
+            "n": len(errors),
+            "seeds": sorted(r["seed"] for r in runs),
+            "difference": (mean - paper) if (mean is not None and paper is not None) else None,
+            "epochs": runs[0]["epochs"] if runs else None,
+            "hours": sum(r["wall_seconds"] for r in runs) / 3600 if runs else None,
+            "device": runs[0]["device"] if runs else None,
+        })
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """A plain-text table: paper vs ours; rows without records say 'not run yet'."""
+    lines = [f"{'experiment':<20} {'paper %':>8} {'ours %':>16} {'n':>2} {'diff':>7} {'epochs':>6}"]
+    for r in rows:
+        if r["ours_mean"] is None:
+            ours, diff = "not run yet", ""
+        else:
+            ours = f"{r['ours_mean']:.2f}" + (f" ± {r['ours_std']:.2f}" if r["ours_std"] is not None else "")
+            diff = f"{r['difference']:+.2f}" if r["difference"] is not None else ""
+        paper = f"{r['paper']:.2f}" if r["paper"] is not None else "-"
+        lines.append(f"{r['experiment']:<20} {paper:>8} {ours:>16} {r['n']:>2} {diff:>7} {r['epochs'] or '':>6}")
+    return "\n".join(lines)
