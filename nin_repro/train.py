@@ -133,8 +133,12 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
           subset: int | None = None, data_dir=None, cache_dir=None, results_dir=None, download: bool = False,
           resume: bool = False, precision: str | None = None, compile: bool | None = None,
           batch_size: int | None = None, write: bool = True, progress: bool = True,
-          log=print) -> dict:
-    """Train one run of an experiment and return (and write) its record."""
+          stop_after_epoch: int | None = None, deadline: float | None = None, log=print) -> dict | None:
+    """Train one run of an experiment and return (and write) its record.
+
+    `stop_after_epoch` / `deadline` (a `time.time()` value) end the call early
+    after a completed, checkpointed epoch; it then returns None and the run
+    continues with `resume=True`."""
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     overrides = {k: v for k, v in dict(epochs=epochs, subset=subset, batch=batch_size).items()
                  if v is not None and not (k == "epochs" and v == exp.train.epochs)}
@@ -239,6 +243,11 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
             "model": model.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
             "loader_rng": train_loader.generator.get_state()})
+        if epoch + 1 < cfg.epochs and ((stop_after_epoch is not None and epoch + 1 >= stop_after_epoch)
+                                       or (deadline is not None and time.time() >= deadline)):
+            log(f"[{run_name}] stopped after epoch {epoch + 1}/{cfg.epochs}; checkpoint {ckpt}; "
+                "continue with --resume")
+            return None
 
     wall = wall_before + time.perf_counter() - t_start
     record = {

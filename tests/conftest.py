@@ -1,0 +1,28 @@
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get("NIN_DATA") or REPO.parent / "shared" / "data")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = _data_dir()
+    if not (path / "mnist.npz").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide the datasets: {path} has no mnist.npz (set NIN_DATA)")
+        pytest.skip(f"no datasets at {path}; set NIN_DATA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """Decoded datasets are cached by checksum, so sharing the user's cache is
+    safe and saves ~20 s of decoding; checkpoints of tests go elsewhere."""
+    value = os.environ.get("NIN_CACHE")
+    return Path(value) if value else tmp_path_factory.mktemp("cache")

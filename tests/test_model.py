@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from nin_repro.experiments import MNIST_MODEL
+from nin_repro.model import NiN, ModelConfig, count_macs, count_parameters, architecture_table, pooled_size
+
+
+def test_cifar10_net_has_the_papers_parameter_counts():
+    assert count_parameters(NiN(ModelConfig(num_classes=10))) == 966_986
+    assert count_parameters(NiN(ModelConfig(num_classes=100))) == 984_356
+
+
+def test_forward_cost_matches_the_caffe_net():
+    assert count_macs(NiN(ModelConfig())) == 222_486_528  # 222.5 M MACs per 32x32 image
+
+
+@pytest.mark.parametrize("head", ["gap", "fc", "fc_dropout"])
+def test_heads_give_one_logit_per_class(head):
+    model = NiN(ModelConfig(head=head, num_classes=10))
+    assert model(torch.randn(4, 3, 32, 32)).shape == (4, 10)
+
+
+def test_fc_head_adds_a_linear_layer_over_the_8x8_maps():
+    gap = count_parameters(NiN(ModelConfig(head="gap")))
+    fc = count_parameters(NiN(ModelConfig(head="fc")))
+    assert fc - gap == 10 * 8 * 8 * 10 + 10
+
+
+@pytest.mark.parametrize("final_relu", [False, True])
+def test_confidence_maps_average_to_the_logits(final_relu):
+    model = NiN(ModelConfig(final_relu=final_relu)).eval()
+    x = torch.randn(2, 3, 32, 32)
+    maps = model.confidence_maps(x)
+    assert maps.shape == (2, 10, 8, 8)
+    # with Caffe's ReLU the maps are non-negative; without it, logits can be negative
+    assert bool((maps >= 0).all()) == final_relu
+    torch.testing.assert_close(maps.mean(dim=(2, 3)), model(x))
+
+
+def test_mnist_net_shapes_and_size():
+    model = NiN(MNIST_MODEL)
+    assert model.confidence_maps(torch.randn(3, 1, 28, 28)).shape == (3, 10, 7, 7)
+    assert count_parameters(model) == 162_506
+
+
+def test_pooling_rounds_up_like_caffe():
+    assert pooled_size(32) == 16 and pooled_size(16) == 8 and pooled_size(28) == 14 and pooled_size(14) == 7
+
+
+def test_dropout_switch():
+    x = torch.randn(2, 3, 32, 32)
+    torch.manual_seed(0)
+    model = NiN(ModelConfig(dropout=0.0)).train()
+    torch.testing.assert_close(model(x), model(x))  # no randomness left in training mode
+    with_dropout = NiN(ModelConfig(dropout=0.5)).train()
+    assert not torch.equal(with_dropout(x), with_dropout(x))
+
+
+def test_unknown_head_and_init_are_rejected():
+    with pytest.raises(ValueError, match="unknown head"):
+        NiN(ModelConfig(head="maxout"))
+    with pytest.raises(ValueError, match="unknown init"):
+        NiN(ModelConfig(init="xavier"))
+
+
+def test_architecture_table_sums_to_the_parameter_count():
+    model = NiN(ModelConfig())
+    rows = architecture_table(model)
+    assert sum(r["parameters"] for r in rows) == 966_986
+    assert rows[-1]["layer"] == "AdaptiveAvgPool2d" and rows[-1]["output"] == "10x1x1"

@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from nin_repro import data
+from nin_repro.preprocess import GCN_SCALE, ZCA, global_contrast_normalize, local_contrast_normalize, prepare
+
+
+def test_gcn_centres_each_image_and_sets_its_norm():
+    x = torch.rand(16, 3, 8, 8) * 255
+    y = global_contrast_normalize(x).reshape(16, -1)
+    torch.testing.assert_close(y.mean(1), torch.zeros(16), atol=1e-4, rtol=0)
+    torch.testing.assert_close(y.norm(dim=1), torch.full((16,), GCN_SCALE), rtol=1e-4, atol=0)
+
+
+def test_gcn_leaves_a_flat_image_at_zero():
+    assert torch.equal(global_contrast_normalize(torch.full((1, 3, 4, 4), 7.0)), torch.zeros(1, 3, 4, 4))
+
+
+@pytest.fixture(scope="module")
+def cifar_patches(data_dir, cache_dir):
+    """Real CIFAR-10 training images, 8x8 crops (192 dims) so the test is quick."""
+    splits = data.load_packed("cifar10", data_dir, cache_dir)
+    x = torch.from_numpy(splits.train_images[:20000, 12:20, 12:20]).permute(0, 3, 1, 2).float()
+    return global_contrast_normalize(x)
+
+
+def test_zca_whitened_real_training_data_has_identity_covariance(cifar_patches):
+    zca = ZCA.fit(cifar_patches, bias=1e-6)
+    w = zca(cifar_patches).reshape(len(cifar_patches), -1).double()
+    cov = torch.cov(w.T)
+    # GCN removes one direction (the per-image mean), so one eigenvalue is 0.
+    eig = torch.linalg.eigvalsh(cov)
+    assert eig[0] < 1e-3
+    torch.testing.assert_close(eig[1:], torch.ones(len(eig) - 1, dtype=torch.float64), atol=1e-3, rtol=0)
+
+
+def test_zca_with_the_paper_bias_shrinks_only_weak_directions(cifar_patches):
+    flat = cifar_patches.reshape(len(cifar_patches), -1).double()
+    lam = torch.linalg.eigvalsh(torch.cov(flat.T, correction=0))
+    w = ZCA.fit(cifar_patches)(cifar_patches).reshape(len(flat), -1).double()
+    got = torch.linalg.eigvalsh(torch.cov(w.T, correction=0))
+    torch.testing.assert_close(got, (lam / (lam + 0.1)).sort().values, atol=2e-3, rtol=0)
+
+
+def test_zca_matrix_is_symmetric():
+    zca = ZCA.fit(torch.randn(500, 12) @ torch.randn(12, 12))
+    torch.testing.assert_close(zca.matrix, zca.matrix.T)
+
+
+def test_prepare_scale_centres_with_training_mean_only():
+    train = np.full((4, 2, 2, 1), 255, np.uint8)
+    test = np.zeros((2, 2, 2, 1), np.uint8)
+    tr, te = prepare("mnist", train, test, "scale")
+    assert tr.shape == (4, 1, 2, 2) and torch.all(tr == 0) and torch.all(te == -1)
+
+
+def test_prepare_rejects_unknown_method():
+    with pytest.raises(ValueError, match="unknown preprocessing"):
+        prepare("mnist", np.zeros((1, 2, 2, 1), np.uint8), np.zeros((1, 2, 2, 1), np.uint8), "pca")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 3), st.floats(0.5, 200))
+def test_gcn_is_invariant_to_brightness_and_contrast(n, c, gain):
+    torch.manual_seed(n * 10 + c)
+    x = torch.rand(n, c, 6, 6)
+    torch.testing.assert_close(global_contrast_normalize(x * gain + 3.0), global_contrast_normalize(x),
+                               atol=1e-3, rtol=1e-3)
+
+
+def test_lcn_output_is_locally_centred_and_finite():
+    x = torch.rand(3, 3, 32, 32)
+    y = local_contrast_normalize(x)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    assert y.mean().abs() < 0.1

@@ -1,0 +1,133 @@
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from nin_repro import experiments, results
+from nin_repro.experiments import TrainConfig
+from nin_repro.train import (CheckpointError, DivergedError, checkpoint_path, evaluate, learning_rate,
+                             load_inputs, resolve_device, train)
+from nin_repro.loader import TensorLoader
+from nin_repro.model import NiN
+
+TINY_MODEL = replace(experiments.MNIST_MODEL, block1=(16, 16, 16), block2=(16, 16, 16), block3_width=16,
+                     dropout=0.0)
+
+
+def tiny(name, **train_kw):
+    """A small MNIST experiment that trains in seconds on 2 cores."""
+    kw = dict(epochs=2, batch_size=32, lr=0.05, warmup_epochs=0.5)
+    kw.update(train_kw)
+    return replace(experiments.get("mnist"), name=name, model=TINY_MODEL, train=TrainConfig(**kw))
+
+
+def run(exp, tmp_path, data_dir, cache_dir, **kw):
+    kw.setdefault("subset", 1024)
+    return train(exp, seed=kw.pop("seed", 0), data_dir=data_dir, cache_dir=kw.pop("ckpt", tmp_path / "ckpt"),
+                 results_dir=tmp_path / "results", progress=False, log=lambda *_: None, **kw)
+
+
+@pytest.fixture
+def shared_decoded(data_dir, cache_dir, tmp_path):
+    """A fresh cache folder for checkpoints that shares the session's decoded
+    data (cached by checksum), so each test does not decode MNIST again."""
+    from nin_repro import data
+
+    data.load_packed("mnist", data_dir, cache_dir)
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "decoded").symlink_to(cache_dir / "decoded", target_is_directory=True)
+    return ckpt
+
+
+def test_one_epoch_on_a_subset_lowers_the_loss(data_dir, cache_dir, tmp_path, shared_decoded):
+    exp = tiny("t_lowers", epochs=1, warmup_epochs=0.2, batch_size=16)
+    _, _, test_x, test_y, _ = load_inputs(exp, data_dir, shared_decoded, subset=2048)
+    torch.manual_seed(0)  # the same initial weights as the run below
+    before, _ = evaluate(NiN(exp.model).to(memory_format=torch.channels_last),
+                         TensorLoader(test_x, test_y, 256, train=False), torch.device("cpu"), "bf16")
+    rec = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=2048)
+    assert rec["history"][0]["train_loss"] < before
+    assert rec["history"][0]["test_loss"] < before - 0.1
+
+
+def test_record_has_every_field_and_is_written(data_dir, cache_dir, tmp_path, shared_decoded):
+    rec = run(tiny("t_record", epochs=1), tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
+    path = tmp_path / "results" / "runs" / "t_record__seed0__subset1024.json"
+    on_disk = json.loads(path.read_text())
+    assert on_disk == json.loads(json.dumps(rec))
+    for key in results.REQUIRED_FIELDS:
+        assert key in on_disk
+    assert on_disk["config"]["overrides"] == {"subset": 1024}
+    assert on_disk["device"].startswith("cpu (") and on_disk["torch_version"] == torch.__version__
+    assert not results.is_protocol_run(on_disk)
+
+
+def test_same_seed_gives_identical_metrics(data_dir, cache_dir, tmp_path, shared_decoded):
+    exp = tiny("t_determinism", epochs=1)
+    a = run(exp, tmp_path / "a", data_dir, cache_dir, ckpt=shared_decoded, write=False)
+    b = run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=shared_decoded, write=False)
+    strip = lambda h: [{k: v for k, v in row.items() if "second" not in k} for row in h]  # noqa: E731
+    assert strip(a["history"]) == strip(b["history"])
+
+
+def test_resume_continues_exactly_where_it_stopped(data_dir, cache_dir, tmp_path, shared_decoded):
+    exp = tiny("t_resume", epochs=2)
+    straight = run(exp, tmp_path / "a", data_dir, cache_dir, ckpt=tmp_path / "other", write=False)
+    assert run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1) is None
+    assert not (tmp_path / "b" / "results").exists()  # an unfinished run writes no record
+    resumed = run(exp, tmp_path / "c", data_dir, cache_dir, ckpt=shared_decoded, resume=True, write=False)
+    for key in ("train_loss", "train_error", "test_loss", "test_error", "lr"):
+        assert [h[key] for h in resumed["history"]] == [h[key] for h in straight["history"]]
+
+
+def test_resume_refuses_a_checkpoint_of_another_configuration(data_dir, cache_dir, tmp_path, shared_decoded):
+    exp = tiny("t_mismatch", epochs=2)
+    run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1)
+    other = replace(exp, train=replace(exp.train, lr=0.01))
+    with pytest.raises(CheckpointError, match="another configuration"):
+        run(other, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
+
+
+def test_torn_checkpoint_is_detected(data_dir, cache_dir, tmp_path, shared_decoded):
+    exp = tiny("t_torn", epochs=1)
+    path = checkpoint_path("t_torn__seed0__subset1024", shared_decoded)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"PK\x03\x04torn")
+    with pytest.raises(CheckpointError, match="torn or unreadable"):
+        run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
+
+
+def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(data_dir, cache_dir, tmp_path,
+                                                                       shared_decoded):
+    exp = tiny("t_diverge", epochs=1, lr=1e6, warmup_epochs=0)
+    with pytest.raises(DivergedError, match="epoch 1.*last good checkpoint"):
+        run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
+    assert not (tmp_path / "results" / "runs").exists()  # no record of a failed run
+
+
+def test_bad_parameters_are_rejected(data_dir, cache_dir, tmp_path):
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        run(tiny("t_bad"), tmp_path, data_dir, cache_dir, epochs=-1)
+    with pytest.raises(ValueError, match="unknown experiment 'cifar11'; known experiments: mnist"):
+        train("cifar11")
+
+
+def test_cuda_requested_without_a_gpu_is_explained():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("tpu9")
+
+
+def test_schedule_warms_up_then_divides_by_ten_twice():
+    cfg = TrainConfig(epochs=20, lr=0.1, warmup_epochs=1)
+    assert cfg.milestones() == (12, 17)
+    assert learning_rate(cfg, 0, 0, 100) == pytest.approx(0.001)
+    assert learning_rate(cfg, 0, 99, 100) == pytest.approx(0.1)
+    assert learning_rate(cfg, 11, 5, 100) == pytest.approx(0.1)
+    assert learning_rate(cfg, 12, 0, 100) == pytest.approx(0.01)
+    assert learning_rate(cfg, 19, 99, 100) == pytest.approx(0.001)
