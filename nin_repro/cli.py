@@ -44,6 +44,13 @@ def _experiments(args) -> int:
     return 0
 
 
+def _render(args) -> int:
+    from .render import render
+
+    render(args.notebooks or None)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nin-repro", description="Network In Network reproduction study")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("experiments", help="list the experiments and their configurations")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_experiments)
+
+    p = sub.add_parser("render", help="re-execute notebooks in place so their outputs show the current records")
+    p.add_argument("notebooks", nargs="*", help="notebook paths (default: every notebook in notebooks/)")
+    p.set_defaults(func=_render)
 
     args = parser.parse_args(argv)
     try:

@@ -233,9 +233,9 @@ def load(name: str, data_dir: str | os.PathLike | None = None, cache_dir: str | 
         return load_packed(name, folder, cache_dir)
     try:
         return load_torchvision(name, folder, download=False)
-    except DataError as e:
-        hint = f"{s.packed_file} nor " if s.packed_file else ""
+    except DataError:
+        what = f"{s.packed_file} not found in {folder}, nor" if s.packed_file else "no"
         raise DataError(
-            f"{name}: neither {hint}the official torchvision files were found in {folder}. "
-            f"Point --data-dir / NIN_DATA at a folder holding them, or pass --download. ({e})"
+            f"{name}: {what} official torchvision files for {name} there. Point --data-dir / NIN_DATA "
+            f"at a folder holding them (here: ../shared/data), or pass --download to fetch them."
         ) from None

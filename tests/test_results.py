@@ -1,0 +1,74 @@
+import json
+
+import pytest
+
+from nin_repro import results
+
+
+def make_record(experiment="mnist", seed=0, error=0.5, **config):
+    history = [{"epoch": 1, "lr": 0.05, "train_loss": 0.3, "train_error": 2.0, "test_loss": 0.1,
+                "test_error": error, "seconds": 50.0}]
+    return {"experiment": experiment, "dataset": "mnist", "seed": seed, "test_error": error, "epochs": 1,
+            "device": "cpu (test)", "threads": 2, "torch_version": "2.x", "git_commit": "abc",
+            "wall_seconds": 60.0, "images_per_second": 1000.0, "config": {"overrides": {}, **config},
+            "history": history}
+
+
+def test_write_then_read_round_trips(tmp_path):
+    rec = make_record()
+    path = results.write_record(rec, tmp_path)
+    assert path == tmp_path / "runs" / "mnist__seed0.json"
+    assert results.read_records(tmp_path) == [rec]
+    assert not list((tmp_path / "runs").glob(".*tmp"))  # no temp files left behind
+
+
+def test_a_record_with_overrides_gets_its_own_file(tmp_path):
+    path = results.write_record(make_record(overrides={"epochs": 3, "subset": 100}), tmp_path)
+    assert path.name == "mnist__seed0__epochs3_subset100.json"
+
+
+def test_truncated_json_names_the_file(tmp_path):
+    path = results.write_record(make_record(), tmp_path)
+    path.write_text(path.read_text()[:40])
+    with pytest.raises(results.RecordError, match=f"{path}: not valid JSON"):
+        results.read_records(tmp_path)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r: r.pop("test_error"), "missing field 'test_error'"),
+    (lambda r: r.update(seed="zero"), "field 'seed' has type str"),
+    (lambda r: r.update(history=[]), "empty history"),
+    (lambda r: r["history"][0].pop("test_error"), r"history\[0\] lacks \['test_error'\]"),
+    (lambda r: r.update(test_error=0.9), "differs from the last epoch"),
+    (lambda r: r.update(test_error=140.0), "not a percentage"),
+])
+def test_malformed_records_are_rejected_with_the_reason(tmp_path, mutate, message):
+    rec = make_record()
+    mutate(rec)
+    path = tmp_path / "runs" / "bad.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rec))
+    with pytest.raises(results.RecordError, match=message):
+        results.read_records(tmp_path)
+
+
+def test_writer_refuses_an_invalid_record_and_keeps_the_old_file(tmp_path):
+    path = results.write_record(make_record(error=0.5), tmp_path)
+    before = path.read_text()
+    bad = make_record(error=0.5)
+    bad["history"] = []
+    with pytest.raises(results.RecordError):
+        results.write_record(bad, tmp_path)
+    assert path.read_text() == before
+
+
+def test_summary_mean_std_n_and_not_run_yet():
+    recs = [make_record(seed=0, error=0.4), make_record(seed=1, error=0.6),
+            make_record(seed=2, error=9.0, overrides={"subset": 10})]  # a smoke run does not count
+    rows = {r["experiment"]: r for r in results.summarize(recs, ["mnist", "cifar10"])}
+    assert rows["mnist"]["n"] == 2 and rows["mnist"]["ours_mean"] == pytest.approx(0.5)
+    assert rows["mnist"]["ours_std"] == pytest.approx(0.1414, abs=1e-4)
+    assert rows["mnist"]["paper"] == 0.47 and rows["mnist"]["difference"] == pytest.approx(0.03)
+    assert rows["cifar10"]["ours_mean"] is None and rows["cifar10"]["paper"] == 10.41
+    text = results.format_table(list(rows.values()))
+    assert "not run yet" in text.splitlines()[2] and "0.50 ± 0.14" in text
