@@ -7,6 +7,7 @@ import pandas as pd
 
 from . import results
 from .experiments import EXPERIMENTS
+from .model import architecture_table
 from .paper import PAPER_ERRORS
 
 NOT_RUN = "not run yet"
@@ -115,3 +116,80 @@ def verdict(experiment: str, results_dir=None) -> str:
     d = r["difference"]
     where = "matches" if abs(d) < 0.005 else ("is " + f"{abs(d):.2f} points " + ("worse than" if d > 0 else "better than"))
     return text + f"; the paper reports {r['paper']:.2f}%, so ours {where} the paper."
+
+
+SUMMARY_ORDER = ["cifar10", "cifar10_aug", "cifar100", "svhn", "mnist", "cifar10_fc", "cifar10_fc_dropout"]
+
+
+def summary_table(results_dir=None) -> pd.DataFrame:
+    """Every table of the paper side by side with ours (the book's landing result)."""
+    df = results_table(SUMMARY_ORDER, results_dir)
+    tables = [PAPER_ERRORS[EXPERIMENTS[n].paper_key][0] for n in SUMMARY_ORDER]
+    df.insert(0, "table", tables)
+    return df
+
+
+def throughput_table(results_dir=None) -> pd.DataFrame:
+    """Measured speed of every committed run: training and evaluation images/s."""
+    recs = results.read_records(results_dir)
+    if not recs:
+        return pd.DataFrame({"status": [NOT_RUN]})
+    rows = []
+    for r in recs:
+        h = r["history"]
+        rows.append({
+            "run": f"{r['experiment']} seed {r['seed']}", "device": r["device"], "threads": r["threads"],
+            "precision": r["config"]["train"]["precision"], "batch": r["config"]["train"]["batch_size"],
+            "train img/s (mean)": round(r["images_per_second"]),
+            "train img/s (best epoch)": round(max(x.get("train_images_per_second", 0) for x in h)),
+            "eval img/s": round(sum(x.get("eval_images_per_second", 0) for x in h) / len(h)),
+            "s per epoch": round(sum(x["seconds"] for x in h) / len(h), 1),
+            "wall (min)": round(r["wall_seconds"] / 60, 1),
+        })
+    return pd.DataFrame(rows).set_index("run")
+
+
+LAYER_LABELS = {"MaxPool2d": "max pool 3/2", "AvgPool2d": "avg pool 3/2", "AdaptiveAvgPool2d": "global avg pool",
+                "Dropout": "dropout", "Linear": "linear"}
+
+
+def plot_architecture(model, ax=None):
+    """The network drawn from the model itself: one box per layer output, its
+    height the spatial size, its width the number of channels (log scale)."""
+    import math
+
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    rows = architecture_table(model)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12, 3.6))
+    x = 0.0
+    side0 = model.cfg.input_size
+    stage_colors = {"Conv": "#4c72b0", "MaxPool2d": "#dd8452", "AvgPool2d": "#dd8452",
+                    "Dropout": "#bbbbbb", "AdaptiveAvgPool2d": "#55a868", "Linear": "#c44e52"}
+    items = [("input", f"{model.cfg.in_channels}x{side0}x{side0}", 0)] + \
+        [(r["layer"], r["output"], r["parameters"]) for r in rows]
+    conv_spans = []  # (x start, x end) of every convolution, to bracket the mlpconv blocks
+    for name, shape, params in items:
+        dims = [int(v) for v in shape.split("x")]
+        ch, side = dims[0], (dims[1] if len(dims) > 1 else 1)
+        w = 0.25 + 0.22 * math.log2(max(ch, 1))
+        h = 0.4 + 2.6 * side / side0
+        color = next((c for k, c in stage_colors.items() if name.startswith(k)), "#8172b3")
+        ax.add_patch(Rectangle((x, -h / 2), w, h, color=color, alpha=0.85))
+        label = LAYER_LABELS.get(name, name)
+        ax.text(x + w / 2, -h / 2 - 0.15, f"{label}\n{shape}", ha="center", va="top", fontsize=6.5, rotation=90)
+        if name.startswith("Conv"):
+            conv_spans.append((x, x + w))
+        if x > 0:
+            ax.add_patch(FancyArrowPatch((x - 0.25, 0), (x - 0.02, 0), arrowstyle="->", mutation_scale=8))
+        x += w + 0.3
+    for k in range(0, len(conv_spans) - 2, 3):  # each mlpconv: a k x k conv and two 1x1 convs
+        x0, x1 = conv_spans[k][0], conv_spans[k + 2][1]
+        ax.plot([x0, x0, x1, x1], [1.55, 1.65, 1.65, 1.55], color="black", lw=1)
+        ax.text((x0 + x1) / 2, 1.72, f"mlpconv {k // 3 + 1}", ha="center", va="bottom", fontsize=9)
+    ax.set_xlim(-0.2, x)
+    ax.set_ylim(-3.9, 2.1)
+    ax.axis("off")
+    return ax

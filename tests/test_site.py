@@ -1,0 +1,135 @@
+"""The built book, as a reader sees it: built with warnings as errors, served
+on 127.0.0.1, opened in a real headless Chromium (Debian's), every page of
+the table of contents checked. Screenshots land in $NIN_ARTIFACTS
+(default: _build/test-artifacts)."""
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+import pytest
+import yaml
+
+from nin_repro.paper import PAPER_ERRORS
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(os.environ.get("NIN_ARTIFACTS") or REPO / "_build" / "test-artifacts")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def toc_pages() -> list[str]:
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        pages += [c["file"] for c in part["chapters"]]
+    return [p + ".html" for p in pages]
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("book")
+    jb = Path(sys.executable).parent / "jupyter-book"
+    proc = subprocess.run([str(jb), "build", str(REPO), "--path-output", str(out), "--warningiserror"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out / "_build" / "html"
+
+
+def test_book_builds_without_warnings_from_committed_outputs(built_book):
+    for page in toc_pages():
+        assert (built_book / page).exists(), page
+
+
+@pytest.fixture(scope="module")
+def server(built_book):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(built_book))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (apt-get install -y chromium)")
+        pytest.skip("no chromium on this machine")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900})
+        yield context
+        context.close()
+
+
+def open_page(context, url):
+    """Load a page; return it with the console errors and page errors it raised.
+    Requests to other hosts (CDNs for MathJax and friends) are answered empty:
+    this machine has no internet, and they are not part of the site."""
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    host = urlparse(url).netloc
+    page.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).netloc == host
+               else route.fulfill(status=200, body="", content_type="text/plain"))
+    response = page.goto(url, wait_until="load")
+    page.wait_for_timeout(300)
+    return page, response, errors
+
+
+@pytest.mark.parametrize("page_path", toc_pages())
+def test_every_page_loads_cleanly_with_images_and_working_links(browser_context, server, page_path):
+    page, response, errors = open_page(browser_context, urljoin(server, page_path))
+    try:
+        assert response.status == 200
+        assert errors == []
+        images = page.evaluate("Array.from(document.images).map(i => [i.currentSrc || i.src, i.naturalWidth])")
+        broken = [src for src, width in images if width == 0]
+        assert broken == []
+        hrefs = page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
+        internal = {h.split("#")[0] for h in hrefs if urlparse(h).netloc == urlparse(server).netloc}
+        dead = [h for h in sorted(internal) if page.request.get(h).status != 200]
+        assert dead == []
+    finally:
+        page.close()
+
+
+def test_notebook_chapters_show_their_figures(browser_context, server):
+    for chapter in ("notebooks/mnist.html", "notebooks/method.html", "notebooks/summary.html"):
+        page, _, _ = open_page(browser_context, urljoin(server, chapter))
+        widths = page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
+        page.close()
+        assert any(w > 200 for w in widths), f"{chapter} shows no figure"
+
+
+def test_summary_table_has_the_papers_numbers_and_screenshots(browser_context, server):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page, _, _ = open_page(browser_context, urljoin(server, "notebooks/summary.html"))
+    table = page.inner_text("table")
+    for _, setting, error in PAPER_ERRORS.values():
+        if setting.startswith("mlpconv + global"):
+            continue  # Table 5's GAP row is Table 1's no-augmentation row
+        assert f"{error:.2f}" in table, setting
+    page.screenshot(path=str(ARTIFACTS / "summary.png"), full_page=True)
+    page.close()
+    page, _, _ = open_page(browser_context, server)
+    assert "Network In Network" in page.title()
+    page.screenshot(path=str(ARTIFACTS / "landing.png"), full_page=True)
+    page.close()
+    assert (ARTIFACTS / "summary.png").stat().st_size > 10_000
