@@ -44,6 +44,14 @@ def _experiments(args) -> int:
     return 0
 
 
+def _reproduce(args) -> int:
+    from .reproduce import reproduce
+
+    jobs = reproduce(only=args.only, hours=args.hours, redo=args.redo, device=args.device, data_dir=args.data_dir,
+                     cache_dir=args.cache_dir, results_dir=args.results_dir)
+    return 0 if all(j.status in ("done", "finished now", "no data") for j in jobs) else 3
+
+
 def _render(args) -> int:
     from .render import render
 
@@ -80,6 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("experiments", help="list the experiments and their configurations")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_experiments)
+
+    p = sub.add_parser("reproduce", help="train every run the book needs that has no record yet, "
+                                         "resuming interrupted runs, within a time budget")
+    p.add_argument("--only", nargs="+", help="only these experiments")
+    p.add_argument("--hours", type=float, help="time budget; the current run stops after its next epoch")
+    p.add_argument("--redo", action="store_true", help="train again even where a record exists")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--data-dir")
+    p.add_argument("--cache-dir")
+    p.add_argument("--results-dir")
+    p.set_defaults(func=_reproduce)
 
     p = sub.add_parser("render", help="re-execute notebooks in place so their outputs show the current records")
     p.add_argument("notebooks", nargs="*", help="notebook paths (default: every notebook in notebooks/)")
