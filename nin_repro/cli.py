@@ -52,6 +52,15 @@ def _reproduce(args) -> int:
     return 0 if all(j.status in ("done", "finished now", "no data") for j in jobs) else 3
 
 
+def _figure5(args) -> int:
+    from .figures import extract_confidence_maps
+
+    path = extract_confidence_maps(args.run, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                                   results_dir=args.results_dir)
+    print(f"wrote {path}")
+    return 0
+
+
 def _render(args) -> int:
     from .render import render
 
@@ -99,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir")
     p.add_argument("--results-dir")
     p.set_defaults(func=_reproduce)
+
+    p = sub.add_parser("figure5", help="store the confidence maps of a trained run's test images (Figure 5)")
+    p.add_argument("run", help="run name, e.g. cifar10__seed0 (its checkpoint must be in the cache)")
+    p.add_argument("--data-dir")
+    p.add_argument("--cache-dir")
+    p.add_argument("--results-dir")
+    p.set_defaults(func=_figure5)
 
     p = sub.add_parser("render", help="re-execute notebooks in place so their outputs show the current records")
     p.add_argument("notebooks", nargs="*", help="notebook paths (default: every notebook in notebooks/)")
