@@ -68,6 +68,12 @@ def _render(args) -> int:
     return 0
 
 
+def add_locations(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="folder with the datasets (default: $NIN_DATA)")
+    p.add_argument("--cache-dir", help="decoded data and checkpoints (default: $NIN_CACHE or ~/.cache/nin_repro)")
+    p.add_argument("--results-dir", help="where run records go (default: results/)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nin-repro", description="Network In Network reproduction study")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -81,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, help="override the batch size (marks the record)")
     p.add_argument("--precision", choices=["bf16", "fp32"], help="default: bf16 autocast")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
-    p.add_argument("--data-dir", help="folder with the datasets (default: $NIN_DATA)")
-    p.add_argument("--cache-dir", help="decoded data and checkpoints (default: $NIN_CACHE or ~/.cache/nin_repro)")
-    p.add_argument("--results-dir", help="where run records go (default: results/)")
+    add_locations(p)
     p.add_argument("--download", action="store_true", help="fetch the official files with torchvision")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines only)")
@@ -104,16 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hours", type=float, help="time budget; the current run stops after its next epoch")
     p.add_argument("--redo", action="store_true", help="train again even where a record exists")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--data-dir")
-    p.add_argument("--cache-dir")
-    p.add_argument("--results-dir")
+    add_locations(p)
     p.set_defaults(func=_reproduce)
 
     p = sub.add_parser("figure5", help="store the confidence maps of a trained run's test images (Figure 5)")
     p.add_argument("run", help="run name, e.g. cifar10__seed0 (its checkpoint must be in the cache)")
-    p.add_argument("--data-dir")
-    p.add_argument("--cache-dir")
-    p.add_argument("--results-dir")
+    add_locations(p)
     p.set_defaults(func=_figure5)
 
     p = sub.add_parser("render", help="re-execute notebooks in place so their outputs show the current records")
