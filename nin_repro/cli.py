@@ -61,6 +61,14 @@ def _figure5(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    from .bench import run_bench
+
+    run_bench(steps=args.steps, data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
+              configs=args.only)
+    return 0
+
+
 def _render(args) -> int:
     from .render import render
 
@@ -115,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run", help="run name, e.g. cifar10__seed0 (its checkpoint must be in the cache)")
     add_locations(p)
     p.set_defaults(func=_figure5)
+
+    p = sub.add_parser("bench", help="training-step speed of the baseline loop and the library, side by side")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
+    p.add_argument("--only", nargs="+", help="configurations whose name contains one of these words")
+    add_locations(p)
+    p.set_defaults(func=_bench)
 
     p = sub.add_parser("render", help="re-execute notebooks in place so their outputs show the current records")
     p.add_argument("notebooks", nargs="*", help="notebook paths (default: every notebook in notebooks/)")
