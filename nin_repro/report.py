@@ -243,3 +243,27 @@ def plot_dropout_curves(results_dir=None, ax=None):
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return ax
+
+
+def latest_bench(results_dir=None) -> dict | None:
+    """The newest `nin-repro bench` record in results/bench/, if any."""
+    import json
+
+    from . import paths
+
+    files = sorted((paths.results_dir(results_dir) / "bench").glob("bench_*.json"))
+    if not files:
+        return None
+    try:
+        return json.loads(files[-1].read_text())
+    except json.JSONDecodeError as e:
+        raise results.RecordError(f"{files[-1]}: not valid JSON ({e}); restore it from git or rerun the bench") from e
+
+
+def bench_table(record: dict) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "configuration": r["config"], "train img/s": round(r["images_per_second"], 1),
+        "× baseline": round(r["speedup_vs_baseline"], 2) if r.get("speedup_vs_baseline") else "",
+        "TFLOP/s": round(r["tflops"], 3), "of bf16 matmul": f"{100 * r['fraction_of_bf16_matmul']:.0f}%",
+        "peak RSS (MiB)": round(r["peak_rss_mib"]),
+    } for r in record["rows"]]).set_index("configuration")
