@@ -9,13 +9,17 @@ import sys
 
 
 def _train(args) -> int:
+    from .distributed import shutdown
     from .train import train
 
-    for seed in args.seeds:
-        train(args.experiment, seed=seed, device=args.device, epochs=args.epochs, subset=args.subset,
-              data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
-              download=args.download, resume=args.resume, precision=args.precision,
-              compile=args.compile, batch_size=args.batch_size, progress=not args.no_progress)
+    try:
+        for seed in args.seeds:
+            train(args.experiment, seed=seed, device=args.device, epochs=args.epochs, subset=args.subset,
+                  data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
+                  download=args.download, resume=args.resume, precision=args.precision,
+                  compile=args.compile, batch_size=args.batch_size, progress=not args.no_progress)
+    finally:
+        shutdown()
     return 0
 
 

@@ -74,6 +74,7 @@ def barrier(ctx: Context) -> None:
         dist.barrier()
 
 
-def cleanup(ctx: Context) -> None:
-    if ctx.active and dist.is_initialized():
+def shutdown() -> None:
+    """Leave the process group (at the end of a torchrun command)."""
+    if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -38,8 +38,11 @@ def main():
     p.add_argument("--resume", action="store_true")
     a = p.parse_args()
     exp = tiny(a.name, dropout=a.dropout, epochs=a.epochs, batch_size=a.batch_size)
+    from nin_repro.distributed import shutdown
+
     train(exp, subset=a.subset, data_dir=a.data_dir, cache_dir=a.cache_dir, results_dir=a.results_dir,
           resume=a.resume, progress=False)
+    shutdown()
 
 
 if __name__ == "__main__":
