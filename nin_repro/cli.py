@@ -9,13 +9,17 @@ import sys
 
 
 def _train(args) -> int:
+    from .distributed import shutdown
     from .train import train
 
-    for seed in args.seeds:
-        train(args.experiment, seed=seed, device=args.device, epochs=args.epochs, subset=args.subset,
-              data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
-              download=args.download, resume=args.resume, precision=args.precision,
-              compile=args.compile, batch_size=args.batch_size, progress=not args.no_progress)
+    try:
+        for seed in args.seeds:
+            train(args.experiment, seed=seed, device=args.device, epochs=args.epochs, subset=args.subset,
+                  data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
+                  download=args.download, resume=args.resume, precision=args.precision,
+                  compile=args.compile, batch_size=args.batch_size, progress=not args.no_progress)
+    finally:
+        shutdown()
     return 0
 
 
@@ -44,11 +48,42 @@ def _experiments(args) -> int:
     return 0
 
 
+def _reproduce(args) -> int:
+    from .reproduce import reproduce
+
+    jobs = reproduce(only=args.only, hours=args.hours, redo=args.redo, device=args.device, data_dir=args.data_dir,
+                     cache_dir=args.cache_dir, results_dir=args.results_dir)
+    return 0 if all(j.status in ("done", "finished now", "no data") for j in jobs) else 3
+
+
+def _figure5(args) -> int:
+    from .figures import extract_confidence_maps
+
+    path = extract_confidence_maps(args.run, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                                   results_dir=args.results_dir)
+    print(f"wrote {path}")
+    return 0
+
+
+def _bench(args) -> int:
+    from .bench import run_bench
+
+    run_bench(steps=args.steps, data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
+              configs=args.only)
+    return 0
+
+
 def _render(args) -> int:
     from .render import render
 
     render(args.notebooks or None)
     return 0
+
+
+def add_locations(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="folder with the datasets (default: $NIN_DATA)")
+    p.add_argument("--cache-dir", help="decoded data and checkpoints (default: $NIN_CACHE or ~/.cache/nin_repro)")
+    p.add_argument("--results-dir", help="where run records go (default: results/)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, help="override the batch size (marks the record)")
     p.add_argument("--precision", choices=["bf16", "fp32"], help="default: bf16 autocast")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
-    p.add_argument("--data-dir", help="folder with the datasets (default: $NIN_DATA)")
-    p.add_argument("--cache-dir", help="decoded data and checkpoints (default: $NIN_CACHE or ~/.cache/nin_repro)")
-    p.add_argument("--results-dir", help="where run records go (default: results/)")
+    add_locations(p)
     p.add_argument("--download", action="store_true", help="fetch the official files with torchvision")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines only)")
@@ -80,6 +113,26 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("experiments", help="list the experiments and their configurations")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_experiments)
+
+    p = sub.add_parser("reproduce", help="train every run the book needs that has no record yet, "
+                                         "resuming interrupted runs, within a time budget")
+    p.add_argument("--only", nargs="+", help="only these experiments")
+    p.add_argument("--hours", type=float, help="time budget; the current run stops after its next epoch")
+    p.add_argument("--redo", action="store_true", help="train again even where a record exists")
+    p.add_argument("--device", default="cpu")
+    add_locations(p)
+    p.set_defaults(func=_reproduce)
+
+    p = sub.add_parser("figure5", help="store the confidence maps of a trained run's test images (Figure 5)")
+    p.add_argument("run", help="run name, e.g. cifar10__seed0 (its checkpoint must be in the cache)")
+    add_locations(p)
+    p.set_defaults(func=_figure5)
+
+    p = sub.add_parser("bench", help="training-step speed of the baseline loop and the library, side by side")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
+    p.add_argument("--only", nargs="+", help="configurations whose name contains one of these words")
+    add_locations(p)
+    p.set_defaults(func=_bench)
 
     p = sub.add_parser("render", help="re-execute notebooks in place so their outputs show the current records")
     p.add_argument("notebooks", nargs="*", help="notebook paths (default: every notebook in notebooks/)")

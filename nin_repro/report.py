@@ -193,3 +193,77 @@ def plot_architecture(model, ax=None):
     ax.set_ylim(-3.9, 2.1)
     ax.axis("off")
     return ax
+
+
+def heads_table(results_dir=None) -> pd.DataFrame:
+    """Table 5: the same mlpconv stack with three heads, each with its size."""
+    from .model import NiN, count_parameters
+
+    names = ["cifar10_fc", "cifar10_fc_dropout", "cifar10"]
+    df = results_table(names, results_dir)
+    df.insert(0, "head", [EXPERIMENTS[n].model.head for n in names])
+    df.insert(1, "parameters", [f"{count_parameters(NiN(EXPERIMENTS[n].model)):,}" for n in names])
+    df.index = [PAPER_ERRORS["cifar10_gap"][1] if n == "cifar10" else PAPER_ERRORS[n][1] for n in names]
+    return df
+
+
+def dropout_effect(results_dir=None) -> str:
+    """Figure 4's claim, from the records: the relative cut in test error that
+    dropout between the mlpconv layers brings (the paper: more than 20%)."""
+    rows = {r["experiment"]: r for r in results.summarize(results.read_records(results_dir),
+                                                          ["cifar10", "cifar10_nodropout"])}
+    with_d, without = rows["cifar10"], rows["cifar10_nodropout"]
+    if with_d["ours_mean"] is None or without["ours_mean"] is None:
+        return f"dropout vs no dropout: {NOT_RUN} (needs records of cifar10 and cifar10_nodropout)."
+    cut = 100 * (without["ours_mean"] - with_d["ours_mean"]) / without["ours_mean"]
+    return (f"test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
+            f"a {cut:.1f}% relative reduction (the paper: more than 20%; n={with_d['n']} and {without['n']}).")
+
+
+def plot_dropout_curves(results_dir=None, ax=None):
+    """Figure 4: training and test error per epoch, with and without dropout."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    recs = results.read_records(results_dir)
+    drawn = False
+    for name, color, label in (("cifar10", "#4c72b0", "dropout"), ("cifar10_nodropout", "#c44e52", "no dropout")):
+        for r in (r for r in recs if r["experiment"] == name and results.is_protocol_run(r)):
+            ep = [h["epoch"] for h in r["history"]]
+            ax.plot(ep, [h["test_error"] for h in r["history"]], color=color, label=f"{label}: test, seed {r['seed']}")
+            ax.plot(ep, [h["train_error"] for h in r["history"]], "--", color=color, alpha=0.6,
+                    label=f"{label}: train, seed {r['seed']}")
+            drawn = True
+    if not drawn:
+        ax.text(0.5, 0.5, f"{NOT_RUN}: no records of cifar10 / cifar10_nodropout", transform=ax.transAxes,
+                ha="center")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("error (%)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def latest_bench(results_dir=None) -> dict | None:
+    """The newest `nin-repro bench` record in results/bench/, if any."""
+    import json
+
+    from . import paths
+
+    files = sorted((paths.results_dir(results_dir) / "bench").glob("bench_*.json"))
+    if not files:
+        return None
+    try:
+        return json.loads(files[-1].read_text())
+    except json.JSONDecodeError as e:
+        raise results.RecordError(f"{files[-1]}: not valid JSON ({e}); restore it from git or rerun the bench") from e
+
+
+def bench_table(record: dict) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "configuration": r["config"], "train img/s": round(r["images_per_second"], 1),
+        "× baseline": round(r["speedup_vs_baseline"], 2) if r.get("speedup_vs_baseline") else "",
+        "TFLOP/s": round(r["tflops"], 3), "of bf16 matmul": f"{100 * r['fraction_of_bf16_matmul']:.0f}%",
+        "peak RSS (MiB)": round(r["peak_rss_mib"]),
+    } for r in record["rows"]]).set_index("configuration")

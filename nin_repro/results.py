@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import paths
 from .atomic import atomic_write_text
+from .experiments import EXPERIMENTS
 from .paper import PAPER_ERRORS
 
 REQUIRED_FIELDS = {
@@ -97,11 +98,10 @@ def summarize(records: list[dict], experiments: list[str]) -> list[dict]:
     for name in experiments:
         runs = [r for r in records if r["experiment"] == name and is_protocol_run(r)]
         errors = [r["test_error"] for r in runs]
-        paper_key = runs[0]["config"].get("paper_key") if runs else None
-        from .experiments import EXPERIMENTS  # the registry knows the paper key without a run
-
-        if name in EXPERIMENTS:
-            paper_key = EXPERIMENTS[name].paper_key
+        # The registry knows the paper's row even before a run; a record of an
+        # experiment no longer in the registry carries its own.
+        paper_key = (EXPERIMENTS[name].paper_key if name in EXPERIMENTS
+                     else runs[0]["config"].get("paper_key") if runs else None)
         paper = PAPER_ERRORS[paper_key][2] if paper_key in PAPER_ERRORS else None
         mean = statistics.fmean(errors) if errors else None
         rows.append({

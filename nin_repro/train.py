@@ -7,6 +7,7 @@ Read top to bottom: `train()` is the whole recipe.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import platform
@@ -19,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import data, paths, preprocess, results
+from . import data, distributed, paths, preprocess, results
 from .atomic import atomic_path
-from .cpu import apply_cpu_settings, cpu_name
+from .cpu import apply_cpu_settings, available_cores, cpu_name
 from .experiments import Experiment, get as get_experiment
 from .loader import TensorLoader
 from .model import NiN, count_parameters
@@ -56,7 +57,10 @@ def device_name(dev: torch.device) -> str:
     return f"cpu ({cpu_name()})"
 
 
+@functools.lru_cache(maxsize=None)
 def git_commit() -> str:
+    """The commit of the code this process runs: read once, at the first run,
+    so later runs of a long-lived process do not pick up a newer checkout."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.REPO_ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
@@ -82,8 +86,8 @@ def autocast(dev: torch.device, precision: str):
     return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def evaluate(model, loader: TensorLoader, dev: torch.device, precision: str) -> tuple[float, float]:
-    """(mean loss, error %) over the whole split."""
+def evaluate(model, loader: TensorLoader, dev: torch.device, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed loss, number wrong) over the loader's split, as device tensors."""
     model.eval()
     loss_sum = torch.zeros((), device=dev)
     wrong = torch.zeros((), device=dev, dtype=torch.long)
@@ -92,8 +96,7 @@ def evaluate(model, loader: TensorLoader, dev: torch.device, precision: str) -> 
             logits = model(x).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             wrong += (logits.argmax(1) != y).sum()
-    n = len(loader.labels)
-    return loss_sum.item() / n, 100.0 * wrong.item() / n
+    return loss_sum, wrong
 
 
 def load_inputs(exp: Experiment, data_dir=None, cache_dir=None, download=False, subset: int | None = None):
@@ -125,8 +128,23 @@ def load_checkpoint(path: Path, config: dict) -> dict:
                               "start again without --resume") from e
     if state.get("config") != config:
         raise CheckpointError(f"{path} was written by a run with another configuration; delete it or "
-                              "resume with the same experiment, seed and overrides")
+                              "resume with the same experiment, seed, overrides and number of processes")
+    if "rng" not in state:  # single-process checkpoints of the first release
+        state["rng"] = [{"torch": state["torch_rng"], "cuda": state.get("cuda_rng"), "loader": state["loader_rng"]}]
     return state
+
+
+def rng_state(dev: torch.device, loader: TensorLoader) -> dict:
+    """This process's random state: dropout (torch) and data order/augmentation (loader)."""
+    return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+            "loader": loader.generator.get_state()}
+
+
+def set_rng_state(state: dict, dev: torch.device, loader: TensorLoader) -> None:
+    torch.set_rng_state(state["torch"])
+    if dev.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"], dev)
+    loader.generator.set_state(state["loader"])
 
 
 def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, epochs: int | None = None,
@@ -138,7 +156,8 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
 
     `stop_after_epoch` / `deadline` (a `time.time()` value) end the call early
     after a completed, checkpointed epoch; it then returns None and the run
-    continues with `resume=True`."""
+    continues with `resume=True`. Under `torchrun` the run is data-parallel
+    (see `distributed.py`); every rank returns the record, rank 0 writes it."""
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     overrides = {k: v for k, v in dict(epochs=epochs, subset=subset, batch=batch_size).items()
                  if v is not None and not (k == "epochs" and v == exp.train.epochs)}
@@ -150,28 +169,46 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
                   precision=precision or exp.train.precision,
                   compile=exp.train.compile if compile is None else compile)
     dev = resolve_device(device)
-    settings = apply_cpu_settings() if dev.type == "cpu" else {"threads": torch.get_num_threads()}
+    if distributed.launched_by_torchrun() and dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(dev)
+    ctx = distributed.setup(dev)
+    if cfg.batch_size % ctx.world_size:
+        raise ValueError(f"batch size {cfg.batch_size} is not divisible by the {ctx.world_size} processes")
+    local_batch = cfg.batch_size // ctx.world_size
+    # Under torchrun on a CPU, the processes share the cores.
+    threads = max(1, available_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world_size)))
+    settings = apply_cpu_settings(threads) if dev.type == "cpu" else {"threads": torch.get_num_threads()}
+    log = log if ctx.is_main else (lambda *_: None)
     config = {"experiment": exp.name, "dataset": exp.dataset, "preprocess": exp.preprocess,
               "paper_key": exp.paper_key, "model": exp.model.to_dict(), "train": cfg.to_dict(),
               "seed": seed, "overrides": overrides, "description": exp.description}
+    if ctx.active:
+        config["world_size"] = ctx.world_size
     run_name = results.record_filename({"experiment": exp.name, "seed": seed, "config": config})[:-5]
 
-    commit = git_commit()  # now: the code that runs, even if the checkout changes meanwhile
-    torch.manual_seed(seed)
+    commit = git_commit()
+    torch.manual_seed(seed)  # the same initial weights on every rank
     train_x, train_y, test_x, test_y, source = load_inputs(exp, data_dir, cache_dir, download, subset)
-    train_loader = TensorLoader(train_x, train_y, cfg.batch_size, train=True, translate=cfg.translate,
-                                flip=cfg.flip, seed=seed, device=dev, channels_last=cfg.channels_last)
+    n_train, n_test = len(train_y), len(test_y)
+    train_x, train_y, test_x, test_y = (distributed.shard(t, ctx) for t in (train_x, train_y, test_x, test_y))
+    train_loader = TensorLoader(train_x, train_y, local_batch, train=True, translate=cfg.translate,
+                                flip=cfg.flip, seed=seed + 1_000_003 * ctx.rank, device=dev,
+                                channels_last=cfg.channels_last)
     test_loader = TensorLoader(test_x, test_y, cfg.eval_batch_size, train=False, device=dev,
                                channels_last=cfg.channels_last)
     if len(train_loader) == 0:
-        raise ValueError(f"{len(train_y)} training images is fewer than one batch of {cfg.batch_size}")
+        raise ValueError(f"{n_train} training images is fewer than one batch of {cfg.batch_size}")
 
     model = NiN(exp.model).to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if ctx.active:
+        torch.manual_seed(seed + 1_000_003 * ctx.rank)  # each rank its own dropout masks
     # Weight decay on weights and biases alike, as Caffe's solver does.
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    step_fn = torch.compile(model) if cfg.compile else model
+    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if ctx.active else model
+    step_fn = torch.compile(ddp_model) if cfg.compile else ddp_model
 
     history, start_epoch, wall_before = [], 0, 0.0
     ckpt = checkpoint_path(run_name, cache_dir)
@@ -179,17 +216,15 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
         state = load_checkpoint(ckpt, config)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        if dev.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], dev)
-        train_loader.generator.set_state(state["loader_rng"])
+        set_rng_state(state["rng"][ctx.rank], dev, train_loader)
         history, start_epoch, wall_before = state["history"], state["epoch"], state["wall_seconds"]
         log(f"[{run_name}] resumed from {ckpt} after epoch {start_epoch}")
     elif resume:
         log(f"[{run_name}] no checkpoint at {ckpt}: starting from scratch")
 
     log(f"[{run_name}] {exp.description}; {count_parameters(model):,} parameters; "
-        f"{len(train_y):,} train / {len(test_y):,} test images; device {device_name(dev)}, "
+        f"{n_train:,} train / {n_test:,} test images; device {device_name(dev)}"
+        f"{f' x {ctx.world_size} processes' if ctx.active else ''}, "
         f"{settings.get('threads')} threads, {cfg.precision}; data {source}")
     steps = len(train_loader)
     t_start = time.perf_counter()
@@ -199,7 +234,7 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
         wrong = torch.zeros((), device=dev, dtype=torch.long)
         t0 = time.perf_counter()
         bar = tqdm(train_loader, total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-                   disable=not progress, leave=False, mininterval=2.0)
+                   disable=not (progress and ctx.is_main), leave=False, mininterval=2.0)
         for step, (x, y) in enumerate(bar):
             lr = learning_rate(cfg, epoch, step, steps)
             for group in opt.param_groups:
@@ -212,39 +247,46 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
             opt.step()
             loss_sum += loss.detach()
             wrong += (logits.detach().argmax(1) != y).sum()
-            # Check for divergence every 50 steps (a check forces a GPU sync).
+            # Check for divergence every 50 steps (a check forces a GPU sync);
+            # summed over ranks, so all of them stop together.
             if (step + 1) % 50 == 0 or step + 1 == steps:
-                if not math.isfinite(loss_sum.item()):
+                total = distributed.all_sum(loss_sum, ctx).item()
+                if not math.isfinite(total):
                     raise DivergedError(
-                        f"[{run_name}] loss became {loss_sum.item()} in epoch {epoch + 1} (step {step + 1}); "
+                        f"[{run_name}] loss became {total} in epoch {epoch + 1} (step {step + 1}); "
                         f"the last good checkpoint (after epoch {epoch}) is kept at {ckpt}. "
                         "Lower the learning rate or lengthen the warm-up.")
-                if progress:
+                if progress and ctx.is_main:
                     seen = (step + 1) * cfg.batch_size
-                    bar.set_postfix(loss=f"{loss_sum.item() / (step + 1):.3f}",
+                    bar.set_postfix(loss=f"{total / ctx.world_size / (step + 1):.3f}",
                                     img_s=f"{seen / (time.perf_counter() - t0):.0f}")
         train_seconds = time.perf_counter() - t0
         t1 = time.perf_counter()
-        test_loss, test_error = evaluate(model, test_loader, dev, cfg.precision)
+        test_loss_sum, test_wrong = evaluate(model, test_loader, dev, cfg.precision)
         eval_seconds = time.perf_counter() - t1
-        row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum.item() / steps,
-               "train_error": 100.0 * wrong.item() / (steps * cfg.batch_size),
-               "test_loss": test_loss, "test_error": test_error,
+        sums = distributed.all_sum(torch.stack([loss_sum.double(), wrong.double(), test_loss_sum.double(),
+                                                test_wrong.double()]), ctx).tolist()
+        n_seen, n_tested = steps * cfg.batch_size, len(test_y) * ctx.world_size
+        test_error = 100.0 * sums[3] / n_tested
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": sums[0] / (steps * ctx.world_size),
+               "train_error": 100.0 * sums[1] / n_seen,
+               "test_loss": sums[2] / n_tested, "test_error": test_error,
                "seconds": train_seconds + eval_seconds,
-               "train_images_per_second": steps * cfg.batch_size / train_seconds,
-               "eval_images_per_second": len(test_y) / eval_seconds}
+               "train_images_per_second": n_seen / train_seconds,
+               "eval_images_per_second": n_tested / eval_seconds}
         history.append(row)
         wall = wall_before + time.perf_counter() - t_start
         log(f"[{run_name}] epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, "
             f"train error {row['train_error']:.2f}%, test error {test_error:.2f}%, lr {lr:.4g}, "
             f"{row['train_images_per_second']:.0f} img/s, {row['seconds']:.0f} s")
-        save_checkpoint(ckpt, {
-            "config": config, "epoch": epoch + 1, "history": history, "wall_seconds": wall,
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
-            "loader_rng": train_loader.generator.get_state()})
-        if epoch + 1 < cfg.epochs and ((stop_after_epoch is not None and epoch + 1 >= stop_after_epoch)
-                                       or (deadline is not None and time.time() >= deadline)):
+        rngs = distributed.all_gather_object(rng_state(dev, train_loader), ctx)
+        if ctx.is_main:
+            save_checkpoint(ckpt, {"config": config, "epoch": epoch + 1, "history": history, "wall_seconds": wall,
+                                   "model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rngs})
+        distributed.barrier(ctx)
+        stop = epoch + 1 < cfg.epochs and ((stop_after_epoch is not None and epoch + 1 >= stop_after_epoch)
+                                           or (deadline is not None and time.time() >= deadline))
+        if distributed.all_sum(torch.tensor(float(stop)), ctx).item() > 0:  # rank clocks may disagree
             log(f"[{run_name}] stopped after epoch {epoch + 1}/{cfg.epochs}; checkpoint {ckpt}; "
                 "continue with --resume")
             return None
@@ -254,6 +296,7 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
         "experiment": exp.name, "dataset": exp.dataset, "seed": seed,
         "test_error": history[-1]["test_error"], "epochs": cfg.epochs,
         "device": device_name(dev), "threads": int(settings.get("threads", torch.get_num_threads())),
+        "world_size": ctx.world_size,
         "torch_version": torch.__version__, "python_version": platform.python_version(),
         "git_commit": commit, "wall_seconds": wall,
         "images_per_second": sum(h["train_images_per_second"] for h in history) / len(history),
@@ -261,8 +304,7 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": config, "history": history,
     }
-    if write:
+    if write and ctx.is_main:
         path = results.write_record(record, results_dir)
         log(f"[{run_name}] test error {record['test_error']:.2f}% after {cfg.epochs} epochs; record {path}")
     return record
-

@@ -12,9 +12,27 @@ papermill = pytest.importorskip("papermill")
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
-@pytest.mark.parametrize("name, experiments", [("mnist", ["mnist"]), ("cifar10", ["cifar10", "cifar10_aug"])])
-def test_notebook_retrains_a_tiny_subset_and_writes_records(name, experiments, tmp_path, data_dir, monkeypatch):
+SMOKE = [  # notebook, experiments it trains, data (None: the shared datasets)
+    ("mnist", ["mnist"], None),
+    ("cifar10", ["cifar10", "cifar10_aug"], None),
+    ("table5_heads", ["cifar10_fc", "cifar10_fc_dropout", "cifar10"], None),
+    ("figure4_dropout", ["cifar10", "cifar10_nodropout"], None),
+    ("cifar100", ["cifar100"], "cifar100"),
+    ("svhn", ["svhn"], "svhn"),
+]
+
+
+@pytest.mark.parametrize("name, experiments, synthetic", SMOKE)
+def test_notebook_retrains_a_tiny_subset_and_writes_records(name, experiments, synthetic, tmp_path, data_dir,
+                                                             monkeypatch):
+    from test_official_formats import write_cifar100, write_svhn
+
     monkeypatch.setenv("NIN_CACHE", str(tmp_path / "cache"))
+    if synthetic:  # no offline copy exists: a small file in the official format
+        folder = tmp_path / "data"
+        folder.mkdir()
+        {"cifar100": write_cifar100, "svhn": write_svhn}[synthetic](folder)
+        data_dir = folder
     out = tmp_path / f"{name}.ipynb"
     papermill.execute_notebook(
         str(NOTEBOOKS / f"{name}.ipynb"), str(out), kernel_name="python3", cwd=str(NOTEBOOKS),

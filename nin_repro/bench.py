@@ -1,0 +1,143 @@
+"""`nin-repro bench`: the training step's speed, side by side in one process.
+
+- baseline: what a user writes first: a torchvision-style Dataset with CPU
+  transforms (random crop with padding, flip, normalize) behind a DataLoader,
+  fp32, NCHW, batch 128;
+- nin_repro: the library's path (tensor-resident data, batched augmentation,
+  bf16 autocast, channels-last, malloc kept), batch 128 and 256;
+- the levers in between, one at a time, so each one's share is measured.
+Images/s count the whole step (data, augmentation, forward, backward, update).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import time
+
+import torch
+import torch.nn.functional as F
+
+from . import paths
+from .atomic import atomic_write_text
+from .cpu import apply_cpu_settings, cpu_name
+from .loader import TensorLoader
+from .model import NiN, ModelConfig, count_macs
+
+STEP_FLOP_PER_MAC = 6  # forward (2 flop per MAC) + backward (twice the forward)
+
+
+def matmul_tflops(dtype=torch.bfloat16, n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n ** 3 * repeats / (time.perf_counter() - t) / 1e12
+
+
+def _time_steps(model, opt, batches, steps: int, warmup: int, bf16: bool) -> float:
+    """Images per second over `steps` training steps after `warmup` ones."""
+    model.train()
+    seen, t0 = 0, None
+    for i, (x, y) in enumerate(batches):
+        if i == warmup:
+            t0, seen = time.perf_counter(), 0
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        seen += len(y)
+        if i + 1 == warmup + steps:
+            break
+    return seen / (time.perf_counter() - t0)
+
+
+def _baseline_batches(images, labels, batch: int):
+    """torchvision transforms on each image, a DataLoader collating them."""
+    import torchvision.transforms.v2 as T
+    from torch.utils.data import DataLoader, Dataset
+
+    tf = T.Compose([T.ToImage(), T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(),
+                    T.ToDtype(torch.float32, scale=True), T.Normalize([0.49, 0.48, 0.45], [0.25, 0.24, 0.26])])
+
+    class Images(Dataset):
+        def __len__(self):
+            return len(labels)
+
+        def __getitem__(self, i):
+            return tf(images[i]), int(labels[i])
+
+    while True:
+        yield from DataLoader(Images(), batch_size=batch, shuffle=True, num_workers=0, drop_last=True)
+
+
+def _library_batches(x, y, batch: int, channels_last: bool):
+    loader = TensorLoader(x, y, batch, train=True, translate=4, flip=True, channels_last=channels_last)
+    while True:
+        yield from loader
+
+
+def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, results_dir=None,
+              configs: list[str] | None = None, log=print) -> dict:
+    from . import data, preprocess
+
+    settings = apply_cpu_settings()
+    splits = data.load("cifar10", data_dir, cache_dir)
+    n = 4096  # enough images for every config's steps; the pipeline cost per image does not depend on n
+    images, labels = splits.train_images[:n], splits.train_labels[:n]
+    x = preprocess.to_float_nchw(images)
+    x = (x - x.mean()) / x.std()
+    y = torch.from_numpy(labels)
+    macs = count_macs(NiN(ModelConfig()))
+    all_configs = {
+        # name: (batches, bf16, channels_last, batch)
+        "baseline: DataLoader + CPU transforms, fp32, NCHW, batch 128": ("baseline", False, False, 128),
+        "tensor-resident data, fp32, NCHW, batch 128": ("library", False, False, 128),
+        "tensor-resident data, fp32, channels-last, batch 128": ("library", False, True, 128),
+        "tensor-resident data, bf16, NCHW, batch 128": ("library", True, False, 128),
+        "nin_repro: bf16, channels-last, batch 128": ("library", True, True, 128),
+        "nin_repro: bf16, channels-last, batch 256": ("library", True, True, 256),
+    }
+    chosen = {k: v for k, v in all_configs.items() if not configs or any(c in k for c in configs)}
+    rows = []
+    for name, (kind, bf16, cl, batch) in chosen.items():
+        torch.manual_seed(0)
+        model = NiN(ModelConfig())
+        if cl:
+            model = model.to(memory_format=torch.channels_last)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        batches = _baseline_batches(images, labels, batch) if kind == "baseline" else _library_batches(x, y, batch, cl)
+        ips = _time_steps(model, opt, batches, steps, warmup, bf16)
+        rows.append({"config": name, "images_per_second": ips,
+                     "tflops": ips * macs * STEP_FLOP_PER_MAC / 1e12,
+                     "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+        log(f"{ips:8.1f} img/s  {name}")
+    # Evaluation speed of the library's path (forward only, bf16, channels-last).
+    model = NiN(ModelConfig()).to(memory_format=torch.channels_last).eval()
+    ev = TensorLoader(x, y, 500, train=False)
+    t = time.perf_counter()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for xb, _ in ev:
+            model(xb)
+    eval_ips = len(y) / (time.perf_counter() - t)
+    mm_bf16, mm_fp32 = matmul_tflops(torch.bfloat16), matmul_tflops(torch.float32)
+    base = next((r["images_per_second"] for r in rows if r["config"].startswith("baseline")), None)
+    for r in rows:
+        r["speedup_vs_baseline"] = r["images_per_second"] / base if base else None
+        r["fraction_of_bf16_matmul"] = r["tflops"] / mm_bf16
+    from .train import git_commit
+
+    record = {"kind": "bench", "device": f"cpu ({cpu_name()})", "threads": settings["threads"],
+              "malloc_tuned": settings.get("malloc"), "torch_version": torch.__version__,
+              "python_version": platform.python_version(), "git_commit": git_commit(),
+              "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "steps": steps, "warmup": warmup,
+              "matmul_2048_tflops": {"bf16": mm_bf16, "fp32": mm_fp32},
+              "eval_images_per_second": eval_ips, "step_gflop_per_image": macs * STEP_FLOP_PER_MAC / 1e9,
+              "rows": rows}
+    out = paths.results_dir(results_dir) / "bench" / f"bench_{time.strftime('%Y%m%dT%H%M%S')}.json"
+    atomic_write_text(out, json.dumps(record, indent=1) + "\n")
+    log(f"eval {eval_ips:.0f} img/s; bf16 matmul {mm_bf16:.2f} TFLOP/s, fp32 {mm_fp32:.2f}; record {out}")
+    return record

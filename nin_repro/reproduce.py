@@ -1,0 +1,83 @@
+"""`nin-repro reproduce`: work through every run the book needs, within a time
+budget, across as many sessions as it takes.
+
+A run whose record exists is skipped (unless `redo`); an interrupted run
+resumes from its checkpoint; when the budget is spent, the current run stops
+after its next checkpointed epoch. The status report says what is done, what
+is under way and what is left.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from . import data, paths, results
+from .experiments import BOOK_PLAN, EXPERIMENTS
+from .train import checkpoint_path, train
+
+
+@dataclass
+class Job:
+    experiment: str
+    seed: int
+    status: str = "left"  # done | finished now | in progress | left | no data
+    note: str = ""
+
+
+def _run_name(experiment: str, seed: int, overrides: dict) -> str:
+    config = {"overrides": overrides}
+    return results.record_filename({"experiment": experiment, "seed": seed, "config": config})[:-5]
+
+
+def plan(only: list[str] | None = None) -> list[tuple[str, int]]:
+    if only:
+        unknown = [n for n in only if n not in EXPERIMENTS]
+        if unknown:
+            raise ValueError(f"unknown experiment(s) {unknown}; known experiments: {', '.join(EXPERIMENTS)}")
+        return [(n, s) for n, s in BOOK_PLAN if n in only] or [(n, 0) for n in only]
+    return list(BOOK_PLAN)
+
+
+def reproduce(only: list[str] | None = None, hours: float | None = None, redo: bool = False, device: str = "cpu",
+              data_dir=None, cache_dir=None, results_dir=None, subset: int | None = None,
+              epochs: int | None = None, jobs: list[tuple[str, int]] | None = None, log=print) -> list[Job]:
+    """Run what is missing; return the status of every job of the plan."""
+    deadline = None if hours is None else time.time() + hours * 3600
+    overrides = {k: v for k, v in dict(epochs=epochs, subset=subset).items() if v is not None}
+    todo = [Job(n, s) for n, s in (jobs or plan(only))]
+    runs = results.runs_dir(results_dir)
+    for job in todo:
+        name = _run_name(job.experiment, job.seed, overrides)
+        if (runs / f"{name}.json").exists() and not redo:
+            job.status = "done"
+            continue
+        if deadline is not None and time.time() >= deadline:
+            job.status = "in progress" if checkpoint_path(name, cache_dir).exists() else "left"
+            continue
+        try:
+            record = train(job.experiment, seed=job.seed, device=device, data_dir=data_dir, cache_dir=cache_dir,
+                           results_dir=results_dir, resume=not redo, deadline=deadline, subset=subset,
+                           epochs=epochs, log=log)
+        except data.DataError as e:
+            if not EXPERIMENTS[job.experiment].requires_download:
+                raise
+            job.status, job.note = "no data", str(e).split(". ")[0]
+            continue
+        if record is None:
+            job.status = "in progress"
+        else:
+            job.status, job.note = "finished now", f"test error {record['test_error']:.2f}%"
+    log(status_report(todo))
+    return todo
+
+
+def status_report(jobs: list[Job]) -> str:
+    lines = ["", f"{'experiment':<20} {'seed':>4}  status"]
+    for j in jobs:
+        lines.append(f"{j.experiment:<20} {j.seed:>4}  {j.status}{'  (' + j.note + ')' if j.note else ''}")
+    counts = {s: sum(j.status == s for j in jobs) for s in ("done", "finished now", "in progress", "left", "no data")}
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    if counts["in progress"] or counts["left"]:
+        lines.append("run `nin-repro reproduce` again to continue (runs resume from their checkpoints)")
+    return "\n".join(lines)

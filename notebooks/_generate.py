@@ -1,0 +1,551 @@
+"""Writes the book's notebooks (code and prose, no outputs).
+
+The notebooks in this folder are generated: edit this file, run it from the
+repository root (`python notebooks/_generate.py`), then `nin-repro render`
+to execute them and store their outputs (which nbval checks in CI).
+"""
+import nbformat as nbf
+
+def md(s): return nbf.v4.new_markdown_cell(s.strip())
+def code(s, tags=None):
+    c = nbf.v4.new_code_cell(s.strip())
+    if tags: c.metadata["tags"] = tags
+    return c
+
+PARAMS = '''
+retrain = False      # True: train through the library and write run records
+epochs = None        # None: the experiment's own protocol
+seeds = [0, 1, 2]    # one run per seed
+device = "cpu"       # "cpu", "cuda", "cuda:N" or "auto"
+data_dir = None      # folder with the datasets (None: $NIN_DATA)
+results_dir = None   # where records are read and written (None: results/ of this checkout)
+subset = None        # train on the first N images only (smoke runs)
+'''
+
+TRAIN = '''
+if retrain:
+    from nin_repro.train import train
+    for name in EXPERIMENTS:
+        for seed in seeds:
+            train(name, seed=seed, device=device, epochs=epochs, subset=subset,
+                  data_dir=data_dir, results_dir=results_dir, progress=False)
+else:
+    print("retrain=False: showing the committed run records")
+'''
+
+def notebook(cells, path):
+    nb = nbf.v4.new_notebook()
+    stem = path.split("/")[-1].removesuffix(".ipynb")
+    for i, cell in enumerate(cells):  # stable ids keep the diffs of regenerated notebooks small
+        cell.id = f"{stem}-{i}"
+    nb.cells = cells
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nbf.write(nb, path)
+
+notebook([
+    md('''
+# Table 4: MNIST
+
+**Question.** The paper reports **0.47%** test error for NiN on MNIST (Table 4),
+with dropout, no data augmentation and no preprocessing, using "the same
+network structure as CIFAR-10 with fewer feature maps". How close does that
+recipe come when it is trained on two CPU cores?
+
+This page renders the committed run records in `results/runs/`. To train
+again, run it with papermill and `retrain=True` (see the README).
+'''),
+    code(PARAMS, tags=["parameters"]),
+    code('''
+%matplotlib inline
+from nin_repro import experiments, report
+from nin_repro.model import NiN, architecture_table, count_macs, count_parameters
+import pandas as pd
+
+report.check_notebook_params(retrain, epochs, seeds, device, subset)
+EXPERIMENTS = ["mnist"]
+exp = experiments.get("mnist")
+'''),
+    md('''
+## The network and the protocol
+
+The paper does not give the MNIST widths. We keep the CIFAR-10 structure
+(three mlpconv blocks, max pool, average pool, global average pooling) and use
+64 feature maps in every layer but the last, which has one map per class.
+The table is generated from the model code.
+'''),
+    code('''
+model = NiN(exp.model)
+print(f"{count_parameters(model):,} parameters, {count_macs(model) / 1e6:.1f} M multiply-accumulates per image")
+print("training:", {k: v for k, v in exp.train.to_dict().items() if k not in ("compile", "eval_batch_size")})
+pd.DataFrame(architecture_table(model))
+'''),
+    md('''
+## Training
+
+Only with `retrain=True`; otherwise the committed records are shown.
+'''),
+    code(TRAIN),
+    md('''
+## Result: ours vs the paper
+
+Mean ± standard deviation over seeds (n = number of runs); each run is scored
+at its final epoch, with no early stopping.
+'''),
+    code('report.results_table(EXPERIMENTS, results_dir)'),
+    code('report.runs_table("mnist", results_dir, protocol_only=not retrain)'),
+    md('''
+## Learning curves
+
+Training error (dashed) includes dropout; test error (solid) is measured after
+each epoch. The learning rate is divided by 10 at 60% and 85% of the run.
+'''),
+    code('''
+import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots(figsize=(7, 4))
+report.plot_learning_curves("mnist", results_dir, ax=ax, protocol_only=not retrain)
+plt.show()
+'''),
+    md('''
+## What it means
+'''),
+    code('print(report.verdict("mnist", results_dir))'),
+    md('''
+The gap to the paper, if any, is measured, not estimated. The paper's MNIST
+widths, schedule length and initialization are not published; our 64-map net
+trains for 15 epochs (about a quarter of an hour per seed on this CPU). The
+book's deviations page lists every choice.
+'''),
+], "notebooks/mnist.ipynb")
+
+notebook([
+    md('''
+# Table 1: CIFAR-10
+
+**Question.** NiN reports **10.41%** test error on CIFAR-10 without data
+augmentation and **8.81%** with translation and horizontal flipping (Table 1),
+after global contrast normalization and ZCA whitening. This page shows the
+CIFAR-10 path of the study: the network, the preprocessing, and the runs done
+so far on two CPU cores.
+
+The CIFAR-10 copy used here stores every image as a JPEG of quality 75 (see
+the data README): a deviation from the official files.
+'''),
+    code(PARAMS, tags=["parameters"]),
+    code('''
+%matplotlib inline
+from nin_repro import experiments, report
+from nin_repro.model import NiN, architecture_table, count_macs, count_parameters
+import pandas as pd
+
+report.check_notebook_params(retrain, epochs, seeds, device, subset)
+TABLE = ["cifar10", "cifar10_aug"]
+EXPERIMENTS = TABLE  # what retrain=True trains
+exp = experiments.get("cifar10")
+'''),
+    md('''
+## The network
+
+The Caffe model-zoo definition of the paper's net. The parameter count
+matches the paper's net exactly (966,986 for 10 classes); the table comes
+from the model code.
+'''),
+    code('''
+model = NiN(exp.model)
+print(f"{count_parameters(model):,} parameters, {count_macs(model) / 1e6:.1f} M multiply-accumulates per image")
+pd.DataFrame(architecture_table(model))
+'''),
+    md('''
+## Protocol
+
+Preprocessing as in *Maxout Networks*: each image is centred and scaled to
+norm 55 (global contrast normalization), then ZCA-whitened with 0.1 added to
+the eigenvalues, fitted on the training set only. SGD with momentum 0.9 and
+weight decay; the learning rate is divided by 10 twice. The paper trains for
+roughly 300 epochs; on two CPU cores this study compresses the same step
+schedule into fewer epochs (the `epochs` column says how many).
+'''),
+    code('''
+for name in TABLE + ["cifar10_short"]:
+    e = experiments.get(name)
+    t = e.train
+    print(f"{name:14s} epochs={t.epochs:3d} lr={t.lr} milestones={list(t.milestones())} "
+          f"translate={t.translate} flip={t.flip} batch={t.batch_size}  # {e.description}")
+'''),
+    md('''
+## Training
+
+Only with `retrain=True`; otherwise the committed records are shown.
+'''),
+    code(TRAIN),
+    md('''
+## Table 1: ours vs the paper
+'''),
+    code('report.results_table(TABLE, results_dir)'),
+    md('''
+## The short run
+
+A 10-epoch run of the no-augmentation protocol proves the CIFAR-10 path on
+real data and measures its cost. It is **not** a Table 1 entry.
+'''),
+    code('report.runs_table("cifar10_short", results_dir, protocol_only=not retrain)'),
+    code('''
+import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots(figsize=(7, 4))
+report.plot_learning_curves("cifar10_short", results_dir, ax=ax, log=False, protocol_only=not retrain)
+ax.axhline(10.41, color="gray", lw=1, ls="-.", label="paper, 300 epochs: 10.41%")
+ax.legend(fontsize=7)
+plt.show()
+'''),
+    code('print(report.verdict("cifar10_short", results_dir))'),
+], "notebooks/cifar10.ipynb")
+
+RENDER_ONLY = '''
+%matplotlib inline
+from nin_repro import experiments, report
+import pandas as pd
+
+results_dir = None  # where the records are read (None: results/ of this checkout)
+'''
+
+notebook([
+    md('''
+# Method
+
+**Question.** What exactly is trained in this study? Everything on this page
+is computed from the library's code: the network drawing, the layer table,
+the parameter and multiply-accumulate counts, and the protocol of every
+experiment.
+'''),
+    code(RENDER_ONLY),
+    md('''
+## The network
+
+Three mlpconv blocks: each a k×k convolution followed by two 1×1
+convolutions (a two-layer perceptron applied at every pixel), each with a
+ReLU. Max pooling follows the first block and average pooling the second
+(3×3, stride 2, output size rounded up as in Caffe), each followed by dropout
+0.5. The last block emits one map per class; global average pooling turns
+each map into the class score. Box heights show the spatial size of each
+layer's output, widths the number of channels (log scale).
+'''),
+    code('''
+import matplotlib.pyplot as plt
+from myst_nb import glue
+from nin_repro.model import ModelConfig, NiN, architecture_table, count_macs, count_parameters
+
+cifar10_net = NiN(ModelConfig())
+ax = report.plot_architecture(cifar10_net)
+plt.show()
+'''),
+    code('''
+# NBVAL_IGNORE_OUTPUT
+# Values the introduction quotes, computed here and glued into its text.
+glue("nin_diagram", ax.figure, display=False)
+glue("cifar10_parameters", count_parameters(cifar10_net), display=False)
+glue("cifar10_mmacs", count_macs(cifar10_net) / 1e6, display=False)
+'''),
+    code('pd.DataFrame(architecture_table(NiN(ModelConfig())))'),
+    md('''
+## Sizes of every network in the study
+
+The CIFAR-10 count matches the paper's net (966,986); the fully connected
+heads of Table 5 add a linear layer over the 10 maps of 8×8.
+'''),
+    code('''
+rows = []
+for name, e in experiments.EXPERIMENTS.items():
+    m = NiN(e.model)
+    rows.append({"experiment": name, "dataset": e.dataset, "head": e.model.head, "dropout": e.model.dropout,
+                 "parameters": f"{count_parameters(m):,}", "M MACs / image": round(count_macs(m) / 1e6, 1)})
+pd.DataFrame(rows).set_index("experiment")
+'''),
+    md('''
+## Preprocessing
+
+- **CIFAR-10 / CIFAR-100**: global contrast normalization (each image centred,
+  then scaled to L2 norm 55) and ZCA whitening with 0.1 added to the
+  eigenvalues, both as in pylearn2's *Maxout Networks* preprocessing; the
+  whitening is fitted on the training set only.
+- **SVHN**: local contrast normalization (7×7 Gaussian window).
+- **MNIST**: pixels scaled to [0, 1], training mean subtracted.
+
+## Protocol of every experiment
+
+SGD with momentum; the learning rate warms up linearly, then is divided by
+10 at the listed epochs (the paper divides it twice "when training accuracy
+stops improving"). Augmentation is a random translation (zero fill) and a
+horizontal flip, as batched tensor ops on the training device.
+'''),
+    code('''
+rows = []
+for name, e in experiments.EXPERIMENTS.items():
+    t = e.train
+    rows.append({"experiment": name, "preprocess": e.preprocess, "epochs": t.epochs, "batch": t.batch_size,
+                 "lr": t.lr, "warm-up epochs": t.warmup_epochs, "lr / 10 at epochs": list(t.milestones()),
+                 "momentum": t.momentum, "weight decay": t.weight_decay,
+                 "augmentation": f"translate ±{t.translate}, flip" if t.translate or t.flip else "none",
+                 "precision": t.precision})
+pd.DataFrame(rows).set_index("experiment")
+'''),
+], "notebooks/method.ipynb")
+
+notebook([
+    md('''
+# Summary
+
+**Every table of the paper beside ours.** Ours is the mean ± standard
+deviation over seeds (n runs), each scored at its final epoch; the
+difference is ours minus the paper's, in percentage points; epochs and wall
+hours say what each row cost. Rows without a committed run record say so.
+'''),
+    code(RENDER_ONLY),
+    code('report.summary_table(results_dir)'),
+    md('''
+## In one figure
+'''),
+    code(tags=["hide-input"], s='''
+import matplotlib.pyplot as plt
+import numpy as np
+from nin_repro import results
+from nin_repro.paper import PAPER_ERRORS
+
+rows = results.summarize(results.read_records(results_dir), report.SUMMARY_ORDER)
+fig, ax = plt.subplots(figsize=(8, 3.5))
+y = np.arange(len(rows))
+ax.barh(y + 0.2, [r["paper"] for r in rows], height=0.38, color="#999999", label="paper")
+ours = [r["ours_mean"] if r["ours_mean"] is not None else 0 for r in rows]
+ax.barh(y - 0.2, ours, height=0.38, color="#4c72b0", label="ours",
+        xerr=[r["ours_std"] or 0 for r in rows])
+for yi, r in zip(y, rows):
+    if r["ours_mean"] is None:
+        ax.text(0.3, yi - 0.2, report.NOT_RUN, va="center", fontsize=7)
+ax.set_yticks(y, [r["setting"] for r in rows], fontsize=8)
+ax.invert_yaxis()
+ax.set_xlabel("test error (%)")
+ax.legend()
+plt.show()
+'''),
+    md('''
+## What each row rests on
+'''),
+    code('''
+for name in report.SUMMARY_ORDER:
+    print(report.verdict(name, results_dir))
+'''),
+    md('''
+The paper's numbers come from roughly 300-epoch GPU runs on the official
+datasets; ours state their epochs, device and data copy, and the
+{doc}`../book/deviations` page lists every difference in setup.
+'''),
+], "notebooks/summary.ipynb")
+
+notebook([
+    md('''
+# Performance
+
+**How fast does the library train NiN, and what makes it fast?** Two kinds of
+measurements, each from a committed record: `nin-repro bench` times the
+training step of a plain PyTorch loop and of the library side by side in one
+process, with each speed lever switched on one at a time; every training run
+records its own images per second. Speeds compare only between rows of the
+same device.
+'''),
+    code(RENDER_ONLY),
+    md('''
+## Side by side: the loop a user writes first vs the library
+
+The baseline is a torchvision-style dataset with per-image CPU transforms
+(random crop with padding, flip, normalize) behind a DataLoader, in fp32 with
+NCHW tensors, batch 128. The library keeps the data as one tensor on the
+device, augments whole batches at once, and trains in bf16 autocast with
+channels-last tensors. TFLOP/s counts 6 flop per multiply-accumulate of the
+forward pass (forward plus backward).
+'''),
+    code('''
+bench = report.latest_bench(results_dir)
+if bench is None:
+    print(f"{report.NOT_RUN}: no record in results/bench/ (run `nin-repro bench`)")
+else:
+    print(f"{bench['device']}, {bench['threads']} threads, torch {bench['torch_version']}, "
+          f"{bench['steps']} timed steps per row; measured {bench['finished_at']}")
+    print(f"2048^3 matmul: bf16 {bench['matmul_2048_tflops']['bf16']:.2f} TFLOP/s, "
+          f"fp32 {bench['matmul_2048_tflops']['fp32']:.2f} TFLOP/s; "
+          f"evaluation (bf16, channels-last): {bench['eval_images_per_second']:.0f} img/s")
+'''),
+    code('report.bench_table(bench) if bench else None'),
+    code(tags=["hide-input"], s='''
+import matplotlib.pyplot as plt
+
+if bench:
+    df = report.bench_table(bench)
+    ax = df["train img/s"].plot.barh(figsize=(8, 0.5 + 0.5 * len(df)), color="#4c72b0")
+    ax.set_xlabel("training images per second (whole step)")
+    ax.invert_yaxis()
+    plt.show()
+'''),
+    md('''
+## Speed of the committed training runs
+'''),
+    code('report.throughput_table(results_dir)'),
+    md('''
+## What makes it fast
+
+- **The dataset lives on the training device as one tensor**: shuffling,
+  translation and flipping are batched tensor operations; no DataLoader
+  worker processes compete with the two cores.
+- **bf16 autocast and channels-last tensors**: the convolutions run on the
+  CPU's bf16 instructions through oneDNN (on a GPU, its tensor cores).
+- **The allocator keeps freed memory**: the package tells glibc's malloc not
+  to hand large buffers back to the operating system after every step
+  (`nin_repro/cpu.py`), so activations are not page-faulted in again each step.
+'''),
+], "notebooks/performance.ipynb")
+
+SETUP = '''
+%matplotlib inline
+from nin_repro import experiments, report
+import pandas as pd
+
+report.check_notebook_params(retrain, epochs, seeds, device, subset)
+EXPERIMENTS = {names}  # what retrain=True trains
+'''
+
+notebook([
+    md('''
+# Table 5: global average pooling vs fully connected heads
+
+**Question.** Is global average pooling (GAP) a better head than fully
+connected layers on top of the same mlpconv stack? The paper (Table 5,
+CIFAR-10, no augmentation): fully connected 11.59%, fully connected +
+dropout 10.88%, GAP 10.41%. GAP has no parameters; the paper reads it as a
+structural regularizer.
+
+All three runs share the CPU protocol (same epochs and schedule); the GAP row
+is the Table 1 no-augmentation run.
+'''),
+    code(PARAMS, tags=["parameters"]),
+    code(SETUP.format(names='["cifar10_fc", "cifar10_fc_dropout", "cifar10"]')),
+    code(TRAIN),
+    md('''
+## Ours vs the paper, with each head's size
+'''),
+    code('report.heads_table(results_dir)'),
+    code(tags=["hide-input"], s='''
+import matplotlib.pyplot as plt
+
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), sharey=True)
+for ax, name in zip(axes, ["cifar10_fc", "cifar10_fc_dropout", "cifar10"]):
+    report.plot_learning_curves(name, results_dir, ax=ax, log=False, protocol_only=not retrain)
+plt.show()
+'''),
+    code('''
+for name in ["cifar10_fc", "cifar10_fc_dropout", "cifar10"]:
+    print(report.verdict(name, results_dir))
+'''),
+], "notebooks/table5_heads.ipynb")
+
+notebook([
+    md('''
+# Figure 4: dropout between mlpconv layers
+
+**Question.** How much does dropout (p = 0.5) after the first two mlpconv
+layers help? The paper's Figure 4 shows training and test error on CIFAR-10
+with and without it; dropout cuts the test error by more than 20% (relative).
+Both runs here share the CPU protocol, no augmentation.
+'''),
+    code(PARAMS, tags=["parameters"]),
+    code(SETUP.format(names='["cifar10", "cifar10_nodropout"]')),
+    code(TRAIN),
+    md('''
+## Error per epoch, with and without dropout
+
+Without dropout the training error falls faster and the test error stops
+following it: the gap between the dashed and solid lines is overfitting.
+'''),
+    code(tags=["hide-input"], s='''
+import matplotlib.pyplot as plt
+
+report.plot_dropout_curves(results_dir)
+plt.show()
+'''),
+    code('print(report.dropout_effect(results_dir))'),
+], "notebooks/figure4_dropout.ipynb")
+
+notebook([
+    md('''
+# Figure 5: class confidence maps
+
+**Question.** With global average pooling, each map of the last mlpconv layer
+belongs to one class and its mean is that class's score. Do the maps behave
+as confidence maps, strongest for the true class and over the object? The
+paper's Figure 5 says yes.
+
+Below, each row is a CIFAR-10 test image (true class → predicted class),
+then its ten maps on one colour scale; the true class's map is framed green,
+a wrong prediction's red. The maps come from a trained checkpoint (kept out
+of git); `nin-repro figure5 RUN` stores the small grid shown here in
+`results/figures/`.
+'''),
+    code(PARAMS, tags=["parameters"]),
+    code('''
+%matplotlib inline
+from nin_repro import report
+from nin_repro.figures import extract_confidence_maps, load_confidence_maps, plot_confidence_maps
+
+report.check_notebook_params(retrain, epochs, seeds, device, subset)
+RUN = "cifar10__seed0"  # the run whose checkpoint the maps come from
+if retrain:
+    extract_confidence_maps(RUN, data_dir=data_dir, results_dir=results_dir)
+'''),
+    code('''
+fig_data = load_confidence_maps(results_dir)
+if fig_data is None:
+    print(f"{report.NOT_RUN}: no results/figures/confidence_maps.npz (run `nin-repro figure5 {RUN}`)")
+else:
+    print(f"maps of run {fig_data['run']} after epoch {int(fig_data['epoch'])} of {int(fig_data['epochs'])}; "
+          f"its error on the first 1000 test images: {float(fig_data['test_error_first_1000']):.1f}%")
+'''),
+    code(tags=["hide-input"], s='''
+import matplotlib.pyplot as plt
+
+if fig_data is not None:
+    plot_confidence_maps(fig_data)
+    plt.show()
+'''),
+], "notebooks/figure5_maps.ipynb")
+
+for name, table, title, paper_text, prep in [
+    ("cifar100", "Table 2", "CIFAR-100", "**35.68%** test error on CIFAR-100 (Table 2), with the CIFAR-10 network "
+     "ending in 100 maps, GCN + ZCA, dropout and no augmentation",
+     "The data path reads the official `cifar-100-python/` files (or downloads them with `--download`); "
+     "the net has 984,356 parameters; preprocessing is the CIFAR-10 one."),
+    ("svhn", "Table 3", "SVHN", "**2.35%** test error on SVHN (Table 3), with local contrast normalization, "
+     "dropout and no augmentation",
+     "The data path reads the official `train_32x32.mat`, `extra_32x32.mat` and `test_32x32.mat` (or downloads "
+     "them); 400 images per class of `train` and 200 per class of `extra` are held out for validation, as in "
+     "the paper, and the remaining 598,388 images train the net; local contrast normalization, 7x7 Gaussian window."),
+]:
+    notebook([
+        md(f'''
+# {table}: {title}
+
+**Question.** The paper reports {paper_text}. No offline copy of {title}
+exists on the machines this study runs on, so the row below stays empty until
+someone with the data (or internet access) runs it; the whole path is tested
+on small synthetic files in the official format.
+
+{prep}
+'''),
+        code(PARAMS, tags=["parameters"]),
+        code(SETUP.format(names=f'["{name}"]')),
+        code(TRAIN),
+        code(f'report.results_table(["{name}"], results_dir)'),
+        code(f'print(report.verdict("{name}", results_dir))'),
+        md(f'''
+To run it with the data: `nin-repro train --experiment {name} --seed 0 --download`
+(or put the official files in the data folder), then `nin-repro render`.
+'''),
+    ], f"notebooks/{name}.ipynb")

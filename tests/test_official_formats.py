@@ -1,0 +1,138 @@
+"""The official file formats (what torchvision downloads), on small synthetic
+files: CIFAR-10/100 python pickles, MNIST idx, SVHN .mat with the paper's
+train/extra validation split. No offline copy of CIFAR-100 or SVHN exists
+here, so these are the tests of those paths."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from nin_repro import data
+
+rng = np.random.default_rng(0)
+
+
+def cifar_rows(n):
+    """Images whose red channel is 200, green 100, blue 0, as 3072-byte rows."""
+    img = np.zeros((n, 3, 32, 32), np.uint8)
+    img[:, 0], img[:, 1] = 200, 100
+    img[:, 0, 0, 0] = np.arange(n) % 256  # a per-image marker in the top-left red pixel
+    return img.reshape(n, 3072)
+
+
+def write_cifar100(root, n_train=300, n_test=100):
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        with open(folder / split, "wb") as f:
+            pickle.dump({"data": cifar_rows(n), "fine_labels": list(np.arange(n) % 100),
+                         "coarse_labels": list(np.arange(n) % 20)}, f)
+    with open(folder / "meta", "wb") as f:
+        pickle.dump({"fine_label_names": [f"class{i}" for i in range(100)]}, f)
+
+
+def write_cifar10(root, n=60):
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": cifar_rows(n), "labels": list(np.arange(n) % 10)}, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                     "ship", "truck"]}, f)
+
+
+def write_idx(path, array):
+    header = np.array([0, 0, 8, array.ndim], np.uint8).tobytes() + np.array(array.shape, ">u4").tobytes()
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def write_svhn(root, per_class_train=410, per_class_extra=205, n_test=50):
+    from scipy.io import savemat
+
+    root.mkdir(parents=True, exist_ok=True)
+    for name, n in (("train", 10 * per_class_train), ("extra", 10 * per_class_extra), ("test", n_test)):
+        labels = np.arange(n) % 10 + 1  # the official files label digit 0 as 10
+        x = np.zeros((32, 32, 3, n), np.uint8)
+        x[:, :, 0, :] = (labels % 10) * 20  # red channel encodes the digit
+        x[0, 1, 2, :] = 77                  # row 0, column 1, blue: checks the axis order
+        savemat(root / f"{name}_32x32.mat", {"X": x, "y": labels.reshape(-1, 1)})
+
+
+def test_cifar100_official_pickles(tmp_path):
+    write_cifar100(tmp_path)
+    s = data.load("cifar100", tmp_path)
+    assert s.train_images.shape == (300, 32, 32, 3) and s.test_images.shape == (100, 32, 32, 3)
+    assert (s.train_images[..., 0] >= 0).all() and s.train_images[5, 10, 10].tolist() == [200, 100, 0]
+    assert s.train_images[7, 0, 0, 0] == 7  # rows are read as channel planes, then moved to H x W x C
+    assert s.train_labels.max() == 99 and len(s.classes) == 100 and s.classes[3] == "class3"
+
+
+def test_cifar10_official_pickles(tmp_path):
+    write_cifar10(tmp_path)
+    s = data.load("cifar10", tmp_path)
+    assert s.train_images.shape == (300, 32, 32, 3) and s.classes[-1] == "truck"
+
+
+def test_mnist_official_idx(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    imgs = rng.integers(0, 256, (30, 28, 28), dtype=np.uint8)
+    write_idx(raw / "train-images-idx3-ubyte", imgs)
+    write_idx(raw / "train-labels-idx1-ubyte", np.arange(30) % 10)
+    write_idx(raw / "t10k-images-idx3-ubyte", imgs[:10])
+    write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(10))
+    s = data.load("mnist", tmp_path)
+    assert s.train_images.shape == (30, 28, 28, 1) and np.array_equal(s.train_images[..., 0], imgs)
+    assert s.test_labels.tolist() == list(range(10))
+
+
+def test_svhn_official_mat_and_the_papers_validation_split(tmp_path):
+    write_svhn(tmp_path)
+    s = data.load("svhn", tmp_path)
+    # validation: 400 per class from train, 200 per class from extra; the rest trains
+    assert len(s.extra["validation_labels"]) == 6000
+    assert np.bincount(s.extra["validation_labels"]).tolist() == [600] * 10
+    assert len(s.train_labels) == 10 * (410 + 205) - 6000
+    assert s.train_images.shape[1:] == (32, 32, 3) and s.test_images.shape == (50, 32, 32, 3)
+    # label 10 is digit 0, and the image axes are in place
+    assert set(s.train_labels.tolist()) == set(range(10))
+    assert all(s.train_images[i, 5, 5, 0] == s.train_labels[i] * 20 for i in range(len(s.train_labels)))
+    assert (s.train_images[:, 0, 1, 2] == 77).all()
+
+
+def test_svhn_split_is_deterministic_and_disjoint():
+    train, extra = np.arange(4100) % 10, np.arange(2050) % 10
+    keep1, valid1 = data.svhn_paper_split(train, extra)
+    keep2, valid2 = data.svhn_paper_split(train, extra)
+    assert np.array_equal(valid1, valid2) and not set(keep1) & set(valid1)
+    assert len(keep1) + len(valid1) == 6150
+
+
+def test_svhn_split_refuses_too_few_images():
+    with pytest.raises(data.DataError, match="only 10 images of class"):
+        data.svhn_paper_split(np.arange(100) % 10, np.arange(2000) % 10)
+
+
+def test_missing_official_files_say_what_to_do(tmp_path):
+    with pytest.raises(data.DataError, match="no official files for cifar100 there.*--download"):
+        data.load("cifar100", tmp_path)
+
+
+def test_corrupt_official_file_is_reported(tmp_path):
+    write_cifar100(tmp_path)
+    (tmp_path / "cifar-100-python" / "train").write_bytes(b"not a pickle")
+    with pytest.raises(data.DataError, match="unreadable"):
+        data.load("cifar100", tmp_path)
+
+
+@pytest.mark.parametrize("experiment, writer", [("cifar100", write_cifar100), ("svhn", write_svhn)])
+def test_the_table_experiments_train_on_the_official_format(experiment, writer, tmp_path):
+    from nin_repro.train import train
+
+    writer(tmp_path / "data")
+    record = train(experiment, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", epochs=1, subset=256,
+                   results_dir=tmp_path / "results", progress=False, log=lambda *_: None)
+    assert record["dataset"] == experiment and len(record["history"]) == 1
+    assert record["parameters"] == (984_356 if experiment == "cifar100" else 966_986)

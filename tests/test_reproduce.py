@@ -1,0 +1,45 @@
+import pytest
+
+from nin_repro import experiments
+from nin_repro.reproduce import plan, reproduce
+from tiny import tiny
+
+
+@pytest.fixture
+def tiny_plan(monkeypatch, data_dir, cache_dir, tmp_path):
+    from nin_repro import data
+
+    data.load_packed("mnist", data_dir, cache_dir)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "decoded").symlink_to(cache_dir / "decoded", target_is_directory=True)
+    for name in ("t_rep_a", "t_rep_b"):
+        monkeypatch.setitem(experiments.EXPERIMENTS, name, tiny(name, epochs=2))
+    kw = dict(jobs=[("t_rep_a", 0), ("t_rep_b", 0)], subset=512, data_dir=data_dir, cache_dir=tmp_path / "cache",
+              results_dir=tmp_path / "results", log=lambda *_: None)
+    return kw
+
+
+def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_plan, tmp_path):
+    status = lambda jobs: [j.status for j in jobs]  # noqa: E731
+    first = reproduce(hours=1e-7, **tiny_plan)  # the budget ends during the first epoch
+    assert status(first) == ["in progress", "left"]
+    assert not (tmp_path / "results" / "runs").exists()
+    second = reproduce(**tiny_plan)
+    assert status(second) == ["finished now", "finished now"]
+    assert len(list((tmp_path / "results" / "runs").glob("t_rep_*.json"))) == 2
+    third = reproduce(**tiny_plan)
+    assert status(third) == ["done", "done"]
+
+
+def test_experiments_without_data_are_reported_not_fatal(tmp_path):
+    jobs = reproduce(jobs=[("cifar100", 0)], data_dir=tmp_path, cache_dir=tmp_path, results_dir=tmp_path,
+                     log=lambda *_: None)
+    assert jobs[0].status == "no data" and "cifar100" in jobs[0].note
+
+
+def test_plan_covers_every_table_and_rejects_unknown_names():
+    names = {n for n, _ in plan()}
+    assert {"mnist", "cifar10", "cifar10_aug", "cifar10_fc", "cifar10_fc_dropout", "cifar10_nodropout"} <= names
+    assert plan(["cifar10_aug"]) == [("cifar10_aug", 0), ("cifar10_aug", 1), ("cifar10_aug", 2)]
+    with pytest.raises(ValueError, match="unknown experiment"):
+        plan(["cifar11"])
