@@ -97,7 +97,8 @@ def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, p
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
     ax.set_title(EXPERIMENTS[experiment].description if experiment in EXPERIMENTS else experiment, fontsize=9)
-    ax.legend(fontsize=7, ncol=2)
+    if ax.get_legend_handles_labels()[0]:  # nothing drawn yet: no empty legend (and no warning)
+        ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3, which="both")
     return ax
 
@@ -240,7 +241,8 @@ def plot_dropout_curves(results_dir=None, ax=None):
                 ha="center")
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
-    ax.legend(fontsize=7)
+    if drawn:
+        ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return ax
 

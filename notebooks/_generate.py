@@ -192,10 +192,12 @@ real data and measures its cost. It is **not** a Table 1 entry.
     code('report.runs_table("cifar10_short", results_dir, protocol_only=not retrain)'),
     code('''
 import matplotlib.pyplot as plt
+from nin_repro.paper import paper_error
 
 fig, ax = plt.subplots(figsize=(7, 4))
 report.plot_learning_curves("cifar10_short", results_dir, ax=ax, log=False, protocol_only=not retrain)
-ax.axhline(10.41, color="gray", lw=1, ls="-.", label="paper, 300 epochs: 10.41%")
+paper = paper_error("cifar10")
+ax.axhline(paper, color="gray", lw=1, ls="-.", label=f"paper, ~300 epochs: {paper}%")
 ax.legend(fontsize=7)
 plt.show()
 '''),
