@@ -7,8 +7,8 @@
   bf16 autocast, channels-last, malloc kept), batch 128 and 256;
 - the levers in between, one at a time, so each one's share is measured.
 Images/s count the whole step (data, augmentation, forward, backward, update).
-The allocator setting of `cpu.py` is process-wide, so the baseline row runs
-with it too: the measured ratio understates the gain over a plain loop.
+The allocator setting of `cpu.py` is switched per row (glibc's defaults for
+the baseline, as a plain script has them).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from . import paths
 from .atomic import atomic_write_text
-from .cpu import apply_cpu_settings, cpu_name
+from .cpu import apply_cpu_settings, cpu_name, set_malloc_tuning
 from .loader import TensorLoader
 from .model import NiN, ModelConfig, count_macs
 
@@ -95,17 +95,19 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
     y = torch.from_numpy(labels)
     macs = count_macs(NiN(ModelConfig()))
     all_configs = {
-        # name: (batches, bf16, channels_last, batch)
-        "baseline: DataLoader + CPU transforms, fp32, NCHW, batch 128": ("baseline", False, False, 128),
-        "tensor-resident data, fp32, NCHW, batch 128": ("library", False, False, 128),
-        "tensor-resident data, fp32, channels-last, batch 128": ("library", False, True, 128),
-        "tensor-resident data, bf16, NCHW, batch 128": ("library", True, False, 128),
-        "nin_repro: bf16, channels-last, batch 128": ("library", True, True, 128),
-        "nin_repro: bf16, channels-last, batch 256": ("library", True, True, 256),
+        # name: (batches, bf16, channels_last, batch, malloc kept)
+        "baseline: DataLoader + CPU transforms, fp32, NCHW, batch 128": ("baseline", False, False, 128, False),
+        "tensor-resident data, fp32, NCHW, batch 128": ("library", False, False, 128, False),
+        "tensor-resident data, fp32, channels-last, batch 128": ("library", False, True, 128, False),
+        "tensor-resident data, bf16, NCHW, batch 128": ("library", True, False, 128, False),
+        "tensor-resident data, bf16, channels-last, batch 128, glibc malloc defaults": ("library", True, True, 128, False),
+        "nin_repro: bf16, channels-last, batch 128": ("library", True, True, 128, True),
+        "nin_repro: bf16, channels-last, batch 256": ("library", True, True, 256, True),
     }
     chosen = {k: v for k, v in all_configs.items() if not configs or any(c in k for c in configs)}
     rows = []
-    for name, (kind, bf16, cl, batch) in chosen.items():
+    for name, (kind, bf16, cl, batch, keep_memory) in chosen.items():
+        set_malloc_tuning(keep_memory)
         torch.manual_seed(0)
         model = NiN(ModelConfig())
         if cl:
@@ -113,10 +115,11 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         batches = _baseline_batches(images, labels, batch) if kind == "baseline" else _library_batches(x, y, batch, cl)
         ips = _time_steps(model, opt, batches, steps, warmup, bf16)
-        rows.append({"config": name, "images_per_second": ips,
+        rows.append({"config": name, "images_per_second": ips, "malloc_kept": keep_memory,
                      "tflops": ips * macs * STEP_FLOP_PER_MAC / 1e12,
                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
         log(f"{ips:8.1f} img/s  {name}")
+    set_malloc_tuning(True)  # the library's setting again
     # Evaluation speed of the library's path (forward only, bf16, channels-last).
     model = NiN(ModelConfig()).to(memory_format=torch.channels_last).eval()
     ev = TensorLoader(x, y, 500, train=False)

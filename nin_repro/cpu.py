@@ -17,9 +17,29 @@ import os
 import torch
 
 M_TRIM_THRESHOLD = -1  # from glibc's malloc.h
+M_MMAP_THRESHOLD = -3
 M_MMAP_MAX = -4
 
 _applied: dict = {}
+
+
+def _libc():
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
+def set_malloc_tuning(keep_memory: bool) -> bool:
+    """Tell glibc to keep freed memory (True) or go back to its documented
+    default values (False: large blocks mmap-ed and returned, 128 KiB trim
+    threshold). Returns whether glibc accepted it; the benchmark flips it to
+    measure what it is worth."""
+    try:
+        libc = _libc()
+        if keep_memory:
+            return libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
+        return (libc.mallopt(M_MMAP_MAX, 65536) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 128 * 1024) == 1
+                and libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024) == 1)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to tune
+        return False
 
 
 def available_cores() -> int:
@@ -32,13 +52,7 @@ def available_cores() -> int:
 def apply_cpu_settings(threads: int | None = None) -> dict:
     """Keep freed memory in the process and use every core; returns what was set."""
     if not _applied.get("malloc"):
-        name = ctypes.util.find_library("c")
-        try:
-            libc = ctypes.CDLL(name or "libc.so.6")
-            ok = libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
-        except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to tune
-            ok = False
-        _applied["malloc"] = ok
+        _applied["malloc"] = set_malloc_tuning(True)
     n = threads or available_cores()
     torch.set_num_threads(n)
     _applied["threads"] = torch.get_num_threads()

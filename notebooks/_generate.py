@@ -364,10 +364,9 @@ The baseline is a torchvision-style dataset with per-image CPU transforms
 NCHW tensors, batch 128. The library keeps the data as one tensor on the
 device, augments whole batches at once, and trains in bf16 autocast with
 channels-last tensors. TFLOP/s counts 6 flop per multiply-accumulate of the
-forward pass (forward plus backward). All rows run in one process, after the
-package has tuned glibc's allocator (a process-wide setting), so the baseline
-row already has that advantage: the ratios understate the gain over a loop
-run without the package.
+forward pass (forward plus backward). glibc's allocator runs with its default
+settings for the rows before the two `nin_repro` ones, which keep freed
+memory as the package does.
 '''),
     code('''
 bench = report.latest_bench(results_dir)
