@@ -23,10 +23,13 @@ def figure_path(results_dir=None) -> Path:
     return paths.results_dir(results_dir) / "figures" / "confidence_maps.npz"
 
 
-def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, results_dir=None, n_correct: int = 9,
+def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, results_dir=None,
                             n_wrong: int = 3) -> Path:
-    """Maps of the first `n_correct` correctly and `n_wrong` wrongly classified
-    test images, from the checkpoint of `run_name` (e.g. "cifar10__seed0")."""
+    """Maps of one correctly classified test image per class, then `n_wrong`
+    misclassified ones (each of another class), from the checkpoint of
+    `run_name` (e.g. "cifar10__seed0"). The test set may be sorted by class,
+    so images are picked per class, not from its start."""
+    from .data import load
     from .train import checkpoint_path, load_inputs
 
     ckpt = checkpoint_path(run_name, cache_dir)
@@ -39,25 +42,29 @@ def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, result
     model.load_state_dict(state["model"])
     model.eval()
     _, _, test_x, test_y, _ = load_inputs(exp, data_dir, cache_dir)
-    from .data import load
-
     splits = load(exp.dataset, data_dir, cache_dir)
     with torch.no_grad():
-        maps = model.confidence_maps(test_x[:1000])
+        maps = torch.cat([model.confidence_maps(x) for x in test_x.split(500)])
     preds = maps.mean(dim=(2, 3)).argmax(1)
-    labels = test_y[:1000]
-    right = torch.nonzero(preds == labels).flatten()[:n_correct]
-    wrong = torch.nonzero(preds != labels).flatten()[:n_wrong]
-    idx = torch.cat([right, wrong]).numpy()
+    right, wrong = [], []
+    for c in range(maps.shape[1]):
+        of_class = test_y == c
+        hits = torch.nonzero(of_class & (preds == c)).flatten()
+        misses = torch.nonzero(of_class & (preds != c)).flatten()
+        if len(hits):
+            right.append(int(hits[0]))
+        if len(misses) and len(wrong) < n_wrong:
+            wrong.append(int(misses[0]))
+    idx = np.array(right + wrong)
     out = figure_path(results_dir)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(
                 f, images=splits.test_images[idx], maps=maps[idx].numpy(),
-                labels=labels[idx].numpy(), preds=preds[idx].numpy(), index=idx,
+                labels=test_y[idx].numpy(), preds=preds[idx].numpy(), index=idx,
                 classes=np.array(splits.classes), run=np.array(run_name), epoch=np.array(state["epoch"]),
                 epochs=np.array(config["train"]["epochs"]),
-                test_error_first_1000=np.array(100.0 * float((preds != labels).float().mean())))
+                test_error=np.array(100.0 * float((preds != test_y).float().mean())))
     return out
 
 

@@ -487,7 +487,9 @@ belongs to one class and its mean is that class's score. Do the maps behave
 as confidence maps, strongest for the true class and over the object? The
 paper's Figure 5 says yes.
 
-Below, each row is a CIFAR-10 test image (true class → predicted class),
+Below, each row is a CIFAR-10 test image (true class → predicted class):
+the first correctly classified image of each class, then a few misclassified
+ones,
 then its ten maps on one colour scale; the true class's map is framed green,
 a wrong prediction's red. The maps come from a trained checkpoint (kept out
 of git); `nin-repro figure5 RUN` stores the small grid shown here in
@@ -509,8 +511,9 @@ fig_data = load_confidence_maps(results_dir)
 if fig_data is None:
     print(f"{report.NOT_RUN}: no results/figures/confidence_maps.npz (run `nin-repro figure5 {RUN}`)")
 else:
-    print(f"maps of run {fig_data['run']} after epoch {int(fig_data['epoch'])} of {int(fig_data['epochs'])}; "
-          f"its error on the first 1000 test images: {float(fig_data['test_error_first_1000']):.1f}%")
+    print(f"maps of run {fig_data['run']} after epoch {int(fig_data['epoch'])} of {int(fig_data['epochs'])} "
+          f"(its test error: {float(fig_data['test_error']):.2f}%): one correctly classified test image "
+          f"per class, then misclassified ones")
 '''),
     code(tags=["hide-input"], s='''
 import matplotlib.pyplot as plt
