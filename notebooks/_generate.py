@@ -512,7 +512,8 @@ if fig_data is None:
     print(f"{report.NOT_RUN}: no results/figures/confidence_maps.npz (run `nin-repro figure5 {RUN}`)")
 else:
     print(f"maps of run {fig_data['run']} after epoch {int(fig_data['epoch'])} of {int(fig_data['epochs'])} "
-          f"(its test error: {float(fig_data['test_error']):.2f}%): one correctly classified test image "
+          f"(its checkpoint, evaluated here in fp32: {float(fig_data['test_error']):.2f}% test error): "
+          f"one correctly classified test image "
           f"per class, then misclassified ones")
 '''),
     code(tags=["hide-input"], s='''
