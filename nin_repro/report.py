@@ -75,6 +75,15 @@ def runs_table(experiment: str, results_dir=None, protocol_only: bool = True) ->
     } for r in recs]).set_index("seed")
 
 
+def _plot_run(ax, record: dict, color=None, prefix: str = "") -> None:
+    """One run's test error (solid) and training error (dashed) per epoch."""
+    epochs = [h["epoch"] for h in record["history"]]
+    line, = ax.plot(epochs, [h["test_error"] for h in record["history"]], color=color,
+                    label=f"{prefix}test, seed {record['seed']}")
+    ax.plot(epochs, [h["train_error"] for h in record["history"]], "--", color=line.get_color(), alpha=0.6,
+            label=f"{prefix}train, seed {record['seed']}")
+
+
 def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, protocol_only: bool = True):
     """Train and test error per epoch for every seed, with the paper's number."""
     import matplotlib.pyplot as plt
@@ -83,10 +92,7 @@ def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, p
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     for r in recs:
-        epochs = [h["epoch"] for h in r["history"]]
-        line, = ax.plot(epochs, [h["test_error"] for h in r["history"]], label=f"test, seed {r['seed']}")
-        ax.plot(epochs, [h["train_error"] for h in r["history"]], "--", color=line.get_color(), alpha=0.6,
-                label=f"train, seed {r['seed']}")
+        _plot_run(ax, r)
     key = EXPERIMENTS[experiment].paper_key if experiment in EXPERIMENTS else None
     if key in PAPER_ERRORS:
         ax.axhline(PAPER_ERRORS[key][2], color="black", lw=1, ls=":", label=f"paper: {PAPER_ERRORS[key][2]}%")
@@ -227,14 +233,10 @@ def plot_dropout_curves(results_dir=None, ax=None):
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
-    recs = results.read_records(results_dir)
     drawn = False
     for name, color, label in (("cifar10", "#4c72b0", "dropout"), ("cifar10_nodropout", "#c44e52", "no dropout")):
-        for r in (r for r in recs if r["experiment"] == name and results.is_protocol_run(r)):
-            ep = [h["epoch"] for h in r["history"]]
-            ax.plot(ep, [h["test_error"] for h in r["history"]], color=color, label=f"{label}: test, seed {r['seed']}")
-            ax.plot(ep, [h["train_error"] for h in r["history"]], "--", color=color, alpha=0.6,
-                    label=f"{label}: train, seed {r['seed']}")
+        for r in _runs(name, results_dir, protocol_only=True):
+            _plot_run(ax, r, color=color, prefix=f"{label}: ")
             drawn = True
     if not drawn:
         ax.text(0.5, 0.5, f"{NOT_RUN}: no records of cifar10 / cifar10_nodropout", transform=ax.transAxes,
