@@ -25,7 +25,7 @@ from . import paths
 from .atomic import atomic_write_text
 from .cpu import apply_cpu_settings, cpu_name, set_malloc_tuning
 from .loader import TensorLoader
-from .model import NiN, ModelConfig, count_macs
+from .model import BitDropout, NiN, ModelConfig, count_macs
 
 STEP_FLOP_PER_MAC = 6  # forward (2 flop per MAC) + backward (twice the forward)
 
@@ -55,6 +55,22 @@ def _time_steps(model, opt, batches, steps: int, warmup: int, bf16: bool) -> flo
         if i + 1 == warmup + steps:
             break
     return seen / (time.perf_counter() - t0)
+
+
+def _with_levers(model: NiN, dropout: str = "bits", relu_inplace: bool = True) -> NiN:
+    """The model with one lever switched: dropout as the library does it
+    ("bits"), as torch does it ("torch": `nn.Dropout`, one random draw per
+    element) or removed ("none": the ceiling for any dropout fix); ReLUs in
+    place or not."""
+    for seq in model.modules():
+        if not isinstance(seq, torch.nn.Sequential):
+            continue
+        for i, m in enumerate(seq):
+            if isinstance(m, BitDropout) and dropout != "bits":
+                seq[i] = torch.nn.Dropout(m.p) if dropout == "torch" else torch.nn.Identity()
+            elif isinstance(m, torch.nn.ReLU):
+                m.inplace = relu_inplace
+    return model
 
 
 def _baseline_batches(images, labels, batch: int):
@@ -94,27 +110,38 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
     x = (x - x.mean()) / x.std()
     y = torch.from_numpy(labels)
     macs = count_macs(NiN(ModelConfig()))
+    # The baseline and the rows up to the allocator use torch's dropout, as a
+    # plain script would; the levers after it switch one thing at a time.
+    torch_dropout = {"dropout": "torch"}
     all_configs = {
-        # name: (batches, bf16, channels_last, batch, malloc kept)
-        "baseline: DataLoader + CPU transforms, fp32, NCHW, batch 128": ("baseline", False, False, 128, False),
-        "tensor-resident data, fp32, NCHW, batch 128": ("library", False, False, 128, False),
-        "tensor-resident data, fp32, channels-last, batch 128": ("library", False, True, 128, False),
-        "tensor-resident data, bf16, NCHW, batch 128": ("library", True, False, 128, False),
-        "tensor-resident data, bf16, channels-last, batch 128, glibc malloc defaults": ("library", True, True, 128, False),
-        "nin_repro: bf16, channels-last, batch 128": ("library", True, True, 128, True),
-        "nin_repro: bf16, channels-last, batch 256": ("library", True, True, 256, True),
+        # name: (batches, bf16, channels_last, batch, malloc kept, model levers, compile)
+        "baseline: DataLoader + CPU transforms, fp32, NCHW, batch 128":
+            ("baseline", False, False, 128, False, torch_dropout, False),
+        "tensor-resident data, fp32, NCHW, batch 128": ("library", False, False, 128, False, torch_dropout, False),
+        "tensor-resident data, fp32, channels-last, batch 128":
+            ("library", False, True, 128, False, torch_dropout, False),
+        "tensor-resident data, bf16, NCHW, batch 128": ("library", True, False, 128, False, torch_dropout, False),
+        "tensor-resident data, bf16, channels-last, batch 128, glibc malloc defaults":
+            ("library", True, True, 128, False, torch_dropout, False),
+        "+ malloc keeps freed memory (torch dropout)": ("library", True, True, 128, True, torch_dropout, False),
+        "nin_repro: + dropout mask from random bits, batch 128": ("library", True, True, 128, True, {}, False),
+        "lever: ReLU not in place": ("library", True, True, 128, True, {"relu_inplace": False}, False),
+        "lever: torch.compile (default mode)": ("library", True, True, 128, True, {}, True),
+        "ceiling: dropout removed": ("library", True, True, 128, True, {"dropout": "none"}, False),
+        "nin_repro: batch 256": ("library", True, True, 256, True, {}, False),
     }
     chosen = {k: v for k, v in all_configs.items() if not configs or any(c in k for c in configs)}
     rows = []
-    for name, (kind, bf16, cl, batch, keep_memory) in chosen.items():
+    for name, (kind, bf16, cl, batch, keep_memory, levers, compiled) in chosen.items():
         set_malloc_tuning(keep_memory)
         torch.manual_seed(0)
-        model = NiN(ModelConfig())
+        model = _with_levers(NiN(ModelConfig()), **levers)
         if cl:
             model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         batches = _baseline_batches(images, labels, batch) if kind == "baseline" else _library_batches(x, y, batch, cl)
-        ips = _time_steps(model, opt, batches, steps, warmup, bf16)
+        ips = _time_steps(torch.compile(model) if compiled else model, opt, batches, steps,
+                          warmup + (3 if compiled else 0), bf16)
         rows.append({"config": name, "images_per_second": ips, "malloc_kept": keep_memory,
                      "tflops": ips * macs * STEP_FLOP_PER_MAC / 1e12,
                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})

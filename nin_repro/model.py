@@ -39,6 +39,9 @@ class ModelConfig:
     input_size: int = 32  # needed only to size the fully connected heads
     init: str = "kaiming"  # "kaiming" (He normal) | "caffe" (Gaussian std 0.05)
     final_relu: bool = False  # Caffe's ReLU on the class maps (see the module docstring)
+    # BatchNorm after every convolution but the class-map one: the "fast
+    # recipe" of the performance page only; the paper's net has none.
+    batchnorm: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,21 +55,70 @@ class ModelConfig:
         return cls(**d)
 
 
-def mlpconv(in_ch: int, widths: tuple[int, int, int], kernel: int, last_relu: bool = True) -> nn.Sequential:
+def mlpconv(in_ch: int, widths: tuple[int, int, int], kernel: int, last_relu: bool = True,
+            batchnorm: bool = False, last_batchnorm: bool = True) -> nn.Sequential:
     """A k x k convolution followed by two 1x1 convolutions, each with ReLU.
 
     The 1x1 convolutions are a two-layer perceptron applied at every pixel
-    ("cascaded cross-channel parametric pooling" in the paper).
+    ("cascaded cross-channel parametric pooling" in the paper). With
+    `batchnorm`, each convolution (the last one only if `last_batchnorm`) is
+    followed by BatchNorm, and drops its bias, which BatchNorm would cancel.
     """
-    w1, w2, w3 = widths
-    return nn.Sequential(
-        nn.Conv2d(in_ch, w1, kernel, padding=kernel // 2),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(w1, w2, 1),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(w2, w3, 1),
-        nn.ReLU(inplace=True) if last_relu else nn.Identity(),
-    )
+    layers = []
+    for i, (c_in, c_out, k) in enumerate(zip((in_ch, *widths[:2]), widths, (kernel, 1, 1))):
+        last = i == 2
+        norm = batchnorm and (last_batchnorm or not last)
+        layers.append(nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=not norm))
+        if norm:
+            layers.append(nn.BatchNorm2d(c_out))
+        layers.append(nn.ReLU(inplace=True) if (last_relu or not last) else nn.Identity())
+    return nn.Sequential(*layers)
+
+
+class BitDropout(nn.Module):
+    """Dropout whose keep-mask comes from random bits, not one draw per element.
+
+    torch's CPU dropout calls the random generator once per element
+    (`bernoulli_`), which costs a large share of the NiN training step on 2
+    cores (the book's performance page measures it). For p = 0.5, each bit of
+    a random byte is an exact fair coin, so one byte serves eight elements:
+    the mask has exactly the distribution of `nn.Dropout(0.5)`'s. Other rates
+    fall back to `nn.functional.dropout`.
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout rate must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self.p != 0.5:
+            return nn.functional.dropout(x, self.p, training=True)
+        return x * keep_mask_half(x).to(x.dtype).mul_(2.0)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+_BIT_SHIFTS: dict[torch.device, torch.Tensor] = {}
+
+
+def keep_mask_half(x: torch.Tensor) -> torch.Tensor:
+    """A uint8 tensor of x's shape and memory layout, each entry 0 or 1 with
+    probability 1/2, independently, made from x.numel() / 8 random bytes."""
+    n = x.numel()
+    shifts = _BIT_SHIFTS.get(x.device)
+    if shifts is None:
+        shifts = _BIT_SHIFTS[x.device] = torch.arange(8, dtype=torch.uint8, device=x.device)
+    random_bytes = torch.empty(-(-n // 8), dtype=torch.uint8, device=x.device).random_(0, 256)
+    bits = (random_bytes.unsqueeze(1) >> shifts).bitwise_and_(1).view(-1)[:n]
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        b, c, h, w = x.shape  # lay the mask out like x so the multiply streams through memory
+        return bits.view(b, h, w, c).permute(0, 3, 1, 2)
+    return bits.view(x.shape)
 
 
 def pooled_size(size: int) -> int:
@@ -82,14 +134,15 @@ class NiN(nn.Module):
         self.cfg = cfg
         c = cfg.num_classes
         self.features = nn.Sequential(
-            mlpconv(cfg.in_channels, cfg.block1, 5),
+            mlpconv(cfg.in_channels, cfg.block1, 5, batchnorm=cfg.batchnorm),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
-            nn.Dropout(cfg.dropout),
-            mlpconv(cfg.block1[2], cfg.block2, 5),
+            BitDropout(cfg.dropout),
+            mlpconv(cfg.block1[2], cfg.block2, 5, batchnorm=cfg.batchnorm),
             nn.AvgPool2d(3, stride=2, ceil_mode=True),
-            nn.Dropout(cfg.dropout),
+            BitDropout(cfg.dropout),
             # The last mlpconv emits one map per class: the confidence maps.
-            mlpconv(cfg.block2[2], (cfg.block3_width, cfg.block3_width, c), 3, last_relu=cfg.final_relu),
+            mlpconv(cfg.block2[2], (cfg.block3_width, cfg.block3_width, c), 3, last_relu=cfg.final_relu,
+                    batchnorm=cfg.batchnorm, last_batchnorm=False),
         )
         if cfg.head == "gap":
             self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -111,7 +164,8 @@ class NiN(nn.Module):
                     nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                 else:
                     raise ValueError(f"unknown init {self.cfg.init!r}; use 'kaiming' or 'caffe'")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def confidence_maps(self, x: torch.Tensor) -> torch.Tensor:
         """The last mlpconv's output: one map per class (Figure 5)."""
@@ -160,7 +214,7 @@ def architecture_table(model: NiN) -> list[dict]:
         for stage in list(model.features) + [model.head]:
             for layer in (stage if isinstance(stage, nn.Sequential) else [stage]):
                 x = layer(x)
-                if isinstance(layer, (nn.ReLU, nn.Flatten, nn.Identity)):
+                if isinstance(layer, (nn.ReLU, nn.Flatten, nn.Identity, nn.BatchNorm2d)):
                     continue
                 rows.append({
                     "layer": repr(layer).split("(")[0] if not isinstance(layer, nn.Conv2d)

@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 from . import data, distributed, paths, preprocess, results
 from .atomic import atomic_path
 from .cpu import apply_cpu_settings, available_cores, cpu_name
-from .experiments import Experiment, get as get_experiment
+from .experiments import Experiment, TrainConfig, get as get_experiment
 from .loader import TensorLoader
-from .model import NiN, count_parameters
+from .model import ModelConfig, NiN, count_parameters
 
 
 class DivergedError(RuntimeError):
@@ -72,8 +72,17 @@ def git_commit() -> str:
 
 
 def learning_rate(cfg, epoch: int, step: int, steps_per_epoch: int) -> float:
-    """Linear warm-up, then the base rate divided by 10 at each milestone."""
+    """Linear warm-up, then the base rate divided by 10 at each milestone
+    (the paper's), or, for `schedule="onecycle"`, linear decay to 0."""
     progress = epoch + step / steps_per_epoch
+    if cfg.schedule == "onecycle":
+        up = max(cfg.warmup_epochs, 1 / steps_per_epoch)
+        now = progress + 1 / steps_per_epoch  # the rate after this step
+        if now <= up:
+            return cfg.lr * now / up
+        return cfg.lr * max(0.0, (cfg.epochs - now) / (cfg.epochs - up)) if cfg.epochs > up else 0.0
+    if cfg.schedule != "step":
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; use 'step' or 'onecycle'")
     lr = cfg.lr * 0.1 ** sum(epoch >= m for m in cfg.milestones())
     if cfg.warmup_epochs and progress < cfg.warmup_epochs:
         lr *= (progress + 1 / steps_per_epoch) / cfg.warmup_epochs
@@ -126,12 +135,27 @@ def load_checkpoint(path: Path, config: dict) -> dict:
     except Exception as e:  # torch raises several types for a torn zip
         raise CheckpointError(f"{path} is torn or unreadable ({type(e).__name__}: {e}); delete it and "
                               "start again without --resume") from e
-    if state.get("config") != config:
+    if not same_config(state.get("config"), config):
         raise CheckpointError(f"{path} was written by a run with another configuration; delete it or "
                               "resume with the same experiment, seed, overrides and number of processes")
     if "rng" not in state:  # single-process checkpoints of the first release
         state["rng"] = [{"torch": state["torch_rng"], "cuda": state.get("cuda_rng"), "loader": state["loader_rng"]}]
     return state
+
+
+def same_config(saved: dict | None, current: dict) -> bool:
+    """Whether a checkpoint's configuration is this run's. Settings added to
+    the library after the checkpoint was written count as equal when they
+    hold their default (the run it recorded used that behaviour)."""
+    if saved is None:
+        return False
+    saved = {**saved}
+    for section, defaults in (("train", TrainConfig(epochs=1).to_dict()), ("model", ModelConfig().to_dict())):
+        if isinstance(saved.get(section), dict) and isinstance(current.get(section), dict):
+            added = {k: v for k, v in current[section].items()
+                     if k not in saved[section] and k in defaults and v == defaults[k]}
+            saved[section] = {**saved[section], **added}
+    return saved == current
 
 
 def rng_state(dev: torch.device, loader: TensorLoader) -> dict:
@@ -206,7 +230,8 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
     if ctx.active:
         torch.manual_seed(seed + 1_000_003 * ctx.rank)  # each rank its own dropout masks
     # Weight decay on weights and biases alike, as Caffe's solver does.
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                          nesterov=cfg.nesterov)
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if ctx.active else model
     step_fn = torch.compile(ddp_model) if cfg.compile else ddp_model
 
@@ -241,7 +266,7 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
                 group["lr"] = lr
             with autocast(dev, cfg.precision):
                 logits = step_fn(x)
-                loss = F.cross_entropy(logits.float(), y)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

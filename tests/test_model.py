@@ -68,3 +68,47 @@ def test_architecture_table_sums_to_the_parameter_count():
     rows = architecture_table(model)
     assert sum(r["parameters"] for r in rows) == 966_986
     assert rows[-1]["layer"] == "AdaptiveAvgPool2d" and rows[-1]["output"] == "10x1x1"
+
+
+def test_bit_dropout_keeps_half_and_rescales():
+    """The bit-mask dropout: every entry is either 0 or 2x its input, about
+    half are kept, each position is kept about half the time over draws
+    (no stuck bits), the gradient is the same mask, eval is the identity."""
+    from nin_repro.model import BitDropout
+
+    torch.manual_seed(0)
+    drop = BitDropout(0.5).train()
+    x = torch.rand(64, 96, 16, 16).add_(0.5).requires_grad_()
+    y = drop(x)
+    kept = y != 0
+    torch.testing.assert_close(y[kept], 2 * x[kept])
+    assert abs(kept.float().mean().item() - 0.5) < 0.005
+    y.backward(torch.ones_like(y))
+    torch.testing.assert_close(x.grad, 2.0 * kept.float())
+    # each of the 8 bit positions of a byte, and each element, is a fair coin
+    draws = torch.stack([drop(torch.ones(8, 1000)) != 0 for _ in range(400)]).float()
+    per_position = draws.mean(0)
+    assert per_position.min() > 0.38 and per_position.max() < 0.62
+    # neighbours (bits of one byte) are independent: P(both kept) ~ 1/4
+    assert abs((draws[:, 0, :-1] * draws[:, 0, 1:]).mean().item() - 0.25) < 0.01
+    drop.eval()
+    assert torch.equal(drop(x), x)
+
+
+def test_bit_dropout_mask_follows_the_input_layout_and_seed():
+    from nin_repro.model import BitDropout, keep_mask_half
+
+    x = torch.randn(4, 12, 5, 5).to(memory_format=torch.channels_last)
+    mask = keep_mask_half(x)
+    assert mask.shape == x.shape and mask.stride() == x.stride()
+    assert BitDropout(0.5).train()(x).is_contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(3)
+    a = keep_mask_half(x)
+    torch.manual_seed(3)
+    assert torch.equal(a, keep_mask_half(x))
+    # other rates use torch's dropout; invalid rates are refused
+    torch.manual_seed(0)
+    y = BitDropout(0.25).train()(torch.ones(10000))
+    assert abs((y == 0).float().mean().item() - 0.25) < 0.03
+    with pytest.raises(ValueError, match="dropout rate"):
+        BitDropout(1.0)

@@ -152,3 +152,48 @@ def test_fast_step_matches_a_plain_fp32_step():
     for (name, p_ref), p_fast in zip(ref.named_parameters(), fast.parameters()):
         cos = torch.nn.functional.cosine_similarity(p_ref.grad.flatten(), p_fast.grad.flatten(), dim=0)
         assert cos > 0.99, (name, cos.item())
+
+
+def test_onecycle_rises_over_the_warmup_then_falls_to_zero():
+    cfg = TrainConfig(epochs=10, lr=0.2, warmup_epochs=2, schedule="onecycle")
+    assert cfg.milestones() == ()
+    rates = [learning_rate(cfg, e, s, 50) for e in range(10) for s in range(50)]
+    peak = rates.index(max(rates))
+    assert max(rates) == pytest.approx(0.2) and peak == 2 * 50 - 1
+    assert all(a < b for a, b in zip(rates[:peak], rates[1:peak + 1]))
+    assert all(a > b for a, b in zip(rates[peak:-1], rates[peak + 1:]))
+    assert rates[-1] == pytest.approx(0.0, abs=1e-12) and rates[0] == pytest.approx(0.2 / 100)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        learning_rate(TrainConfig(epochs=2, schedule="cosine"), 0, 0, 10)
+
+
+def test_fast_recipe_trains_and_resumes_with_batchnorm(data_dir, cache_dir, tmp_path, shared_decoded):
+    """BatchNorm + one-cycle + label smoothing + Nesterov on the tiny net:
+    the loss falls, and a run stopped after epoch 1 and resumed equals an
+    uninterrupted one (BatchNorm's running statistics are checkpointed)."""
+    exp = tiny("t_fast", epochs=2, schedule="onecycle", warmup_epochs=0.5, label_smoothing=0.1, nesterov=True,
+               lr=0.1)
+    exp = replace(exp, model=replace(exp.model, batchnorm=True))
+    whole = run(exp, tmp_path / "a", data_dir, cache_dir, ckpt=shared_decoded)
+    assert whole["history"][1]["train_loss"] < whole["history"][0]["train_loss"]
+    assert whole["history"][1]["test_error"] < 50
+    assert run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1,
+               write=False) is None
+    resumed = run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=shared_decoded, resume=True)
+    assert [h["test_loss"] for h in resumed["history"]] == [h["test_loss"] for h in whole["history"]]
+
+
+def test_checkpoints_of_an_older_release_still_resume():
+    """A setting added to the library later (e.g. `schedule`) at its default
+    matches a checkpoint written before it existed; any other change does not."""
+    from nin_repro.train import same_config
+
+    exp = experiments.get("cifar10")
+    current = {"experiment": "cifar10", "model": exp.model.to_dict(), "train": exp.train.to_dict(), "seed": 0}
+    old = {**current, "train": {k: v for k, v in current["train"].items() if k not in ("schedule", "nesterov")},
+           "model": {k: v for k, v in current["model"].items() if k != "batchnorm"}}
+    assert same_config(old, current)
+    assert not same_config({**old, "seed": 1}, current)
+    changed = {**current, "train": {**current["train"], "schedule": "onecycle"}}
+    assert not same_config(old, changed)
+    assert not same_config(None, current)
