@@ -98,8 +98,101 @@ def _library_batches(x, y, batch: int, channels_last: bool):
         yield from loader
 
 
+def profile_step(x, y, batch: int = 128, steps: int = 6, warmup: int = 2) -> dict:
+    """Where the library's training step spends its time (torch.profiler):
+    the top operators' shares, and each convolution's forward and backward
+    time and TFLOP/s (the same shapes summed: two 192->192 1x1 layers share one)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.manual_seed(0)
+    model = NiN(ModelConfig()).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    batches = _library_batches(x, y, batch, True)
+    _time_steps(model, opt, batches, steps=1, warmup=warmup, bf16=True)
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        _time_steps(model, opt, batches, steps=steps, warmup=0, bf16=True)
+    # The profiler's "self" times; the shares are of the operators' total.
+    ops = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in ops)
+    top = sorted(ops, key=lambda e: -e.self_cpu_time_total)[:8]
+    per_step_ms = lambda us: us / 1e3 / steps  # noqa: E731
+    convs: dict[str, dict] = {}
+    for e in prof.key_averages(group_by_input_shape=True):
+        if e.key not in ("aten::mkldnn_convolution", "aten::convolution_backward"):
+            continue
+        forward = e.key == "aten::mkldnn_convolution"
+        shapes = e.input_shapes
+        inp, weight = (shapes[0], shapes[1]) if forward else (shapes[1], shapes[2])
+        c_out, c_in, kh, kw = weight
+        n, _, h, w = inp
+        layer = f"{kh}x{kw} conv {c_in}->{c_out} at {h}x{w}"
+        macs = n * c_out * h * w * c_in * kh * kw * (e.count // steps)
+        # backward computes the weight gradient, plus the input gradient except for the first layer
+        flop = 2 * macs * (1 if forward else (1 if c_in == 3 else 2))
+        ms = per_step_ms(e.self_cpu_time_total)
+        row = convs.setdefault(layer, {"layer": layer, "layers": e.count // steps})
+        kind = "forward" if forward else "backward"
+        row[f"{kind}_ms"] = ms
+        row[f"{kind}_tflops"] = flop / (ms / 1e3) / 1e12
+    return {"batch": batch, "steps": steps, "step_ms": per_step_ms(total),
+            "top_ops": [{"op": e.key, "share": e.self_cpu_time_total / total,
+                         "ms_per_step": per_step_ms(e.self_cpu_time_total)} for e in top],
+            "convolutions": sorted(convs.values(), key=lambda r: -(r.get("forward_ms", 0) + r.get("backward_ms", 0)))}
+
+
+ONEDNN_MARK = "nin_repro: timed step"
+
+
+def _onednn_probe(batch: int = 128, steps: int = 3) -> None:
+    """Run in a child process with ONEDNN_VERBOSE=1: a few library steps on
+    random data, with a marker line before the last one."""
+    import sys
+
+    apply_cpu_settings()
+    torch.manual_seed(0)
+    model = NiN(ModelConfig()).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,))
+    for i in range(steps):
+        if i == steps - 1:
+            print(ONEDNN_MARK, flush=True)
+        _time_steps(model, opt, iter([(x, y)] * 1), steps=1, warmup=0, bf16=True)
+    sys.stdout.flush()
+
+
+def parse_onednn_verbose(text: str) -> list[dict]:
+    """oneDNN's verbose lines after the marker, summed by (primitive,
+    implementation, propagation): which kernels one training step runs."""
+    after = text.split(ONEDNN_MARK)[-1]
+    groups: dict[tuple, dict] = {}
+    for line in after.splitlines():
+        f = line.split(",")
+        # onednn_verbose,v1,primitive,exec,cpu,<primitive>,<impl>,<prop>,<mds>,<attrs>,<aux>,<problem>,<ms>
+        if len(f) < 13 or f[0] != "onednn_verbose" or f[3] != "exec":
+            continue
+        key = (f[5], f[6], f[7])
+        g = groups.setdefault(key, {"primitive": f[5], "implementation": f[6], "propagation": f[7],
+                                    "calls": 0, "ms": 0.0})
+        g["calls"] += 1
+        g["ms"] += float(f[-1])
+    return sorted(groups.values(), key=lambda g: -g["ms"])
+
+
+def onednn_kernels(batch: int = 128) -> list[dict]:
+    """Which oneDNN kernels the library's step runs on this CPU, and their time."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ONEDNN_VERBOSE": "1"}
+    out = subprocess.run([sys.executable, "-c", f"from nin_repro.bench import _onednn_probe; _onednn_probe({batch})"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    return parse_onednn_verbose(out)
+
+
 def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, results_dir=None,
-              configs: list[str] | None = None, log=print) -> dict:
+              configs: list[str] | None = None, profile: bool = True, log=print) -> dict:
     from . import data, preprocess
 
     settings = apply_cpu_settings()
@@ -156,6 +249,8 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
             model(xb)
     eval_ips = len(y) / (time.perf_counter() - t)
     mm_bf16, mm_fp32 = matmul_tflops(torch.bfloat16), matmul_tflops(torch.float32)
+    prof = profile_step(x, y) if profile else None
+    kernels = onednn_kernels() if profile else None
     base = next((r["images_per_second"] for r in rows if r["config"].startswith("baseline")), None)
     for r in rows:
         r["speedup_vs_baseline"] = r["images_per_second"] / base if base else None
@@ -168,7 +263,7 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
               "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "steps": steps, "warmup": warmup,
               "matmul_2048_tflops": {"bf16": mm_bf16, "fp32": mm_fp32},
               "eval_images_per_second": eval_ips, "step_gflop_per_image": macs * STEP_FLOP_PER_MAC / 1e9,
-              "rows": rows}
+              "rows": rows, "profile": prof, "onednn_kernels": kernels}
     out = paths.results_dir(results_dir) / "bench" / f"bench_{time.strftime('%Y%m%dT%H%M%S')}.json"
     atomic_write_text(out, json.dumps(record, indent=1) + "\n")
     log(f"eval {eval_ips:.0f} img/s; bf16 matmul {mm_bf16:.2f} TFLOP/s, fp32 {mm_fp32:.2f}; record {out}")

@@ -156,8 +156,89 @@ def throughput_table(results_dir=None) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("run")
 
 
+# Time to accuracy (performance page): the targets of the speed issue, per dataset.
+TIME_TARGETS = {"cifar10": (15.0, 12.0, 10.0), "mnist": (1.0, 0.6)}
+# (experiment, recipe label) in the order the table lists them; cifar10 (no
+# augmentation) is there for orientation while cifar10_aug has no record.
+TIME_RUNS = [("mnist", "paper recipe"), ("mnist_fast", "fast recipe"),
+             ("cifar10_aug", "paper recipe, augmentation"), ("cifar10_aug_fast", "fast recipe, augmentation"),
+             ("cifar10", "paper recipe, no augmentation")]
+
+
+def elapsed_minutes(record: dict) -> list[float]:
+    """Training + evaluation minutes since the first step, at the end of each
+    epoch (data loading and preprocessing before the first step excluded)."""
+    out, total = [], 0.0
+    for h in record["history"]:
+        total += h["seconds"]
+        out.append(total / 60)
+    return out
+
+
+def time_to_error(record: dict, target: float) -> tuple[float, int] | None:
+    """(minutes, epoch) when the test error first went below `target`, or None."""
+    for minutes, h in zip(elapsed_minutes(record), record["history"]):
+        if h["test_error"] < target:
+            return minutes, h["epoch"]
+    return None
+
+
+def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
+    """One row per run of `dataset` in TIME_RUNS: wall minutes (and epoch)
+    until the test error first dropped below each target."""
+    recs = results.read_records(results_dir)
+    rows = []
+    for name, recipe in TIME_RUNS:
+        if EXPERIMENTS[name].dataset != dataset:
+            continue
+        runs = [r for r in recs if r["experiment"] == name and results.is_protocol_run(r)]
+        if not runs:
+            rows.append({"recipe": f"{recipe} ({name})", "seed": "", "run length": NOT_RUN,
+                         **{f"< {t:g}%": "" for t in TIME_TARGETS[dataset]}, "best error (%)": "", "device": ""})
+        for r in runs:
+            cells = {}
+            for t in TIME_TARGETS[dataset]:
+                hit = time_to_error(r, t)
+                cells[f"< {t:g}%"] = f"{hit[0]:.1f} min (epoch {hit[1]})" if hit else "not reached"
+            rows.append({"recipe": f"{recipe} ({name})", "seed": r["seed"],
+                         "run length": f"{elapsed_minutes(r)[-1]:.1f} min, {r['epochs']} epochs", **cells,
+                         "best error (%)": round(min(h["test_error"] for h in r["history"]), 2),
+                         "device": r["device"]})
+    return pd.DataFrame(rows).set_index(["recipe", "seed"])
+
+
+def plot_time_to_accuracy(results_dir=None, axes=None):
+    """Test error against wall minutes, one panel per dataset, targets dotted."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    recs = results.read_records(results_dir)
+    for ax, dataset in zip(axes, TIME_TARGETS):
+        drawn = False
+        for name, recipe in TIME_RUNS:
+            if EXPERIMENTS[name].dataset != dataset:
+                continue
+            for r in (r for r in recs if r["experiment"] == name and results.is_protocol_run(r)):
+                ax.plot(elapsed_minutes(r), [h["test_error"] for h in r["history"]], marker=".",
+                        ls="-" if "fast" in name else "--", label=f"{recipe}, seed {r['seed']}")
+                drawn = True
+        for t in TIME_TARGETS[dataset]:
+            ax.axhline(t, color="black", lw=0.8, ls=":")
+        if drawn:
+            ax.set_yscale("log")
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, f"{dataset}: {NOT_RUN}", transform=ax.transAxes, ha="center")
+        ax.set_title({"cifar10": "CIFAR-10", "mnist": "MNIST"}[dataset], fontsize=10)
+        ax.set_xlabel("wall minutes (training + evaluation)")
+        ax.set_ylabel("test error (%)")
+        ax.grid(alpha=0.3, which="both")
+    return axes
+
+
 LAYER_LABELS = {"MaxPool2d": "max pool 3/2", "AvgPool2d": "avg pool 3/2", "AdaptiveAvgPool2d": "global avg pool",
-                "Dropout": "dropout", "Linear": "linear"}
+                "Dropout": "dropout", "BitDropout": "dropout", "Linear": "linear"}
 
 
 def plot_architecture(model, ax=None):
@@ -174,7 +255,7 @@ def plot_architecture(model, ax=None):
     x = 0.0
     side0 = model.cfg.input_size
     stage_colors = {"Conv": "#4c72b0", "MaxPool2d": "#dd8452", "AvgPool2d": "#dd8452",
-                    "Dropout": "#bbbbbb", "AdaptiveAvgPool2d": "#55a868", "Linear": "#c44e52"}
+                    "Dropout": "#bbbbbb", "BitDropout": "#bbbbbb", "AdaptiveAvgPool2d": "#55a868", "Linear": "#c44e52"}
     items = [("input", f"{model.cfg.in_channels}x{side0}x{side0}", 0)] + \
         [(r["layer"], r["output"], r["parameters"]) for r in rows]
     conv_spans = []  # (x start, x end) of every convolution, to bracket the mlpconv blocks
@@ -271,3 +352,64 @@ def bench_table(record: dict) -> pd.DataFrame:
         "TFLOP/s": round(r["tflops"], 3), "of bf16 matmul": f"{100 * r['fraction_of_bf16_matmul']:.0f}%",
         "peak RSS (MiB)": round(r["peak_rss_mib"]),
     } for r in record["rows"]]).set_index("configuration")
+
+
+def bench_profile_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The bench record's profile of the library step: top operators, and
+    each convolution's time and TFLOP/s against the measured bf16 matmul rate."""
+    prof = record.get("profile")
+    if not prof:
+        return None
+    ops = pd.DataFrame([{"operator": o["op"], "ms per step": round(o["ms_per_step"], 1),
+                         "share of step": f"{100 * o['share']:.1f}%"} for o in prof["top_ops"]]).set_index("operator")
+    mm = record["matmul_2048_tflops"]["bf16"]
+    convs = pd.DataFrame([{
+        "convolution": r["layer"] + (f" (x{r['layers']})" if r["layers"] > 1 else ""),
+        "forward ms": round(r["forward_ms"], 1), "backward ms": round(r["backward_ms"], 1),
+        "forward TFLOP/s": round(r["forward_tflops"], 3), "backward TFLOP/s": round(r["backward_tflops"], 3),
+        "backward, of bf16 matmul": f"{100 * r['backward_tflops'] / mm:.0f}%",
+    } for r in prof["convolutions"]]).set_index("convolution")
+    return ops, convs
+
+
+# What each lever of the bench is worth: (lever, row without it, row with it),
+# matched by the start of the rows' names.
+LEVERS = [
+    ("tensor-resident data and batched augmentation (fp32, NCHW)", "baseline", "tensor-resident data, fp32, NCHW"),
+    ("channels-last (fp32)", "tensor-resident data, fp32, NCHW", "tensor-resident data, fp32, channels-last"),
+    ("bf16 autocast (NCHW)", "tensor-resident data, fp32, NCHW", "tensor-resident data, bf16, NCHW"),
+    ("bf16 + channels-last together", "tensor-resident data, fp32, NCHW",
+     "tensor-resident data, bf16, channels-last"),
+    ("malloc keeps freed memory", "tensor-resident data, bf16, channels-last", "+ malloc keeps"),
+    ("dropout mask from random bits", "+ malloc keeps", "nin_repro: + dropout mask"),
+    ("ReLU not in place", "nin_repro: + dropout mask", "lever: ReLU not in place"),
+    ("torch.compile", "nin_repro: + dropout mask", "lever: torch.compile"),
+    ("batch 256 instead of 128", "nin_repro: + dropout mask", "nin_repro: batch 256"),
+    ("dropout removed (the ceiling of any dropout fix)", "nin_repro: + dropout mask", "ceiling: dropout removed"),
+]
+
+
+def lever_table(record: dict) -> pd.DataFrame:
+    """Each lever's speed-up, as the ratio of two rows measured in one run."""
+    def ips(prefix):
+        return next((r["images_per_second"] for r in record["rows"] if r["config"].startswith(prefix)), None)
+
+    rows = []
+    for lever, without, with_ in LEVERS:
+        a, b = ips(without), ips(with_)
+        if a and b:
+            rows.append({"lever": lever, "img/s without": round(a, 1), "img/s with": round(b, 1),
+                         "speed-up": f"x{b / a:.2f}"})
+    return pd.DataFrame(rows).set_index("lever") if rows else pd.DataFrame({"status": ["no lever rows in this record"]})
+
+
+def onednn_table(record: dict) -> pd.DataFrame | None:
+    """The oneDNN kernels of one training step (ONEDNN_VERBOSE), from the bench record."""
+    kernels = record.get("onednn_kernels")
+    if not kernels:
+        return None
+    total = sum(k["ms"] for k in kernels)
+    return pd.DataFrame([{"primitive": k["primitive"], "propagation": k["propagation"],
+                          "implementation": k["implementation"], "calls": k["calls"],
+                          "ms": round(k["ms"], 1), "share": f"{100 * k['ms'] / total:.1f}%"}
+                         for k in kernels]).set_index(["primitive", "propagation"])

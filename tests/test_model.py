@@ -112,3 +112,22 @@ def test_bit_dropout_mask_follows_the_input_layout_and_seed():
     assert abs((y == 0).float().mean().item() - 0.25) < 0.03
     with pytest.raises(ValueError, match="dropout rate"):
         BitDropout(1.0)
+
+
+def test_the_default_net_uses_the_fast_dropout_and_no_batchnorm():
+    from nin_repro.model import BitDropout
+
+    kinds = [type(m) for m in NiN(ModelConfig()).modules()]
+    assert kinds.count(BitDropout) == 2 and torch.nn.Dropout not in kinds
+    assert torch.nn.BatchNorm2d not in kinds
+
+
+def test_batchnorm_variant_normalizes_every_conv_but_the_class_maps():
+    model = NiN(ModelConfig(batchnorm=True))
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 8 and [c.bias is None for c in convs] == [True] * 8 + [False]
+    # BatchNorm adds a scale and shift per channel, the convs drop their biases
+    base = NiN(ModelConfig())
+    assert count_parameters(model) == count_parameters(base) + sum(n.num_features for n in norms)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)

@@ -1,0 +1,78 @@
+"""The performance page's tables, built from synthetic records."""
+
+import pytest
+
+from nin_repro import report, results
+from test_results import make_record
+
+
+def curve(errors, seconds=60.0, experiment="mnist_fast", seed=0):
+    rec = make_record(experiment=experiment, seed=seed, error=errors[-1])
+    rec["epochs"] = len(errors)
+    rec["history"] = [{**rec["history"][0], "epoch": i + 1, "test_error": e, "seconds": seconds}
+                      for i, e in enumerate(errors)]
+    return rec
+
+
+def test_time_to_error_counts_whole_epochs_until_the_first_drop_below():
+    rec = curve([3.0, 0.9, 1.2, 0.55], seconds=30.0)
+    assert report.elapsed_minutes(rec) == [0.5, 1.0, 1.5, 2.0]
+    assert report.time_to_error(rec, 1.0) == (1.0, 2)
+    assert report.time_to_error(rec, 0.6) == (2.0, 4)
+    assert report.time_to_error(rec, 0.5) is None
+    assert report.time_to_error(rec, 0.9) == (2.0, 4)  # "below" is strict
+
+
+def test_time_to_accuracy_table_reports_reached_not_reached_and_not_run(tmp_path):
+    results.write_record(curve([3.0, 0.9, 0.7], seconds=120.0), tmp_path)
+    results.write_record(curve([5.0, 4.0], experiment="mnist", seed=1), tmp_path)
+    table = report.time_to_accuracy_table("mnist", tmp_path)
+    fast = table.loc[("fast recipe (mnist_fast)", 0)]
+    assert fast["< 1%"] == "4.0 min (epoch 2)" and fast["< 0.6%"] == "not reached"
+    assert fast["best error (%)"] == 0.7 and fast["run length"] == "6.0 min, 3 epochs"
+    assert table.loc[("paper recipe (mnist)", 1)]["< 1%"] == "not reached"
+    cifar = report.time_to_accuracy_table("cifar10", tmp_path)
+    assert set(cifar["run length"]) == {report.NOT_RUN}
+
+
+def test_plot_time_to_accuracy_draws_each_run(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    results.write_record(curve([3.0, 0.9, 0.7]), tmp_path)
+    axes = report.plot_time_to_accuracy(tmp_path)
+    mnist_ax = axes[list(report.TIME_TARGETS).index("mnist")]
+    assert [len(line.get_xdata()) for line in mnist_ax.get_lines() if line.get_marker() == "."] == [3]
+
+
+BENCH = {"matmul_2048_tflops": {"bf16": 0.4}, "rows": [
+    {"config": "baseline: x", "images_per_second": 50.0},
+    {"config": "+ malloc keeps freed memory (torch dropout)", "images_per_second": 200.0},
+    {"config": "nin_repro: + dropout mask from random bits, batch 128", "images_per_second": 220.0},
+    {"config": "lever: ReLU not in place", "images_per_second": 209.0}],
+    "profile": {"batch": 128, "steps": 2, "step_ms": 500.0,
+                "top_ops": [{"op": "aten::convolution_backward", "share": 0.6, "ms_per_step": 300.0}],
+                "convolutions": [{"layer": "1x1 conv 192->192 at 16x16", "layers": 2, "forward_ms": 5.0,
+                                  "backward_ms": 10.0, "forward_tflops": 0.3, "backward_tflops": 0.2}]}}
+
+
+def test_lever_table_divides_rows_of_one_record():
+    table = report.lever_table(BENCH)
+    assert table.loc["dropout mask from random bits", "speed-up"] == "x1.10"
+    assert table.loc["ReLU not in place", "speed-up"] == "x0.95"
+    assert "torch.compile" not in table.index  # no such row measured: no ratio invented
+
+
+def test_profile_tables_rate_each_convolution_against_the_matmul():
+    ops, convs = report.bench_profile_tables(BENCH)
+    assert ops.loc["aten::convolution_backward", "share of step"] == "60.0%"
+    assert convs.loc["1x1 conv 192->192 at 16x16 (x2)", "backward, of bf16 matmul"] == "50%"
+    assert report.bench_profile_tables({**BENCH, "profile": None}) is None
+
+
+def test_onednn_table_shares_add_up():
+    rec = {"onednn_kernels": [
+        {"primitive": "convolution", "implementation": "a", "propagation": "backward_weights", "calls": 3, "ms": 3.0},
+        {"primitive": "reorder", "implementation": "b", "propagation": "undef", "calls": 26, "ms": 1.0}]}
+    table = report.onednn_table(rec)
+    assert list(table["share"]) == ["75.0%", "25.0%"] and list(table["calls"]) == [3, 26]
+    assert report.onednn_table({"onednn_kernels": None}) is None
