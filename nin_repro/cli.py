@@ -69,7 +69,7 @@ def _bench(args) -> int:
     from .bench import run_bench
 
     run_bench(steps=args.steps, data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
-              configs=args.only)
+              configs=args.only, profile=not args.no_profile)
     return 0
 
 
@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="training-step speed of the baseline loop and the library, side by side")
     p.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
     p.add_argument("--only", nargs="+", help="configurations whose name contains one of these words")
+    p.add_argument("--no-profile", action="store_true",
+                   help="skip the profiler breakdown and the oneDNN kernel list")
     add_locations(p)
     p.set_defaults(func=_bench)
 

@@ -82,3 +82,13 @@ def test_onednn_kernels_of_a_real_step():
     # every one of the 9 convolutions runs forward and computes its weight gradient once per step
     assert sum(k["calls"] for k in convs if k["propagation"] == "forward_training") == 9
     assert sum(k["calls"] for k in convs if k["propagation"] == "backward_weights") == 9
+
+
+def test_benchmarks_script_is_the_cli_bench():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+    out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, check=True).stdout
+    assert "usage: nin-repro bench" in out and "--no-profile" in out
