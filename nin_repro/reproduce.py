@@ -16,6 +16,9 @@ from . import data, paths, results
 from .experiments import BOOK_PLAN, EXPERIMENTS
 from .train import checkpoint_path, train
 
+# Figure 5's maps come from this run's final checkpoint.
+FIGURE5_RUN = ("cifar10", 0)
+
 
 @dataclass
 class Job:
@@ -41,7 +44,8 @@ def plan(only: list[str] | None = None) -> list[tuple[str, int]]:
 
 def reproduce(only: list[str] | None = None, hours: float | None = None, redo: bool = False, device: str = "cpu",
               data_dir=None, cache_dir=None, results_dir=None, subset: int | None = None,
-              epochs: int | None = None, jobs: list[tuple[str, int]] | None = None, log=print) -> list[Job]:
+              epochs: int | None = None, jobs: list[tuple[str, int]] | None = None,
+              figure_run: tuple[str, int] | None = FIGURE5_RUN, log=print) -> list[Job]:
     """Run what is missing; return the status of every job of the plan."""
     deadline = None if hours is None else time.time() + hours * 3600
     overrides = {k: v for k, v in dict(epochs=epochs, subset=subset).items() if v is not None}
@@ -68,8 +72,29 @@ def reproduce(only: list[str] | None = None, hours: float | None = None, redo: b
             job.status = "in progress"
         else:
             job.status, job.note = "finished now", f"test error {record['test_error']:.2f}%"
+    if figure_run:
+        refresh_figure5(_run_name(*figure_run, overrides), data_dir, cache_dir, results_dir, log)
     log(status_report(todo))
     return todo
+
+
+def refresh_figure5(run_name: str, data_dir=None, cache_dir=None, results_dir=None, log=print) -> bool:
+    """Redraw Figure 5's data from `run_name`'s final checkpoint once its
+    record exists, unless the committed maps already come from it."""
+    from .figures import extract_confidence_maps, load_confidence_maps
+
+    if not (results.runs_dir(results_dir) / f"{run_name}.json").exists():
+        return False
+    current = load_confidence_maps(results_dir)
+    if current is not None and str(current["run"]) == run_name and int(current["epoch"]) == int(current["epochs"]):
+        return False
+    if not checkpoint_path(run_name, cache_dir).exists():
+        log(f"Figure 5: the checkpoint of {run_name} is not in the cache; retrain it with "
+            f"`nin-repro reproduce --only {run_name.split('__')[0]} --redo` to redraw the maps")
+        return False
+    path = extract_confidence_maps(run_name, data_dir=data_dir, cache_dir=cache_dir, results_dir=results_dir)
+    log(f"Figure 5: maps of {run_name} written to {path}")
+    return True
 
 
 def status_report(jobs: list[Job]) -> str:

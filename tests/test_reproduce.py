@@ -31,6 +31,17 @@ def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_pl
     assert status(third) == ["done", "done"]
 
 
+def test_figure5_is_redrawn_from_the_finished_run_once(tiny_plan, tmp_path):
+    from nin_repro.figures import load_confidence_maps
+
+    reproduce(figure_run=("t_rep_a", 0), **tiny_plan)
+    maps = load_confidence_maps(tmp_path / "results")
+    assert str(maps["run"]) == "t_rep_a__seed0__subset512" and int(maps["epoch"]) == 2
+    before = (tmp_path / "results" / "figures" / "confidence_maps.npz").stat().st_mtime_ns
+    reproduce(figure_run=("t_rep_a", 0), **tiny_plan)  # already from that run: left alone
+    assert (tmp_path / "results" / "figures" / "confidence_maps.npz").stat().st_mtime_ns == before
+
+
 def test_experiments_without_data_are_reported_not_fatal(tmp_path):
     jobs = reproduce(jobs=[("cifar100", 0)], data_dir=tmp_path, cache_dir=tmp_path, results_dir=tmp_path,
                      log=lambda *_: None)
