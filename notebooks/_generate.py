@@ -428,6 +428,10 @@ in the same process. The first rows build up the library's path; the
 `lever:` rows switch one more thing on top of it (a ratio below 1 means the
 lever slows this CPU down, so the library leaves it off); the `ceiling` row
 removes dropout altogether, which bounds what any faster dropout can give.
+Rows measured one after the other on this machine vary by a few percent from
+run to run (in a record the `ceiling` row can come out slightly below the
+row it bounds), so a ratio within a few percent of 1 is not a measured
+difference; `torch.compile` and ReLUs out of place are therefore left off.
 '''),
     code('report.lever_table(bench) if bench else None'),
     md('''
