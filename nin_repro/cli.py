@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, help="override the experiment's epochs (marks the record)")
     p.add_argument("--subset", type=int, help="train on the first N images only (smoke runs)")
     p.add_argument("--batch-size", type=int, help="override the batch size (marks the record)")
-    p.add_argument("--precision", choices=["bf16", "fp32"], help="default: bf16 autocast")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"],
+                   help="default: auto (bf16 autocast where the device has native bf16, else fp32)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     add_locations(p)
     p.add_argument("--download", action="store_true", help="fetch the official files with torchvision")

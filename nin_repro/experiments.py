@@ -23,7 +23,8 @@ class TrainConfig:
     warmup_epochs: float = 1.0     # linear warm-up: a no-BatchNorm NiN can stall at lr 0.05+ otherwise
     translate: int = 0             # max shift in pixels (augmentation)
     flip: bool = False             # random horizontal flips (augmentation)
-    precision: str = "bf16"        # "bf16" autocast or "fp32"
+    precision: str = "auto"        # "bf16" autocast, "fp32", or "auto": bf16 where the device computes
+                                   # it natively, else fp32 (the run's record stores the choice)
     channels_last: bool = True
     compile: bool = False
     eval_batch_size: int = 500

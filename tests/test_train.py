@@ -6,8 +6,8 @@ import torch
 
 from nin_repro import experiments, results
 from nin_repro.experiments import TrainConfig
-from nin_repro.train import (CheckpointError, DivergedError, checkpoint_path, evaluate, learning_rate,
-                             load_inputs, resolve_device, train)
+from nin_repro.train import (CheckpointError, DivergedError, bf16_is_native, checkpoint_path, evaluate,
+                             learning_rate, load_inputs, resolve_device, resolve_precision, train)
 from nin_repro.loader import TensorLoader
 from nin_repro.model import NiN
 from tiny import tiny
@@ -54,6 +54,22 @@ def test_record_has_every_field_and_is_written(data_dir, cache_dir, tmp_path, sh
     assert on_disk["config"]["overrides"] == {"subset": 1024}
     assert on_disk["device"].startswith("cpu (") and on_disk["torch_version"] == torch.__version__
     assert not results.is_protocol_run(on_disk)
+
+
+def test_auto_precision_is_bf16_only_where_the_device_has_it_natively():
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == ("bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32")
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    with pytest.raises(ValueError, match="unknown precision 'fp16'; use 'auto'"):
+        resolve_precision("fp16", cpu)
+    assert TrainConfig(epochs=1).precision == "auto"  # the library's default path picks for the machine
+
+
+def test_record_stores_the_precision_that_ran(data_dir, cache_dir, tmp_path, shared_decoded):
+    rec = run(tiny("t_precision", epochs=1), tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=256,
+              write=False)
+    expected = "bf16" if bf16_is_native(torch.device("cpu")) else "fp32"
+    assert rec["config"]["train"]["precision"] == expected
 
 
 def test_same_seed_gives_identical_metrics(data_dir, cache_dir, tmp_path, shared_decoded):
