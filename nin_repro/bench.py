@@ -4,7 +4,9 @@
   transforms (random crop with padding, flip, normalize) behind a DataLoader,
   fp32, NCHW, batch 128;
 - nin_repro: the library's path (tensor-resident data, batched augmentation,
-  bf16 autocast, channels-last, malloc kept), batch 128 and 256;
+  channels-last, malloc kept, and the precision the library picks for this
+  machine: bf16 autocast where the CPU has native bf16, else fp32), batch 128
+  and 256;
 - the levers in between, one at a time, so each one's share is measured.
 Images/s count the whole step (data, augmentation, forward, backward, update).
 The allocator setting of `cpu.py` is switched per row (glibc's defaults for
@@ -39,13 +41,19 @@ def matmul_tflops(dtype=torch.bfloat16, n: int = 2048, repeats: int = 5) -> floa
     return 2 * n ** 3 * repeats / (time.perf_counter() - t) / 1e12
 
 
-def _time_steps(model, opt, batches, steps: int, warmup: int, bf16: bool) -> float:
-    """Images per second over `steps` training steps after `warmup` ones."""
+def _time_steps(model, opt, batches, steps: int, warmup: int, bf16: bool,
+                max_seconds: float | None = None) -> float:
+    """Images per second over `steps` training steps after `warmup` ones, or
+    over fewer (at least 2) once `max_seconds` have passed: bf16 on a CPU that
+    emulates it runs ~13x slower, and its rows need not take 13x as long."""
     model.train()
     seen, t0 = 0, None
     for i, (x, y) in enumerate(batches):
         if i == warmup:
             t0, seen = time.perf_counter(), 0
+        elif (max_seconds is not None and t0 is not None and i - warmup >= 2
+              and time.perf_counter() - t0 > max_seconds):
+            break
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = F.cross_entropy(model(x).float(), y)
         opt.zero_grad(set_to_none=True)
@@ -98,7 +106,7 @@ def _library_batches(x, y, batch: int, channels_last: bool):
         yield from loader
 
 
-def profile_step(x, y, batch: int = 128, steps: int = 6, warmup: int = 2) -> dict:
+def profile_step(x, y, batch: int = 128, steps: int = 6, warmup: int = 2, precision: str = "bf16") -> dict:
     """Where the library's training step spends its time (torch.profiler):
     the top operators' shares, and each convolution's forward and backward
     time and TFLOP/s (the same shapes summed: two 192->192 1x1 layers share one)."""
@@ -108,33 +116,45 @@ def profile_step(x, y, batch: int = 128, steps: int = 6, warmup: int = 2) -> dic
     model = NiN(ModelConfig()).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     batches = _library_batches(x, y, batch, True)
-    _time_steps(model, opt, batches, steps=1, warmup=warmup, bf16=True)
+    bf16 = precision == "bf16"
+    _time_steps(model, opt, batches, steps=1, warmup=warmup, bf16=bf16)
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-        _time_steps(model, opt, batches, steps=steps, warmup=0, bf16=True)
+        _time_steps(model, opt, batches, steps=steps, warmup=0, bf16=bf16)
     # The profiler's "self" times; the shares are of the operators' total.
     ops = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in ops)
     top = sorted(ops, key=lambda e: -e.self_cpu_time_total)[:8]
     per_step_ms = lambda us: us / 1e3 / steps  # noqa: E731
+    # A convolution runs through oneDNN (`mkldnn_convolution`, its backward
+    # inside `convolution_backward`) or, where oneDNN does not take it (bf16
+    # on a CPU without native bf16, some tiny shapes), through ATen's own
+    # im2col + GEMM (`_slow_conv2d_*`); both are counted, and the path is named.
+    conv_ops = {"aten::mkldnn_convolution": ("forward", "oneDNN"), "aten::_slow_conv2d_forward": ("forward", "ATen"),
+                "aten::convolution_backward": ("backward", None), "aten::_slow_conv2d_backward": ("backward", "ATen")}
     convs: dict[str, dict] = {}
     for e in prof.key_averages(group_by_input_shape=True):
-        if e.key not in ("aten::mkldnn_convolution", "aten::convolution_backward"):
+        if e.key not in conv_ops:
             continue
-        forward = e.key == "aten::mkldnn_convolution"
+        kind, path = conv_ops[e.key]
         shapes = e.input_shapes
-        inp, weight = (shapes[0], shapes[1]) if forward else (shapes[1], shapes[2])
+        inp, weight = (shapes[0], shapes[1]) if kind == "forward" else (shapes[1], shapes[2])
         c_out, c_in, kh, kw = weight
         n, _, h, w = inp
         layer = f"{kh}x{kw} conv {c_in}->{c_out} at {h}x{w}"
-        macs = n * c_out * h * w * c_in * kh * kw * (e.count // steps)
+        row = convs.setdefault(layer, {"layer": layer, "layers": 0, "paths": [], "forward_ms": 0.0,
+                                       "backward_ms": 0.0, "_macs": n * c_out * h * w * c_in * kh * kw})
+        if kind == "forward":
+            row["layers"] += e.count // steps
+        if path and path not in row["paths"]:
+            row["paths"].append(path)
+        row[f"{kind}_ms"] += per_step_ms(e.self_cpu_time_total)
+    for row in convs.values():
+        macs = row.pop("_macs") * row["layers"]
         # backward computes the weight gradient, plus the input gradient except for the first layer
-        flop = 2 * macs * (1 if forward else (1 if c_in == 3 else 2))
-        ms = per_step_ms(e.self_cpu_time_total)
-        row = convs.setdefault(layer, {"layer": layer, "layers": e.count // steps})
-        kind = "forward" if forward else "backward"
-        row[f"{kind}_ms"] = ms
-        row[f"{kind}_tflops"] = flop / (ms / 1e3) / 1e12
-    return {"batch": batch, "steps": steps, "step_ms": per_step_ms(total),
+        first = row["layer"].split(" conv ")[1].startswith("3->")
+        for kind, flop in (("forward", 2 * macs), ("backward", 2 * macs * (1 if first else 2))):
+            row[f"{kind}_tflops"] = flop / (row[f"{kind}_ms"] / 1e3) / 1e12 if row[f"{kind}_ms"] else 0.0
+    return {"batch": batch, "steps": steps, "precision": precision, "step_ms": per_step_ms(total),
             "top_ops": [{"op": e.key, "share": e.self_cpu_time_total / total,
                          "ms_per_step": per_step_ms(e.self_cpu_time_total)} for e in top],
             "convolutions": sorted(convs.values(), key=lambda r: -(r.get("forward_ms", 0) + r.get("backward_ms", 0)))}
@@ -143,7 +163,7 @@ def profile_step(x, y, batch: int = 128, steps: int = 6, warmup: int = 2) -> dic
 ONEDNN_MARK = "nin_repro: timed step"
 
 
-def _onednn_probe(batch: int = 128, steps: int = 3) -> None:
+def _onednn_probe(batch: int = 128, steps: int = 3, precision: str = "bf16") -> None:
     """Run in a child process with ONEDNN_VERBOSE=1: a few library steps on
     random data, with a marker line before the last one."""
     import sys
@@ -157,7 +177,7 @@ def _onednn_probe(batch: int = 128, steps: int = 3) -> None:
     for i in range(steps):
         if i == steps - 1:
             print(ONEDNN_MARK, flush=True)
-        _time_steps(model, opt, iter([(x, y)] * 1), steps=1, warmup=0, bf16=True)
+        _time_steps(model, opt, iter([(x, y)] * 1), steps=1, warmup=0, bf16=precision == "bf16")
     sys.stdout.flush()
 
 
@@ -179,23 +199,57 @@ def parse_onednn_verbose(text: str) -> list[dict]:
     return sorted(groups.values(), key=lambda g: -g["ms"])
 
 
-def onednn_kernels(batch: int = 128) -> list[dict]:
+def onednn_kernels(batch: int = 128, precision: str = "bf16") -> list[dict]:
     """Which oneDNN kernels the library's step runs on this CPU, and their time."""
     import os
     import subprocess
     import sys
 
     env = {**os.environ, "ONEDNN_VERBOSE": "1"}
-    out = subprocess.run([sys.executable, "-c", f"from nin_repro.bench import _onednn_probe; _onednn_probe({batch})"],
+    code = f"from nin_repro.bench import _onednn_probe; _onednn_probe({batch}, precision={precision!r})"
+    out = subprocess.run([sys.executable, "-c", code],
                          env=env, capture_output=True, text=True, check=True).stdout
     return parse_onednn_verbose(out)
 
 
+def bench_configs(precision: str) -> dict[str, tuple]:
+    """The rows, in order: name -> (batches, precision, channels_last, batch,
+    malloc kept, model levers, compile). The first rows build the library's
+    path up one lever at a time, in both precisions; from the allocator row on,
+    the rows run in `precision`, the one the library picks for this machine.
+    The baseline and the rows up to the allocator use torch's dropout, as a
+    plain script would; the `lever:` rows switch one more thing each."""
+    p, torch_dropout = precision, {"dropout": "torch"}
+    return {
+        "baseline: DataLoader + CPU transforms, fp32, NCHW, batch 128":
+            ("baseline", "fp32", False, 128, False, torch_dropout, False),
+        "tensor-resident data, fp32, NCHW, batch 128": ("library", "fp32", False, 128, False, torch_dropout, False),
+        "tensor-resident data, fp32, channels-last, batch 128, glibc malloc defaults":
+            ("library", "fp32", True, 128, False, torch_dropout, False),
+        "tensor-resident data, bf16, NCHW, batch 128": ("library", "bf16", False, 128, False, torch_dropout, False),
+        "tensor-resident data, bf16, channels-last, batch 128, glibc malloc defaults":
+            ("library", "bf16", True, 128, False, torch_dropout, False),
+        f"+ malloc keeps freed memory ({p}, channels-last, torch dropout)":
+            ("library", p, True, 128, True, torch_dropout, False),
+        f"nin_repro: + dropout mask from random bits, {p}, batch 128": ("library", p, True, 128, True, {}, False),
+        "lever: ReLU not in place": ("library", p, True, 128, True, {"relu_inplace": False}, False),
+        "lever: torch.compile (default mode)": ("library", p, True, 128, True, {}, True),
+        "ceiling: dropout removed": ("library", p, True, 128, True, {"dropout": "none"}, False),
+        f"nin_repro: batch 256, {p}": ("library", p, True, 256, True, {}, False),
+    }
+
+
 def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, results_dir=None,
-              configs: list[str] | None = None, profile: bool = True, log=print) -> dict:
+              configs: list[str] | None = None, profile: bool = True, row_seconds: float | None = 45.0,
+              log=print) -> dict:
     from . import data, preprocess
+    from .train import bf16_is_native, git_commit, resolve_precision
 
     settings = apply_cpu_settings()
+    cpu = torch.device("cpu")
+    precision = resolve_precision("auto", cpu)
+    log(f"{cpu_name()}, {torch.backends.cpu.get_cpu_capability()}: native bf16 {bf16_is_native(cpu)}, "
+        f"so the library trains in {precision}")
     splits = data.load("cifar10", data_dir, cache_dir)
     n = 4096  # enough images for every config's steps; the pipeline cost per image does not depend on n
     images, labels = splits.train_images[:n], splits.train_labels[:n]
@@ -203,29 +257,10 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
     x = (x - x.mean()) / x.std()
     y = torch.from_numpy(labels)
     macs = count_macs(NiN(ModelConfig()))
-    # The baseline and the rows up to the allocator use torch's dropout, as a
-    # plain script would; the levers after it switch one thing at a time.
-    torch_dropout = {"dropout": "torch"}
-    all_configs = {
-        # name: (batches, bf16, channels_last, batch, malloc kept, model levers, compile)
-        "baseline: DataLoader + CPU transforms, fp32, NCHW, batch 128":
-            ("baseline", False, False, 128, False, torch_dropout, False),
-        "tensor-resident data, fp32, NCHW, batch 128": ("library", False, False, 128, False, torch_dropout, False),
-        "tensor-resident data, fp32, channels-last, batch 128":
-            ("library", False, True, 128, False, torch_dropout, False),
-        "tensor-resident data, bf16, NCHW, batch 128": ("library", True, False, 128, False, torch_dropout, False),
-        "tensor-resident data, bf16, channels-last, batch 128, glibc malloc defaults":
-            ("library", True, True, 128, False, torch_dropout, False),
-        "+ malloc keeps freed memory (torch dropout)": ("library", True, True, 128, True, torch_dropout, False),
-        "nin_repro: + dropout mask from random bits, batch 128": ("library", True, True, 128, True, {}, False),
-        "lever: ReLU not in place": ("library", True, True, 128, True, {"relu_inplace": False}, False),
-        "lever: torch.compile (default mode)": ("library", True, True, 128, True, {}, True),
-        "ceiling: dropout removed": ("library", True, True, 128, True, {"dropout": "none"}, False),
-        "nin_repro: batch 256": ("library", True, True, 256, True, {}, False),
-    }
+    all_configs = bench_configs(precision)
     chosen = {k: v for k, v in all_configs.items() if not configs or any(c in k for c in configs)}
     rows = []
-    for name, (kind, bf16, cl, batch, keep_memory, levers, compiled) in chosen.items():
+    for name, (kind, row_precision, cl, batch, keep_memory, levers, compiled) in chosen.items():
         set_malloc_tuning(keep_memory)
         torch.manual_seed(0)
         model = _with_levers(NiN(ModelConfig()), **levers)
@@ -234,37 +269,38 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         batches = _baseline_batches(images, labels, batch) if kind == "baseline" else _library_batches(x, y, batch, cl)
         ips = _time_steps(torch.compile(model) if compiled else model, opt, batches, steps,
-                          warmup + (3 if compiled else 0), bf16)
-        rows.append({"config": name, "images_per_second": ips, "malloc_kept": keep_memory,
-                     "tflops": ips * macs * STEP_FLOP_PER_MAC / 1e12,
+                          warmup + (3 if compiled else 0), row_precision == "bf16", row_seconds)
+        rows.append({"config": name, "precision": row_precision, "images_per_second": ips,
+                     "malloc_kept": keep_memory, "tflops": ips * macs * STEP_FLOP_PER_MAC / 1e12,
                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
         log(f"{ips:8.1f} img/s  {name}")
     set_malloc_tuning(True)  # the library's setting again
-    # Evaluation speed of the library's path (forward only, bf16, channels-last).
+    # Evaluation speed of the library's path (forward only, channels-last).
     model = NiN(ModelConfig()).to(memory_format=torch.channels_last).eval()
     ev = TensorLoader(x, y, 500, train=False)
     t = time.perf_counter()
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
         for xb, _ in ev:
             model(xb)
     eval_ips = len(y) / (time.perf_counter() - t)
-    mm_bf16, mm_fp32 = matmul_tflops(torch.bfloat16), matmul_tflops(torch.float32)
-    prof = profile_step(x, y) if profile else None
-    kernels = onednn_kernels() if profile else None
+    mm = {"bf16": matmul_tflops(torch.bfloat16), "fp32": matmul_tflops(torch.float32)}
+    prof = profile_step(x, y, precision=precision) if profile else None
+    kernels = onednn_kernels(precision=precision) if profile else None
     base = next((r["images_per_second"] for r in rows if r["config"].startswith("baseline")), None)
     for r in rows:
         r["speedup_vs_baseline"] = r["images_per_second"] / base if base else None
-        r["fraction_of_bf16_matmul"] = r["tflops"] / mm_bf16
-    from .train import git_commit
+        r["fraction_of_matmul"] = r["tflops"] / mm[r["precision"]]  # of the matmul rate in the row's precision
 
     record = {"kind": "bench", "device": f"cpu ({cpu_name()})", "threads": settings["threads"],
+              "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_native": bf16_is_native(cpu),
+              "library_precision": precision,
               "malloc_tuned": settings.get("malloc"), "torch_version": torch.__version__,
               "python_version": platform.python_version(), "git_commit": git_commit(),
               "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "steps": steps, "warmup": warmup,
-              "matmul_2048_tflops": {"bf16": mm_bf16, "fp32": mm_fp32},
+              "row_seconds": row_seconds, "matmul_2048_tflops": mm,
               "eval_images_per_second": eval_ips, "step_gflop_per_image": macs * STEP_FLOP_PER_MAC / 1e9,
               "rows": rows, "profile": prof, "onednn_kernels": kernels}
     out = paths.results_dir(results_dir) / "bench" / f"bench_{time.strftime('%Y%m%dT%H%M%S')}.json"
     atomic_write_text(out, json.dumps(record, indent=1) + "\n")
-    log(f"eval {eval_ips:.0f} img/s; bf16 matmul {mm_bf16:.2f} TFLOP/s, fp32 {mm_fp32:.2f}; record {out}")
+    log(f"eval {eval_ips:.0f} img/s; bf16 matmul {mm['bf16']:.2f} TFLOP/s, fp32 {mm['fp32']:.2f}; record {out}")
     return record

@@ -332,26 +332,77 @@ def plot_dropout_curves(results_dir=None, ax=None):
 
 def latest_bench(results_dir=None) -> dict | None:
     """The newest `nin-repro bench` record in results/bench/, if any."""
+    records = all_benches(results_dir)
+    return records[-1] if records else None
+
+
+def _row_precision(row: dict) -> str:
+    """A bench row's precision; records before `precision` was stored ran
+    fp32 only in the rows that say so."""
+    return row.get("precision") or ("fp32" if "fp32" in row["config"] else "bf16")
+
+
+def bench_table(record: dict) -> pd.DataFrame:
+    mm = record["matmul_2048_tflops"]
+    return pd.DataFrame([{
+        "configuration": r["config"], "train img/s": round(r["images_per_second"], 1),
+        "× baseline": round(r["speedup_vs_baseline"], 2) if r.get("speedup_vs_baseline") else "",
+        "TFLOP/s": round(r["tflops"], 3),
+        "of matmul, same precision": f"{100 * r['tflops'] / mm[_row_precision(r)]:.0f}%",
+        "peak RSS (MiB)": round(r["peak_rss_mib"]),
+    } for r in record["rows"]]).set_index("configuration")
+
+
+def cpu_kind(record: dict) -> str:
+    """The instruction set a bench ran on: stored since the records say it;
+    for older ones, read off the oneDNN kernels it ran (their names carry it)."""
+    if record.get("cpu_capability"):
+        return record["cpu_capability"] + (", native bf16" if record.get("bf16_native") else ", no native bf16")
+    impls = " ".join(k["implementation"] for k in record.get("onednn_kernels") or [])
+    if "avx512_core_amx" in impls:
+        return "AVX512 + AMX (from its oneDNN kernels), native bf16"
+    if "avx512_core_bf16" in impls:
+        return "AVX512 (from its oneDNN kernels), native bf16"
+    return "unknown"
+
+
+def all_benches(results_dir=None) -> list[dict]:
+    """Every bench record, oldest first (their file names carry the time)."""
     import json
 
     from . import paths
 
-    files = sorted((paths.results_dir(results_dir) / "bench").glob("bench_*.json"))
-    if not files:
-        return None
-    try:
-        return json.loads(files[-1].read_text())
-    except json.JSONDecodeError as e:
-        raise results.RecordError(f"{files[-1]}: not valid JSON ({e}); restore it from git or rerun the bench") from e
+    records = []
+    for f in sorted((paths.results_dir(results_dir) / "bench").glob("bench_*.json")):
+        try:
+            records.append(json.loads(f.read_text()))
+        except json.JSONDecodeError as e:
+            raise results.RecordError(f"{f}: not valid JSON ({e}); restore it from git or rerun the bench") from e
+    return records
 
 
-def bench_table(record: dict) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "configuration": r["config"], "train img/s": round(r["images_per_second"], 1),
-        "× baseline": round(r["speedup_vs_baseline"], 2) if r.get("speedup_vs_baseline") else "",
-        "TFLOP/s": round(r["tflops"], 3), "of bf16 matmul": f"{100 * r['fraction_of_bf16_matmul']:.0f}%",
-        "peak RSS (MiB)": round(r["peak_rss_mib"]),
-    } for r in record["rows"]]).set_index("configuration")
+def bench_machines_table(results_dir=None) -> pd.DataFrame:
+    """The newest bench of each kind of machine the study ran on: the same code
+    is several times faster or slower depending on the CPU's instructions, so
+    each machine's ratio is taken within its own record."""
+    newest = {}
+    for r in all_benches(results_dir):
+        newest[(r["device"], cpu_kind(r), r["threads"])] = r
+    rows = []
+    for (device, kind, threads), r in newest.items():
+        base = next((x["images_per_second"] for x in r["rows"] if x["config"].startswith("baseline")), None)
+        lib = [x["images_per_second"] for x in r["rows"] if x["config"].startswith("nin_repro:")]
+        rows.append({"machine": f"{device}, {kind}, {threads} threads",
+                     "library precision": r.get("library_precision", "bf16"),
+                     "bf16 / fp32 matmul TFLOP/s": f"{r['matmul_2048_tflops']['bf16']:.2f} / "
+                                                   f"{r['matmul_2048_tflops']['fp32']:.2f}",
+                     "baseline img/s": round(base, 1) if base else NOT_RUN,
+                     "library img/s (best)": round(max(lib), 1) if lib else NOT_RUN,
+                     "× baseline": f"x{max(lib) / base:.2f}" if base and lib else "",
+                     "measured": r["finished_at"][:10]})
+    if not rows:
+        return pd.DataFrame({"status": [f"{NOT_RUN}: no record in results/bench/ (run `nin-repro bench`)"]})
+    return pd.DataFrame(rows).set_index("machine")
 
 
 def bench_profile_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame] | None:
@@ -362,31 +413,36 @@ def bench_profile_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame] | No
         return None
     ops = pd.DataFrame([{"operator": o["op"], "ms per step": round(o["ms_per_step"], 1),
                          "share of step": f"{100 * o['share']:.1f}%"} for o in prof["top_ops"]]).set_index("operator")
-    mm = record["matmul_2048_tflops"]["bf16"]
+    precision = prof.get("precision", "bf16")
+    mm = record["matmul_2048_tflops"][precision]
     convs = pd.DataFrame([{
         "convolution": r["layer"] + (f" (x{r['layers']})" if r["layers"] > 1 else ""),
+        "path": ", ".join(r.get("paths") or ["oneDNN"]),  # older records timed oneDNN's ops only
         "forward ms": round(r["forward_ms"], 1), "backward ms": round(r["backward_ms"], 1),
         "forward TFLOP/s": round(r["forward_tflops"], 3), "backward TFLOP/s": round(r["backward_tflops"], 3),
-        "backward, of bf16 matmul": f"{100 * r['backward_tflops'] / mm:.0f}%",
+        f"backward, of {precision} matmul": f"{100 * r['backward_tflops'] / mm:.0f}%",
     } for r in prof["convolutions"]]).set_index("convolution")
     return ops, convs
 
 
-# What each lever of the bench is worth: (lever, row without it, row with it),
-# matched by the start of the rows' names.
-LEVERS = [
-    ("tensor-resident data and batched augmentation (fp32, NCHW)", "baseline", "tensor-resident data, fp32, NCHW"),
-    ("channels-last (fp32)", "tensor-resident data, fp32, NCHW", "tensor-resident data, fp32, channels-last"),
-    ("bf16 autocast (NCHW)", "tensor-resident data, fp32, NCHW", "tensor-resident data, bf16, NCHW"),
-    ("bf16 + channels-last together", "tensor-resident data, fp32, NCHW",
-     "tensor-resident data, bf16, channels-last"),
-    ("malloc keeps freed memory", "tensor-resident data, bf16, channels-last", "+ malloc keeps"),
-    ("dropout mask from random bits", "+ malloc keeps", "nin_repro: + dropout mask"),
-    ("ReLU not in place", "nin_repro: + dropout mask", "lever: ReLU not in place"),
-    ("torch.compile", "nin_repro: + dropout mask", "lever: torch.compile"),
-    ("batch 256 instead of 128", "nin_repro: + dropout mask", "nin_repro: batch 256"),
-    ("dropout removed (the ceiling of any dropout fix)", "nin_repro: + dropout mask", "ceiling: dropout removed"),
-]
+def levers(precision: str = "bf16") -> list[tuple[str, str, str]]:
+    """What each lever of the bench is worth: (lever, row without it, row with
+    it), matched by the start of the rows' names; `precision` is the one the
+    library's rows ran in."""
+    return [
+        ("tensor-resident data and batched augmentation (fp32, NCHW)", "baseline", "tensor-resident data, fp32, NCHW"),
+        ("channels-last (fp32)", "tensor-resident data, fp32, NCHW", "tensor-resident data, fp32, channels-last"),
+        ("bf16 autocast (NCHW)", "tensor-resident data, fp32, NCHW", "tensor-resident data, bf16, NCHW"),
+        ("bf16 + channels-last together", "tensor-resident data, fp32, NCHW",
+         "tensor-resident data, bf16, channels-last"),
+        (f"malloc keeps freed memory ({precision})", f"tensor-resident data, {precision}, channels-last",
+         "+ malloc keeps"),
+        ("dropout mask from random bits", "+ malloc keeps", "nin_repro: + dropout mask"),
+        ("ReLU not in place", "nin_repro: + dropout mask", "lever: ReLU not in place"),
+        ("torch.compile", "nin_repro: + dropout mask", "lever: torch.compile"),
+        ("batch 256 instead of 128", "nin_repro: + dropout mask", "nin_repro: batch 256"),
+        ("dropout removed (the ceiling of any dropout fix)", "nin_repro: + dropout mask", "ceiling: dropout removed"),
+    ]
 
 
 def lever_table(record: dict) -> pd.DataFrame:
@@ -395,7 +451,7 @@ def lever_table(record: dict) -> pd.DataFrame:
         return next((r["images_per_second"] for r in record["rows"] if r["config"].startswith(prefix)), None)
 
     rows = []
-    for lever, without, with_ in LEVERS:
+    for lever, without, with_ in levers(record.get("library_precision", "bf16")):
         a, b = ips(without), ips(with_)
         if a and b:
             rows.append({"lever": lever, "img/s without": round(a, 1), "img/s with": round(b, 1),

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from nin_repro.bench import run_bench
 
 
@@ -16,6 +18,57 @@ def test_bench_records_side_by_side_speeds(data_dir, cache_dir, tmp_path):
     assert record["rows"][0]["speedup_vs_baseline"] == 1.0
     assert record["eval_images_per_second"] > 0 and record["matmul_2048_tflops"]["bf16"] > 0
     assert record["device"].startswith("cpu (") and record["threads"] >= 1
+    # the library's rows run in the precision the library picks for this CPU; the baseline in fp32
+    from nin_repro.train import bf16_is_native
+
+    import torch
+
+    assert record["library_precision"] == ("bf16" if bf16_is_native(torch.device("cpu")) else "fp32")
+    assert [r["precision"] for r in record["rows"]] == ["fp32", record["library_precision"]]
+    assert record["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+
+
+def test_rows_build_the_library_path_in_both_precisions_then_run_the_librarys():
+    from nin_repro.bench import bench_configs
+
+    for precision in ("fp32", "bf16"):
+        rows = bench_configs(precision)
+        names = list(rows)
+        assert rows[names[0]][1] == "fp32" and names[0].startswith("baseline")
+        # bf16 and fp32 are both measured before the allocator row, whatever the library picks
+        assert {rows[n][1] for n in names[1:5]} == {"fp32", "bf16"}
+        after = names[names.index(next(n for n in names if n.startswith("+ malloc keeps"))):]
+        assert len(after) == 6 and all(rows[n][1] == precision for n in after)
+        assert all(rows[n][4] for n in after)  # malloc kept from there on
+
+
+def test_a_slow_row_is_cut_short_after_its_time_but_not_below_two_steps():
+    import time
+
+    import torch
+
+    from nin_repro.bench import _time_steps
+
+    calls = []
+
+    class Slow(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            calls.append(1)
+            time.sleep(0.05)
+            return x * self.w
+
+    model = Slow()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    batch = (torch.randn(4, 10), torch.randint(0, 10, (4,)))
+    ips = _time_steps(model, opt, iter([batch] * 100), steps=50, warmup=1, bf16=False, max_seconds=0.12)
+    assert 1 + 2 <= len(calls) <= 1 + 5 and 4 / 0.1 < ips < 4 / 0.04
+    calls.clear()
+    _time_steps(model, opt, iter([batch] * 100), steps=3, warmup=1, bf16=False)
+    assert len(calls) == 4  # without a time cap: warm-up + every step
 
 
 def test_lever_rows_switch_exactly_one_thing():
@@ -37,13 +90,15 @@ def test_lever_rows_switch_exactly_one_thing():
     assert len(relus) == 8 and not any(r.inplace for r in relus)
 
 
-def test_profile_names_every_convolution_and_where_the_step_goes():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_profile_names_every_convolution_and_where_the_step_goes(precision):
     import torch
 
     from nin_repro.bench import profile_step
 
     torch.manual_seed(0)
-    prof = profile_step(torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,)), batch=16, steps=1, warmup=1)
+    prof = profile_step(torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,)), batch=16, steps=1, warmup=1,
+                        precision=precision)
     layers = {r["layer"]: r for r in prof["convolutions"]}
     assert set(layers) == {"5x5 conv 3->192 at 32x32", "1x1 conv 192->160 at 32x32", "1x1 conv 160->96 at 32x32",
                            "5x5 conv 96->192 at 16x16", "1x1 conv 192->192 at 16x16", "3x3 conv 192->192 at 8x8",
@@ -51,9 +106,11 @@ def test_profile_names_every_convolution_and_where_the_step_goes():
     assert layers["1x1 conv 192->192 at 16x16"]["layers"] == 2
     for r in layers.values():
         assert r["forward_ms"] > 0 and r["backward_ms"] > 0 and r["forward_tflops"] > 0
+        assert r["paths"] and set(r["paths"]) <= {"oneDNN", "ATen"}
     shares = [o["share"] for o in prof["top_ops"]]
     assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1.0 + 1e-9
-    assert "aten::convolution_backward" in [o["op"] for o in prof["top_ops"]]
+    # the convolutions' backward leads the step, through oneDNN or ATen's fallback
+    assert {"aten::convolution_backward", "aten::_slow_conv2d_backward"} & {o["op"] for o in prof["top_ops"]}
 
 
 def test_onednn_verbose_is_parsed_from_the_marked_step_only():

@@ -69,6 +69,44 @@ def test_profile_tables_rate_each_convolution_against_the_matmul():
     assert report.bench_profile_tables({**BENCH, "profile": None}) is None
 
 
+def test_each_kind_of_machine_shows_its_newest_bench(tmp_path):
+    import json
+
+    avx512 = {**BENCH, "device": "cpu (AMD EPYC)", "threads": 2, "finished_at": "2026-11-23T19:00:00+0000",
+              "matmul_2048_tflops": {"bf16": 0.33, "fp32": 0.14},
+              "onednn_kernels": [{"implementation": "brg_conv_fwd:avx512_core_bf16", "ms": 1.0}]}
+    avx2 = {**avx512, "cpu_capability": "AVX2", "bf16_native": False, "library_precision": "fp32",
+            "finished_at": "2026-11-24T08:00:00+0000", "onednn_kernels": None,
+            "rows": [{"config": "baseline: x", "images_per_second": 50.0},
+                     {"config": "nin_repro: + dropout mask, fp32", "images_per_second": 100.0}]}
+    older_avx2 = {**avx2, "finished_at": "2026-11-24T07:00:00+0000"}
+    (tmp_path / "bench").mkdir()
+    for name, rec in [("bench_20261123T190000.json", avx512), ("bench_20261124T070000.json", older_avx2),
+                      ("bench_20261124T080000.json", avx2)]:
+        (tmp_path / "bench" / name).write_text(json.dumps(rec))
+    table = report.bench_machines_table(tmp_path)
+    assert list(table.index) == ["cpu (AMD EPYC), AVX512 (from its oneDNN kernels), native bf16, 2 threads",
+                                 "cpu (AMD EPYC), AVX2, no native bf16, 2 threads"]
+    assert list(table["measured"]) == ["2026-11-23", "2026-11-24"]
+    assert list(table["× baseline"]) == ["x4.40", "x2.00"]
+    assert list(table["library precision"]) == ["bf16", "fp32"]
+    assert report.latest_bench(tmp_path)["finished_at"] == avx2["finished_at"]
+    (tmp_path / "bench" / "bench_20261125T000000.json").write_text("{torn")
+    with pytest.raises(results.RecordError, match="bench_20261125T000000.json: not valid JSON"):
+        report.bench_machines_table(tmp_path)
+
+
+def test_lever_table_follows_the_precision_the_library_ran():
+    rec = {"library_precision": "fp32", "rows": [
+        {"config": "tensor-resident data, fp32, channels-last, batch 128, glibc malloc defaults",
+         "images_per_second": 100.0},
+        {"config": "tensor-resident data, bf16, channels-last, batch 128, glibc malloc defaults",
+         "images_per_second": 8.0},
+        {"config": "+ malloc keeps freed memory (fp32, channels-last, torch dropout)", "images_per_second": 110.0}]}
+    table = report.lever_table(rec)
+    assert table.loc["malloc keeps freed memory (fp32)", "speed-up"] == "x1.10"
+
+
 def test_onednn_table_shares_add_up():
     rec = {"onednn_kernels": [
         {"primitive": "convolution", "implementation": "a", "propagation": "backward_weights", "calls": 3, "ms": 3.0},
