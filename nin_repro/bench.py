@@ -32,7 +32,17 @@ from .model import BitDropout, NiN, ModelConfig, count_macs
 STEP_FLOP_PER_MAC = 6  # forward (2 flop per MAC) + backward (twice the forward)
 
 
-def matmul_tflops(dtype=torch.bfloat16, n: int = 2048, repeats: int = 5) -> float:
+def matmul_tflops(dtype=torch.bfloat16, n: int = 2048, repeats: int = 5, max_seconds: float = 10.0) -> float:
+    """The rate of an n^3 matmul. A 512^3 one first estimates the time, so a
+    dtype the CPU emulates (bf16 without native instructions: minutes per
+    2048^3 matmul) is measured at the largest size that fits `max_seconds`."""
+    small = torch.randn(512, 512, dtype=dtype)
+    small @ small
+    t = time.perf_counter()
+    small @ small
+    per_flop = (time.perf_counter() - t) / (2 * 512 ** 3)
+    while n > 512 and 2 * n ** 3 * per_flop > max_seconds / (repeats + 1):
+        n //= 2
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     t = time.perf_counter()

@@ -203,7 +203,8 @@ def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
             rows.append({"recipe": f"{recipe} ({name})", "seed": r["seed"],
                          "run length": f"{elapsed_minutes(r)[-1]:.1f} min, {r['epochs']} epochs", **cells,
                          "best error (%)": round(min(h["test_error"] for h in r["history"]), 2),
-                         "device": r["device"]})
+                         # the same CPU name can be machines of different speed: the precision tells them apart
+                         "device": f"{r['device']}, {r['config']['train']['precision']}"})
     return pd.DataFrame(rows).set_index(["recipe", "seed"])
 
 
