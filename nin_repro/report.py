@@ -183,6 +183,10 @@ def time_to_error(record: dict, target: float) -> tuple[float, int] | None:
     return None
 
 
+def run_precision(record: dict) -> str | None:
+    return record.get("config", {}).get("train", {}).get("precision")
+
+
 def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
     """One row per run of `dataset` in TIME_RUNS: wall minutes (and epoch)
     until the test error first dropped below each target."""
@@ -204,7 +208,7 @@ def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
                          "run length": f"{elapsed_minutes(r)[-1]:.1f} min, {r['epochs']} epochs", **cells,
                          "best error (%)": round(min(h["test_error"] for h in r["history"]), 2),
                          # the same CPU name can be machines of different speed: the precision tells them apart
-                         "device": f"{r['device']}, {r['config']['train']['precision']}"})
+                         "device": ", ".join([r["device"]] + [p for p in [run_precision(r)] if p])})
     return pd.DataFrame(rows).set_index(["recipe", "seed"])
 
 
