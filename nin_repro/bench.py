@@ -209,8 +209,12 @@ def parse_onednn_verbose(text: str) -> list[dict]:
     return sorted(groups.values(), key=lambda g: -g["ms"])
 
 
-def onednn_kernels(batch: int = 128, precision: str = "bf16") -> list[dict]:
-    """Which oneDNN kernels the library's step runs on this CPU, and their time."""
+def onednn_kernels(batch: int = 128, precision: str | None = None) -> list[dict]:
+    """Which oneDNN kernels the library's step runs on this CPU, and their time
+    (in the precision the library picks here, unless told another)."""
+    from .train import resolve_precision
+
+    precision = resolve_precision(precision or "auto", torch.device("cpu"))
     import os
     import subprocess
     import sys
