@@ -116,12 +116,15 @@ def _library_batches(x, y, batch: int, channels_last: bool):
         yield from loader
 
 
-def profile_step(x, y, batch: int = 128, steps: int = 6, warmup: int = 2, precision: str = "bf16") -> dict:
+def profile_step(x, y, batch: int = 128, steps: int = 6, warmup: int = 2, precision: str | None = None) -> dict:
     """Where the library's training step spends its time (torch.profiler):
     the top operators' shares, and each convolution's forward and backward
     time and TFLOP/s (the same shapes summed: two 192->192 1x1 layers share one)."""
     from torch.profiler import ProfilerActivity, profile
 
+    from .train import resolve_precision
+
+    precision = resolve_precision(precision or "auto", torch.device("cpu"))  # as onednn_kernels
     torch.manual_seed(0)
     model = NiN(ModelConfig()).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -212,12 +215,13 @@ def parse_onednn_verbose(text: str) -> list[dict]:
 def onednn_kernels(batch: int = 128, precision: str | None = None) -> list[dict]:
     """Which oneDNN kernels the library's step runs on this CPU, and their time
     (in the precision the library picks here, unless told another)."""
-    from .train import resolve_precision
-
-    precision = resolve_precision(precision or "auto", torch.device("cpu"))
     import os
     import subprocess
     import sys
+
+    from .train import resolve_precision
+
+    precision = resolve_precision(precision or "auto", torch.device("cpu"))
 
     env = {**os.environ, "ONEDNN_VERBOSE": "1"}
     code = f"from nin_repro.bench import _onednn_probe; _onednn_probe({batch}, precision={precision!r})"
@@ -303,7 +307,6 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
     base = next((r["images_per_second"] for r in rows if r["config"].startswith("baseline")), None)
     for r in rows:
         r["speedup_vs_baseline"] = r["images_per_second"] / base if base else None
-        r["fraction_of_matmul"] = r["tflops"] / mm[r["precision"]]  # of the matmul rate in the row's precision
 
     record = {"kind": "bench", "device": f"cpu ({cpu_name()})", "threads": settings["threads"],
               "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_native": bf16_is_native(cpu),
