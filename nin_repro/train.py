@@ -150,15 +150,22 @@ def save_checkpoint(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: Path, config: dict) -> dict:
+def read_checkpoint(path: Path) -> dict:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # torch raises several types for a torn zip
         raise CheckpointError(f"{path} is torn or unreadable ({type(e).__name__}: {e}); delete it and "
                               "start again without --resume") from e
+
+
+def load_checkpoint(path: Path, config: dict, state: dict | None = None) -> dict:
+    """The checkpoint at `path` (or its already-read `state`), checked against
+    this run's configuration."""
+    state = read_checkpoint(path) if state is None else state
     if not same_config(state.get("config"), config):
-        raise CheckpointError(f"{path} was written by a run with another configuration; delete it or "
-                              "resume with the same experiment, seed, overrides and number of processes")
+        raise CheckpointError(f"{path} was written by a run with another configuration "
+                              f"({config_difference(state.get('config'), config)}); delete it or resume with "
+                              "the same experiment, seed, overrides, precision and number of processes")
     if "rng" not in state:  # single-process checkpoints of the first release
         state["rng"] = [{"torch": state["torch_rng"], "cuda": state.get("cuda_rng"), "loader": state["loader_rng"]}]
     return state
@@ -177,6 +184,21 @@ def same_config(saved: dict | None, current: dict) -> bool:
                      if k not in saved[section] and k in defaults and v == defaults[k]}
             saved[section] = {**saved[section], **added}
     return saved == current
+
+
+def config_difference(saved: dict | None, current: dict) -> str:
+    """The settings where a checkpoint's configuration and this run's differ, for the error message."""
+    if saved is None:
+        return "the checkpoint stores none"
+    diffs = []
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += [f"{key}.{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in sorted(set(a) | set(b))
+                      if a.get(k) != b.get(k)]
+        elif a != b:
+            diffs.append(f"{key}: {a!r} there, {b!r} here")
+    return "; ".join(diffs) or "no setting differs"
 
 
 def rng_state(dev: torch.device, loader: TensorLoader) -> dict:
@@ -217,6 +239,7 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
     if distributed.launched_by_torchrun() and dev.type == "cuda":
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(dev)
+    precision_requested = cfg.precision
     cfg = replace(cfg, precision=resolve_precision(cfg.precision, dev))
     ctx = distributed.setup(dev)
     if cfg.batch_size % ctx.world_size:
@@ -260,7 +283,16 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
     history, start_epoch, wall_before = [], 0, 0.0
     ckpt = checkpoint_path(run_name, cache_dir)
     if resume and ckpt.exists():
-        state = load_checkpoint(ckpt, config)
+        state = read_checkpoint(ckpt)
+        saved_precision = ((state.get("config") or {}).get("train") or {}).get("precision")
+        if precision_requested == "auto" and saved_precision in ("bf16", "fp32") and saved_precision != cfg.precision:
+            # A run resumed on another kind of machine keeps the precision it
+            # started in, so one record never mixes two.
+            log(f"[{run_name}] the checkpoint trained in {saved_precision}; continuing in {saved_precision} "
+                f"(auto would pick {cfg.precision} on {device_name(dev)})")
+            cfg = replace(cfg, precision=saved_precision)
+            config["train"] = cfg.to_dict()
+        state = load_checkpoint(ckpt, config, state)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"][ctx.rank], dev, train_loader)
@@ -277,6 +309,9 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
         f"{f' x {ctx.world_size} processes' if ctx.active else ''}, "
         f"{settings.get('threads')} threads, {cfg.precision}; data {source}")
     steps = len(train_loader)
+    # Each epoch names its machine: a run resumed in a later session may
+    # finish on another kind of CPU, at another speed.
+    machine = device_name(dev) + (f", {torch.backends.cpu.get_cpu_capability()}" if dev.type == "cpu" else "")
     t_start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
@@ -323,7 +358,8 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
                "test_loss": sums[2] / n_tested, "test_error": test_error,
                "seconds": train_seconds + eval_seconds,
                "train_images_per_second": n_seen / train_seconds,
-               "eval_images_per_second": n_tested / eval_seconds}
+               "eval_images_per_second": n_tested / eval_seconds,
+               "machine": machine}
         history.append(row)
         wall = wall_before + time.perf_counter() - t_start
         log(f"[{run_name}] epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, "

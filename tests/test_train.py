@@ -98,6 +98,25 @@ def test_resume_refuses_a_checkpoint_of_another_configuration(data_dir, cache_di
         run(other, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
 
 
+def test_resume_on_another_kind_of_machine_keeps_the_checkpoints_precision(data_dir, cache_dir, tmp_path,
+                                                                            shared_decoded):
+    """A run started in the precision `auto` would not pick here (as when it
+    began on a machine with native bf16, or without) continues in that
+    precision under `auto`, names each epoch's machine, and refuses a forced
+    other precision with an error that names the setting."""
+    exp = tiny("t_keep_precision", epochs=2)
+    here = resolve_precision("auto", torch.device("cpu"))
+    there = "fp32" if here == "bf16" else "bf16"
+    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=256, precision=there,
+               stop_after_epoch=1) is None
+    with pytest.raises(CheckpointError, match=f"train.precision: '{there}' there, '{here}' here"):
+        run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=256, precision=here, resume=True)
+    rec = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=256, resume=True, write=False)
+    assert rec["config"]["train"]["precision"] == there and len(rec["history"]) == 2
+    machine = rec["device"] + f", {torch.backends.cpu.get_cpu_capability()}"
+    assert [h["machine"] for h in rec["history"]] == [machine, machine]
+
+
 def test_torn_checkpoint_is_detected(data_dir, cache_dir, tmp_path, shared_decoded):
     exp = tiny("t_torn", epochs=1)
     path = checkpoint_path("t_torn__seed0__subset1024", shared_decoded)
