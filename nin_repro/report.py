@@ -145,7 +145,7 @@ def throughput_table(results_dir=None) -> pd.DataFrame:
     for r in recs:
         h = r["history"]
         rows.append({
-            "run": f"{r['experiment']} seed {r['seed']}", "device": r["device"], "threads": r["threads"],
+            "run": f"{r['experiment']} seed {r['seed']}", "device": run_machines(r), "threads": r["threads"],
             "precision": r["config"]["train"]["precision"], "batch": r["config"]["train"]["batch_size"],
             "train img/s (mean)": round(r["images_per_second"]),
             "train img/s (best epoch)": round(max(x.get("train_images_per_second", 0) for x in h)),
@@ -187,6 +187,24 @@ def run_precision(record: dict) -> str | None:
     return record.get("config", {}).get("train", {}).get("precision")
 
 
+def run_machines(record: dict) -> str:
+    """Where a run trained: the machine its epochs name (CPU name and
+    instruction set), or, for a run resumed on another kind of machine, each
+    machine with its epochs. Epochs from before the library recorded it fall
+    back to the record's device."""
+    spans = []  # [machine, first epoch, last epoch]
+    for h in record["history"]:
+        machine = h.get("machine")
+        if spans and spans[-1][0] == machine:
+            spans[-1][2] = h["epoch"]
+        else:
+            spans.append([machine, h["epoch"], h["epoch"]])
+    if len(spans) == 1:
+        return spans[0][0] or record["device"]
+    return "; ".join(f"{m or record['device'] + ' (instruction set not recorded)'}: epochs {a}-{b}"
+                     for m, a, b in spans)
+
+
 def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
     """One row per run of `dataset` in TIME_RUNS: wall minutes (and epoch)
     until the test error first dropped below each target."""
@@ -208,7 +226,7 @@ def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
                          "run length": f"{elapsed_minutes(r)[-1]:.1f} min, {r['epochs']} epochs", **cells,
                          "best error (%)": round(min(h["test_error"] for h in r["history"]), 2),
                          # the same CPU name can be machines of different speed: the precision tells them apart
-                         "device": ", ".join([r["device"]] + [p for p in [run_precision(r)] if p])})
+                         "device": ", ".join([run_machines(r)] + [p for p in [run_precision(r)] if p])})
     return pd.DataFrame(rows).set_index(["recipe", "seed"])
 
 
