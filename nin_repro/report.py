@@ -31,14 +31,20 @@ def _fmt(x, digits=2):
     return "" if x is None else f"{x:.{digits}f}"
 
 
+def missing_status(experiment: str) -> str:
+    """What the book says for an experiment without records: not run yet, or
+    not runnable here at all (no offline copy of its dataset)."""
+    exp = EXPERIMENTS.get(experiment)
+    return "not run here: no offline copy" if exp and exp.requires_download else NOT_RUN
+
+
 def results_table(experiments: list[str], results_dir=None) -> pd.DataFrame:
     """Paper vs ours, one row per experiment; rows without records say so."""
     rows = results.summarize(results.read_records(results_dir), experiments)
     out = []
     for r in rows:
-        exp = EXPERIMENTS.get(r["experiment"])
         if r["ours_mean"] is None:
-            ours = NOT_RUN if not (exp and exp.requires_download) else "not run here: no offline copy"
+            ours = missing_status(r["experiment"])
         else:
             ours = _fmt(r["ours_mean"]) + (f" ± {r['ours_std']:.2f}" if r["ours_std"] is not None else "")
         out.append({
@@ -113,7 +119,7 @@ def verdict(experiment: str, results_dir=None) -> str:
     """One sentence on how our runs compare with the paper, from the records."""
     r = results.summarize(results.read_records(results_dir), [experiment])[0]
     if r["ours_mean"] is None:
-        return f"{experiment}: {NOT_RUN}."
+        return f"{experiment}: {missing_status(experiment)}."
     spread = f" ± {r['ours_std']:.2f}" if r["ours_std"] is not None else ""
     text = (f"{experiment}: {r['ours_mean']:.2f}{spread}% test error over n={r['n']} "
             f"seed{'s' if r['n'] > 1 else ''} ({r['epochs']} epochs, "

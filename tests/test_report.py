@@ -128,3 +128,12 @@ def test_onednn_table_shares_add_up():
     table = report.onednn_table(rec)
     assert list(table["share"]) == ["75.0%", "25.0%"] and list(table["calls"]) == [3, 26]
     assert report.onednn_table({"onednn_kernels": None}) is None
+
+
+def test_verdict_tells_not_run_yet_from_not_runnable_here(tmp_path):
+    assert report.verdict("cifar10_aug", tmp_path) == f"cifar10_aug: {report.NOT_RUN}."
+    for name in ("cifar100", "svhn"):  # no offline copy: the table and the sentence say the same
+        assert report.verdict(name, tmp_path) == f"{name}: not run here: no offline copy."
+        assert report.results_table([name], tmp_path)["ours (%)"].iloc[0] == "not run here: no offline copy"
+    results.write_record(curve([3.0, 1.0], experiment="mnist"), tmp_path)
+    assert report.verdict("mnist", tmp_path).startswith("mnist: 1.00% test error over n=1 seed (2 epochs")
