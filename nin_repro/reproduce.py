@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from . import data, paths, results
 from .experiments import BOOK_PLAN, EXPERIMENTS
-from .train import checkpoint_path, train
+from .train import CheckpointError, checkpoint_path, read_checkpoint, train
 
 # Figure 5's maps come from this run's final checkpoint.
 FIGURE5_RUN = ("cifar10", 0)
@@ -31,6 +31,18 @@ class Job:
 def _run_name(experiment: str, seed: int, overrides: dict) -> str:
     config = {"overrides": overrides}
     return results.record_filename({"experiment": experiment, "seed": seed, "config": config})[:-5]
+
+
+def checkpoint_progress(path) -> str:
+    """How far an unfinished run got, from its checkpoint: what the status
+    report says of a run in progress."""
+    try:
+        state = read_checkpoint(path)
+    except CheckpointError as e:
+        return str(e)
+    last, epochs = state["history"][-1], state["config"]["train"]["epochs"]
+    return (f"checkpoint after epoch {state['epoch']}/{epochs}: test error {last['test_error']:.2f}%, "
+            f"{state['wall_seconds'] / 60:.0f} min so far")
 
 
 def plan(only: list[str] | None = None) -> list[tuple[str, int]]:
@@ -56,8 +68,10 @@ def reproduce(only: list[str] | None = None, hours: float | None = None, redo: b
         if (runs / f"{name}.json").exists() and not redo:
             job.status = "done"
             continue
+        ckpt = checkpoint_path(name, cache_dir)
         if deadline is not None and time.time() >= deadline:
-            job.status = "in progress" if checkpoint_path(name, cache_dir).exists() else "left"
+            if ckpt.exists():
+                job.status, job.note = "in progress", checkpoint_progress(ckpt)
             continue
         try:
             record = train(job.experiment, seed=job.seed, device=device, data_dir=data_dir, cache_dir=cache_dir,
@@ -69,7 +83,7 @@ def reproduce(only: list[str] | None = None, hours: float | None = None, redo: b
             job.status, job.note = "no data", str(e).split(". ")[0]
             continue
         if record is None:
-            job.status = "in progress"
+            job.status, job.note = "in progress", checkpoint_progress(ckpt)
         else:
             job.status, job.note = "finished now", f"test error {record['test_error']:.2f}%"
     if figure_run:

@@ -23,6 +23,7 @@ def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_pl
     status = lambda jobs: [j.status for j in jobs]  # noqa: E731
     first = reproduce(hours=1e-7, **tiny_plan)  # the budget ends during the first epoch
     assert status(first) == ["in progress", "left"]
+    assert first[0].note.startswith("checkpoint after epoch 1/2: test error ")  # how far it got
     assert not (tmp_path / "results" / "runs").exists()
     second = reproduce(**tiny_plan)
     assert status(second) == ["finished now", "finished now"]
