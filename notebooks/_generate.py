@@ -420,9 +420,8 @@ if bench is None:
 else:
     print(f"{bench['device']}, {bench['threads']} threads, torch {bench['torch_version']}, "
           f"{bench['steps']} timed steps per row; measured {bench['finished_at']}")
-    size = bench.get("matmul_size", {"bf16": 2048, "fp32": 2048})  # older records: always 2048
-    print(f"matmul: bf16 {bench['matmul_2048_tflops']['bf16']:.2f} TFLOP/s (n={size['bf16']}), "
-          f"fp32 {bench['matmul_2048_tflops']['fp32']:.2f} TFLOP/s (n={size['fp32']}); "
+    print(f"n^3 matmul (n=2048 unless said): bf16 {report.matmul_rate(bench, 'bf16')} TFLOP/s, "
+          f"fp32 {report.matmul_rate(bench, 'fp32')} TFLOP/s; "
           f"evaluation ({bench.get('library_precision', 'bf16')}, channels-last): "
           f"{bench['eval_images_per_second']:.0f} img/s")
     print(f"instruction set: {report.cpu_kind(bench)}; the library trains in "

@@ -91,6 +91,7 @@ def test_each_kind_of_machine_shows_its_newest_bench(tmp_path):
               "onednn_kernels": [{"implementation": "brg_conv_fwd:avx512_core_bf16", "ms": 1.0}]}
     avx2 = {**avx512, "cpu_capability": "AVX2", "bf16_native": False, "library_precision": "fp32",
             "finished_at": "2026-11-24T08:00:00+0000", "onednn_kernels": None,
+            "matmul_2048_tflops": {"bf16": 0.001, "fp32": 0.16}, "matmul_size": {"bf16": 1024, "fp32": 2048},
             "rows": [{"config": "baseline: x", "images_per_second": 50.0},
                      {"config": "nin_repro: + dropout mask, fp32", "images_per_second": 100.0}]}
     older_avx2 = {**avx2, "finished_at": "2026-11-24T07:00:00+0000"}
@@ -104,6 +105,8 @@ def test_each_kind_of_machine_shows_its_newest_bench(tmp_path):
     assert list(table["measured"]) == ["2026-11-23", "2026-11-24"]
     assert list(table["× baseline"]) == ["x4.40", "x2.00"]
     assert list(table["library precision"]) == ["bf16", "fp32"]
+    # the size shows where it is not 2048^3 (an older record without sizes measured 2048 only)
+    assert list(table["bf16 / fp32 matmul TFLOP/s"]) == ["0.33 / 0.14", "0.00 (n=1024) / 0.16"]
     assert report.latest_bench(tmp_path)["finished_at"] == avx2["finished_at"]
     (tmp_path / "bench" / "bench_20261125T000000.json").write_text("{torn")
     with pytest.raises(results.RecordError, match="bench_20261125T000000.json: not valid JSON"):
