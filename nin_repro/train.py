@@ -101,17 +101,20 @@ def bf16_is_native(dev: torch.device) -> bool:
         return False
 
 
+PRECISIONS = ("bf16", "fp32")  # what a run trains in; "auto" resolves to one of them
+
+
 def resolve_precision(precision: str, dev: torch.device) -> str:
     """"auto" becomes "bf16" where the device has it natively, else "fp32"."""
     if precision == "auto":
         return "bf16" if bf16_is_native(dev) else "fp32"
-    if precision not in ("bf16", "fp32"):
+    if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; use 'auto', 'bf16' or 'fp32'")
     return precision
 
 
 def autocast(dev: torch.device, precision: str):
-    if precision not in ("bf16", "fp32"):
+    if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; use 'bf16' or 'fp32'")
     return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
@@ -158,10 +161,8 @@ def read_checkpoint(path: Path) -> dict:
                               "start again without --resume") from e
 
 
-def load_checkpoint(path: Path, config: dict, state: dict | None = None) -> dict:
-    """The checkpoint at `path` (or its already-read `state`), checked against
-    this run's configuration."""
-    state = read_checkpoint(path) if state is None else state
+def check_checkpoint(path: Path, state: dict, config: dict) -> dict:
+    """The checkpoint read from `path`, checked against this run's configuration."""
     if not same_config(state.get("config"), config):
         raise CheckpointError(f"{path} was written by a run with another configuration "
                               f"({config_difference(state.get('config'), config)}); delete it or resume with "
@@ -285,14 +286,14 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
     if resume and ckpt.exists():
         state = read_checkpoint(ckpt)
         saved_precision = ((state.get("config") or {}).get("train") or {}).get("precision")
-        if precision_requested == "auto" and saved_precision in ("bf16", "fp32") and saved_precision != cfg.precision:
+        if precision_requested == "auto" and saved_precision in PRECISIONS and saved_precision != cfg.precision:
             # A run resumed on another kind of machine keeps the precision it
             # started in, so one record never mixes two.
             log(f"[{run_name}] the checkpoint trained in {saved_precision}; continuing in {saved_precision} "
                 f"(auto would pick {cfg.precision} on {device_name(dev)})")
             cfg = replace(cfg, precision=saved_precision)
             config["train"] = cfg.to_dict()
-        state = load_checkpoint(ckpt, config, state)
+        state = check_checkpoint(ckpt, state, config)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"][ctx.rank], dev, train_loader)
