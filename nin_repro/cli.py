@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("reproduce", help="train every run the book needs that has no record yet, "
                                          "resuming interrupted runs, within a time budget")
     p.add_argument("--only", nargs="+", help="only these experiments")
-    p.add_argument("--hours", type=float, help="time budget; the current run stops after its next epoch")
+    p.add_argument("--hours", type=float, help="time budget; a run stops, checkpointed, before an epoch "
+                                               "that (at the pace of its last) would end past it")
     p.add_argument("--redo", action="store_true", help="train again even where a record exists")
     p.add_argument("--device", default="cpu")
     add_locations(p)

@@ -223,9 +223,11 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
     """Train one run of an experiment and return (and write) its record.
 
     `stop_after_epoch` / `deadline` (a `time.time()` value) end the call early
-    after a completed, checkpointed epoch; it then returns None and the run
-    continues with `resume=True`. Under `torchrun` the run is data-parallel
-    (see `distributed.py`); every rank returns the record, rank 0 writes it."""
+    after a completed, checkpointed epoch (for the deadline: the last epoch
+    expected to end before it, at the pace of the epoch just run); it then
+    returns None and the run continues with `resume=True`. Under `torchrun`
+    the run is data-parallel (see `distributed.py`); every rank returns the
+    record, rank 0 writes it."""
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     overrides = {k: v for k, v in dict(epochs=epochs, subset=subset, batch=batch_size).items()
                  if v is not None and not (k == "epochs" and v == exp.train.epochs)}
@@ -371,8 +373,10 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
             save_checkpoint(ckpt, {"config": config, "epoch": epoch + 1, "history": history, "wall_seconds": wall,
                                    "model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rngs})
         distributed.barrier(ctx)
+        # Stop before an epoch that, at the pace just measured, would end past
+        # the deadline: a budget sized to a session then never loses an epoch.
         stop = epoch + 1 < cfg.epochs and ((stop_after_epoch is not None and epoch + 1 >= stop_after_epoch)
-                                           or (deadline is not None and time.time() >= deadline))
+                                           or (deadline is not None and time.time() + row["seconds"] > deadline))
         if distributed.all_sum(torch.tensor(float(stop)), ctx).item() > 0:  # rank clocks may disagree
             log(f"[{run_name}] stopped after epoch {epoch + 1}/{cfg.epochs}; checkpoint {ckpt}; "
                 "continue with --resume")

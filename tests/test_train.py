@@ -7,7 +7,8 @@ import torch
 from nin_repro import experiments, results
 from nin_repro.experiments import TrainConfig
 from nin_repro.train import (CheckpointError, DivergedError, bf16_is_native, checkpoint_path, evaluate,
-                             learning_rate, load_inputs, resolve_device, resolve_precision, train)
+                             learning_rate, load_inputs, read_checkpoint, resolve_device, resolve_precision,
+                             train)
 from nin_repro.loader import TensorLoader
 from nin_repro.model import NiN
 from tiny import tiny
@@ -232,3 +233,22 @@ def test_checkpoints_of_an_older_release_still_resume():
     changed = {**current, "train": {**current["train"], "schedule": "onecycle"}}
     assert not same_config(old, changed)
     assert not same_config(None, current)
+
+
+def test_deadline_stops_before_an_epoch_that_would_end_past_it(data_dir, cache_dir, tmp_path, shared_decoded,
+                                                                  monkeypatch):
+    import time
+    from types import SimpleNamespace
+
+    from nin_repro import train as train_module
+
+    # A frozen wall clock: the deadline never passes, so only the forecast
+    # (now + the epoch just measured) can stop the run.
+    now = time.time()
+    monkeypatch.setattr(train_module, "time", SimpleNamespace(time=lambda: now, perf_counter=time.perf_counter,
+                                                              strftime=time.strftime))
+    exp = tiny("t_deadline", epochs=3)
+    assert run(exp, tmp_path / "a", data_dir, cache_dir, ckpt=shared_decoded, deadline=now + 1e-6) is None
+    assert read_checkpoint(checkpoint_path("t_deadline__seed0__subset1024", shared_decoded))["epoch"] == 1
+    record = run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=shared_decoded, resume=True, deadline=now + 1e6)
+    assert record is not None and len(record["history"]) == 3
