@@ -2,7 +2,7 @@ import pytest
 
 from nin_repro import experiments
 from nin_repro.reproduce import plan, reproduce
-from tiny import tiny
+from tiny import frozen_clock, tiny
 
 
 @pytest.fixture
@@ -19,10 +19,20 @@ def tiny_plan(monkeypatch, data_dir, cache_dir, tmp_path):
     return kw
 
 
-def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_plan, tmp_path):
+def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_plan, tmp_path, monkeypatch):
+    from nin_repro import reproduce as reproduce_module, train as train_module
+
     status = lambda jobs: [j.status for j in jobs]  # noqa: E731
-    first = reproduce(hours=1e-7, **tiny_plan)  # the budget ends during the first epoch
-    assert status(first) == ["in progress", "left"]
+    assert status(reproduce(hours=0, **tiny_plan)) == ["left", "left"]  # no budget: nothing starts
+    # A frozen wall clock (a loaded machine cannot make the budget pass before
+    # the first epoch starts); each run's first epoch is longer than the
+    # 0.36 ms budget, so each stops after it, checkpointed.
+    clock = frozen_clock()
+    with monkeypatch.context() as m:
+        m.setattr(reproduce_module, "time", clock)
+        m.setattr(train_module, "time", clock)
+        first = reproduce(hours=1e-7, **tiny_plan)
+    assert status(first) == ["in progress", "in progress"]
     assert first[0].note.startswith("checkpoint after epoch 1/2: test error ")  # how far it got
     assert not (tmp_path / "results" / "runs").exists()
     second = reproduce(**tiny_plan)

@@ -11,7 +11,7 @@ from nin_repro.train import (CheckpointError, DivergedError, bf16_is_native, che
                              train)
 from nin_repro.loader import TensorLoader
 from nin_repro.model import NiN
-from tiny import tiny
+from tiny import frozen_clock, tiny
 
 
 def run(exp, tmp_path, data_dir, cache_dir, **kw):
@@ -237,16 +237,13 @@ def test_checkpoints_of_an_older_release_still_resume():
 
 def test_deadline_stops_before_an_epoch_that_would_end_past_it(data_dir, cache_dir, tmp_path, shared_decoded,
                                                                   monkeypatch):
-    import time
-    from types import SimpleNamespace
-
     from nin_repro import train as train_module
 
     # A frozen wall clock: the deadline never passes, so only the forecast
     # (now + the epoch just measured) can stop the run.
-    now = time.time()
-    monkeypatch.setattr(train_module, "time", SimpleNamespace(time=lambda: now, perf_counter=time.perf_counter,
-                                                              strftime=time.strftime))
+    clock = frozen_clock()
+    now = clock.time()
+    monkeypatch.setattr(train_module, "time", clock)
     exp = tiny("t_deadline", epochs=3)
     assert run(exp, tmp_path / "a", data_dir, cache_dir, ckpt=shared_decoded, deadline=now + 1e-6) is None
     assert read_checkpoint(checkpoint_path("t_deadline__seed0__subset1024", shared_decoded))["epoch"] == 1

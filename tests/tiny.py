@@ -47,3 +47,13 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+def frozen_clock():
+    """A stand-in for a module's `time` whose wall clock never moves (timers
+    still run): a budget then passes only by the run's own forecast."""
+    import time
+    from types import SimpleNamespace
+
+    now = time.time()
+    return SimpleNamespace(time=lambda: now, perf_counter=time.perf_counter, strftime=time.strftime)
