@@ -55,7 +55,7 @@ def results_table(experiments: list[str], results_dir=None) -> pd.DataFrame:
             "difference": "" if r["difference"] is None else f"{r['difference']:+.2f}",
             "epochs": r["epochs"] or "",
             "wall hours": _fmt(r["hours"]),
-            "device": r["device"] or "",
+            "device": rows_where(r["runs"]),
         })
     return pd.DataFrame(out).set_index("setting")
 
@@ -75,7 +75,7 @@ def runs_table(experiment: str, results_dir=None, protocol_only: bool = True) ->
         "seed": r["seed"], "test error (%)": round(r["test_error"], 2),
         "best epoch error (%)": round(min(h["test_error"] for h in r["history"]), 2),
         "epochs": r["epochs"], "wall (min)": round(r["wall_seconds"] / 60, 1),
-        "train img/s": round(r["images_per_second"]), "device": r["device"],
+        "train img/s": round(r["images_per_second"]), "device": run_where(r),
         "torch": r["torch_version"], "commit": r["git_commit"][:10],
         "overrides": ", ".join(f"{k}={v}" for k, v in r["config"].get("overrides", {}).items()) or "-",
     } for r in recs]).set_index("seed")
@@ -123,7 +123,7 @@ def verdict(experiment: str, results_dir=None) -> str:
     spread = f" ± {r['ours_std']:.2f}" if r["ours_std"] is not None else ""
     text = (f"{experiment}: {r['ours_mean']:.2f}{spread}% test error over n={r['n']} "
             f"seed{'s' if r['n'] > 1 else ''} ({r['epochs']} epochs, "
-            f"{60 * r['hours'] / r['n']:.0f} min per run on {r['device']})")
+            f"{60 * r['hours'] / r['n']:.0f} min per run on {rows_where(r['runs'])})")
     if r["paper"] is None:
         return text + "."
     d = r["difference"]
@@ -211,6 +211,19 @@ def run_machines(record: dict) -> str:
                      for m, a, b in spans)
 
 
+def run_where(record: dict) -> str:
+    """Machine(s) and precision of a run. The same CPU name can be machines of
+    different speed and numerics (bf16 on AVX512-BF16/AMX, fp32 on AVX2): the
+    precision tells them apart wherever a run's error or cost is shown."""
+    return ", ".join([run_machines(record)] + [p for p in [run_precision(record)] if p])
+
+
+def rows_where(records: list[dict]) -> str:
+    """Where the runs of one table row trained: each distinct machine and
+    precision once, in record order (seeds may span machines)."""
+    return "; ".join(dict.fromkeys(run_where(r) for r in records))
+
+
 def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
     """One row per run of `dataset` in TIME_RUNS: wall minutes (and epoch)
     until the test error first dropped below each target."""
@@ -231,8 +244,7 @@ def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
             rows.append({"recipe": f"{recipe} ({name})", "seed": r["seed"],
                          "run length": f"{elapsed_minutes(r)[-1]:.1f} min, {r['epochs']} epochs", **cells,
                          "best error (%)": round(min(h["test_error"] for h in r["history"]), 2),
-                         # the same CPU name can be machines of different speed: the precision tells them apart
-                         "device": ", ".join([run_machines(r)] + [p for p in [run_precision(r)] if p])})
+                         "device": run_where(r)})
     return pd.DataFrame(rows).set_index(["recipe", "seed"])
 
 

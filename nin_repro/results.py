@@ -115,7 +115,7 @@ def summarize(records: list[dict], experiments: list[str]) -> list[dict]:
             "difference": (mean - paper) if (mean is not None and paper is not None) else None,
             "epochs": runs[0]["epochs"] if runs else None,
             "hours": sum(r["wall_seconds"] for r in runs) / 3600 if runs else None,
-            "device": runs[0]["device"] if runs else None,
+            "runs": runs,  # the records the row rests on (their machines may differ)
         })
     return rows
 

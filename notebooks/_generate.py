@@ -169,8 +169,9 @@ run on two CPU cores. Every CIFAR-10 run of Tables 1 and 5 and Figure 4 here
 uses the same compressed protocol instead: the paper's net, preprocessing and
 optimizer, with the step schedule squeezed into E epochs (E below), the same E
 for every run, chosen so that one run finishes in about two hours on this
-machine (the runs table gives each run's measured wall time; on an AVX2-only
-machine, which trains in fp32, a run takes about twice as long). The learning
+machine with bf16 units. Where a CPU has none (AVX2 only) the library trains
+in fp32 and a run takes several times longer; the runs table gives each run's
+machine, precision and measured wall time. The learning
 curves show how far from convergence each run stopped. The paper-length
 protocol is one flag away for GPU users:
 `nin-repro train -e cifar10 --epochs 300 --device cuda`.
@@ -225,6 +226,9 @@ initialization; ours are listed on the Method page. What was tried: this one
 protocol, untuned, the same for every CIFAR-10 run of the book; the fast
 recipe on the Performance page shows how much faster the same architecture
 learns with BatchNorm and a one-cycle schedule, outside the paper's tables.
+(4) Precision: runs train under bf16 autocast where the CPU has bf16 units and
+in fp32 where it has not; the device column names each run's precision, so two
+rows that differ in it differ in more than their setting.
 '''),
     md('''
 ## The short run

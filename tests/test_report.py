@@ -37,6 +37,24 @@ def test_run_machines_names_each_kind_of_machine_a_resumed_run_used():
     results.validate(rec, "test")  # the field is allowed in a record
 
 
+def test_tables_name_each_seeds_machine_and_precision(tmp_path):
+    # Two seeds of one row on different machines: a bf16 run on AMX and an fp32
+    # run on AVX2 are not the same measurement, and the tables must say so.
+    bf16 = make_record(seed=0, error=0.7, train={"precision": "bf16"})
+    fp32 = make_record(seed=1, error=0.9, train={"precision": "fp32"})
+    for h in fp32["history"]:
+        h["machine"] = "cpu (Y), AVX2"
+    for r in (bf16, fp32):
+        results.write_record(r, tmp_path)
+    runs = report.runs_table("mnist", tmp_path)
+    assert runs.loc[0, "device"] == "cpu (test), bf16" and runs.loc[1, "device"] == "cpu (Y), AVX2, fp32"
+    row = report.results_table(["mnist"], tmp_path).iloc[0]
+    assert row["device"] == "cpu (test), bf16; cpu (Y), AVX2, fp32"
+    assert "on cpu (test), bf16; cpu (Y), AVX2, fp32" in report.verdict("mnist", tmp_path)
+    results.write_record(make_record(seed=2, error=0.8, train={"precision": "bf16"}), tmp_path)
+    assert report.results_table(["mnist"], tmp_path).iloc[0]["device"].count("bf16") == 1  # each kind once
+
+
 def test_time_to_accuracy_table_reports_reached_not_reached_and_not_run(tmp_path):
     results.write_record(curve([3.0, 0.9, 0.7], seconds=120.0), tmp_path)
     results.write_record(curve([5.0, 4.0], experiment="mnist", seed=1), tmp_path)
