@@ -51,8 +51,8 @@ def _experiments(args) -> int:
 def _reproduce(args) -> int:
     from .reproduce import reproduce
 
-    jobs = reproduce(only=args.only, hours=args.hours, redo=args.redo, device=args.device, data_dir=args.data_dir,
-                     cache_dir=args.cache_dir, results_dir=args.results_dir)
+    jobs = reproduce(only=args.only, seeds=args.seeds, hours=args.hours, redo=args.redo, device=args.device,
+                     data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir)
     return 0 if all(j.status in ("done", "finished now", "no data") for j in jobs) else 3
 
 
@@ -117,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("reproduce", help="train every run the book needs that has no record yet, "
                                          "resuming interrupted runs, within a time budget")
-    p.add_argument("--only", nargs="+", help="only these experiments")
+    p.add_argument("--only", nargs="+", help="only these experiments (each with every seed the book plans for it)")
+    p.add_argument("--seeds", nargs="+", type=int,
+                   help="only these seeds (with --only: exactly these seeds of those experiments)")
     p.add_argument("--hours", type=float, help="time budget; a run stops, checkpointed, before an epoch "
                                                "that (at the pace of its last) would end past it")
     p.add_argument("--redo", action="store_true", help="train again even where a record exists")

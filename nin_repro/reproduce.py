@@ -45,23 +45,35 @@ def checkpoint_progress(path) -> str:
             f"{state['wall_seconds'] / 60:.0f} min so far")
 
 
-def plan(only: list[str] | None = None) -> list[tuple[str, int]]:
+def plan(only: list[str] | None = None, seeds: list[int] | None = None) -> list[tuple[str, int]]:
+    """The (experiment, seed) jobs to work through, in the book's order.
+    `only` keeps those experiments (with every seed the book plans for them);
+    `seeds` keeps those seeds, and with `only` asks for exactly them, planned
+    or not (an extra seed of one row)."""
     if only:
         unknown = [n for n in only if n not in EXPERIMENTS]
         if unknown:
             raise ValueError(f"unknown experiment(s) {unknown}; known experiments: {', '.join(EXPERIMENTS)}")
-        return [(n, s) for n, s in BOOK_PLAN if n in only] or [(n, 0) for n in only]
+    if seeds is not None:
+        bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or s < 0]
+        if bad or not seeds:
+            raise ValueError(f"seeds must be one or more integers >= 0, got {seeds!r}")
+        if only:
+            return [(n, s) for n in dict.fromkeys(only) for s in dict.fromkeys(seeds)]
+        return [(n, s) for n, s in BOOK_PLAN if s in seeds]
+    if only:
+        return [(n, s) for n, s in BOOK_PLAN if n in only] or [(n, 0) for n in dict.fromkeys(only)]
     return list(BOOK_PLAN)
 
 
-def reproduce(only: list[str] | None = None, hours: float | None = None, redo: bool = False, device: str = "cpu",
+def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hours: float | None = None, redo: bool = False, device: str = "cpu",
               data_dir=None, cache_dir=None, results_dir=None, subset: int | None = None,
               epochs: int | None = None, jobs: list[tuple[str, int]] | None = None,
               figure_run: tuple[str, int] | None = FIGURE5_RUN, log=print) -> list[Job]:
     """Run what is missing; return the status of every job of the plan."""
     deadline = None if hours is None else time.time() + hours * 3600
     overrides = {k: v for k, v in dict(epochs=epochs, subset=subset).items() if v is not None}
-    todo = [Job(n, s) for n, s in (jobs or plan(only))]
+    todo = [Job(n, s) for n, s in (jobs or plan(only, seeds))]
     runs = results.runs_dir(results_dir)
     for job in todo:
         name = _run_name(job.experiment, job.seed, overrides)

@@ -65,3 +65,25 @@ def test_plan_covers_every_table_and_rejects_unknown_names():
     assert plan(["cifar10_aug"]) == [("cifar10_aug", 0), ("cifar10_aug", 1), ("cifar10_aug", 2)]
     with pytest.raises(ValueError, match="unknown experiment"):
         plan(["cifar11"])
+
+
+def test_seeds_pick_exact_jobs_in_the_books_order():
+    # --only alone queues every planned seed: asking for one seed must not also start the others
+    assert plan(["cifar10_aug"], seeds=[0]) == [("cifar10_aug", 0)]
+    assert plan(["cifar10_fc", "cifar10"], seeds=[1, 1]) == [("cifar10_fc", 1), ("cifar10", 1)]  # unplanned seed: asked for
+    assert plan(seeds=[2]) == [("mnist", 2), ("cifar10", 2), ("cifar10_aug", 2)]
+    for bad in ([], [-1], ["0"]):
+        with pytest.raises(ValueError, match="seeds must be one or more integers >= 0"):
+            plan(["cifar10"], seeds=bad)
+
+
+def test_cli_reproduce_seeds_reach_the_plan(monkeypatch, capsys):
+    from nin_repro import cli, reproduce as reproduce_module
+
+    # the real plan rejects a bad seed before anything trains: a clear error, not a traceback
+    assert cli.main(["reproduce", "--only", "cifar10", "--seeds", "-1"]) == 2
+    assert "seeds must be one or more integers >= 0" in capsys.readouterr().err
+    seen = {}
+    monkeypatch.setattr(reproduce_module, "reproduce", lambda **kw: seen.update(kw) or [])
+    assert cli.main(["reproduce", "--only", "cifar10_aug", "--seeds", "0", "--hours", "1"]) == 0
+    assert seen["only"] == ["cifar10_aug"] and seen["seeds"] == [0] and seen["hours"] == 1.0
