@@ -654,8 +654,10 @@ Both runs here share the CPU protocol, no augmentation.
     md('''
 ## Error per epoch, with and without dropout
 
-Without dropout the training error falls faster and the test error stops
-following it: the gap between the dashed and solid lines is overfitting.
+The paper's figure: without dropout the training error falls faster and the
+test error stops following it. Here the dashed lines are training error and
+the solid ones test error; the gap between a run's two lines is how much it
+overfits, so the question is whether the no-dropout gap opens wider.
 '''),
     code(tags=["hide-input"], s='''
 import matplotlib.pyplot as plt
