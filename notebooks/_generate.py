@@ -114,8 +114,8 @@ plt.show()
     md('''
 The gap to the paper, if any, is measured, not estimated. The paper's MNIST
 widths, schedule length and initialization are not published; our 64-map net
-trains for 15 epochs (about a quarter of an hour per seed on this CPU). The
-book's deviations page lists every choice.
+trains for 15 epochs (the line above gives its measured minutes per seed and
+the machine). The book's deviations page lists every choice.
 '''),
 ], "notebooks/mnist.ipynb")
 
@@ -510,8 +510,8 @@ the two cores with the test suite for part of their time, so their minutes
 are an upper bound on this machine's undisturbed time (each run's images per
 second are in the last table of this page); so are the first two epochs of the
 CIFAR-10 fast-recipe run (66 and 94 img/s against about 100 for the rest).
-That run trained on an AVX2-only machine in fp32, the MNIST fast-recipe run on
-one with native bf16: their minutes compare recipes only on the same machine.
+Minutes compare recipes only between runs of the same machine and precision,
+which the device column names.
 '''),
     code('''
 for dataset in report.TIME_TARGETS:
