@@ -224,6 +224,25 @@ def rows_where(records: list[dict]) -> str:
     return "; ".join(dict.fromkeys(run_where(r) for r in records))
 
 
+def setup_caveat(experiments: list[str], results_dir=None) -> str:
+    """Whether the rows of a comparison ran alike. The book compares heads
+    (Table 5), dropout (Figure 4) and augmentation (Table 1) across runs made
+    in different sessions, some in bf16 on one machine and some in fp32 on
+    another: a difference between such rows is not the setting's alone, and
+    the reader is told so next to it."""
+    recs = results.read_records(results_dir)
+    where = {name: rows_where([r for r in recs if r["experiment"] == name and results.is_protocol_run(r)])
+             for name in experiments}
+    run = {name: w for name, w in where.items() if w}
+    if len(run) < 2:
+        return f"setup: fewer than two of {', '.join(experiments)} have records yet; nothing to compare."
+    if len(set(run.values())) == 1:
+        return f"setup: {', '.join(run)} all trained on {next(iter(run.values()))}; like for like."
+    return ("setup differs: " + "; ".join(f"{n} on {w}" for n, w in run.items())
+            + ". Machine and precision change speed and rounding (bf16 carries 8 significant bits, fp32 24), "
+            "so part of a difference between these rows may come from the setup, not the setting.")
+
+
 def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
     """One row per run of `dataset` in TIME_RUNS: wall minutes (and epoch)
     until the test error first dropped below each target."""

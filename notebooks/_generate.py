@@ -214,6 +214,7 @@ plt.show()
     code('''
 for name in TABLE:
     print(report.verdict(name, results_dir))
+print(report.setup_caveat(TABLE, results_dir))
 '''),
     md('''
 **What limits these numbers.** (1) Length: the paper's schedule runs about
@@ -616,7 +617,9 @@ dropout 10.88%, GAP 10.41%. GAP has no parameters; the paper reads it as a
 structural regularizer.
 
 All three runs share the CPU protocol (same epochs and schedule); the GAP row
-is the Table 1 no-augmentation run.
+is the Table 1 no-augmentation run. They were trained in different sessions,
+not always on the same kind of machine: the device column and the "setup"
+line under the curves say whether they also shared machine and precision.
 '''),
     code(PARAMS, tags=["parameters"]),
     code(SETUP.format(names='["cifar10_fc", "cifar10_fc_dropout", "cifar10"]')),
@@ -636,6 +639,7 @@ plt.show()
     code('''
 for name in ["cifar10_fc", "cifar10_fc_dropout", "cifar10"]:
     print(report.verdict(name, results_dir))
+print(report.setup_caveat(["cifar10_fc", "cifar10_fc_dropout", "cifar10"], results_dir))
 '''),
 ], "notebooks/table5_heads.ipynb")
 
@@ -646,7 +650,8 @@ notebook([
 **Question.** How much does dropout (p = 0.5) after the first two mlpconv
 layers help? The paper's Figure 4 shows training and test error on CIFAR-10
 with and without it; dropout cuts the test error by more than 20% (relative).
-Both runs here share the CPU protocol, no augmentation.
+Both runs here share the CPU protocol, no augmentation; the "setup" line
+under the numbers says whether they also shared machine and precision.
 '''),
     code(PARAMS, tags=["parameters"]),
     code(SETUP.format(names='["cifar10", "cifar10_nodropout"]')),
@@ -665,7 +670,10 @@ import matplotlib.pyplot as plt
 report.plot_dropout_curves(results_dir)
 plt.show()
 '''),
-    code('print(report.dropout_effect(results_dir))'),
+    code('''
+print(report.dropout_effect(results_dir))
+print(report.setup_caveat(["cifar10", "cifar10_nodropout"], results_dir))
+'''),
 ], "notebooks/figure4_dropout.ipynb")
 
 notebook([

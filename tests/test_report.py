@@ -55,6 +55,27 @@ def test_tables_name_each_seeds_machine_and_precision(tmp_path):
     assert report.results_table(["mnist"], tmp_path).iloc[0]["device"].count("bf16") == 1  # each kind once
 
 
+def test_setup_caveat_says_when_compared_rows_ran_on_different_machines_or_precisions(tmp_path):
+    names = ["cifar10", "cifar10_fc"]
+    assert report.setup_caveat(names, tmp_path).startswith("setup: fewer than two")
+    results.write_record(make_record(experiment="cifar10", error=18.9, train={"precision": "bf16"}), tmp_path)
+    assert report.setup_caveat(names, tmp_path).startswith("setup: fewer than two")
+    short = make_record(experiment="cifar10_fc", error=30.0, train={"precision": "bf16"})
+    short["config"]["overrides"] = {"epochs": 2}  # not a protocol run: not part of the comparison
+    results.write_record(short, tmp_path)
+    assert report.setup_caveat(names, tmp_path).startswith("setup: fewer than two")
+    results.write_record(make_record(experiment="cifar10_fc", error=20.0, train={"precision": "bf16"}), tmp_path)
+    assert report.setup_caveat(names, tmp_path) == (
+        "setup: cifar10, cifar10_fc all trained on cpu (test), bf16; like for like.")
+    fp32 = make_record(experiment="cifar10_fc", error=20.0, train={"precision": "fp32"})
+    for h in fp32["history"]:
+        h["machine"] = "cpu (Y), AVX2"
+    results.write_record(fp32, tmp_path)  # same seed: replaces the bf16 record
+    text = report.setup_caveat(names, tmp_path)
+    assert text.startswith("setup differs: cifar10 on cpu (test), bf16; cifar10_fc on cpu (Y), AVX2, fp32.")
+    assert "not the setting" in text
+
+
 def test_time_to_accuracy_table_reports_reached_not_reached_and_not_run(tmp_path):
     results.write_record(curve([3.0, 0.9, 0.7], seconds=120.0), tmp_path)
     results.write_record(curve([5.0, 4.0], experiment="mnist", seed=1), tmp_path)
