@@ -355,6 +355,43 @@ def heads_table(results_dir=None) -> pd.DataFrame:
     return df
 
 
+HEADS = {"cifar10": "GAP", "cifar10_fc_dropout": "FC + dropout", "cifar10_fc": "FC"}  # the paper's order, best first
+
+
+def heads_effect(results_dir=None) -> str:
+    """Table 5's claim, from the records: GAP's test error against each fully
+    connected head's, beside the paper's gaps, and whether the paper's order
+    (GAP < FC + dropout < FC) holds here. Says when a row is missing or rests
+    on a single seed, since one seed gives no spread to weigh a gap against."""
+    rows = {r["experiment"]: r for r in results.summarize(results.read_records(results_dir), list(HEADS))}
+    gap = rows["cifar10"]
+    paper_gap = PAPER_ERRORS["cifar10_gap"][2]
+    lines = []
+    for fc in ("cifar10_fc", "cifar10_fc_dropout"):
+        paper_d = PAPER_ERRORS[fc][2] - paper_gap
+        if gap["ours_mean"] is None or rows[fc]["ours_mean"] is None:
+            lines.append(f"GAP vs {HEADS[fc]}: {NOT_RUN} (needs records of cifar10 and {fc}).")
+            continue
+        d = rows[fc]["ours_mean"] - gap["ours_mean"]
+        lines.append(f"GAP {gap['ours_mean']:.2f}% vs {HEADS[fc]} {rows[fc]['ours_mean']:.2f}%: GAP "
+                     f"{abs(d):.2f} points {'lower' if d > 0 else 'higher'} (the paper: {paper_d:.2f} points lower).")
+    ours = {n: r["ours_mean"] for n, r in rows.items() if r["ours_mean"] is not None}
+    if len(ours) < 2:
+        lines.append("The paper's order (GAP < FC + dropout < FC): not checkable until two heads have records.")
+    else:
+        ranked = sorted(ours, key=ours.get)
+        expected = [n for n in HEADS if n in ours]
+        order = " < ".join(f"{HEADS[n]} {ours[n]:.2f}%" for n in ranked)
+        partial = "" if len(ours) == len(HEADS) else " (among the heads run so far)"
+        lines.append(f"The paper's order (GAP < FC + dropout < FC) {'holds' if ranked == expected else 'does not hold'}"
+                     f" here{partial}: {order}.")
+        single = [HEADS[n] for n in ours if rows[n]["n"] < 2]
+        if single:
+            lines.append(f"One seed only for {', '.join(single)}: no seed-to-seed spread yet to tell these gaps "
+                         f"from noise.")
+    return "\n".join(lines)
+
+
 def dropout_effect(results_dir=None) -> str:
     """Figure 4's claim, from the records: the relative cut in test error that
     dropout between the mlpconv layers brings (the paper: more than 20%)."""

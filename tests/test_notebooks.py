@@ -64,3 +64,24 @@ def test_bad_parameters_fail_in_the_first_code_cell(params, message, tmp_path):
     # cell 0 holds the defaults, cell 1 the injected parameters, cell 2 the check that failed
     assert any(o.get("output_type") == "error" for o in code_cells[2]["outputs"])
     assert all(not c.get("outputs") for c in code_cells[3:])
+
+
+def test_committed_notebooks_are_what_the_generator_writes(tmp_path):
+    # The notebooks are generated from notebooks/_generate.py; an edit to one
+    # side only (prose or code) would ship a book whose source and page disagree.
+    import subprocess
+    import sys
+
+    import nbformat
+
+    (tmp_path / "notebooks").mkdir()
+    subprocess.run([sys.executable, str(NOTEBOOKS / "_generate.py")], cwd=tmp_path, check=True)
+    generated = sorted(p.name for p in (tmp_path / "notebooks").glob("*.ipynb"))
+    assert generated == sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    for name in generated:
+        fresh = nbformat.read(tmp_path / "notebooks" / name, as_version=4)
+        committed = nbformat.read(NOTEBOOKS / name, as_version=4)
+        strip = lambda nb: [(c.id, c.cell_type, c.source, c.metadata.get("tags")) for c in nb.cells]
+        assert strip(fresh) == strip(committed), (
+            f"notebooks/{name} differs from what notebooks/_generate.py writes: run "
+            "`python notebooks/_generate.py && nin-repro render`")

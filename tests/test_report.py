@@ -76,6 +76,38 @@ def test_setup_caveat_says_when_compared_rows_ran_on_different_machines_or_preci
     assert "not the setting" in text
 
 
+def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order(tmp_path):
+    assert report.heads_effect(tmp_path).splitlines() == [
+        "GAP vs FC: not run yet (needs records of cifar10 and cifar10_fc).",
+        "GAP vs FC + dropout: not run yet (needs records of cifar10 and cifar10_fc_dropout).",
+        "The paper's order (GAP < FC + dropout < FC): not checkable until two heads have records."]
+    results.write_record(make_record(experiment="cifar10", error=18.9), tmp_path)
+    results.write_record(make_record(experiment="cifar10_fc", error=18.5), tmp_path)
+    lines = report.heads_effect(tmp_path).splitlines()
+    assert lines[0] == "GAP 18.90% vs FC 18.50%: GAP 0.40 points higher (the paper: 1.18 points lower)."
+    assert lines[1].startswith("GAP vs FC + dropout: not run yet")
+    assert lines[2] == ("The paper's order (GAP < FC + dropout < FC) does not hold here (among the heads run so far): "
+                        "FC 18.50% < GAP 18.90%.")
+    assert lines[3].startswith("One seed only for GAP, FC:")
+    for seed, error in ((1, 17.0), (2, 17.2)):  # GAP now lower on average, over three seeds
+        results.write_record(make_record(experiment="cifar10", seed=seed, error=error), tmp_path)
+    results.write_record(make_record(experiment="cifar10_fc_dropout", error=18.0), tmp_path)
+    lines = report.heads_effect(tmp_path).splitlines()
+    assert lines[0] == "GAP 17.70% vs FC 18.50%: GAP 0.80 points lower (the paper: 1.18 points lower)."
+    assert lines[2] == "The paper's order (GAP < FC + dropout < FC) holds here: GAP 17.70% < FC + dropout 18.00% < FC 18.50%."
+    assert lines[3] == "One seed only for FC + dropout, FC: no seed-to-seed spread yet to tell these gaps from noise."
+
+
+def test_dropout_effect_gives_the_relative_cut_or_says_what_is_missing(tmp_path):
+    assert report.dropout_effect(tmp_path) == (
+        "dropout vs no dropout: not run yet (needs records of cifar10 and cifar10_nodropout).")
+    results.write_record(make_record(experiment="cifar10", error=16.0), tmp_path)
+    assert report.dropout_effect(tmp_path).startswith("dropout vs no dropout: not run yet")
+    results.write_record(make_record(experiment="cifar10_nodropout", error=20.0), tmp_path)
+    assert report.dropout_effect(tmp_path) == ("test error 20.00% without dropout, 16.00% with it: a 20.0% relative "
+                                               "reduction (the paper: more than 20%; n=1 and 1).")
+
+
 def test_time_to_accuracy_table_reports_reached_not_reached_and_not_run(tmp_path):
     results.write_record(curve([3.0, 0.9, 0.7], seconds=120.0), tmp_path)
     results.write_record(curve([5.0, 4.0], experiment="mnist", seed=1), tmp_path)
