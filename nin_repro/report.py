@@ -355,6 +355,31 @@ def heads_table(results_dir=None) -> pd.DataFrame:
     return df
 
 
+def _gap_line(a: str, b: str, rows: dict, labels: dict) -> str:
+    """'A x% vs B y%: A d points lower (the paper: e points lower).' from summarized rows."""
+    ra, rb = rows[a], rows[b]
+    if ra["ours_mean"] is None or rb["ours_mean"] is None:
+        return f"{labels[a]} vs {labels[b]}: {NOT_RUN} (needs records of {a} and {b})."
+
+    def side(d):
+        return f"{abs(d):.2f} points {'lower' if d > 0 else 'higher'}"
+
+    paper = "" if None in (ra["paper"], rb["paper"]) else f" (the paper: {side(rb['paper'] - ra['paper'])})"
+    return (f"{labels[a]} {ra['ours_mean']:.2f}% vs {labels[b]} {rb['ours_mean']:.2f}%: "
+            f"{labels[a]} {side(rb['ours_mean'] - ra['ours_mean'])}{paper}.")
+
+
+def _single_seed_line(rows: dict, labels: dict) -> list[str]:
+    """One seed gives no spread to weigh a gap against: say which rows rest on one."""
+    single = [labels[n] for n in labels if rows[n]["n"] == 1]
+    return [f"One seed only for {', '.join(single)}: no seed-to-seed spread yet to tell these gaps from noise."
+            ] if single else []
+
+
+def _summarized(names, results_dir) -> dict:
+    return {r["experiment"]: r for r in results.summarize(results.read_records(results_dir), list(names))}
+
+
 HEADS = {"cifar10": "GAP", "cifar10_fc_dropout": "FC + dropout", "cifar10_fc": "FC"}  # the paper's order, best first
 
 
@@ -362,33 +387,42 @@ def heads_effect(results_dir=None) -> str:
     """Table 5's claim, from the records: GAP's test error against each fully
     connected head's, beside the paper's gaps, and whether the paper's order
     (GAP < FC + dropout < FC) holds here. Says when a row is missing or rests
-    on a single seed, since one seed gives no spread to weigh a gap against."""
-    rows = {r["experiment"]: r for r in results.summarize(results.read_records(results_dir), list(HEADS))}
-    gap = rows["cifar10"]
-    paper_gap = PAPER_ERRORS["cifar10_gap"][2]
-    lines = []
-    for fc in ("cifar10_fc", "cifar10_fc_dropout"):
-        paper_d = PAPER_ERRORS[fc][2] - paper_gap
-        if gap["ours_mean"] is None or rows[fc]["ours_mean"] is None:
-            lines.append(f"GAP vs {HEADS[fc]}: {NOT_RUN} (needs records of cifar10 and {fc}).")
-            continue
-        d = rows[fc]["ours_mean"] - gap["ours_mean"]
-        lines.append(f"GAP {gap['ours_mean']:.2f}% vs {HEADS[fc]} {rows[fc]['ours_mean']:.2f}%: GAP "
-                     f"{abs(d):.2f} points {'lower' if d > 0 else 'higher'} (the paper: {paper_d:.2f} points lower).")
+    on a single seed."""
+    rows = _summarized(HEADS, results_dir)
+    lines = [_gap_line("cifar10", fc, rows, HEADS) for fc in ("cifar10_fc", "cifar10_fc_dropout")]
     ours = {n: r["ours_mean"] for n, r in rows.items() if r["ours_mean"] is not None}
     if len(ours) < 2:
-        lines.append("The paper's order (GAP < FC + dropout < FC): not checkable until two heads have records.")
-    else:
-        ranked = sorted(ours, key=ours.get)
-        expected = [n for n in HEADS if n in ours]
-        order = " < ".join(f"{HEADS[n]} {ours[n]:.2f}%" for n in ranked)
-        partial = "" if len(ours) == len(HEADS) else " (among the heads run so far)"
-        lines.append(f"The paper's order (GAP < FC + dropout < FC) {'holds' if ranked == expected else 'does not hold'}"
-                     f" here{partial}: {order}.")
-        single = [HEADS[n] for n in ours if rows[n]["n"] < 2]
-        if single:
-            lines.append(f"One seed only for {', '.join(single)}: no seed-to-seed spread yet to tell these gaps "
-                         f"from noise.")
+        return "\n".join(lines + ["The paper's order (GAP < FC + dropout < FC): not checkable until two heads "
+                                  "have records."])
+    ranked = sorted(ours, key=ours.get)
+    expected = [n for n in HEADS if n in ours]
+    order = " < ".join(f"{HEADS[n]} {ours[n]:.2f}%" for n in ranked)
+    partial = "" if len(ours) == len(HEADS) else " (among the heads run so far)"
+    lines.append(f"The paper's order (GAP < FC + dropout < FC) {'holds' if ranked == expected else 'does not hold'}"
+                 f" here{partial}: {order}.")
+    return "\n".join(lines + _single_seed_line(rows, HEADS))
+
+
+AUGMENTATION = {"cifar10_aug": "augmented", "cifar10": "not augmented"}
+
+
+def augmentation_effect(results_dir=None) -> str:
+    """Table 1's claim, from the records: what translation + flip did to test
+    error (the paper: 1.60 points lower), and each row's final training error,
+    since augmentation can only remove the part of the test error that comes
+    from fitting the training set too closely."""
+    rows = _summarized(AUGMENTATION, results_dir)
+    lines = [_gap_line("cifar10_aug", "cifar10", rows, AUGMENTATION)]
+    if all(rows[n]["ours_mean"] is not None for n in AUGMENTATION):
+        import statistics
+
+        fits = []
+        for n, label in AUGMENTATION.items():
+            train = statistics.fmean(r["history"][-1]["train_error"] for r in rows[n]["runs"])
+            fits.append(f"{label} {train:.2f}% train vs {rows[n]['ours_mean']:.2f}% test "
+                        f"(a gap of {rows[n]['ours_mean'] - train:.2f} points)")
+        lines.append("At the last epoch (training error measured during it, dropout on): " + "; ".join(fits) + ".")
+        lines += _single_seed_line(rows, AUGMENTATION)
     return "\n".join(lines)
 
 

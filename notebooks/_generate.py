@@ -217,6 +217,14 @@ for name in TABLE:
 print(report.setup_caveat(TABLE, results_dir))
 '''),
     md('''
+**Did augmentation help?** In the paper translation and flipping cut the
+error by 1.6 points. Augmentation can only remove the part of the test error
+that comes from fitting the training set too closely, so beside the two rows'
+gap the next cell prints each row's training error at its last epoch: the
+distance between training and test error is the room augmentation had.
+'''),
+    code('print(report.augmentation_effect(results_dir))'),
+    md('''
 **What limits these numbers.** (1) Length: the paper's schedule runs about
 300 epochs; here the same schedule is compressed into E = 30, so the net gets
 a tenth of the updates; the curves show where each run stood when its

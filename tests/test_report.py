@@ -98,6 +98,24 @@ def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order
     assert lines[3] == "One seed only for FC + dropout, FC: no seed-to-seed spread yet to tell these gaps from noise."
 
 
+def test_augmentation_effect_gives_the_gap_and_how_closely_each_row_fit_its_training_set(tmp_path):
+    assert report.augmentation_effect(tmp_path) == (
+        "augmented vs not augmented: not run yet (needs records of cifar10_aug and cifar10).")
+    plain = curve([30.0, 19.0], experiment="cifar10")
+    plain["history"][-1]["train_error"] = 14.0
+    results.write_record(plain, tmp_path)
+    assert report.augmentation_effect(tmp_path).startswith("augmented vs not augmented: not run yet")
+    for seed, (train, test) in enumerate([(18.5, 17.5), (18.7, 18.5)]):
+        aug = curve([30.0, test], experiment="cifar10_aug", seed=seed)
+        aug["history"][-1]["train_error"] = train
+        results.write_record(aug, tmp_path)
+    assert report.augmentation_effect(tmp_path).splitlines() == [
+        "augmented 18.00% vs not augmented 19.00%: augmented 1.00 points lower (the paper: 1.60 points lower).",
+        "At the last epoch (training error measured during it, dropout on): augmented 18.60% train vs 18.00% test "
+        "(a gap of -0.60 points); not augmented 14.00% train vs 19.00% test (a gap of 5.00 points).",
+        "One seed only for not augmented: no seed-to-seed spread yet to tell these gaps from noise."]
+
+
 def test_dropout_effect_gives_the_relative_cut_or_says_what_is_missing(tmp_path):
     assert report.dropout_effect(tmp_path) == (
         "dropout vs no dropout: not run yet (needs records of cifar10 and cifar10_nodropout).")
