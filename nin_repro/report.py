@@ -429,8 +429,7 @@ def augmentation_effect(results_dir=None) -> str:
 def dropout_effect(results_dir=None) -> str:
     """Figure 4's claim, from the records: the relative cut in test error that
     dropout between the mlpconv layers brings (the paper: more than 20%)."""
-    rows = {r["experiment"]: r for r in results.summarize(results.read_records(results_dir),
-                                                          ["cifar10", "cifar10_nodropout"])}
+    rows = _summarized(["cifar10", "cifar10_nodropout"], results_dir)
     with_d, without = rows["cifar10"], rows["cifar10_nodropout"]
     if with_d["ours_mean"] is None or without["ours_mean"] is None:
         return f"dropout vs no dropout: {NOT_RUN} (needs records of cifar10 and cifar10_nodropout)."
