@@ -376,6 +376,22 @@ def _single_seed_line(rows: dict, labels: dict) -> list[str]:
             ] if single else []
 
 
+def _fit_line(rows: dict, labels: dict) -> str:
+    """Each row's last-epoch training error beside its test error: the distance
+    between them is how closely the net fit its training set, the part of the
+    error a regularizer (augmentation, dropout, GAP) can remove."""
+    import statistics
+
+    fits = []
+    for n, label in labels.items():
+        if rows[n]["ours_mean"] is None:
+            continue
+        train = statistics.fmean(r["history"][-1]["train_error"] for r in rows[n]["runs"])
+        fits.append(f"{label} {train:.2f}% train vs {rows[n]['ours_mean']:.2f}% test "
+                    f"(a gap of {rows[n]['ours_mean'] - train:.2f} points)")
+    return "At the last epoch (training error measured during it, in training mode): " + "; ".join(fits) + "."
+
+
 def _summarized(names, results_dir) -> dict:
     return {r["experiment"]: r for r in results.summarize(results.read_records(results_dir), list(names))}
 
@@ -400,7 +416,7 @@ def heads_effect(results_dir=None) -> str:
     partial = "" if len(ours) == len(HEADS) else " (among the heads run so far)"
     lines.append(f"The paper's order (GAP < FC + dropout < FC) {'holds' if ranked == expected else 'does not hold'}"
                  f" here{partial}: {order}.")
-    return "\n".join(lines + _single_seed_line(rows, HEADS))
+    return "\n".join(lines + [_fit_line(rows, HEADS)] + _single_seed_line(rows, HEADS))
 
 
 AUGMENTATION = {"cifar10_aug": "augmented", "cifar10": "not augmented"}
@@ -414,15 +430,7 @@ def augmentation_effect(results_dir=None) -> str:
     rows = _summarized(AUGMENTATION, results_dir)
     lines = [_gap_line("cifar10_aug", "cifar10", rows, AUGMENTATION)]
     if all(rows[n]["ours_mean"] is not None for n in AUGMENTATION):
-        import statistics
-
-        fits = []
-        for n, label in AUGMENTATION.items():
-            train = statistics.fmean(r["history"][-1]["train_error"] for r in rows[n]["runs"])
-            fits.append(f"{label} {train:.2f}% train vs {rows[n]['ours_mean']:.2f}% test "
-                        f"(a gap of {rows[n]['ours_mean'] - train:.2f} points)")
-        lines.append("At the last epoch (training error measured during it, dropout on): " + "; ".join(fits) + ".")
-        lines += _single_seed_line(rows, AUGMENTATION)
+        lines += [_fit_line(rows, AUGMENTATION)] + _single_seed_line(rows, AUGMENTATION)
     return "\n".join(lines)
 
 

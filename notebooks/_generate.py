@@ -669,6 +669,7 @@ import matplotlib.pyplot as plt
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), sharey=True)
 for ax, name in zip(axes, ["cifar10_fc", "cifar10_fc_dropout", "cifar10"]):
     report.plot_learning_curves(name, results_dir, ax=ax, log=False, protocol_only=not retrain)
+    ax.set_title(f"{report.HEADS[name]} head ({name})", fontsize=9)  # the descriptions overlap at this width
 plt.show()
 '''),
     code('''
@@ -680,7 +681,11 @@ print(report.setup_caveat(["cifar10_fc", "cifar10_fc_dropout", "cifar10"], resul
 ## What it means
 
 The paper's gaps between heads are about one point (FC 11.59%, FC + dropout
-10.88%, GAP 10.41%), measured at roughly 300 epochs. Ours are measured after
+10.88%, GAP 10.41%), measured at roughly 300 epochs, and the paper explains
+them by overfitting: fully connected layers fit the training set too closely,
+GAP has no parameters to do so. The training-error line above is that
+argument's test: a regularizing head keeps its training error closer to its
+test error. Ours are measured after
 the CPU protocol's epochs (the table's epochs column), from as many seeds as
 its n column says, and, where the setup line above says so, on different
 machines and precisions. While n is 1, read a gap of that size as a question

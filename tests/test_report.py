@@ -88,14 +88,17 @@ def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order
     assert lines[1].startswith("GAP vs FC + dropout: not run yet")
     assert lines[2] == ("The paper's order (GAP < FC + dropout < FC) does not hold here (among the heads run so far): "
                         "FC 18.50% < GAP 18.90%.")
-    assert lines[3].startswith("One seed only for GAP, FC:")
+    assert lines[3] == ("At the last epoch (training error measured during it, in training mode): GAP 2.00% train "
+                        "vs 18.90% test (a gap of 16.90 points); FC 2.00% train vs 18.50% test (a gap of 16.50 points).")
+    assert lines[4].startswith("One seed only for GAP, FC:")
     for seed, error in ((1, 17.0), (2, 17.2)):  # GAP now lower on average, over three seeds
         results.write_record(make_record(experiment="cifar10", seed=seed, error=error), tmp_path)
     results.write_record(make_record(experiment="cifar10_fc_dropout", error=18.0), tmp_path)
     lines = report.heads_effect(tmp_path).splitlines()
     assert lines[0] == "GAP 17.70% vs FC 18.50%: GAP 0.80 points lower (the paper: 1.18 points lower)."
     assert lines[2] == "The paper's order (GAP < FC + dropout < FC) holds here: GAP 17.70% < FC + dropout 18.00% < FC 18.50%."
-    assert lines[3] == "One seed only for FC + dropout, FC: no seed-to-seed spread yet to tell these gaps from noise."
+    assert lines[3].startswith("At the last epoch") and lines[3].count("train vs") == 3
+    assert lines[4] == "One seed only for FC + dropout, FC: no seed-to-seed spread yet to tell these gaps from noise."
 
 
 def test_augmentation_effect_gives_the_gap_and_how_closely_each_row_fit_its_training_set(tmp_path):
@@ -111,7 +114,7 @@ def test_augmentation_effect_gives_the_gap_and_how_closely_each_row_fit_its_trai
         results.write_record(aug, tmp_path)
     assert report.augmentation_effect(tmp_path).splitlines() == [
         "augmented 18.00% vs not augmented 19.00%: augmented 1.00 points lower (the paper: 1.60 points lower).",
-        "At the last epoch (training error measured during it, dropout on): augmented 18.60% train vs 18.00% test "
+        "At the last epoch (training error measured during it, in training mode): augmented 18.60% train vs 18.00% test "
         "(a gap of -0.60 points); not augmented 14.00% train vs 19.00% test (a gap of 5.00 points).",
         "One seed only for not augmented: no seed-to-seed spread yet to tell these gaps from noise."]
 
