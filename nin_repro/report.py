@@ -355,7 +355,7 @@ def heads_table(results_dir=None) -> pd.DataFrame:
     return df
 
 
-def _gap_line(a: str, b: str, rows: dict, labels: dict) -> str:
+def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
     """'A x% vs B y%: A d points lower (the paper: e points lower).' from summarized rows."""
     ra, rb = rows[a], rows[b]
     if ra["ours_mean"] is None or rb["ours_mean"] is None:
@@ -405,7 +405,7 @@ def heads_effect(results_dir=None) -> str:
     (GAP < FC + dropout < FC) holds here. Says when a row is missing or rests
     on a single seed."""
     rows = _summarized(HEADS, results_dir)
-    lines = [_gap_line("cifar10", fc, rows, HEADS) for fc in ("cifar10_fc", "cifar10_fc_dropout")]
+    lines = [_difference_line("cifar10", fc, rows, HEADS) for fc in ("cifar10_fc", "cifar10_fc_dropout")]
     ours = {n: r["ours_mean"] for n, r in rows.items() if r["ours_mean"] is not None}
     if len(ours) < 2:
         return "\n".join(lines + ["The paper's order (GAP < FC + dropout < FC): not checkable until two heads "
@@ -428,7 +428,7 @@ def augmentation_effect(results_dir=None) -> str:
     since augmentation can only remove the part of the test error that comes
     from fitting the training set too closely."""
     rows = _summarized(AUGMENTATION, results_dir)
-    lines = [_gap_line("cifar10_aug", "cifar10", rows, AUGMENTATION)]
+    lines = [_difference_line("cifar10_aug", "cifar10", rows, AUGMENTATION)]
     if all(rows[n]["ours_mean"] is not None for n in AUGMENTATION):
         lines += [_fit_line(rows, AUGMENTATION)] + _single_seed_line(rows, AUGMENTATION)
     return "\n".join(lines)
