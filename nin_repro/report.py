@@ -75,7 +75,7 @@ def runs_table(experiment: str, results_dir=None, protocol_only: bool = True) ->
         "seed": r["seed"], "test error (%)": round(r["test_error"], 2),
         "best epoch error (%)": round(min(h["test_error"] for h in r["history"]), 2),
         "epochs": r["epochs"], "wall (min)": round(r["wall_seconds"] / 60, 1),
-        "train img/s": round(r["images_per_second"]), "device": run_where(r),
+        "train img/s": round(r["images_per_second"]), "device": results.run_where(r),
         "torch": r["torch_version"], "commit": r["git_commit"][:10],
         "overrides": ", ".join(f"{k}={v}" for k, v in r["config"].get("overrides", {}).items()) or "-",
     } for r in recs]).set_index("seed")
@@ -151,7 +151,7 @@ def throughput_table(results_dir=None) -> pd.DataFrame:
     for r in recs:
         h = r["history"]
         rows.append({
-            "run": f"{r['experiment']} seed {r['seed']}", "device": run_machines(r), "threads": r["threads"],
+            "run": f"{r['experiment']} seed {r['seed']}", "device": results.run_machines(r), "threads": r["threads"],
             "precision": r["config"]["train"]["precision"], "batch": r["config"]["train"]["batch_size"],
             "train img/s (mean)": round(r["images_per_second"]),
             "train img/s (best epoch)": round(max(x.get("train_images_per_second", 0) for x in h)),
@@ -189,39 +189,10 @@ def time_to_error(record: dict, target: float) -> tuple[float, int] | None:
     return None
 
 
-def run_precision(record: dict) -> str | None:
-    return record.get("config", {}).get("train", {}).get("precision")
-
-
-def run_machines(record: dict) -> str:
-    """Where a run trained: the machine its epochs name (CPU name and
-    instruction set), or, for a run resumed on another kind of machine, each
-    machine with its epochs. Epochs from before the library recorded it fall
-    back to the record's device."""
-    spans = []  # [machine, first epoch, last epoch]
-    for h in record["history"]:
-        machine = h.get("machine")
-        if spans and spans[-1][0] == machine:
-            spans[-1][2] = h["epoch"]
-        else:
-            spans.append([machine, h["epoch"], h["epoch"]])
-    if len(spans) == 1:
-        return spans[0][0] or record["device"]
-    return "; ".join(f"{m or record['device'] + ' (instruction set not recorded)'}: epochs {a}-{b}"
-                     for m, a, b in spans)
-
-
-def run_where(record: dict) -> str:
-    """Machine(s) and precision of a run. The same CPU name can be machines of
-    different speed and numerics (bf16 on AVX512-BF16/AMX, fp32 on AVX2): the
-    precision tells them apart wherever a run's error or cost is shown."""
-    return ", ".join([run_machines(record)] + [p for p in [run_precision(record)] if p])
-
-
 def rows_where(records: list[dict]) -> str:
     """Where the runs of one table row trained: each distinct machine and
     precision once, in record order (seeds may span machines)."""
-    return "; ".join(dict.fromkeys(run_where(r) for r in records))
+    return "; ".join(dict.fromkeys(results.run_where(r) for r in records))
 
 
 def setup_caveat(experiments: list[str], results_dir=None) -> str:
@@ -263,7 +234,7 @@ def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
             rows.append({"recipe": f"{recipe} ({name})", "seed": r["seed"],
                          "run length": f"{elapsed_minutes(r)[-1]:.1f} min, {r['epochs']} epochs", **cells,
                          "best error (%)": round(min(h["test_error"] for h in r["history"]), 2),
-                         "device": run_where(r)})
+                         "device": results.run_where(r)})
     return pd.DataFrame(rows).set_index(["recipe", "seed"])
 
 

@@ -84,6 +84,35 @@ def read_records(results_dir: str | os.PathLike | None = None) -> list[dict]:
     return [read_record(p) for p in sorted(folder.glob("*.json"))]
 
 
+def run_precision(record: dict) -> str | None:
+    return record.get("config", {}).get("train", {}).get("precision")
+
+
+def run_machines(record: dict) -> str:
+    """Where a run trained: the machine its epochs name (CPU name and
+    instruction set), or, for a run resumed on another kind of machine, each
+    machine with its epochs. Epochs from before the library recorded it fall
+    back to the record's device."""
+    spans = []  # [machine, first epoch, last epoch]
+    for h in record["history"]:
+        machine = h.get("machine")
+        if spans and spans[-1][0] == machine:
+            spans[-1][2] = h["epoch"]
+        else:
+            spans.append([machine, h["epoch"], h["epoch"]])
+    if len(spans) == 1:
+        return spans[0][0] or record["device"]
+    return "; ".join(f"{m or record['device'] + ' (instruction set not recorded)'}: epochs {a}-{b}"
+                     for m, a, b in spans)
+
+
+def run_where(record: dict) -> str:
+    """Machine(s) and precision of a run. The same CPU name can be machines of
+    different speed and numerics (bf16 on AVX512-BF16/AMX, fp32 on AVX2): the
+    precision tells them apart wherever a run's error or cost is shown."""
+    return ", ".join([run_machines(record)] + [p for p in [run_precision(record)] if p])
+
+
 def is_protocol_run(record: dict) -> bool:
     """A full run of its experiment's protocol (no epoch or subset overrides)."""
     return not record["config"].get("overrides")

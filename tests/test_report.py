@@ -25,15 +25,15 @@ def test_time_to_error_counts_whole_epochs_until_the_first_drop_below():
 
 def test_run_machines_names_each_kind_of_machine_a_resumed_run_used():
     rec = curve([3.0, 2.0, 1.0, 0.9])
-    assert report.run_machines(rec) == rec["device"]  # epochs from before machines were recorded
+    assert results.run_machines(rec) == rec["device"]  # epochs from before machines were recorded
     for h, m in zip(rec["history"], [None, "cpu (X), AVX2", "cpu (X), AVX2", "cpu (X), AVX512"]):
         if m:
             h["machine"] = m
-    assert report.run_machines(rec) == (f"{rec['device']} (instruction set not recorded): epochs 1-1; "
+    assert results.run_machines(rec) == (f"{rec['device']} (instruction set not recorded): epochs 1-1; "
                                         "cpu (X), AVX2: epochs 2-3; cpu (X), AVX512: epochs 4-4")
     for h in rec["history"]:
         h["machine"] = "cpu (X), AVX2"
-    assert report.run_machines(rec) == "cpu (X), AVX2"
+    assert results.run_machines(rec) == "cpu (X), AVX2"
     results.validate(rec, "test")  # the field is allowed in a record
 
 
