@@ -52,7 +52,8 @@ def _reproduce(args) -> int:
     from .reproduce import reproduce
 
     jobs = reproduce(only=args.only, seeds=args.seeds, hours=args.hours, redo=args.redo, device=args.device,
-                     data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir)
+                     data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
+                     status_only=args.status)
     return 0 if all(j.status in ("done", "finished now", "no data") for j in jobs) else 3
 
 
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hours", type=float, help="time budget; a run stops, checkpointed, before an epoch "
                                                "that (at the pace of its last) would end past it")
     p.add_argument("--redo", action="store_true", help="train again even where a record exists")
+    p.add_argument("--status", action="store_true",
+                   help="train nothing: say what is done, in progress (with the time it has left) and left")
     p.add_argument("--device", default="cpu")
     add_locations(p)
     p.set_defaults(func=_reproduce)

@@ -35,14 +35,40 @@ def _run_name(experiment: str, seed: int, overrides: dict) -> str:
 
 def checkpoint_progress(path) -> str:
     """How far an unfinished run got, from its checkpoint: what the status
-    report says of a run in progress."""
+    report says of a run in progress, with the time its remaining epochs take
+    at its recent pace (what a session needs to know to plan around it)."""
     try:
         state = read_checkpoint(path)
     except CheckpointError as e:
         return str(e)
-    last, epochs = state["history"][-1], state["config"]["train"]["epochs"]
-    return (f"checkpoint after epoch {state['epoch']}/{epochs}: test error {last['test_error']:.2f}%, "
+    history, epochs = state["history"], state["config"]["train"]["epochs"]
+    note = (f"checkpoint after epoch {state['epoch']}/{epochs}: test error {history[-1]['test_error']:.2f}%, "
             f"{state['wall_seconds'] / 60:.0f} min so far")
+    left = epochs - state["epoch"]
+    return note + (f"; {time_left(history, left)}" if left > 0 else "")
+
+
+def time_left(history: list[dict], epochs_left: int) -> str:
+    """Epochs left times the fastest of the last three epochs on the machine
+    of the last one: the fastest, because sharing the cores with another job
+    (a test suite, a second run) only ever slows an epoch, and the plan is one
+    run at a time; that machine only, because a run resumed on another kind of
+    CPU keeps another pace."""
+    machine = history[-1].get("machine")
+    recent = [h["seconds"] for h in history if h.get("machine") == machine][-3:]
+    pace = min(recent)
+    where = f" on {machine}" if machine else ""
+    return (f"{epochs_left} epochs left, about {epochs_left * pace / 3600:.1f} h at "
+            f"{pace / 60:.0f} min/epoch (the fastest of its last {len(recent)}{where})")
+
+
+def earlier_runs(experiment: str, results_dir=None) -> str:
+    """What a planned run will cost, as measured: the wall time of each
+    finished protocol run of the same experiment, with where it trained."""
+    records = [r for r in results.read_records(results_dir)
+               if r["experiment"] == experiment and results.is_protocol_run(r)]
+    return "; ".join(f"seed {r['seed']} took {r['wall_seconds'] / 3600:.1f} h on {results.run_where(r)}"
+                     for r in records)
 
 
 def plan(only: list[str] | None = None, seeds: list[int] | None = None) -> list[tuple[str, int]]:
@@ -69,8 +95,12 @@ def plan(only: list[str] | None = None, seeds: list[int] | None = None) -> list[
 def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hours: float | None = None, redo: bool = False, device: str = "cpu",
               data_dir=None, cache_dir=None, results_dir=None, subset: int | None = None,
               epochs: int | None = None, jobs: list[tuple[str, int]] | None = None,
-              figure_run: tuple[str, int] | None = FIGURE5_RUN, log=print) -> list[Job]:
-    """Run what is missing; return the status of every job of the plan."""
+              figure_run: tuple[str, int] | None = FIGURE5_RUN, status_only: bool = False,
+              log=print) -> list[Job]:
+    """Run what is missing; return the status of every job of the plan.
+    `status_only`: train nothing, only report (as a budget of zero hours)."""
+    if status_only:
+        hours, figure_run = 0, None
     deadline = None if hours is None else time.time() + hours * 3600
     overrides = {k: v for k, v in dict(epochs=epochs, subset=subset).items() if v is not None}
     todo = [Job(n, s) for n, s in (jobs or plan(only, seeds))]
@@ -84,6 +114,10 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         if deadline is not None and time.time() >= deadline:
             if ckpt.exists():
                 job.status, job.note = "in progress", checkpoint_progress(ckpt)
+            elif EXPERIMENTS[job.experiment].requires_download:
+                job.note = "needs the official files in the data directory, or internet for --download"
+            else:
+                job.note = earlier_runs(job.experiment, results_dir)
             continue
         try:
             record = train(job.experiment, seed=job.seed, device=device, data_dir=data_dir, cache_dir=cache_dir,

@@ -1,7 +1,9 @@
 import pytest
 
 from nin_repro import experiments
-from nin_repro.reproduce import plan, reproduce
+from nin_repro import results
+from nin_repro.reproduce import earlier_runs, plan, reproduce, time_left
+from test_results import make_record
 from tiny import frozen_clock, tiny
 
 
@@ -34,6 +36,13 @@ def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_pl
         first = reproduce(hours=1e-7, **tiny_plan)
     assert status(first) == ["in progress", "in progress"]
     assert first[0].note.startswith("checkpoint after epoch 1/2: test error ")  # how far it got
+    assert "; 1 epochs left, about " in first[0].note  # and what the rest will take
+    assert not (tmp_path / "results" / "runs").exists()
+    checkpoints = sorted((tmp_path / "cache").rglob("*.pt"))
+    stamps = [p.stat().st_mtime_ns for p in checkpoints]
+    asked = reproduce(status_only=True, **tiny_plan)  # the status alone trains nothing
+    assert status(asked) == ["in progress", "in progress"] and asked[0].note == first[0].note
+    assert [p.stat().st_mtime_ns for p in sorted((tmp_path / "cache").rglob("*.pt"))] == stamps
     assert not (tmp_path / "results" / "runs").exists()
     second = reproduce(**tiny_plan)
     assert status(second) == ["finished now", "finished now"]
@@ -87,3 +96,30 @@ def test_cli_reproduce_seeds_reach_the_plan(monkeypatch, capsys):
     monkeypatch.setattr(reproduce_module, "reproduce", lambda **kw: seen.update(kw) or [])
     assert cli.main(["reproduce", "--only", "cifar10_aug", "--seeds", "0", "--hours", "1"]) == 0
     assert seen["only"] == ["cifar10_aug"] and seen["seeds"] == [0] and seen["hours"] == 1.0
+    assert seen["status_only"] is False
+    assert cli.main(["reproduce", "--status"]) == 0 and seen["status_only"] is True
+
+
+def test_time_left_uses_the_fastest_recent_epoch_of_the_machine_it_runs_on():
+    history = [{"seconds": 100.0, "machine": "cpu (X), AVX512"}]  # before a resume on a slower machine
+    history += [{"seconds": s, "machine": "cpu (X), AVX2"} for s in (2000.0, 600.0, 1300.0, 900.0)]
+    # the last three on AVX2 are 600, 1300, 900 s: an epoch beside another job is slower, never faster
+    assert time_left(history, 12) == ("12 epochs left, about 2.0 h at 10 min/epoch "
+                                      "(the fastest of its last 3 on cpu (X), AVX2)")
+    older = [{"seconds": 300.0}, {"seconds": 240.0}]  # epochs from before the machine was recorded
+    assert time_left(older, 30) == "30 epochs left, about 2.0 h at 4 min/epoch (the fastest of its last 2)"
+
+
+def test_a_run_not_started_is_told_what_its_experiment_cost_before(tmp_path):
+    rec = make_record("cifar10", seed=0, train={"precision": "fp32"})
+    rec["wall_seconds"] = 3 * 3600.0
+    results.write_record(rec, tmp_path)
+    shorter = make_record("cifar10", seed=1, overrides={"epochs": 1})  # not the protocol: not a guide
+    results.write_record(shorter, tmp_path)
+    assert earlier_runs("cifar10", tmp_path) == "seed 0 took 3.0 h on cpu (test), fp32"
+    assert earlier_runs("cifar10_aug", tmp_path) == ""
+    jobs = reproduce(jobs=[("cifar10", 2), ("svhn", 0)], status_only=True, data_dir=tmp_path, cache_dir=tmp_path,
+                     results_dir=tmp_path, log=lambda *_: None)
+    assert [(j.status, j.note) for j in jobs] == [
+        ("left", "seed 0 took 3.0 h on cpu (test), fp32"),
+        ("left", "needs the official files in the data directory, or internet for --download")]
