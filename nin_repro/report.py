@@ -211,7 +211,24 @@ def setup_caveat(experiments: list[str], results_dir=None) -> str:
         return f"setup: {', '.join(run)} all trained on {next(iter(run.values()))}; like for like."
     return ("setup differs: " + "; ".join(f"{n} on {w}" for n, w in run.items())
             + ". Machine and precision change speed and rounding (bf16 carries 8 significant bits, fp32 24), "
-            "so part of a difference between these rows may come from the setup, not the setting.")
+            "so part of a difference between these rows may come from the setup, not the setting. "
+            + like_for_like(experiments, recs))
+
+
+def like_for_like(experiments: list[str], records: list[dict]) -> str:
+    """The compared rows again, from the runs of each machine and precision
+    that trained two or more of them: where seeds of a row ran on different
+    setups, the runs that share one compare the settings alone."""
+    by_setup: dict[str, dict[str, list[float]]] = {}
+    for r in records:
+        if r["experiment"] in experiments and results.is_protocol_run(r):
+            by_setup.setdefault(results.run_where(r), {}).setdefault(r["experiment"], []).append(r["test_error"])
+    shared = {w: rows for w, rows in by_setup.items() if len(rows) >= 2}
+    if not shared:
+        return "No machine and precision has trained two of these rows yet, so none compares them like for like."
+    return " ".join(f"Like for like on {w}: " + ", ".join(
+        f"{n} {sum(rows[n]) / len(rows[n]):.2f}% (n={len(rows[n])})" for n in experiments if n in rows) + "."
+        for w, rows in shared.items())
 
 
 def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:

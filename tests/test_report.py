@@ -74,6 +74,14 @@ def test_setup_caveat_says_when_compared_rows_ran_on_different_machines_or_preci
     text = report.setup_caveat(names, tmp_path)
     assert text.startswith("setup differs: cifar10 on cpu (test), bf16; cifar10_fc on cpu (Y), AVX2, fp32.")
     assert "not the setting" in text
+    assert text.endswith("No machine and precision has trained two of these rows yet, so none compares them "
+                         "like for like.")
+    gap_fp32 = make_record(experiment="cifar10", seed=1, error=19.5, train={"precision": "fp32"})
+    gap_fp32["history"][0]["machine"] = "cpu (Y), AVX2"
+    results.write_record(gap_fp32, tmp_path)  # a second GAP seed, on the FC run's setup
+    text = report.setup_caveat(names, tmp_path)
+    assert text.startswith("setup differs: cifar10 on cpu (test), bf16; cpu (Y), AVX2, fp32; cifar10_fc on ")
+    assert text.endswith("Like for like on cpu (Y), AVX2, fp32: cifar10 19.50% (n=1), cifar10_fc 20.00% (n=1).")
 
 
 def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order(tmp_path):
