@@ -1,4 +1,7 @@
-"""The paper's reported test errors (%), in one place (Lin et al. 2014)."""
+"""The paper's reported test errors (%), in one place (Lin et al. 2014), and
+what later reproductions of its CIFAR-10 net report."""
+
+from typing import NamedTuple
 
 PAPER_ERRORS = {
     # key: (table, setting, NIN test error %)
@@ -16,3 +19,26 @@ PAPER_ERRORS = {
 def paper_error(key: str) -> float | None:
     entry = PAPER_ERRORS.get(key)
     return None if entry is None else entry[2]
+
+
+class Reproduction(NamedTuple):
+    """A later reproduction's CIFAR-10 test error: a range where its source
+    reports one (accuracies converted to error, 100 - accuracy)."""
+    source: str
+    low: float
+    high: float
+    augmentation: str
+    training: str
+
+
+# From ../shared/paper.md ("Later reproductions", and the issue threads it cites).
+LATER_REPRODUCTIONS = [
+    Reproduction("jiecaoyu/pytorch-nin-cifar10", 10.36, 10.36, "no", "Caffe settings, GCN + ZCA"),
+    Reproduction("purine/purine2 #19 (Caffe)", 11.8, 12.0, "not stated",
+                 "40k + 5k + 5k iterations at lr 0.05 / 0.005 / 0.0005 (about 128 epochs at batch 128)"),
+    Reproduction("Jasonlee1995/NIN", 12.3, 12.3, "yes", "without dropout (reports NiN with dropout hard to train)"),
+    Reproduction("jiecaoyu/XNOR-Net-PyTorch #59, pytorch-nin-cifar10 #5", 14.0, 19.0, "not stated",
+                 "learning rate and batch size adapted"),
+    Reproduction("osmr/imgclsmob (pytorchcv)", 7.43, 7.43, "yes",
+                 "same net, modern schedule (also CIFAR-100 28.39, SVHN 3.76)"),
+]

@@ -8,7 +8,7 @@ import pandas as pd
 from . import results
 from .experiments import EXPERIMENTS
 from .model import architecture_table
-from .paper import PAPER_ERRORS
+from .paper import LATER_REPRODUCTIONS, PAPER_ERRORS
 
 NOT_RUN = "not run yet"
 
@@ -453,6 +453,67 @@ def plot_dropout_curves(results_dir=None, ax=None):
     if drawn:
         ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
+    return ax
+
+
+def _cifar10_anchors(results_dir=None) -> list[dict]:
+    """Our Table 1 rows, the paper's and the later reproductions', as
+    (source, low, high, augmentation, training, kind) rows."""
+    said = {"no": "no augmentation", "yes": "augmented"}
+    rows = [{"source": f"the paper, {said[aug]}", "low": PAPER_ERRORS[k][2], "high": PAPER_ERRORS[k][2],
+             "augmentation": aug, "training": "lr / 10 when training accuracy stops improving, twice", "kind": "paper"}
+            for k, aug in (("cifar10", "no"), ("cifar10_aug", "yes"))]
+    rows += [{**r._asdict(), "kind": "later"} for r in LATER_REPRODUCTIONS]
+    for r in results.summarize(results.read_records(results_dir), ["cifar10", "cifar10_aug"]):
+        exp = EXPERIMENTS[r["experiment"]]
+        mean, std = r["ours_mean"], r["ours_std"]
+        aug = "yes" if exp.train.translate or exp.train.flip else "no"
+        rows.append({"source": f"ours, {said[aug]} (n={r['n']})", "low": mean, "high": mean,
+                     "spread": std, "augmentation": aug,
+                     "training": (f"{r['epochs']} epochs, the CPU protocol, on {rows_where(r['runs'])}"
+                                  if mean is not None else missing_status(r["experiment"])),
+                     "kind": "ours"})
+    return rows
+
+
+def reproductions_table(results_dir=None) -> pd.DataFrame:
+    """CIFAR-10 test error of the paper, later reproductions and ours, lowest
+    first: where ours sits among runs of the same net trained for other
+    lengths and schedules."""
+    def error(r):
+        if r["low"] is None:
+            return NOT_RUN
+        if r["low"] != r["high"]:
+            return f"{r['low']:.2f}-{r['high']:.2f}"
+        return _fmt(r["low"]) + (f" ± {r['spread']:.2f}" if r.get("spread") is not None else "")
+    rows = sorted(_cifar10_anchors(results_dir), key=lambda r: (r["low"] is None, r["low"] or 0))
+    return pd.DataFrame([{"source": r["source"], "test error (%)": error(r), "augmentation": r["augmentation"],
+                          "training": r["training"]} for r in rows]).set_index("source")
+
+
+def plot_reproductions(results_dir=None, ax=None):
+    """The same rows as a picture: a dot per reported error, a bar per range;
+    ours in colour, rows not run yet left out (the table names them)."""
+    import matplotlib.pyplot as plt
+
+    rows = sorted([r for r in _cifar10_anchors(results_dir) if r["low"] is not None], key=lambda r: r["low"])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1))
+    colors = {"paper": "#555555", "later": "#999999", "ours": "#4c72b0"}
+    markers = {"yes": "s", "no": "o"}  # a hollow circle: augmentation not stated
+    for y, r in enumerate(rows):
+        c, m = colors[r["kind"]], markers.get(r["augmentation"], "o")
+        ax.hlines(y, r["low"], r["high"], color=c, lw=3)
+        ax.plot([r["low"], r["high"]], [y, y], m, color=c, ms=6,
+                mfc=c if r["augmentation"] in markers else "white")
+    ax.set_yticks(range(len(rows)), [r["source"] for r in rows], fontsize=8)
+    ax.plot([], [], "s", color="#999999", label="augmented")
+    ax.plot([], [], "o", color="#999999", label="no augmentation")
+    ax.plot([], [], "o", color="#999999", mfc="white", label="augmentation not stated")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.invert_yaxis()
+    ax.set_xlabel("CIFAR-10 test error (%)")
+    ax.grid(axis="x", alpha=0.3)
     return ax
 
 

@@ -240,3 +240,29 @@ def test_verdict_tells_not_run_yet_from_not_runnable_here(tmp_path):
         assert report.results_table([name], tmp_path)["ours (%)"].iloc[0] == "not run here: no offline copy"
     results.write_record(curve([3.0, 1.0], experiment="mnist"), tmp_path)
     assert report.verdict("mnist", tmp_path).startswith("mnist: 1.00% test error over n=1 seed (2 epochs")
+
+
+def test_reproductions_place_ours_among_the_paper_and_later_runs_lowest_first(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    from nin_repro.paper import LATER_REPRODUCTIONS
+
+    table = report.reproductions_table(tmp_path)
+    assert list(table.index[-2:]) == ["ours, no augmentation (n=0)", "ours, augmented (n=0)"]
+    assert list(table["test error (%)"].iloc[-2:]) == ["not run yet", "not run yet"]
+    assert len(table) == 2 + len(LATER_REPRODUCTIONS) + 2
+    assert table.loc["the paper, no augmentation", "test error (%)"] == "10.41"
+    ax = report.plot_reproductions(tmp_path)
+    assert len(ax.get_yticks()) == len(table) - 2  # rows not run yet are not drawn
+    for seed, error in ((0, 11.0), (1, 12.0)):
+        results.write_record(make_record(experiment="cifar10", seed=seed, error=error, train={"precision": "fp32"}),
+                             tmp_path)
+    table = report.reproductions_table(tmp_path)
+    ours = table.loc["ours, no augmentation (n=2)"]
+    assert ours["test error (%)"] == "11.50 ± 0.71" and ours["augmentation"] == "no"
+    assert ours["training"] == "1 epochs, the CPU protocol, on cpu (test), fp32"
+    errors = list(table.index)
+    # sorted by error: ours (11.5) after the paper's 10.41, before a later run's 12.30
+    assert errors.index("the paper, no augmentation") < errors.index("ours, no augmentation (n=2)") \
+        < errors.index("Jasonlee1995/NIN")
+    assert len(report.plot_reproductions(tmp_path).get_yticks()) == len(table) - 1
