@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import results
-from .experiments import EXPERIMENTS
+from .experiments import BOOK_PLAN, EXPERIMENTS
 from .model import architecture_table
 from .paper import LATER_REPRODUCTIONS, PAPER_ERRORS
 
@@ -132,6 +132,18 @@ def verdict(experiment: str, results_dir=None) -> str:
 
 
 SUMMARY_ORDER = ["cifar10", "cifar10_aug", "cifar100", "svhn", "mnist", "cifar10_fc", "cifar10_fc_dropout"]
+
+
+def runs_left_table(results_dir=None) -> pd.DataFrame:
+    """The runs the book plans (`nin-repro reproduce`'s list) that have no
+    record yet, with what a run of the same experiment cost where one has
+    finished: what it would take to complete the study."""
+    recorded = {(r["experiment"], r["seed"]) for r in results.read_records(results_dir) if results.is_protocol_run(r)}
+    rows = [{"experiment": name, "seed": seed, "status": missing_status(name),
+             "measured cost of this experiment": results.earlier_runs(name, results_dir) or "no run of it yet"}
+            for name, seed in BOOK_PLAN if (name, seed) not in recorded]
+    columns = ["experiment", "seed", "status", "measured cost of this experiment"]
+    return pd.DataFrame(rows, columns=columns).set_index(["experiment", "seed"])
 
 
 def summary_table(results_dir=None) -> pd.DataFrame:

@@ -62,15 +62,6 @@ def time_left(history: list[dict], epochs_left: int) -> str:
             f"{pace / 60:.0f} min/epoch (the fastest of its last {len(recent)}{where})")
 
 
-def earlier_runs(experiment: str, results_dir=None) -> str:
-    """What a planned run will cost, as measured: the wall time of each
-    finished protocol run of the same experiment, with where it trained."""
-    records = [r for r in results.read_records(results_dir)
-               if r["experiment"] == experiment and results.is_protocol_run(r)]
-    return "; ".join(f"seed {r['seed']} took {r['wall_seconds'] / 3600:.1f} h on {results.run_where(r)}"
-                     for r in records)
-
-
 def plan(only: list[str] | None = None, seeds: list[int] | None = None) -> list[tuple[str, int]]:
     """The (experiment, seed) jobs to work through, in the book's order.
     `only` keeps those experiments (with every seed the book plans for them);
@@ -117,7 +108,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             elif EXPERIMENTS[job.experiment].requires_download:
                 job.note = "needs the official files in the data directory, or internet for --download"
             else:
-                job.note = earlier_runs(job.experiment, results_dir)
+                job.note = results.earlier_runs(job.experiment, results_dir)
             continue
         try:
             record = train(job.experiment, seed=job.seed, device=device, data_dir=data_dir, cache_dir=cache_dir,

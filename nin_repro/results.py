@@ -118,6 +118,15 @@ def is_protocol_run(record: dict) -> bool:
     return not record["config"].get("overrides")
 
 
+def earlier_runs(experiment: str, results_dir=None) -> str:
+    """What a planned run will cost, as measured: the wall time of each
+    finished protocol run of the same experiment, with where it trained."""
+    records = [r for r in read_records(results_dir)
+               if r["experiment"] == experiment and is_protocol_run(r)]
+    return "; ".join(f"seed {r['seed']} took {r['wall_seconds'] / 3600:.1f} h on {run_where(r)}"
+                     for r in records)
+
+
 def summarize(records: list[dict], experiments: list[str]) -> list[dict]:
     """One row per experiment: paper, ours (mean, std over seeds, n), difference.
     An experiment without a protocol record gets `ours=None` ("not run yet")."""

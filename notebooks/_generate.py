@@ -433,6 +433,21 @@ The paper's numbers come from roughly 300-epoch GPU runs on the official
 datasets; ours state their epochs, device and data copy, and the
 {doc}`../book/deviations` page lists every difference in setup.
 '''),
+    md('''
+## What is left to run
+
+The runs the book plans that have no record yet, each with what finished
+runs of the same experiment cost and where they trained (the machine decides
+much of the cost; the {doc}`performance` page measures each kind).
+`nin-repro reproduce` works through them in this order, resuming any run
+that was interrupted; `nin-repro reproduce --status` says how far an
+interrupted one got and how long it has left.
+'''),
+    code('''
+left = report.runs_left_table(results_dir)
+print(f"{len(experiments.BOOK_PLAN) - len(left)} of the {len(experiments.BOOK_PLAN)} planned runs have records")
+left
+'''),
 ], "notebooks/summary.ipynb")
 
 notebook([

@@ -266,3 +266,19 @@ def test_reproductions_place_ours_among_the_paper_and_later_runs_lowest_first(tm
     assert errors.index("the paper, no augmentation") < errors.index("ours, no augmentation (n=2)") \
         < errors.index("Jasonlee1995/NIN")
     assert len(report.plot_reproductions(tmp_path).get_yticks()) == len(table) - 1
+
+
+def test_runs_left_are_the_planned_runs_without_a_protocol_record_with_what_the_done_ones_cost(tmp_path):
+    from nin_repro.experiments import BOOK_PLAN
+
+    assert len(report.runs_left_table(tmp_path)) == len(BOOK_PLAN)
+    done = make_record(experiment="cifar10", seed=0, error=18.9, train={"precision": "bf16"})
+    done["wall_seconds"] = 1.5 * 3600
+    results.write_record(done, tmp_path)
+    results.write_record(make_record(experiment="cifar10_aug", seed=0, overrides={"epochs": 1}), tmp_path)
+    left = report.runs_left_table(tmp_path)
+    assert ("cifar10", 0) not in left.index and ("cifar10_aug", 0) in left.index  # a shortened run is not the row's
+    assert left.loc[("cifar10", 1), "measured cost of this experiment"] == "seed 0 took 1.5 h on cpu (test), bf16"
+    assert left.loc[("cifar10_aug", 0), "measured cost of this experiment"] == "no run of it yet"
+    assert left.loc[("svhn", 0), "status"] == "not run here: no offline copy"
+    assert len(left) == len(BOOK_PLAN) - 1

@@ -2,7 +2,7 @@ import pytest
 
 from nin_repro import experiments
 from nin_repro import results
-from nin_repro.reproduce import earlier_runs, plan, reproduce, time_left
+from nin_repro.reproduce import plan, reproduce, time_left
 from test_results import make_record
 from tiny import frozen_clock, tiny
 
@@ -116,8 +116,8 @@ def test_a_run_not_started_is_told_what_its_experiment_cost_before(tmp_path):
     results.write_record(rec, tmp_path)
     shorter = make_record("cifar10", seed=1, overrides={"epochs": 1})  # not the protocol: not a guide
     results.write_record(shorter, tmp_path)
-    assert earlier_runs("cifar10", tmp_path) == "seed 0 took 3.0 h on cpu (test), fp32"
-    assert earlier_runs("cifar10_aug", tmp_path) == ""
+    assert results.earlier_runs("cifar10", tmp_path) == "seed 0 took 3.0 h on cpu (test), fp32"
+    assert results.earlier_runs("cifar10_aug", tmp_path) == ""
     jobs = reproduce(jobs=[("cifar10", 2), ("svhn", 0)], status_only=True, data_dir=tmp_path, cache_dir=tmp_path,
                      results_dir=tmp_path, log=lambda *_: None)
     assert [(j.status, j.note) for j in jobs] == [
