@@ -31,6 +31,11 @@ def _fmt(x, digits=2):
     return "" if x is None else f"{x:.{digits}f}"
 
 
+def _mean_std(mean: float, std: float | None) -> str:
+    """A row's error over its seeds: the mean, with ± the spread where n > 1."""
+    return _fmt(mean) + (f" ± {std:.2f}" if std is not None else "")
+
+
 def missing_status(experiment: str) -> str:
     """What the book says for an experiment without records: not run yet, or
     not runnable here at all (no offline copy of its dataset)."""
@@ -46,7 +51,7 @@ def results_table(experiments: list[str], results_dir=None) -> pd.DataFrame:
         if r["ours_mean"] is None:
             ours = missing_status(r["experiment"])
         else:
-            ours = _fmt(r["ours_mean"]) + (f" ± {r['ours_std']:.2f}" if r["ours_std"] is not None else "")
+            ours = _mean_std(r["ours_mean"], r["ours_std"])
         out.append({
             "setting": r["setting"],
             "paper (%)": _fmt(r["paper"]) or "-",
@@ -120,8 +125,7 @@ def verdict(experiment: str, results_dir=None) -> str:
     r = results.summarize(results.read_records(results_dir), [experiment])[0]
     if r["ours_mean"] is None:
         return f"{experiment}: {missing_status(experiment)}."
-    spread = f" ± {r['ours_std']:.2f}" if r["ours_std"] is not None else ""
-    text = (f"{experiment}: {r['ours_mean']:.2f}{spread}% test error over n={r['n']} "
+    text = (f"{experiment}: {_mean_std(r['ours_mean'], r['ours_std'])}% test error over n={r['n']} "
             f"seed{'s' if r['n'] > 1 else ''} ({r['epochs']} epochs, "
             f"{60 * r['hours'] / r['n']:.0f} min per run on {rows_where(r['runs'])})")
     if r["paper"] is None:
@@ -497,7 +501,7 @@ def reproductions_table(results_dir=None) -> pd.DataFrame:
             return NOT_RUN
         if r["low"] != r["high"]:
             return f"{r['low']:.2f}-{r['high']:.2f}"
-        return _fmt(r["low"]) + (f" ± {r['spread']:.2f}" if r.get("spread") is not None else "")
+        return _mean_std(r["low"], r.get("spread"))
     rows = sorted(_cifar10_anchors(results_dir), key=lambda r: (r["low"] is None, r["low"] or 0))
     return pd.DataFrame([{"source": r["source"], "test error (%)": error(r), "augmentation": r["augmentation"],
                           "training": r["training"]} for r in rows]).set_index("source")
