@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", nargs="+", type=int,
                    help="only these seeds (with --only: exactly these seeds of those experiments)")
     p.add_argument("--hours", type=float, help="time budget; a run stops, checkpointed, before an epoch "
-                                               "that (at the pace of its last) would end past it")
+                                               "that (at the pace of its last) would end past it, and does not "
+                                               "start if an epoch of its kind here would")
     p.add_argument("--redo", action="store_true", help="train again even where a record exists")
     p.add_argument("--status", action="store_true",
                    help="train nothing: say what is done, in progress (with the time it has left) and left")

@@ -2,8 +2,9 @@
 budget, across as many sessions as it takes.
 
 A run whose record exists is skipped (unless `redo`); an interrupted run
-resumes from its checkpoint; when the budget is spent, the current run stops
-after its next checkpointed epoch. The status report says what is done, what
+resumes from its checkpoint; a run stops, checkpointed, before an epoch that
+would end past the budget, and a run whose first epoch here would already end
+past it does not start. The status report says what is done, what
 is under way and what is left.
 """
 
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 
 from . import data, paths, results
 from .experiments import BOOK_PLAN, EXPERIMENTS
-from .train import CheckpointError, checkpoint_path, read_checkpoint, train
+from .train import (CheckpointError, checkpoint_path, machine_name, read_checkpoint, resolve_device,
+                    resolve_precision, train)
 
 # Figure 5's maps come from this run's final checkpoint.
 FIGURE5_RUN = ("cifar10", 0)
@@ -96,13 +98,28 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
     overrides = {k: v for k, v in dict(epochs=epochs, subset=subset).items() if v is not None}
     todo = [Job(n, s) for n, s in (jobs or plan(only, seeds))]
     runs = results.runs_dir(results_dir)
+    dev = resolve_device(device)
+    paces: list[tuple[tuple, float]] = []  # the last epoch of each run this call trained
     for job in todo:
         name = _run_name(job.experiment, job.seed, overrides)
         if (runs / f"{name}.json").exists() and not redo:
             job.status = "done"
             continue
         ckpt = checkpoint_path(name, cache_dir)
-        if deadline is not None and time.time() >= deadline:
+        over_budget = deadline is not None and time.time() >= deadline
+        if deadline is not None and not over_budget:
+            # train() stops before an epoch that would end past the deadline,
+            # judged by the epoch it just ran; the same rule before a run's
+            # first epoch here, or the budget's last minutes start an epoch
+            # that the session's end then throws away.
+            exp = EXPERIMENTS[job.experiment]
+            kind = (exp.dataset, subset, machine_name(dev), resolve_precision(exp.train.precision, dev))
+            pace = next_epoch_seconds(kind, ckpt, paces, results_dir)
+            if pace is not None and time.time() + pace[0] > deadline:
+                over_budget = True
+                log(f"[{name}] not run now: its next epoch, about {pace[0] / 60:.0f} min here ({pace[1]}), "
+                    "would end past the budget")
+        if over_budget:
             if ckpt.exists():
                 job.status, job.note = "in progress", checkpoint_progress(ckpt)
             elif EXPERIMENTS[job.experiment].requires_download:
@@ -119,6 +136,9 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
                 raise
             job.status, job.note = "no data", str(e).split(". ")[0]
             continue
+        state = record or _read_or_none(ckpt)
+        if state and state["history"]:
+            paces.append(_epoch_pace(state["config"], state["history"]))
         if record is None:
             job.status, job.note = "in progress", checkpoint_progress(ckpt)
         else:
@@ -127,6 +147,45 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         refresh_figure5(_run_name(*figure_run, overrides), data_dir, cache_dir, results_dir, log)
     log(status_report(todo))
     return todo
+
+
+def _epoch_pace(config: dict, history: list[dict]) -> tuple[tuple, float]:
+    """(kind, seconds) of a run's last epoch; runs of one kind (dataset,
+    subset, machine, precision) take about as long an epoch, whatever their
+    head or seed."""
+    kind = (config.get("dataset"), (config.get("overrides") or {}).get("subset"), history[-1].get("machine"),
+            (config.get("train") or {}).get("precision"))
+    return kind, history[-1]["seconds"]
+
+
+def _read_or_none(ckpt) -> dict | None:
+    try:
+        return read_checkpoint(ckpt) if ckpt.exists() else None
+    except CheckpointError:
+        return None  # train() says what is wrong with it when it reaches it
+
+
+def next_epoch_seconds(kind: tuple, ckpt, paces: list[tuple[tuple, float]], results_dir=None
+                       ) -> tuple[float, str] | None:
+    """How long the run's next epoch should take, and what says so: its own
+    last epoch, if it ran here; else the last epoch of a run of the same kind
+    trained earlier in this call; else that of the newest finished record of
+    that kind. None when nothing of its kind has run here: it then starts."""
+    state = _read_or_none(ckpt)
+    if state and state["history"]:
+        own_kind, seconds = _epoch_pace(state["config"], state["history"])
+        if own_kind == kind:
+            return seconds, "its last epoch"
+    for seen_kind, seconds in reversed(paces):
+        if seen_kind == kind:
+            return seconds, "the last epoch of the run before it"
+    records = sorted((r for r in results.read_records(results_dir) if r["history"]),
+                     key=lambda r: r.get("finished_at", ""))
+    for r in reversed(records):
+        rec_kind, seconds = _epoch_pace(r["config"], r["history"])
+        if rec_kind == kind:
+            return seconds, f"the last epoch of {results.record_filename(r)[:-5]}"
+    return None
 
 
 def refresh_figure5(run_name: str, data_dir=None, cache_dir=None, results_dir=None, log=print) -> bool:

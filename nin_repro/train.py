@@ -57,6 +57,12 @@ def device_name(dev: torch.device) -> str:
     return f"cpu ({cpu_name()})"
 
 
+def machine_name(dev: torch.device) -> str:
+    """The device and, for a CPU, the instruction set torch uses on it: the
+    same CPU name covers machines of different speed (AVX2 vs AVX512)."""
+    return device_name(dev) + (f", {torch.backends.cpu.get_cpu_capability()}" if dev.type == "cpu" else "")
+
+
 @functools.lru_cache(maxsize=None)
 def git_commit() -> str:
     """The commit of the code this process runs: read once, at the first run,
@@ -314,7 +320,7 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
     steps = len(train_loader)
     # Each epoch names its machine: a run resumed in a later session may
     # finish on another kind of CPU, at another speed.
-    machine = device_name(dev) + (f", {torch.backends.cpu.get_cpu_capability()}" if dev.type == "cpu" else "")
+    machine = machine_name(dev)
     t_start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         model.train()

@@ -27,21 +27,26 @@ def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_pl
     status = lambda jobs: [j.status for j in jobs]  # noqa: E731
     assert status(reproduce(hours=0, **tiny_plan)) == ["left", "left"]  # no budget: nothing starts
     # A frozen wall clock (a loaded machine cannot make the budget pass before
-    # the first epoch starts); each run's first epoch is longer than the
-    # 0.36 ms budget, so each stops after it, checkpointed.
+    # the first epoch starts): the first run's first epoch is longer than the
+    # 0.36 ms budget, so it stops after it, checkpointed; the second run, of
+    # the same kind, would take as long an epoch: it does not start.
     clock = frozen_clock()
+    said = []
     with monkeypatch.context() as m:
         m.setattr(reproduce_module, "time", clock)
         m.setattr(train_module, "time", clock)
-        first = reproduce(hours=1e-7, **tiny_plan)
-    assert status(first) == ["in progress", "in progress"]
+        first = reproduce(hours=1e-7, **{**tiny_plan, "log": said.append})
+    assert status(first) == ["in progress", "left"]
     assert first[0].note.startswith("checkpoint after epoch 1/2: test error ")  # how far it got
     assert "; 1 epochs left, about " in first[0].note  # and what the rest will take
+    assert any(line.startswith("[t_rep_b__seed0__subset512] not run now: its next epoch, about ")
+               and "(the last epoch of the run before it), would end past the budget" in line for line in said)
     assert not (tmp_path / "results" / "runs").exists()
     checkpoints = sorted((tmp_path / "cache").rglob("*.pt"))
+    assert [p.name for p in checkpoints] == ["t_rep_a__seed0__subset512.pt"]
     stamps = [p.stat().st_mtime_ns for p in checkpoints]
     asked = reproduce(status_only=True, **tiny_plan)  # the status alone trains nothing
-    assert status(asked) == ["in progress", "in progress"] and asked[0].note == first[0].note
+    assert status(asked) == ["in progress", "left"] and asked[0].note == first[0].note
     assert [p.stat().st_mtime_ns for p in sorted((tmp_path / "cache").rglob("*.pt"))] == stamps
     assert not (tmp_path / "results" / "runs").exists()
     second = reproduce(**tiny_plan)
@@ -123,3 +128,27 @@ def test_a_run_not_started_is_told_what_its_experiment_cost_before(tmp_path):
     assert [(j.status, j.note) for j in jobs] == [
         ("left", "seed 0 took 3.0 h on cpu (test), fp32"),
         ("left", "needs the official files in the data directory, or internet for --download")]
+
+
+def test_a_fresh_run_starts_only_if_an_epoch_of_its_kind_fits_the_budget(tiny_plan, tmp_path, monkeypatch):
+    import torch
+
+    from nin_repro import reproduce as reproduce_module, train as train_module
+    from nin_repro.train import machine_name, resolve_precision
+
+    cpu = torch.device("cpu")
+    here = machine_name(cpu)
+    rec = make_record("t_rep_a", seed=1, overrides={"subset": 512}, dataset="mnist",
+                      train={"precision": resolve_precision(experiments.EXPERIMENTS["t_rep_b"].train.precision, cpu)})
+    rec["history"][-1].update(seconds=3600.0, machine=here)  # an hour an epoch, here: over a 0.5 h budget
+    results.write_record(rec, tmp_path / "results")
+    clock = frozen_clock()
+    monkeypatch.setattr(reproduce_module, "time", clock)
+    monkeypatch.setattr(train_module, "time", clock)
+    jobs = reproduce(hours=0.5, **{**tiny_plan, "jobs": [("t_rep_b", 0)]})
+    assert [j.status for j in jobs] == ["left"] and not list((tmp_path / "cache").rglob("*.pt"))
+    # The same epoch on another machine (or for a full-size run) says nothing of this one: it starts.
+    rec["history"][-1]["machine"] = here + " elsewhere"
+    results.write_record(rec, tmp_path / "results")
+    jobs = reproduce(hours=0.5, **{**tiny_plan, "jobs": [("t_rep_b", 0)]})
+    assert [j.status for j in jobs] == ["finished now"]
