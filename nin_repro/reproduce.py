@@ -98,7 +98,6 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
     overrides = {k: v for k, v in dict(epochs=epochs, subset=subset).items() if v is not None}
     todo = [Job(n, s) for n, s in (jobs or plan(only, seeds))]
     runs = results.runs_dir(results_dir)
-    dev = resolve_device(device)
     paces: list[tuple[tuple, float]] = []  # the last epoch of each run this call trained
     for job in todo:
         name = _run_name(job.experiment, job.seed, overrides)
@@ -112,7 +111,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             # judged by the epoch it just ran; the same rule before a run's
             # first epoch here, or the budget's last minutes start an epoch
             # that the session's end then throws away.
-            exp = EXPERIMENTS[job.experiment]
+            exp, dev = EXPERIMENTS[job.experiment], resolve_device(device)
             kind = (exp.dataset, subset, machine_name(dev), resolve_precision(exp.train.precision, dev))
             pace = next_epoch_seconds(kind, ckpt, paces, results_dir)
             if pace is not None and time.time() + pace[0] > deadline:
