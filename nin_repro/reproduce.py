@@ -35,14 +35,16 @@ def _run_name(experiment: str, seed: int, overrides: dict) -> str:
     return results.record_filename({"experiment": experiment, "seed": seed, "config": config})[:-5]
 
 
-def checkpoint_progress(path) -> str:
-    """How far an unfinished run got, from its checkpoint: what the status
-    report says of a run in progress, with the time its remaining epochs take
-    at its recent pace (what a session needs to know to plan around it)."""
-    try:
-        state = read_checkpoint(path)
-    except CheckpointError as e:
-        return str(e)
+def checkpoint_progress(path, state: dict | None = None) -> str:
+    """How far an unfinished run got, from its checkpoint (`state`, if the
+    caller has read it already): what the status report says of a run in
+    progress, with the time its remaining epochs take at its recent pace (what
+    a session needs to know to plan around it)."""
+    if state is None:
+        try:
+            state = read_checkpoint(path)
+        except CheckpointError as e:
+            return str(e)
     history, epochs = state["history"], state["config"]["train"]["epochs"]
     note = (f"checkpoint after epoch {state['epoch']}/{epochs}: test error {history[-1]['test_error']:.2f}%, "
             f"{state['wall_seconds'] / 60:.0f} min so far")
@@ -105,6 +107,9 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             job.status = "done"
             continue
         ckpt = checkpoint_path(name, cache_dir)
+        # Read once (7.7 MB for CIFAR-10): it judges the first epoch here and
+        # says how far the run got; only train() reads it again, to resume.
+        state = _read_or_none(ckpt)
         over_budget = deadline is not None and time.time() >= deadline
         if deadline is not None and not over_budget:
             # train() stops before an epoch that would end past the deadline,
@@ -113,14 +118,14 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             # that the session's end then throws away.
             exp, dev = EXPERIMENTS[job.experiment], resolve_device(device)
             kind = (exp.dataset, subset, machine_name(dev), resolve_precision(exp.train.precision, dev))
-            pace = next_epoch_seconds(kind, ckpt, paces, results_dir)
+            pace = next_epoch_seconds(kind, state, paces, results_dir)
             if pace is not None and time.time() + pace[0] > deadline:
                 over_budget = True
                 log(f"[{name}] not run now: its next epoch, about {pace[0] / 60:.0f} min here ({pace[1]}), "
                     "would end past the budget")
         if over_budget:
             if ckpt.exists():
-                job.status, job.note = "in progress", checkpoint_progress(ckpt)
+                job.status, job.note = "in progress", checkpoint_progress(ckpt, state)
             elif EXPERIMENTS[job.experiment].requires_download:
                 job.note = "needs the official files in the data directory, or internet for --download"
             else:
@@ -139,7 +144,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         if state and state["history"]:
             paces.append(_epoch_pace(state["config"], state["history"]))
         if record is None:
-            job.status, job.note = "in progress", checkpoint_progress(ckpt)
+            job.status, job.note = "in progress", checkpoint_progress(ckpt, state)
         else:
             job.status, job.note = "finished now", f"test error {record['test_error']:.2f}%"
     if figure_run:
@@ -164,13 +169,12 @@ def _read_or_none(ckpt) -> dict | None:
         return None  # train() says what is wrong with it when it reaches it
 
 
-def next_epoch_seconds(kind: tuple, ckpt, paces: list[tuple[tuple, float]], results_dir=None
+def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple, float]], results_dir=None
                        ) -> tuple[float, str] | None:
     """How long the run's next epoch should take, and what says so: its own
-    last epoch, if it ran here; else the last epoch of a run of the same kind
+    last epoch (`state`: its checkpoint, if any), if it ran here; else the last epoch of a run of the same kind
     trained earlier in this call; else that of the newest finished record of
     that kind. None when nothing of its kind has run here: it then starts."""
-    state = _read_or_none(ckpt)
     if state and state["history"]:
         own_kind, seconds = _epoch_pace(state["config"], state["history"])
         if own_kind == kind:

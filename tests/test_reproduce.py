@@ -31,11 +31,15 @@ def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_pl
     # 0.36 ms budget, so it stops after it, checkpointed; the second run, of
     # the same kind, would take as long an epoch: it does not start.
     clock = frozen_clock()
-    said = []
+    said, reads = [], []
     with monkeypatch.context() as m:
         m.setattr(reproduce_module, "time", clock)
         m.setattr(train_module, "time", clock)
+        m.setattr(reproduce_module, "read_checkpoint",
+                  lambda path: reads.append(path.name) or train_module.read_checkpoint(path))
         first = reproduce(hours=1e-7, **{**tiny_plan, "log": said.append})
+    # Once, after the run stopped: for the pace of the next run and the note alike.
+    assert reads == ["t_rep_a__seed0__subset512.pt"]
     assert status(first) == ["in progress", "left"]
     assert first[0].note.startswith("checkpoint after epoch 1/2: test error ")  # how far it got
     assert "; 1 epochs left, about " in first[0].note  # and what the rest will take
