@@ -195,19 +195,25 @@ def test_each_kind_of_machine_shows_its_newest_bench(tmp_path):
             "rows": [{"config": "baseline: x", "images_per_second": 50.0},
                      {"config": "nin_repro: + dropout mask, fp32", "images_per_second": 100.0}]}
     older_avx2 = {**avx2, "finished_at": "2026-11-24T07:00:00+0000"}
+    # torch calls an AMX CPU's capability AVX512 too: its kernels tell the matrix units apart
+    amx = {**avx2, "device": "cpu (Intel(R) Xeon(R) Processor)", "cpu_capability": "AVX512", "bf16_native": True,
+           "library_precision": "bf16", "finished_at": "2026-11-25T07:00:00+0000",
+           "onednn_kernels": [{"implementation": "brg_conv_fwd:avx512_core_amx", "ms": 1.0}]}
     (tmp_path / "bench").mkdir()
     for name, rec in [("bench_20261123T190000.json", avx512), ("bench_20261124T070000.json", older_avx2),
-                      ("bench_20261124T080000.json", avx2)]:
+                      ("bench_20261124T080000.json", avx2), ("bench_20261125T070000.json", amx)]:
         (tmp_path / "bench" / name).write_text(json.dumps(rec))
     table = report.bench_machines_table(tmp_path)
     assert list(table.index) == ["cpu (AMD EPYC), AVX512 (from its oneDNN kernels), native bf16, 2 threads",
-                                 "cpu (AMD EPYC), AVX2, no native bf16, 2 threads"]
-    assert list(table["measured"]) == ["2026-11-23", "2026-11-24"]
-    assert list(table["× baseline"]) == ["x4.40", "x2.00"]
-    assert list(table["library precision"]) == ["bf16", "fp32"]
+                                 "cpu (AMD EPYC), AVX2, no native bf16, 2 threads",
+                                 "cpu (Intel(R) Xeon(R) Processor), AVX512 + AMX, native bf16, 2 threads"]
+    assert list(table["measured"]) == ["2026-11-23", "2026-11-24", "2026-11-25"]
+    assert list(table["× baseline"]) == ["x4.40", "x2.00", "x2.00"]
+    assert list(table["library precision"]) == ["bf16", "fp32", "bf16"]
     # the size shows where it is not 2048^3 (an older record without sizes measured 2048 only)
-    assert list(table["bf16 / fp32 matmul TFLOP/s"]) == ["0.33 / 0.14", "0.00 (n=1024) / 0.16"]
-    assert report.latest_bench(tmp_path)["finished_at"] == avx2["finished_at"]
+    assert list(table["bf16 / fp32 matmul TFLOP/s"])[:2] == ["0.33 / 0.14", "0.00 (n=1024) / 0.16"]
+    assert report.cpu_kind({**amx, "onednn_kernels": None}) == "AVX512, native bf16"  # no kernel list: AMX untold
+    assert report.latest_bench(tmp_path)["finished_at"] == amx["finished_at"]
     (tmp_path / "bench" / "bench_20261125T000000.json").write_text("{torn")
     with pytest.raises(results.RecordError, match="bench_20261125T000000.json: not valid JSON"):
         report.bench_machines_table(tmp_path)
