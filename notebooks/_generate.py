@@ -762,6 +762,22 @@ plt.show()
 print(report.dropout_effect(results_dir))
 print(report.setup_caveat(["cifar10", "cifar10_nodropout"], results_dir))
 '''),
+    md('''
+## Reading it
+
+Dropout acts on the distance between a run's two lines: it keeps the net
+from fitting its training set too closely. So read the relative cut beside
+the second line above, each run's training error at its last epoch next to
+its test error. Where dropout narrows that gap by much while the two test
+errors end close together, the net without dropout has fitted its training
+set without yet paying for it in test error, and the net with dropout has not
+finished fitting its own. The paper-length schedule (about 300 epochs, see
+the deviations page) is ten times longer: long enough, on this reading, for
+overfitting to cost the net without dropout its test error. That the
+compressed schedule is what separates our cut from the paper's is a
+hypothesis this study has not tested: testing it takes the paper-length
+schedule (`--epochs`), more than a two-core session holds.
+'''),
 ], "notebooks/figure4_dropout.ipynb")
 
 notebook([
