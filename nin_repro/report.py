@@ -563,13 +563,14 @@ def bench_table(record: dict) -> pd.DataFrame:
 def cpu_kind(record: dict) -> str:
     """The instruction set a bench ran on: stored since the records say it;
     for older ones, read off the oneDNN kernels it ran (their names carry it).
-    AMX only shows in the kernels: torch names an AMX CPU's capability AVX512,
-    as it does a Zen 4's, and the matrix units make a different machine."""
+    AMX only shows in the kernels (`avx512_core_amx`, or `avx10_1_512_amx` in
+    newer oneDNN): torch names an AMX CPU's capability AVX512, as it does a
+    Zen 4's, and the matrix units make a different machine."""
     impls = " ".join(k["implementation"] for k in record.get("onednn_kernels") or [])
     if record.get("cpu_capability"):
-        return (record["cpu_capability"] + (" + AMX" if "avx512_core_amx" in impls else "")
+        return (record["cpu_capability"] + (" + AMX" if "_amx" in impls else "")
                 + (", native bf16" if record.get("bf16_native") else ", no native bf16"))
-    if "avx512_core_amx" in impls:
+    if "_amx" in impls:
         return "AVX512 + AMX (from its oneDNN kernels), native bf16"
     if "avx512_core_bf16" in impls:
         return "AVX512 (from its oneDNN kernels), native bf16"

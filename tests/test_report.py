@@ -206,7 +206,7 @@ def test_each_kind_of_machine_shows_its_newest_bench(tmp_path):
     # torch calls an AMX CPU's capability AVX512 too: its kernels tell the matrix units apart
     amx = {**avx2, "device": "cpu (Intel(R) Xeon(R) Processor)", "cpu_capability": "AVX512", "bf16_native": True,
            "library_precision": "bf16", "finished_at": "2026-11-25T07:00:00+0000",
-           "onednn_kernels": [{"implementation": "brg_conv_fwd:avx512_core_amx", "ms": 1.0}]}
+           "onednn_kernels": [{"implementation": "brg_conv_fwd:avx10_1_512_amx", "ms": 1.0}]}
     (tmp_path / "bench").mkdir()
     for name, rec in [("bench_20261123T190000.json", avx512), ("bench_20261124T070000.json", older_avx2),
                       ("bench_20261124T080000.json", avx2), ("bench_20261125T070000.json", amx)]:
