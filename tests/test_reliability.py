@@ -85,15 +85,20 @@ def test_torchrun_two_processes_matches_a_single_process_run(data_dir, decoded_c
     order (each rank shuffles its own shard), and this tiny run is still
     escaping the initial plateau, so they agree loosely, not bit for bit:
     per-epoch mean training loss within 0.4 and final test error within 20
-    points. (The exact equivalence of one step is the next test.)"""
+    points. Both train in fp32: in bf16 the rounding, which differs from CPU
+    to CPU, widens that divergence (on an AMX Xeon the third epoch's losses
+    drew 0.42 apart, 0.24 in fp32), and this test is about the data-parallel
+    split, not the precision. (The exact equivalence of one step is the next
+    test.)"""
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
     assert torchrun, "torchrun ships with torch"
     env = env_for(tmp_path)
-    single = subprocess.run(tiny_cmd("t_ddp", data_dir, decoded_cache("single"), tmp_path / "r1"),
+    fp32 = ("--precision", "fp32")
+    single = subprocess.run(tiny_cmd("t_ddp", data_dir, decoded_cache("single"), tmp_path / "r1", *fp32),
                             env=env, capture_output=True, text=True, timeout=300)
     assert single.returncode == 0, single.stdout + single.stderr
     multi = subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", *tiny_cmd(
-        "t_ddp", data_dir, decoded_cache("multi"), tmp_path / "r2")[1:]],
+        "t_ddp", data_dir, decoded_cache("multi"), tmp_path / "r2", *fp32)[1:]],
         env=env, capture_output=True, text=True, timeout=600)
     assert multi.returncode == 0, multi.stdout[-3000:] + multi.stderr[-3000:]
     a = json.loads((tmp_path / "r1" / "runs" / "t_ddp__seed0__subset2048.json").read_text())
@@ -101,6 +106,7 @@ def test_torchrun_two_processes_matches_a_single_process_run(data_dir, decoded_c
     assert [p.name for p in runs] == ["t_ddp__seed0__subset2048.json"]  # rank 0 alone writes
     b = json.loads(runs[0].read_text())
     assert b["world_size"] == 2 and b["config"]["world_size"] == 2
+    assert a["config"]["train"]["precision"] == b["config"]["train"]["precision"] == "fp32"
     assert b["history"][-1]["train_loss"] < b["history"][0]["train_loss"]  # it learns
     for ha, hb in zip(a["history"], b["history"]):
         assert abs(ha["train_loss"] - hb["train_loss"]) < 0.4, (ha, hb)

@@ -36,8 +36,9 @@ def main():
     p.add_argument("--cache-dir")
     p.add_argument("--results-dir")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--precision", default="auto")
     a = p.parse_args()
-    exp = tiny(a.name, dropout=a.dropout, epochs=a.epochs, batch_size=a.batch_size)
+    exp = tiny(a.name, dropout=a.dropout, epochs=a.epochs, batch_size=a.batch_size, precision=a.precision)
     from nin_repro.distributed import shutdown
 
     train(exp, subset=a.subset, data_dir=a.data_dir, cache_dir=a.cache_dir, results_dir=a.results_dir,
