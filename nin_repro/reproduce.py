@@ -172,8 +172,8 @@ def _read_or_none(ckpt) -> dict | None:
 def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple, float]], results_dir=None
                        ) -> tuple[float, str] | None:
     """How long the run's next epoch should take, and what says so: its own
-    last epoch (`state`: its checkpoint, if any), if it ran here; else the last epoch of a run of the same kind
-    trained earlier in this call; else that of the newest finished record of
+    last epoch (`state`: its checkpoint, if any), if it ran here; else the
+    last epoch of a run of the same kind trained earlier in this call; else that of the newest finished record of
     that kind. None when nothing of its kind has run here: it then starts."""
     if state and state["history"]:
         own_kind, seconds = _epoch_pace(state["config"], state["history"])
