@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 
@@ -149,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_render)
 
     args = parser.parse_args(argv)
+    # SIGTERM (a session's end, `kill`) stops a run as Ctrl-C does: its last
+    # complete epoch is left in results/checkpoints/ to resume from.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return args.func(args)
     except KeyboardInterrupt:

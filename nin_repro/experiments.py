@@ -34,6 +34,11 @@ class TrainConfig:
                                    # warm-up, then linear down to 0 at the last step
     label_smoothing: float = 0.0
     nesterov: bool = False
+    # Per-parameter rates of the published Caffe recipe (see FULL_TRAIN); the
+    # defaults treat every parameter alike.
+    bias_lr_mult: float = 1.0      # biases learn at this multiple of the rate
+    bias_decay: bool = True        # weight decay on biases too
+    class_map_lr_mult: float = 1.0 # the class-map convolution (weights and bias) at this multiple
 
     def milestones(self) -> tuple[int, ...]:
         if self.schedule == "onecycle":
@@ -69,7 +74,7 @@ class Experiment:
 # last (the paper says only "fewer feature maps"); 64 keeps a seed at ~13 min
 # on the 2-core CPU.
 MNIST_MODEL = ModelConfig(num_classes=10, in_channels=1, block1=(64, 64, 64), block2=(64, 64, 64),
-                          block3_width=64, input_size=28)
+                          block3=(64, 64), input_size=28)
 CIFAR_MODEL = ModelConfig()
 # CPU protocol for the CIFAR tables: the paper's step schedule compressed into
 # this many epochs (the paper trains ~300; see the book's protocol section).
@@ -81,6 +86,29 @@ CIFAR_TRAIN = TrainConfig(epochs=CIFAR_EPOCHS)
 # Labelled separately (no paper key), never a table entry: it answers "how
 # fast can this architecture reach a given error on this CPU".
 FAST_TRAIN = dict(schedule="onecycle", nesterov=True, label_smoothing=0.1, lr=0.2, batch_size=256)
+
+# The full-length protocol: the paper's own length and the published recipe of
+# this net.
+# - Length: the first author's cuda-convnet release (mavenlin/cuda-convnet,
+#   NIN/README) trains CIFAR-10 200 epochs at the base rate, then to epoch 230
+#   at 1/10 and to 260 at 1/100 ("10.4%").
+# - Rates: the Caffe model-zoo solver of the net ("NIN CIFAR10" gist, mirrored
+#   in natanielruiz/net-archive, nin-cifar10/solver.prototxt): base_lr 0.1,
+#   momentum 0.9, weight_decay 1e-4, batch 128; its layers learn biases at 2x
+#   the rate without weight decay and the class maps (cccp6) at 0.1x, as the
+#   PyTorch port that reached 89.64% does (jiecaoyu/pytorch-nin-cifar10,
+#   original.py); Gaussian init with std 0.05 (`init="caffe"`); no warm-up.
+# The study keeps its one measured deviation: no ReLU on the class maps.
+FULL_EPOCHS = 260
+FULL_TRAIN = TrainConfig(epochs=FULL_EPOCHS, lr=0.1, weight_decay=1e-4, lr_drop_epochs=(200, 230),
+                         warmup_epochs=0.0, bias_lr_mult=2.0, bias_decay=False, class_map_lr_mult=0.1)
+CIFAR_FULL_MODEL = replace(CIFAR_MODEL, init="caffe")
+# The author's MNIST net (mavenlin/cuda-convnet, NIN/mnist_def): 349,674
+# parameters. No MNIST schedule is published; ours is the CIFAR-10 schedule's
+# shape (200/230/260) scaled to 60 epochs: /10 after epochs 46 and 53.
+MNIST_AUTHOR_MODEL = ModelConfig(num_classes=10, in_channels=1, block1=(96, 64, 48), block2=(128, 96, 48),
+                                 block3=(128, 96), block3_kernel=5, pool2="max", input_size=28, init="caffe")
+MNIST_FULL_TRAIN = replace(FULL_TRAIN, epochs=60, lr_drop_epochs=(46, 53))
 _ALL = [
     Experiment("mnist", "mnist", "scale", MNIST_MODEL, TrainConfig(epochs=15),
                "mnist", "Table 4: MNIST, dropout, no augmentation, no preprocessing"),
@@ -103,6 +131,23 @@ _ALL = [
                "cifar100", "Table 2: CIFAR-100, GCN + ZCA, dropout, no augmentation", requires_download=True),
     Experiment("svhn", "svhn", "lcn", CIFAR_MODEL, replace(CIFAR_TRAIN, epochs=10),
                "svhn", "Table 3: SVHN, LCN, dropout, no augmentation", requires_download=True),
+    Experiment("mnist_full", "mnist", "raw", MNIST_AUTHOR_MODEL, MNIST_FULL_TRAIN,
+               "mnist", "Table 4: MNIST, the author's net (mnist_def), the published Caffe rates, 60 epochs, "
+                        "dropout, no augmentation"),
+    Experiment("cifar10_full", "cifar10", "gcn_zca", CIFAR_FULL_MODEL, FULL_TRAIN,
+               "cifar10", "Table 1: CIFAR-10, full length (260 epochs, the published Caffe rates), GCN + ZCA, "
+                          "dropout, no augmentation"),
+    Experiment("cifar10_aug_full", "cifar10", "gcn_zca", CIFAR_FULL_MODEL,
+               replace(FULL_TRAIN, translate=4, flip=True),
+               "cifar10_aug", "Table 1: CIFAR-10, full length (260 epochs, the published Caffe rates), GCN + ZCA, "
+                              "dropout, translation (+-4 px) + flip"),
+    Experiment("cifar10_nodropout_full", "cifar10", "gcn_zca", replace(CIFAR_FULL_MODEL, dropout=0.0), FULL_TRAIN,
+               None, "Figure 4: NiN without dropout between mlpconv layers, full length"),
+    Experiment("cifar10_fc_full", "cifar10", "gcn_zca", replace(CIFAR_FULL_MODEL, head="fc"), FULL_TRAIN,
+               "cifar10_fc", "Table 5: mlpconv stack + fully connected head, full length"),
+    Experiment("cifar10_fc_dropout_full", "cifar10", "gcn_zca", replace(CIFAR_FULL_MODEL, head="fc_dropout"),
+               FULL_TRAIN, "cifar10_fc_dropout",
+               "Table 5: mlpconv stack + dropout + fully connected head, full length"),
     Experiment("cifar10_aug_fast", "cifar10", "gcn_zca", replace(CIFAR_MODEL, batchnorm=True),
                TrainConfig(epochs=12, warmup_epochs=3, translate=4, flip=True, **FAST_TRAIN),
                None, "Fast recipe (not the paper's): CIFAR-10 NiN + BatchNorm, one-cycle, label smoothing, "
@@ -122,11 +167,16 @@ def get(name: str) -> Experiment:
 
 
 # What the book needs, in the order `nin-repro reproduce` works through it:
-# every table row with one seed first (the fast-recipe runs of the
-# performance page among them), then the remaining seeds.
-BOOK_PLAN: list[tuple[str, int]] = (
-    [("mnist", s) for s in (0, 1, 2)] + [("mnist_fast", 0)]
+# the full-length rows first (MNIST's first seed, the two Table 1 rows, the
+# other MNIST seeds), then one 30-epoch CIFAR-10 seed on the lossless copy of
+# the data (beside the two on the JPEG copy), the full-length Figure 4 and
+# Table 5 runs, the CPU-budget rows, and more seeds.
+BOOK_PLAN: list[tuple[str, int]] = list(dict.fromkeys(
+    [("mnist_full", 0), ("cifar10_aug_full", 0), ("cifar10_full", 0), ("mnist_full", 1), ("mnist_full", 2),
+     ("cifar10", 2), ("cifar10_nodropout_full", 0), ("cifar10_fc_full", 0), ("cifar10_fc_dropout_full", 0)]
+    + [("mnist", s) for s in (0, 1, 2)] + [("mnist_fast", 0)]
     + [("cifar10_short", 0), ("cifar10", 0), ("cifar10_aug", 0), ("cifar10_fc", 0), ("cifar10_fc_dropout", 0),
        ("cifar10_nodropout", 0), ("cifar10_aug_fast", 0), ("cifar100", 0), ("svhn", 0)]
     + [(name, s) for s in (1, 2) for name in ("cifar10", "cifar10_aug")]
-)
+    + [("cifar10_aug_full", 1), ("cifar10_full", 1)]
+))

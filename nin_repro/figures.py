@@ -30,12 +30,13 @@ def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, result
     `run_name` (e.g. "cifar10__seed0"). The test set may be sorted by class,
     so images are picked per class, not from its start."""
     from .data import load
-    from .train import checkpoint_path, load_inputs
+    from . import checkpoint
+    from .train import load_inputs
 
-    ckpt = checkpoint_path(run_name, cache_dir)
+    ckpt = checkpoint.cache_path(run_name, cache_dir)
     if not ckpt.exists():
         raise FileNotFoundError(f"no checkpoint {ckpt}: train the run first (nin-repro reproduce / train)")
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = checkpoint.load(ckpt)
     config = state["config"]
     exp = get_experiment(config["experiment"])
     model = NiN(ModelConfig.from_dict(config["model"]))

@@ -6,6 +6,11 @@ The CIFAR-10 net follows the Caffe model-zoo definition of the paper's net:
     mlpconv 2: conv 5x5,192 -> 1x1,192 -> 1x1,192  | avg pool 3/2 (ceil) | dropout
     mlpconv 3: conv 3x3,192 -> 1x1,192 -> 1x1,C    | global average pooling
 
+The first author's MNIST net (`mnist_def` of his cuda-convnet release) is the
+same structure, narrower, with a max pool after mlpconv 2 and a 5x5 kernel in
+mlpconv 3: `block1=(96, 64, 48), block2=(128, 96, 48), block3=(128, 96),
+block3_kernel=5, pool2="max"`.
+
 Each convolution is followed by a ReLU except, by default, the last one. The
 Caffe definition also puts a ReLU on the class "confidence maps"; in our runs
 that let a whole class map die (zero everywhere, so the class is never
@@ -23,6 +28,7 @@ import torch
 from torch import nn
 
 HEADS = ("gap", "fc", "fc_dropout")
+POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
 
 
 @dataclass(frozen=True)
@@ -30,10 +36,12 @@ class ModelConfig:
     num_classes: int = 10
     in_channels: int = 3
     # (k x k conv width, first 1x1 width, second 1x1 width) for mlpconv 1 and 2;
-    # mlpconv 3 is (width, width, num_classes).
+    # mlpconv 3 is (k x k conv width, 1x1 width) and then num_classes maps.
     block1: tuple[int, int, int] = (192, 160, 96)
     block2: tuple[int, int, int] = (192, 192, 192)
-    block3_width: int = 192
+    block3: tuple[int, int] = (192, 192)
+    block3_kernel: int = 3
+    pool2: str = "avg"  # "avg" (Caffe model zoo's CIFAR-10 net) | "max" (the author's cuda-convnet nets)
     dropout: float = 0.5  # after mlpconv 1 and 2; 0 switches it off (Figure 4)
     head: str = "gap"  # "gap" | "fc" | "fc_dropout" (Table 5)
     input_size: int = 32  # needed only to size the fully connected heads
@@ -49,7 +57,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         d = dict(d)
-        for key in ("block1", "block2"):
+        for key in ("block1", "block2", "block3"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
@@ -131,6 +139,8 @@ class NiN(nn.Module):
         super().__init__()
         if cfg.head not in HEADS:
             raise ValueError(f"unknown head {cfg.head!r}; choose one of {HEADS}")
+        if cfg.pool2 not in POOLS:
+            raise ValueError(f"unknown pool2 {cfg.pool2!r}; choose one of {tuple(POOLS)}")
         self.cfg = cfg
         c = cfg.num_classes
         self.features = nn.Sequential(
@@ -138,10 +148,10 @@ class NiN(nn.Module):
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
             BitDropout(cfg.dropout),
             mlpconv(cfg.block1[2], cfg.block2, 5, batchnorm=cfg.batchnorm),
-            nn.AvgPool2d(3, stride=2, ceil_mode=True),
+            POOLS[cfg.pool2](3, stride=2, ceil_mode=True),
             BitDropout(cfg.dropout),
             # The last mlpconv emits one map per class: the confidence maps.
-            mlpconv(cfg.block2[2], (cfg.block3_width, cfg.block3_width, c), 3, last_relu=cfg.final_relu,
+            mlpconv(cfg.block2[2], (*cfg.block3, c), cfg.block3_kernel, last_relu=cfg.final_relu,
                     batchnorm=cfg.batchnorm, last_batchnorm=False),
         )
         if cfg.head == "gap":
@@ -166,6 +176,11 @@ class NiN(nn.Module):
                     raise ValueError(f"unknown init {self.cfg.init!r}; use 'kaiming' or 'caffe'")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+
+    def class_map_layer(self) -> nn.Conv2d:
+        """The 1x1 convolution that makes the class maps (Caffe's `cccp6`),
+        which the published Caffe recipe trains at a tenth of the base rate."""
+        return [m for m in self.features[-1] if isinstance(m, nn.Conv2d)][-1]
 
     def confidence_maps(self, x: torch.Tensor) -> torch.Tensor:
         """The last mlpconv's output: one map per class (Figure 5)."""

@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from . import data, paths, results
+from . import checkpoint, data, results
+from .checkpoint import CheckpointError
 from .experiments import BOOK_PLAN, EXPERIMENTS
-from .train import (CheckpointError, checkpoint_path, machine_name, read_checkpoint, resolve_device,
-                    resolve_precision, train)
+from .train import machine_name, resolve_device, resolve_precision, train
 
 # Figure 5's maps come from this run's final checkpoint.
 FIGURE5_RUN = ("cifar10", 0)
@@ -30,21 +30,10 @@ class Job:
     note: str = ""
 
 
-def _run_name(experiment: str, seed: int, overrides: dict) -> str:
-    config = {"overrides": overrides}
-    return results.record_filename({"experiment": experiment, "seed": seed, "config": config})[:-5]
-
-
-def checkpoint_progress(path, state: dict | None = None) -> str:
-    """How far an unfinished run got, from its checkpoint (`state`, if the
-    caller has read it already): what the status report says of a run in
-    progress, with the time its remaining epochs take at its recent pace (what
-    a session needs to know to plan around it)."""
-    if state is None:
-        try:
-            state = read_checkpoint(path)
-        except CheckpointError as e:
-            return str(e)
+def checkpoint_progress(state: dict) -> str:
+    """How far an unfinished run got, from its checkpoint: what the status
+    report says of a run in progress, with the time its remaining epochs take
+    at its recent pace (what a session needs to know to plan around it)."""
     history, epochs = state["history"], state["config"]["train"]["epochs"]
     note = (f"checkpoint after epoch {state['epoch']}/{epochs}: test error {history[-1]['test_error']:.2f}%, "
             f"{state['wall_seconds'] / 60:.0f} min so far")
@@ -102,14 +91,13 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
     runs = results.runs_dir(results_dir)
     paces: list[tuple[tuple, float]] = []  # the last epoch of each run this call trained
     for job in todo:
-        name = _run_name(job.experiment, job.seed, overrides)
+        name = results.run_name(job.experiment, job.seed, overrides)
         if (runs / f"{name}.json").exists() and not redo:
             job.status = "done"
             continue
-        ckpt = checkpoint_path(name, cache_dir)
         # Read once (7.7 MB for CIFAR-10): it judges the first epoch here and
         # says how far the run got; only train() reads it again, to resume.
-        state = _read_or_none(ckpt)
+        state, unreadable = _newest_or_none(name, cache_dir, results_dir)
         over_budget = deadline is not None and time.time() >= deadline
         if deadline is not None and not over_budget:
             # train() stops before an epoch that would end past the deadline,
@@ -124,8 +112,10 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
                 log(f"[{name}] not run now: its next epoch, about {pace[0] / 60:.0f} min here ({pace[1]}), "
                     "would end past the budget")
         if over_budget:
-            if ckpt.exists():
-                job.status, job.note = "in progress", checkpoint_progress(ckpt, state)
+            if unreadable:
+                job.status, job.note = "in progress", unreadable
+            elif state is not None:
+                job.status, job.note = "in progress", checkpoint_progress(state)
             elif EXPERIMENTS[job.experiment].requires_download:
                 job.note = "needs the official files in the data directory, or internet for --download"
             else:
@@ -140,15 +130,15 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
                 raise
             job.status, job.note = "no data", str(e).split(". ")[0]
             continue
-        state = record or _read_or_none(ckpt)
+        state = record or _newest_or_none(name, cache_dir, results_dir)[0]
         if state and state["history"]:
             paces.append(_epoch_pace(state["config"], state["history"]))
         if record is None:
-            job.status, job.note = "in progress", checkpoint_progress(ckpt, state)
+            job.status, job.note = "in progress", checkpoint_progress(state)
         else:
             job.status, job.note = "finished now", f"test error {record['test_error']:.2f}%"
     if figure_run:
-        refresh_figure5(_run_name(*figure_run, overrides), data_dir, cache_dir, results_dir, log)
+        refresh_figure5(results.run_name(*figure_run, overrides), data_dir, cache_dir, results_dir, log)
     log(status_report(todo))
     return todo
 
@@ -158,15 +148,18 @@ def _epoch_pace(config: dict, history: list[dict]) -> tuple[tuple, float]:
     subset, machine, precision) take about as long an epoch, whatever their
     head or seed."""
     kind = (config.get("dataset"), (config.get("overrides") or {}).get("subset"), history[-1].get("machine"),
-            (config.get("train") or {}).get("precision"))
+            history[-1].get("precision"))
     return kind, history[-1]["seconds"]
 
 
-def _read_or_none(ckpt) -> dict | None:
+def _newest_or_none(name: str, cache_dir=None, results_dir=None) -> tuple[dict | None, str]:
+    """The state a run resumes from (None if it has none) and, if one of its
+    checkpoints is corrupt, what is wrong (train() refuses it when it gets there)."""
     try:
-        return read_checkpoint(ckpt) if ckpt.exists() else None
-    except CheckpointError:
-        return None  # train() says what is wrong with it when it reaches it
+        found = checkpoint.newest(name, cache_dir, results_dir)
+    except CheckpointError as e:
+        return None, str(e)
+    return (found[1] if found else None), ""
 
 
 def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple, float]], results_dir=None
@@ -187,7 +180,7 @@ def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple,
     for r in reversed(records):
         rec_kind, seconds = _epoch_pace(r["config"], r["history"])
         if rec_kind == kind:
-            return seconds, f"the last epoch of {results.record_filename(r)[:-5]}"
+            return seconds, f"the last epoch of {results.record_name(r)}"
     return None
 
 
@@ -201,7 +194,7 @@ def refresh_figure5(run_name: str, data_dir=None, cache_dir=None, results_dir=No
     current = load_confidence_maps(results_dir)
     if current is not None and str(current["run"]) == run_name and int(current["epoch"]) == int(current["epochs"]):
         return False
-    if not checkpoint_path(run_name, cache_dir).exists():
+    if not checkpoint.cache_path(run_name, cache_dir).exists():
         log(f"Figure 5: the checkpoint of {run_name} is not in the cache; retrain it with "
             f"`nin-repro reproduce --only {run_name.split('__')[0]} --redo` to redraw the maps")
         return False
@@ -211,9 +204,9 @@ def refresh_figure5(run_name: str, data_dir=None, cache_dir=None, results_dir=No
 
 
 def status_report(jobs: list[Job]) -> str:
-    lines = ["", f"{'experiment':<20} {'seed':>4}  status"]
+    lines = ["", f"{'experiment':<24} {'seed':>4}  status"]
     for j in jobs:
-        lines.append(f"{j.experiment:<20} {j.seed:>4}  {j.status}{'  (' + j.note + ')' if j.note else ''}")
+        lines.append(f"{j.experiment:<24} {j.seed:>4}  {j.status}{'  (' + j.note + ')' if j.note else ''}")
     counts = {s: sum(j.status == s for j in jobs) for s in ("done", "finished now", "in progress", "left", "no data")}
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n))
     if counts["in progress"] or counts["left"]:

@@ -29,11 +29,20 @@ def runs_dir(results_dir: str | os.PathLike | None = None) -> Path:
     return paths.results_dir(results_dir) / "runs"
 
 
+def run_name(experiment: str, seed: int, overrides: dict | None = None) -> str:
+    """A run's name: its record, checkpoint and weights files are named after it."""
+    name = f"{experiment}__seed{seed}"
+    if overrides:
+        name += "__" + "_".join(f"{k}{v}" for k, v in sorted(overrides.items()))
+    return name
+
+
+def record_name(record: dict) -> str:
+    return run_name(record["experiment"], record["seed"], record["config"].get("overrides"))
+
+
 def record_filename(record: dict) -> str:
-    name = f"{record['experiment']}__seed{record['seed']}"
-    if record["config"].get("overrides"):
-        name += "__" + "_".join(f"{k}{v}" for k, v in sorted(record["config"]["overrides"].items()))
-    return name + ".json"
+    return record_name(record) + ".json"
 
 
 def validate(record: dict, where: str = "record") -> dict:

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nin_repro import experiments  # noqa: E402
 from nin_repro.experiments import TrainConfig  # noqa: E402
 
-TINY_MODEL = replace(experiments.MNIST_MODEL, block1=(16, 16, 16), block2=(16, 16, 16), block3_width=16,
+TINY_MODEL = replace(experiments.MNIST_MODEL, block1=(16, 16, 16), block2=(16, 16, 16), block3=(16, 16),
                      dropout=0.0)
 
 

@@ -1,0 +1,175 @@
+"""A run's state on disk: where it lives, how it is written and checked.
+
+Three kinds of file, each one `torch.save`d dict with its SHA-256 in a
+`<file>.sha256` line beside it (the format `sha256sum -c` reads), checked
+before the file is loaded with `torch.load(weights_only=True)`:
+
+- the **cache checkpoint** (`~/.cache/nin_repro/checkpoints/<run>.pt`),
+  written after every epoch: fp32 weights, momentum, random streams, history;
+- the **snapshot** (`results/checkpoints/<run>.pt`), the same state copied
+  into the repository when a run stops before its end, so that a run outlives
+  the machine (a cache does not survive a change of machine); it leaves the
+  tree when the run finishes;
+- the **weights** (`results/weights/<run>.pt`), a finished run's final weights
+  in fp16 (about 2 MB for CIFAR-10), which `nin-repro evaluate` checks against
+  the run's record.
+
+A run resumes from whichever of its cache checkpoint and snapshot holds more
+epochs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from . import paths
+from .atomic import atomic_path, atomic_write_text
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is corrupt, torn, or belongs to another configuration."""
+
+
+def cache_path(run_name: str, cache_dir=None) -> Path:
+    return paths.cache_dir(cache_dir) / "checkpoints" / f"{run_name}.pt"
+
+
+def snapshot_path(run_name: str, results_dir=None) -> Path:
+    return paths.results_dir(results_dir) / "checkpoints" / f"{run_name}.pt"
+
+
+def weights_path(run_name: str, results_dir=None) -> Path:
+    return paths.results_dir(results_dir) / "weights" / f"{run_name}.pt"
+
+
+def _sum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save(path: Path, state: dict) -> None:
+    """Write `state` and its checksum, each atomically (the file first: a
+    crash between the two leaves a mismatch, reported as such, never a silent
+    load of a torn file)."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+        digest = file_sha256(tmp)
+    atomic_write_text(_sum_path(path), f"{digest}  {path.name}\n")
+
+
+def load(path: Path) -> dict:
+    """The dict in `path`, after its SHA-256 matched the one beside it."""
+    path = Path(path)
+    sums = _sum_path(path)
+    if not sums.exists():
+        raise CheckpointError(f"{path} has no checksum file {sums.name} beside it, so it cannot be trusted; "
+                              "restore both from git or delete the checkpoint to start the run again")
+    expected = sums.read_text().split()[0] if sums.read_text().split() else ""
+    actual = file_sha256(path)
+    if actual != expected:
+        raise CheckpointError(f"{path} is corrupt: its SHA-256 is {actual[:12]}..., {sums.name} says "
+                              f"{expected[:12]}...; restore it from git (git checkout -- {path.name}) or delete "
+                              "it and its .sha256 to start the run again")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for a file it cannot unpickle
+        raise CheckpointError(f"{path} matches its checksum but cannot be loaded ({type(e).__name__}: {e}); "
+                              "delete it and its .sha256 to start the run again") from e
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} holds a {type(state).__name__}, not a checkpoint dict; delete it")
+    return state
+
+
+def remove(path: Path) -> None:
+    """Delete a checkpoint and its checksum (no error if absent)."""
+    for p in (Path(path), _sum_path(Path(path))):
+        if p.exists():
+            p.unlink()
+
+
+def copy(src: Path, dst: Path) -> None:
+    """Copy a checkpoint and its checksum, each atomically, the file first."""
+    for s, d in ((src, dst), (_sum_path(src), _sum_path(dst))):
+        with atomic_path(d) as tmp:
+            shutil.copyfile(s, tmp)
+
+
+def newest(run_name: str, cache_dir=None, results_dir=None) -> tuple[Path, dict] | None:
+    """The checkpoint to resume `run_name` from: of its cache checkpoint and
+    its repository snapshot, the one with more epochs (the cache on a tie:
+    it is the one this machine wrote). None if neither exists. A corrupt one
+    raises; it is never skipped in silence."""
+    found = []
+    for path in (cache_path(run_name, cache_dir), snapshot_path(run_name, results_dir)):
+        if path.exists():
+            found.append((path, load(path)))
+    if not found:
+        return None
+    return max(found, key=lambda pair: pair[1].get("epoch", 0))
+
+
+def check_config(path: Path, state: dict, config: dict) -> dict:
+    """`state`, after checking it was written by a run of this configuration."""
+    if state.get("config") != config:
+        raise CheckpointError(f"{path} was written by a run with another configuration "
+                              f"({config_difference(state.get('config'), config)}); delete it or resume with "
+                              "the same experiment, seed, overrides, precision and number of processes")
+    return state
+
+
+def config_difference(saved: dict | None, current: dict) -> str:
+    """The settings where a checkpoint's configuration and this run's differ, for the error message."""
+    if saved is None:
+        return "the checkpoint stores none"
+    diffs = []
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += [f"{key}.{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in sorted(set(a) | set(b))
+                      if a.get(k) != b.get(k)]
+        elif a != b:
+            diffs.append(f"{key}: {a!r} there, {b!r} here")
+    return "; ".join(diffs) or "no setting differs"
+
+
+def save_weights(path: Path, model_state: dict, run_name: str) -> None:
+    """A finished run's weights in fp16 (floating tensors; others as they are)."""
+    half = {k: v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu()
+            for k, v in model_state.items()}
+    save(path, {"run": run_name, "dtype": "float16", "model": half})
+
+
+def load_weights(path: Path) -> dict:
+    """The fp32 state dict of a weights file written by `save_weights`."""
+    state = load(path)
+    if not isinstance(state.get("model"), dict):
+        raise CheckpointError(f"{path} holds no 'model' weights; it is not a weights file of this study")
+    return {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
+
+
+def writable_folder(path: Path, what: str) -> None:
+    """Fail now, with one line, if `path` cannot be created or written:
+    better than after an epoch of training."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"cannot use {path} for {what}: a file stands where the folder should be; "
+                         "move it away or point the setting elsewhere") from None
+    except PermissionError:
+        raise ValueError(f"cannot create {path} for {what}: permission denied; point the setting to a "
+                         "folder you can write") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write to {path} ({what}): permission denied; point the setting to a "
+                         "folder you can write")
