@@ -67,6 +67,16 @@ def _figure5(args) -> int:
     return 0
 
 
+def _evaluate(args) -> int:
+    from .evaluate import evaluate_run
+
+    r = evaluate_run(args.experiment, seed=args.seed, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                     results_dir=args.results_dir, precision=args.precision)
+    print(f"{r['run']}: test error {r['test_error']:.2f}% from {r['weights']} ({r['precision']}, "
+          f"{r['seconds']:.0f} s); its record says {r['recorded']:.2f}% (difference {r['difference']:+.2f} points)")
+    return 0
+
+
 def _bench(args) -> int:
     from .bench import run_bench
 
@@ -80,6 +90,12 @@ def _render(args) -> int:
 
     render(args.notebooks or None)
     return 0
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (a session's end, `kill`) stops a run as Ctrl-C does: its last
+    complete epoch is left in results/checkpoints/ to resume from."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def add_locations(p: argparse.ArgumentParser) -> None:
@@ -137,6 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     add_locations(p)
     p.set_defaults(func=_figure5)
 
+    p = sub.add_parser("evaluate", help="test error of a finished run from its committed weights, "
+                                        "beside its record's")
+    p.add_argument("experiment", help="see `nin-repro experiments`")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"],
+                   help="default: the precision the run's last epoch was evaluated in")
+    add_locations(p)
+    p.set_defaults(func=_evaluate)
+
     p = sub.add_parser("bench", help="training-step speed of the baseline loop and the library, side by side")
     p.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
     p.add_argument("--only", nargs="+", help="configurations whose name contains one of these words")
@@ -150,9 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_render)
 
     args = parser.parse_args(argv)
-    # SIGTERM (a session's end, `kill`) stops a run as Ctrl-C does: its last
-    # complete epoch is left in results/checkpoints/ to resume from.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    stop_on_sigterm()
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -168,7 +168,7 @@ def throughput_table(results_dir=None) -> pd.DataFrame:
         h = r["history"]
         rows.append({
             "run": f"{r['experiment']} seed {r['seed']}", "device": results.run_machines(r), "threads": r["threads"],
-            "precision": r["config"]["train"]["precision"], "batch": r["config"]["train"]["batch_size"],
+            "precision": results.run_precision(r), "batch": r["config"]["train"]["batch_size"],
             "train img/s (mean)": round(r["images_per_second"]),
             "train img/s (best epoch)": round(max(x.get("train_images_per_second", 0) for x in h)),
             "eval img/s": round(sum(x.get("eval_images_per_second", 0) for x in h) / len(h)),

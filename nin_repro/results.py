@@ -18,7 +18,7 @@ REQUIRED_FIELDS = {
     "device": str, "threads": int, "torch_version": str, "git_commit": str,
     "wall_seconds": (int, float), "images_per_second": (int, float), "config": dict, "history": list,
 }
-HISTORY_FIELDS = ("epoch", "lr", "train_loss", "train_error", "test_loss", "test_error", "seconds")
+HISTORY_FIELDS = ("epoch", "lr", "train_loss", "train_error", "test_loss", "test_error", "seconds", "precision")
 
 
 class RecordError(ValueError):
@@ -93,33 +93,51 @@ def read_records(results_dir: str | os.PathLike | None = None) -> list[dict]:
     return [read_record(p) for p in sorted(folder.glob("*.json"))]
 
 
-def run_precision(record: dict) -> str | None:
-    return record.get("config", {}).get("train", {}).get("precision")
+def _spans(record: dict, key) -> list[list]:
+    """[value, first epoch, last epoch] for each stretch of epochs with one `key(row)`."""
+    spans = []
+    for h in record["history"]:
+        value = key(h)
+        if spans and spans[-1][0] == value:
+            spans[-1][2] = h["epoch"]
+        else:
+            spans.append([value, h["epoch"], h["epoch"]])
+    return spans
+
+
+def run_precision(record: dict) -> str:
+    """The precision of a run's epochs: one, or each with its epochs (a run
+    resumed on another kind of machine trains there in that machine's)."""
+    spans = _spans(record, lambda h: h["precision"])
+    if len(spans) == 1:
+        return spans[0][0]
+    return ", ".join(f"{p} (epochs {a}-{b})" for p, a, b in spans)
+
+
+def _machine(record: dict, h: dict) -> str:
+    # Epochs from before the library recorded the machine fall back to the record's device.
+    return h.get("machine") or record["device"] + " (instruction set not recorded)"
 
 
 def run_machines(record: dict) -> str:
     """Where a run trained: the machine its epochs name (CPU name and
     instruction set), or, for a run resumed on another kind of machine, each
-    machine with its epochs. Epochs from before the library recorded it fall
-    back to the record's device."""
-    spans = []  # [machine, first epoch, last epoch]
-    for h in record["history"]:
-        machine = h.get("machine")
-        if spans and spans[-1][0] == machine:
-            spans[-1][2] = h["epoch"]
-        else:
-            spans.append([machine, h["epoch"], h["epoch"]])
+    machine with its epochs."""
+    spans = _spans(record, lambda h: h.get("machine"))
     if len(spans) == 1:
         return spans[0][0] or record["device"]
-    return "; ".join(f"{m or record['device'] + ' (instruction set not recorded)'}: epochs {a}-{b}"
-                     for m, a, b in spans)
+    return "; ".join(f"{_machine(record, {'machine': m})}: epochs {a}-{b}" for m, a, b in spans)
 
 
 def run_where(record: dict) -> str:
     """Machine(s) and precision of a run. The same CPU name can be machines of
     different speed and numerics (bf16 on AVX512-BF16/AMX, fp32 on AVX2): the
-    precision tells them apart wherever a run's error or cost is shown."""
-    return ", ".join([run_machines(record)] + [p for p in [run_precision(record)] if p])
+    precision tells them apart wherever a run's error or cost is shown. A run
+    that moved names each machine and precision with its epochs."""
+    spans = _spans(record, lambda h: (h.get("machine"), h["precision"]))
+    if len(spans) == 1:
+        return f"{run_machines(record)}, {spans[0][0][1]}"
+    return "; ".join(f"{_machine(record, {'machine': m})}, {p}: epochs {a}-{b}" for (m, p), a, b in spans)
 
 
 def is_protocol_run(record: dict) -> bool:

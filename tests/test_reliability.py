@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from nin_repro import checkpoint
+
 REPO = Path(__file__).resolve().parent.parent
 TINY = Path(__file__).resolve().parent / "tiny.py"
 
@@ -62,7 +64,7 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(data_dir, deco
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not (tmp_path / "r2" / "runs").exists()  # no record from a killed run
-    assert torch.load(ckpt, weights_only=False)["epoch"] in (1, 2)  # a complete checkpoint, never a torn one
+    assert checkpoint.load(ckpt)["epoch"] in (1, 2)  # a complete checkpoint, never a torn one
     assert not list(ckpt.parent.glob(".*.tmp"))
 
     out = subprocess.run(tiny_cmd("t_kill", data_dir, killed_cache, tmp_path / "r2", "--resume"), env=env,
@@ -73,9 +75,43 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(data_dir, deco
     b = json.loads((tmp_path / "r2" / "runs" / "t_kill__seed0__subset2048.json").read_text())
     for key in ("train_loss", "train_error", "test_loss", "test_error", "lr"):
         assert [h[key] for h in a["history"]] == [h[key] for h in b["history"]], key
-    wa = torch.load(straight_cache / "checkpoints" / "t_kill__seed0__subset2048.pt", weights_only=False)["model"]
-    wb = torch.load(ckpt, weights_only=False)["model"]
+    wa = checkpoint.load(straight_cache / "checkpoints" / "t_kill__seed0__subset2048.pt")["model"]
+    wb = checkpoint.load(ckpt)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_sigterm_leaves_a_snapshot_that_a_fresh_machine_resumes_to_the_same_run(data_dir, decoded_cache,
+                                                                                 tmp_path):
+    """SIGTERM (a session's end) mid-epoch: the run exits, leaving its last
+    complete epoch in results/checkpoints/; with the cache gone (another
+    machine), --resume continues from that snapshot to the uninterrupted
+    run's numbers."""
+    env = env_for(tmp_path)
+    subprocess.run(tiny_cmd("t_term", data_dir, decoded_cache("straight"), tmp_path / "r1"), env=env, check=True,
+                   capture_output=True, timeout=300)
+    cache = decoded_cache("stopped")
+    ckpt = cache / "checkpoints" / "t_term__seed0__subset2048.pt"
+    proc = subprocess.Popen(tiny_cmd("t_term", data_dir, cache, tmp_path / "r2"), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the second epoch
+    assert proc.poll() is None, "the run finished before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode != 0 and "continue with --resume" in out
+    snapshot = tmp_path / "r2" / "checkpoints" / "t_term__seed0__subset2048.pt"
+    assert checkpoint.load(snapshot)["epoch"] in (1, 2)
+    checkpoint.remove(ckpt)
+    out = subprocess.run(tiny_cmd("t_term", data_dir, cache, tmp_path / "r2", "--resume"), env=env,
+                         check=True, capture_output=True, text=True, timeout=300).stdout
+    assert f"resumed from {snapshot}" in out
+    a = json.loads((tmp_path / "r1" / "runs" / "t_term__seed0__subset2048.json").read_text())
+    b = json.loads((tmp_path / "r2" / "runs" / "t_term__seed0__subset2048.json").read_text())
+    for key in ("train_loss", "test_loss", "test_error", "lr"):
+        assert [h[key] for h in a["history"]] == [h[key] for h in b["history"]], key
+    assert not snapshot.exists()  # finished: the snapshot left the tree
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
@@ -107,6 +143,7 @@ def test_torchrun_two_processes_matches_a_single_process_run(data_dir, decoded_c
     b = json.loads(runs[0].read_text())
     assert b["world_size"] == 2 and b["config"]["world_size"] == 2
     assert a["config"]["train"]["precision"] == b["config"]["train"]["precision"] == "fp32"
+    assert {h["precision"] for h in a["history"] + b["history"]} == {"fp32"}
     assert b["history"][-1]["train_loss"] < b["history"][0]["train_loss"]  # it learns
     for ha, hb in zip(a["history"], b["history"]):
         assert abs(ha["train_loss"] - hb["train_loss"]) < 0.4, (ha, hb)

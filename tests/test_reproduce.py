@@ -1,6 +1,6 @@
 import pytest
 
-from nin_repro import experiments
+from nin_repro import checkpoint, experiments
 from nin_repro import results
 from nin_repro.reproduce import plan, reproduce, time_left
 from test_results import make_record
@@ -35,8 +35,8 @@ def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_pl
     with monkeypatch.context() as m:
         m.setattr(reproduce_module, "time", clock)
         m.setattr(train_module, "time", clock)
-        m.setattr(reproduce_module, "read_checkpoint",
-                  lambda path: reads.append(path.name) or train_module.read_checkpoint(path))
+        real_load = checkpoint.load
+        m.setattr(checkpoint, "load", lambda path: reads.append(path.name) or real_load(path))
         first = reproduce(hours=1e-7, **{**tiny_plan, "log": said.append})
     # Once, after the run stopped: for the pace of the next run and the note alike.
     assert reads == ["t_rep_a__seed0__subset512.pt"]
@@ -48,6 +48,8 @@ def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_pl
     assert not (tmp_path / "results" / "runs").exists()
     checkpoints = sorted((tmp_path / "cache").rglob("*.pt"))
     assert [p.name for p in checkpoints] == ["t_rep_a__seed0__subset512.pt"]
+    # the stopped run's snapshot, for a session on another machine
+    assert checkpoint.load(checkpoint.snapshot_path("t_rep_a__seed0__subset512", tmp_path / "results"))["epoch"] == 1
     stamps = [p.stat().st_mtime_ns for p in checkpoints]
     asked = reproduce(status_only=True, **tiny_plan)  # the status alone trains nothing
     assert status(asked) == ["in progress", "left"] and asked[0].note == first[0].note
@@ -89,7 +91,7 @@ def test_seeds_pick_exact_jobs_in_the_books_order():
     # --only alone queues every planned seed: asking for one seed must not also start the others
     assert plan(["cifar10_aug"], seeds=[0]) == [("cifar10_aug", 0)]
     assert plan(["cifar10_fc", "cifar10"], seeds=[1, 1]) == [("cifar10_fc", 1), ("cifar10", 1)]  # unplanned seed: asked for
-    assert plan(seeds=[2]) == [("mnist", 2), ("cifar10", 2), ("cifar10_aug", 2)]
+    assert plan(seeds=[2]) == [("mnist_full", 2), ("cifar10", 2), ("mnist", 2), ("cifar10_aug", 2)]
     for bad in ([], [-1], ["0"]):
         with pytest.raises(ValueError, match="seeds must be one or more integers >= 0"):
             plan(["cifar10"], seeds=bad)
@@ -144,7 +146,8 @@ def test_a_fresh_run_starts_only_if_an_epoch_of_its_kind_fits_the_budget(tiny_pl
     here = machine_name(cpu)
     rec = make_record("t_rep_a", seed=1, overrides={"subset": 512}, dataset="mnist",
                       train={"precision": resolve_precision(experiments.EXPERIMENTS["t_rep_b"].train.precision, cpu)})
-    rec["history"][-1].update(seconds=3600.0, machine=here)  # an hour an epoch, here: over a 0.5 h budget
+    rec["history"][-1].update(seconds=3600.0, machine=here,
+                              precision=resolve_precision(experiments.EXPERIMENTS["t_rep_b"].train.precision, cpu))  # an hour an epoch, here: over a 0.5 h budget
     results.write_record(rec, tmp_path / "results")
     clock = frozen_clock()
     monkeypatch.setattr(reproduce_module, "time", clock)

@@ -6,8 +6,9 @@ from nin_repro import results
 
 
 def make_record(experiment="mnist", seed=0, error=0.5, **config):
+    precision = config.get("train", {}).get("precision", "fp32")
     history = [{"epoch": 1, "lr": 0.05, "train_loss": 0.3, "train_error": 2.0, "test_loss": 0.1,
-                "test_error": error, "seconds": 50.0}]
+                "test_error": error, "seconds": 50.0, "precision": precision}]
     return {"experiment": experiment, "dataset": "mnist", "seed": seed, "test_error": error, "epochs": 1,
             "device": "cpu (test)", "threads": 2, "torch_version": "2.x", "git_commit": "abc",
             "wall_seconds": 60.0, "images_per_second": 1000.0, "config": {"overrides": {}, **config},

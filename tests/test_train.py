@@ -4,11 +4,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from nin_repro import experiments, results
+from nin_repro import checkpoint, results
+from nin_repro.checkpoint import CheckpointError
 from nin_repro.experiments import TrainConfig
-from nin_repro.train import (CheckpointError, DivergedError, bf16_is_native, checkpoint_path, evaluate,
-                             learning_rate, load_inputs, read_checkpoint, resolve_device, resolve_precision,
-                             train)
+from nin_repro.train import (DivergedError, bf16_is_native, evaluate, learning_rate, load_inputs, param_groups,
+                             resolve_device, resolve_precision, train)
 from nin_repro.loader import TensorLoader
 from nin_repro.model import NiN
 from tiny import frozen_clock, tiny
@@ -70,7 +70,8 @@ def test_record_stores_the_precision_that_ran(data_dir, cache_dir, tmp_path, sha
     rec = run(tiny("t_precision", epochs=1), tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=256,
               write=False)
     expected = "bf16" if bf16_is_native(torch.device("cpu")) else "fp32"
-    assert rec["config"]["train"]["precision"] == expected
+    assert rec["config"]["train"]["precision"] == "auto"  # as asked; each epoch says what it trained in
+    assert rec["history"][0]["precision"] == expected
 
 
 def test_same_seed_gives_identical_metrics(data_dir, cache_dir, tmp_path, shared_decoded):
@@ -99,32 +100,143 @@ def test_resume_refuses_a_checkpoint_of_another_configuration(data_dir, cache_di
         run(other, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
 
 
-def test_resume_on_another_kind_of_machine_keeps_the_checkpoints_precision(data_dir, cache_dir, tmp_path,
-                                                                            shared_decoded):
-    """A run started in the precision `auto` would not pick here (as when it
-    began on a machine with native bf16, or without) continues in that
-    precision under `auto`, names each epoch's machine, and refuses a forced
-    other precision with an error that names the setting."""
-    exp = tiny("t_keep_precision", epochs=2)
-    here = resolve_precision("auto", torch.device("cpu"))
-    there = "fp32" if here == "bf16" else "bf16"
-    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=256, precision=there,
-               stop_after_epoch=1) is None
-    with pytest.raises(CheckpointError, match=f"train.precision: '{there}' there, '{here}' here"):
-        run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=256, precision=here, resume=True)
-    rec = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=256, resume=True, write=False)
-    assert rec["config"]["train"]["precision"] == there and len(rec["history"]) == 2
-    machine = rec["device"] + f", {torch.backends.cpu.get_cpu_capability()}"
-    assert [h["machine"] for h in rec["history"]] == [machine, machine]
+@pytest.mark.parametrize("first, then", [("bf16", "fp32"), ("fp32", "bf16")])
+def test_resumed_run_trains_each_epoch_in_its_machines_precision(first, then, data_dir, cache_dir, tmp_path,
+                                                                shared_decoded, monkeypatch):
+    """A run checkpointed on a machine with native bf16 resumes in fp32 on one
+    without (and the other way round) under `auto`: each epoch's row names its
+    precision, and the schedule and the random streams (data order, dropout)
+    continue as if the run had stayed on one machine."""
+    import nin_repro.train as train_module
+
+    exp = tiny("t_switch", epochs=2, dropout=0.5)
+    native = lambda p: (lambda dev: p == "bf16")  # noqa: E731  a machine whose auto picks p
+    monkeypatch.setattr(train_module, "bf16_is_native", native(first))
+    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=256, stop_after_epoch=1) is None
+    stopped = checkpoint.load(checkpoint.cache_path("t_switch__seed0__subset256", shared_decoded))
+    monkeypatch.setattr(train_module, "bf16_is_native", native(then))
+    switched = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=256, resume=True,
+                   write=False)
+    assert [h["precision"] for h in switched["history"]] == [first, then]
+    assert switched["config"]["train"]["precision"] == "auto"
+    after_switch = checkpoint.load(checkpoint.cache_path("t_switch__seed0__subset256", shared_decoded))
+    # An uninterrupted run on the first machine: the same schedule, and the
+    # same random state after epoch 2 (the precision draws no random numbers).
+    monkeypatch.setattr(train_module, "bf16_is_native", native(first))
+    other = tmp_path / "straight_cache"
+    other.mkdir()
+    (other / "decoded").symlink_to(shared_decoded / "decoded", target_is_directory=True)
+    straight = run(exp, tmp_path / "straight", data_dir, cache_dir, ckpt=other, subset=256, write=False)
+    after_straight = checkpoint.load(checkpoint.cache_path("t_switch__seed0__subset256", other))
+    assert [h["lr"] for h in straight["history"]] == [h["lr"] for h in switched["history"]]
+    assert switched["history"][0]["test_loss"] == straight["history"][0]["test_loss"]
+    for a, b in zip(after_switch["rng"], after_straight["rng"]):
+        assert torch.equal(a["torch"], b["torch"]) and torch.equal(a["loader"], b["loader"])
 
 
-def test_torn_checkpoint_is_detected(data_dir, cache_dir, tmp_path, shared_decoded):
-    exp = tiny("t_torn", epochs=1)
-    path = checkpoint_path("t_torn__seed0__subset1024", shared_decoded)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"PK\x03\x04torn")
-    with pytest.raises(CheckpointError, match="torn or unreadable"):
+def test_a_corrupt_checkpoint_is_an_error_naming_the_file(data_dir, cache_dir, tmp_path, shared_decoded):
+    """One flipped byte (or a missing checksum) stops the run before training,
+    with the file's name: never a silent resume, never a diverging loss."""
+    exp = tiny("t_corrupt", epochs=2)
+    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1) is None
+    snapshot = checkpoint.snapshot_path("t_corrupt__seed0__subset1024", tmp_path / "results")
+    checkpoint.remove(checkpoint.cache_path("t_corrupt__seed0__subset1024", shared_decoded))  # a fresh machine
+    data = bytearray(snapshot.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    snapshot.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=rf"{snapshot} is corrupt: its SHA-256 is"):
         run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
+    snapshot.with_name(snapshot.name + ".sha256").unlink()
+    with pytest.raises(CheckpointError, match="has no checksum file"):
+        run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
+
+
+def test_a_stopped_run_leaves_its_snapshot_in_the_repository_and_a_fresh_machine_resumes_from_it(
+        data_dir, cache_dir, tmp_path, shared_decoded):
+    """Stopped: the snapshot (fp32 weights and momentum, checksummed) lies in
+    results/checkpoints/; a machine with an empty cache resumes from it and
+    ends where an uninterrupted run ends; finished, the snapshot leaves the
+    tree and fp16 weights take its place."""
+    exp = tiny("t_snapshot", epochs=2)
+    name = "t_snapshot__seed0__subset1024"
+    straight = run(exp, tmp_path / "a", data_dir, cache_dir, ckpt=tmp_path / "other", write=False)
+    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1) is None
+    snapshot = checkpoint.snapshot_path(name, tmp_path / "results")
+    state = checkpoint.load(snapshot)
+    assert state["epoch"] == 1 and set(state) == {"config", "epoch", "history", "wall_seconds", "model",
+                                                   "optimizer", "rng"}
+    assert all(v.dtype == torch.float32 for v in state["model"].values())
+    assert snapshot.stat().st_size < 8_000_000
+    checkpoint.remove(checkpoint.cache_path(name, shared_decoded))  # the cache did not survive the move
+    resumed = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
+    assert [h["test_loss"] for h in resumed["history"]] == [h["test_loss"] for h in straight["history"]]
+    assert not snapshot.exists() and not snapshot.with_name(snapshot.name + ".sha256").exists()
+    weights = checkpoint.load_weights(checkpoint.weights_path(name, tmp_path / "results"))
+    final = checkpoint.load(checkpoint.cache_path(name, shared_decoded))["model"]
+    assert weights.keys() == final.keys()
+    assert all(torch.allclose(weights[k], final[k], rtol=1e-3, atol=1e-4) for k in final)
+
+
+def test_the_newer_of_cache_and_snapshot_is_resumed(data_dir, cache_dir, tmp_path, shared_decoded):
+    exp = tiny("t_newer", epochs=3)
+    name = "t_newer__seed0__subset1024"
+    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1) is None
+    old = checkpoint.load(checkpoint.snapshot_path(name, tmp_path / "results"))
+    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=2, resume=True) is None
+    checkpoint.save(checkpoint.snapshot_path(name, tmp_path / "results"), old)  # an older copy in the repository
+    found_path, found = checkpoint.newest(name, shared_decoded, tmp_path / "results")
+    assert found["epoch"] == 2 and found_path == checkpoint.cache_path(name, shared_decoded)
+    checkpoint.remove(checkpoint.cache_path(name, shared_decoded))
+    assert checkpoint.newest(name, shared_decoded, tmp_path / "results")[1]["epoch"] == 1
+
+
+def test_an_interrupted_run_leaves_its_last_complete_epoch_in_the_repository(data_dir, cache_dir, tmp_path,
+                                                                             shared_decoded, monkeypatch):
+    import nin_repro.train as train_module
+
+    real = train_module.train_epoch
+
+    def interrupted_in_epoch_2(*args, **kw):
+        if args[7] == 1:  # the epoch index
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(train_module, "train_epoch", interrupted_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny("t_interrupt", epochs=3), tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
+    assert checkpoint.load(checkpoint.snapshot_path("t_interrupt__seed0__subset1024", tmp_path / "results")
+                           )["epoch"] == 1
+
+
+def test_an_unfinished_run_is_not_overwritten_without_resume(data_dir, cache_dir, tmp_path, shared_decoded):
+    exp = tiny("t_overwrite", epochs=2)
+    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1) is None
+    ckpt = checkpoint.cache_path("t_overwrite__seed0__subset1024", shared_decoded)
+    stamp = ckpt.stat().st_mtime_ns
+    with pytest.raises(ValueError, match=r"unfinished checkpoint \(after epoch 1\).*pass --resume"):
+        run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
+    assert ckpt.stat().st_mtime_ns == stamp
+
+
+def test_published_caffe_rates_become_parameter_groups():
+    """Biases at 2x without decay, the class maps (weights and bias) at 0.1x,
+    everything else at 1x with weight decay; the default config: one group."""
+    from nin_repro.experiments import FULL_TRAIN, CIFAR_FULL_MODEL
+
+    model = NiN(CIFAR_FULL_MODEL)
+    groups = {(g["lr_mult"], g["weight_decay"]): g["params"] for g in param_groups(model, FULL_TRAIN)}
+    class_maps = model.class_map_layer()
+    assert class_maps.out_channels == 10 and class_maps.kernel_size == (1, 1)
+    assert groups[(0.1, 1e-4)] == [class_maps.weight] and groups[(0.2, 0.0)] == [class_maps.bias]
+    assert all(p.dim() == 1 for p in groups[(2.0, 0.0)]) and all(p.dim() == 4 for p in groups[(1.0, 1e-4)])
+    assert sum(len(ps) for ps in groups.values()) == len(list(model.parameters()))
+    plain = param_groups(model, TrainConfig(epochs=1))
+    assert len(plain) == 1 and plain[0]["lr_mult"] == 1.0 and plain[0]["weight_decay"] == 5e-4
+    # the group's rate follows the schedule: 0.1 x 0.01 after the second drop
+    assert learning_rate(FULL_TRAIN, 230, 0, 390) * 0.1 == pytest.approx(1e-4)
+    assert learning_rate(FULL_TRAIN, 199, 389, 390) == pytest.approx(0.1)
+    assert learning_rate(FULL_TRAIN, 200, 0, 390) == pytest.approx(0.01)
+    assert learning_rate(FULL_TRAIN, 0, 0, 390) == pytest.approx(0.1)  # no warm-up
 
 
 def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(data_dir, cache_dir, tmp_path,
@@ -137,14 +249,45 @@ def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(data_d
     with pytest.raises(DivergedError, match=r"in epoch 2 .*last good checkpoint \(after epoch 1\)"):
         run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
     assert not (tmp_path / "results" / "runs").exists()  # no record of a failed run
-    state = torch.load(checkpoint_path("t_diverge__seed0__subset1024", shared_decoded), weights_only=False)
+    state = checkpoint.load(checkpoint.cache_path("t_diverge__seed0__subset1024", shared_decoded))
     assert state["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in state["model"].values())
 
 
-def test_bad_parameters_are_rejected(data_dir, cache_dir, tmp_path):
-    with pytest.raises(ValueError, match="epochs must be a positive integer"):
-        run(tiny("t_bad"), tmp_path, data_dir, cache_dir, epochs=-1)
+@pytest.mark.parametrize("kw, message", [
+    (dict(epochs=-1), "epochs must be a positive integer, got -1"),
+    (dict(batch_size=0), "batch size must be a positive integer, got 0"),
+    (dict(batch_size=-8), "batch size must be a positive integer, got -8"),
+    (dict(subset=0), "subset must be a positive integer, got 0"),
+    (dict(seed=-1), "seed must be an integer from 0 to 2147483647, got -1"),
+    (dict(seed=2**64 - 1), "seed must be an integer from 0 to 2147483647"),
+])
+def test_bad_numbers_are_refused_before_any_data_is_read(kw, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        run(tiny("t_bad"), tmp_path, tmp_path / "no-data-here", tmp_path, **kw)
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("where", ["file", "read-only"])
+def test_an_unwritable_results_folder_is_refused_before_training(where, tmp_path):
+    import os
+
+    results_dir = tmp_path / "results"
+    if where == "file":
+        results_dir.write_text("not a folder")
+        message = "is a file, not a folder"
+    else:
+        results_dir.mkdir()
+        os.chmod(results_dir, 0o500)
+        if os.access(results_dir, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        message = "is not writable"
+    with pytest.raises(ValueError, match=message):  # the data folder is never reached
+        train(tiny("t_unwritable"), data_dir=tmp_path / "no-data-here", cache_dir=tmp_path / "cache",
+              results_dir=results_dir, progress=False, log=lambda *_: None)
+
+
+def test_bad_parameters_are_rejected():
     with pytest.raises(ValueError, match="unknown experiment 'cifar11'; known experiments: mnist"):
         train("cifar11")
 
@@ -219,22 +362,6 @@ def test_fast_recipe_trains_and_resumes_with_batchnorm(data_dir, cache_dir, tmp_
     assert [h["test_loss"] for h in resumed["history"]] == [h["test_loss"] for h in whole["history"]]
 
 
-def test_checkpoints_of_an_older_release_still_resume():
-    """A setting added to the library later (e.g. `schedule`) at its default
-    matches a checkpoint written before it existed; any other change does not."""
-    from nin_repro.train import same_config
-
-    exp = experiments.get("cifar10")
-    current = {"experiment": "cifar10", "model": exp.model.to_dict(), "train": exp.train.to_dict(), "seed": 0}
-    old = {**current, "train": {k: v for k, v in current["train"].items() if k not in ("schedule", "nesterov")},
-           "model": {k: v for k, v in current["model"].items() if k != "batchnorm"}}
-    assert same_config(old, current)
-    assert not same_config({**old, "seed": 1}, current)
-    changed = {**current, "train": {**current["train"], "schedule": "onecycle"}}
-    assert not same_config(old, changed)
-    assert not same_config(None, current)
-
-
 def test_deadline_stops_before_an_epoch_that_would_end_past_it(data_dir, cache_dir, tmp_path, shared_decoded,
                                                                   monkeypatch):
     from nin_repro import train as train_module
@@ -246,6 +373,6 @@ def test_deadline_stops_before_an_epoch_that_would_end_past_it(data_dir, cache_d
     monkeypatch.setattr(train_module, "time", clock)
     exp = tiny("t_deadline", epochs=3)
     assert run(exp, tmp_path / "a", data_dir, cache_dir, ckpt=shared_decoded, deadline=now + 1e-6) is None
-    assert read_checkpoint(checkpoint_path("t_deadline__seed0__subset1024", shared_decoded))["epoch"] == 1
+    assert checkpoint.load(checkpoint.cache_path("t_deadline__seed0__subset1024", shared_decoded))["epoch"] == 1
     record = run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=shared_decoded, resume=True, deadline=now + 1e6)
     assert record is not None and len(record["history"]) == 3

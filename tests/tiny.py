@@ -39,7 +39,10 @@ def main():
     p.add_argument("--precision", default="auto")
     a = p.parse_args()
     exp = tiny(a.name, dropout=a.dropout, epochs=a.epochs, batch_size=a.batch_size, precision=a.precision)
+    from nin_repro.cli import stop_on_sigterm
     from nin_repro.distributed import shutdown
+
+    stop_on_sigterm()  # as the command line does
 
     train(exp, subset=a.subset, data_dir=a.data_dir, cache_dir=a.cache_dir, results_dir=a.results_dir,
           resume=a.resume, progress=False)

@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from nin_repro import checkpoint, experiments, results
+from nin_repro.evaluate import evaluate_run
+from nin_repro.train import train
+from tiny import tiny
+
+
+def test_committed_weights_give_the_records_test_error(data_dir, cache_dir, tmp_path, monkeypatch):
+    """A finished run's fp16 weights, evaluated alone, give the error its
+    record holds, within 0.05 points; a flipped byte in them is refused."""
+    exp = tiny("t_eval", epochs=1, dropout=0.5)
+    monkeypatch.setitem(experiments.EXPERIMENTS, "t_eval", exp)
+    rec = train(exp, subset=2000, data_dir=data_dir, cache_dir=cache_dir, results_dir=tmp_path, progress=False,
+                log=lambda *_: None)
+    got = evaluate_run("t_eval", subset=2000, data_dir=data_dir, cache_dir=cache_dir, results_dir=tmp_path)
+    assert got["recorded"] == rec["test_error"] and got["precision"] == rec["history"][-1]["precision"]
+    assert abs(got["test_error"] - rec["test_error"]) <= 0.05
+    weights = checkpoint.weights_path("t_eval__seed0__subset2000", tmp_path)
+    assert {v.dtype for v in checkpoint.load(weights)["model"].values()} == {torch.float16}
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(checkpoint.CheckpointError, match="is corrupt"):
+        evaluate_run("t_eval", subset=2000, data_dir=data_dir, cache_dir=cache_dir, results_dir=tmp_path)
+
+
+def test_evaluating_a_run_without_record_or_weights_says_what_to_do(tmp_path, capsys):
+    from nin_repro import cli
+    from test_results import make_record
+
+    assert cli.main(["evaluate", "cifar10_full", "--results-dir", str(tmp_path)]) == 2
+    assert "has not finished" in capsys.readouterr().err
+    results.write_record(make_record("cifar10", seed=0), tmp_path)
+    assert cli.main(["evaluate", "cifar10", "--results-dir", str(tmp_path)]) == 2
+    assert "runs finished before the study kept weights have none" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("weights", sorted(checkpoint.weights_path("x").parent.glob("*.pt")) or [None],
+                         ids=lambda p: p.stem if p else "none-yet")
+def test_every_committed_weights_file_matches_its_record(weights, data_dir, cache_dir):
+    """The repository's own weights (one file per finished run since the
+    study kept them) reproduce their records' test errors."""
+    if weights is None:
+        pytest.skip("no run has finished with weights yet")
+    record = results.read_record(results.runs_dir() / (weights.stem + ".json"))
+    got = evaluate_run(record["experiment"], record["seed"], data_dir=data_dir, cache_dir=cache_dir)
+    assert abs(got["test_error"] - record["test_error"]) <= 0.05
