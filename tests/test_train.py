@@ -86,7 +86,7 @@ def test_resume_continues_exactly_where_it_stopped(data_dir, cache_dir, tmp_path
     exp = tiny("t_resume", epochs=2)
     straight = run(exp, tmp_path / "a", data_dir, cache_dir, ckpt=tmp_path / "other", write=False)
     assert run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1) is None
-    assert not (tmp_path / "b" / "results").exists()  # an unfinished run writes no record
+    assert not (tmp_path / "b" / "results" / "runs").exists()  # an unfinished run writes no record
     resumed = run(exp, tmp_path / "c", data_dir, cache_dir, ckpt=shared_decoded, resume=True, write=False)
     for key in ("train_loss", "train_error", "test_loss", "test_error", "lr"):
         assert [h[key] for h in resumed["history"]] == [h[key] for h in straight["history"]]
