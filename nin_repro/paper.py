@@ -21,6 +21,16 @@ def paper_error(key: str) -> float | None:
     return None if entry is None else entry[2]
 
 
+# The first author's own account of one CIFAR-10 run (no augmentation) of
+# the paper's length: mavenlin/cuda-convnet, NIN/README. (epoch, test error %,
+# his words.)
+AUTHOR_CIFAR10_MILESTONES = [
+    (200, 14.0, "after 200 epochs, the test error is around 14%"),
+    (230, 10.7, "near 10.7% after lr/10 to epoch 230"),
+    (260, 10.4, "10.4% after lr/100 to epoch 260"),
+]
+
+
 class Reproduction(NamedTuple):
     """A later reproduction's CIFAR-10 test error: a range where its source
     reports one (accuracies converted to error, 100 - accuracy)."""

@@ -1,0 +1,172 @@
+"""The full-length campaign: runs of the paper's length, which span many
+sessions and machines. A run in progress is shown from its snapshot in
+`results/checkpoints/` (its curve so far, "epoch k of N"); a finished one from
+its record; a run not started says so. Nothing is estimated."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from . import checkpoint, paths, results
+from .experiments import BOOK_PLAN, EXPERIMENTS
+from .paper import AUTHOR_CIFAR10_MILESTONES, PAPER_ERRORS
+
+# The full-length experiments, in the order the book (and `reproduce`) takes them.
+FULL_LENGTH = [name for name in dict.fromkeys(n for n, _ in BOOK_PLAN) if name.endswith("_full")]
+
+
+def in_progress(results_dir=None) -> list[dict]:
+    """Each snapshot in results/checkpoints/ (each checked against its
+    SHA-256) as {run, experiment, seed, epoch, epochs, config, history}."""
+    folder = paths.results_dir(results_dir) / "checkpoints"
+    runs = []
+    for path in sorted(folder.glob("*.pt")):
+        state = checkpoint.load(path)
+        config = state["config"]
+        runs.append({"run": path.stem, "experiment": config["experiment"], "seed": config["seed"],
+                     "epoch": state["epoch"], "epochs": config["train"]["epochs"], "config": config,
+                     "history": state["history"], "wall_seconds": state["wall_seconds"],
+                     "device": state["history"][-1].get("machine", "")})
+    return runs
+
+
+def _protocol_in_progress(results_dir=None) -> dict[tuple[str, int], dict]:
+    return {(r["experiment"], r["seed"]): r for r in in_progress(results_dir) if not r["config"].get("overrides")}
+
+
+def run_state(experiment: str, seed: int, results_dir=None) -> tuple[str, dict | None]:
+    """("finished", record), ("in progress", snapshot run) or ("not started", None)."""
+    for r in results.read_records(results_dir):
+        if r["experiment"] == experiment and r["seed"] == seed and results.is_protocol_run(r):
+            return "finished", r
+    run = _protocol_in_progress(results_dir).get((experiment, seed))
+    return ("in progress", run) if run else ("not started", None)
+
+
+def full_length_table(results_dir=None, experiments: list[str] | None = None) -> pd.DataFrame:
+    """One row per planned full-length run: where it stands, its test error
+    at the last epoch trained (final only when finished), the paper's, and
+    where its epochs ran."""
+    names = experiments or FULL_LENGTH
+    rows = []
+    for name, seed in dict.fromkeys((n, s) for n, s in BOOK_PLAN if n in names):
+        state, run = run_state(name, seed, results_dir)
+        exp = EXPERIMENTS[name]
+        paper = PAPER_ERRORS[exp.paper_key][2] if exp.paper_key in PAPER_ERRORS else None
+        row = {"experiment": name, "seed": seed, "status": state,
+               "epochs": f"{len(run['history']) if run else 0} of {exp.train.epochs}",
+               "test error (%)": "", "paper (%)": "" if paper is None else f"{paper:.2f}",
+               "hours so far": "", "where": ""}
+        if run:
+            last = run["history"][-1]
+            row["test error (%)"] = f"{last['test_error']:.2f}" + ("" if state == "finished" else
+                                                                   f" (epoch {last['epoch']})")
+            row["hours so far"] = f"{run['wall_seconds'] / 3600:.1f}"
+            row["where"] = results.run_where({"history": run["history"], "device": run.get("device", "")})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["experiment", "seed"])
+
+
+def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
+    """Test and training error per epoch of one full-length run, finished or
+    so far, on an axis as long as the whole schedule, with its learning-rate
+    drops and (CIFAR-10 without augmentation) the first author's own
+    milestones."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    exp = EXPERIMENTS[experiment]
+    state, run = run_state(experiment, seed, results_dir)
+    total = exp.train.epochs
+    if run:
+        epochs = [h["epoch"] for h in run["history"]]
+        ax.plot(epochs, [h["test_error"] for h in run["history"]], label="test")
+        ax.plot(epochs, [h["train_error"] for h in run["history"]], "--", alpha=0.6, label="train")
+    for m in exp.train.milestones():
+        ax.axvline(m, color="grey", lw=0.8, ls="--")
+        ax.text(m, 0.98, " lr/10", transform=ax.get_xaxis_transform(), fontsize=7, va="top", color="grey")
+    key = exp.paper_key
+    if key in PAPER_ERRORS:
+        ax.axhline(PAPER_ERRORS[key][2], color="black", lw=1, ls=":", label=f"paper: {PAPER_ERRORS[key][2]}%")
+    if key == "cifar10" and total == AUTHOR_CIFAR10_MILESTONES[-1][0]:
+        ax.plot([m[0] for m in AUTHOR_CIFAR10_MILESTONES], [m[1] for m in AUTHOR_CIFAR10_MILESTONES], "k*",
+                ms=8, label="the author's own run (README)")
+    ax.set_xlim(0, total + 1)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("error (%)")
+    done = len(run["history"]) if run else 0
+    ax.set_title(f"{experiment} seed {seed}: {state}, epoch {done} of {total}", fontsize=9)
+    if not run:
+        ax.text(0.5, 0.5, "not started", transform=ax.transAxes, ha="center")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+    return ax
+
+
+def _table_net(config: dict, dataset: str) -> str | None:
+    """"augmented" / "not augmented" for a run of the paper's table net (GAP
+    head, dropout, no BatchNorm, the step schedule, no overrides) on
+    `dataset`, whatever its length; None for any other run."""
+    model, train = config["model"], config["train"]
+    if (config.get("dataset") != dataset or config.get("overrides") or model.get("head") != "gap"
+            or not model.get("dropout") or model.get("batchnorm") or train.get("schedule") != "step"):
+        return None
+    return "augmented" if train.get("translate") or train.get("flip") else "not augmented"
+
+
+def error_by_length(dataset: str, results_dir=None) -> pd.DataFrame:
+    """Every run of the paper's table net on `dataset` (with and without
+    augmentation, any length): epochs trained and test error, finished runs
+    at their end, runs in progress at the epoch they have reached. The
+    question it answers: how much of the gap to the paper is training length."""
+    rows = []
+    for r in results.read_records(results_dir):
+        kind = _table_net(r["config"], dataset)
+        if kind:
+            rows.append({"experiment": r["experiment"], "seed": r["seed"], "augmentation": kind,
+                         "epochs": r["epochs"], "test error (%)": round(r["test_error"], 2), "status": "finished"})
+    for run in _protocol_in_progress(results_dir).values():
+        kind = _table_net(run["config"], dataset)
+        if kind:
+            rows.append({"experiment": run["experiment"], "seed": run["seed"], "augmentation": kind,
+                         "epochs": run["epoch"], "test error (%)": round(run["history"][-1]["test_error"], 2),
+                         "status": f"in progress ({run['epoch']} of {run['epochs']})"})
+    columns = ["experiment", "seed", "augmentation", "epochs", "test error (%)", "status"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values(["augmentation", "epochs", "experiment", "seed"]).reset_index(drop=True)
+
+
+PAPER_BY_AUGMENTATION = {"cifar10": {"not augmented": "cifar10", "augmented": "cifar10_aug"},
+                         "mnist": {"not augmented": "mnist"}}
+
+
+def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
+    """Test error against epochs trained: one point per finished run, the
+    curve so far of each run in progress, the paper's numbers as lines."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    table = error_by_length(dataset, results_dir)
+    finished = table[table["status"] == "finished"]
+    for (kind, key), (marker, color) in zip(PAPER_BY_AUGMENTATION[dataset].items(), [("o", "C0"), ("s", "C1")]):
+        pts = finished[finished["augmentation"] == kind]
+        if len(pts):
+            ax.plot(pts["epochs"], pts["test error (%)"], marker, color=color, label=f"ours, {kind} (finished runs)")
+        ax.axhline(PAPER_ERRORS[key][2], lw=1, ls=":", color=color, label=f"paper, {kind}: {PAPER_ERRORS[key][2]}%")
+    for run in _protocol_in_progress(results_dir).values():
+        kind = _table_net(run["config"], dataset)
+        if kind:
+            h = run["history"]
+            color = "C0" if kind == "not augmented" else "C1"
+            ax.plot([x["epoch"] for x in h], [x["test_error"] for x in h], lw=1, color=color, alpha=0.7,
+                    label=f"{run['experiment']} seed {run['seed']} so far ({run['epoch']} of {run['epochs']})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("epochs trained")
+    ax.set_ylabel("test error (%)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+    return ax

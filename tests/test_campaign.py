@@ -1,0 +1,81 @@
+import pytest
+
+from nin_repro import campaign, checkpoint, experiments, results
+from test_results import make_record
+
+
+def snapshot(results_dir, experiment, seed, errors, machine="cpu (X), AVX2", precision="fp32"):
+    """A run in progress as `reproduce` leaves it: its state in results/checkpoints/."""
+    exp = experiments.get(experiment)
+    config = {"experiment": experiment, "dataset": exp.dataset, "seed": seed, "overrides": {},
+              "model": exp.model.to_dict(), "train": exp.train.to_dict()}
+    history = [{"epoch": i + 1, "lr": 0.1, "train_loss": 1.0, "train_error": e + 1, "test_loss": 1.0,
+                "test_error": e, "seconds": 500.0, "precision": precision, "machine": machine}
+               for i, e in enumerate(errors)]
+    path = checkpoint.snapshot_path(results.run_name(experiment, seed), results_dir)
+    checkpoint.save(path, {"config": config, "epoch": len(errors), "history": history,
+                           "wall_seconds": 500.0 * len(errors)})
+    return path
+
+
+def test_each_full_length_run_is_finished_in_progress_or_not_started(tmp_path):
+    snapshot(tmp_path, "cifar10_aug_full", 0, [70.0, 50.0, 41.5])
+    done = make_record("mnist_full", seed=0, error=0.52)
+    done["config"]["overrides"] = {}
+    results.write_record(done, tmp_path)
+    table = campaign.full_length_table(tmp_path)
+    aug = table.loc[("cifar10_aug_full", 0)]
+    assert (aug["status"], aug["epochs"], aug["test error (%)"]) == ("in progress", "3 of 260", "41.50 (epoch 3)")
+    assert aug["paper (%)"] == "8.81" and aug["where"] == "cpu (X), AVX2, fp32" and aug["hours so far"] == "0.4"
+    mnist = table.loc[("mnist_full", 0)]
+    assert (mnist["status"], mnist["test error (%)"]) == ("finished", "0.52")
+    assert table.loc[("cifar10_full", 0)]["status"] == "not started"
+    assert table.loc[("cifar10_full", 0)]["epochs"] == "0 of 260"
+
+
+def test_a_run_that_moved_shows_each_machine_and_precision(tmp_path):
+    path = snapshot(tmp_path, "cifar10_full", 0, [70.0, 60.0], machine="cpu (A), AVX512", precision="bf16")
+    state = checkpoint.load(path)
+    state["history"][1].update(machine="cpu (B), AVX2", precision="fp32")
+    checkpoint.save(path, state)
+    where = campaign.full_length_table(tmp_path).loc[("cifar10_full", 0)]["where"]
+    assert where == "cpu (A), AVX512, bf16: epochs 1-1; cpu (B), AVX2, fp32: epochs 2-2"
+
+
+def test_a_corrupt_snapshot_stops_the_book_rather_than_showing_it(tmp_path):
+    path = snapshot(tmp_path, "cifar10_full", 0, [70.0])
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(checkpoint.CheckpointError, match="is corrupt"):
+        campaign.full_length_table(tmp_path)
+
+
+def test_progress_plot_spans_the_whole_schedule_and_says_how_far(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    snapshot(tmp_path, "cifar10_full", 0, [70.0, 60.0, 55.0])
+    ax = campaign.plot_progress("cifar10_full", 0, tmp_path)
+    assert ax.get_title() == "cifar10_full seed 0: in progress, epoch 3 of 260"
+    assert ax.get_xlim()[1] > 260
+    labels = ax.get_legend_handles_labels()[1]
+    assert "the author's own run (README)" in labels and "paper: 10.41%" in labels
+    ax = campaign.plot_progress("cifar10_aug_full", 0, tmp_path)
+    assert ax.get_title().endswith("not started, epoch 0 of 260")
+
+
+def test_error_by_length_has_finished_runs_and_runs_in_progress(tmp_path):
+    rec = make_record("cifar10", seed=0, error=18.9)
+    rec.update(dataset="cifar10", epochs=30)
+    exp = experiments.get("cifar10")
+    rec["config"].update(dataset="cifar10", model=exp.model.to_dict(), train=exp.train.to_dict())
+    results.write_record(rec, tmp_path)
+    fast = make_record("cifar10_aug_fast", seed=0, error=12.0)  # BatchNorm: not the paper's net
+    e = experiments.get("cifar10_aug_fast")
+    fast["config"].update(dataset="cifar10", model=e.model.to_dict(), train=e.train.to_dict())
+    results.write_record(fast, tmp_path)
+    snapshot(tmp_path, "cifar10_aug_full", 0, [70.0, 50.0])
+    table = campaign.error_by_length("cifar10", tmp_path)
+    assert list(table["experiment"]) == ["cifar10_aug_full", "cifar10"]
+    assert list(table["augmentation"]) == ["augmented", "not augmented"]
+    assert list(table["status"]) == ["in progress (2 of 260)", "finished"]
+    assert list(table["epochs"]) == [2, 30]
