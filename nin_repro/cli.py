@@ -17,7 +17,7 @@ def _train(args) -> int:
         for seed in args.seeds:
             train(args.experiment, seed=seed, device=args.device, epochs=args.epochs, subset=args.subset,
                   data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
-                  download=args.download, resume=args.resume, precision=args.precision,
+                  download=args.download, resume=args.resume, restart=args.restart, precision=args.precision,
                   compile=args.compile, batch_size=args.batch_size, progress=not args.no_progress)
     finally:
         shutdown()
@@ -28,9 +28,15 @@ def _table(args) -> int:
     from . import results
     from .experiments import EXPERIMENTS
 
+    results.existing_results_dir(args.results_dir)
+    records = results.read_records(args.results_dir)
     names = args.experiments or list(EXPERIMENTS)
-    rows = results.summarize(results.read_records(args.results_dir), names)
-    print(results.format_table(rows))
+    # An experiment no longer in the registry still has a row where it has records.
+    unknown = [n for n in names if n not in EXPERIMENTS and not any(r["experiment"] == n for r in records)]
+    if unknown:
+        raise ValueError(f"unknown experiment(s) {unknown}: neither defined nor recorded in "
+                         f"{results.runs_dir(args.results_dir)}; known experiments: {', '.join(EXPERIMENTS)}")
+    print(results.format_table(results.summarize(records, names)))
     return 0
 
 
@@ -50,8 +56,11 @@ def _experiments(args) -> int:
 
 
 def _reproduce(args) -> int:
+    from . import results
     from .reproduce import reproduce
 
+    if args.status:
+        results.existing_results_dir(args.results_dir)
     jobs = reproduce(only=args.only, seeds=args.seeds, hours=args.hours, redo=args.redo, device=args.device,
                      data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
                      status_only=args.status)
@@ -68,8 +77,12 @@ def _figure5(args) -> int:
 
 
 def _evaluate(args) -> int:
+    from . import results
     from .evaluate import evaluate_run
+    from .experiments import get
 
+    get(args.experiment)
+    results.existing_results_dir(args.results_dir)
     r = evaluate_run(args.experiment, seed=args.seed, data_dir=args.data_dir, cache_dir=args.cache_dir,
                      results_dir=args.results_dir, precision=args.precision)
     print(f"{r['run']}: test error {r['test_error']:.2f}% from {r['weights']} ({r['precision']}, "
@@ -88,7 +101,7 @@ def _bench(args) -> int:
 def _render(args) -> int:
     from .render import render
 
-    render(args.notebooks or None)
+    render(args.notebooks or None, results_dir=args.results_dir)
     return 0
 
 
@@ -121,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     add_locations(p)
     p.add_argument("--download", action="store_true", help="fetch the official files with torchvision")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--restart", action="store_true",
+                   help="delete an unfinished run's checkpoint and snapshot and start it again")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines only)")
     p.set_defaults(func=_train)
 
@@ -172,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("render", help="re-execute notebooks in place so their outputs show the current records")
     p.add_argument("notebooks", nargs="*", help="notebook paths (default: every notebook in notebooks/)")
+    p.add_argument("--results-dir", help="the run records the notebooks show (default: results/)")
     p.set_defaults(func=_render)
 
     args = parser.parse_args(argv)
@@ -179,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print("interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
+        again = "rerun `nin-repro reproduce`" if args.command == "reproduce" else "rerun with --resume"
+        print(f"interrupted; {again} to continue from the last complete epoch", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         # Known failure modes carry messages that say what to do; no traceback.

@@ -19,6 +19,7 @@ import pickle
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -32,6 +33,8 @@ class DataError(RuntimeError):
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """One dataset, with everything that reads it: adding a dataset is adding
+    one of these (and its reader), nothing else."""
     name: str
     num_classes: int
     image_shape: tuple[int, int, int]  # H, W, C
@@ -39,15 +42,12 @@ class DatasetSpec:
     test_size: int
     packed_file: str | None  # offline copy in the data directory, if one exists
     torchvision_class: str
-
-
-DATASETS = {
-    "mnist": DatasetSpec("mnist", 10, (28, 28, 1), 60_000, 10_000, "mnist.npz", "MNIST"),
-    "cifar10": DatasetSpec("cifar10", 10, (32, 32, 3), 50_000, 10_000, "cifar10.npz", "CIFAR10"),
-    "cifar100": DatasetSpec("cifar100", 100, (32, 32, 3), 50_000, 10_000, None, "CIFAR100"),
-    # SVHN: `train` + `extra` less the paper's validation images (`svhn_paper_split`).
-    "svhn": DatasetSpec("svhn", 10, (32, 32, 3), 598_388, 26_032, None, "SVHN"),
-}
+    # The official files, in the layout torchvision downloads them to, and
+    # the function reading them: (paths of official_files) -> OfficialArrays.
+    official_files: tuple[str, ...]
+    read_official: Callable[[list[Path]], "OfficialArrays"]
+    # One torchvision constructor keyword per split to download: (keyword, value).
+    torchvision_splits: tuple[tuple[str, object], ...] = (("train", True), ("train", False))
 
 
 @dataclass
@@ -99,32 +99,111 @@ def verify_checksum(path: Path) -> str:
     return digest
 
 
-def _decode(encoded: np.ndarray, offsets: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+# The arrays of a packed copy (see the data folder's README), and of its decoded cache.
+PACKED_KEYS = ("train_bytes", "train_offsets", "train_labels", "test_bytes", "test_offsets", "test_labels", "classes")
+CACHE_KEYS = ("train_images", "train_labels", "test_images", "test_labels", "classes", "source")
+
+
+def _decode_one(encoded: np.ndarray, offsets: np.ndarray, i: int, channels: int, where: Path,
+                split: str) -> np.ndarray:
+    """Image `i` of a packed split, H x W x `channels` uint8."""
     from PIL import Image
 
-    h, w, c = shape
-    out = np.empty((len(offsets) - 1, h, w, c), dtype=np.uint8)
-    for i in range(len(offsets) - 1):
+    try:
         img = Image.open(io.BytesIO(encoded[offsets[i]:offsets[i + 1]].tobytes()))
-        arr = np.asarray(img.convert("L" if c == 1 else "RGB"))
-        out[i] = arr.reshape(h, w, c)
+        arr = np.asarray(img.convert("L" if channels == 1 else "RGB"))
+    except Exception as e:  # whatever Pillow raises, these bytes are no image it can read
+        raise DataError(f"{where}: {split} image {i} (bytes {offsets[i]}..{offsets[i + 1]}) is not a readable "
+                        f"image ({type(e).__name__}: {e}); the file is corrupt: copy it again.") from e
+    return arr.reshape(*arr.shape[:2], channels)
+
+
+def _decode(encoded: np.ndarray, offsets: np.ndarray, s: DatasetSpec, where: Path, split: str) -> np.ndarray:
+    h, w, c = s.image_shape
+    out = np.empty((len(offsets) - 1, h, w, c), dtype=np.uint8)
+    for i in range(len(out)):
+        arr = _decode_one(encoded, offsets, i, c, where, split)
+        if arr.shape != (h, w, c):
+            raise DataError(f"{where}: {split} image {i} is {arr.shape[0]} x {arr.shape[1]} pixels, expected "
+                            f"{h} x {w} as every {s.name} image. The file is not the dataset this project "
+                            "expects: copy it again.")
+        out[i] = arr
     return out
 
 
-def _check_split(s: DatasetSpec, split: str, images: np.ndarray, labels: np.ndarray, where: Path,
+def _check_split(s: DatasetSpec, split: str, images_shape: tuple[int, ...], labels: np.ndarray, where: Path,
                  exact_count: bool = True) -> None:
     """Shapes and labels as the dataset's spec says; the image count too for
     the packed copies (official files may be a user's subset)."""
     n = s.train_size if split == "train" else s.test_size
-    shape_ok = images.shape[1:] == s.image_shape and labels.shape == (len(images),)
-    if not shape_ok or (exact_count and len(images) != n):
+    images_shape = tuple(images_shape)
+    shape_ok = images_shape[1:] == s.image_shape and labels.shape == images_shape[:1]
+    if not shape_ok or (exact_count and images_shape[0] != n):
         raise DataError(
-            f"{where}: the {split} split has images {images.shape} and labels {labels.shape}, "
+            f"{where}: the {split} split has images {images_shape} and labels {labels.shape}, "
             f"expected ({n}, {', '.join(map(str, s.image_shape))}) and ({n},). "
             "The file is not the dataset this project expects: copy it again."
         )
-    if labels.min() < 0 or labels.max() >= s.num_classes:
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{where}: {split} labels are {labels.dtype}, not integers; copy the file again.")
+    if labels.size and (labels.min() < 0 or labels.max() >= s.num_classes):
         raise DataError(f"{where}: {split} labels outside 0..{s.num_classes - 1}; copy the file again.")
+
+
+def _check_packed(s: DatasetSpec, raw: dict, path: Path) -> None:
+    """What can be checked before decoding (seconds) and caching (55 MB for
+    CIFAR-10): the offsets, the counts, the labels, the class names and each
+    split's first image."""
+    for split in ("train", "test"):
+        encoded, offsets, labels = (raw[f"{split}_{k}"] for k in ("bytes", "offsets", "labels"))
+        if (encoded.ndim != 1 or offsets.ndim != 1 or not len(offsets) or not np.issubdtype(offsets.dtype, np.integer)
+                or offsets[0] != 0 or offsets[-1] != encoded.size or (np.diff(offsets) <= 0).any()):
+            raise DataError(f"{path}: {split}_offsets do not cut {split}_bytes into images (they must rise from 0 "
+                            f"to its length, {encoded.size}); the file is corrupt: copy it again.")
+        count = len(offsets) - 1
+        first = _decode_one(encoded, offsets, 0, s.image_shape[2], path, split).shape if count else s.image_shape
+        _check_split(s, split, (count, *first), labels, path)
+    if raw["classes"].shape != (s.num_classes,):
+        raise DataError(f"{path}: {raw['classes'].size} class names, expected {s.num_classes}; "
+                        "it is not the dataset this project expects: copy it again.")
+
+
+def _decode_packed(s: DatasetSpec, path: Path, digest: str) -> dict:
+    """The packed copy at `path`, checked, decoded into the cache's arrays."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            raw = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"{path} is not a readable numpy archive ({e}); copy it again.") from e
+    missing = set(PACKED_KEYS) - set(raw)
+    if missing:
+        raise DataError(f"{path} lacks the arrays {sorted(missing)}; it is not a packed dataset.")
+    _check_packed(s, raw, path)
+    arrays = {}
+    for split in ("train", "test"):
+        arrays[f"{split}_images"] = _decode(raw[f"{split}_bytes"], raw[f"{split}_offsets"], s, path, split)
+        arrays[f"{split}_labels"] = raw[f"{split}_labels"].astype(np.int64)
+    arrays["classes"] = np.array([str(c) for c in raw["classes"]])
+    arrays["source"] = np.array(f"{path.name} ({str(raw.get('source', 'unknown source'))}; sha256 {digest[:16]})")
+    return arrays
+
+
+def _read_cache(cached: Path, s: DatasetSpec) -> dict | None:
+    """The decoded arrays, or None if the cache file is torn or stale
+    (unreadable, an array missing, not the dataset's shapes): decoded again."""
+    try:
+        with np.load(cached) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        return None
+    if set(CACHE_KEYS) - set(arrays):
+        return None
+    try:
+        for split in ("train", "test"):
+            _check_split(s, split, arrays[f"{split}_images"].shape, arrays[f"{split}_labels"], cached)
+    except DataError:
+        return None
+    return arrays
 
 
 def load_packed(name: str, data_dir: str | os.PathLike | None = None,
@@ -143,49 +222,18 @@ def load_packed(name: str, data_dir: str | os.PathLike | None = None,
         )
     digest = verify_checksum(path)
     cached = paths.cache_dir(cache_dir) / "decoded" / f"{name}-{digest[:16]}.npz"
-    if cached.exists():
-        try:
-            with np.load(cached) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError):
-            cached.unlink()  # a torn cache file: decode again below
-            return load_packed(name, data_dir, cache_dir)
-        classes = [str(c) for c in arrays.pop("classes")]
-        source = str(arrays.pop("source"))
-    else:
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                raw = {k: z[k] for k in z.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-            raise DataError(f"{path} is not a readable numpy archive ({e}); copy it again.") from e
-        missing = {"train_bytes", "train_offsets", "train_labels", "test_bytes", "test_offsets",
-                   "test_labels", "classes"} - set(raw)
-        if missing:
-            raise DataError(f"{path} lacks the arrays {sorted(missing)}; it is not a packed dataset.")
-        arrays = {}
-        for split in ("train", "test"):
-            arrays[f"{split}_images"] = _decode(raw[f"{split}_bytes"], raw[f"{split}_offsets"], s.image_shape)
-            arrays[f"{split}_labels"] = raw[f"{split}_labels"].astype(np.int64)
-        classes = [str(c) for c in raw["classes"]]
-        source = f"{path.name} ({str(raw.get('source', 'unknown source'))}; sha256 {digest[:16]})"
+    arrays = _read_cache(cached, s) if cached.exists() else None
+    if arrays is None:
+        cached.unlink(missing_ok=True)  # a torn or stale cache file: decode again
+        arrays = _decode_packed(s, path, digest)
         with atomic_path(cached) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, classes=np.array(classes), source=np.array(source), **arrays)
-    for split in ("train", "test"):
-        _check_split(s, split, arrays[f"{split}_images"], arrays[f"{split}_labels"], path)
+                np.savez(f, **arrays)
+    classes = [str(c) for c in arrays.pop("classes")]
+    source = str(arrays.pop("source"))
     return Splits(arrays["train_images"], arrays["train_labels"], arrays["test_images"],
                   arrays["test_labels"], classes, source)
 
-
-# The official files, in the layout torchvision downloads them to.
-OFFICIAL_FILES = {
-    "mnist": ["MNIST/raw/train-images-idx3-ubyte", "MNIST/raw/train-labels-idx1-ubyte",
-              "MNIST/raw/t10k-images-idx3-ubyte", "MNIST/raw/t10k-labels-idx1-ubyte"],
-    "cifar10": [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)] + ["cifar-10-batches-py/test_batch",
-                                                                             "cifar-10-batches-py/batches.meta"],
-    "cifar100": ["cifar-100-python/train", "cifar-100-python/test", "cifar-100-python/meta"],
-    "svhn": ["train_32x32.mat", "extra_32x32.mat", "test_32x32.mat"],
-}
 
 # SVHN validation split of the paper (after Goodfellow et al.): 400 images per
 # class from `train` and 200 per class from `extra`; the rest is training data.
@@ -196,13 +244,20 @@ def download_official(name: str, root: Path) -> None:
     """Fetch the official files with torchvision (needs internet)."""
     import torchvision
 
-    cls = getattr(torchvision.datasets, spec(name).torchvision_class)
-    if name == "svhn":
-        for split in ("train", "extra", "test"):
-            cls(str(root), split=split, download=True)
-    else:
-        for train in (True, False):
-            cls(str(root), train=train, download=True)
+    s = spec(name)
+    cls = getattr(torchvision.datasets, s.torchvision_class)
+    for keyword, value in s.torchvision_splits:
+        cls(str(root), **{keyword: value}, download=True)
+
+
+class OfficialArrays(NamedTuple):
+    """What a dataset's reader returns: images N x H x W x C, labels, class names."""
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    classes: list[str]
+    extra: dict | None = None
 
 
 def _unpickle(path: Path) -> dict:
@@ -226,6 +281,38 @@ def _read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def _cifar_images(rows: np.ndarray) -> np.ndarray:
+    """Rows of 3072 bytes (1024 red, 1024 green, 1024 blue) as N x 32 x 32 x 3."""
+    return rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+def _read_mnist(files: list[Path]) -> OfficialArrays:
+    tx, ty, vx, vy = (_read_idx(p) for p in files)
+    return OfficialArrays(tx[..., None], ty, vx[..., None], vy, [str(i) for i in range(10)])
+
+
+def _read_cifar10(files: list[Path]) -> OfficialArrays:
+    *batches, test, meta = (_unpickle(p) for p in files)
+    return OfficialArrays(_cifar_images(np.concatenate([b["data"] for b in batches])),
+                          np.concatenate([b["labels"] for b in batches]),
+                          _cifar_images(test["data"]), np.asarray(test["labels"]), list(meta["label_names"]))
+
+
+def _read_cifar100(files: list[Path]) -> OfficialArrays:
+    train, test, meta = (_unpickle(p) for p in files)
+    return OfficialArrays(_cifar_images(train["data"]), np.asarray(train["fine_labels"]),
+                          _cifar_images(test["data"]), np.asarray(test["fine_labels"]),
+                          list(meta["fine_label_names"]))
+
+
+def _read_svhn(files: list[Path]) -> OfficialArrays:
+    (trx, trl), (exx, exl), (vx, vy) = (_read_svhn_mat(p) for p in files)
+    keep, valid = svhn_paper_split(trl, exl)
+    allx, ally = np.concatenate([trx, exx]), np.concatenate([trl, exl])
+    return OfficialArrays(allx[keep], ally[keep], vx, vy, [str(i) for i in range(10)],
+                          {"validation_images": allx[valid], "validation_labels": ally[valid]})
+
+
 def svhn_paper_split(train_labels: np.ndarray, extra_labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices into train+extra (concatenated): (training, validation), the
     validation set being 400 per class from train and 200 per class from extra,
@@ -246,50 +333,44 @@ def svhn_paper_split(train_labels: np.ndarray, extra_labels: np.ndarray, seed: i
     return np.flatnonzero(keep), valid
 
 
+DATASETS = {
+    "mnist": DatasetSpec("mnist", 10, (28, 28, 1), 60_000, 10_000, "mnist.npz", "MNIST",
+                         official_files=("MNIST/raw/train-images-idx3-ubyte", "MNIST/raw/train-labels-idx1-ubyte",
+                                         "MNIST/raw/t10k-images-idx3-ubyte", "MNIST/raw/t10k-labels-idx1-ubyte"),
+                         read_official=_read_mnist),
+    "cifar10": DatasetSpec("cifar10", 10, (32, 32, 3), 50_000, 10_000, "cifar10.npz", "CIFAR10",
+                           official_files=tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6))
+                           + ("cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta"),
+                           read_official=_read_cifar10),
+    "cifar100": DatasetSpec("cifar100", 100, (32, 32, 3), 50_000, 10_000, None, "CIFAR100",
+                            official_files=("cifar-100-python/train", "cifar-100-python/test",
+                                            "cifar-100-python/meta"),
+                            read_official=_read_cifar100),
+    # SVHN: `train` + `extra` less the paper's validation images (`svhn_paper_split`).
+    "svhn": DatasetSpec("svhn", 10, (32, 32, 3), 598_388, 26_032, None, "SVHN",
+                        official_files=("train_32x32.mat", "extra_32x32.mat", "test_32x32.mat"),
+                        read_official=_read_svhn,
+                        torchvision_splits=(("split", "train"), ("split", "extra"), ("split", "test"))),
+}
+
+
 def load_official(name: str, root: str | os.PathLike) -> Splits:
-    """The official files under `root` (see OFFICIAL_FILES)."""
+    """The official files under `root` (the spec's `official_files`), read by the spec's reader."""
     s = spec(name)
     root = Path(root)
-    missing = [f for f in OFFICIAL_FILES[name] if not (root / f).exists()]
+    missing = [f for f in s.official_files if not (root / f).exists()]
     if missing:
         raise DataError(f"{name}: official files missing under {root}: {', '.join(missing)}")
-    extra = {}
     try:
-        if name == "mnist":
-            f = [root / p for p in OFFICIAL_FILES[name]]
-            tx, ty, vx, vy = (_read_idx(p) for p in f)
-            tx, vx = tx[..., None], vx[..., None]
-            classes = [str(i) for i in range(10)]
-        elif name == "cifar10":
-            batches = [_unpickle(root / f"cifar-10-batches-py/data_batch_{i}") for i in range(1, 6)]
-            test = _unpickle(root / "cifar-10-batches-py/test_batch")
-            tx = np.concatenate([b["data"] for b in batches])
-            ty = np.concatenate([b["labels"] for b in batches])
-            vx, vy = test["data"], np.asarray(test["labels"])
-            classes = list(_unpickle(root / "cifar-10-batches-py/batches.meta")["label_names"])
-        elif name == "cifar100":
-            train, test = _unpickle(root / "cifar-100-python/train"), _unpickle(root / "cifar-100-python/test")
-            tx, ty = train["data"], np.asarray(train["fine_labels"])
-            vx, vy = test["data"], np.asarray(test["fine_labels"])
-            classes = list(_unpickle(root / "cifar-100-python/meta")["fine_label_names"])
-        else:  # svhn
-            (trx, trl), (exx, exl), (vx, vy) = (_read_svhn_mat(root / f) for f in OFFICIAL_FILES[name])
-            keep, valid = svhn_paper_split(trl, exl)
-            allx, ally = np.concatenate([trx, exx]), np.concatenate([trl, exl])
-            tx, ty = allx[keep], ally[keep]
-            extra = {"validation_images": allx[valid], "validation_labels": ally[valid]}
-            classes = [str(i) for i in range(10)]
+        a = s.read_official([root / f for f in s.official_files])
     except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as e:
         raise DataError(f"{name}: the official files under {root} are unreadable ({type(e).__name__}: {e}); "
                         "download them again") from e
-    if name in ("cifar10", "cifar100"):  # rows of 3072 bytes: 1024 red, 1024 green, 1024 blue
-        tx = tx.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        vx = vx.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    out = Splits(np.ascontiguousarray(tx, dtype=np.uint8), ty.astype(np.int64),
-                 np.ascontiguousarray(vx, dtype=np.uint8), vy.astype(np.int64), classes,
-                 f"official {name} files at {root}", extra)
-    _check_split(s, "train", out.train_images, out.train_labels, root, exact_count=False)
-    _check_split(s, "test", out.test_images, out.test_labels, root, exact_count=False)
+    out = Splits(np.ascontiguousarray(a.train_images, dtype=np.uint8), np.asarray(a.train_labels, dtype=np.int64),
+                 np.ascontiguousarray(a.test_images, dtype=np.uint8), np.asarray(a.test_labels, dtype=np.int64),
+                 a.classes, f"official {name} files at {root}", a.extra or {})
+    _check_split(s, "train", out.train_images.shape, out.train_labels, root, exact_count=False)
+    _check_split(s, "test", out.test_images.shape, out.test_labels, root, exact_count=False)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace, asdict
 
+from .data import DATASETS
 from .model import ModelConfig
 
 
@@ -63,6 +64,22 @@ class Experiment:
     paper_key: str | None
     description: str
     requires_download: bool = False  # no offline copy of the data here
+
+    def __post_init__(self):
+        """A model that does not fit its data fails only once a run has read
+        it (or, for the input size, trains a wrong head): refuse it here."""
+        if self.dataset not in DATASETS:
+            raise ValueError(f"experiment {self.name!r}: unknown dataset {self.dataset!r}; "
+                             f"known datasets: {', '.join(DATASETS)}")
+        spec, m = DATASETS[self.dataset], self.model
+        h, w, c = spec.image_shape
+        wrong = [f"{key} {got}, the data has {want}" for key, got, want, fits in (
+            ("num_classes", m.num_classes, spec.num_classes, m.num_classes == spec.num_classes),
+            ("in_channels", m.in_channels, c, m.in_channels == c),
+            ("input_size", m.input_size, f"{h} x {w} images", (m.input_size, m.input_size) == (h, w))) if not fits]
+        if wrong:
+            raise ValueError(f"experiment {self.name!r}: its model does not fit {self.dataset} "
+                             f"({'; '.join(wrong)}); set the model's fields to the dataset's")
 
     def to_dict(self) -> dict:
         return {"name": self.name, "dataset": self.dataset, "preprocess": self.preprocess,

@@ -10,6 +10,7 @@ is under way and what is left.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -83,6 +84,10 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
               log=print) -> list[Job]:
     """Run what is missing; return the status of every job of the plan.
     `status_only`: train nothing, only report (as a budget of zero hours)."""
+    if hours is not None and not (isinstance(hours, (int, float)) and math.isfinite(hours) and hours >= 0):
+        # nan would run with no budget at all, a negative one act as --status: neither is what was meant
+        raise ValueError(f"--hours must be a finite number of hours >= 0, got {hours!r}; "
+                         "leave it out to run without a budget")
     if status_only:
         hours, figure_run = 0, None
     deadline = None if hours is None else time.time() + hours * 3600
@@ -123,7 +128,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             continue
         try:
             record = train(job.experiment, seed=job.seed, device=device, data_dir=data_dir, cache_dir=cache_dir,
-                           results_dir=results_dir, resume=not redo, deadline=deadline, subset=subset,
+                           results_dir=results_dir, resume=not redo, restart=redo, deadline=deadline, subset=subset,
                            epochs=epochs, log=log)
         except data.DataError as e:
             if not EXPERIMENTS[job.experiment].requires_download:

@@ -18,7 +18,11 @@ REQUIRED_FIELDS = {
     "device": str, "threads": int, "torch_version": str, "git_commit": str,
     "wall_seconds": (int, float), "images_per_second": (int, float), "config": dict, "history": list,
 }
-HISTORY_FIELDS = ("epoch", "lr", "train_loss", "train_error", "test_loss", "test_error", "seconds", "precision")
+HISTORY_TYPES = {"epoch": int, "lr": (int, float), "train_loss": (int, float), "train_error": (int, float),
+                 "test_loss": (int, float), "test_error": (int, float), "seconds": (int, float), "precision": str}
+HISTORY_FIELDS = tuple(HISTORY_TYPES)
+# Parts of `config` the tables, plots and `evaluate` read, where a record has them.
+CONFIG_TYPES = {"train": dict, "model": dict, "overrides": (dict, type(None))}
 
 
 class RecordError(ValueError):
@@ -54,12 +58,24 @@ def validate(record: dict, where: str = "record") -> dict:
                               "(rerun the run or delete the file)")
         if not isinstance(record[key], typ) or isinstance(record[key], bool):
             raise RecordError(f"{where}: field {key!r} has type {type(record[key]).__name__}")
+    for key, typ in CONFIG_TYPES.items():
+        if key in record["config"] and not isinstance(record["config"][key], typ):
+            raise RecordError(f"{where}: config.{key} has type {type(record['config'][key]).__name__}, "
+                              "expected an object; restore the file from git or rerun the run")
     if not record["history"]:
         raise RecordError(f"{where}: empty history")
     for i, row in enumerate(record["history"]):
+        if not isinstance(row, dict):
+            raise RecordError(f"{where}: history[{i}] has type {type(row).__name__}, expected an object")
         missing = [k for k in HISTORY_FIELDS if k not in row]
         if missing:
             raise RecordError(f"{where}: history[{i}] lacks {missing}")
+        wrong = [f"{k!r} has type {type(row[k]).__name__}" for k, typ in HISTORY_TYPES.items()
+                 if not isinstance(row[k], typ) or isinstance(row[k], bool)]
+        if not isinstance(row.get("machine", ""), (str, type(None))):
+            wrong.append(f"'machine' has type {type(row['machine']).__name__}")
+        if wrong:
+            raise RecordError(f"{where}: history[{i}]: {', '.join(wrong)}")
     if not (0.0 <= record["test_error"] <= 100.0) or not math.isfinite(record["test_error"]):
         raise RecordError(f"{where}: test_error {record['test_error']} is not a percentage")
     if record["history"][-1]["test_error"] != record["test_error"]:
@@ -77,20 +93,45 @@ def write_record(record: dict, results_dir: str | os.PathLike | None = None) -> 
 def read_record(path: str | os.PathLike) -> dict:
     path = Path(path)
     try:
-        record = json.loads(path.read_text())
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise RecordError(f"{path}: not a text file (byte {e.start} is not UTF-8), so no run record; "
+                          f"move it out of {path.parent}") from e
     except json.JSONDecodeError as e:
         raise RecordError(f"{path}: not valid JSON ({e}); the file is truncated or hand-edited. "
                           "Restore it from git or rerun the run.") from e
+    except OSError as e:
+        raise RecordError(f"{path}: cannot be read ({e.strerror or e})") from e
     return validate(record, str(path))
 
 
 def read_records(results_dir: str | os.PathLike | None = None) -> list[dict]:
     """Every record in results/runs/, sorted by file name. A malformed file stops
-    with a RecordError naming it, so a table is never built from half the data."""
+    with a RecordError naming it, so a table is never built from half the data;
+    so does a file not named after the run it holds (a backup copy, a renamed
+    file), which would count its run twice or as another: one file per run."""
     folder = runs_dir(results_dir)
     if not folder.exists():
         return []
-    return [read_record(p) for p in sorted(folder.glob("*.json"))]
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        record = read_record(path)
+        if path.name != record_filename(record):
+            raise RecordError(f"{path}: holds the run {record_name(record)}, whose record is "
+                              f"{record_filename(record)}; a copy or a renamed record would count as another "
+                              f"run: move it out of {folder}")
+        records.append(record)
+    return records
+
+
+def existing_results_dir(results_dir: str | os.PathLike | None = None) -> Path:
+    """The results folder, for commands that only read it: one that does not
+    exist is a mistyped --results-dir (or NIN_RESULTS), not a study without runs."""
+    folder = paths.results_dir(results_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"results folder {folder} does not exist; check --results-dir "
+                                "(default: results/ of this checkout, or NIN_RESULTS)")
+    return folder
 
 
 def _spans(record: dict, key) -> list[list]:

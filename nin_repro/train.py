@@ -188,7 +188,8 @@ def _check_arguments(seed, epochs, subset, batch_size) -> None:
 
 def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, epochs: int | None = None,
           subset: int | None = None, data_dir=None, cache_dir=None, results_dir=None, download: bool = False,
-          resume: bool = False, precision: str | None = None, compile: bool | None = None,
+          resume: bool = False, restart: bool = False, precision: str | None = None,
+          compile: bool | None = None,
           batch_size: int | None = None, write: bool = True, progress: bool = True,
           stop_after_epoch: int | None = None, deadline: float | None = None, log=print) -> dict | None:
     """Train one run of an experiment and return (and write) its record.
@@ -198,7 +199,8 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
     expected to end before it, at the pace of the epoch just run); it then
     returns None, leaves the run's snapshot in `results/checkpoints/` (also
     on Ctrl-C or SIGTERM), and the run continues with `resume=True`, on this
-    machine or another. Each epoch trains in the precision this machine
+    machine or another; `restart=True` deletes an unfinished run's state and
+    starts it again (without either, an unfinished run is refused). Each epoch trains in the precision this machine
     computes fastest (with `precision="auto"`), and its history row says which.
     Under `torchrun` the run is data-parallel (see `distributed.py`); every
     rank returns the record, rank 0 writes it."""
@@ -235,115 +237,123 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
             for folder, what in ((results.runs_dir(results_dir), "run records"), (snapshot.parent, "snapshots"),
                                  (checkpoint.weights_path(run_name, results_dir).parent, "trained weights")):
                 checkpoint.writable_folder(folder, what)
-    found = checkpoint.newest(run_name, cache_dir, results_dir)
-    if found and not resume and found[1].get("epoch", 0) < found[1].get("config", {}).get("train", {}).get(
-            "epochs", 0):
-        raise ValueError(f"{run_name} has an unfinished checkpoint (after epoch {found[1]['epoch']}) at "
-                         f"{found[0]}: pass --resume to continue it, or delete it and its .sha256 to start again")
+    # One process per run: a second one would write (or --restart delete) the
+    # same checkpoint and record.
+    with checkpoint.run_lock(ckpt.with_suffix(".lock"), enabled=ctx.is_main):
+        found = checkpoint.newest(run_name, cache_dir, results_dir)
+        if found and restart:
+            log(f"[{run_name}] --restart: deleting its checkpoint after epoch {found[1].get('epoch')} ({found[0]})")
+            for path in (ckpt, snapshot):
+                checkpoint.remove(path)
+            found = None
+        if found and not resume and found[1]["epoch"] < found[1]["config"]["train"]["epochs"]:
+            raise ValueError(f"{run_name} has an unfinished checkpoint (after epoch {found[1]['epoch']}) at "
+                             f"{found[0]}: pass --resume to continue it, or --restart to start it again")
 
-    # Under torchrun on a CPU, the processes share the cores.
-    threads = max(1, available_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world_size)))
-    settings = apply_cpu_settings(threads) if dev.type == "cpu" else {"threads": torch.get_num_threads()}
-    commit = git_commit()
-    torch.manual_seed(seed)  # the same initial weights on every rank
-    train_x, train_y, test_x, test_y, source = load_inputs(exp, data_dir, cache_dir, download, subset)
-    n_train, n_test = len(train_y), len(test_y)
-    train_x, train_y, test_x, test_y = (distributed.shard(t, ctx) for t in (train_x, train_y, test_x, test_y))
-    train_loader = TensorLoader(train_x, train_y, local_batch, train=True, translate=cfg.translate,
-                                flip=cfg.flip, seed=seed + 1_000_003 * ctx.rank, device=dev,
-                                channels_last=cfg.channels_last)
-    test_loader = TensorLoader(test_x, test_y, cfg.eval_batch_size, train=False, device=dev,
-                               channels_last=cfg.channels_last)
-    if len(train_loader) == 0:
-        raise ValueError(f"{n_train} training images is fewer than one batch of {cfg.batch_size}")
+        # Under torchrun on a CPU, the processes share the cores.
+        threads = max(1, available_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world_size)))
+        settings = apply_cpu_settings(threads) if dev.type == "cpu" else {"threads": torch.get_num_threads()}
+        commit = git_commit()
+        torch.manual_seed(seed)  # the same initial weights on every rank
+        train_x, train_y, test_x, test_y, source = load_inputs(exp, data_dir, cache_dir, download, subset)
+        n_train, n_test = len(train_y), len(test_y)
+        train_x, train_y, test_x, test_y = (distributed.shard(t, ctx) for t in (train_x, train_y, test_x, test_y))
+        train_loader = TensorLoader(train_x, train_y, local_batch, train=True, translate=cfg.translate,
+                                    flip=cfg.flip, seed=seed + 1_000_003 * ctx.rank, device=dev,
+                                    channels_last=cfg.channels_last)
+        test_loader = TensorLoader(test_x, test_y, cfg.eval_batch_size, train=False, device=dev,
+                                   channels_last=cfg.channels_last)
+        if len(train_loader) == 0:
+            raise ValueError(f"{n_train} training images is fewer than one batch of {cfg.batch_size}")
 
-    model = NiN(exp.model).to(dev)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if ctx.active:
-        torch.manual_seed(seed + 1_000_003 * ctx.rank)  # each rank its own dropout masks
-    opt = torch.optim.SGD(param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
-    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if ctx.active else model
-    step_fn = torch.compile(ddp_model) if cfg.compile else ddp_model
+        model = NiN(exp.model).to(dev)
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if ctx.active:
+            torch.manual_seed(seed + 1_000_003 * ctx.rank)  # each rank its own dropout masks
+        opt = torch.optim.SGD(param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+        ddp_model = torch.nn.parallel.DistributedDataParallel(model) if ctx.active else model
+        step_fn = torch.compile(ddp_model) if cfg.compile else ddp_model
 
-    history, start_epoch, wall_before = [], 0, 0.0
-    resumable = None  # the checkpoint this run can continue from: what a stop copies into the repository
-    if resume and found:
-        resumable, state = found
-        checkpoint.check_config(resumable, state, config)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"][ctx.rank], dev, train_loader)
-        history, start_epoch, wall_before = state["history"], state["epoch"], state["wall_seconds"]
-        log(f"[{run_name}] resumed from {resumable} after epoch {start_epoch}")
-    elif resume:
-        log(f"[{run_name}] no checkpoint at {ckpt} or {snapshot}: starting from scratch")
+        history, start_epoch, wall_before = [], 0, 0.0
+        resumable = None  # the checkpoint this run can continue from: what a stop copies into the repository
+        if resume and found:
+            resumable, state = found
+            checkpoint.check_config(resumable, state, config)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            set_rng_state(state["rng"][ctx.rank], dev, train_loader)
+            history, start_epoch, wall_before = state["history"], state["epoch"], state["wall_seconds"]
+            log(f"[{run_name}] resumed from {resumable} after epoch {start_epoch}")
+        elif resume:
+            log(f"[{run_name}] no checkpoint at {ckpt} or {snapshot}: starting from scratch")
 
-    log(f"[{run_name}] {exp.description}; {count_parameters(model):,} parameters; "
-        f"{n_train:,} train / {n_test:,} test images; device {device_name(dev)}"
-        f"{f' x {ctx.world_size} processes' if ctx.active else ''}, "
-        f"{settings.get('threads')} threads, {epoch_precision}; data {source}")
-    if epoch_precision == "bf16" and not bf16_is_native(dev):
-        log(f"[{run_name}] warning: bf16 on {device_name(dev)}, which has no native bf16: expect it to be "
-            "several times slower than --precision fp32 (or auto)")
-    steps = len(train_loader)
-    # Each epoch names its machine and precision: a run resumed in a later
-    # session may finish on another kind of CPU, at another speed.
-    machine = machine_name(dev)
-    t_start = time.perf_counter()
-    try:
-        for epoch in range(start_epoch, cfg.epochs):
-            row = train_epoch(step_fn, model, opt, train_loader, test_loader, cfg, epoch_precision, epoch, dev,
-                              ctx, run_name, resumable, progress)
-            row["machine"] = machine
-            history.append(row)
-            wall = wall_before + time.perf_counter() - t_start
-            log(f"[{run_name}] epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, "
-                f"train error {row['train_error']:.2f}%, test error {row['test_error']:.2f}%, lr {row['lr']:.4g}, "
-                f"{row['train_images_per_second']:.0f} img/s, {row['seconds']:.0f} s, {epoch_precision}")
-            rngs = distributed.all_gather_object(rng_state(dev, train_loader), ctx)
-            if ctx.is_main:
-                checkpoint.save(ckpt, {"config": config, "epoch": epoch + 1, "history": history,
-                                       "wall_seconds": wall, "model": model.state_dict(),
-                                       "optimizer": opt.state_dict(), "rng": rngs})
-            resumable = ckpt
-            distributed.barrier(ctx)
-            # Stop before an epoch that, at the pace just measured, would end past
-            # the deadline: a budget sized to a session then never loses an epoch.
-            stop = epoch + 1 < cfg.epochs and ((stop_after_epoch is not None and epoch + 1 >= stop_after_epoch)
-                                               or (deadline is not None and time.time() + row["seconds"] > deadline))
-            if distributed.all_sum(torch.tensor(float(stop)), ctx).item() > 0:  # rank clocks may disagree
+        log(f"[{run_name}] {exp.description}; {count_parameters(model):,} parameters; "
+            f"{n_train:,} train / {n_test:,} test images; device {device_name(dev)}"
+            f"{f' x {ctx.world_size} processes' if ctx.active else ''}, "
+            f"{settings.get('threads')} threads, {epoch_precision}; data {source}")
+        if epoch_precision == "bf16" and not bf16_is_native(dev):
+            log(f"[{run_name}] warning: bf16 on {device_name(dev)}, which has no native bf16: expect it to be "
+                "several times slower than --precision fp32 (or auto)")
+        steps = len(train_loader)
+        # Each epoch names its machine and precision: a run resumed in a later
+        # session may finish on another kind of CPU, at another speed.
+        machine = machine_name(dev)
+        t_start = time.perf_counter()
+        try:
+            for epoch in range(start_epoch, cfg.epochs):
+                row = train_epoch(step_fn, model, opt, train_loader, test_loader, cfg, epoch_precision, epoch, dev,
+                                  ctx, run_name, resumable, progress)
+                row["machine"] = machine
+                history.append(row)
+                wall = wall_before + time.perf_counter() - t_start
+                log(f"[{run_name}] epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, "
+                    f"train error {row['train_error']:.2f}%, test error {row['test_error']:.2f}%, lr {row['lr']:.4g}, "
+                    f"{row['train_images_per_second']:.0f} img/s, {row['seconds']:.0f} s, {epoch_precision}")
+                rngs = distributed.all_gather_object(rng_state(dev, train_loader), ctx)
+                if ctx.is_main:
+                    checkpoint.save(ckpt, {"config": config, "epoch": epoch + 1, "history": history,
+                                           "wall_seconds": wall, "model": model.state_dict(),
+                                           "optimizer": opt.state_dict(), "rng": rngs})
+                resumable = ckpt
+                distributed.barrier(ctx)
+                # Stop before an epoch that, at the pace just measured, would end past
+                # the deadline: a budget sized to a session then never loses an epoch.
+                stop = epoch + 1 < cfg.epochs and (
+                    (stop_after_epoch is not None and epoch + 1 >= stop_after_epoch)
+                    or (deadline is not None and time.time() + row["seconds"] > deadline))
+                if distributed.all_sum(torch.tensor(float(stop)), ctx).item() > 0:  # rank clocks may disagree
+                    where = _leave_snapshot(resumable, snapshot, write and ctx.is_main)
+                    log(f"[{run_name}] stopped after epoch {epoch + 1}/{cfg.epochs}; snapshot {where}; "
+                        "continue with --resume")
+                    return None
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the CLI's handler
+            if resumable is not None:
                 where = _leave_snapshot(resumable, snapshot, write and ctx.is_main)
-                log(f"[{run_name}] stopped after epoch {epoch + 1}/{cfg.epochs}; snapshot {where}; "
-                    "continue with --resume")
-                return None
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the CLI's handler
-        if resumable is not None:
-            where = _leave_snapshot(resumable, snapshot, write and ctx.is_main)
-            log(f"[{run_name}] interrupted; the last complete epoch is kept in {where}; continue with --resume")
-        raise
+                log(f"[{run_name}] interrupted; the last complete epoch is kept in {where}; continue with --resume")
+            raise
 
-    wall = wall_before + time.perf_counter() - t_start
-    record = {
-        "experiment": exp.name, "dataset": exp.dataset, "seed": seed,
-        "test_error": history[-1]["test_error"], "epochs": cfg.epochs,
-        "device": device_name(dev), "threads": int(settings.get("threads", torch.get_num_threads())),
-        "world_size": ctx.world_size,
-        "torch_version": torch.__version__, "python_version": platform.python_version(),
-        "git_commit": commit, "wall_seconds": wall,
-        "images_per_second": sum(h["train_images_per_second"] for h in history) / len(history),
-        "parameters": count_parameters(model), "data_source": source,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "config": config, "history": history,
-    }
-    if write and ctx.is_main:
-        path = results.write_record(record, results_dir)
-        weights = checkpoint.weights_path(run_name, results_dir)
-        checkpoint.save_weights(weights, model.state_dict(), run_name)
-        checkpoint.remove(snapshot)  # finished: its weights and record replace it in the repository
-        log(f"[{run_name}] test error {record['test_error']:.2f}% after {cfg.epochs} epochs; record {path}; "
-            f"weights {weights}")
-    return record
+        wall = wall_before + time.perf_counter() - t_start
+        record = {
+            "experiment": exp.name, "dataset": exp.dataset, "seed": seed,
+            "test_error": history[-1]["test_error"], "epochs": cfg.epochs,
+            "device": device_name(dev), "threads": int(settings.get("threads", torch.get_num_threads())),
+            "world_size": ctx.world_size,
+            "torch_version": torch.__version__, "python_version": platform.python_version(),
+            "git_commit": commit, "wall_seconds": wall,
+            "images_per_second": sum(h["train_images_per_second"] for h in history) / len(history),
+            "parameters": count_parameters(model), "data_source": source,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "config": config, "history": history,
+        }
+        if write and ctx.is_main:
+            path = results.write_record(record, results_dir)
+            weights = checkpoint.weights_path(run_name, results_dir)
+            checkpoint.save_weights(weights, model.state_dict(), run_name)
+            checkpoint.remove(snapshot)  # finished: its weights and record replace it in the repository
+            log(f"[{run_name}] test error {record['test_error']:.2f}% after {cfg.epochs} epochs; record {path}; "
+                f"weights {weights}")
+        return record
 
 
 def _leave_snapshot(resumable: Path, snapshot: Path, write: bool) -> Path:

@@ -45,13 +45,18 @@ def test_rows_build_the_library_path_in_both_precisions_then_run_the_librarys():
         assert all(rows[n][4] for n in after)  # malloc kept from there on
 
 
-def test_a_slow_row_is_cut_short_after_its_time_but_not_below_two_steps():
-    import time
+def test_a_slow_row_is_cut_short_after_its_time_but_not_below_two_steps(monkeypatch):
+    """What the bench decides, on a clock that moves 0.05 s per step and only
+    then: a machine's load cannot change when the row stops or what it reports."""
+    from types import SimpleNamespace
 
     import torch
 
+    from nin_repro import bench
     from nin_repro.bench import _time_steps
 
+    clock = [100.0]
+    monkeypatch.setattr(bench, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
     calls = []
 
     class Slow(torch.nn.Module):
@@ -61,14 +66,18 @@ def test_a_slow_row_is_cut_short_after_its_time_but_not_below_two_steps():
 
         def forward(self, x):
             calls.append(1)
-            time.sleep(0.05)
+            clock[0] += 0.05
             return x * self.w
 
     model = Slow()
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
     batch = (torch.randn(4, 10), torch.randint(0, 10, (4,)))
     ips = _time_steps(model, opt, iter([batch] * 100), steps=50, warmup=1, bf16=False, max_seconds=0.12)
-    assert 1 + 2 <= len(calls) <= 1 + 5 and 4 / 0.1 < ips < 4 / 0.04
+    # timed steps end at 0.05, 0.10, 0.15 s: past 0.12 s after the third, so warm-up + 3 steps of 4 images
+    assert len(calls) == 1 + 3 and ips == pytest.approx(3 * 4 / 0.15)
+    calls.clear()
+    _time_steps(model, opt, iter([batch] * 100), steps=50, warmup=1, bf16=False, max_seconds=0.0)
+    assert len(calls) == 1 + 2  # past its time at once, yet two steps are timed
     calls.clear()
     _time_steps(model, opt, iter([batch] * 100), steps=3, warmup=1, bf16=False)
     assert len(calls) == 4  # without a time cap: warm-up + every step

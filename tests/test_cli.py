@@ -41,3 +41,82 @@ def test_help_exits_cleanly():
     with pytest.raises(SystemExit) as e:
         main(["--help"])
     assert e.value.code == 0
+
+
+def _one_error_line(capsys) -> str:
+    """What a user sees of an error: one line, no traceback."""
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nin-repro: error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_table_of_an_unknown_experiment_is_an_error(tmp_path, capsys):
+    assert main(["table", "mnist", "nosuch", "--results-dir", str(tmp_path)]) == 2
+    assert "unknown experiment(s) ['nosuch']" in _one_error_line(capsys)
+    # an experiment no longer defined still has its row where it has records
+    results.write_record(make_record(experiment="retired", error=0.6), tmp_path)
+    assert main(["table", "retired", "--results-dir", str(tmp_path)]) == 0
+    assert "0.60" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["table"], ["reproduce", "--status"], ["evaluate", "mnist"],
+                                     ["render"]])
+def test_a_mistyped_results_dir_is_named(tmp_path, capsys, command):
+    missing = tmp_path / "reslts"
+    assert main([*command, "--results-dir", str(missing)]) == 2
+    assert f"results folder {missing} does not exist" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("command", [["table"], ["render"]])
+def test_a_wrongly_typed_record_is_one_line_naming_it(tmp_path, capsys, monkeypatch, command):
+    import json
+
+    import nbclient
+
+    monkeypatch.setattr(nbclient, "NotebookClient", lambda *a, **k: pytest.fail("ran a notebook"))
+    rec = make_record()
+    rec["history"] = [["epoch", 1]]
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "mnist__seed0.json").write_text(json.dumps(rec))
+    assert main([*command, "--results-dir", str(tmp_path)]) == 2
+    assert "mnist__seed0.json: history[0] has type list" in _one_error_line(capsys)
+
+
+def test_render_shows_the_records_of_its_results_dir(tmp_path, monkeypatch, capsys):
+    """The notebooks read `results_dir=None`, i.e. NIN_RESULTS: render sets it
+    for their kernels, and only for them."""
+    import os
+
+    import nbclient
+    import nbformat
+
+    seen = []
+
+    class Client:
+        def __init__(self, nb, **kw):
+            self.nb = nb
+
+        def execute(self):
+            seen.append(os.environ.get("NIN_RESULTS"))
+            return self.nb
+
+    monkeypatch.setattr(nbclient, "NotebookClient", Client)
+    monkeypatch.delenv("NIN_RESULTS", raising=False)
+    notebook = tmp_path / "book.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), notebook)
+    results.write_record(make_record(), tmp_path / "records")
+    assert main(["render", str(notebook), "--results-dir", str(tmp_path / "records")]) == 0
+    assert seen == [str((tmp_path / "records").resolve())] and "NIN_RESULTS" not in os.environ
+    assert main(["render", str(tmp_path / "nosuch.ipynb"), "--results-dir", str(tmp_path / "records")]) == 2
+    assert "no notebook" in _one_error_line(capsys) and len(seen) == 1
+
+
+@pytest.mark.parametrize("hours", ["nan", "-1", "inf"])
+def test_reproduce_refuses_a_budget_that_is_no_number_of_hours(tmp_path, capsys, monkeypatch, hours):
+    from nin_repro import reproduce
+
+    monkeypatch.setattr(reproduce, "train", lambda *a, **k: pytest.fail("trained"))
+    assert main(["reproduce", "--only", "mnist", "--hours", hours, "--results-dir", str(tmp_path)]) == 2
+    assert f"--hours must be a finite number of hours >= 0, got {float(hours)}" in _one_error_line(capsys)
+    with pytest.raises(ValueError, match="--hours must be a finite number"):
+        reproduce.reproduce(hours=float(hours), jobs=[("mnist", 0)], results_dir=tmp_path)

@@ -73,3 +73,51 @@ def test_summary_mean_std_n_and_not_run_yet():
     assert rows["cifar10"]["ours_mean"] is None and rows["cifar10"]["paper"] == 10.41
     text = results.format_table(list(rows.values()))
     assert "not run yet" in text.splitlines()[2] and "0.50 ± 0.14" in text
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r: r.update(history=[1]), r"history\[0\] has type int, expected an object"),
+    (lambda r: r["history"][0].update(test_loss="0.1"), r"history\[0\]: 'test_loss' has type str"),
+    (lambda r: r["history"][0].update(epoch=1.0, precision=None),
+     r"history\[0\]: 'epoch' has type float, 'precision' has type NoneType"),
+    (lambda r: r["history"][0].update(machine=3), r"history\[0\]: 'machine' has type int"),
+    (lambda r: r["config"].update(train=[128]), "config.train has type list, expected an object"),
+    (lambda r: r["config"].update(overrides="epochs3"), "config.overrides has type str"),
+])
+def test_wrongly_typed_history_rows_and_config_are_refused_by_name(tmp_path, mutate, message):
+    rec = make_record()
+    mutate(rec)
+    path = tmp_path / "runs" / "mnist__seed0.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rec))
+    with pytest.raises(results.RecordError, match=f"{path}: {message}"):
+        results.read_records(tmp_path)
+
+
+def test_a_binary_file_is_refused_by_name(tmp_path):
+    path = tmp_path / "runs" / "mnist__seed0.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(results.RecordError, match=f"{path}: not a text file"):
+        results.read_records(tmp_path)
+
+
+def test_a_backup_copy_of_a_record_is_not_another_seed(tmp_path):
+    """One file per run: a copy under another name would count its run twice."""
+    path = results.write_record(make_record(), tmp_path)
+    backup = path.with_name("mnist__seed0.backup.json")
+    backup.write_text(path.read_text())
+    with pytest.raises(results.RecordError, match=f"{backup}: holds the run mnist__seed0, whose record is "
+                                                  "mnist__seed0.json"):
+        results.read_records(tmp_path)
+    backup.unlink()
+    renamed = path.with_name("mnist__seed1.json")  # a record moved to another seed's name
+    path.rename(renamed)
+    with pytest.raises(results.RecordError, match=f"{renamed}: holds the run mnist__seed0"):
+        results.read_records(tmp_path)
+
+
+def test_an_existing_results_dir_is_required_where_one_is_only_read(tmp_path):
+    assert results.existing_results_dir(tmp_path) == tmp_path.resolve()
+    with pytest.raises(FileNotFoundError, match=f"results folder {tmp_path / 'nosuch'} does not exist"):
+        results.existing_results_dir(tmp_path / "nosuch")

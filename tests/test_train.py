@@ -376,3 +376,31 @@ def test_deadline_stops_before_an_epoch_that_would_end_past_it(data_dir, cache_d
     assert checkpoint.load(checkpoint.cache_path("t_deadline__seed0__subset1024", shared_decoded))["epoch"] == 1
     record = run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=shared_decoded, resume=True, deadline=now + 1e6)
     assert record is not None and len(record["history"]) == 3
+
+
+def test_restart_starts_an_unfinished_run_again(data_dir, cache_dir, tmp_path, shared_decoded):
+    exp = tiny("t_restart", epochs=2)
+    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1) is None
+    rec = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, restart=True)
+    fresh = run(exp, tmp_path / "fresh", data_dir, cache_dir, ckpt=tmp_path / "elsewhere", write=False)
+    assert [h["test_loss"] for h in rec["history"]] == [h["test_loss"] for h in fresh["history"]]
+
+
+def test_a_second_process_on_the_same_run_is_refused_and_a_stale_lock_taken_over(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    lock = tmp_path / "r__seed0.lock"
+    with checkpoint.run_lock(lock):
+        with pytest.raises(ValueError, match=rf"r__seed0 is already training in process {os.getpid()}"):
+            with checkpoint.run_lock(lock):
+                pass
+    assert not lock.exists()  # released
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    import socket
+
+    lock.write_text(f"{dead} {socket.gethostname()}\n")  # left by a process that was killed
+    with checkpoint.run_lock(lock):
+        assert lock.read_text().split()[0] == str(os.getpid())
