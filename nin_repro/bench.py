@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from . import paths
 from .atomic import atomic_write_text
-from .cpu import apply_cpu_settings, cpu_name, set_malloc_tuning
+from .device import apply_cpu_settings, cpu_name, set_malloc_tuning
 from .loader import TensorLoader
 from .model import BitDropout, NiN, ModelConfig, count_macs
 
@@ -124,7 +124,7 @@ def profile_step(x, y, batch: int = 128, steps: int = 6, warmup: int = 2, precis
     time and TFLOP/s (the same shapes summed: two 192->192 1x1 layers share one)."""
     from torch.profiler import ProfilerActivity, profile
 
-    from .train import resolve_precision
+    from .device import resolve_precision
 
     precision = resolve_precision(precision or "auto", torch.device("cpu"))  # as onednn_kernels
     torch.manual_seed(0)
@@ -221,7 +221,7 @@ def onednn_kernels(batch: int = 128, precision: str | None = None) -> list[dict]
     import subprocess
     import sys
 
-    from .train import resolve_precision
+    from .device import resolve_precision
 
     precision = resolve_precision(precision or "auto", torch.device("cpu"))
 
@@ -263,7 +263,8 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
               configs: list[str] | None = None, profile: bool = True, row_seconds: float | None = 45.0,
               log=print) -> dict:
     from . import data, preprocess
-    from .train import bf16_is_native, git_commit, resolve_precision
+    from .device import bf16_is_native, resolve_precision
+    from .train import git_commit
 
     settings = apply_cpu_settings()
     cpu = torch.device("cpu")

@@ -20,7 +20,9 @@ def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, 
     `subset` images, if given) from its weights file, in the precision its
     last epoch was evaluated in (unless told another), with the record's
     error beside it."""
-    from .train import evaluate, load_inputs, resolve_precision
+    from .device import resolve_precision
+    from .preprocess import load_inputs
+    from .train import evaluate
 
     name = results.run_name(experiment, seed, {"subset": subset} if subset else None)
     record_path = results.runs_dir(results_dir) / f"{name}.json"

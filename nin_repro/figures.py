@@ -31,7 +31,7 @@ def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, result
     so images are picked per class, not from its start."""
     from .data import load
     from . import checkpoint
-    from .train import load_inputs
+    from .preprocess import load_inputs
 
     ckpt = checkpoint.cache_path(run_name, cache_dir)
     if not ckpt.exists():

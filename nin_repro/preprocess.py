@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import data
+
 GCN_SCALE = 55.0  # pylearn2's GlobalContrastNormalization(scale=55.)
 ZCA_BIAS = 0.1    # pylearn2's ZCA(filter_bias=0.1)
 
@@ -99,3 +101,15 @@ def prepare(name: str, train_images: np.ndarray, test_images: np.ndarray, method
         lcn = lambda x: torch.cat([local_contrast_normalize(c) for c in x.split(10_000)])  # noqa: E731
         return lcn(train), lcn(test)
     raise ValueError(f"unknown preprocessing {method!r} for {name}; use 'scale', 'raw', 'gcn_zca' or 'lcn'")
+
+
+def load_inputs(exp, data_dir=None, cache_dir=None, download=False, subset: int | None = None):
+    """Preprocessed float tensors (train, test) and labels, as the experiment says."""
+    splits = data.load(exp.dataset, data_dir, cache_dir, download)
+    tr_img, tr_lab, te_img, te_lab = splits.train_images, splits.train_labels, splits.test_images, splits.test_labels
+    if subset:
+        # Smoke runs: the first `subset` training images, and as many test images.
+        tr_img, tr_lab = tr_img[:subset], tr_lab[:subset]
+        te_img, te_lab = te_img[:subset], te_lab[:subset]
+    train_x, test_x = prepare(exp.dataset, tr_img, te_img, exp.preprocess)
+    return train_x, torch.from_numpy(tr_lab), test_x, torch.from_numpy(te_lab), splits.source

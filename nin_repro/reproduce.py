@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from . import checkpoint, data, results
 from .checkpoint import CheckpointError
 from .experiments import BOOK_PLAN, EXPERIMENTS
-from .train import machine_name, resolve_device, resolve_precision, train
+from .device import machine_name, resolve_device, resolve_precision
+from .train import train
 
 # Figure 5's maps come from this run's final checkpoint.
 FIGURE5_RUN = ("cifar10", 0)

@@ -20,42 +20,17 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import checkpoint, data, distributed, paths, preprocess, results
-from .cpu import apply_cpu_settings, available_cores, cpu_name
+from . import checkpoint, distributed, paths, results
+from .device import (apply_cpu_settings, autocast, available_cores, bf16_is_native, device_name, machine_name,
+                     resolve_device, resolve_precision)
 from .experiments import Experiment, TrainConfig, get as get_experiment
 from .loader import TensorLoader
-from .model import ModelConfig, NiN, count_parameters
+from .model import NiN, count_parameters
+from .preprocess import load_inputs
 
 
 class DivergedError(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as e:
-        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested, but this machine has no CUDA GPU "
-                         "(torch.cuda.is_available() is False); use --device cpu")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {device!r}; use 'cpu', 'cuda' or 'auto'")
-    return dev
-
-
-def device_name(dev: torch.device) -> str:
-    if dev.type == "cuda":
-        return torch.cuda.get_device_name(dev)
-    return f"cpu ({cpu_name()})"
-
-
-def machine_name(dev: torch.device) -> str:
-    """The device and, for a CPU, the instruction set torch uses on it: the
-    same CPU name covers machines of different speed (AVX2 vs AVX512)."""
-    return device_name(dev) + (f", {torch.backends.cpu.get_cpu_capability()}" if dev.type == "cpu" else "")
 
 
 @functools.lru_cache(maxsize=None)
@@ -106,36 +81,6 @@ def learning_rate(cfg, epoch: int, step: int, steps_per_epoch: int) -> float:
     return lr
 
 
-def bf16_is_native(dev: torch.device) -> bool:
-    """Whether the device computes bf16 convolutions natively. On a CPU without
-    bf16 instructions (AVX2 only, e.g. AMD Zen 3) oneDNN emulates them, and the
-    NiN step measured 13x slower in bf16 than in fp32 (8 vs 108 img/s)."""
-    if dev.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a torch without that check: assume emulation
-        return False
-
-
-PRECISIONS = ("bf16", "fp32")  # what a run trains in; "auto" resolves to one of them
-
-
-def resolve_precision(precision: str, dev: torch.device) -> str:
-    """"auto" becomes "bf16" where the device has it natively, else "fp32"."""
-    if precision == "auto":
-        return "bf16" if bf16_is_native(dev) else "fp32"
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; use 'auto', 'bf16' or 'fp32'")
-    return precision
-
-
-def autocast(dev: torch.device, precision: str):
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; use 'bf16' or 'fp32'")
-    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
 def evaluate(model, loader: TensorLoader, dev: torch.device, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(summed loss, number wrong) over the loader's split, as device tensors."""
     model.eval()
@@ -147,18 +92,6 @@ def evaluate(model, loader: TensorLoader, dev: torch.device, precision: str) -> 
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             wrong += (logits.argmax(1) != y).sum()
     return loss_sum, wrong
-
-
-def load_inputs(exp: Experiment, data_dir=None, cache_dir=None, download=False, subset: int | None = None):
-    """Preprocessed float tensors (train, test) and labels, as the experiment says."""
-    splits = data.load(exp.dataset, data_dir, cache_dir, download)
-    tr_img, tr_lab, te_img, te_lab = splits.train_images, splits.train_labels, splits.test_images, splits.test_labels
-    if subset:
-        # Smoke runs: the first `subset` training images, and as many test images.
-        tr_img, tr_lab = tr_img[:subset], tr_lab[:subset]
-        te_img, te_lab = te_img[:subset], te_lab[:subset]
-    train_x, test_x = preprocess.prepare(exp.dataset, tr_img, te_img, exp.preprocess)
-    return train_x, torch.from_numpy(tr_lab), test_x, torch.from_numpy(te_lab), splits.source
 
 
 def rng_state(dev: torch.device, loader: TensorLoader) -> dict:

@@ -22,7 +22,7 @@ def test_bench_records_side_by_side_speeds(data_dir, cache_dir, tmp_path):
     assert all(n in (512, 1024, 2048) for n in record["matmul_size"].values())
     assert record["device"].startswith("cpu (") and record["threads"] >= 1
     # the library's rows run in the precision the library picks for this CPU; the baseline in fp32
-    from nin_repro.train import bf16_is_native
+    from nin_repro.device import bf16_is_native
 
     import torch
 

@@ -140,7 +140,7 @@ def test_a_fresh_run_starts_only_if_an_epoch_of_its_kind_fits_the_budget(tiny_pl
     import torch
 
     from nin_repro import reproduce as reproduce_module, train as train_module
-    from nin_repro.train import machine_name, resolve_precision
+    from nin_repro.device import machine_name, resolve_precision
 
     cpu = torch.device("cpu")
     here = machine_name(cpu)

@@ -7,8 +7,9 @@ import torch
 from nin_repro import checkpoint, results
 from nin_repro.checkpoint import CheckpointError
 from nin_repro.experiments import TrainConfig
-from nin_repro.train import (DivergedError, bf16_is_native, evaluate, learning_rate, load_inputs, param_groups,
-                             resolve_device, resolve_precision, train)
+from nin_repro.device import bf16_is_native, resolve_device, resolve_precision
+from nin_repro.preprocess import load_inputs
+from nin_repro.train import DivergedError, evaluate, learning_rate, param_groups, train
 from nin_repro.loader import TensorLoader
 from nin_repro.model import NiN
 from tiny import frozen_clock, tiny
@@ -107,14 +108,14 @@ def test_resumed_run_trains_each_epoch_in_its_machines_precision(first, then, da
     without (and the other way round) under `auto`: each epoch's row names its
     precision, and the schedule and the random streams (data order, dropout)
     continue as if the run had stayed on one machine."""
-    import nin_repro.train as train_module
+    import nin_repro.device as device_module
 
     exp = tiny("t_switch", epochs=2, dropout=0.5)
     native = lambda p: (lambda dev: p == "bf16")  # noqa: E731  a machine whose auto picks p
-    monkeypatch.setattr(train_module, "bf16_is_native", native(first))
+    monkeypatch.setattr(device_module, "bf16_is_native", native(first))
     assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=256, stop_after_epoch=1) is None
     stopped = checkpoint.load(checkpoint.cache_path("t_switch__seed0__subset256", shared_decoded))
-    monkeypatch.setattr(train_module, "bf16_is_native", native(then))
+    monkeypatch.setattr(device_module, "bf16_is_native", native(then))
     switched = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=256, resume=True,
                    write=False)
     assert [h["precision"] for h in switched["history"]] == [first, then]
@@ -122,7 +123,7 @@ def test_resumed_run_trains_each_epoch_in_its_machines_precision(first, then, da
     after_switch = checkpoint.load(checkpoint.cache_path("t_switch__seed0__subset256", shared_decoded))
     # An uninterrupted run on the first machine: the same schedule, and the
     # same random state after epoch 2 (the precision draws no random numbers).
-    monkeypatch.setattr(train_module, "bf16_is_native", native(first))
+    monkeypatch.setattr(device_module, "bf16_is_native", native(first))
     other = tmp_path / "straight_cache"
     other.mkdir()
     (other / "decoded").symlink_to(shared_decoded / "decoded", target_is_directory=True)

@@ -3,7 +3,7 @@ import platform
 import pytest
 import torch
 
-from nin_repro.cpu import apply_cpu_settings, available_cores
+from nin_repro.device import apply_cpu_settings, available_cores
 
 
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")

@@ -1,0 +1,130 @@
+"""Where a run computes and in what precision: the device, its name, the
+precision `auto` picks for it, and the CPU speed settings the package applies
+itself, so users need no environment variables.
+
+Measured on this project's 2-core machines (see ../shared/compute.md and the
+book's performance page): by default glibc returns every large freed buffer
+to the OS, so each training step page-faults its activations in again; telling
+malloc to keep freed memory (no mmap for large blocks, a high trim threshold)
+speeds the NiN step up by ~1.5x.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+import torch
+
+M_TRIM_THRESHOLD = -1  # from glibc's malloc.h
+M_MMAP_THRESHOLD = -3
+M_MMAP_MAX = -4
+
+_applied: dict = {}
+
+
+def _libc():
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
+def set_malloc_tuning(keep_memory: bool) -> bool:
+    """Tell glibc to keep freed memory (True) or go back to its documented
+    default values (False: large blocks mmap-ed and returned, 128 KiB trim
+    threshold). Returns whether glibc accepted it; the benchmark flips it to
+    measure what it is worth."""
+    try:
+        libc = _libc()
+        if keep_memory:
+            return libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
+        return (libc.mallopt(M_MMAP_MAX, 65536) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 128 * 1024) == 1
+                and libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024) == 1)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to tune
+        return False
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def apply_cpu_settings(threads: int | None = None) -> dict:
+    """Keep freed memory in the process and use every core; returns what was set."""
+    if not _applied.get("malloc"):
+        _applied["malloc"] = set_malloc_tuning(True)
+    n = threads or available_cores()
+    torch.set_num_threads(n)
+    _applied["threads"] = torch.get_num_threads()
+    return dict(_applied)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested, but this machine has no CUDA GPU "
+                         "(torch.cuda.is_available() is False); use --device cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}; use 'cpu', 'cuda' or 'auto'")
+    return dev
+
+
+def device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"cpu ({cpu_name()})"
+
+
+def machine_name(dev: torch.device) -> str:
+    """The device and, for a CPU, the instruction set torch uses on it: the
+    same CPU name covers machines of different speed (AVX2 vs AVX512)."""
+    return device_name(dev) + (f", {torch.backends.cpu.get_cpu_capability()}" if dev.type == "cpu" else "")
+
+
+def bf16_is_native(dev: torch.device) -> bool:
+    """Whether the device computes bf16 convolutions natively. On a CPU without
+    bf16 instructions (AVX2 only, e.g. AMD Zen 3) oneDNN emulates them, and the
+    NiN step measured 13x slower in bf16 than in fp32 (8 vs 108 img/s)."""
+    if dev.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch without that check: assume emulation
+        return False
+
+
+PRECISIONS = ("bf16", "fp32")  # what a run trains in; "auto" resolves to one of them
+
+
+def resolve_precision(precision: str, dev: torch.device) -> str:
+    """"auto" becomes "bf16" where the device has it natively, else "fp32"."""
+    if precision == "auto":
+        return "bf16" if bf16_is_native(dev) else "fp32"
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use 'auto', 'bf16' or 'fp32'")
+    return precision
+
+
+def autocast(dev: torch.device, precision: str):
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use 'bf16' or 'fp32'")
+    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
