@@ -405,3 +405,23 @@ def test_a_second_process_on_the_same_run_is_refused_and_a_stale_lock_taken_over
     lock.write_text(f"{dead} {socket.gethostname()}\n")  # left by a process that was killed
     with checkpoint.run_lock(lock):
         assert lock.read_text().split()[0] == str(os.getpid())
+
+
+def test_a_snapshot_written_by_the_committed_format_still_resumes(data_dir, cache_dir, tmp_path, shared_decoded):
+    """tests/fixtures holds a snapshot of a tiny run after epoch 1, as the
+    library writes them. Full-length runs in progress have such snapshots
+    committed in results/checkpoints/: a change to the checkpoint or
+    configuration format must keep them resuming (migrate them, and this
+    fixture, in the same change), or this test fails."""
+    import shutil
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures"
+    snapshot = checkpoint.snapshot_path("t_format__seed0__subset256", tmp_path / "results")
+    snapshot.parent.mkdir(parents=True)
+    for suffix in (".pt", ".pt.sha256"):
+        shutil.copy(fixtures / f"t_format__seed0__subset256{suffix}", snapshot.parent)
+    before = checkpoint.load(snapshot)
+    rec = run(tiny("t_format", epochs=2, dropout=0.5), tmp_path, data_dir, cache_dir, ckpt=shared_decoded,
+              subset=256, resume=True)
+    assert rec["history"][0] == before["history"][0] and len(rec["history"]) == 2
