@@ -131,3 +131,24 @@ def test_batchnorm_variant_normalizes_every_conv_but_the_class_maps():
     base = NiN(ModelConfig())
     assert count_parameters(model) == count_parameters(base) + sum(n.num_features for n in norms)
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_the_authors_small_nets_have_their_published_shapes():
+    """mnist_def and svhn_def of the first author's cuda-convnet release: the
+    widths, a 5x5 kernel in mlpconv 3, max pools, GAP over 7x7 (MNIST) and
+    8x8 (SVHN) maps; the MNIST net has about 350k parameters."""
+    import torch
+
+    from nin_repro.experiments import get
+    from nin_repro.model import NiN, count_parameters
+
+    mnist, svhn = NiN(get("mnist_full").model), NiN(get("svhn").model)
+    assert count_parameters(mnist) == 349_674
+    convs = [m for m in mnist.features.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [96, 64, 48, 128, 96, 48, 128, 96, 10]
+    assert [c.kernel_size[0] for c in convs] == [5, 1, 1, 5, 1, 1, 5, 1, 1]
+    assert isinstance(mnist.features[4], torch.nn.MaxPool2d)
+    assert mnist.confidence_maps(torch.zeros(1, 1, 28, 28)).shape == (1, 10, 7, 7)
+    convs = [m for m in svhn.features.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [128, 96, 64, 320, 256, 128, 384, 256, 10]
+    assert svhn.confidence_maps(torch.zeros(1, 3, 32, 32)).shape == (1, 10, 8, 8)
