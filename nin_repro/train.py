@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from . import checkpoint, distributed, paths, results
 from .device import (apply_cpu_settings, autocast, available_cores, bf16_is_native, device_name, machine_name,
                      resolve_device, resolve_precision)
-from .experiments import Experiment, TrainConfig, get as get_experiment
+from .experiments import Experiment, TrainConfig, get as get_experiment, learning_rate
 from .loader import TensorLoader
 from .model import NiN, count_parameters
 from .preprocess import load_inputs
@@ -61,24 +61,6 @@ def param_groups(model: NiN, cfg: TrainConfig) -> list[dict]:
         decay = 0.0 if bias and not cfg.bias_decay else cfg.weight_decay
         groups.setdefault((mult, decay), []).append(p)
     return [{"params": ps, "lr_mult": mult, "weight_decay": decay} for (mult, decay), ps in groups.items()]
-
-
-def learning_rate(cfg, epoch: int, step: int, steps_per_epoch: int) -> float:
-    """Linear warm-up, then the base rate divided by 10 at each milestone
-    (the paper's), or, for `schedule="onecycle"`, linear decay to 0."""
-    progress = epoch + step / steps_per_epoch
-    if cfg.schedule == "onecycle":
-        up = max(cfg.warmup_epochs, 1 / steps_per_epoch)
-        now = progress + 1 / steps_per_epoch  # the rate after this step
-        if now <= up:
-            return cfg.lr * now / up
-        return cfg.lr * max(0.0, (cfg.epochs - now) / (cfg.epochs - up)) if cfg.epochs > up else 0.0
-    if cfg.schedule != "step":
-        raise ValueError(f"unknown schedule {cfg.schedule!r}; use 'step' or 'onecycle'")
-    lr = cfg.lr * 0.1 ** sum(epoch >= m for m in cfg.milestones())
-    if cfg.warmup_epochs and progress < cfg.warmup_epochs:
-        lr *= (progress + 1 / steps_per_epoch) / cfg.warmup_epochs
-    return lr
 
 
 def evaluate(model, loader: TensorLoader, dev: torch.device, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
