@@ -9,7 +9,7 @@
   and 256;
 - the levers in between, one at a time, so each one's share is measured.
 Images/s count the whole step (data, augmentation, forward, backward, update).
-The allocator setting of `cpu.py` is switched per row (glibc's defaults for
+The allocator setting of `device.py` is switched per row (glibc's defaults for
 the baseline, as a plain script has them).
 """
 

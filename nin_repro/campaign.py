@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import checkpoint, paths, results
+from .display import short_where
 from .experiments import BOOK_PLAN, EXPERIMENTS
 from .paper import AUTHOR_CIFAR10_MILESTONES, PAPER_ERRORS
 
@@ -67,12 +68,28 @@ def full_length_table(results_dir=None, experiments: list[str] | None = None) ->
     return pd.DataFrame(rows).set_index(["experiment", "seed"])
 
 
+def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
+    """Where one full-length run stands, in words: finished at x%, in
+    progress at epoch k of N (x% so far), or not started."""
+    state, run = run_state(experiment, seed, results_dir)
+    total = EXPERIMENTS[experiment].train.epochs
+    if state == "finished":
+        return f"`{experiment}` seed {seed}: finished, {run['test_error']:.2f}% test error after {run['epochs']} epochs."
+    if state == "in progress":
+        last = run["history"][-1]
+        return (f"`{experiment}` seed {seed}: in progress, epoch {run['epoch']} of {total}; test error "
+                f"{last['test_error']:.2f}% after epoch {last['epoch']} ({run['wall_seconds'] / 3600:.1f} hours so "
+                f"far, on {short_where(results.run_where({'history': run['history'], 'device': run.get('device', '')}))}).")
+    return f"`{experiment}` seed {seed}: not started (epoch 0 of {total})."
+
+
 def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
     """Test and training error per epoch of one full-length run, finished or
     so far, on an axis as long as the whole schedule, with its learning-rate
     drops and (CIFAR-10 without augmentation) the first author's own
     milestones."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
@@ -81,28 +98,48 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
     total = exp.train.epochs
     if run:
         epochs = [h["epoch"] for h in run["history"]]
-        ax.plot(epochs, [h["test_error"] for h in run["history"]], label="test")
-        ax.plot(epochs, [h["train_error"] for h in run["history"]], "--", alpha=0.6, label="train")
+        ax.plot(epochs, [h["test_error"] for h in run["history"]], color="C0", label="test")
+        ax.plot(epochs, [h["train_error"] for h in run["history"]], "--", color="C0", alpha=0.6, label="train")
     for m in exp.train.milestones():
         ax.axvline(m, color="grey", lw=0.8, ls="--")
-        ax.text(m, 0.98, " lr/10", transform=ax.get_xaxis_transform(), fontsize=7, va="top", color="grey")
+        ax.text(m, 0.98, " lr/10", transform=ax.get_xaxis_transform(), fontsize=9, va="top", color="grey")
     key = exp.paper_key
     if key in PAPER_ERRORS:
         ax.axhline(PAPER_ERRORS[key][2], color="black", lw=1, ls=":", label=f"paper: {PAPER_ERRORS[key][2]}%")
     if key == "cifar10" and total == AUTHOR_CIFAR10_MILESTONES[-1][0]:
         ax.plot([m[0] for m in AUTHOR_CIFAR10_MILESTONES], [m[1] for m in AUTHOR_CIFAR10_MILESTONES], "k*",
-                ms=8, label="the author's own run (README)")
+                ms=9, label="the author's own run (README)")
     ax.set_xlim(0, total + 1)
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
     done = len(run["history"]) if run else 0
-    ax.set_title(f"{experiment} seed {seed}: {state}, epoch {done} of {total}", fontsize=9)
+    ax.set_title(f"{experiment} seed {seed}: {state}, epoch {done} of {total}")
     if not run:
         ax.text(0.5, 0.5, "not started", transform=ax.transAxes, ha="center")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
     ax.grid(alpha=0.3, which="both")
     return ax
+
+
+def plot_started(runs: list[tuple[str, int]], results_dir=None):
+    """`plot_progress` for each of `runs` (experiment, seed) that has started,
+    one panel per run, stacked; None when none has (a page then says so in
+    words rather than draw empty axes)."""
+    import matplotlib.pyplot as plt
+
+    started = [(e, s) for e, s in runs if run_state(e, s, results_dir)[0] != "not started"]
+    if not started:
+        return None
+    fig, axes = plt.subplots(len(started), 1, figsize=(8, 4.2 * len(started)), squeeze=False)
+    for ax, (experiment, seed) in zip(axes[:, 0], started):
+        plot_progress(experiment, seed, results_dir, ax=ax)
+    fig.tight_layout()
+    return fig
 
 
 def _table_net(config: dict, dataset: str) -> str | None:
@@ -154,7 +191,8 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
     for (kind, key), (marker, color) in zip(PAPER_BY_AUGMENTATION[dataset].items(), [("o", "C0"), ("s", "C1")]):
         pts = finished[finished["augmentation"] == kind]
         if len(pts):
-            ax.plot(pts["epochs"], pts["test error (%)"], marker, color=color, label=f"ours, {kind} (finished runs)")
+            ax.plot(pts["epochs"], pts["test error (%)"], marker, color=color, ms=7,
+                    label=f"ours, {kind} (finished runs)")
         ax.axhline(PAPER_ERRORS[key][2], lw=1, ls=":", color=color, label=f"paper, {kind}: {PAPER_ERRORS[key][2]}%")
     for run in _protocol_in_progress(results_dir).values():
         kind = _table_net(run["config"], dataset)
@@ -163,10 +201,17 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
             color = "C0" if kind == "not augmented" else "C1"
             ax.plot([x["epoch"] for x in h], [x["test_error"] for x in h], lw=1, color=color, alpha=0.7,
                     label=f"{run['experiment']} seed {run['seed']} so far ({run['epoch']} of {run['epochs']})")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
+    ax.set_xlim(left=min([5] + list(table["epochs"])), right=max([300] + list(table["epochs"])))
     ax.set_xlabel("epochs trained")
     ax.set_ylabel("test error (%)")
-    ax.legend(fontsize=7)
+    ax.legend()
     ax.grid(alpha=0.3, which="both")
     return ax

@@ -3,7 +3,7 @@ precision `auto` picks for it, and the CPU speed settings the package applies
 itself, so users need no environment variables.
 
 Measured on this project's 2-core machines (see ../shared/compute.md and the
-book's performance page): by default glibc returns every large freed buffer
+book's engineering notes): by default glibc returns every large freed buffer
 to the OS, so each training step page-faults its activations in again; telling
 malloc to keep freed memory (no mmap for large blocks, a high trim threshold)
 speeds the NiN step up by ~1.5x.

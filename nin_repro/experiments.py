@@ -31,7 +31,7 @@ class TrainConfig:
     compile: bool = False
     eval_batch_size: int = 500
     short_run: bool = False        # marks a run that is not the table's protocol
-    # The "fast recipe" knobs (performance page); the paper's recipe leaves them off.
+    # The "fast recipe" knobs (engineering notes); the paper's recipe leaves them off.
     schedule: str = "step"         # "step": the paper's /10 drops; "onecycle": linear up over the
                                    # warm-up, then linear down to 0 at the last step
     label_smoothing: float = 0.0
@@ -117,7 +117,7 @@ CIFAR_MODEL = ModelConfig()
 CIFAR_EPOCHS = 30
 CIFAR_TRAIN = TrainConfig(epochs=CIFAR_EPOCHS)
 
-# The fast recipe of the performance page: the same mlpconv stack with
+# The fast recipe of the engineering notes: the same mlpconv stack with
 # BatchNorm, a one-cycle schedule, label smoothing and Nesterov momentum.
 # Labelled separately (no paper key), never a table entry: it answers "how
 # fast can this architecture reach a given error on this CPU".

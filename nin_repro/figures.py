@@ -1,9 +1,12 @@
 """Figure 5 of the paper: the class confidence maps of the last mlpconv layer.
 
-The maps come from a trained checkpoint (kept out of git, in the cache);
-`extract_confidence_maps` stores a small grid of test images with their maps
-in `results/figures/` (a few hundred KB), and `plot_confidence_maps` draws
-it, so the book renders without the checkpoint.
+The maps come from a trained net: a run's checkpoint in the cache, or, for a
+finished run, its committed weights (`results/weights/`).
+`extract_confidence_maps` stores, in `results/figures/` (a few hundred KB),
+a seeded random sample of test images with their maps (misclassified ones
+included) and a check of the paper's claim on the whole test set: how often
+the true class's map holds the strongest response, and where it peaks.
+`plot_confidence_maps` draws the sample, so the book renders without the net.
 """
 
 from __future__ import annotations
@@ -18,54 +21,86 @@ from .atomic import atomic_path
 from .experiments import get as get_experiment
 from .model import ModelConfig, NiN
 
+SAMPLE_SEED = 0
+
 
 def figure_path(results_dir=None) -> Path:
     return paths.results_dir(results_dir) / "figures" / "confidence_maps.npz"
 
 
-def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, results_dir=None,
-                            n_wrong: int = 3) -> Path:
-    """Maps of one correctly classified test image per class, then `n_wrong`
-    misclassified ones (each of another class), from the checkpoint of
-    `run_name` (e.g. "cifar10__seed0"). The test set may be sorted by class,
-    so images are picked per class, not from its start."""
-    from .data import load
-    from . import checkpoint
-    from .preprocess import load_inputs
+def _trained_net(run_name: str, cache_dir=None, results_dir=None) -> tuple[dict, dict, int]:
+    """(config, model state, epochs trained) of a run: its cache checkpoint,
+    else its committed weights (a finished run)."""
+    from . import checkpoint, results
 
     ckpt = checkpoint.cache_path(run_name, cache_dir)
-    if not ckpt.exists():
-        raise FileNotFoundError(f"no checkpoint {ckpt}: train the run first (nin-repro reproduce / train)")
-    state = checkpoint.load(ckpt)
-    config = state["config"]
+    if ckpt.exists():
+        state = checkpoint.load(ckpt)
+        return state["config"], state["model"], int(state["epoch"])
+    weights = checkpoint.weights_path(run_name, results_dir)
+    record_path = results.runs_dir(results_dir) / f"{run_name}.json"
+    if weights.exists() and record_path.exists():
+        record = results.read_record(record_path)
+        return record["config"], checkpoint.load_weights(weights), int(record["epochs"])
+    raise FileNotFoundError(f"no checkpoint {ckpt} and no weights {weights}: train the run first "
+                            "(nin-repro reproduce / train)")
+
+
+def map_statistics(maps: torch.Tensor, labels: torch.Tensor) -> dict:
+    """The paper's reading of the maps, checked on every image: how often the
+    true class's map holds the strongest response of all maps (its peak is the
+    highest peak), how often its mean is the highest (the prediction), and
+    how often its peak lies in the central region of the map (the middle
+    half of its rows and of its columns)."""
+    n, c, h, w = maps.shape
+    peaks = maps.flatten(2).amax(2)                     # n x c: each map's strongest response
+    true_peak = (peaks.argmax(1) == labels).float().mean().item()
+    true_mean = (maps.mean(dim=(2, 3)).argmax(1) == labels).float().mean().item()
+    true_maps = maps[torch.arange(n), labels].flatten(1)  # n x (h w)
+    where = true_maps.argmax(1)
+    rows, cols = where // w, where % w
+    central = ((rows >= h // 4) & (rows < h - h // 4) & (cols >= w // 4) & (cols < w - w // 4))
+    share = ((h - 2 * (h // 4)) * (w - 2 * (w // 4))) / (h * w)
+    return {"stats_n": n, "stats_true_peak": 100 * true_peak, "stats_true_mean": 100 * true_mean,
+            "stats_peak_central": 100 * central.float().mean().item(), "stats_central_share": 100 * share}
+
+
+def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, results_dir=None,
+                            n_sample: int = 8, n_wrong: int = 3, seed: int = SAMPLE_SEED) -> Path:
+    """Maps of a seeded random sample of `n_sample` test images, topped up with
+    randomly drawn misclassified ones until at least `n_wrong` are wrong, and
+    the whole-test-set statistics of `map_statistics`, from the trained net of
+    `run_name` (e.g. "cifar10__seed0")."""
+    from .data import load
+    from .preprocess import load_inputs
+
+    config, state, epoch = _trained_net(run_name, cache_dir, results_dir)
     exp = get_experiment(config["experiment"])
     model = NiN(ModelConfig.from_dict(config["model"]))
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state)
     model.eval()
     _, _, test_x, test_y, _ = load_inputs(exp, data_dir, cache_dir)
     splits = load(exp.dataset, data_dir, cache_dir)
     with torch.no_grad():
         maps = torch.cat([model.confidence_maps(x) for x in test_x.split(500)])
     preds = maps.mean(dim=(2, 3)).argmax(1)
-    right, wrong = [], []
-    for c in range(maps.shape[1]):
-        of_class = test_y == c
-        hits = torch.nonzero(of_class & (preds == c)).flatten()
-        misses = torch.nonzero(of_class & (preds != c)).flatten()
-        if len(hits):
-            right.append(int(hits[0]))
-        if len(misses) and len(wrong) < n_wrong:
-            wrong.append(int(misses[0]))
-    idx = np.array(right + wrong)
+    rng = np.random.default_rng(seed)
+    idx = list(rng.choice(len(test_y), size=min(n_sample, len(test_y)), replace=False))
+    wrong = [i for i in rng.permutation(torch.nonzero(preds != test_y).flatten().numpy()) if i not in idx]
+    while sum(int(preds[i] != test_y[i]) for i in idx) < n_wrong and wrong:
+        idx.append(wrong.pop(0))
+    idx = np.array(idx, dtype=np.int64)
+    stats = map_statistics(maps, test_y)
     out = figure_path(results_dir)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(
                 f, images=splits.test_images[idx], maps=maps[idx].numpy(),
                 labels=test_y[idx].numpy(), preds=preds[idx].numpy(), index=idx,
-                classes=np.array(splits.classes), run=np.array(run_name), epoch=np.array(state["epoch"]),
-                epochs=np.array(config["train"]["epochs"]),
-                test_error=np.array(100.0 * float((preds != test_y).float().mean())))
+                classes=np.array(splits.classes), run=np.array(run_name), epoch=np.array(epoch),
+                epochs=np.array(config["train"]["epochs"]), sample_seed=np.array(seed),
+                test_error=np.array(100.0 * float((preds != test_y).float().mean())),
+                **{k: np.array(v) for k, v in stats.items()})
     return out
 
 
@@ -77,40 +112,79 @@ def load_confidence_maps(results_dir=None) -> dict | None:
         return {k: z[k] for k in z.files}
 
 
+def map_claim(fig_data: dict) -> dict | None:
+    """The whole-test-set check stored with the figure, or None for a figure
+    extracted before the check existed (a sample of images only)."""
+    if fig_data is None or "stats_n" not in fig_data:
+        return None
+    return {"n": int(fig_data["stats_n"]), "true_peak": float(fig_data["stats_true_peak"]),
+            "true_mean": float(fig_data["stats_true_mean"]), "peak_central": float(fig_data["stats_peak_central"]),
+            "central_share": float(fig_data["stats_central_share"])}
+
+
+def sample_description(fig_data: dict) -> str:
+    """How the images shown were chosen, from what the figure file holds."""
+    if "sample_seed" in fig_data:
+        return (f"a random sample of test images (seed {int(fig_data['sample_seed'])}), topped up with randomly "
+                "drawn misclassified ones")
+    return ("the first correctly classified test image of each class, then the first misclassified ones "
+            "(a selection, not a random sample: the figure predates the seeded sample)")
+
+
 def plot_confidence_maps(fig_data: dict):
-    """One row per test image: the image, then its 10 class maps on one colour
-    scale per row; the true class's map is framed green, a wrong prediction red."""
+    """One row per test image: the image with its true and predicted class,
+    then its class maps on one colour scale per row (a colorbar at the end);
+    the true class's map is framed green, a wrong prediction's red."""
     import matplotlib.pyplot as plt
 
-    images, maps, labels, preds = fig_data["images"], fig_data["maps"], \
-        fig_data["labels"], fig_data["preds"]
+    images, maps, labels, preds = fig_data["images"], fig_data["maps"], fig_data["labels"], fig_data["preds"]
     classes = [str(c) for c in fig_data["classes"]]
     n, c = maps.shape[:2]
-    fig, axes = plt.subplots(n, c + 1, figsize=(1.05 * (c + 1), 1.1 * n))
+    fig, axes = plt.subplots(n, c + 2, figsize=(0.66 * (c + 1.7) + 0.6, 0.8 * n + 0.9),
+                             gridspec_kw={"width_ratios": [1.5] + [1] * c + [0.12]})
     for i in range(n):
         axes[i, 0].imshow(images[i].squeeze(), cmap="gray" if images[i].shape[-1] == 1 else None)
-        axes[i, 0].set_ylabel(f"{classes[labels[i]]}\n→ {classes[preds[i]]}", fontsize=7, rotation=0,
-                              ha="right", va="center", color="black" if preds[i] == labels[i] else "red")
-        lo, hi = maps[i].min(), maps[i].max()
+        right = preds[i] == labels[i]
+        axes[i, 0].set_title(f"{classes[labels[i]]}" + ("" if right else f" → {classes[preds[i]]}"), fontsize=10,
+                             color="black" if right else "#c00000", pad=2, loc="left")
+        lo, hi = float(maps[i].min()), float(maps[i].max())
         for k in range(c):
             ax = axes[i, k + 1]
-            ax.imshow(maps[i, k], vmin=lo, vmax=hi, cmap="viridis")
-            if k == labels[i]:
-                color = "lime"
-            elif k == preds[i]:
-                color = "red"
-            else:
-                color = None
+            im = ax.imshow(maps[i, k], vmin=lo, vmax=hi, cmap="viridis")
+            color = "lime" if k == labels[i] else ("red" if k == preds[i] else None)
             for side in ax.spines.values():
                 side.set_visible(color is not None)
                 if color:
                     side.set_color(color)
-                    side.set_linewidth(2.5)
+                    side.set_linewidth(3)
             if i == 0:
-                ax.set_title(classes[k], fontsize=7)
-        for ax in axes[i]:
+                ax.set_title(classes[k], fontsize=10, rotation=45, ha="left", va="bottom", pad=14)
+        cbar = fig.colorbar(im, cax=axes[i, -1])
+        cbar.set_ticks([lo, hi])
+        cbar.set_ticklabels([f"{lo:.0f}", f"{hi:.0f}"], fontsize=8)
+        for ax in axes[i, :-1]:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.tight_layout(pad=0.2)
+    fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=0.6)
     return fig
 
+
+def shown_reading(fig_data: dict) -> str:
+    """What the images shown say about the paper's reading, in words: how
+    often the true class's map holds the highest peak, for the correctly and
+    the wrongly classified ones, and where the true map's rank falls when
+    it does not. About these images only: the whole-test-set check is
+    `map_claim`."""
+    maps, labels, preds = fig_data["maps"], fig_data["labels"], fig_data["preds"]
+    peaks = maps.reshape(maps.shape[0], maps.shape[1], -1).max(2)
+    true_top = peaks.argmax(1) == labels
+    right = preds == labels
+    ranks = [int((peaks[i] > peaks[i, labels[i]]).sum()) + 1 for i in range(len(labels))]
+    wrong_ranks = [r for r, ok in zip(ranks, right) if not ok]
+    parts = [f"Of the {len(labels)} images shown, {int(right.sum())} are classified correctly; in "
+             f"{int((true_top & right).sum())} of those the true class's map also holds the highest single "
+             "response (its peak is above every other map's peak)."]
+    if wrong_ranks:
+        parts.append(f"In the {len(wrong_ranks)} misclassified ones the true class's map ranks "
+                     + ", ".join(str(r) for r in wrong_ranks) + f" of {maps.shape[1]} by its peak.")
+    return " ".join(parts)

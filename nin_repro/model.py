@@ -48,7 +48,7 @@ class ModelConfig:
     init: str = "kaiming"  # "kaiming" (He normal) | "caffe" (Gaussian std 0.05)
     final_relu: bool = False  # Caffe's ReLU on the class maps (see the module docstring)
     # BatchNorm after every convolution but the class-map one: the "fast
-    # recipe" of the performance page only; the paper's net has none.
+    # recipe" of the engineering notes only; the paper's net has none.
     batchnorm: bool = False
 
     def to_dict(self) -> dict:
@@ -88,7 +88,7 @@ class BitDropout(nn.Module):
 
     torch's CPU dropout calls the random generator once per element
     (`bernoulli_`), which costs a large share of the NiN training step on 2
-    cores (the book's performance page measures it). For p = 0.5, each bit of
+    cores (the book's engineering notes measure it). For p = 0.5, each bit of
     a random byte is an exact fair coin, so one byte serves eight elements:
     the mask has exactly the distribution of `nn.Dropout(0.5)`'s. Other rates
     fall back to `nn.functional.dropout`.

@@ -16,6 +16,23 @@ PAPER_ERRORS = {
 }
 
 
+# The paper states no parameter count. The public Caffe model-zoo definition
+# of its CIFAR-10 net ("NIN CIFAR10" gist by the first author; ../shared/paper.md)
+# has this many parameters and multiply-accumulates per 32x32 image: a check of
+# our model against that definition, not against the paper.
+CAFFE_ZOO_PARAMETERS = 966_986
+CAFFE_ZOO_MMACS = 222.5
+
+# Where the full-length protocol's settings come from (the Method page cites them).
+SOURCES = {
+    "length": "the first author's cuda-convnet release (`mavenlin/cuda-convnet`, `NIN/README`)",
+    "rates": ("the Caffe model-zoo solver of the net (the \"NIN CIFAR10\" gist, mirrored in "
+              "`natanielruiz/net-archive`, `nin-cifar10/solver.prototxt`)"),
+    "groups": "the PyTorch port that reached 89.64% accuracy (`jiecaoyu/pytorch-nin-cifar10`, `original.py`)",
+    "mnist": "the first author's MNIST net (`NIN/mnist_def` in the same cuda-convnet release)",
+}
+
+
 def paper_error(key: str) -> float | None:
     entry = PAPER_ERRORS.get(key)
     return None if entry is None else entry[2]

@@ -1,16 +1,22 @@
-"""What the notebooks show: tables and figures built from the run records,
-so no number in the book is typed by hand."""
+"""What the chapters show: tables, sentences and figures built from the run
+records (and, for runs in progress, their snapshots), so no number in the
+book is typed by hand. The claims and their verdicts are in `claims.py`,
+the engineering notes in `engineering.py`."""
 
 from __future__ import annotations
 
+import statistics
+
 import pandas as pd
 
-from . import results
-from .experiments import BOOK_PLAN, EXPERIMENTS
+from . import campaign, results
+from .display import short_where
+from .experiments import BOOK_PLAN, EXPERIMENTS, TrainConfig
 from .model import architecture_table
 from .paper import LATER_REPRODUCTIONS, PAPER_ERRORS
 
 NOT_RUN = "not run yet"
+NOT_STARTED = "not started"
 
 
 def check_notebook_params(retrain, epochs, seeds, device, subset) -> None:
@@ -36,33 +42,72 @@ def _mean_std(mean: float, std: float | None) -> str:
     return _fmt(mean) + (f" ± {std:.2f}" if std is not None else "")
 
 
-def missing_status(experiment: str) -> str:
-    """What the book says for an experiment without records: not run yet, or
-    not runnable here at all (no offline copy of its dataset)."""
+def is_full_length(experiment: str) -> bool:
+    return experiment in campaign.FULL_LENGTH or experiment.endswith("_full")
+
+
+def protocol_label(experiment: str) -> str:
+    """Which protocol a row follows: the paper's length, the CPU budget, or
+    one outside the paper's tables."""
     exp = EXPERIMENTS.get(experiment)
-    return "not run here: no offline copy" if exp and exp.requires_download else NOT_RUN
+    if exp is None:
+        return ""
+    if is_full_length(experiment):
+        return "full length"
+    if exp.train.short_run:
+        return "short check"
+    if exp.train.schedule != "step":
+        return "fast recipe (not the paper's)"
+    return "CPU budget"
+
+
+def missing_status(experiment: str) -> str:
+    """What the book says for an experiment without records: not run yet,
+    not started (a full-length run), or not runnable here at all (no
+    offline copy of its dataset)."""
+    exp = EXPERIMENTS.get(experiment)
+    if exp and exp.requires_download:
+        return "not run here: no offline copy"
+    return NOT_STARTED if is_full_length(experiment) else NOT_RUN
+
+
+def data_copy(record: dict) -> str:
+    """Which copy of the dataset a run trained on, briefly (`results.data_copy`
+    reads it off the checksum in the record)."""
+    if record["dataset"] == "mnist":
+        return "lossless copy"
+    words = results.data_copy(record)
+    return {"JPEG copy (quality 75)": "JPEG copy (q75)"}.get(words, words)
+
+
+def _progress_cell(run: dict) -> str:
+    return f"in progress: {run['history'][-1]['test_error']:.2f}% at epoch {run['epoch']} of {run['epochs']}"
 
 
 def results_table(experiments: list[str], results_dir=None) -> pd.DataFrame:
-    """Paper vs ours, one row per experiment; rows without records say so."""
+    """Paper vs ours, one row per experiment (its protocol and length named);
+    a row without records says whether it is in progress (with its error so
+    far), not started, not run yet or not runnable here."""
     rows = results.summarize(results.read_records(results_dir), experiments)
+    running = campaign._protocol_in_progress(results_dir)
     out = []
     for r in rows:
+        name = r["experiment"]
+        exp = EXPERIMENTS.get(name)
+        epochs = r["epochs"] or ""
         if r["ours_mean"] is None:
-            ours = missing_status(r["experiment"])
+            runs = [run for (e, _), run in sorted(running.items()) if e == name]
+            ours = "; ".join(_progress_cell(run) for run in runs) or missing_status(name)
+            if exp and (runs or is_full_length(name)):
+                epochs = f"{max((run['epoch'] for run in runs), default=0)} of {exp.train.epochs}"
         else:
             ours = _mean_std(r["ours_mean"], r["ours_std"])
         out.append({
-            "setting": r["setting"],
-            "paper (%)": _fmt(r["paper"]) or "-",
-            "ours (%)": ours,
-            "n": r["n"],
-            "difference": "" if r["difference"] is None else f"{r['difference']:+.2f}",
-            "epochs": r["epochs"] or "",
-            "wall hours": _fmt(r["hours"]),
-            "device": rows_where(r["runs"]),
+            "setting": r["setting"], "protocol": protocol_label(name), "epochs": epochs,
+            "paper (%)": _fmt(r["paper"]) or "-", "ours (%)": ours, "n": r["n"],
+            "ours - paper": "" if r["difference"] is None else f"{r['difference']:+.2f}",
         })
-    return pd.DataFrame(out).set_index("setting")
+    return pd.DataFrame(out)
 
 
 def _runs(experiment: str, results_dir, protocol_only: bool) -> list[dict]:
@@ -72,50 +117,111 @@ def _runs(experiment: str, results_dir, protocol_only: bool) -> list[dict]:
 
 def runs_table(experiment: str, results_dir=None, protocol_only: bool = True) -> pd.DataFrame:
     """Every run of one experiment (only full-protocol runs unless told
-    otherwise): seed, error, cost, provenance."""
+    otherwise): seed, error, cost and where it trained, briefly (the Run
+    records appendix has each run's full provenance)."""
     recs = _runs(experiment, results_dir, protocol_only)
     if not recs:
-        return pd.DataFrame({"status": [NOT_RUN]}, index=[experiment])
+        return pd.DataFrame({"status": [missing_status(experiment)]}, index=pd.Index([experiment], name="run"))
     return pd.DataFrame([{
-        "seed": r["seed"], "test error (%)": round(r["test_error"], 2),
-        "best epoch error (%)": round(min(h["test_error"] for h in r["history"]), 2),
-        "epochs": r["epochs"], "wall (min)": round(r["wall_seconds"] / 60, 1),
-        "train img/s": round(r["images_per_second"]), "device": results.run_where(r),
-        "torch": r["torch_version"], "commit": r["git_commit"][:10],
-        "overrides": ", ".join(f"{k}={v}" for k, v in r["config"].get("overrides", {}).items()) or "-",
+        "seed": r["seed"], "test error (%)": f"{r['test_error']:.2f}",
+        "best epoch's error (%)": f"{min(h['test_error'] for h in r['history']):.2f}",
+        "epochs": r["epochs"], "wall hours": f"{r['wall_seconds'] / 3600:.1f}",
+        "machine and precision": short_where(results.run_where(r)), "data": data_copy(r),
+        **({"overrides": ", ".join(f"{k}={v}" for k, v in r["config"]["overrides"].items())}
+           if r["config"].get("overrides") else {}),
     } for r in recs]).set_index("seed")
 
 
-def _plot_run(ax, record: dict, color=None, prefix: str = "") -> None:
+def _run_label(experiment: str, seed: int, overrides: dict | None = None) -> str:
+    """"cifar10_fc_dropout, seed 0": a run's name with a place to break."""
+    extra = ", ".join(f"{k}={v}" for k, v in (overrides or {}).items())
+    return f"{experiment}, seed {seed}" + (f" ({extra})" if extra else "")
+
+
+def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
+    """Every run of the study, finished or in progress: the appendix the
+    chapters' short tables point to. `part="results"`: error, length, cost;
+    `part="provenance"`: machine and precision by epoch, data copy, torch,
+    commit, date."""
+    rows = []
+    for r in results.read_records(results_dir):
+        rows.append({
+            "run": _run_label(r["experiment"], r["seed"], r["config"].get("overrides")), "status": "finished", "test error (%)": f"{r['test_error']:.2f}",
+            "epochs": r["epochs"], "wall hours": f"{r['wall_seconds'] / 3600:.2f}",
+            "core-hours": f"{r['wall_seconds'] * r['threads'] / 3600:.2f}",
+            "train img/s": f"{r['images_per_second']:.0f}",
+            "machine and precision, by epoch": short_where(results.run_where(r)),
+            "data": data_copy(r), "torch": r["torch_version"], "commit": r["git_commit"][:7],
+            "finished": r.get("finished_at", "")[:10]})
+    for run in campaign.in_progress(results_dir):
+        rec = {"history": run["history"], "device": run.get("device", "")}
+        rows.append({
+            "run": _run_label(run["experiment"], run["seed"], run["config"].get("overrides")),
+            "status": f"in progress, epoch {run['epoch']} of {run['epochs']}",
+            "test error (%)": f"{run['history'][-1]['test_error']:.2f} so far", "epochs": run["epoch"],
+            "wall hours": f"{run['wall_seconds'] / 3600:.2f}", "core-hours": "",
+            "train img/s": "", "machine and precision, by epoch": short_where(results.run_where(rec)),
+            "data": "", "torch": "", "commit": "", "finished": ""})
+    columns = {"results": ["run", "status", "test error (%)", "epochs", "wall hours", "core-hours", "finished"],
+               "provenance": ["run", "machine and precision, by epoch", "data", "torch", "commit"]}[part]
+    return pd.DataFrame(rows, columns=list(dict.fromkeys(columns + ["run"])))[columns]
+
+
+# Figures -------------------------------------------------------------------
+
+def book_style() -> None:
+    """Matplotlib settings for the book: text no smaller than the page's
+    small print once the figure is scaled to the text column."""
+    import matplotlib as mpl
+
+    mpl.rcParams.update({"font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11, "xtick.labelsize": 10,
+                         "ytick.labelsize": 10, "legend.fontsize": 9, "figure.dpi": 100,
+                         "savefig.bbox": "tight", "axes.spines.top": False, "axes.spines.right": False})
+
+
+def plain_ticks(ax, axis: str = "y") -> None:
+    """Tick labels as plain numbers (2, 5, 10, 20) on a log axis, not 2x10^0."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    fmt = FuncFormatter(lambda v, _: f"{v:g}")
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(fmt)
+    target.set_minor_formatter(NullFormatter())
+
+
+def _plot_run(ax, record: dict, color=None, label: str = "") -> None:
     """One run's test error (solid) and training error (dashed) per epoch."""
     epochs = [h["epoch"] for h in record["history"]]
     line, = ax.plot(epochs, [h["test_error"] for h in record["history"]], color=color,
-                    label=f"{prefix}test, seed {record['seed']}")
-    ax.plot(epochs, [h["train_error"] for h in record["history"]], "--", color=line.get_color(), alpha=0.6,
-            label=f"{prefix}train, seed {record['seed']}")
+                    label=f"{label}seed {record['seed']}, test")
+    ax.plot(epochs, [h["train_error"] for h in record["history"]], "--", color=line.get_color(), alpha=0.7,
+            label=f"{label}seed {record['seed']}, train")
 
 
-def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, protocol_only: bool = True):
-    """Train and test error per epoch for every seed, with the paper's number."""
+def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, protocol_only: bool = True,
+                         title: str | None = None):
+    """Train and test error per epoch, one colour per seed, with the paper's number."""
     import matplotlib.pyplot as plt
 
     recs = _runs(experiment, results_dir, protocol_only)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
-    for r in recs:
-        _plot_run(ax, r)
+    for i, r in enumerate(recs):
+        _plot_run(ax, r, color=f"C{i}")
     key = EXPERIMENTS[experiment].paper_key if experiment in EXPERIMENTS else None
     if key in PAPER_ERRORS:
         ax.axhline(PAPER_ERRORS[key][2], color="black", lw=1, ls=":", label=f"paper: {PAPER_ERRORS[key][2]}%")
     if not recs:
-        ax.text(0.5, 0.5, f"{experiment}: {NOT_RUN}", transform=ax.transAxes, ha="center")
+        ax.text(0.5, 0.5, f"{experiment}: {missing_status(experiment)}", transform=ax.transAxes, ha="center")
     if log and recs:
         ax.set_yscale("log")
+        plain_ticks(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
-    ax.set_title(EXPERIMENTS[experiment].description if experiment in EXPERIMENTS else experiment, fontsize=9)
+    ax.set_title(title if title is not None else experiment)
     if ax.get_legend_handles_labels()[0]:  # nothing drawn yet: no empty legend (and no warning)
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(ncol=2)
     ax.grid(alpha=0.3, which="both")
     return ax
 
@@ -124,8 +230,8 @@ def verdict(experiment: str, results_dir=None) -> str:
     """One sentence on how our runs compare with the paper, from the records."""
     r = results.summarize(results.read_records(results_dir), [experiment])[0]
     if r["ours_mean"] is None:
-        return f"{experiment}: {missing_status(experiment)}."
-    text = (f"{experiment}: {_mean_std(r['ours_mean'], r['ours_std'])}% test error over n={r['n']} "
+        return f"`{experiment}`: {missing_status(experiment)}."
+    text = (f"`{experiment}`: {_mean_std(r['ours_mean'], r['ours_std'])}% test error over n={r['n']} "
             f"seed{'s' if r['n'] > 1 else ''} ({r['epochs']} epochs, "
             f"{60 * r['hours'] / r['n']:.0f} min per run on {rows_where(r['runs'])})")
     if r["paper"] is None:
@@ -135,97 +241,95 @@ def verdict(experiment: str, results_dir=None) -> str:
     return text + f"; the paper reports {r['paper']:.2f}%, so ours {where} the paper."
 
 
-SUMMARY_ORDER = ["cifar10", "cifar10_aug", "cifar100", "svhn", "mnist", "cifar10_fc", "cifar10_fc_dropout"]
+# The Summary's rows: every table of the paper, full length beside the budget.
+SUMMARY_ORDER = ["cifar10_full", "cifar10", "cifar10_aug_full", "cifar10_aug", "cifar100", "svhn", "mnist_full",
+                 "mnist", "cifar10_fc_full", "cifar10_fc", "cifar10_fc_dropout_full", "cifar10_fc_dropout"]
 
 
 def runs_left_table(results_dir=None) -> pd.DataFrame:
     """The runs the book plans (`nin-repro reproduce`'s list) that have no
-    record yet, with what a run of the same experiment cost where one has
-    finished: what it would take to complete the study."""
+    record yet, each with its state (in progress at epoch k, not started)
+    and what a run of the same experiment cost where one has finished."""
     recorded = {(r["experiment"], r["seed"]) for r in results.read_records(results_dir) if results.is_protocol_run(r)}
-    rows = [{"experiment": name, "seed": seed, "status": missing_status(name),
-             "measured cost of this experiment": results.earlier_runs(name, results_dir) or "no run of it yet"}
-            for name, seed in BOOK_PLAN if (name, seed) not in recorded]
+    running = campaign._protocol_in_progress(results_dir)
+    rows = []
+    for name, seed in BOOK_PLAN:
+        if (name, seed) in recorded:
+            continue
+        run = running.get((name, seed))
+        rows.append({"experiment": name, "seed": seed,
+                     "status": f"in progress (epoch {run['epoch']} of {run['epochs']})" if run
+                     else missing_status(name),
+                     "measured cost of this experiment": short_where(results.earlier_runs(name, results_dir))
+                     or "no run of it yet"})
     columns = ["experiment", "seed", "status", "measured cost of this experiment"]
-    return pd.DataFrame(rows, columns=columns).set_index(["experiment", "seed"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def summary_table(results_dir=None) -> pd.DataFrame:
-    """Every table of the paper side by side with ours (the book's landing result)."""
+    """Every table of the paper beside ours, full length above the CPU budget."""
     df = results_table(SUMMARY_ORDER, results_dir)
-    tables = [PAPER_ERRORS[EXPERIMENTS[n].paper_key][0] for n in SUMMARY_ORDER]
-    df.insert(0, "table", tables)
+    df["setting"] = [f"{PAPER_ERRORS[EXPERIMENTS[n].paper_key][0]}: {s}" for n, s in zip(SUMMARY_ORDER, df["setting"])]
     return df
 
 
-def throughput_table(results_dir=None) -> pd.DataFrame:
-    """Measured speed of every committed run: training and evaluation images/s."""
-    recs = results.read_records(results_dir)
-    if not recs:
-        return pd.DataFrame({"status": [NOT_RUN]})
+def plot_summary(results_dir=None, ax=None):
+    """Ours against the paper, one pair of bars per table row (the deciding
+    row: full length where it has records, else the CPU budget)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    pairs = [("cifar10_full", "cifar10"), ("cifar10_aug_full", "cifar10_aug"), ("cifar100", None), ("svhn", None),
+             ("mnist_full", "mnist"), ("cifar10_fc_full", "cifar10_fc"),
+             ("cifar10_fc_dropout_full", "cifar10_fc_dropout")]
+    records = results.read_records(results_dir)
     rows = []
-    for r in recs:
-        h = r["history"]
-        rows.append({
-            "run": f"{r['experiment']} seed {r['seed']}", "device": results.run_machines(r), "threads": r["threads"],
-            "precision": results.run_precision(r), "batch": r["config"]["train"]["batch_size"],
-            "train img/s (mean)": round(r["images_per_second"]),
-            "train img/s (best epoch)": round(max(x.get("train_images_per_second", 0) for x in h)),
-            "eval img/s": round(sum(x.get("eval_images_per_second", 0) for x in h) / len(h)),
-            "s per epoch": round(sum(x["seconds"] for x in h) / len(h), 1),
-            "wall (min)": round(r["wall_seconds"] / 60, 1),
-        })
-    return pd.DataFrame(rows).set_index("run")
-
-
-# Time to accuracy (performance page): the targets of the speed issue, per dataset.
-TIME_TARGETS = {"cifar10": (15.0, 12.0, 10.0), "mnist": (1.0, 0.6)}
-# (experiment, recipe label) in the order the table lists them; cifar10 (no
-# augmentation) is there for orientation while cifar10_aug has no record.
-TIME_RUNS = [("mnist", "paper recipe"), ("mnist_fast", "fast recipe"),
-             ("cifar10_aug", "paper recipe, augmentation"), ("cifar10_aug_fast", "fast recipe, augmentation"),
-             ("cifar10", "paper recipe, no augmentation")]
-
-
-def elapsed_minutes(record: dict) -> list[float]:
-    """Training + evaluation minutes since the first step, at the end of each
-    epoch (data loading and preprocessing before the first step excluded)."""
-    out, total = [], 0.0
-    for h in record["history"]:
-        total += h["seconds"]
-        out.append(total / 60)
-    return out
-
-
-def time_to_error(record: dict, target: float) -> tuple[float, int] | None:
-    """(minutes, epoch) when the test error first went below `target`, or None."""
-    for minutes, h in zip(elapsed_minutes(record), record["history"]):
-        if h["test_error"] < target:
-            return minutes, h["epoch"]
-    return None
+    for full, budget in pairs:
+        r = results.summarize(records, [full])[0]
+        label = "full length"
+        if r["ours_mean"] is None and budget:
+            r, label = results.summarize(records, [budget])[0], f"CPU budget, {EXPERIMENTS[budget].train.epochs} ep."
+        rows.append((r, label if r["ours_mean"] is not None else missing_status(r["experiment"])))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.2))
+    y = np.arange(len(rows))
+    ax.barh(y + 0.2, [r["paper"] for r, _ in rows], height=0.38, color="#999999", label="paper")
+    ax.barh(y - 0.2, [r["ours_mean"] or 0 for r, _ in rows], height=0.38, color="#4c72b0", label="ours",
+            xerr=[r["ours_std"] or 0 for r, _ in rows])
+    for yi, (r, label) in zip(y, rows):
+        x = (r["ours_mean"] or 0) + 0.3
+        ax.text(x, yi - 0.2, label, va="center", fontsize=9)
+    ax.set_yticks(y, [f"{PAPER_ERRORS[EXPERIMENTS[r['experiment']].paper_key][0]}: "
+                      f"{PAPER_ERRORS[EXPERIMENTS[r['experiment']].paper_key][1]}" for r, _ in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("test error (%)")
+    ax.set_xlim(0, max([r["ours_mean"] or 0 for r, _ in rows] + [r["paper"] for r, _ in rows]) * 1.35)
+    ax.legend(loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    return ax
 
 
 def rows_where(records: list[dict]) -> str:
     """Where the runs of one table row trained: each distinct machine and
     precision once, in record order (seeds may span machines)."""
-    return "; ".join(dict.fromkeys(results.run_where(r) for r in records))
+    return "; ".join(dict.fromkeys(short_where(results.run_where(r)) for r in records))
 
 
 def setup_caveat(experiments: list[str], results_dir=None) -> str:
     """Whether the rows of a comparison ran alike. The book compares heads
     (Table 5), dropout (Figure 4) and augmentation (Table 1) across runs made
-    in different sessions, some in bf16 on one machine and some in fp32 on
-    another: a difference between such rows is not the setting's alone, and
-    the reader is told so next to it."""
+    on different machines, some in bf16 and some in fp32: a difference
+    between such rows is not the setting's alone, and the reader is told so
+    next to it."""
     recs = results.read_records(results_dir)
     where = {name: rows_where([r for r in recs if r["experiment"] == name and results.is_protocol_run(r)])
              for name in experiments}
     run = {name: w for name, w in where.items() if w}
     if len(run) < 2:
-        return f"setup: fewer than two of {', '.join(experiments)} have records yet; nothing to compare."
+        return f"Setup: fewer than two of {', '.join(f'`{e}`' for e in experiments)} have records yet; nothing to compare."
     if len(set(run.values())) == 1:
-        return f"setup: {', '.join(run)} all trained on {next(iter(run.values()))}; like for like."
-    return ("setup differs: " + "; ".join(f"{n} on {w}" for n, w in run.items())
+        return f"Setup: {', '.join(f'`{e}`' for e in run)} all trained on {next(iter(run.values()))}; like for like."
+    return ("Setup differs: " + "; ".join(f"`{n}` on {w}" for n, w in run.items())
             + ". Machine and precision change speed and rounding (bf16 carries 8 significant bits, fp32 24), "
             "so part of a difference between these rows may come from the setup, not the setting. "
             + like_for_like(experiments, recs))
@@ -238,145 +342,188 @@ def like_for_like(experiments: list[str], records: list[dict]) -> str:
     by_setup: dict[str, dict[str, list[float]]] = {}
     for r in records:
         if r["experiment"] in experiments and results.is_protocol_run(r):
-            by_setup.setdefault(results.run_where(r), {}).setdefault(r["experiment"], []).append(r["test_error"])
+            by_setup.setdefault(short_where(results.run_where(r)), {}).setdefault(r["experiment"], []).append(
+                r["test_error"])
     shared = {w: rows for w, rows in by_setup.items() if len(rows) >= 2}
     if not shared:
         return "No machine and precision has trained two of these rows yet, so none compares them like for like."
     return " ".join(f"Like for like on {w}: " + ", ".join(
-        f"{n} {sum(rows[n]) / len(rows[n]):.2f}% (n={len(rows[n])})" for n in experiments if n in rows) + "."
+        f"`{n}` {sum(rows[n]) / len(rows[n]):.2f}% (n={len(rows[n])})" for n in experiments if n in rows) + "."
         for w, rows in shared.items())
 
 
-def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
-    """One row per run of `dataset` in TIME_RUNS: wall minutes (and epoch)
-    until the test error first dropped below each target."""
-    recs = results.read_records(results_dir)
-    rows = []
-    for name, recipe in TIME_RUNS:
-        if EXPERIMENTS[name].dataset != dataset:
-            continue
-        runs = [r for r in recs if r["experiment"] == name and results.is_protocol_run(r)]
-        if not runs:
-            rows.append({"recipe": f"{recipe} ({name})", "seed": "", "run length": NOT_RUN,
-                         **{f"< {t:g}%": "" for t in TIME_TARGETS[dataset]}, "best error (%)": "", "device": ""})
-        for r in runs:
-            cells = {}
-            for t in TIME_TARGETS[dataset]:
-                hit = time_to_error(r, t)
-                cells[f"< {t:g}%"] = f"{hit[0]:.1f} min (epoch {hit[1]})" if hit else "not reached"
-            rows.append({"recipe": f"{recipe} ({name})", "seed": r["seed"],
-                         "run length": f"{elapsed_minutes(r)[-1]:.1f} min, {r['epochs']} epochs", **cells,
-                         "best error (%)": round(min(h["test_error"] for h in r["history"]), 2),
-                         "device": results.run_where(r)})
-    return pd.DataFrame(rows).set_index(["recipe", "seed"])
+# The network ---------------------------------------------------------------
 
-
-def plot_time_to_accuracy(results_dir=None, axes=None):
-    """Test error against wall minutes, one panel per dataset, targets dotted."""
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    recs = results.read_records(results_dir)
-    for ax, dataset in zip(axes, TIME_TARGETS):
-        drawn = False
-        for name, recipe in TIME_RUNS:
-            if EXPERIMENTS[name].dataset != dataset:
-                continue
-            for r in (r for r in recs if r["experiment"] == name and results.is_protocol_run(r)):
-                ax.plot(elapsed_minutes(r), [h["test_error"] for h in r["history"]], marker=".",
-                        ls="-" if "fast" in name else "--", label=f"{recipe}, seed {r['seed']}")
-                drawn = True
-        for t in TIME_TARGETS[dataset]:
-            ax.axhline(t, color="black", lw=0.8, ls=":")
-        if drawn:
-            ax.set_yscale("log")
-            ax.legend(fontsize=7)
-        else:
-            ax.text(0.5, 0.5, f"{dataset}: {NOT_RUN}", transform=ax.transAxes, ha="center")
-        ax.set_title({"cifar10": "CIFAR-10", "mnist": "MNIST"}[dataset], fontsize=10)
-        ax.set_xlabel("wall minutes (training + evaluation)")
-        ax.set_ylabel("test error (%)")
-        ax.grid(alpha=0.3, which="both")
-    return axes
-
-
-LAYER_LABELS = {"MaxPool2d": "max pool 3/2", "AvgPool2d": "avg pool 3/2", "AdaptiveAvgPool2d": "global avg pool",
-                "Dropout": "dropout", "BitDropout": "dropout", "Linear": "linear"}
+LAYER_LABELS = {"MaxPool2d": "max pool 3x3/2", "AvgPool2d": "avg pool 3x3/2", "AdaptiveAvgPool2d": "global avg pool",
+                "Dropout": "dropout 0.5", "BitDropout": "dropout 0.5", "Linear": "linear"}
 
 
 def plot_architecture(model, ax=None):
-    """The network drawn from the model itself: one box per layer output, its
-    height the spatial size, its width the number of channels (log scale)."""
+    """The network drawn from the model itself, top to bottom: one bar per
+    layer output, its length the number of channels (log scale), its label
+    the layer and the output's shape; brackets mark the mlpconv blocks."""
     import math
 
     import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch, Rectangle
+    from matplotlib.patches import Rectangle
 
     rows = architecture_table(model)
+    items = [("input", f"{model.cfg.in_channels}x{model.cfg.input_size}x{model.cfg.input_size}")] + \
+        [(r["layer"], r["output"]) for r in rows]
     if ax is None:
-        _, ax = plt.subplots(figsize=(12, 3.6))
-    x = 0.0
-    side0 = model.cfg.input_size
-    stage_colors = {"Conv": "#4c72b0", "MaxPool2d": "#dd8452", "AvgPool2d": "#dd8452",
-                    "Dropout": "#bbbbbb", "BitDropout": "#bbbbbb", "AdaptiveAvgPool2d": "#55a868", "Linear": "#c44e52"}
-    items = [("input", f"{model.cfg.in_channels}x{side0}x{side0}", 0)] + \
-        [(r["layer"], r["output"], r["parameters"]) for r in rows]
-    conv_spans = []  # (x start, x end) of every convolution, to bracket the mlpconv blocks
-    for name, shape, params in items:
-        dims = [int(v) for v in shape.split("x")]
-        ch, side = dims[0], (dims[1] if len(dims) > 1 else 1)
-        w = 0.25 + 0.22 * math.log2(max(ch, 1))
-        h = 0.4 + 2.6 * side / side0
-        color = next((c for k, c in stage_colors.items() if name.startswith(k)), "#8172b3")
-        ax.add_patch(Rectangle((x, -h / 2), w, h, color=color, alpha=0.85))
-        label = LAYER_LABELS.get(name, name)
-        ax.text(x + w / 2, -h / 2 - 0.15, f"{label}\n{shape}", ha="center", va="top", fontsize=6.5, rotation=90)
+        _, ax = plt.subplots(figsize=(7.5, 0.36 * len(items) + 0.4))
+    colors = {"Conv": "#4c72b0", "MaxPool2d": "#dd8452", "AvgPool2d": "#dd8452", "Dropout": "#bbbbbb",
+              "BitDropout": "#bbbbbb", "AdaptiveAvgPool2d": "#55a868", "Linear": "#c44e52", "input": "#8172b3"}
+    convs = []
+    for i, (name, shape) in enumerate(items):
+        ch = int(shape.split("x")[0])
+        w = 0.6 + 0.45 * math.log2(max(ch, 1))
+        color = next((c for k, c in colors.items() if name.startswith(k)), "#8172b3")
+        ax.add_patch(Rectangle((1.2, i - 0.35), w, 0.7, color=color, alpha=0.85))
+        label = LAYER_LABELS.get(name, name.replace("Conv ", "conv "))
+        dims = shape.split("x")
+        size = f"{dims[0]} x {dims[1]} x {dims[2]}" if len(dims) == 3 else dims[0]
+        ax.text(1.2 + w + 0.15, i, f"{label}  →  {size}", va="center", fontsize=10.5)
         if name.startswith("Conv"):
-            conv_spans.append((x, x + w))
-        if x > 0:
-            ax.add_patch(FancyArrowPatch((x - 0.25, 0), (x - 0.02, 0), arrowstyle="->", mutation_scale=8))
-        x += w + 0.3
-    for k in range(0, len(conv_spans) - 2, 3):  # each mlpconv: a k x k conv and two 1x1 convs
-        x0, x1 = conv_spans[k][0], conv_spans[k + 2][1]
-        ax.plot([x0, x0, x1, x1], [1.55, 1.65, 1.65, 1.55], color="black", lw=1)
-        ax.text((x0 + x1) / 2, 1.72, f"mlpconv {k // 3 + 1}", ha="center", va="bottom", fontsize=9)
-    ax.set_xlim(-0.2, x)
-    ax.set_ylim(-3.9, 2.1)
+            convs.append(i)
+    for k in range(0, len(convs) - 2, 3):  # each mlpconv: a k x k conv and two 1x1 convs
+        a, b = convs[k], convs[k + 2]
+        ax.plot([1.05, 0.9, 0.9, 1.05], [a - 0.35, a - 0.35, b + 0.35, b + 0.35], color="black", lw=1)
+        ax.text(0.8, (a + b) / 2, f"mlpconv {k // 3 + 1}", ha="right", va="center", fontsize=10.5)
+    ax.set_xlim(-0.9, 11.5)
+    ax.set_ylim(len(items) - 0.5, -0.6)
     ax.axis("off")
     return ax
 
 
-def heads_table(results_dir=None) -> pd.DataFrame:
+def schedule_sentence(train: TrainConfig) -> str:
+    """The training protocol of a TrainConfig, in words (the Method page's
+    schedule sentences are generated here, never typed)."""
+    parts = [f"{train.epochs} epochs at batch {train.batch_size}",
+             f"SGD with momentum {train.momentum:g}" + (" (Nesterov)" if train.nesterov else "")]
+    if train.schedule == "onecycle":
+        parts.append(f"one-cycle learning rate: linear up to {train.lr:g} over {train.warmup_epochs:g} epochs, "
+                     "then linear down to 0")
+    else:
+        drops = list(train.milestones())
+        rate = f"learning rate {train.lr:g}"
+        if train.warmup_epochs:
+            rate += f" (warmed up linearly over the first {train.warmup_epochs:g} epoch" + \
+                    ("s" if train.warmup_epochs != 1 else "") + ")"
+        if drops:
+            rate += ", divided by 10 after epoch" + ("s " if len(drops) > 1 else " ") + \
+                " and ".join(str(d) for d in drops)
+        parts.append(rate)
+    decay = f"weight decay {train.weight_decay:g}" + ("" if train.bias_decay else " (none on biases)")
+    parts.append(decay)
+    mults = []
+    if train.bias_lr_mult != 1:
+        mults.append(f"biases at {train.bias_lr_mult:g}x the rate")
+    if train.class_map_lr_mult != 1:
+        mults.append(f"the class-map layer at {train.class_map_lr_mult:g}x")
+    if mults:
+        parts.append(", ".join(mults))
+    if train.label_smoothing:
+        parts.append(f"label smoothing {train.label_smoothing:g}")
+    parts.append(f"augmentation: translation up to {train.translate} px and horizontal flips"
+                 if train.translate or train.flip else "no augmentation")
+    return "; ".join(parts)
+
+
+INIT_WORDS = {"kaiming": "He (Kaiming) normal", "caffe": "Gaussian, std 0.05 (the published Caffe init)"}
+
+
+def protocol_table(names: list[str]) -> pd.DataFrame:
+    """The protocol of each named experiment: its net and inputs (size,
+    preprocessing, initialization) and the training schedule in words, from
+    the experiment registry."""
+    from .model import NiN, count_parameters
+
+    rows = []
+    for name in names:
+        e = EXPERIMENTS[name]
+        net = (f"{count_parameters(NiN(e.model)):,} parameters"
+               + (", BatchNorm" if e.model.batchnorm else "") + ("" if e.model.dropout else ", no dropout")
+               + {"fc": ", FC head", "fc_dropout": ", FC head + dropout"}.get(e.model.head, ""))
+        rows.append({"experiment": f"`{name}` ({protocol_label(name)})",
+                     "net and inputs": f"{net}; preprocessing {e.preprocess}; "
+                                       f"{INIT_WORDS.get(e.model.init, e.model.init)} initialization",
+                     "training": schedule_sentence(e.train)})
+    return pd.DataFrame(rows)
+
+
+def sizes_table(names: list[str] | None = None) -> pd.DataFrame:
+    """Parameters and multiply-accumulates of each experiment's net."""
+    from .model import NiN, count_macs, count_parameters
+
+    rows = []
+    seen = set()
+    for name in names or list(EXPERIMENTS):
+        e = EXPERIMENTS[name]
+        key = (e.model, e.dataset)
+        if key in seen:
+            continue
+        seen.add(key)
+        m = NiN(e.model)
+        rows.append({"net (first experiment using it)": f"`{name}`", "dataset": e.dataset,
+                     "widths": f"{'-'.join(map(str, e.model.block1))} / {'-'.join(map(str, e.model.block2))} / "
+                               f"{'-'.join(map(str, e.model.block3))}-{e.model.num_classes}",
+                     "head": e.model.head, "parameters": f"{count_parameters(m):,}",
+                     "M MACs / image": f"{count_macs(m) / 1e6:.1f}"})
+    return pd.DataFrame(rows)
+
+
+# Comparisons (Table 1's augmentation, Table 5's heads, Figure 4's dropout) ---
+
+HEADS = {"cifar10": "GAP", "cifar10_fc_dropout": "FC + dropout", "cifar10_fc": "FC"}  # the paper's order, best first
+HEADS_FULL = {"cifar10_full": "GAP", "cifar10_fc_dropout_full": "FC + dropout", "cifar10_fc_full": "FC"}
+AUGMENTATION = {"cifar10_aug": "augmented", "cifar10": "not augmented"}
+AUGMENTATION_FULL = {"cifar10_aug_full": "augmented", "cifar10_full": "not augmented"}
+DROPOUT = {"cifar10": "dropout", "cifar10_nodropout": "no dropout"}
+DROPOUT_FULL = {"cifar10_full": "dropout", "cifar10_nodropout_full": "no dropout"}
+
+
+def heads_table(results_dir=None, full: bool = False) -> pd.DataFrame:
     """Table 5: the same mlpconv stack with three heads, each with its size."""
     from .model import NiN, count_parameters
 
-    names = ["cifar10_fc", "cifar10_fc_dropout", "cifar10"]
+    names = list((HEADS_FULL if full else HEADS))[::-1]
     df = results_table(names, results_dir)
-    df.insert(0, "head", [EXPERIMENTS[n].model.head for n in names])
+    df.insert(0, "head", [HEADS_FULL.get(n) or HEADS[n] for n in names])
     df.insert(1, "parameters", [f"{count_parameters(NiN(EXPERIMENTS[n].model)):,}" for n in names])
-    df.index = [PAPER_ERRORS["cifar10_gap"][1] if n == "cifar10" else PAPER_ERRORS[n][1] for n in names]
-    return df
+    df["paper (%)"] = [f"{PAPER_ERRORS['cifar10_gap' if EXPERIMENTS[n].paper_key == 'cifar10' else EXPERIMENTS[n].paper_key][2]:.2f}"
+                       for n in names]
+    return df.drop(columns=["setting"])
+
+
+def _noise(row: dict) -> float:
+    from .claims import row_noise
+
+    return row_noise(row)
 
 
 def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
-    """'A x% vs B y%: A d points lower (the paper: e points lower).' from summarized rows."""
+    """'A x% vs B y%: A d points lower (the paper: e points lower; noise: n points).'"""
     ra, rb = rows[a], rows[b]
     if ra["ours_mean"] is None or rb["ours_mean"] is None:
-        return f"{labels[a]} vs {labels[b]}: {NOT_RUN} (needs records of {a} and {b})."
+        return f"{labels[a]} vs {labels[b]}: {NOT_RUN} (needs records of `{a}` and `{b}`)."
 
     def side(d):
         return f"{abs(d):.2f} points {'lower' if d > 0 else 'higher'}"
 
-    paper = "" if None in (ra["paper"], rb["paper"]) else f" (the paper: {side(rb['paper'] - ra['paper'])})"
+    paper = "" if None in (ra["paper"], rb["paper"]) else f"the paper: {side(rb['paper'] - ra['paper'])}; "
+    noise = max(_noise(ra), _noise(rb))
+    gap = abs(rb["ours_mean"] - ra["ours_mean"])
+    within = "within" if gap <= noise else "beyond"
     return (f"{labels[a]} {ra['ours_mean']:.2f}% vs {labels[b]} {rb['ours_mean']:.2f}%: "
-            f"{labels[a]} {side(rb['ours_mean'] - ra['ours_mean'])}{paper}.")
+            f"{labels[a]} {side(rb['ours_mean'] - ra['ours_mean'])} ({paper}the rows' noise is up to "
+            f"{noise:.2f} points, so the gap is {within} it).")
 
 
 def _single_seed_line(rows: dict, labels: dict) -> list[str]:
-    """One seed gives no spread to weigh a gap against: say which rows rest on one."""
+    """One seed gives no seed-to-seed spread: say which rows rest on one."""
     single = [labels[n] for n in labels if rows[n]["n"] == 1]
-    return [f"One seed only for {', '.join(single)}: no seed-to-seed spread yet to tell these gaps from noise."
+    return [f"One seed only for {', '.join(single)}: their noise is the epoch-to-epoch range alone."
             ] if single else []
 
 
@@ -384,8 +531,6 @@ def _fit_line(rows: dict, labels: dict) -> str:
     """Each row's last-epoch training error beside its test error: the distance
     between them is how closely the net fit its training set, the part of the
     error a regularizer (augmentation, dropout, GAP) can remove."""
-    import statistics
-
     fits = []
     for n, label in labels.items():
         if rows[n]["ours_mean"] is None:
@@ -393,88 +538,118 @@ def _fit_line(rows: dict, labels: dict) -> str:
         train = statistics.fmean(r["history"][-1]["train_error"] for r in rows[n]["runs"])
         fits.append(f"{label} {train:.2f}% train vs {rows[n]['ours_mean']:.2f}% test "
                     f"(a gap of {rows[n]['ours_mean'] - train:.2f} points)")
-    return "At the last epoch (training error measured during it, in training mode): " + "; ".join(fits) + "."
+    return "At the last epoch (training error measured during it, with dropout on): " + "; ".join(fits) + "."
+
+
+def noise_line(labels: dict, results_dir=None) -> str:
+    """Each row's noise: seed spread and the range of test error over the last epochs."""
+    from .claims import NOISE_EPOCHS, epoch_spread
+
+    rows = _summarized(labels, results_dir)
+    parts = []
+    for n, label in labels.items():
+        r = rows[n]
+        if r["ours_mean"] is None:
+            continue
+        ranges = ", ".join(f"{epoch_spread(x):.2f}" for x in r["runs"])
+        seeds = f"seed std {r['ours_std']:.2f}; " if r["ours_std"] is not None else ""
+        parts.append(f"{label}: {seeds}last-epochs range {ranges} points")
+    if not parts:
+        return ""
+    return (f"Noise (the range of each run's test error over its last {NOISE_EPOCHS} epochs at the final "
+            "learning rate, and the spread over seeds): " + "; ".join(parts) + ".")
 
 
 def _summarized(names, results_dir) -> dict:
     return {r["experiment"]: r for r in results.summarize(results.read_records(results_dir), list(names))}
 
 
-HEADS = {"cifar10": "GAP", "cifar10_fc_dropout": "FC + dropout", "cifar10_fc": "FC"}  # the paper's order, best first
+def _lines(lines: list[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines if line)
 
 
-def heads_effect(results_dir=None) -> str:
+def heads_effect(results_dir=None, full: bool = False) -> str:
     """Table 5's claim, from the records: GAP's test error against each fully
-    connected head's, beside the paper's gaps, and whether the paper's order
-    (GAP < FC + dropout < FC) holds here. Says when a row is missing or rests
-    on a single seed."""
-    rows = _summarized(HEADS, results_dir)
-    lines = [_difference_line("cifar10", fc, rows, HEADS) for fc in ("cifar10_fc", "cifar10_fc_dropout")]
+    connected head's, beside the paper's gaps and the rows' noise, and
+    whether the paper's order (GAP < FC + dropout < FC) holds here."""
+    labels = HEADS_FULL if full else HEADS
+    gap, fc_dropout, fc = labels
+    rows = _summarized(labels, results_dir)
+    lines = [_difference_line(gap, other, rows, labels) for other in (fc, fc_dropout)]
     ours = {n: r["ours_mean"] for n, r in rows.items() if r["ours_mean"] is not None}
     if len(ours) < 2:
-        return "\n".join(lines + ["The paper's order (GAP < FC + dropout < FC): not checkable until two heads "
-                                  "have records."])
+        return _lines(lines + ["The paper's order (GAP < FC + dropout < FC): not checkable until two heads "
+                               "have records."])
     ranked = sorted(ours, key=ours.get)
-    expected = [n for n in HEADS if n in ours]
-    order = " < ".join(f"{HEADS[n]} {ours[n]:.2f}%" for n in ranked)
-    partial = "" if len(ours) == len(HEADS) else " (among the heads run so far)"
+    expected = [n for n in labels if n in ours]
+    order = " < ".join(f"{labels[n]} {ours[n]:.2f}%" for n in ranked)
+    partial = "" if len(ours) == len(labels) else " (among the heads run so far)"
     lines.append(f"The paper's order (GAP < FC + dropout < FC) {'holds' if ranked == expected else 'does not hold'}"
                  f" here{partial}: {order}.")
-    return "\n".join(lines + [_fit_line(rows, HEADS)] + _single_seed_line(rows, HEADS))
+    return _lines(lines + [_fit_line(rows, labels), noise_line(labels, results_dir)]
+                  + _single_seed_line(rows, labels))
 
 
-AUGMENTATION = {"cifar10_aug": "augmented", "cifar10": "not augmented"}
-DROPOUT = {"cifar10": "dropout", "cifar10_nodropout": "no dropout"}
+def augmentation_effect(results_dir=None, full: bool = False) -> str:
+    """Table 1's comparison, from the records: what translation + flip did to
+    test error (the paper: 1.60 points lower), and each row's final training
+    error, since augmentation can only remove the part of the test error that
+    comes from fitting the training set too closely."""
+    labels = AUGMENTATION_FULL if full else AUGMENTATION
+    aug, plain = labels
+    rows = _summarized(labels, results_dir)
+    lines = [_difference_line(aug, plain, rows, labels)]
+    if all(rows[n]["ours_mean"] is not None for n in labels):
+        lines += [_fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels)
+    return _lines(lines)
 
 
-def augmentation_effect(results_dir=None) -> str:
-    """Table 1's claim, from the records: what translation + flip did to test
-    error (the paper: 1.60 points lower), and each row's final training error,
-    since augmentation can only remove the part of the test error that comes
-    from fitting the training set too closely."""
-    rows = _summarized(AUGMENTATION, results_dir)
-    lines = [_difference_line("cifar10_aug", "cifar10", rows, AUGMENTATION)]
-    if all(rows[n]["ours_mean"] is not None for n in AUGMENTATION):
-        lines += [_fit_line(rows, AUGMENTATION)] + _single_seed_line(rows, AUGMENTATION)
-    return "\n".join(lines)
-
-
-def dropout_effect(results_dir=None) -> str:
+def dropout_effect(results_dir=None, full: bool = False) -> str:
     """Figure 4's claim, from the records: the relative cut in test error that
-    dropout between the mlpconv layers brings (the paper: more than 20%), and
-    how closely each net fit its training set, which is what dropout acts on."""
-    rows = _summarized(DROPOUT, results_dir)
-    with_d, without = rows["cifar10"], rows["cifar10_nodropout"]
+    dropout between the mlpconv layers brings (the paper: more than 20%),
+    beside the rows' noise, and how closely each net fit its training set,
+    which is what dropout acts on."""
+    labels = DROPOUT_FULL if full else DROPOUT
+    with_name, without_name = labels
+    rows = _summarized(labels, results_dir)
+    with_d, without = rows[with_name], rows[without_name]
     if with_d["ours_mean"] is None or without["ours_mean"] is None:
-        return f"dropout vs no dropout: {NOT_RUN} (needs records of cifar10 and cifar10_nodropout)."
+        return _lines([f"dropout vs no dropout: {NOT_RUN} (needs records of `{with_name}` and `{without_name}`)."])
     cut = 100 * (without["ours_mean"] - with_d["ours_mean"]) / without["ours_mean"]
-    return "\n".join([
-        f"test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
-        f"a {cut:.1f}% relative reduction (the paper: more than 20%; n={with_d['n']} and {without['n']}).",
-        _fit_line(rows, DROPOUT)] + _single_seed_line(rows, DROPOUT))
+    noise = max(_noise(with_d), _noise(without))
+    gap = without["ours_mean"] - with_d["ours_mean"]
+    return _lines([
+        f"Test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
+        f"a {cut:.1f}% relative reduction, {gap:.2f} points (the paper: more than 20%; n={with_d['n']} and "
+        f"{without['n']}). The rows' noise is up to {noise:.2f} points, so the difference is "
+        f"{'within' if abs(gap) <= noise else 'beyond'} it.",
+        _fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels))
 
 
-def plot_dropout_curves(results_dir=None, ax=None):
-    """Figure 4: training and test error per epoch, with and without dropout."""
+def plot_dropout_curves(results_dir=None, ax=None, full: bool = False):
+    """Figure 4: training and test error per epoch, with and without dropout,
+    one colour per run (blues with dropout, reds without)."""
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
+        _, ax = plt.subplots(figsize=(7.5, 4.2))
     drawn = False
-    for (name, label), color in zip(DROPOUT.items(), ("#4c72b0", "#c44e52")):
-        for r in _runs(name, results_dir, protocol_only=True):
-            _plot_run(ax, r, color=color, prefix=f"{label}: ")
+    palettes = (("#1f4e8c", "#4c72b0", "#8fb0dd"), ("#8c1f1f", "#c44e52", "#e39a9c"))
+    for (name, label), palette in zip((DROPOUT_FULL if full else DROPOUT).items(), palettes):
+        for i, r in enumerate(_runs(name, results_dir, protocol_only=True)):
+            _plot_run(ax, r, color=palette[i % len(palette)], label=f"{label}, ")
             drawn = True
     if not drawn:
-        ax.text(0.5, 0.5, f"{NOT_RUN}: no records of cifar10 / cifar10_nodropout", transform=ax.transAxes,
-                ha="center")
+        ax.text(0.5, 0.5, f"{NOT_RUN}: no records of both rows", transform=ax.transAxes, ha="center")
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
     if drawn:
-        ax.legend(fontsize=7)
+        ax.legend(ncol=2)
     ax.grid(alpha=0.3)
     return ax
 
+
+# CIFAR-10 beside later reproductions ----------------------------------------
 
 def _cifar10_anchors(results_dir=None) -> list[dict]:
     """Our Table 1 rows, the paper's and the later reproductions', as
@@ -484,13 +659,17 @@ def _cifar10_anchors(results_dir=None) -> list[dict]:
              "augmentation": aug, "training": "lr / 10 when training accuracy stops improving, twice", "kind": "paper"}
             for k, aug in (("cifar10", "no"), ("cifar10_aug", "yes"))]
     rows += [{**r._asdict(), "kind": "later"} for r in LATER_REPRODUCTIONS]
-    for r in results.summarize(results.read_records(results_dir), ["cifar10", "cifar10_aug"]):
+    for r in results.summarize(results.read_records(results_dir),
+                               ["cifar10", "cifar10_aug", "cifar10_full", "cifar10_aug_full"]):
         exp = EXPERIMENTS[r["experiment"]]
         mean, std = r["ours_mean"], r["ours_std"]
+        if mean is None and is_full_length(r["experiment"]):
+            continue  # the chapter shows a full-length run in progress with its curve
         aug = "yes" if exp.train.translate or exp.train.flip else "no"
-        rows.append({"source": f"ours, {said[aug]} (n={r['n']})", "low": mean, "high": mean,
+        protocol = protocol_label(r["experiment"])
+        rows.append({"source": f"ours, {said[aug]}, {protocol} (n={r['n']})", "low": mean, "high": mean,
                      "spread": std, "augmentation": aug,
-                     "training": (f"{r['epochs']} epochs, the CPU protocol, on {rows_where(r['runs'])}"
+                     "training": (f"{r['epochs']} epochs, the {protocol} protocol, on {rows_where(r['runs'])}"
                                   if mean is not None else missing_status(r["experiment"])),
                      "kind": "ours"})
     return rows
@@ -508,7 +687,7 @@ def reproductions_table(results_dir=None) -> pd.DataFrame:
         return _mean_std(r["low"], r.get("spread"))
     rows = sorted(_cifar10_anchors(results_dir), key=lambda r: (r["low"] is None, r["low"] or 0))
     return pd.DataFrame([{"source": r["source"], "test error (%)": error(r), "augmentation": r["augmentation"],
-                          "training": r["training"]} for r in rows]).set_index("source")
+                          "training": r["training"]} for r in rows])
 
 
 def plot_reproductions(results_dir=None, ax=None):
@@ -518,171 +697,112 @@ def plot_reproductions(results_dir=None, ax=None):
 
     rows = sorted([r for r in _cifar10_anchors(results_dir) if r["low"] is not None], key=lambda r: r["low"])
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1))
+        _, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.4))
     colors = {"paper": "#555555", "later": "#999999", "ours": "#4c72b0"}
     markers = {"yes": "s", "no": "o"}  # a hollow circle: augmentation not stated
     for y, r in enumerate(rows):
         c, m = colors[r["kind"]], markers.get(r["augmentation"], "o")
         ax.hlines(y, r["low"], r["high"], color=c, lw=3)
-        ax.plot([r["low"], r["high"]], [y, y], m, color=c, ms=6,
+        ax.plot([r["low"], r["high"]], [y, y], m, color=c, ms=7,
                 mfc=c if r["augmentation"] in markers else "white")
-    ax.set_yticks(range(len(rows)), [r["source"] for r in rows], fontsize=8)
+    import textwrap
+
+    ax.set_yticks(range(len(rows)), [textwrap.fill(r["source"], 26) for r in rows])
     ax.plot([], [], "s", color="#999999", label="augmented")
     ax.plot([], [], "o", color="#999999", label="no augmentation")
     ax.plot([], [], "o", color="#999999", mfc="white", label="augmentation not stated")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     ax.invert_yaxis()
     ax.set_xlabel("CIFAR-10 test error (%)")
     ax.grid(axis="x", alpha=0.3)
     return ax
 
 
-def latest_bench(results_dir=None) -> dict | None:
-    """The newest `nin-repro bench` record in results/bench/, if any."""
-    records = all_benches(results_dir)
-    return records[-1] if records else None
+# Readings: what a comparison means, written from its numbers -----------------
+
+def _train_error(row: dict) -> float:
+    return statistics.fmean(r["history"][-1]["train_error"] for r in row["runs"])
 
 
-def _row_precision(row: dict) -> str:
-    """A bench row's precision; records before `precision` was stored ran
-    fp32 only in the rows that say so."""
-    return row.get("precision") or ("fp32" if "fp32" in row["config"] else "bf16")
+def _protocol_words(full: bool, rows: dict) -> str:
+    epochs = next(iter(rows.values()))["epochs"]
+    return f"At full length ({epochs} epochs)" if full else f"At the CPU budget ({epochs} epochs)"
 
 
-def bench_table(record: dict) -> pd.DataFrame:
-    mm = record["matmul_2048_tflops"]
-    return pd.DataFrame([{
-        "configuration": r["config"], "train img/s": round(r["images_per_second"], 1),
-        "× baseline": round(r["speedup_vs_baseline"], 2) if r.get("speedup_vs_baseline") else "",
-        "TFLOP/s": round(r["tflops"], 3),
-        "of matmul, same precision": f"{100 * r['tflops'] / mm[_row_precision(r)]:.0f}%",
-        "peak RSS (MiB)": round(r["peak_rss_mib"]),
-    } for r in record["rows"]]).set_index("configuration")
+def _full_status(names: list[str], results_dir) -> str:
+    return " ".join(campaign.progress_line(n, 0, results_dir) for n in names)
 
 
-def cpu_kind(record: dict) -> str:
-    """The instruction set a bench ran on: stored since the records say it;
-    for older ones, read off the oneDNN kernels it ran (their names carry it).
-    AMX only shows in the kernels (`avx512_core_amx`, or `avx10_1_512_amx` in
-    newer oneDNN): torch names an AMX CPU's capability AVX512, as it does a
-    Zen 4's, and the matrix units make a different machine."""
-    impls = " ".join(k["implementation"] for k in record.get("onednn_kernels") or [])
-    if record.get("cpu_capability"):
-        return (record["cpu_capability"] + (" + AMX" if "_amx" in impls else "")
-                + (", native bf16" if record.get("bf16_native") else ", no native bf16"))
-    if "_amx" in impls:
-        return "AVX512 + AMX (from its oneDNN kernels), native bf16"
-    if "avx512_core_bf16" in impls:
-        return "AVX512 (from its oneDNN kernels), native bf16"
-    return "unknown"
+def heads_reading(results_dir=None) -> str:
+    """Table 5 in words, from its numbers: which head is lowest, whether that
+    is beyond the noise, and what the training errors say about why."""
+    full = all(r["n"] for r in _summarized(HEADS_FULL, results_dir).values())
+    labels = HEADS_FULL if full else HEADS
+    rows = _summarized(labels, results_dir)
+    if not all(r["n"] for r in rows.values()):
+        return ("Not every head has a record yet, so there is nothing to read. "
+                + _full_status(list(HEADS_FULL), results_dir))
+    gap_name = next(iter(labels))
+    means = {n: r["ours_mean"] for n, r in rows.items()}
+    train = {n: _train_error(r) for n, r in rows.items()}
+    noise = max(_noise(r) for r in rows.values())
+    best = min(means, key=means.get)
+    tightest = min(train, key=train.get)
+    out = [f"{_protocol_words(full, rows)}, the lowest test error is {labels[best]}'s "
+           f"({means[best]:.2f}%); the rows' noise is up to {noise:.2f} points."]
+    close = [labels[n] for n in labels if n != best and means[n] - means[best] <= noise]
+    if close:
+        out.append(f"{', '.join(close)} {'is' if len(close) == 1 else 'are'} within that noise of it: "
+                   "those gaps are not differences these records can resolve.")
+    out.append(f"{labels[tightest]} fits its training set most closely ({train[tightest]:.2f}% training error, "
+               f"against {labels[gap_name]}'s {train[gap_name]:.2f}%).")
+    if best != gap_name and tightest == best:
+        out.append("The head that fits the training set most closely also has the lowest test error: at this "
+                   "length fitting the training set has not yet cost test error, so a regularizing head has "
+                   "nothing to win. The paper's argument for GAP, a structural regularizer, predicts its "
+                   "advantage where overfitting costs: at the paper's length, not necessarily at this one.")
+    elif best == gap_name:
+        out.append("GAP has the lowest test error while fitting its training set less closely: the reading "
+                   "the paper gives, GAP as a structural regularizer.")
+    if not full:
+        out.append("The full-length runs of the three heads will answer it at the paper's length: "
+                   + _full_status(list(HEADS_FULL), results_dir))
+    return " ".join(out)
 
 
-def all_benches(results_dir=None) -> list[dict]:
-    """Every bench record, oldest first (their file names carry the time)."""
-    import json
-
-    from . import paths
-
-    records = []
-    for f in sorted((paths.results_dir(results_dir) / "bench").glob("bench_*.json")):
-        try:
-            records.append(json.loads(f.read_text()))
-        except json.JSONDecodeError as e:
-            raise results.RecordError(f"{f}: not valid JSON ({e}); restore it from git or rerun the bench") from e
-    return records
-
-
-def matmul_rate(record: dict, precision: str) -> str:
-    """A bench record's matmul rate, with its size where it is not 2048^3
-    (an emulated dtype is measured smaller; older records hold 2048 only)."""
-    n = record.get("matmul_size", {}).get(precision, 2048)
-    return f"{record['matmul_2048_tflops'][precision]:.2f}" + (f" (n={n})" if n != 2048 else "")
-
-
-def bench_machines_table(results_dir=None) -> pd.DataFrame:
-    """The newest bench of each kind of machine the study ran on: the same code
-    is several times faster or slower depending on the CPU's instructions, so
-    each machine's ratio is taken within its own record."""
-    newest = {}
-    for r in all_benches(results_dir):
-        newest[(r["device"], cpu_kind(r), r["threads"])] = r
-    rows = []
-    for (device, kind, threads), r in newest.items():
-        base = next((x["images_per_second"] for x in r["rows"] if x["config"].startswith("baseline")), None)
-        lib = [x["images_per_second"] for x in r["rows"] if x["config"].startswith("nin_repro:")]
-        rows.append({"machine": f"{device}, {kind}, {threads} threads",
-                     "library precision": r.get("library_precision", "bf16"),
-                     "bf16 / fp32 matmul TFLOP/s": " / ".join(matmul_rate(r, p) for p in ("bf16", "fp32")),
-                     "baseline img/s": round(base, 1) if base else NOT_RUN,
-                     "library img/s (best)": round(max(lib), 1) if lib else NOT_RUN,
-                     "× baseline": f"x{max(lib) / base:.2f}" if base and lib else "",
-                     "measured": r["finished_at"][:10]})
-    if not rows:
-        return pd.DataFrame({"status": [f"{NOT_RUN}: no record in results/bench/ (run `nin-repro bench`)"]})
-    return pd.DataFrame(rows).set_index("machine")
+def dropout_reading(results_dir=None) -> str:
+    """Figure 4 in words, from its numbers: the cut beside the noise and what
+    the train-test gaps say."""
+    full = all(r["n"] for r in _summarized(DROPOUT_FULL, results_dir).values())
+    labels = DROPOUT_FULL if full else DROPOUT
+    rows = _summarized(labels, results_dir)
+    with_name, without_name = labels
+    if not all(r["n"] for r in rows.values()):
+        return "Both rows need records before there is anything to read. " + _full_status(list(DROPOUT_FULL),
+                                                                                          results_dir)
+    w, wo = rows[with_name], rows[without_name]
+    gap_w, gap_wo = w["ours_mean"] - _train_error(w), wo["ours_mean"] - _train_error(wo)
+    diff = wo["ours_mean"] - w["ours_mean"]
+    noise = max(_noise(w), _noise(wo))
+    cut = 100 * diff / wo["ours_mean"]
+    out = [f"{_protocol_words(full, rows)}, dropout {'lowers' if diff >= 0 else 'raises'} the test error "
+           f"by {abs(diff):.2f} points ({abs(cut):.1f}% of the no-dropout error; the paper: more than 20%), against a noise of up to "
+           f"{noise:.2f} points: the difference is {'within' if abs(diff) <= noise else 'beyond'} it."]
+    out.append(f"The gap between test and training error is {gap_w:.2f} points with dropout and {gap_wo:.2f} "
+               "without: " + ("dropout keeps the net from fitting its training set as closely, "
+                              if gap_wo > gap_w else "dropout does not narrow it, ")
+               + ("yet the two test errors end close together: the net without dropout has fitted its training "
+                  "set without yet paying for it in test error." if abs(diff) <= noise else
+                  "and the test errors differ by more than the noise."))
+    if not full:
+        out.append("On this reading, a schedule long enough for overfitting to cost test error is what the "
+                   "cut needs; the full-length pair tests it: " + _full_status(list(DROPOUT_FULL), results_dir))
+    return " ".join(out)
 
 
-def bench_profile_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """The bench record's profile of the library step: top operators, and
-    each convolution's time and TFLOP/s against the measured bf16 matmul rate."""
-    prof = record.get("profile")
-    if not prof:
-        return None
-    ops = pd.DataFrame([{"operator": o["op"], "ms per step": round(o["ms_per_step"], 1),
-                         "share of step": f"{100 * o['share']:.1f}%"} for o in prof["top_ops"]]).set_index("operator")
-    precision = prof.get("precision", "bf16")
-    mm = record["matmul_2048_tflops"][precision]
-    convs = pd.DataFrame([{
-        "convolution": r["layer"] + (f" (x{r['layers']})" if r["layers"] > 1 else ""),
-        "path": ", ".join(r.get("paths") or ["oneDNN"]),  # older records timed oneDNN's ops only
-        "forward ms": round(r["forward_ms"], 1), "backward ms": round(r["backward_ms"], 1),
-        "forward TFLOP/s": round(r["forward_tflops"], 3), "backward TFLOP/s": round(r["backward_tflops"], 3),
-        f"backward, of {precision} matmul": f"{100 * r['backward_tflops'] / mm:.0f}%",
-    } for r in prof["convolutions"]]).set_index("convolution")
-    return ops, convs
-
-
-def levers(precision: str = "bf16") -> list[tuple[str, str, str]]:
-    """What each lever of the bench is worth: (lever, row without it, row with
-    it), matched by the start of the rows' names; `precision` is the one the
-    library's rows ran in."""
-    return [
-        ("tensor-resident data and batched augmentation (fp32, NCHW)", "baseline", "tensor-resident data, fp32, NCHW"),
-        ("channels-last (fp32)", "tensor-resident data, fp32, NCHW", "tensor-resident data, fp32, channels-last"),
-        ("bf16 autocast (NCHW)", "tensor-resident data, fp32, NCHW", "tensor-resident data, bf16, NCHW"),
-        ("bf16 + channels-last together", "tensor-resident data, fp32, NCHW",
-         "tensor-resident data, bf16, channels-last"),
-        (f"malloc keeps freed memory ({precision})", f"tensor-resident data, {precision}, channels-last",
-         "+ malloc keeps"),
-        ("dropout mask from random bits", "+ malloc keeps", "nin_repro: + dropout mask"),
-        ("ReLU not in place", "nin_repro: + dropout mask", "lever: ReLU not in place"),
-        ("torch.compile", "nin_repro: + dropout mask", "lever: torch.compile"),
-        ("batch 256 instead of 128", "nin_repro: + dropout mask", "nin_repro: batch 256"),
-        ("dropout removed (the ceiling of any dropout fix)", "nin_repro: + dropout mask", "ceiling: dropout removed"),
-    ]
-
-
-def lever_table(record: dict) -> pd.DataFrame:
-    """Each lever's speed-up, as the ratio of two rows measured in one run."""
-    def ips(prefix):
-        return next((r["images_per_second"] for r in record["rows"] if r["config"].startswith(prefix)), None)
-
-    rows = []
-    for lever, without, with_ in levers(record.get("library_precision", "bf16")):
-        a, b = ips(without), ips(with_)
-        if a and b:
-            rows.append({"lever": lever, "img/s without": round(a, 1), "img/s with": round(b, 1),
-                         "speed-up": f"x{b / a:.2f}"})
-    return pd.DataFrame(rows).set_index("lever") if rows else pd.DataFrame({"status": ["no lever rows in this record"]})
-
-
-def onednn_table(record: dict) -> pd.DataFrame | None:
-    """The oneDNN kernels of one training step (ONEDNN_VERBOSE), from the bench record."""
-    kernels = record.get("onednn_kernels")
-    if not kernels:
-        return None
-    total = sum(k["ms"] for k in kernels)
-    return pd.DataFrame([{"primitive": k["primitive"], "propagation": k["propagation"],
-                          "implementation": k["implementation"], "calls": k["calls"],
-                          "ms": round(k["ms"], 1), "share": f"{100 * k['ms'] / total:.1f}%"}
-                         for k in kernels]).set_index(["primitive", "propagation"])
+def full_length_rows(results_dir=None) -> pd.DataFrame:
+    """`campaign.full_length_table` with short machine names, for a page."""
+    df = campaign.full_length_table(results_dir).reset_index()
+    df.insert(0, "run", [_run_label(e, s) for e, s in zip(df["experiment"], df["seed"])])
+    df["where"] = df["where"].map(short_where)
+    return df.drop(columns=["experiment", "seed"]).rename(columns={"hours so far": "hours"})

@@ -79,3 +79,38 @@ def test_error_by_length_has_finished_runs_and_runs_in_progress(tmp_path):
     assert list(table["augmentation"]) == ["augmented", "not augmented"]
     assert list(table["status"]) == ["in progress (2 of 260)", "finished"]
     assert list(table["epochs"]) == [2, 30]
+
+
+def test_progress_line_in_each_state(tmp_path):
+    assert campaign.progress_line("cifar10_full", 0, tmp_path) == "`cifar10_full` seed 0: not started (epoch 0 of 260)."
+    snapshot(tmp_path, "cifar10_full", 0, [70.0, 60.0])
+    assert campaign.progress_line("cifar10_full", 0, tmp_path) == (
+        "`cifar10_full` seed 0: in progress, epoch 2 of 260; test error 60.00% after epoch 2 (0.3 hours so far, "
+        "on X, AVX2, fp32).")
+    done = make_record("mnist_full", seed=0, error=0.52)
+    done["epochs"] = 60
+    results.write_record(done, tmp_path)
+    assert campaign.progress_line("mnist_full", 0, tmp_path) == (
+        "`mnist_full` seed 0: finished, 0.52% test error after 60 epochs.")
+
+
+def test_progress_plot_of_a_run_without_a_paper_number_draws_no_empty_legend(tmp_path, recwarn):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = campaign.plot_progress("cifar10_nodropout_full", 0, tmp_path)
+    assert ax.get_legend() is None
+    assert not [w for w in recwarn if "legend" in str(w.message)]
+    ax.figure.canvas.draw()
+    assert all("^" not in t.get_text() for t in ax.get_yticklabels())
+
+
+def test_only_runs_that_have_started_are_drawn(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    runs = [("cifar10_aug_full", 0), ("cifar10_full", 0)]
+    assert campaign.plot_started(runs, tmp_path) is None
+    snapshot(tmp_path, "cifar10_full", 0, [70.0, 60.0])
+    fig = campaign.plot_started(runs, tmp_path)
+    assert [ax.get_title() for ax in fig.axes] == ["cifar10_full seed 0: in progress, epoch 2 of 260"]

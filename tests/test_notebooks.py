@@ -66,22 +66,60 @@ def test_bad_parameters_fail_in_the_first_code_cell(params, message, tmp_path):
     assert all(not c.get("outputs") for c in code_cells[3:])
 
 
-def test_committed_notebooks_are_what_the_generator_writes(tmp_path):
-    # The notebooks are generated from notebooks/_generate.py; an edit to one
-    # side only (prose or code) would ship a book whose source and page disagree.
-    import subprocess
-    import sys
+def test_every_chapter_is_a_myst_markdown_notebook_paired_with_its_executed_ipynb():
+    # The .md is the source a person edits; the .ipynb holds the same cells with
+    # their outputs. A page whose .ipynb lags its .md would show prose or code
+    # its source no longer has.
+    from nin_repro import notebooks
 
+    mds = sorted(p.stem for p in NOTEBOOKS.glob("*.md"))
+    assert mds == sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+    assert notebooks.out_of_sync(NOTEBOOKS) == []
+    assert not (NOTEBOOKS / "_generate.py").exists()
+    for md in NOTEBOOKS.glob("*.md"):
+        head = md.read_text().split("---")[1]
+        assert "format_name: myst" in head and "formats: ipynb,md:myst" in head, md.name
+
+
+def test_out_of_sync_names_the_chapter_and_what_to_run(tmp_path):
+    import shutil
+
+    from nin_repro import notebooks
+
+    for suffix in (".md", ".ipynb"):
+        shutil.copy(NOTEBOOKS / f"svhn{suffix}", tmp_path / f"svhn{suffix}")
+    assert notebooks.out_of_sync(tmp_path) == []
+    md = tmp_path / "svhn.md"
+    md.write_text(md.read_text().replace("**Not run here.**", "**Not run here, edited.**"))
+    assert notebooks.out_of_sync(tmp_path) == ["svhn.ipynb differs from svhn.md: run `nin-repro render` "
+                                               "(it executes the .md's cells and writes the .ipynb)"]
+    (tmp_path / "new.md").write_text(md.read_text())
+    assert "new.md has no new.ipynb: run `nin-repro render`" in notebooks.out_of_sync(tmp_path)
+
+
+def test_the_book_builds_from_the_ipynb_and_leaves_the_markdown_twin_out():
+    import yaml
+
+    config = yaml.safe_load((NOTEBOOKS.parent / "_config.yml").read_text())
+    assert "notebooks/*.md" in config["exclude_patterns"]
+
+
+def test_inputs_are_hidden_and_parameters_removed_from_the_page():
     import nbformat
 
-    (tmp_path / "notebooks").mkdir()
-    subprocess.run([sys.executable, str(NOTEBOOKS / "_generate.py")], cwd=tmp_path, check=True)
-    generated = sorted(p.name for p in (tmp_path / "notebooks").glob("*.ipynb"))
-    assert generated == sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
-    for name in generated:
-        fresh = nbformat.read(tmp_path / "notebooks" / name, as_version=4)
-        committed = nbformat.read(NOTEBOOKS / name, as_version=4)
-        strip = lambda nb: [(c.id, c.cell_type, c.source, c.metadata.get("tags")) for c in nb.cells]
-        assert strip(fresh) == strip(committed), (
-            f"notebooks/{name} differs from what notebooks/_generate.py writes: run "
-            "`python notebooks/_generate.py && nin-repro render`")
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            tags = set(cell.metadata.get("tags") or ())
+            assert tags & {"remove-cell", "remove-input", "hide-input"}, (path.name, cell.source[:60])
+            if "parameters" in tags:
+                assert "remove-cell" in tags, path.name
+            # a cell whose input is hidden is there for its output: an empty one shows the reader
+            # a heading with nothing under it (a value inside an `if` is not displayed: show_text)
+            if "remove-input" in tags:
+                assert cell.get("outputs"), (path.name, cell.source[:60])
+            # findings are Markdown (tables, sentences), never print() lines on the page
+            if "remove-input" in tags:
+                assert not [o for o in cell.get("outputs", []) if o.get("output_type") == "stream"], \
+                    (path.name, cell.source[:60])

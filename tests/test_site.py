@@ -16,11 +16,13 @@ from urllib.parse import urljoin, urlparse
 import pytest
 import yaml
 
+from nin_repro.claims import CLAIMS
 from nin_repro.paper import PAPER_ERRORS
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("NIN_ARTIFACTS") or REPO / "_build" / "test-artifacts")
+WIDTHS = (1280, 390)  # a desktop window and a phone
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -63,18 +65,39 @@ def server(built_book):
 
 
 @pytest.fixture(scope="module")
-def browser_context(tmp_path_factory):
+def browser(tmp_path_factory):
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("CI must install Debian's chromium (apt-get install -y chromium)")
         pytest.skip("no chromium on this machine")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900})
-        yield context
-        context.close()
+        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def browser_context(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def phone_context(browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    yield context
+    context.close()
+
+
+# Every code block and table of the page that is wider than its box: a code
+# block that scrolls, or a table wider than the container it scrolls in.
+OVERFLOW_JS = """() => Array.from(document.querySelectorAll('.bd-article pre, .bd-article table')).map(el => {
+    const box = el.tagName === 'TABLE'
+        ? (el.closest('.pst-scrollable-table-container, .cell_output, .output') || el.parentElement) : el;
+    return [el.tagName, box.scrollWidth, box.clientWidth, (el.innerText || '').slice(0, 80)];
+}).filter(([tag, scroll, client]) => scroll > client + 1)"""
 
 
 def open_page(context, url):
@@ -94,20 +117,44 @@ def open_page(context, url):
 
 
 @pytest.mark.parametrize("page_path", toc_pages())
-def test_every_page_loads_cleanly_with_images_and_working_links(browser_context, server, page_path):
-    page, response, errors = open_page(browser_context, urljoin(server, page_path))
-    try:
-        assert response.status == 200
-        assert errors == []
-        images = page.evaluate("Array.from(document.images).map(i => [i.currentSrc || i.src, i.naturalWidth])")
-        broken = [src for src, width in images if width == 0]
-        assert broken == []
-        hrefs = page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
-        internal = {h.split("#")[0] for h in hrefs if urlparse(h).netloc == urlparse(server).netloc}
-        dead = [h for h in sorted(internal) if page.request.get(h).status != 200]
-        assert dead == []
-    finally:
-        page.close()
+def test_every_page_loads_cleanly_with_images_and_working_links(browser_context, phone_context, server, page_path):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for width, context in zip(WIDTHS, (browser_context, phone_context)):
+        page, response, errors = open_page(context, urljoin(server, page_path))
+        try:
+            assert response.status == 200
+            assert errors == [], f"{page_path} at {width} px"
+            images = page.evaluate("Array.from(document.images).map(i => [i.currentSrc || i.src, i.naturalWidth])")
+            broken = [src for src, w in images if w == 0]
+            assert broken == []
+            page.screenshot(path=str(ARTIFACTS / f"{page_path.replace('/', '_')[:-5]}_{width}.png"), full_page=True)
+            if width != 1280:
+                continue
+            hrefs = page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
+            internal = {h.split("#")[0] for h in hrefs if urlparse(h).netloc == urlparse(server).netloc}
+            dead = [h for h in sorted(internal) if page.request.get(h).status != 200]
+            assert dead == []
+            # at desktop width every code block and table fits its box (on a phone they scroll inside it)
+            assert page.evaluate(OVERFLOW_JS) == [], page_path
+        finally:
+            page.close()
+
+
+def test_abstract_and_one_claims_row_per_claim_open_the_intro_and_the_summary(browser_context, server):
+    for page_path in ("notebooks/intro.html", "notebooks/summary.html"):
+        page, _, _ = open_page(browser_context, urljoin(server, page_path))
+        try:
+            abstract = page.evaluate("Array.from(document.querySelectorAll('.bd-article ol')).map(o => o.innerText)")
+            assert abstract and all(k in abstract[0] for k in ("What was run", "What was not", "Budget", "Headline",
+                                                              "Verdicts")), page_path
+            assert page.evaluate("document.querySelector('.bd-article ol').children.length") == 5
+            tables = page.evaluate("Array.from(document.querySelectorAll('.bd-article table')).map(t => "
+                                   "[Array.from(t.querySelectorAll('thead th')).map(th => th.innerText.trim()), "
+                                   "t.querySelectorAll('tbody tr').length])")
+            claims = [rows for head, rows in tables if head[:2] == ["claim", "verdict"]]
+            assert claims == [len(CLAIMS)], page_path
+        finally:
+            page.close()
 
 
 def test_notebook_chapters_show_their_figures(browser_context, server):
@@ -121,7 +168,8 @@ def test_notebook_chapters_show_their_figures(browser_context, server):
 def test_summary_table_has_the_papers_numbers_and_screenshots(browser_context, server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page, _, _ = open_page(browser_context, urljoin(server, "notebooks/summary.html"))
-    table = page.inner_text("table")
+    table = page.evaluate("Array.from(document.querySelectorAll('.bd-article table')).map(t => t.innerText)"
+                          ".find(t => t.includes('protocol') && t.includes('ours - paper'))")
     for _, setting, error in PAPER_ERRORS.values():
         if setting.startswith("mlpconv + global"):
             continue  # Table 5's GAP row is Table 1's no-augmentation row

@@ -1,0 +1,66 @@
+"""How the book shows its findings: as Markdown that myst-nb renders into
+the page (tables that wrap and scroll in their box, sentences in the body
+font), never as `print()` lines in a monospace block."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+
+def _cell(value) -> str:
+    text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(df: pd.DataFrame, index: bool = True) -> str:
+    """A DataFrame as a Markdown (GFM) table: its named index levels as the
+    first columns (unless `index=False`), every cell as text."""
+    named = any(name is not None for name in df.index.names)
+    frame = df.reset_index() if index and named else df
+    header = [_cell(c) for c in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def table(df: pd.DataFrame, index: bool = True):
+    """Show a DataFrame as a Markdown table in a notebook."""
+    from IPython.display import Markdown
+
+    return Markdown(md_table(df, index))
+
+
+def text(markdown: str):
+    """Show Markdown (a sentence, a list) in a notebook."""
+    from IPython.display import Markdown
+
+    return Markdown(markdown)
+
+
+def bullets(lines: list[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def short_where(text: str) -> str:
+    """A machine description short enough for a table cell:
+    "cpu (Intel(R) Xeon(R) Processor), AVX512, bf16" -> "Intel Xeon, AVX512, bf16"."""
+    text = re.sub(r"\((?:R|TM)\)", "", text)
+    text = re.sub(r"\bcpu \(([^()]*)\)", r"\1", text)
+    return re.sub(r"\s+", " ", text.replace(" Processor", "").replace(" CPU", "")).strip()
+
+
+def show_text(markdown: str) -> None:
+    """Display Markdown now (inside an `if` branch, where a notebook does not
+    show the value of an expression)."""
+    from IPython.display import display
+
+    display(text(markdown))
+
+
+def show_table(df: pd.DataFrame, index: bool = True) -> None:
+    from IPython.display import display
+
+    display(table(df, index))

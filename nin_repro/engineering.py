@@ -1,0 +1,310 @@
+"""The engineering notes (an appendix of the book): how fast the library
+trains NiN on the machines of this study, from the bench records in
+results/bench/ and the speed each run recorded; and time to accuracy, the
+paper's recipe against the fast recipe of the same architecture."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from . import results
+from .experiments import EXPERIMENTS
+from .report import plain_ticks, short_where
+
+NOT_RUN = "not run yet"
+
+def throughput_table(results_dir=None) -> pd.DataFrame:
+    """Measured speed of every committed run: training and evaluation images/s."""
+    recs = results.read_records(results_dir)
+    if not recs:
+        return pd.DataFrame({"status": [NOT_RUN]})
+    rows = []
+    for r in recs:
+        h = r["history"]
+        rows.append({
+            "run": f"{r['experiment']} seed {r['seed']}",
+            "machine and precision": short_where(results.run_where(r)),
+            "train img/s": round(r["images_per_second"]),
+            "eval img/s": round(sum(x.get("eval_images_per_second", 0) for x in h) / len(h)),
+            "s per epoch": round(sum(x["seconds"] for x in h) / len(h), 1),
+            "wall hours": round(r["wall_seconds"] / 3600, 2),
+        })
+    return pd.DataFrame(rows).set_index("run")
+
+
+# Time to accuracy: the test errors each recipe is timed to, per dataset
+# (CIFAR-10: on the way to the paper's 8.81%; MNIST: 1% and near the paper's 0.47%).
+TIME_TARGETS = {"cifar10": (15.0, 12.0, 10.0), "mnist": (1.0, 0.6)}
+# (experiment, recipe label) in the order the table lists them; cifar10 (no
+# augmentation) is there for orientation while cifar10_aug has no record.
+TIME_RUNS = [("mnist", "paper recipe"), ("mnist_fast", "fast recipe"),
+             ("cifar10_aug", "paper recipe, augmented"), ("cifar10_aug_fast", "fast recipe, augmented"),
+             ("cifar10", "paper recipe, not augmented")]
+
+
+def elapsed_minutes(record: dict) -> list[float]:
+    """Training + evaluation minutes since the first step, at the end of each
+    epoch (data loading and preprocessing before the first step excluded)."""
+    out, total = [], 0.0
+    for h in record["history"]:
+        total += h["seconds"]
+        out.append(total / 60)
+    return out
+
+
+def time_to_error(record: dict, target: float) -> tuple[float, int] | None:
+    """(minutes, epoch) when the test error first went below `target`, or None."""
+    for minutes, h in zip(elapsed_minutes(record), record["history"]):
+        if h["test_error"] < target:
+            return minutes, h["epoch"]
+    return None
+
+
+
+def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
+    """One row per run of `dataset` in TIME_RUNS: wall minutes (and epoch)
+    until the test error first dropped below each target."""
+    recs = results.read_records(results_dir)
+    rows = []
+    for name, recipe in TIME_RUNS:
+        if EXPERIMENTS[name].dataset != dataset:
+            continue
+        runs = [r for r in recs if r["experiment"] == name and results.is_protocol_run(r)]
+        if not runs:
+            rows.append({"run": f"{recipe} ({name})", "length": NOT_RUN,
+                         **{f"< {t:g}%": "" for t in TIME_TARGETS[dataset]}, "best (%)": "",
+                         "machine": ""})
+        for r in runs:
+            cells = {}
+            for t in TIME_TARGETS[dataset]:
+                hit = time_to_error(r, t)
+                cells[f"< {t:g}%"] = f"{hit[0]:.1f} min (epoch {hit[1]})" if hit else "not reached"
+            rows.append({"run": f"{recipe} ({name}), seed {r['seed']}",
+                         "length": f"{elapsed_minutes(r)[-1]:.1f} min, {r['epochs']} epochs", **cells,
+                         "best (%)": round(min(h["test_error"] for h in r["history"]), 2),
+                         "machine": short_where(results.run_where(r))})
+    return pd.DataFrame(rows).set_index("run")
+
+
+def plot_time_to_accuracy(results_dir=None, axes=None):
+    """Test error against wall minutes, one panel per dataset, targets dotted."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(8, 8.4))
+    recs = results.read_records(results_dir)
+    for ax, dataset in zip(axes, TIME_TARGETS):
+        drawn = False
+        for name, recipe in TIME_RUNS:
+            if EXPERIMENTS[name].dataset != dataset:
+                continue
+            for r in (r for r in recs if r["experiment"] == name and results.is_protocol_run(r)):
+                ax.plot(elapsed_minutes(r), [h["test_error"] for h in r["history"]], marker=".",
+                        ls="-" if "fast" in name else "--", label=f"{recipe}, seed {r['seed']}")
+                drawn = True
+        for t in TIME_TARGETS[dataset]:
+            ax.axhline(t, color="black", lw=0.8, ls=":")
+            ax.annotate(f"target {t:g}%", (1.0, t), xycoords=("axes fraction", "data"), xytext=(-2, 2),
+                        textcoords="offset points", ha="right", va="bottom", fontsize=9)
+        if drawn:
+            ax.set_yscale("log")
+            plain_ticks(ax)
+            ax.legend(loc="upper center")
+        else:
+            ax.text(0.5, 0.5, f"{dataset}: {NOT_RUN}", transform=ax.transAxes, ha="center")
+        ax.set_title({"cifar10": "CIFAR-10", "mnist": "MNIST"}[dataset])
+        ax.set_xlabel("wall minutes (training + evaluation)")
+        ax.set_ylabel("test error (%)")
+        ax.grid(alpha=0.3, which="both")
+    return axes
+
+
+
+def latest_bench(results_dir=None) -> dict | None:
+    """The newest `nin-repro bench` record in results/bench/, if any."""
+    records = all_benches(results_dir)
+    return records[-1] if records else None
+
+
+def _row_precision(row: dict) -> str:
+    """A bench row's precision; records before `precision` was stored ran
+    fp32 only in the rows that say so."""
+    return row.get("precision") or ("fp32" if "fp32" in row["config"] else "bf16")
+
+
+def bench_table(record: dict) -> pd.DataFrame:
+    mm = record["matmul_2048_tflops"]
+    return pd.DataFrame([{
+        "configuration": r["config"], "train img/s": round(r["images_per_second"], 1),
+        "× baseline": round(r["speedup_vs_baseline"], 2) if r.get("speedup_vs_baseline") else "",
+        "TFLOP/s": round(r["tflops"], 3),
+        "of matmul, same precision": f"{100 * r['tflops'] / mm[_row_precision(r)]:.0f}%",
+        "peak RSS (MiB)": round(r["peak_rss_mib"]),
+    } for r in record["rows"]]).set_index("configuration")
+
+
+def cpu_kind(record: dict) -> str:
+    """The instruction set a bench ran on: stored since the records say it;
+    for older ones, read off the oneDNN kernels it ran (their names carry it).
+    AMX only shows in the kernels (`avx512_core_amx`, or `avx10_1_512_amx` in
+    newer oneDNN): torch names an AMX CPU's capability AVX512, as it does a
+    Zen 4's, and the matrix units make a different machine."""
+    impls = " ".join(k["implementation"] for k in record.get("onednn_kernels") or [])
+    if record.get("cpu_capability"):
+        return (record["cpu_capability"] + (" + AMX" if "_amx" in impls else "")
+                + (", native bf16" if record.get("bf16_native") else ", no native bf16"))
+    if "_amx" in impls:
+        return "AVX512 + AMX (from its oneDNN kernels), native bf16"
+    if "avx512_core_bf16" in impls:
+        return "AVX512 (from its oneDNN kernels), native bf16"
+    return "unknown"
+
+
+def all_benches(results_dir=None) -> list[dict]:
+    """Every bench record, oldest first (their file names carry the time)."""
+    import json
+
+    from . import paths
+
+    records = []
+    for f in sorted((paths.results_dir(results_dir) / "bench").glob("bench_*.json")):
+        try:
+            records.append(json.loads(f.read_text()))
+        except json.JSONDecodeError as e:
+            raise results.RecordError(f"{f}: not valid JSON ({e}); restore it from git or rerun the bench") from e
+    return records
+
+
+def matmul_rate(record: dict, precision: str) -> str:
+    """A bench record's matmul rate, with its size where it is not 2048^3
+    (an emulated dtype is measured smaller; older records hold 2048 only)."""
+    n = record.get("matmul_size", {}).get(precision, 2048)
+    return f"{record['matmul_2048_tflops'][precision]:.2f}" + (f" (n={n})" if n != 2048 else "")
+
+
+def bench_machines_table(results_dir=None) -> pd.DataFrame:
+    """The newest bench of each kind of machine the study ran on: the same code
+    is several times faster or slower depending on the CPU's instructions, so
+    each machine's ratio is taken within its own record."""
+    newest = {}
+    for r in all_benches(results_dir):
+        newest[(r["device"], cpu_kind(r), r["threads"])] = r
+    rows = []
+    for (device, kind, threads), r in newest.items():
+        base = next((x["images_per_second"] for x in r["rows"] if x["config"].startswith("baseline")), None)
+        lib = [x["images_per_second"] for x in r["rows"] if x["config"].startswith("nin_repro:")]
+        rows.append({"machine": f"{device}, {kind}, {threads} threads",
+                     "library precision": r.get("library_precision", "bf16"),
+                     "bf16 / fp32 matmul TFLOP/s": " / ".join(matmul_rate(r, p) for p in ("bf16", "fp32")),
+                     "baseline img/s": round(base, 1) if base else NOT_RUN,
+                     "library img/s (best)": round(max(lib), 1) if lib else NOT_RUN,
+                     "× baseline": f"x{max(lib) / base:.2f}" if base and lib else "",
+                     "measured": r["finished_at"][:10]})
+    if not rows:
+        return pd.DataFrame({"status": [f"{NOT_RUN}: no record in results/bench/ (run `nin-repro bench`)"]})
+    return pd.DataFrame(rows).set_index("machine")
+
+
+def bench_profile_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The bench record's profile of the library step: top operators, and
+    each convolution's time and TFLOP/s against the measured bf16 matmul rate."""
+    prof = record.get("profile")
+    if not prof:
+        return None
+    ops = pd.DataFrame([{"operator": o["op"], "ms per step": round(o["ms_per_step"], 1),
+                         "share of step": f"{100 * o['share']:.1f}%"} for o in prof["top_ops"]]).set_index("operator")
+    precision = prof.get("precision", "bf16")
+    mm = record["matmul_2048_tflops"][precision]
+    convs = pd.DataFrame([{
+        "convolution": r["layer"] + (f" (x{r['layers']})" if r["layers"] > 1 else ""),
+        "path": ", ".join(r.get("paths") or ["oneDNN"]),  # older records timed oneDNN's ops only
+        "fwd ms": round(r["forward_ms"], 1), "bwd ms": round(r["backward_ms"], 1),
+        "fwd TFLOP/s": round(r["forward_tflops"], 3), "bwd TFLOP/s": round(r["backward_tflops"], 3),
+        f"bwd, of {precision} matmul": f"{100 * r['backward_tflops'] / mm:.0f}%",
+    } for r in prof["convolutions"]]).set_index("convolution")
+    return ops, convs
+
+
+def levers(precision: str = "bf16") -> list[tuple[str, str, str]]:
+    """What each lever of the bench is worth: (lever, row without it, row with
+    it), matched by the start of the rows' names; `precision` is the one the
+    library's rows ran in."""
+    return [
+        ("tensor-resident data and batched augmentation (fp32, NCHW)", "baseline", "tensor-resident data, fp32, NCHW"),
+        ("channels-last (fp32)", "tensor-resident data, fp32, NCHW", "tensor-resident data, fp32, channels-last"),
+        ("bf16 autocast (NCHW)", "tensor-resident data, fp32, NCHW", "tensor-resident data, bf16, NCHW"),
+        ("bf16 + channels-last together", "tensor-resident data, fp32, NCHW",
+         "tensor-resident data, bf16, channels-last"),
+        (f"malloc keeps freed memory ({precision})", f"tensor-resident data, {precision}, channels-last",
+         "+ malloc keeps"),
+        ("dropout mask from random bits", "+ malloc keeps", "nin_repro: + dropout mask"),
+        ("ReLU not in place", "nin_repro: + dropout mask", "lever: ReLU not in place"),
+        ("torch.compile", "nin_repro: + dropout mask", "lever: torch.compile"),
+        ("batch 256 instead of 128", "nin_repro: + dropout mask", "nin_repro: batch 256"),
+        ("dropout removed (the ceiling of any dropout fix)", "nin_repro: + dropout mask", "ceiling: dropout removed"),
+    ]
+
+
+def lever_table(record: dict) -> pd.DataFrame:
+    """Each lever's speed-up, as the ratio of two rows measured in one run."""
+    def ips(prefix):
+        return next((r["images_per_second"] for r in record["rows"] if r["config"].startswith(prefix)), None)
+
+    rows = []
+    for lever, without, with_ in levers(record.get("library_precision", "bf16")):
+        a, b = ips(without), ips(with_)
+        if a and b:
+            rows.append({"lever": lever, "img/s without": round(a, 1), "img/s with": round(b, 1),
+                         "speed-up": f"x{b / a:.2f}"})
+    return pd.DataFrame(rows).set_index("lever") if rows else pd.DataFrame({"status": ["no lever rows in this record"]})
+
+
+def onednn_table(record: dict) -> pd.DataFrame | None:
+    """The oneDNN kernels of one training step (ONEDNN_VERBOSE), from the bench record."""
+    kernels = record.get("onednn_kernels")
+    if not kernels:
+        return None
+    total = sum(k["ms"] for k in kernels)
+    return pd.DataFrame([{"primitive": k["primitive"], "propagation": k["propagation"].replace("_", " "),
+                          # break points for a narrow column: "a:b+c:d" -> "a: b + c: d"
+                          "implementation": k["implementation"].replace("+", " + ").replace(":", ": "), "calls": k["calls"],
+                          "ms": round(k["ms"], 1), "share": f"{100 * k['ms'] / total:.1f}%"}
+                         for k in kernels]).set_index(["primitive", "propagation"])
+
+
+
+def ceiling(record: dict) -> dict:
+    """The practical ceiling of one bench record: the fastest rate any single
+    operation reached on its CPU (the matmul, or the fastest convolution of
+    the profile) divided by the step's cost per image, against the best
+    speed measured and the library's own path."""
+    rates = [record["matmul_2048_tflops"][record.get("library_precision", "bf16")]]
+    if record.get("profile"):
+        rates += [r[k] for r in record["profile"]["convolutions"] for k in ("forward_tflops", "backward_tflops")]
+    top = max(rates)
+    bound = top * 1e12 / (record["step_gflop_per_image"] * 1e9)
+    base = record["rows"][0]["images_per_second"]
+    best = max(r["images_per_second"] for r in record["rows"])
+    library = max(r["images_per_second"] for r in record["rows"] if r["config"].startswith("nin_repro:"))
+    return {"gflop_per_image": record["step_gflop_per_image"], "fastest_tflops": top, "bound": bound,
+            "best": best, "library": library, "baseline": base}
+
+
+def speedup_line(results_dir=None) -> str:
+    """One sentence for the story pages: how much faster the library's
+    training step ran than a plain PyTorch loop, on each kind of machine
+    measured (the newest bench of each)."""
+    newest = {}
+    for r in all_benches(results_dir):
+        newest[(r["device"], cpu_kind(r))] = r
+    parts = []
+    for (device, kind), r in newest.items():
+        lib = [x["images_per_second"] for x in r["rows"] if x["config"].startswith("nin_repro:")]
+        base = next((x["images_per_second"] for x in r["rows"] if x["config"].startswith("baseline")), None)
+        if lib and base and kind != "unknown":
+            parts.append(f"x{max(lib) / base:.1f} on {short_where(device)} ({kind.split(',')[0].split(' (')[0]}, "
+                         f"{max(lib):.0f} against {base:.0f} images/s)")
+    if not parts:
+        return f"Speed of the library against a plain PyTorch loop: {NOT_RUN} (no bench record)."
+    return ("The library's training step, against the plain PyTorch loop a user writes first (DataLoader, "
+            "per-image transforms, fp32), measured side by side on the same machine: " + "; ".join(parts) + ".")

@@ -1,0 +1,95 @@
+"""The book's chapters as MyST Markdown notebooks, paired with jupytext.
+
+Each chapter is two files in `notebooks/`:
+
+- `<name>.md`, the source a person edits and diffs: prose and code cells in
+  MyST Markdown (`jupytext --to ipynb` reads it, so does Jupyter with the
+  jupytext extension);
+- `<name>.ipynb`, the same cells with their outputs: what `nin-repro render`
+  writes (it takes the cells from the `.md` and executes them), what nbval
+  checks and what the book is built from (`_config.yml` leaves the `.md` twin
+  out of the build).
+
+A test checks that every pair holds the same cells, so a page cannot ship
+with prose or code its source does not have.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import paths
+
+FOLDER = paths.REPO_ROOT / "notebooks"
+FORMATS = "ipynb,md:myst"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+def markdown_twin(path: str | Path) -> Path:
+    return Path(path).with_suffix(".md")
+
+
+def notebook_twin(path: str | Path) -> Path:
+    return Path(path).with_suffix(".ipynb")
+
+
+def chapters(folder: str | Path = FOLDER) -> list[Path]:
+    """Every chapter's .ipynb path, whether or not it has been rendered yet
+    (a new chapter is its .md alone until `nin-repro render` writes it)."""
+    folder = Path(folder)
+    names = {p.stem for p in folder.glob("*.md")} | {p.stem for p in folder.glob("*.ipynb")}
+    return [folder / f"{n}.ipynb" for n in sorted(names)]
+
+
+def read_source(path: str | Path):
+    """The notebook a chapter's .md describes, ready to execute: cells with
+    stable ids (`<name>-<i>`, so re-rendered notebooks diff small), the
+    kernel, and the jupytext pairing in its metadata."""
+    import jupytext
+
+    md = markdown_twin(path)
+    nb = jupytext.read(md, fmt="md:myst")
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"{md.stem}-{i}"
+        tags = cell.metadata.get("tags")
+        cell.metadata = {"tags": tags} if tags else {}
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"},
+                   "jupytext": {"formats": FORMATS}}
+    nb.nbformat, nb.nbformat_minor = 4, 5  # cell ids
+    return nb
+
+
+def notebook_to_execute(path: str | Path):
+    """What `nin-repro render` executes for `path`: the cells of its .md
+    twin where there is one, else the .ipynb itself."""
+    import nbformat
+
+    if markdown_twin(path).is_file():
+        return read_source(path)
+    return nbformat.read(path, as_version=4)
+
+
+def cells(nb) -> list[tuple]:
+    """What a pair must agree on: each cell's kind, source and tags."""
+    return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags") or ())) for c in nb.cells]
+
+
+def out_of_sync(folder: str | Path = FOLDER) -> list[str]:
+    """The chapters whose .ipynb does not hold the cells of their .md (or
+    lacks one of the two files), each with what to run."""
+    import nbformat
+
+    problems = []
+    for ipynb in chapters(folder):
+        md = markdown_twin(ipynb)
+        if not md.is_file():
+            problems.append(f"{ipynb.name} has no {md.name}: write its source with "
+                            f"`jupytext --to md:myst {ipynb}`")
+        elif not ipynb.is_file():
+            problems.append(f"{md.name} has no {ipynb.name}: run `nin-repro render`")
+        elif cells(read_source(ipynb)) != cells(nbformat.read(ipynb, as_version=4)):
+            problems.append(f"{ipynb.name} differs from {md.name}: run `nin-repro render` "
+                            "(it executes the .md's cells and writes the .ipynb)")
+    return problems

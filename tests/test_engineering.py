@@ -1,0 +1,127 @@
+"""The engineering notes' tables (bench records, time to accuracy), built from synthetic records."""
+
+import pytest
+
+from nin_repro import engineering, results
+from test_results import make_record
+
+
+def curve(errors, seconds=60.0, experiment="mnist_fast", seed=0):
+    rec = make_record(experiment=experiment, seed=seed, error=errors[-1])
+    rec["epochs"] = len(errors)
+    rec["history"] = [{**rec["history"][0], "epoch": i + 1, "test_error": e, "seconds": seconds}
+                      for i, e in enumerate(errors)]
+    return rec
+
+
+def test_time_to_error_counts_whole_epochs_until_the_first_drop_below():
+    rec = curve([3.0, 0.9, 1.2, 0.55], seconds=30.0)
+    assert engineering.elapsed_minutes(rec) == [0.5, 1.0, 1.5, 2.0]
+    assert engineering.time_to_error(rec, 1.0) == (1.0, 2)
+    assert engineering.time_to_error(rec, 0.6) == (2.0, 4)
+    assert engineering.time_to_error(rec, 0.5) is None
+    assert engineering.time_to_error(rec, 0.9) == (2.0, 4)  # "below" is strict
+
+
+def test_time_to_accuracy_table_reports_reached_not_reached_and_not_run(tmp_path):
+    results.write_record(curve([3.0, 0.9, 0.7], seconds=120.0), tmp_path)
+    results.write_record(curve([5.0, 4.0], experiment="mnist", seed=1), tmp_path)
+    table = engineering.time_to_accuracy_table("mnist", tmp_path)
+    fast = table.loc["fast recipe (mnist_fast), seed 0"]
+    assert fast["< 1%"] == "4.0 min (epoch 2)" and fast["< 0.6%"] == "not reached"
+    assert fast["best (%)"] == 0.7 and fast["length"] == "6.0 min, 3 epochs"
+    assert table.loc["paper recipe (mnist), seed 1"]["< 1%"] == "not reached"
+    cifar = engineering.time_to_accuracy_table("cifar10", tmp_path)
+    assert set(cifar["length"]) == {engineering.NOT_RUN}
+
+
+def test_plot_time_to_accuracy_draws_each_run(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    results.write_record(curve([3.0, 0.9, 0.7]), tmp_path)
+    axes = engineering.plot_time_to_accuracy(tmp_path)
+    mnist_ax = axes[list(engineering.TIME_TARGETS).index("mnist")]
+    assert [len(line.get_xdata()) for line in mnist_ax.get_lines() if line.get_marker() == "."] == [3]
+
+
+BENCH = {"matmul_2048_tflops": {"bf16": 0.4}, "rows": [
+    {"config": "baseline: x", "images_per_second": 50.0},
+    {"config": "+ malloc keeps freed memory (torch dropout)", "images_per_second": 200.0},
+    {"config": "nin_repro: + dropout mask from random bits, batch 128", "images_per_second": 220.0},
+    {"config": "lever: ReLU not in place", "images_per_second": 209.0}],
+    "profile": {"batch": 128, "steps": 2, "step_ms": 500.0,
+                "top_ops": [{"op": "aten::convolution_backward", "share": 0.6, "ms_per_step": 300.0}],
+                "convolutions": [{"layer": "1x1 conv 192->192 at 16x16", "layers": 2, "forward_ms": 5.0,
+                                  "backward_ms": 10.0, "forward_tflops": 0.3, "backward_tflops": 0.2}]}}
+
+
+def test_lever_table_divides_rows_of_one_record():
+    table = engineering.lever_table(BENCH)
+    assert table.loc["dropout mask from random bits", "speed-up"] == "x1.10"
+    assert table.loc["ReLU not in place", "speed-up"] == "x0.95"
+    assert "torch.compile" not in table.index  # no such row measured: no ratio invented
+
+
+def test_profile_tables_rate_each_convolution_against_the_matmul():
+    ops, convs = engineering.bench_profile_tables(BENCH)
+    assert ops.loc["aten::convolution_backward", "share of step"] == "60.0%"
+    assert convs.loc["1x1 conv 192->192 at 16x16 (x2)", "bwd, of bf16 matmul"] == "50%"
+    assert engineering.bench_profile_tables({**BENCH, "profile": None}) is None
+
+
+def test_each_kind_of_machine_shows_its_newest_bench(tmp_path):
+    import json
+
+    avx512 = {**BENCH, "device": "cpu (AMD EPYC)", "threads": 2, "finished_at": "2026-11-23T19:00:00+0000",
+              "matmul_2048_tflops": {"bf16": 0.33, "fp32": 0.14},
+              "onednn_kernels": [{"implementation": "brg_conv_fwd:avx512_core_bf16", "ms": 1.0}]}
+    avx2 = {**avx512, "cpu_capability": "AVX2", "bf16_native": False, "library_precision": "fp32",
+            "finished_at": "2026-11-24T08:00:00+0000", "onednn_kernels": None,
+            "matmul_2048_tflops": {"bf16": 0.001, "fp32": 0.16}, "matmul_size": {"bf16": 1024, "fp32": 2048},
+            "rows": [{"config": "baseline: x", "images_per_second": 50.0},
+                     {"config": "nin_repro: + dropout mask, fp32", "images_per_second": 100.0}]}
+    older_avx2 = {**avx2, "finished_at": "2026-11-24T07:00:00+0000"}
+    # torch calls an AMX CPU's capability AVX512 too: its kernels tell the matrix units apart
+    amx = {**avx2, "device": "cpu (Intel(R) Xeon(R) Processor)", "cpu_capability": "AVX512", "bf16_native": True,
+           "library_precision": "bf16", "finished_at": "2026-11-25T07:00:00+0000",
+           "onednn_kernels": [{"implementation": "brg_conv_fwd:avx10_1_512_amx", "ms": 1.0}]}
+    (tmp_path / "bench").mkdir()
+    for name, rec in [("bench_20261123T190000.json", avx512), ("bench_20261124T070000.json", older_avx2),
+                      ("bench_20261124T080000.json", avx2), ("bench_20261125T070000.json", amx)]:
+        (tmp_path / "bench" / name).write_text(json.dumps(rec))
+    table = engineering.bench_machines_table(tmp_path)
+    assert list(table.index) == ["cpu (AMD EPYC), AVX512 (from its oneDNN kernels), native bf16, 2 threads",
+                                 "cpu (AMD EPYC), AVX2, no native bf16, 2 threads",
+                                 "cpu (Intel(R) Xeon(R) Processor), AVX512 + AMX, native bf16, 2 threads"]
+    assert list(table["measured"]) == ["2026-11-23", "2026-11-24", "2026-11-25"]
+    assert list(table["× baseline"]) == ["x4.40", "x2.00", "x2.00"]
+    assert list(table["library precision"]) == ["bf16", "fp32", "bf16"]
+    # the size shows where it is not 2048^3 (an older record without sizes measured 2048 only)
+    assert list(table["bf16 / fp32 matmul TFLOP/s"]) == ["0.33 / 0.14", "0.00 (n=1024) / 0.16",
+                                                          "0.00 (n=1024) / 0.16"]
+    assert engineering.cpu_kind({**amx, "onednn_kernels": None}) == "AVX512, native bf16"  # no kernel list: AMX untold
+    assert engineering.latest_bench(tmp_path)["finished_at"] == amx["finished_at"]
+    (tmp_path / "bench" / "bench_20261125T000000.json").write_text("{torn")
+    with pytest.raises(results.RecordError, match="bench_20261125T000000.json: not valid JSON"):
+        engineering.bench_machines_table(tmp_path)
+
+
+def test_lever_table_follows_the_precision_the_library_ran():
+    rec = {"library_precision": "fp32", "rows": [
+        {"config": "tensor-resident data, fp32, channels-last, batch 128, glibc malloc defaults",
+         "images_per_second": 100.0},
+        {"config": "tensor-resident data, bf16, channels-last, batch 128, glibc malloc defaults",
+         "images_per_second": 8.0},
+        {"config": "+ malloc keeps freed memory (fp32, channels-last, torch dropout)", "images_per_second": 110.0}]}
+    table = engineering.lever_table(rec)
+    assert table.loc["malloc keeps freed memory (fp32)", "speed-up"] == "x1.10"
+
+
+def test_onednn_table_shares_add_up():
+    rec = {"onednn_kernels": [
+        {"primitive": "convolution", "implementation": "a", "propagation": "backward_weights", "calls": 3, "ms": 3.0},
+        {"primitive": "reorder", "implementation": "b", "propagation": "undef", "calls": 26, "ms": 1.0}]}
+    table = engineering.onednn_table(rec)
+    assert list(table["share"]) == ["75.0%", "25.0%"] and list(table["calls"]) == [3, 26]
+    assert engineering.onednn_table({"onednn_kernels": None}) is None
+
