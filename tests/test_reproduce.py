@@ -65,12 +65,18 @@ def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_pl
 def test_figure5_is_redrawn_from_the_finished_run_once(tiny_plan, tmp_path):
     from nin_repro.figures import load_confidence_maps
 
-    reproduce(figure_run=("t_rep_a", 0), **tiny_plan)
+    reproduce(figure_runs=[("t_rep_none", 0), ("t_rep_a", 0)], **tiny_plan)  # the first with a trained net
     maps = load_confidence_maps(tmp_path / "results")
     assert str(maps["run"]) == "t_rep_a__seed0__subset512" and int(maps["epoch"]) == 2
     before = (tmp_path / "results" / "figures" / "confidence_maps.npz").stat().st_mtime_ns
-    reproduce(figure_run=("t_rep_a", 0), **tiny_plan)  # already from that run: left alone
+    reproduce(figure_runs=[("t_rep_a", 0)], **tiny_plan)  # already from that run: left alone
     assert (tmp_path / "results" / "figures" / "confidence_maps.npz").stat().st_mtime_ns == before
+    # Another machine: no cache, only the repository. The committed weights draw the maps.
+    checkpoint.remove(checkpoint.cache_path("t_rep_a__seed0__subset512", tmp_path / "cache"))
+    (tmp_path / "results" / "figures" / "confidence_maps.npz").unlink()
+    reproduce(figure_runs=[("t_rep_a", 0)], **tiny_plan)
+    maps = load_confidence_maps(tmp_path / "results")
+    assert str(maps["run"]) == "t_rep_a__seed0__subset512" and int(maps["stats_n"]) > 0
 
 
 def test_experiments_without_data_are_reported_not_fatal(tmp_path):
