@@ -126,19 +126,13 @@ def latest_bench(results_dir=None) -> dict | None:
     return records[-1] if records else None
 
 
-def _row_precision(row: dict) -> str:
-    """A bench row's precision; records before `precision` was stored ran
-    fp32 only in the rows that say so."""
-    return row.get("precision") or ("fp32" if "fp32" in row["config"] else "bf16")
-
-
 def bench_table(record: dict) -> pd.DataFrame:
-    mm = record["matmul_2048_tflops"]
+    mm = record["matmul_tflops"]
     return pd.DataFrame([{
         "configuration": r["config"], "train img/s": round(r["images_per_second"], 1),
         "× baseline": round(r["speedup_vs_baseline"], 2) if r.get("speedup_vs_baseline") else "",
         "TFLOP/s": round(r["tflops"], 3),
-        "of matmul, same precision": f"{100 * r['tflops'] / mm[_row_precision(r)]:.0f}%",
+        "of matmul, same precision": f"{100 * r['tflops'] / mm[r['precision']]:.0f}%",
         "peak RSS (MiB)": round(r["peak_rss_mib"]),
     } for r in record["rows"]]).set_index("configuration")
 
@@ -169,17 +163,29 @@ def all_benches(results_dir=None) -> list[dict]:
     records = []
     for f in sorted((paths.results_dir(results_dir) / "bench").glob("bench_*.json")):
         try:
-            records.append(json.loads(f.read_text()))
-        except json.JSONDecodeError as e:
+            record = json.loads(f.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise results.RecordError(f"{f}: not valid JSON ({e}); restore it from git or rerun the bench") from e
+        missing = [k for k in BENCH_FIELDS if k not in record] if isinstance(record, dict) else ["(not an object)"]
+        missing += [f"rows[{i}].{k}" for i, row in enumerate(record.get("rows") or []) if isinstance(row, dict)
+                    for k in ("config", "images_per_second", "precision") if k not in row] if not missing else []
+        if missing:
+            raise results.RecordError(f"{f}: not a bench record of the current format (lacks {', '.join(missing)}); "
+                                      "restore it from git or rerun `nin-repro bench`")
+        records.append(record)
     return records
+
+
+# What every bench record holds (older records were migrated once to this format).
+BENCH_FIELDS = ("device", "threads", "cpu_capability", "bf16_native", "library_precision", "matmul_tflops",
+                "matmul_size", "finished_at", "rows", "profile", "onednn_kernels")
 
 
 def matmul_rate(record: dict, precision: str) -> str:
     """A bench record's matmul rate, with its size where it is not 2048^3
-    (an emulated dtype is measured smaller; older records hold 2048 only)."""
-    n = record.get("matmul_size", {}).get(precision, 2048)
-    return f"{record['matmul_2048_tflops'][precision]:.2f}" + (f" (n={n})" if n != 2048 else "")
+    (an emulated dtype is measured smaller)."""
+    n = record["matmul_size"][precision]
+    return f"{record['matmul_tflops'][precision]:.2f}" + (f" (n={n})" if n != 2048 else "")
 
 
 def bench_machines_table(results_dir=None) -> pd.DataFrame:
@@ -194,7 +200,7 @@ def bench_machines_table(results_dir=None) -> pd.DataFrame:
         base = next((x["images_per_second"] for x in r["rows"] if x["config"].startswith("baseline")), None)
         lib = [x["images_per_second"] for x in r["rows"] if x["config"].startswith("nin_repro:")]
         rows.append({"machine": f"{device}, {kind}, {threads} threads",
-                     "library precision": r.get("library_precision", "bf16"),
+                     "library precision": r["library_precision"],
                      "bf16 / fp32 matmul TFLOP/s": " / ".join(matmul_rate(r, p) for p in ("bf16", "fp32")),
                      "baseline img/s": round(base, 1) if base else NOT_RUN,
                      "library img/s (best)": round(max(lib), 1) if lib else NOT_RUN,
@@ -213,11 +219,11 @@ def bench_profile_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame] | No
         return None
     ops = pd.DataFrame([{"operator": o["op"], "ms per step": round(o["ms_per_step"], 1),
                          "share of step": f"{100 * o['share']:.1f}%"} for o in prof["top_ops"]]).set_index("operator")
-    precision = prof.get("precision", "bf16")
-    mm = record["matmul_2048_tflops"][precision]
+    precision = prof["precision"]
+    mm = record["matmul_tflops"][precision]
     convs = pd.DataFrame([{
         "convolution": r["layer"] + (f" (x{r['layers']})" if r["layers"] > 1 else ""),
-        "path": ", ".join(r.get("paths") or ["oneDNN"]),  # older records timed oneDNN's ops only
+        "path": ", ".join(r["paths"]),
         "fwd ms": round(r["forward_ms"], 1), "bwd ms": round(r["backward_ms"], 1),
         "fwd TFLOP/s": round(r["forward_tflops"], 3), "bwd TFLOP/s": round(r["backward_tflops"], 3),
         f"bwd, of {precision} matmul": f"{100 * r['backward_tflops'] / mm:.0f}%",
@@ -251,7 +257,7 @@ def lever_table(record: dict) -> pd.DataFrame:
         return next((r["images_per_second"] for r in record["rows"] if r["config"].startswith(prefix)), None)
 
     rows = []
-    for lever, without, with_ in levers(record.get("library_precision", "bf16")):
+    for lever, without, with_ in levers(record["library_precision"]):
         a, b = ips(without), ips(with_)
         if a and b:
             rows.append({"lever": lever, "img/s without": round(a, 1), "img/s with": round(b, 1),
@@ -278,7 +284,7 @@ def ceiling(record: dict) -> dict:
     operation reached on its CPU (the matmul, or the fastest convolution of
     the profile) divided by the step's cost per image, against the best
     speed measured and the library's own path."""
-    rates = [record["matmul_2048_tflops"][record.get("library_precision", "bf16")]]
+    rates = [record["matmul_tflops"][record["library_precision"]]]
     if record.get("profile"):
         rates += [r[k] for r in record["profile"]["convolutions"] for k in ("forward_tflops", "backward_tflops")]
     top = max(rates)

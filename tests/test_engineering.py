@@ -44,15 +44,18 @@ def test_plot_time_to_accuracy_draws_each_run(tmp_path):
     assert [len(line.get_xdata()) for line in mnist_ax.get_lines() if line.get_marker() == "."] == [3]
 
 
-BENCH = {"matmul_2048_tflops": {"bf16": 0.4}, "rows": [
-    {"config": "baseline: x", "images_per_second": 50.0},
-    {"config": "+ malloc keeps freed memory (torch dropout)", "images_per_second": 200.0},
-    {"config": "nin_repro: + dropout mask from random bits, batch 128", "images_per_second": 220.0},
-    {"config": "lever: ReLU not in place", "images_per_second": 209.0}],
-    "profile": {"batch": 128, "steps": 2, "step_ms": 500.0,
+BENCH = {"matmul_tflops": {"bf16": 0.4}, "matmul_size": {"bf16": 2048}, "library_precision": "bf16",
+         "cpu_capability": None, "bf16_native": None, "onednn_kernels": None, "rows": [
+    {"config": "baseline: x", "images_per_second": 50.0, "precision": "fp32"},
+    {"config": "+ malloc keeps freed memory (torch dropout)", "images_per_second": 200.0, "precision": "bf16"},
+    {"config": "nin_repro: + dropout mask from random bits, batch 128", "images_per_second": 220.0,
+     "precision": "bf16"},
+    {"config": "lever: ReLU not in place", "images_per_second": 209.0, "precision": "bf16"}],
+    "profile": {"batch": 128, "steps": 2, "step_ms": 500.0, "precision": "bf16",
                 "top_ops": [{"op": "aten::convolution_backward", "share": 0.6, "ms_per_step": 300.0}],
                 "convolutions": [{"layer": "1x1 conv 192->192 at 16x16", "layers": 2, "forward_ms": 5.0,
-                                  "backward_ms": 10.0, "forward_tflops": 0.3, "backward_tflops": 0.2}]}}
+                                  "backward_ms": 10.0, "forward_tflops": 0.3, "backward_tflops": 0.2,
+                                  "paths": ["oneDNN"]}]}}
 
 
 def test_lever_table_divides_rows_of_one_record():
@@ -73,13 +76,13 @@ def test_each_kind_of_machine_shows_its_newest_bench(tmp_path):
     import json
 
     avx512 = {**BENCH, "device": "cpu (AMD EPYC)", "threads": 2, "finished_at": "2026-11-23T19:00:00+0000",
-              "matmul_2048_tflops": {"bf16": 0.33, "fp32": 0.14},
+              "matmul_tflops": {"bf16": 0.33, "fp32": 0.14}, "matmul_size": {"bf16": 2048, "fp32": 2048},
               "onednn_kernels": [{"implementation": "brg_conv_fwd:avx512_core_bf16", "ms": 1.0}]}
     avx2 = {**avx512, "cpu_capability": "AVX2", "bf16_native": False, "library_precision": "fp32",
             "finished_at": "2026-11-24T08:00:00+0000", "onednn_kernels": None,
-            "matmul_2048_tflops": {"bf16": 0.001, "fp32": 0.16}, "matmul_size": {"bf16": 1024, "fp32": 2048},
-            "rows": [{"config": "baseline: x", "images_per_second": 50.0},
-                     {"config": "nin_repro: + dropout mask, fp32", "images_per_second": 100.0}]}
+            "matmul_tflops": {"bf16": 0.001, "fp32": 0.16}, "matmul_size": {"bf16": 1024, "fp32": 2048},
+            "rows": [{"config": "baseline: x", "images_per_second": 50.0, "precision": "fp32"},
+                     {"config": "nin_repro: + dropout mask, fp32", "images_per_second": 100.0, "precision": "fp32"}]}
     older_avx2 = {**avx2, "finished_at": "2026-11-24T07:00:00+0000"}
     # torch calls an AMX CPU's capability AVX512 too: its kernels tell the matrix units apart
     amx = {**avx2, "device": "cpu (Intel(R) Xeon(R) Processor)", "cpu_capability": "AVX512", "bf16_native": True,
@@ -125,3 +128,19 @@ def test_onednn_table_shares_add_up():
     assert list(table["share"]) == ["75.0%", "25.0%"] and list(table["calls"]) == [3, 26]
     assert engineering.onednn_table({"onednn_kernels": None}) is None
 
+
+
+def test_a_bench_record_of_another_format_is_refused_by_name(tmp_path):
+    import json
+
+    (tmp_path / "bench").mkdir()
+    old = {k: v for k, v in BENCH.items() if k != "matmul_size"}
+    path = tmp_path / "bench" / "bench_20261123T190000.json"
+    path.write_text(json.dumps({**old, "device": "cpu (X)", "threads": 2, "finished_at": "2026-11-23"}))
+    with pytest.raises(results.RecordError, match=rf"{path}: not a bench record of the current format \(lacks "
+                                                  r"matmul_size\)"):
+        engineering.all_benches(tmp_path)
+
+
+def test_the_committed_bench_records_are_all_of_the_current_format():
+    assert len(engineering.all_benches()) >= 5
