@@ -37,8 +37,8 @@ def _protocol_in_progress(results_dir=None) -> dict[tuple[str, int], dict]:
 
 def run_state(experiment: str, seed: int, results_dir=None) -> tuple[str, dict | None]:
     """("finished", record), ("in progress", snapshot run) or ("not started", None)."""
-    for r in results.read_records(results_dir):
-        if r["experiment"] == experiment and r["seed"] == seed and results.is_protocol_run(r):
+    for r in results.protocol_runs(results.read_records(results_dir), experiment):
+        if r["seed"] == seed:
             return "finished", r
     run = _protocol_in_progress(results_dir).get((experiment, seed))
     return ("in progress", run) if run else ("not started", None)

@@ -69,7 +69,7 @@ def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
     for name, recipe in TIME_RUNS:
         if EXPERIMENTS[name].dataset != dataset:
             continue
-        runs = [r for r in recs if r["experiment"] == name and results.is_protocol_run(r)]
+        runs = results.protocol_runs(recs, name)
         if not runs:
             rows.append({"run": f"{recipe} ({name})", "length": NOT_RUN,
                          **{f"< {t:g}%": "" for t in TIME_TARGETS[dataset]}, "best (%)": "",
@@ -98,7 +98,7 @@ def plot_time_to_accuracy(results_dir=None, axes=None):
         for name, recipe in TIME_RUNS:
             if EXPERIMENTS[name].dataset != dataset:
                 continue
-            for r in (r for r in recs if r["experiment"] == name and results.is_protocol_run(r)):
+            for r in results.protocol_runs(recs, name):
                 ax.plot(elapsed_minutes(r), [h["test_error"] for h in r["history"]], marker=".",
                         ls="-" if "fast" in name else "--", label=f"{recipe}, seed {r['seed']}")
                 drawn = True

@@ -111,8 +111,10 @@ def results_table(experiments: list[str], results_dir=None) -> pd.DataFrame:
 
 
 def _runs(experiment: str, results_dir, protocol_only: bool) -> list[dict]:
-    return [r for r in results.read_records(results_dir)
-            if r["experiment"] == experiment and (results.is_protocol_run(r) or not protocol_only)]
+    records = results.read_records(results_dir)
+    if protocol_only:
+        return results.protocol_runs(records, experiment)
+    return [r for r in records if r["experiment"] == experiment]
 
 
 def runs_table(experiment: str, results_dir=None, protocol_only: bool = True) -> pd.DataFrame:
@@ -322,8 +324,7 @@ def setup_caveat(experiments: list[str], results_dir=None) -> str:
     between such rows is not the setting's alone, and the reader is told so
     next to it."""
     recs = results.read_records(results_dir)
-    where = {name: rows_where([r for r in recs if r["experiment"] == name and results.is_protocol_run(r)])
-             for name in experiments}
+    where = {name: rows_where(results.protocol_runs(recs, name)) for name in experiments}
     run = {name: w for name, w in where.items() if w}
     if len(run) < 2:
         return f"Setup: fewer than two of {', '.join(f'`{e}`' for e in experiments)} have records yet; nothing to compare."
@@ -340,10 +341,9 @@ def like_for_like(experiments: list[str], records: list[dict]) -> str:
     that trained two or more of them: where seeds of a row ran on different
     setups, the runs that share one compare the settings alone."""
     by_setup: dict[str, dict[str, list[float]]] = {}
-    for r in records:
-        if r["experiment"] in experiments and results.is_protocol_run(r):
-            by_setup.setdefault(short_where(results.run_where(r)), {}).setdefault(r["experiment"], []).append(
-                r["test_error"])
+    for r in results.protocol_runs(records, experiments):
+        by_setup.setdefault(short_where(results.run_where(r)), {}).setdefault(r["experiment"], []).append(
+            r["test_error"])
     shared = {w: rows for w, rows in by_setup.items() if len(rows) >= 2}
     if not shared:
         return "No machine and precision has trained two of these rows yet, so none compares them like for like."

@@ -203,11 +203,17 @@ def is_protocol_run(record: dict) -> bool:
     return not record["config"].get("overrides")
 
 
+def protocol_runs(records: list[dict], experiments) -> list[dict]:
+    """The records of `experiments` (a name or several) that follow their
+    protocol (no epoch, subset or batch overrides): the runs a table rests on."""
+    names = {experiments} if isinstance(experiments, str) else set(experiments)
+    return [r for r in records if r["experiment"] in names and is_protocol_run(r)]
+
+
 def earlier_runs(experiment: str, results_dir=None) -> str:
     """What a planned run will cost, as measured: the wall time of each
     finished protocol run of the same experiment, with where it trained."""
-    records = [r for r in read_records(results_dir)
-               if r["experiment"] == experiment and is_protocol_run(r)]
+    records = protocol_runs(read_records(results_dir), experiment)
     return "; ".join(f"seed {r['seed']} took {r['wall_seconds'] / 3600:.1f} h on {run_where(r)}"
                      for r in records)
 
@@ -219,7 +225,7 @@ def summarize(records: list[dict], experiments: list[str]) -> list[dict]:
 
     rows = []
     for name in experiments:
-        runs = [r for r in records if r["experiment"] == name and is_protocol_run(r)]
+        runs = protocol_runs(records, name)
         errors = [r["test_error"] for r in runs]
         # The registry knows the paper's row even before a run; a record of an
         # experiment no longer in the registry carries its own.

@@ -130,3 +130,13 @@ def test_each_run_names_the_copy_of_the_data_it_trained_on():
     assert results.data_copy(lossless).startswith("near-lossless copy")
     assert results.data_copy({"data_source": "mnist.npz (x; sha256 1c42)"}) == "mnist.npz (x; sha256 1c42)"
     assert results.data_copy({}) == "not recorded"
+
+
+def test_protocol_runs_are_the_records_a_table_rests_on():
+    full = make_record("cifar10", seed=0)
+    short = make_record("cifar10", seed=1, overrides={"epochs": 1})
+    other = make_record("mnist", seed=0)
+    records = [full, short, other]
+    assert results.protocol_runs(records, "cifar10") == [full]
+    assert results.protocol_runs(records, ["cifar10", "mnist"]) == [full, other]
+    assert results.protocol_runs(records, "cifar10_aug") == []
