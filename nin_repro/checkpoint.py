@@ -21,7 +21,6 @@ epochs.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import socket
@@ -31,6 +30,7 @@ import torch
 
 from . import paths
 from .atomic import atomic_path, atomic_write_text
+from .data import sha256
 
 
 class CheckpointError(RuntimeError):
@@ -53,21 +53,13 @@ def _sum_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save(path: Path, state: dict) -> None:
     """Write `state` and its checksum, each atomically (the file first: a
     crash between the two leaves a mismatch, reported as such, never a silent
     load of a torn file)."""
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
-        digest = file_sha256(tmp)
+        digest = sha256(tmp)
     atomic_write_text(_sum_path(path), f"{digest}  {path.name}\n")
 
 
@@ -84,7 +76,7 @@ def load(path: Path) -> dict:
         raise CheckpointError(f"{path} has no checksum file {sums.name} beside it, so it cannot be trusted; "
                               "restore both from git or delete the checkpoint to start the run again")
     expected = _recorded_sum(path) or ""
-    actual = file_sha256(path)
+    actual = sha256(path)
     if actual != expected:
         raise CheckpointError(f"{path} is corrupt: its SHA-256 is {actual[:12]}..., {sums.name} says "
                               f"{expected[:12]}...; restore it from git (git checkout -- {path.name}) or delete "

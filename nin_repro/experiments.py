@@ -4,7 +4,7 @@ training configuration implies (`TrainConfig.milestones`, `learning_rate`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace, asdict
+from dataclasses import dataclass, replace, asdict
 
 from .data import DATASETS
 from .model import ModelConfig

@@ -210,7 +210,6 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
         if epoch_precision == "bf16" and not bf16_is_native(dev):
             log(f"[{run_name}] warning: bf16 on {device_name(dev)}, which has no native bf16: expect it to be "
                 "several times slower than --precision fp32 (or auto)")
-        steps = len(train_loader)
         # Each epoch names its machine and precision: a run resumed in a later
         # session may finish on another kind of CPU, at another speed.
         machine = machine_name(dev)

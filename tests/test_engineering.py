@@ -3,15 +3,7 @@
 import pytest
 
 from nin_repro import engineering, results
-from test_results import make_record
-
-
-def curve(errors, seconds=60.0, experiment="mnist_fast", seed=0):
-    rec = make_record(experiment=experiment, seed=seed, error=errors[-1])
-    rec["epochs"] = len(errors)
-    rec["history"] = [{**rec["history"][0], "epoch": i + 1, "test_error": e, "seconds": seconds}
-                      for i, e in enumerate(errors)]
-    return rec
+from test_report import curve
 
 
 def test_time_to_error_counts_whole_epochs_until_the_first_drop_below():

@@ -45,21 +45,28 @@ def decoded_cache(data_dir, cache_dir, tmp_path):
     return make
 
 
-def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(data_dir, decoded_cache, tmp_path):
-    env = env_for(tmp_path)
-    straight_cache, killed_cache = decoded_cache("straight"), decoded_cache("killed")
-    subprocess.run(tiny_cmd("t_kill", data_dir, straight_cache, tmp_path / "r1"), env=env, check=True,
-                   capture_output=True, timeout=300)
-
-    ckpt = killed_cache / "checkpoints" / "t_kill__seed0__subset2048.pt"
-    proc = subprocess.Popen(tiny_cmd("t_kill", data_dir, killed_cache, tmp_path / "r2"), env=env,
+def start_into_second_epoch(name, data_dir, cache, results, env):
+    """A tiny run in a subprocess, returned once its first epoch's checkpoint
+    exists and it is into its second epoch: (process, checkpoint path)."""
+    ckpt = cache / "checkpoints" / f"{name}__seed0__subset2048.pt"
+    proc = subprocess.Popen(tiny_cmd(name, data_dir, cache, results), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 240
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert ckpt.exists(), "the run wrote no checkpoint after its first epoch"
     time.sleep(0.5)  # into the second epoch
-    assert proc.poll() is None, "the run finished before it could be killed"
+    assert proc.poll() is None, "the run finished before it could be stopped"
+    return proc, ckpt
+
+
+def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(data_dir, decoded_cache, tmp_path):
+    env = env_for(tmp_path)
+    straight_cache, killed_cache = decoded_cache("straight"), decoded_cache("killed")
+    subprocess.run(tiny_cmd("t_kill", data_dir, straight_cache, tmp_path / "r1"), env=env, check=True,
+                   capture_output=True, timeout=300)
+
+    proc, ckpt = start_into_second_epoch("t_kill", data_dir, killed_cache, tmp_path / "r2", env)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
@@ -90,14 +97,7 @@ def test_sigterm_leaves_a_snapshot_that_a_fresh_machine_resumes_to_the_same_run(
     subprocess.run(tiny_cmd("t_term", data_dir, decoded_cache("straight"), tmp_path / "r1"), env=env, check=True,
                    capture_output=True, timeout=300)
     cache = decoded_cache("stopped")
-    ckpt = cache / "checkpoints" / "t_term__seed0__subset2048.pt"
-    proc = subprocess.Popen(tiny_cmd("t_term", data_dir, cache, tmp_path / "r2"), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 240
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.5)  # into the second epoch
-    assert proc.poll() is None, "the run finished before it could be stopped"
+    proc, ckpt = start_into_second_epoch("t_term", data_dir, cache, tmp_path / "r2", env)
     proc.send_signal(signal.SIGTERM)
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode != 0 and "continue with --resume" in out

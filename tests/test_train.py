@@ -115,7 +115,8 @@ def test_resumed_run_trains_each_epoch_in_its_machines_precision(first, then, da
     native = lambda p: (lambda dev: p == "bf16")  # noqa: E731  a machine whose auto picks p
     monkeypatch.setattr(device_module, "bf16_is_native", native(first))
     assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=256, stop_after_epoch=1) is None
-    stopped = checkpoint.load(checkpoint.cache_path("t_switch__seed0__subset256", shared_decoded))
+    assert checkpoint.load(checkpoint.cache_path("t_switch__seed0__subset256", shared_decoded))["history"][0][
+        "precision"] == first
     monkeypatch.setattr(device_module, "bf16_is_native", native(then))
     switched = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=256, resume=True,
                    write=False)
