@@ -32,14 +32,22 @@ class Context:
         return self.world_size > 1
 
 
+def world_size() -> int:
+    """How many processes torchrun started for the run (1 without torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def launched_by_torchrun() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return world_size() > 1
 
 
 def setup(device: torch.device) -> Context:
-    """Join the process group torchrun set up (no-op for a single process)."""
+    """Join the process group torchrun set up, on this process's GPU where it
+    has one (no-op for a single process)."""
     if not launched_by_torchrun():
         return Context()
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return Context(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
