@@ -11,14 +11,16 @@ import sys
 
 def _train(args) -> int:
     from .distributed import shutdown
+    from .run_config import resolve_run
     from .train import train
 
     try:
         for seed in args.seeds:
-            train(args.experiment, seed=seed, device=args.device, epochs=args.epochs, subset=args.subset,
-                  data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
-                  download=args.download, resume=args.resume, restart=args.restart, precision=args.precision,
-                  compile=args.compile, batch_size=args.batch_size, progress=not args.no_progress)
+            run = resolve_run(args.experiment, seed, device=args.device, epochs=args.epochs, subset=args.subset,
+                              batch_size=args.batch_size, precision=args.precision, compile=args.compile,
+                              data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
+                              download=args.download)
+            train(run, resume=args.resume, restart=args.restart, progress=not args.no_progress)
     finally:
         shutdown()
     return 0

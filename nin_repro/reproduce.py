@@ -18,6 +18,7 @@ from . import checkpoint, data, results
 from .checkpoint import CheckpointError
 from .experiments import BOOK_PLAN, EXPERIMENTS
 from .device import machine_name, resolve_device, resolve_precision
+from .run_config import resolve_run
 from .train import train
 
 # Figure 5's maps come from the first of these runs that has finished and
@@ -130,9 +131,9 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
                 job.note = results.earlier_runs(job.experiment, results_dir)
             continue
         try:
-            record = train(job.experiment, seed=job.seed, device=device, data_dir=data_dir, cache_dir=cache_dir,
-                           results_dir=results_dir, resume=not redo, restart=redo, deadline=deadline, subset=subset,
-                           epochs=epochs, log=log)
+            run = resolve_run(job.experiment, job.seed, device=device, epochs=epochs, subset=subset,
+                              data_dir=data_dir, cache_dir=cache_dir, results_dir=results_dir)
+            record = train(run, resume=not redo, restart=redo, deadline=deadline, log=log)
         except data.DataError as e:
             if not EXPERIMENTS[job.experiment].requires_download:
                 raise

@@ -2,7 +2,9 @@
 bf16 autocast + channels_last, evaluation, a checkpoint each epoch (see
 `checkpoint.py`), resume, and a run record and the trained weights at the end.
 
-Read top to bottom: `train()` is the whole recipe.
+Read top to bottom: `train()` is the whole recipe; what it trains is one
+resolved `Run` (see `run_config.py`), the helpers below it are its steps in
+the order it takes them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import os
 import platform
 import subprocess
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -22,92 +23,21 @@ from tqdm.auto import tqdm
 
 from . import checkpoint, distributed, paths, results
 from .device import (apply_cpu_settings, autocast, available_cores, bf16_is_native, device_name, machine_name,
-                     resolve_device, resolve_precision)
-from .experiments import Experiment, TrainConfig, get as get_experiment, learning_rate
+                     resolve_precision)
+from .experiments import TrainConfig, learning_rate
 from .loader import TensorLoader
 from .model import NiN, count_parameters
 from .preprocess import load_inputs
+from .run_config import Run
 
 
 class DivergedError(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-@functools.lru_cache(maxsize=None)
-def git_commit() -> str:
-    """The commit of the code this process runs: read once, at the first run,
-    so later runs of a long-lived process do not pick up a newer checkout."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.REPO_ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "nin_repro"],
-                               cwd=paths.REPO_ROOT, capture_output=True, text=True).stdout.strip()
-        return head + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def param_groups(model: NiN, cfg: TrainConfig) -> list[dict]:
-    """The optimizer's parameter groups, each with its `lr_mult` on the
-    schedule's rate and its weight decay: biases at `bias_lr_mult` (and
-    without decay unless `bias_decay`), the class-map convolution at
-    `class_map_lr_mult`, as the layers of the published Caffe recipe set them
-    (with the defaults: one group, every parameter alike)."""
-    class_maps = {id(p) for p in model.class_map_layer().parameters()}
-    groups: dict[tuple, list] = {}
-    for name, p in model.named_parameters():
-        bias = name.endswith("bias")
-        mult = (cfg.bias_lr_mult if bias else 1.0) * (cfg.class_map_lr_mult if id(p) in class_maps else 1.0)
-        decay = 0.0 if bias and not cfg.bias_decay else cfg.weight_decay
-        groups.setdefault((mult, decay), []).append(p)
-    return [{"params": ps, "lr_mult": mult, "weight_decay": decay} for (mult, decay), ps in groups.items()]
-
-
-def evaluate(model, loader: TensorLoader, dev: torch.device, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(summed loss, number wrong) over the loader's split, as device tensors."""
-    model.eval()
-    loss_sum = torch.zeros((), device=dev)
-    wrong = torch.zeros((), device=dev, dtype=torch.long)
-    with torch.no_grad(), autocast(dev, precision):
-        for x, y in loader:
-            logits = model(x).float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum")
-            wrong += (logits.argmax(1) != y).sum()
-    return loss_sum, wrong
-
-
-def rng_state(dev: torch.device, loader: TensorLoader) -> dict:
-    """This process's random state: dropout (torch) and data order/augmentation (loader)."""
-    return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
-            "loader": loader.generator.get_state()}
-
-
-def set_rng_state(state: dict, dev: torch.device, loader: TensorLoader) -> None:
-    torch.set_rng_state(state["torch"])
-    if dev.type == "cuda" and state.get("cuda") is not None:
-        torch.cuda.set_rng_state(state["cuda"], dev)
-    loader.generator.set_state(state["loader"])
-
-
-MAX_SEED = 2**31 - 1
-
-
-def _check_arguments(seed, epochs, subset, batch_size) -> None:
-    """Bad numbers are refused before any data is read, each with one line."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
-    for name, value in (("epochs", epochs), ("subset", subset), ("batch size", batch_size)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, epochs: int | None = None,
-          subset: int | None = None, data_dir=None, cache_dir=None, results_dir=None, download: bool = False,
-          resume: bool = False, restart: bool = False, precision: str | None = None,
-          compile: bool | None = None,
-          batch_size: int | None = None, write: bool = True, progress: bool = True,
+def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool = True, progress: bool = True,
           stop_after_epoch: int | None = None, deadline: float | None = None, log=print) -> dict | None:
-    """Train one run of an experiment and return (and write) its record.
+    """Train a run (`run_config.resolve_run`) and return (and write) its record.
 
     `stop_after_epoch` / `deadline` (a `time.time()` value) end the call early
     after a completed, checkpointed epoch (for the deadline: the last epoch
@@ -115,100 +45,39 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
     returns None, leaves the run's snapshot in `results/checkpoints/` (also
     on Ctrl-C or SIGTERM), and the run continues with `resume=True`, on this
     machine or another; `restart=True` deletes an unfinished run's state and
-    starts it again (without either, an unfinished run is refused). Each epoch trains in the precision this machine
-    computes fastest (with `precision="auto"`), and its history row says which.
-    Under `torchrun` the run is data-parallel (see `distributed.py`); every
-    rank returns the record, rank 0 writes it."""
-    exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
-    _check_arguments(seed, epochs, subset, batch_size)
-    overrides = {k: v for k, v in dict(epochs=epochs, subset=subset, batch=batch_size).items()
-                 if v is not None and not (k == "epochs" and v == exp.train.epochs)}
-    cfg = replace(exp.train, epochs=epochs or exp.train.epochs, batch_size=batch_size or exp.train.batch_size,
-                  precision=precision or exp.train.precision,
-                  compile=exp.train.compile if compile is None else compile)
-    dev = resolve_device(device)
-    if distributed.launched_by_torchrun() and dev.type == "cuda":
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(dev)
+    starts it again (without either, an unfinished run is refused). Each epoch
+    trains in the precision this machine computes fastest (with
+    `precision="auto"`), and its history row says which. Under `torchrun`
+    the run is data-parallel (see `distributed.py`); every rank returns the
+    record, rank 0 writes it."""
+    cfg, name, dev = run.train, run.name, run.device
+    ctx = distributed.setup(dev)
+    log = log if ctx.is_main else (lambda *_: None)
     # The configuration keeps the precision as asked ("auto"); each epoch's
     # row records the one it trained in here.
-    epoch_precision = resolve_precision(cfg.precision, dev)
-    ctx = distributed.setup(dev)
-    if cfg.batch_size % ctx.world_size:
-        raise ValueError(f"batch size {cfg.batch_size} is not divisible by the {ctx.world_size} processes")
-    local_batch = cfg.batch_size // ctx.world_size
-    log = log if ctx.is_main else (lambda *_: None)
-    config = {"experiment": exp.name, "dataset": exp.dataset, "preprocess": exp.preprocess,
-              "paper_key": exp.paper_key, "model": exp.model.to_dict(), "train": cfg.to_dict(),
-              "seed": seed, "overrides": overrides, "description": exp.description}
-    if ctx.active:
-        config["world_size"] = ctx.world_size
-    run_name = results.run_name(exp.name, seed, overrides)
-    ckpt = checkpoint.cache_path(run_name, cache_dir)
-    snapshot = checkpoint.snapshot_path(run_name, results_dir)
+    precision = resolve_precision(cfg.precision, dev)
+    ckpt, snapshot = checkpoint.cache_path(name, run.cache_dir), checkpoint.snapshot_path(name, run.results_dir)
     if ctx.is_main:  # refuse an unwritable folder now, not after the first epoch
-        checkpoint.writable_folder(ckpt.parent, "checkpoints")
-        if write:
-            for folder, what in ((results.runs_dir(results_dir), "run records"), (snapshot.parent, "snapshots"),
-                                 (checkpoint.weights_path(run_name, results_dir).parent, "trained weights")):
-                checkpoint.writable_folder(folder, what)
+        _check_folders(run, ckpt, write)
     # One process per run: a second one would write (or --restart delete) the
     # same checkpoint and record.
     with checkpoint.run_lock(ckpt.with_suffix(".lock"), enabled=ctx.is_main):
-        found = checkpoint.newest(run_name, cache_dir, results_dir)
-        if found and restart:
-            log(f"[{run_name}] --restart: deleting its checkpoint after epoch {found[1].get('epoch')} ({found[0]})")
-            for path in (ckpt, snapshot):
-                checkpoint.remove(path)
-            found = None
-        if found and not resume and found[1]["epoch"] < found[1]["config"]["train"]["epochs"]:
-            raise ValueError(f"{run_name} has an unfinished checkpoint (after epoch {found[1]['epoch']}) at "
-                             f"{found[0]}: pass --resume to continue it, or --restart to start it again")
-
-        # Under torchrun on a CPU, the processes share the cores.
-        threads = max(1, available_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world_size)))
-        settings = apply_cpu_settings(threads) if dev.type == "cpu" else {"threads": torch.get_num_threads()}
-        commit = git_commit()
-        torch.manual_seed(seed)  # the same initial weights on every rank
-        train_x, train_y, test_x, test_y, source = load_inputs(exp, data_dir, cache_dir, download, subset)
-        n_train, n_test = len(train_y), len(test_y)
-        train_x, train_y, test_x, test_y = (distributed.shard(t, ctx) for t in (train_x, train_y, test_x, test_y))
-        train_loader = TensorLoader(train_x, train_y, local_batch, train=True, translate=cfg.translate,
-                                    flip=cfg.flip, seed=seed + 1_000_003 * ctx.rank, device=dev,
-                                    channels_last=cfg.channels_last)
-        test_loader = TensorLoader(test_x, test_y, cfg.eval_batch_size, train=False, device=dev,
-                                   channels_last=cfg.channels_last)
-        if len(train_loader) == 0:
-            raise ValueError(f"{n_train} training images is fewer than one batch of {cfg.batch_size}")
-
-        model = NiN(exp.model).to(dev)
-        if cfg.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        if ctx.active:
-            torch.manual_seed(seed + 1_000_003 * ctx.rank)  # each rank its own dropout masks
-        opt = torch.optim.SGD(param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
-        ddp_model = torch.nn.parallel.DistributedDataParallel(model) if ctx.active else model
-        step_fn = torch.compile(ddp_model) if cfg.compile else ddp_model
-
+        found = _earlier_checkpoint(run, ckpt, snapshot, resume, restart, log)
+        threads, commit = _use_cores(dev, ctx), git_commit()
+        train_loader, test_loader, n_train, n_test, source = _loaders(run, ctx)
+        model, opt, step_fn = _model_and_optimizer(run, ctx)
         history, start_epoch, wall_before = [], 0, 0.0
         resumable = None  # the checkpoint this run can continue from: what a stop copies into the repository
         if resume and found:
-            resumable, state = found
-            checkpoint.check_config(resumable, state, config)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            set_rng_state(state["rng"][ctx.rank], dev, train_loader)
-            history, start_epoch, wall_before = state["history"], state["epoch"], state["wall_seconds"]
-            log(f"[{run_name}] resumed from {resumable} after epoch {start_epoch}")
+            resumable, history, start_epoch, wall_before = _resume(found, run, model, opt, train_loader, ctx, log)
         elif resume:
-            log(f"[{run_name}] no checkpoint at {ckpt} or {snapshot}: starting from scratch")
-
-        log(f"[{run_name}] {exp.description}; {count_parameters(model):,} parameters; "
+            log(f"[{name}] no checkpoint at {ckpt} or {snapshot}: starting from scratch")
+        log(f"[{name}] {run.experiment.description}; {count_parameters(model):,} parameters; "
             f"{n_train:,} train / {n_test:,} test images; device {device_name(dev)}"
-            f"{f' x {ctx.world_size} processes' if ctx.active else ''}, "
-            f"{settings.get('threads')} threads, {epoch_precision}; data {source}")
-        if epoch_precision == "bf16" and not bf16_is_native(dev):
-            log(f"[{run_name}] warning: bf16 on {device_name(dev)}, which has no native bf16: expect it to be "
+            f"{f' x {ctx.world_size} processes' if ctx.active else ''}, {threads} threads, {precision}; "
+            f"data {source}")
+        if precision == "bf16" and not bf16_is_native(dev):
+            log(f"[{name}] warning: bf16 on {device_name(dev)}, which has no native bf16: expect it to be "
                 "several times slower than --precision fp32 (or auto)")
         # Each epoch names its machine and precision: a run resumed in a later
         # session may finish on another kind of CPU, at another speed.
@@ -216,58 +85,161 @@ def train(experiment: str | Experiment, seed: int = 0, device: str = "cpu", *, e
         t_start = time.perf_counter()
         try:
             for epoch in range(start_epoch, cfg.epochs):
-                row = train_epoch(step_fn, model, opt, train_loader, test_loader, cfg, epoch_precision, epoch, dev,
-                                  ctx, run_name, resumable, progress)
+                row = train_epoch(step_fn, model, opt, train_loader, test_loader, cfg, precision, epoch, dev,
+                                  ctx, name, resumable, progress)
                 row["machine"] = machine
                 history.append(row)
                 wall = wall_before + time.perf_counter() - t_start
-                log(f"[{run_name}] epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, "
+                log(f"[{name}] epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, "
                     f"train error {row['train_error']:.2f}%, test error {row['test_error']:.2f}%, lr {row['lr']:.4g}, "
-                    f"{row['train_images_per_second']:.0f} img/s, {row['seconds']:.0f} s, {epoch_precision}")
-                rngs = distributed.all_gather_object(rng_state(dev, train_loader), ctx)
-                if ctx.is_main:
-                    checkpoint.save(ckpt, {"config": config, "epoch": epoch + 1, "history": history,
-                                           "wall_seconds": wall, "model": model.state_dict(),
-                                           "optimizer": opt.state_dict(), "rng": rngs})
+                    f"{row['train_images_per_second']:.0f} img/s, {row['seconds']:.0f} s, {precision}")
+                _save_checkpoint(ckpt, run, epoch + 1, history, wall, model, opt, train_loader, ctx)
                 resumable = ckpt
-                distributed.barrier(ctx)
-                # Stop before an epoch that, at the pace just measured, would end past
-                # the deadline: a budget sized to a session then never loses an epoch.
-                stop = epoch + 1 < cfg.epochs and (
-                    (stop_after_epoch is not None and epoch + 1 >= stop_after_epoch)
-                    or (deadline is not None and time.time() + row["seconds"] > deadline))
-                if distributed.all_sum(torch.tensor(float(stop)), ctx).item() > 0:  # rank clocks may disagree
+                if _stop_now(epoch, cfg.epochs, row["seconds"], stop_after_epoch, deadline, ctx):
                     where = _leave_snapshot(resumable, snapshot, write and ctx.is_main)
-                    log(f"[{run_name}] stopped after epoch {epoch + 1}/{cfg.epochs}; snapshot {where}; "
+                    log(f"[{name}] stopped after epoch {epoch + 1}/{cfg.epochs}; snapshot {where}; "
                         "continue with --resume")
                     return None
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the CLI's handler
             if resumable is not None:
                 where = _leave_snapshot(resumable, snapshot, write and ctx.is_main)
-                log(f"[{run_name}] interrupted; the last complete epoch is kept in {where}; continue with --resume")
+                log(f"[{name}] interrupted; the last complete epoch is kept in {where}; continue with --resume")
             raise
 
         wall = wall_before + time.perf_counter() - t_start
-        record = {
-            "experiment": exp.name, "dataset": exp.dataset, "seed": seed,
-            "test_error": history[-1]["test_error"], "epochs": cfg.epochs,
-            "device": device_name(dev), "threads": int(settings.get("threads", torch.get_num_threads())),
-            "world_size": ctx.world_size,
-            "torch_version": torch.__version__, "python_version": platform.python_version(),
-            "git_commit": commit, "wall_seconds": wall,
-            "images_per_second": sum(h["train_images_per_second"] for h in history) / len(history),
-            "parameters": count_parameters(model), "data_source": source,
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "config": config, "history": history,
-        }
+        record = _record(run, model, history, wall, threads, commit, source)
         if write and ctx.is_main:
-            path = results.write_record(record, results_dir)
-            weights = checkpoint.weights_path(run_name, results_dir)
-            checkpoint.save_weights(weights, model.state_dict(), run_name)
-            checkpoint.remove(snapshot)  # finished: its weights and record replace it in the repository
-            log(f"[{run_name}] test error {record['test_error']:.2f}% after {cfg.epochs} epochs; record {path}; "
-                f"weights {weights}")
+            _write_results(run, record, model, snapshot, log)
         return record
+
+
+def _check_folders(run: Run, ckpt: Path, write: bool) -> None:
+    checkpoint.writable_folder(ckpt.parent, "checkpoints")
+    if write:
+        for folder, what in ((results.runs_dir(run.results_dir), "run records"),
+                             (checkpoint.snapshot_path(run.name, run.results_dir).parent, "snapshots"),
+                             (checkpoint.weights_path(run.name, run.results_dir).parent, "trained weights")):
+            checkpoint.writable_folder(folder, what)
+
+
+def _earlier_checkpoint(run: Run, ckpt: Path, snapshot: Path, resume: bool, restart: bool, log
+                        ) -> tuple[Path, dict] | None:
+    """The newer of the run's checkpoint in the cache and its snapshot in the
+    repository, if any: deleted on `restart`, refused unless `resume` when
+    the run it holds is unfinished."""
+    found = checkpoint.newest(run.name, run.cache_dir, run.results_dir)
+    if found and restart:
+        log(f"[{run.name}] --restart: deleting its checkpoint after epoch {found[1].get('epoch')} ({found[0]})")
+        for path in (ckpt, snapshot):
+            checkpoint.remove(path)
+        found = None
+    if found and not resume and found[1]["epoch"] < found[1]["config"]["train"]["epochs"]:
+        raise ValueError(f"{run.name} has an unfinished checkpoint (after epoch {found[1]['epoch']}) at "
+                         f"{found[0]}: pass --resume to continue it, or --restart to start it again")
+    return found
+
+
+def _use_cores(dev: torch.device, ctx) -> int:
+    """Set (on a CPU) and return the number of threads this process computes with."""
+    # Under torchrun on a CPU, the processes share the cores.
+    threads = max(1, available_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world_size)))
+    return apply_cpu_settings(threads)["threads"] if dev.type == "cpu" else torch.get_num_threads()
+
+
+def _loaders(run: Run, ctx) -> tuple[TensorLoader, TensorLoader, int, int, str]:
+    """This rank's share of the preprocessed data, on the device, as (train,
+    test) loaders; the sizes of the whole splits; where the data came from."""
+    cfg = run.train
+    train_x, train_y, test_x, test_y, source = load_inputs(run.experiment, run.data_dir, run.cache_dir,
+                                                           run.download, run.subset)
+    n_train, n_test = len(train_y), len(test_y)
+    train_x, train_y, test_x, test_y = (distributed.shard(t, ctx) for t in (train_x, train_y, test_x, test_y))
+    train_loader = TensorLoader(train_x, train_y, cfg.batch_size // ctx.world_size, train=True,
+                                translate=cfg.translate, flip=cfg.flip, seed=run.seed + 1_000_003 * ctx.rank,
+                                device=run.device, channels_last=cfg.channels_last)
+    test_loader = TensorLoader(test_x, test_y, cfg.eval_batch_size, train=False, device=run.device,
+                               channels_last=cfg.channels_last)
+    if len(train_loader) == 0:
+        raise ValueError(f"{n_train} training images is fewer than one batch of {cfg.batch_size}")
+    return train_loader, test_loader, n_train, n_test, source
+
+
+def _model_and_optimizer(run: Run, ctx):
+    """The freshly initialised net, its SGD optimizer, and the function a
+    training step calls (the net, wrapped for data parallelism and compiled
+    where asked)."""
+    cfg = run.train
+    torch.manual_seed(run.seed)  # the same initial weights on every rank
+    model = NiN(run.experiment.model).to(run.device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if ctx.active:
+        torch.manual_seed(run.seed + 1_000_003 * ctx.rank)  # each rank its own dropout masks
+    opt = torch.optim.SGD(param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if ctx.active else model
+    step_fn = torch.compile(ddp_model) if cfg.compile else ddp_model
+    return model, opt, step_fn
+
+
+def _resume(found: tuple[Path, dict], run: Run, model, opt, train_loader: TensorLoader, ctx, log
+            ) -> tuple[Path, list[dict], int, float]:
+    """Load a checkpoint of this run's configuration into the net, the
+    optimizer and the random streams: (its path, the history, the epochs
+    done, the seconds spent)."""
+    path, state = found
+    checkpoint.check_config(path, state, run.config)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    set_rng_state(state["rng"][ctx.rank], run.device, train_loader)
+    log(f"[{run.name}] resumed from {path} after epoch {state['epoch']}")
+    return path, state["history"], state["epoch"], state["wall_seconds"]
+
+
+def _save_checkpoint(path: Path, run: Run, epochs_done: int, history: list[dict], wall: float, model, opt,
+                     train_loader: TensorLoader, ctx) -> None:
+    """Everything a later call needs to continue after this epoch, every
+    rank's random streams included (rank 0 writes it)."""
+    rngs = distributed.all_gather_object(rng_state(run.device, train_loader), ctx)
+    if ctx.is_main:
+        checkpoint.save(path, {"config": run.config, "epoch": epochs_done, "history": history,
+                               "wall_seconds": wall, "model": model.state_dict(),
+                               "optimizer": opt.state_dict(), "rng": rngs})
+    distributed.barrier(ctx)
+
+
+def _stop_now(epoch: int, epochs: int, epoch_seconds: float, stop_after_epoch: int | None,
+              deadline: float | None, ctx) -> bool:
+    # Stop before an epoch that, at the pace just measured, would end past
+    # the deadline: a budget sized to a session then never loses an epoch.
+    stop = epoch + 1 < epochs and (
+        (stop_after_epoch is not None and epoch + 1 >= stop_after_epoch)
+        or (deadline is not None and time.time() + epoch_seconds > deadline))
+    return distributed.all_sum(torch.tensor(float(stop)), ctx).item() > 0  # rank clocks may disagree
+
+
+def _record(run: Run, model, history: list[dict], wall: float, threads: int, commit: str, source: str) -> dict:
+    """The finished run's record: its result, where and with what it ran, its
+    configuration and its history."""
+    return {
+        "experiment": run.experiment.name, "dataset": run.experiment.dataset, "seed": run.seed,
+        "test_error": history[-1]["test_error"], "epochs": run.train.epochs,
+        "device": device_name(run.device), "threads": threads, "world_size": run.world_size,
+        "torch_version": torch.__version__, "python_version": platform.python_version(),
+        "git_commit": commit, "wall_seconds": wall,
+        "images_per_second": sum(h["train_images_per_second"] for h in history) / len(history),
+        "parameters": count_parameters(model), "data_source": source,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config": run.config, "history": history,
+    }
+
+
+def _write_results(run: Run, record: dict, model, snapshot: Path, log) -> None:
+    path = results.write_record(record, run.results_dir)
+    weights = checkpoint.weights_path(run.name, run.results_dir)
+    checkpoint.save_weights(weights, model.state_dict(), run.name)
+    checkpoint.remove(snapshot)  # finished: its weights and record replace it in the repository
+    log(f"[{run.name}] test error {record['test_error']:.2f}% after {run.train.epochs} epochs; record {path}; "
+        f"weights {weights}")
 
 
 def _leave_snapshot(resumable: Path, snapshot: Path, write: bool) -> Path:
@@ -329,3 +301,59 @@ def train_epoch(step_fn, model, opt, train_loader: TensorLoader, test_loader: Te
             "train_images_per_second": n_seen / train_seconds,
             "eval_images_per_second": n_tested / eval_seconds,
             "precision": precision}
+
+
+@functools.lru_cache(maxsize=None)
+def git_commit() -> str:
+    """The commit of the code this process runs: read once, at the first run,
+    so later runs of a long-lived process do not pick up a newer checkout."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.REPO_ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "nin_repro"],
+                               cwd=paths.REPO_ROOT, capture_output=True, text=True).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def param_groups(model: NiN, cfg: TrainConfig) -> list[dict]:
+    """The optimizer's parameter groups, each with its `lr_mult` on the
+    schedule's rate and its weight decay: biases at `bias_lr_mult` (and
+    without decay unless `bias_decay`), the class-map convolution at
+    `class_map_lr_mult`, as the layers of the published Caffe recipe set them
+    (with the defaults: one group, every parameter alike)."""
+    class_maps = {id(p) for p in model.class_map_layer().parameters()}
+    groups: dict[tuple, list] = {}
+    for name, p in model.named_parameters():
+        bias = name.endswith("bias")
+        mult = (cfg.bias_lr_mult if bias else 1.0) * (cfg.class_map_lr_mult if id(p) in class_maps else 1.0)
+        decay = 0.0 if bias and not cfg.bias_decay else cfg.weight_decay
+        groups.setdefault((mult, decay), []).append(p)
+    return [{"params": ps, "lr_mult": mult, "weight_decay": decay} for (mult, decay), ps in groups.items()]
+
+
+def evaluate(model, loader: TensorLoader, dev: torch.device, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed loss, number wrong) over the loader's split, as device tensors."""
+    model.eval()
+    loss_sum = torch.zeros((), device=dev)
+    wrong = torch.zeros((), device=dev, dtype=torch.long)
+    with torch.no_grad(), autocast(dev, precision):
+        for x, y in loader:
+            logits = model(x).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            wrong += (logits.argmax(1) != y).sum()
+    return loss_sum, wrong
+
+
+def rng_state(dev: torch.device, loader: TensorLoader) -> dict:
+    """This process's random state: dropout (torch) and data order/augmentation (loader)."""
+    return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+            "loader": loader.generator.get_state()}
+
+
+def set_rng_state(state: dict, dev: torch.device, loader: TensorLoader) -> None:
+    torch.set_rng_state(state["torch"])
+    if dev.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"], dev)
+    loader.generator.set_state(state["loader"])

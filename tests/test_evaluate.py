@@ -3,6 +3,7 @@ import torch
 
 from nin_repro import checkpoint, experiments, results
 from nin_repro.evaluate import evaluate_run
+from nin_repro.run_config import resolve_run
 from nin_repro.train import train
 from tiny import tiny
 
@@ -12,8 +13,8 @@ def test_committed_weights_give_the_records_test_error(data_dir, cache_dir, tmp_
     record holds, within 0.05 points; a flipped byte in them is refused."""
     exp = tiny("t_eval", epochs=1, dropout=0.5)
     monkeypatch.setitem(experiments.EXPERIMENTS, "t_eval", exp)
-    rec = train(exp, subset=2000, data_dir=data_dir, cache_dir=cache_dir, results_dir=tmp_path, progress=False,
-                log=lambda *_: None)
+    rec = train(resolve_run(exp, subset=2000, data_dir=data_dir, cache_dir=cache_dir, results_dir=tmp_path),
+                progress=False, log=lambda *_: None)
     got = evaluate_run("t_eval", subset=2000, data_dir=data_dir, cache_dir=cache_dir, results_dir=tmp_path)
     assert got["recorded"] == rec["test_error"] and got["precision"] == rec["history"][-1]["precision"]
     assert abs(got["test_error"] - rec["test_error"]) <= 0.05

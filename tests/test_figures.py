@@ -8,6 +8,7 @@ import pytest  # noqa: E402
 from nin_repro import experiments  # noqa: E402
 from nin_repro.figures import (extract_confidence_maps, load_confidence_maps, map_claim, map_statistics,  # noqa: E402
                                plot_confidence_maps, sample_description, shown_reading)
+from nin_repro.run_config import resolve_run  # noqa: E402
 from nin_repro.train import train  # noqa: E402
 from tiny import tiny  # noqa: E402
 
@@ -19,8 +20,9 @@ def test_confidence_maps_from_a_trained_checkpoint(monkeypatch, data_dir, cache_
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "decoded").symlink_to(cache_dir / "decoded", target_is_directory=True)
     monkeypatch.setitem(experiments.EXPERIMENTS, "t_fig", tiny("t_fig", epochs=1, batch_size=16))
-    train("t_fig", data_dir=data_dir, cache_dir=tmp_path / "cache", subset=2048, results_dir=tmp_path / "r",
-          progress=False, log=lambda *_: None)
+    run = resolve_run("t_fig", subset=2048, data_dir=data_dir, cache_dir=tmp_path / "cache",
+                      results_dir=tmp_path / "r")
+    train(run, progress=False, log=lambda *_: None)
     path = extract_confidence_maps("t_fig__seed0__subset2048", data_dir=data_dir, cache_dir=tmp_path / "cache",
                                    results_dir=tmp_path / "r", n_sample=6, n_wrong=2)
     assert path.stat().st_size < 5_000_000

@@ -129,10 +129,12 @@ def test_corrupt_official_file_is_reported(tmp_path):
 
 @pytest.mark.parametrize("experiment, writer", [("cifar100", write_cifar100), ("svhn", write_svhn)])
 def test_the_table_experiments_train_on_the_official_format(experiment, writer, tmp_path):
+    from nin_repro.run_config import resolve_run
     from nin_repro.train import train
 
     writer(tmp_path / "data")
-    record = train(experiment, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", epochs=1, subset=256,
-                   results_dir=tmp_path / "results", progress=False, log=lambda *_: None)
+    run = resolve_run(experiment, epochs=1, subset=256, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
+                      results_dir=tmp_path / "results")
+    record = train(run, progress=False, log=lambda *_: None)
     assert record["dataset"] == experiment and len(record["history"]) == 1
     assert record["parameters"] == (984_356 if experiment == "cifar100" else 1_986_026)  # svhn_def

@@ -10,16 +10,20 @@ from nin_repro.experiments import TrainConfig
 from nin_repro.device import bf16_is_native, resolve_device, resolve_precision
 from nin_repro.preprocess import load_inputs
 from nin_repro.experiments import learning_rate
+from nin_repro.run_config import resolve_run
 from nin_repro.train import DivergedError, evaluate, param_groups, train
 from nin_repro.loader import TensorLoader
 from nin_repro.model import NiN
 from tiny import frozen_clock, tiny
 
 
-def run(exp, tmp_path, data_dir, cache_dir, **kw):
-    kw.setdefault("subset", 1024)
-    return train(exp, seed=kw.pop("seed", 0), data_dir=data_dir, cache_dir=kw.pop("ckpt", tmp_path / "ckpt"),
-                 results_dir=tmp_path / "results", progress=False, log=lambda *_: None, **kw)
+def run(exp, tmp_path, data_dir, cache_dir, *, seed=0, subset=1024, epochs=None, batch_size=None, ckpt=None,
+        **call):
+    """Train `exp` quietly, its checkpoints in `ckpt` (else tmp_path/ckpt) and
+    its files in tmp_path/results; `call`: train()'s own arguments."""
+    it = resolve_run(exp, seed, epochs=epochs, subset=subset, batch_size=batch_size, data_dir=data_dir,
+                     cache_dir=ckpt or tmp_path / "ckpt", results_dir=tmp_path / "results")
+    return train(it, progress=False, log=lambda *_: None, **call)
 
 
 @pytest.fixture
@@ -271,6 +275,41 @@ def test_bad_numbers_are_refused_before_any_data_is_read(kw, message, tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_a_resolved_run_knows_its_name_and_its_configuration(monkeypatch):
+    """Epochs (where they differ from the experiment's), subset and batch size
+    name the run; precision and compile change its training configuration,
+    not its name; `config` is what its checkpoints and record store."""
+    assert resolve_run("mnist", 3, epochs=15).name == "mnist__seed3"  # mnist's own 15 epochs
+    short = resolve_run("mnist", epochs=2, subset=256, batch_size=64, precision="fp32", compile=False)
+    assert short.name == "mnist__seed0__batch64_epochs2_subset256" and short.subset == 256
+    assert (short.train.epochs, short.train.batch_size, short.train.precision) == (2, 64, "fp32")
+    assert list(short.config) == ["experiment", "dataset", "preprocess", "paper_key", "model", "train", "seed",
+                                  "overrides", "description"]
+    assert short.config["overrides"] == {"epochs": 2, "subset": 256, "batch": 64}
+    assert short.config["train"] == short.train.to_dict() and short.config["seed"] == 0
+    # Under torchrun the number of processes is part of the configuration,
+    # and the batch is split among them.
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert resolve_run("mnist").config["world_size"] == 2
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ValueError, match="batch size 128 is not divisible by the 3 processes"):
+        resolve_run("mnist")
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(seed=True), "seed must be an integer from 0 to 2147483647, got True"),
+    (dict(seed="0"), "seed must be an integer from 0 to 2147483647, got '0'"),
+    (dict(epochs=1.5), "epochs must be a positive integer, got 1.5"),
+    (dict(batch_size=0), "batch size must be a positive integer, got 0"),
+    (dict(precision="fp16"), "unknown precision 'fp16'"),
+    (dict(device="tpu9"), "unknown device 'tpu9'"),
+])
+def test_resolve_run_refuses_a_bad_argument_with_one_line(kw, message):
+    seed = kw.pop("seed", 0)
+    with pytest.raises(ValueError, match=message):
+        resolve_run("mnist", seed, data_dir="/no-data-here", **kw)  # no data is read
+
+
 @pytest.mark.parametrize("where", ["file", "read-only"])
 def test_an_unwritable_results_folder_is_refused_before_training(where, tmp_path):
     import os
@@ -286,13 +325,13 @@ def test_an_unwritable_results_folder_is_refused_before_training(where, tmp_path
             pytest.skip("running as a user who can write anywhere")
         message = "is not writable"
     with pytest.raises(ValueError, match=message):  # the data folder is never reached
-        train(tiny("t_unwritable"), data_dir=tmp_path / "no-data-here", cache_dir=tmp_path / "cache",
-              results_dir=results_dir, progress=False, log=lambda *_: None)
+        train(resolve_run(tiny("t_unwritable"), data_dir=tmp_path / "no-data-here", cache_dir=tmp_path / "cache",
+                          results_dir=results_dir), progress=False, log=lambda *_: None)
 
 
 def test_bad_parameters_are_rejected():
     with pytest.raises(ValueError, match="unknown experiment 'cifar11'; known experiments: mnist"):
-        train("cifar11")
+        resolve_run("cifar11")
 
 
 def test_cuda_requested_without_a_gpu_is_explained():

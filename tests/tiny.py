@@ -24,6 +24,7 @@ def tiny(name, dropout=0.0, **train_kw):
 
 
 def main():
+    from nin_repro.run_config import resolve_run
     from nin_repro.train import train
 
     p = argparse.ArgumentParser()
@@ -44,8 +45,8 @@ def main():
 
     stop_on_sigterm()  # as the command line does
 
-    train(exp, subset=a.subset, data_dir=a.data_dir, cache_dir=a.cache_dir, results_dir=a.results_dir,
-          resume=a.resume, progress=False)
+    run = resolve_run(exp, subset=a.subset, data_dir=a.data_dir, cache_dir=a.cache_dir, results_dir=a.results_dir)
+    train(run, resume=a.resume, progress=False)
     shutdown()
 
 

@@ -1,0 +1,84 @@
+"""One training run, resolved: what is trained (the experiment with the
+overrides applied, the seed, the data subset), on which device and with which
+folders, every argument checked before any data is read. `train(run)` trains
+it; how that call behaves (resume, stop early, write) is `train`'s own
+arguments."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+import torch
+
+from . import distributed, results
+from .device import resolve_device, resolve_precision
+from .experiments import Experiment, TrainConfig, get as get_experiment
+
+MAX_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Run:
+    experiment: Experiment
+    train: TrainConfig         # the experiment's, with the overrides applied
+    seed: int
+    subset: int | None         # train on the first `subset` images (and test on as many); None: all
+    overrides: dict            # what the command line changed in what is trained: part of the run's name
+    device: torch.device       # this process's device (under torchrun on GPUs: its own GPU)
+    world_size: int            # processes that train the run together (torchrun); 1 alone
+    data_dir: str | os.PathLike | None = None     # None: the defaults of `paths`
+    cache_dir: str | os.PathLike | None = None
+    results_dir: str | os.PathLike | None = None
+    download: bool = False     # fetch the official files where no packed copy is found
+
+    @property
+    def name(self) -> str:
+        """Its record, checkpoint and weights files are named after it."""
+        return results.run_name(self.experiment.name, self.seed, self.overrides)
+
+    @property
+    def config(self) -> dict:
+        """What the checkpoints and the record store of the run: a checkpoint
+        resumes only a run of the same configuration."""
+        exp = self.experiment
+        config = {"experiment": exp.name, "dataset": exp.dataset, "preprocess": exp.preprocess,
+                  "paper_key": exp.paper_key, "model": exp.model.to_dict(), "train": self.train.to_dict(),
+                  "seed": self.seed, "overrides": self.overrides, "description": exp.description}
+        if self.world_size > 1:
+            config["world_size"] = self.world_size
+        return config
+
+
+def resolve_run(experiment: str | Experiment, seed: int = 0, *, device: str = "cpu", epochs: int | None = None,
+                subset: int | None = None, batch_size: int | None = None, precision: str | None = None,
+                compile: bool | None = None, data_dir=None, cache_dir=None, results_dir=None,
+                download: bool = False) -> Run:
+    """The run of `experiment` these arguments ask for. A bad argument is a
+    ValueError here, with one line, before any data is read."""
+    exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    _check_numbers(seed, epochs, subset, batch_size)
+    # Epochs, subset and batch size change what is trained, so they name the
+    # run (epochs only where they differ from the experiment's); precision
+    # and compile do not.
+    overrides = {k: v for k, v in dict(epochs=epochs, subset=subset, batch=batch_size).items()
+                 if v is not None and not (k == "epochs" and v == exp.train.epochs)}
+    cfg = replace(exp.train, epochs=epochs or exp.train.epochs, batch_size=batch_size or exp.train.batch_size,
+                  precision=precision or exp.train.precision,
+                  compile=exp.train.compile if compile is None else compile)
+    dev = resolve_device(device)
+    resolve_precision(cfg.precision, dev)  # only to refuse an unknown one now: `train` resolves "auto" itself
+    if distributed.launched_by_torchrun() and dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    world_size = distributed.world_size()
+    if cfg.batch_size % world_size:
+        raise ValueError(f"batch size {cfg.batch_size} is not divisible by the {world_size} processes")
+    return Run(exp, cfg, seed, subset, overrides, dev, world_size, data_dir, cache_dir, results_dir, download)
+
+
+def _check_numbers(seed, epochs, subset, batch_size) -> None:
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
+    for name, value in (("epochs", epochs), ("subset", subset), ("batch size", batch_size)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
