@@ -11,7 +11,7 @@ import pandas as pd
 
 from . import campaign, results
 from .display import short_where
-from .experiments import BOOK_PLAN, EXPERIMENTS, TrainConfig
+from .experiments import BOOK_PLAN, CHAPTERS, EXPERIMENTS, TrainConfig
 from .model import architecture_table
 from .paper import LATER_REPRODUCTIONS, PAPER_ERRORS
 
@@ -243,11 +243,6 @@ def verdict(experiment: str, results_dir=None) -> str:
     return text + f"; the paper reports {r['paper']:.2f}%, so ours {where} the paper."
 
 
-# The Summary's rows: every table of the paper, full length beside the budget.
-SUMMARY_ORDER = ["cifar10_full", "cifar10", "cifar10_aug_full", "cifar10_aug", "cifar100", "svhn", "mnist_full",
-                 "mnist", "cifar10_fc_full", "cifar10_fc", "cifar10_fc_dropout_full", "cifar10_fc_dropout"]
-
-
 def runs_left_table(results_dir=None) -> pd.DataFrame:
     """The runs the book plans (`nin-repro reproduce`'s list) that have no
     record yet, each with its state (in progress at epoch k, not started)
@@ -270,8 +265,9 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
 
 def summary_table(results_dir=None) -> pd.DataFrame:
     """Every table of the paper beside ours, full length above the CPU budget."""
-    df = results_table(SUMMARY_ORDER, results_dir)
-    df["setting"] = [f"{PAPER_ERRORS[EXPERIMENTS[n].paper_key][0]}: {s}" for n, s in zip(SUMMARY_ORDER, df["setting"])]
+    names = CHAPTERS["summary"].table()
+    df = results_table(names, results_dir)
+    df["setting"] = [f"{PAPER_ERRORS[EXPERIMENTS[n].paper_key][0]}: {s}" for n, s in zip(names, df["setting"])]
     return df
 
 
@@ -281,9 +277,8 @@ def plot_summary(results_dir=None, ax=None):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    pairs = [("cifar10_full", "cifar10"), ("cifar10_aug_full", "cifar10_aug"), ("cifar100", None), ("svhn", None),
-             ("mnist_full", "mnist"), ("cifar10_fc_full", "cifar10_fc"),
-             ("cifar10_fc_dropout_full", "cifar10_fc_dropout")]
+    chapter = CHAPTERS["summary"]
+    pairs = [(chapter.twin(n), n) if chapter.twin(n) else (n, None) for n in chapter.budget]
     records = results.read_records(results_dir)
     rows = []
     for full, budget in pairs:
@@ -475,21 +470,14 @@ def sizes_table(names: list[str] | None = None) -> pd.DataFrame:
 
 # Comparisons (Table 1's augmentation, Table 5's heads, Figure 4's dropout) ---
 
-HEADS = {"cifar10": "GAP", "cifar10_fc_dropout": "FC + dropout", "cifar10_fc": "FC"}  # the paper's order, best first
-HEADS_FULL = {"cifar10_full": "GAP", "cifar10_fc_dropout_full": "FC + dropout", "cifar10_fc_full": "FC"}
-AUGMENTATION = {"cifar10_aug": "augmented", "cifar10": "not augmented"}
-AUGMENTATION_FULL = {"cifar10_aug_full": "augmented", "cifar10_full": "not augmented"}
-DROPOUT = {"cifar10": "dropout", "cifar10_nodropout": "no dropout"}
-DROPOUT_FULL = {"cifar10_full": "dropout", "cifar10_nodropout_full": "no dropout"}
-
-
 def heads_table(results_dir=None, full: bool = False) -> pd.DataFrame:
     """Table 5: the same mlpconv stack with three heads, each with its size."""
     from .model import NiN, count_parameters
 
-    names = list((HEADS_FULL if full else HEADS))[::-1]
+    labels = CHAPTERS["table5_heads"].comparison(full)
+    names = list(labels)[::-1]
     df = results_table(names, results_dir)
-    df.insert(0, "head", [HEADS_FULL.get(n) or HEADS[n] for n in names])
+    df.insert(0, "head", [labels[n] for n in names])
     df.insert(1, "parameters", [f"{count_parameters(NiN(EXPERIMENTS[n].model)):,}" for n in names])
     df["paper (%)"] = [f"{PAPER_ERRORS['cifar10_gap' if EXPERIMENTS[n].paper_key == 'cifar10' else EXPERIMENTS[n].paper_key][2]:.2f}"
                        for n in names]
@@ -572,7 +560,7 @@ def heads_effect(results_dir=None, full: bool = False) -> str:
     """Table 5's claim, from the records: GAP's test error against each fully
     connected head's, beside the paper's gaps and the rows' noise, and
     whether the paper's order (GAP < FC + dropout < FC) holds here."""
-    labels = HEADS_FULL if full else HEADS
+    labels = CHAPTERS["table5_heads"].comparison(full)
     gap, fc_dropout, fc = labels
     rows = _summarized(labels, results_dir)
     lines = [_difference_line(gap, other, rows, labels) for other in (fc, fc_dropout)]
@@ -595,7 +583,7 @@ def augmentation_effect(results_dir=None, full: bool = False) -> str:
     test error (the paper: 1.60 points lower), and each row's final training
     error, since augmentation can only remove the part of the test error that
     comes from fitting the training set too closely."""
-    labels = AUGMENTATION_FULL if full else AUGMENTATION
+    labels = CHAPTERS["cifar10"].comparison(full)
     aug, plain = labels
     rows = _summarized(labels, results_dir)
     lines = [_difference_line(aug, plain, rows, labels)]
@@ -609,7 +597,7 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
     dropout between the mlpconv layers brings (the paper: more than 20%),
     beside the rows' noise, and how closely each net fit its training set,
     which is what dropout acts on."""
-    labels = DROPOUT_FULL if full else DROPOUT
+    labels = CHAPTERS["figure4_dropout"].comparison(full)
     with_name, without_name = labels
     rows = _summarized(labels, results_dir)
     with_d, without = rows[with_name], rows[without_name]
@@ -635,7 +623,7 @@ def plot_dropout_curves(results_dir=None, ax=None, full: bool = False):
         _, ax = plt.subplots(figsize=(7.5, 4.2))
     drawn = False
     palettes = (("#1f4e8c", "#4c72b0", "#8fb0dd"), ("#8c1f1f", "#c44e52", "#e39a9c"))
-    for (name, label), palette in zip((DROPOUT_FULL if full else DROPOUT).items(), palettes):
+    for (name, label), palette in zip(CHAPTERS["figure4_dropout"].comparison(full).items(), palettes):
         for i, r in enumerate(_runs(name, results_dir, protocol_only=True)):
             _plot_run(ax, r, color=palette[i % len(palette)], label=f"{label}, ")
             drawn = True
@@ -736,12 +724,14 @@ def _full_status(names: list[str], results_dir) -> str:
 def heads_reading(results_dir=None) -> str:
     """Table 5 in words, from its numbers: which head is lowest, whether that
     is beyond the noise, and what the training errors say about why."""
-    full = all(r["n"] for r in _summarized(HEADS_FULL, results_dir).values())
-    labels = HEADS_FULL if full else HEADS
+    chapter = CHAPTERS["table5_heads"]
+    full_names = list(chapter.comparison(full=True))
+    full = all(r["n"] for r in _summarized(full_names, results_dir).values())
+    labels = chapter.comparison(full)
     rows = _summarized(labels, results_dir)
     if not all(r["n"] for r in rows.values()):
         return ("Not every head has a record yet, so there is nothing to read. "
-                + _full_status(list(HEADS_FULL), results_dir))
+                + _full_status(full_names, results_dir))
     gap_name = next(iter(labels))
     means = {n: r["ours_mean"] for n, r in rows.items()}
     train = {n: _train_error(r) for n, r in rows.items()}
@@ -766,20 +756,21 @@ def heads_reading(results_dir=None) -> str:
                    "the paper gives, GAP as a structural regularizer.")
     if not full:
         out.append("The full-length runs of the three heads will answer it at the paper's length: "
-                   + _full_status(list(HEADS_FULL), results_dir))
+                   + _full_status(full_names, results_dir))
     return " ".join(out)
 
 
 def dropout_reading(results_dir=None) -> str:
     """Figure 4 in words, from its numbers: the cut beside the noise and what
     the train-test gaps say."""
-    full = all(r["n"] for r in _summarized(DROPOUT_FULL, results_dir).values())
-    labels = DROPOUT_FULL if full else DROPOUT
+    chapter = CHAPTERS["figure4_dropout"]
+    full_names = list(chapter.comparison(full=True))
+    full = all(r["n"] for r in _summarized(full_names, results_dir).values())
+    labels = chapter.comparison(full)
     rows = _summarized(labels, results_dir)
     with_name, without_name = labels
     if not all(r["n"] for r in rows.values()):
-        return "Both rows need records before there is anything to read. " + _full_status(list(DROPOUT_FULL),
-                                                                                          results_dir)
+        return "Both rows need records before there is anything to read. " + _full_status(full_names, results_dir)
     w, wo = rows[with_name], rows[without_name]
     gap_w, gap_wo = w["ours_mean"] - _train_error(w), wo["ours_mean"] - _train_error(wo)
     diff = wo["ours_mean"] - w["ours_mean"]
@@ -796,7 +787,7 @@ def dropout_reading(results_dir=None) -> str:
                   "and the test errors differ by more than the noise."))
     if not full:
         out.append("On this reading, a schedule long enough for overfitting to cost test error is what the "
-                   "cut needs; the full-length pair tests it: " + _full_status(list(DROPOUT_FULL), results_dir))
+                   "cut needs; the full-length pair tests it: " + _full_status(full_names, results_dir))
     return " ".join(out)
 
 
