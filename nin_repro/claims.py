@@ -305,7 +305,7 @@ def tally(results_dir=None) -> dict[str, int]:
 # What the study cost -------------------------------------------------------
 
 def _kind(machine: str, precision: str) -> str:
-    from .report import short_where
+    from .display import short_where
 
     return short_where(f"{machine}, {precision}")
 

@@ -9,7 +9,8 @@ import pandas as pd
 
 from . import results
 from .experiments import CHAPTERS, EXPERIMENTS
-from .report import plain_ticks, short_where
+from .display import short_where
+from .plots import plain_ticks
 
 NOT_RUN = "not run yet"
 
