@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from . import campaign, results
-from .experiments import BOOK_PLAN, CIFAR_EPOCHS, EXPERIMENTS, FULL_EPOCHS
+from .experiments import BOOK_PLAN, CHAPTERS, CIFAR_EPOCHS, EXPERIMENTS, FULL_EPOCHS
 from .paper import CAFFE_ZOO_PARAMETERS, PAPER_ERRORS
 
 # "Reproduced" for an error claim: ours <= the paper's + the tolerance, where
@@ -127,9 +127,6 @@ CLAIMS = [
           f"the paper states no count; the public model-zoo net has {CAFFE_ZOO_PARAMETERS:,}",
           "method", "parameters"),
 ]
-ROW_LABELS = {"cifar10": "GAP", "cifar10_fc_dropout": "FC + dropout", "cifar10_fc": "FC",
-              "cifar10_full": "GAP", "cifar10_fc_dropout_full": "FC + dropout", "cifar10_fc_full": "FC",
-              "cifar10_nodropout": "no dropout", "cifar10_nodropout_full": "no dropout"}
 
 
 @dataclass
@@ -204,7 +201,8 @@ def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> tuple[bool, st
     means = {n: rows[n]["ours_mean"] for n in names}
     noise = {n: row_noise(rows[n]) for n in names}
     if claim.kind == "order":
-        text = " < ".join(f"{ROW_LABELS[n]} {means[n]:.2f}%" for n in sorted(names, key=means.get))
+        labels = CHAPTERS[claim.chapter].labels
+        text = " < ".join(f"{labels[n]} {means[n]:.2f}%" for n in sorted(names, key=means.get))
         gaps = [(means[b] - means[a], max(noise[a], noise[b])) for a, b in zip(names, names[1:])]
         holds = all(gap > noise_ab for gap, noise_ab in gaps)
         return holds, f"{text} (noise up to {max(noise.values()):.2f} points)"
@@ -307,7 +305,7 @@ def tally(results_dir=None) -> dict[str, int]:
 # What the study cost -------------------------------------------------------
 
 def _kind(machine: str, precision: str) -> str:
-    from .report import short_where
+    from .display import short_where
 
     return short_where(f"{machine}, {precision}")
 

@@ -12,6 +12,11 @@ Each chapter is two files in `notebooks/`:
 
 A test checks that every pair holds the same cells, so a page cannot ship
 with prose or code its source does not have.
+
+A chapter's first cells are the same in every notebook: its papermill
+parameters, checked here (`check_notebook_params`), and `retrain`, which
+trains the experiments the chapter shows (`experiments.CHAPTERS`) through
+the library.
 """
 
 from __future__ import annotations
@@ -93,3 +98,35 @@ def out_of_sync(folder: str | Path = FOLDER) -> list[str]:
             problems.append(f"{ipynb.name} differs from {md.name}: run `nin-repro render` "
                             "(it executes the .md's cells and writes the .ipynb)")
     return problems
+
+
+def check_notebook_params(retrain, epochs, seeds, device, subset) -> None:
+    """Fail in the notebook's first cell, with a message that says what to pass."""
+    if not isinstance(retrain, bool):
+        raise ValueError(f"retrain must be True or False, got {retrain!r}")
+    if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
+        raise ValueError(f"epochs must be a positive integer or None (the experiment's own), got {epochs!r}")
+    if not isinstance(seeds, (list, tuple)) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+    if device not in ("cpu", "cuda", "auto") and not str(device).startswith("cuda:"):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
+    if subset is not None and (not isinstance(subset, int) or subset < 1):
+        raise ValueError(f"subset must be a positive integer or None, got {subset!r}")
+
+
+def retrain(chapter: str, retrain: bool, *, seeds, device, epochs, subset, data_dir, results_dir) -> None:
+    """A chapter's `retrain` cell: with `retrain=True`, train each of its
+    CPU-budget experiments (`experiments.CHAPTERS[chapter].budget`) for each
+    seed, writing run records; else say that the page shows the committed ones."""
+    from .experiments import CHAPTERS
+
+    if not retrain:
+        print("retrain=False: showing the committed run records")
+        return
+    from .run_config import resolve_run
+    from .train import train
+
+    for name in CHAPTERS[chapter].budget:
+        for seed in seeds:
+            train(resolve_run(name, seed, device=device, epochs=epochs, subset=subset, data_dir=data_dir,
+                              results_dir=results_dir), progress=False)

@@ -123,3 +123,16 @@ def test_inputs_are_hidden_and_parameters_removed_from_the_page():
             if "remove-input" in tags:
                 assert not [o for o in cell.get("outputs", []) if o.get("output_type") == "stream"], \
                     (path.name, cell.source[:60])
+
+
+def test_retrain_trains_each_budget_row_of_the_chapter_for_each_seed_only_when_asked(monkeypatch, capsys):
+    from nin_repro import notebooks, train as train_module
+
+    calls = []
+    monkeypatch.setattr(train_module, "train", lambda run, **kwargs: calls.append((run.experiment.name, run.seed)))
+    params = dict(device="cpu", epochs=None, subset=None, data_dir=None, results_dir=None)
+    notebooks.retrain("table5_heads", False, seeds=[0], **params)
+    assert calls == [] and capsys.readouterr().out == "retrain=False: showing the committed run records\n"
+    notebooks.retrain("table5_heads", True, seeds=[0, 1], **params)
+    assert calls == [("cifar10_fc", 0), ("cifar10_fc", 1), ("cifar10_fc_dropout", 0), ("cifar10_fc_dropout", 1),
+                     ("cifar10", 0), ("cifar10", 1)]

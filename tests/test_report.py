@@ -1,6 +1,7 @@
-"""The chapters' tables, sentences and figures, built from synthetic records."""
+"""The chapters' tables, sentences and figures (tables.py, findings.py, plots.py), built from synthetic
+records."""
 
-from nin_repro import report, results
+from nin_repro import display, findings, plots, results, tables
 from test_results import make_record
 
 
@@ -35,53 +36,53 @@ def test_tables_name_each_seeds_machine_and_precision(tmp_path):
         h["machine"] = "cpu (Intel(R) Xeon(R) Processor), AVX2"
     for r in (bf16, fp32):
         results.write_record(r, tmp_path)
-    runs = report.runs_table("mnist", tmp_path)
+    runs = tables.runs_table("mnist", tmp_path)
     assert list(runs["machine and precision"]) == ["test, bf16", "Intel Xeon, AVX2, fp32"]
     assert list(runs.index) == [0, 1] and runs.index.name == "seed"
-    assert "on test, bf16; Intel Xeon, AVX2, fp32" in report.verdict("mnist", tmp_path)
+    assert "on test, bf16; Intel Xeon, AVX2, fp32" in findings.verdict("mnist", tmp_path)
     # the full provenance is in the run records appendix, epoch by epoch
-    appendix = report.run_records_table(tmp_path, part="provenance").set_index("run")
+    appendix = tables.run_records_table(tmp_path, part="provenance").set_index("run")
     assert appendix.loc["mnist, seed 1", "machine and precision, by epoch"] == "Intel Xeon, AVX2, fp32"
-    assert report.run_records_table(tmp_path).set_index("run").loc["mnist, seed 1", "core-hours"] == "0.03"
+    assert tables.run_records_table(tmp_path).set_index("run").loc["mnist, seed 1", "core-hours"] == "0.03"
 
 
 def test_short_where_keeps_what_tells_machines_apart():
-    assert report.short_where("cpu (Intel(R) Xeon(R) Processor), AVX512, bf16") == "Intel Xeon, AVX512, bf16"
-    assert report.short_where("cpu (AMD EPYC), AVX2, fp32: epochs 1-3") == "AMD EPYC, AVX2, fp32: epochs 1-3"
-    assert report.short_where("NVIDIA H200, bf16") == "NVIDIA H200, bf16"
+    assert display.short_where("cpu (Intel(R) Xeon(R) Processor), AVX512, bf16") == "Intel Xeon, AVX512, bf16"
+    assert display.short_where("cpu (AMD EPYC), AVX2, fp32: epochs 1-3") == "AMD EPYC, AVX2, fp32: epochs 1-3"
+    assert display.short_where("NVIDIA H200, bf16") == "NVIDIA H200, bf16"
 
 
 def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
     from test_campaign import snapshot
 
     results.write_record(make_record(experiment="mnist", error=0.8), tmp_path)
-    table = report.results_table(["mnist_full", "mnist", "cifar100"], tmp_path)
+    table = tables.results_table(["mnist_full", "mnist", "cifar100"], tmp_path)
     assert list(table["protocol"]) == ["full length", "CPU budget", "CPU budget"]
     assert list(table["ours (%)"]) == ["not started", "0.80", "not run here: no offline copy"]
     assert list(table["epochs"]) == ["0 of 60", 1, ""]
     snapshot(tmp_path, "mnist_full", 0, [9.0, 2.5])
-    row = report.results_table(["mnist_full"], tmp_path).iloc[0]
+    row = tables.results_table(["mnist_full"], tmp_path).iloc[0]
     assert (row["ours (%)"], row["epochs"], row["n"]) == ("in progress: 2.50% at epoch 2 of 60", "2 of 60", 0)
-    assert report.run_records_table(tmp_path).iloc[-1]["status"] == "in progress, epoch 2 of 60"
+    assert tables.run_records_table(tmp_path).iloc[-1]["status"] == "in progress, epoch 2 of 60"
 
 
 def test_setup_caveat_says_when_compared_rows_ran_on_different_machines_or_precisions(tmp_path):
     names = ["cifar10", "cifar10_fc"]
-    assert report.setup_caveat(names, tmp_path).startswith("Setup: fewer than two")
+    assert findings.setup_caveat(names, tmp_path).startswith("Setup: fewer than two")
     results.write_record(make_record(experiment="cifar10", error=18.9, train={"precision": "bf16"}), tmp_path)
-    assert report.setup_caveat(names, tmp_path).startswith("Setup: fewer than two")
+    assert findings.setup_caveat(names, tmp_path).startswith("Setup: fewer than two")
     short = make_record(experiment="cifar10_fc", error=30.0, train={"precision": "bf16"})
     short["config"]["overrides"] = {"epochs": 2}  # not a protocol run: not part of the comparison
     results.write_record(short, tmp_path)
-    assert report.setup_caveat(names, tmp_path).startswith("Setup: fewer than two")
+    assert findings.setup_caveat(names, tmp_path).startswith("Setup: fewer than two")
     results.write_record(make_record(experiment="cifar10_fc", error=20.0, train={"precision": "bf16"}), tmp_path)
-    assert report.setup_caveat(names, tmp_path) == (
+    assert findings.setup_caveat(names, tmp_path) == (
         "Setup: `cifar10`, `cifar10_fc` all trained on test, bf16; like for like.")
     fp32 = make_record(experiment="cifar10_fc", error=20.0, train={"precision": "fp32"})
     for h in fp32["history"]:
         h["machine"] = "cpu (Y), AVX2"
     results.write_record(fp32, tmp_path)  # same seed: replaces the bf16 record
-    text = report.setup_caveat(names, tmp_path)
+    text = findings.setup_caveat(names, tmp_path)
     assert text.startswith("Setup differs: `cifar10` on test, bf16; `cifar10_fc` on Y, AVX2, fp32.")
     assert "not the setting" in text
     assert text.endswith("No machine and precision has trained two of these rows yet, so none compares them "
@@ -89,7 +90,7 @@ def test_setup_caveat_says_when_compared_rows_ran_on_different_machines_or_preci
     gap_fp32 = make_record(experiment="cifar10", seed=1, error=19.5, train={"precision": "fp32"})
     gap_fp32["history"][0]["machine"] = "cpu (Y), AVX2"
     results.write_record(gap_fp32, tmp_path)  # a second GAP seed, on the FC run's setup
-    text = report.setup_caveat(names, tmp_path)
+    text = findings.setup_caveat(names, tmp_path)
     assert text.startswith("Setup differs: `cifar10` on test, bf16; Y, AVX2, fp32; `cifar10_fc` on ")
     assert text.endswith("Like for like on Y, AVX2, fp32: `cifar10` 19.50% (n=1), `cifar10_fc` 20.00% (n=1).")
 
@@ -102,13 +103,13 @@ def lines(markdown):
 
 
 def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order(tmp_path):
-    assert lines(report.heads_effect(tmp_path)) == [
+    assert lines(findings.heads_effect(tmp_path)) == [
         "GAP vs FC: not run yet (needs records of `cifar10` and `cifar10_fc`).",
         "GAP vs FC + dropout: not run yet (needs records of `cifar10` and `cifar10_fc_dropout`).",
         "The paper's order (GAP < FC + dropout < FC): not checkable until two heads have records."]
     results.write_record(make_record(experiment="cifar10", error=18.9), tmp_path)
     results.write_record(make_record(experiment="cifar10_fc", error=18.5), tmp_path)
-    out = lines(report.heads_effect(tmp_path))
+    out = lines(findings.heads_effect(tmp_path))
     # one epoch each: no epoch-to-epoch range and one seed, so no noise to speak of
     assert out[0] == ("GAP 18.90% vs FC 18.50%: GAP 0.40 points higher (the paper: 1.18 points lower; the rows' "
                       "noise is up to 0.00 points, so the gap is beyond it).")
@@ -122,7 +123,7 @@ def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order
     for seed, error in ((1, 17.0), (2, 17.2)):  # GAP now lower on average, over three seeds
         results.write_record(make_record(experiment="cifar10", seed=seed, error=error), tmp_path)
     results.write_record(make_record(experiment="cifar10_fc_dropout", error=18.0), tmp_path)
-    out = lines(report.heads_effect(tmp_path))
+    out = lines(findings.heads_effect(tmp_path))
     assert out[0] == ("GAP 17.70% vs FC 18.50%: GAP 0.80 points lower (the paper: 1.18 points lower; the rows' "
                       "noise is up to 1.04 points, so the gap is within it).")  # GAP's seeds spread by 1.04
     assert out[2] == "The paper's order (GAP < FC + dropout < FC) holds here: GAP 17.70% < FC + dropout 18.00% < FC 18.50%."
@@ -132,17 +133,17 @@ def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order
 
 
 def test_augmentation_effect_gives_the_gap_and_how_closely_each_row_fit_its_training_set(tmp_path):
-    assert report.augmentation_effect(tmp_path) == (
+    assert findings.augmentation_effect(tmp_path) == (
         "- augmented vs not augmented: not run yet (needs records of `cifar10_aug` and `cifar10`).")
     plain = curve([30.0, 19.0], experiment="cifar10")
     plain["history"][-1]["train_error"] = 14.0
     results.write_record(plain, tmp_path)
-    assert report.augmentation_effect(tmp_path).startswith("- augmented vs not augmented: not run yet")
+    assert findings.augmentation_effect(tmp_path).startswith("- augmented vs not augmented: not run yet")
     for seed, (train, test) in enumerate([(18.5, 17.5), (18.7, 18.5)]):
         aug = curve([30.0, test], experiment="cifar10_aug", seed=seed)
         aug["history"][-1]["train_error"] = train
         results.write_record(aug, tmp_path)
-    out = lines(report.augmentation_effect(tmp_path))
+    out = lines(findings.augmentation_effect(tmp_path))
     # both epochs ran at one rate here, so each run's last-epochs range spans its whole curve
     assert out[0] == ("augmented 18.00% vs not augmented 19.00%: augmented 1.00 points lower (the paper: 1.60 points "
                       "lower; the rows' noise is up to 12.50 points, so the gap is within it).")
@@ -153,16 +154,16 @@ def test_augmentation_effect_gives_the_gap_and_how_closely_each_row_fit_its_trai
 
 
 def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_missing(tmp_path):
-    assert report.dropout_effect(tmp_path) == (
+    assert findings.dropout_effect(tmp_path) == (
         "- dropout vs no dropout: not run yet (needs records of `cifar10` and `cifar10_nodropout`).")
     with_dropout = make_record(experiment="cifar10", error=16.0)
     with_dropout["history"][-1]["train_error"] = 12.0
     results.write_record(with_dropout, tmp_path)
-    assert report.dropout_effect(tmp_path).startswith("- dropout vs no dropout: not run yet")
+    assert findings.dropout_effect(tmp_path).startswith("- dropout vs no dropout: not run yet")
     without = curve([20.5, 20.0], experiment="cifar10_nodropout")  # moved by 0.5 over its last epochs
     without["history"][-1]["train_error"] = 6.0  # fits its training set far more closely
     results.write_record(without, tmp_path)
-    out = lines(report.dropout_effect(tmp_path))
+    out = lines(findings.dropout_effect(tmp_path))
     assert out[0] == ("Test error 20.00% without dropout, 16.00% with it: a 20.0% relative reduction, 4.00 points "
                       "(the paper: more than 20%; n=1 and 1). The rows' noise is up to 0.50 points, so the "
                       "difference is beyond it.")
@@ -171,19 +172,19 @@ def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_
                       "points).")
     assert "no dropout: last-epochs range 0.50 points" in out[2]
     assert out[3] == "One seed only for dropout, no dropout: their noise is the epoch-to-epoch range alone."
-    reading = report.dropout_reading(tmp_path)
+    reading = findings.dropout_reading(tmp_path)
     assert reading.startswith("At the CPU budget (1 epochs), dropout lowers the test error by 4.00 points (20.0% of")
     assert "`cifar10_nodropout_full` seed 0: not started (epoch 0 of 260)." in reading
 
 
 def test_verdict_tells_not_run_yet_from_not_runnable_here(tmp_path):
-    assert report.verdict("cifar10_aug", tmp_path) == f"`cifar10_aug`: {report.NOT_RUN}."
-    assert report.verdict("cifar10_aug_full", tmp_path) == "`cifar10_aug_full`: not started."
+    assert findings.verdict("cifar10_aug", tmp_path) == f"`cifar10_aug`: {tables.NOT_RUN}."
+    assert findings.verdict("cifar10_aug_full", tmp_path) == "`cifar10_aug_full`: not started."
     for name in ("cifar100", "svhn"):  # no offline copy: the table and the sentence say the same
-        assert report.verdict(name, tmp_path) == f"`{name}`: not run here: no offline copy."
-        assert report.results_table([name], tmp_path)["ours (%)"].iloc[0] == "not run here: no offline copy"
+        assert findings.verdict(name, tmp_path) == f"`{name}`: not run here: no offline copy."
+        assert tables.results_table([name], tmp_path)["ours (%)"].iloc[0] == "not run here: no offline copy"
     results.write_record(curve([3.0, 1.0], experiment="mnist"), tmp_path)
-    assert report.verdict("mnist", tmp_path).startswith("`mnist`: 1.00% test error over n=1 seed (2 epochs")
+    assert findings.verdict("mnist", tmp_path).startswith("`mnist`: 1.00% test error over n=1 seed (2 epochs")
 
 
 def test_reproductions_place_ours_among_the_paper_and_later_runs_lowest_first(tmp_path):
@@ -191,17 +192,17 @@ def test_reproductions_place_ours_among_the_paper_and_later_runs_lowest_first(tm
     matplotlib.use("Agg")
     from nin_repro.paper import LATER_REPRODUCTIONS
 
-    table = report.reproductions_table(tmp_path).set_index("source")
+    table = tables.reproductions_table(tmp_path).set_index("source")
     assert list(table.index[-2:]) == ["ours, no augmentation, CPU budget (n=0)", "ours, augmented, CPU budget (n=0)"]
     assert list(table["test error (%)"].iloc[-2:]) == ["not run yet", "not run yet"]
     assert len(table) == 2 + len(LATER_REPRODUCTIONS) + 2  # full-length rows without records are left out
     assert table.loc["the paper, no augmentation", "test error (%)"] == "10.41"
-    ax = report.plot_reproductions(tmp_path)
+    ax = plots.plot_reproductions(tmp_path)
     assert len(ax.get_yticks()) == len(table) - 2  # rows not run yet are not drawn
     for seed, error in ((0, 11.0), (1, 12.0)):
         results.write_record(make_record(experiment="cifar10", seed=seed, error=error, train={"precision": "fp32"}),
                              tmp_path)
-    table = report.reproductions_table(tmp_path).set_index("source")
+    table = tables.reproductions_table(tmp_path).set_index("source")
     ours = table.loc["ours, no augmentation, CPU budget (n=2)"]
     assert ours["test error (%)"] == "11.50 ± 0.71" and ours["augmentation"] == "no"
     assert ours["training"] == "1 epochs, the CPU budget protocol, on test, fp32"
@@ -209,20 +210,20 @@ def test_reproductions_place_ours_among_the_paper_and_later_runs_lowest_first(tm
     # sorted by error: ours (11.5) after the paper's 10.41, before a later run's 12.30
     assert errors.index("the paper, no augmentation") < errors.index("ours, no augmentation, CPU budget (n=2)") \
         < errors.index("Jasonlee1995/NIN")
-    assert len(report.plot_reproductions(tmp_path).get_yticks()) == len(table) - 1
+    assert len(plots.plot_reproductions(tmp_path).get_yticks()) == len(table) - 1
 
 
 def test_runs_left_are_the_planned_runs_without_a_protocol_record_with_what_the_done_ones_cost(tmp_path):
     from nin_repro.experiments import BOOK_PLAN
     from test_campaign import snapshot
 
-    assert len(report.runs_left_table(tmp_path)) == len(BOOK_PLAN)
+    assert len(tables.runs_left_table(tmp_path)) == len(BOOK_PLAN)
     done = make_record(experiment="cifar10", seed=0, error=18.9, train={"precision": "bf16"})
     done["wall_seconds"] = 1.5 * 3600
     results.write_record(done, tmp_path)
     results.write_record(make_record(experiment="cifar10_aug", seed=0, overrides={"epochs": 1}), tmp_path)
     snapshot(tmp_path, "cifar10_aug_full", 0, [70.0, 50.0])
-    left = report.runs_left_table(tmp_path).set_index(["experiment", "seed"])
+    left = tables.runs_left_table(tmp_path).set_index(["experiment", "seed"])
     assert ("cifar10", 0) not in left.index and ("cifar10_aug", 0) in left.index  # a shortened run is not the row's
     assert left.loc[("cifar10", 1), "measured cost of this experiment"] == "seed 0 took 1.5 h on test, bf16"
     assert left.loc[("cifar10_aug", 0), "measured cost of this experiment"] == "no run of it yet"
@@ -235,13 +236,13 @@ def test_runs_left_are_the_planned_runs_without_a_protocol_record_with_what_the_
 def test_schedule_sentences_come_from_the_train_config():
     from nin_repro.experiments import get
 
-    assert report.schedule_sentence(get("cifar10_full").train) == (
+    assert tables.schedule_sentence(get("cifar10_full").train) == (
         "260 epochs at batch 128; SGD with momentum 0.9; learning rate 0.1, divided by 10 after epochs 200 and 230; "
         "weight decay 0.0001 (none on biases); biases at 2x the rate, the class-map layer at 0.1x; no augmentation")
-    assert "warmed up linearly over the first 1 epoch)" in report.schedule_sentence(get("mnist_full").train)
-    assert report.schedule_sentence(get("cifar10_aug").train).endswith(
+    assert "warmed up linearly over the first 1 epoch)" in tables.schedule_sentence(get("mnist_full").train)
+    assert tables.schedule_sentence(get("cifar10_aug").train).endswith(
         "translation up to 4 px and horizontal flips")
-    table = report.protocol_table(["cifar10", "mnist_full"])
+    table = tables.protocol_table(["cifar10", "mnist_full"])
     assert list(table["experiment"]) == ["`cifar10` (CPU budget)", "`mnist_full` (full length)"]
     assert table["net and inputs"].iloc[1].startswith("349,674 parameters; preprocessing raw; Gaussian")
 
@@ -252,11 +253,11 @@ def test_plots_use_plain_tick_labels_and_one_colour_per_seed(tmp_path):
 
     for seed, errors in ((0, [40.0, 20.0, 12.0]), (1, [41.0, 21.0, 13.0])):
         results.write_record(curve(errors, experiment="cifar10", seed=seed), tmp_path)
-    ax = report.plot_learning_curves("cifar10", tmp_path)
+    ax = plots.plot_learning_curves("cifar10", tmp_path)
     ax.figure.canvas.draw()
     assert all("times" not in t.get_text() and "^" not in t.get_text() for t in ax.get_yticklabels())
     tests = [line for line in ax.get_lines() if line.get_label().endswith("test")]
     assert len({line.get_color() for line in tests}) == 2
     results.write_record(curve([30.0, 19.0], experiment="cifar10_nodropout"), tmp_path)
-    ax = report.plot_dropout_curves(tmp_path)
+    ax = plots.plot_dropout_curves(tmp_path)
     assert len({line.get_color() for line in ax.get_lines() if line.get_label().endswith("test")}) == 3

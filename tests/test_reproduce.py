@@ -93,6 +93,14 @@ def test_plan_covers_every_table_and_rejects_unknown_names():
         plan(["cifar11"])
 
 
+def test_the_plan_trains_exactly_the_experiments_the_chapters_show():
+    planned = {n for n, _ in plan()}
+    shown = {n for chapter in experiments.CHAPTERS.values() for n in chapter.shows()}
+    assert planned <= set(experiments.EXPERIMENTS)
+    assert shown - planned == set(), "a chapter shows an experiment `nin-repro reproduce` never trains"
+    assert planned - shown == set(), "the plan trains an experiment no chapter shows"
+
+
 def test_seeds_pick_exact_jobs_in_the_books_order():
     # --only alone queues every planned seed: asking for one seed must not also start the others
     assert plan(["cifar10_aug"], seeds=[0]) == [("cifar10_aug", 0)]

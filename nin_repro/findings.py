@@ -1,0 +1,282 @@
+"""What the chapters say about their numbers, in sentences written from the
+run records: how a row compares with the paper, whether compared rows ran
+alike, the effects of the paper's comparisons (Table 1's augmentation,
+Table 5's heads, Figure 4's dropout) beside the rows' noise, and what each
+comparison means. The claims and their verdicts are in `claims.py`."""
+
+from __future__ import annotations
+
+import statistics
+
+from . import campaign, results
+from .display import short_where
+from .experiments import CHAPTERS
+from .tables import NOT_RUN, mean_std, missing_status, rows_where
+
+
+def verdict(experiment: str, results_dir=None) -> str:
+    """One sentence on how our runs compare with the paper, from the records."""
+    r = results.summarize(results.read_records(results_dir), [experiment])[0]
+    if r["ours_mean"] is None:
+        return f"`{experiment}`: {missing_status(experiment)}."
+    text = (f"`{experiment}`: {mean_std(r['ours_mean'], r['ours_std'])}% test error over n={r['n']} "
+            f"seed{'s' if r['n'] > 1 else ''} ({r['epochs']} epochs, "
+            f"{60 * r['hours'] / r['n']:.0f} min per run on {rows_where(r['runs'])})")
+    if r["paper"] is None:
+        return text + "."
+    d = r["difference"]
+    where = "matches" if abs(d) < 0.005 else ("is " + f"{abs(d):.2f} points " + ("worse than" if d > 0 else "better than"))
+    return text + f"; the paper reports {r['paper']:.2f}%, so ours {where} the paper."
+
+
+def setup_caveat(experiments: list[str], results_dir=None) -> str:
+    """Whether the rows of a comparison ran alike. The book compares heads
+    (Table 5), dropout (Figure 4) and augmentation (Table 1) across runs made
+    on different machines, some in bf16 and some in fp32: a difference
+    between such rows is not the setting's alone, and the reader is told so
+    next to it."""
+    recs = results.read_records(results_dir)
+    where = {name: rows_where(results.protocol_runs(recs, name)) for name in experiments}
+    run = {name: w for name, w in where.items() if w}
+    if len(run) < 2:
+        return f"Setup: fewer than two of {', '.join(f'`{e}`' for e in experiments)} have records yet; nothing to compare."
+    if len(set(run.values())) == 1:
+        return f"Setup: {', '.join(f'`{e}`' for e in run)} all trained on {next(iter(run.values()))}; like for like."
+    return ("Setup differs: " + "; ".join(f"`{n}` on {w}" for n, w in run.items())
+            + ". Machine and precision change speed and rounding (bf16 carries 8 significant bits, fp32 24), "
+            "so part of a difference between these rows may come from the setup, not the setting. "
+            + like_for_like(experiments, recs))
+
+
+def like_for_like(experiments: list[str], records: list[dict]) -> str:
+    """The compared rows again, from the runs of each machine and precision
+    that trained two or more of them: where seeds of a row ran on different
+    setups, the runs that share one compare the settings alone."""
+    by_setup: dict[str, dict[str, list[float]]] = {}
+    for r in results.protocol_runs(records, experiments):
+        by_setup.setdefault(short_where(results.run_where(r)), {}).setdefault(r["experiment"], []).append(
+            r["test_error"])
+    shared = {w: rows for w, rows in by_setup.items() if len(rows) >= 2}
+    if not shared:
+        return "No machine and precision has trained two of these rows yet, so none compares them like for like."
+    return " ".join(f"Like for like on {w}: " + ", ".join(
+        f"`{n}` {sum(rows[n]) / len(rows[n]):.2f}% (n={len(rows[n])})" for n in experiments if n in rows) + "."
+        for w, rows in shared.items())
+
+
+# Comparisons (Table 1's augmentation, Table 5's heads, Figure 4's dropout) ---
+
+
+def _noise(row: dict) -> float:
+    from .claims import row_noise
+
+    return row_noise(row)
+
+
+def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
+    """'A x% vs B y%: A d points lower (the paper: e points lower; noise: n points).'"""
+    ra, rb = rows[a], rows[b]
+    if ra["ours_mean"] is None or rb["ours_mean"] is None:
+        return f"{labels[a]} vs {labels[b]}: {NOT_RUN} (needs records of `{a}` and `{b}`)."
+
+    def side(d):
+        return f"{abs(d):.2f} points {'lower' if d > 0 else 'higher'}"
+
+    paper = "" if None in (ra["paper"], rb["paper"]) else f"the paper: {side(rb['paper'] - ra['paper'])}; "
+    noise = max(_noise(ra), _noise(rb))
+    gap = abs(rb["ours_mean"] - ra["ours_mean"])
+    within = "within" if gap <= noise else "beyond"
+    return (f"{labels[a]} {ra['ours_mean']:.2f}% vs {labels[b]} {rb['ours_mean']:.2f}%: "
+            f"{labels[a]} {side(rb['ours_mean'] - ra['ours_mean'])} ({paper}the rows' noise is up to "
+            f"{noise:.2f} points, so the gap is {within} it).")
+
+
+def _single_seed_line(rows: dict, labels: dict) -> list[str]:
+    """One seed gives no seed-to-seed spread: say which rows rest on one."""
+    single = [labels[n] for n in labels if rows[n]["n"] == 1]
+    return [f"One seed only for {', '.join(single)}: their noise is the epoch-to-epoch range alone."
+            ] if single else []
+
+
+def _fit_line(rows: dict, labels: dict) -> str:
+    """Each row's last-epoch training error beside its test error: the distance
+    between them is how closely the net fit its training set, the part of the
+    error a regularizer (augmentation, dropout, GAP) can remove."""
+    fits = []
+    for n, label in labels.items():
+        if rows[n]["ours_mean"] is None:
+            continue
+        train = statistics.fmean(r["history"][-1]["train_error"] for r in rows[n]["runs"])
+        fits.append(f"{label} {train:.2f}% train vs {rows[n]['ours_mean']:.2f}% test "
+                    f"(a gap of {rows[n]['ours_mean'] - train:.2f} points)")
+    return "At the last epoch (training error measured during it, with dropout on): " + "; ".join(fits) + "."
+
+
+def noise_line(labels: dict, results_dir=None) -> str:
+    """Each row's noise: seed spread and the range of test error over the last epochs."""
+    from .claims import NOISE_EPOCHS, epoch_spread
+
+    rows = _summarized(labels, results_dir)
+    parts = []
+    for n, label in labels.items():
+        r = rows[n]
+        if r["ours_mean"] is None:
+            continue
+        ranges = ", ".join(f"{epoch_spread(x):.2f}" for x in r["runs"])
+        seeds = f"seed std {r['ours_std']:.2f}; " if r["ours_std"] is not None else ""
+        parts.append(f"{label}: {seeds}last-epochs range {ranges} points")
+    if not parts:
+        return ""
+    return (f"Noise (the range of each run's test error over its last {NOISE_EPOCHS} epochs at the final "
+            "learning rate, and the spread over seeds): " + "; ".join(parts) + ".")
+
+
+def _summarized(names, results_dir) -> dict:
+    return {r["experiment"]: r for r in results.summarize(results.read_records(results_dir), list(names))}
+
+
+def _lines(lines: list[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines if line)
+
+
+def heads_effect(results_dir=None, full: bool = False) -> str:
+    """Table 5's claim, from the records: GAP's test error against each fully
+    connected head's, beside the paper's gaps and the rows' noise, and
+    whether the paper's order (GAP < FC + dropout < FC) holds here."""
+    labels = CHAPTERS["table5_heads"].comparison(full)
+    gap, fc_dropout, fc = labels
+    rows = _summarized(labels, results_dir)
+    lines = [_difference_line(gap, other, rows, labels) for other in (fc, fc_dropout)]
+    ours = {n: r["ours_mean"] for n, r in rows.items() if r["ours_mean"] is not None}
+    if len(ours) < 2:
+        return _lines(lines + ["The paper's order (GAP < FC + dropout < FC): not checkable until two heads "
+                               "have records."])
+    ranked = sorted(ours, key=ours.get)
+    expected = [n for n in labels if n in ours]
+    order = " < ".join(f"{labels[n]} {ours[n]:.2f}%" for n in ranked)
+    partial = "" if len(ours) == len(labels) else " (among the heads run so far)"
+    lines.append(f"The paper's order (GAP < FC + dropout < FC) {'holds' if ranked == expected else 'does not hold'}"
+                 f" here{partial}: {order}.")
+    return _lines(lines + [_fit_line(rows, labels), noise_line(labels, results_dir)]
+                  + _single_seed_line(rows, labels))
+
+
+def augmentation_effect(results_dir=None, full: bool = False) -> str:
+    """Table 1's comparison, from the records: what translation + flip did to
+    test error (the paper: 1.60 points lower), and each row's final training
+    error, since augmentation can only remove the part of the test error that
+    comes from fitting the training set too closely."""
+    labels = CHAPTERS["cifar10"].comparison(full)
+    aug, plain = labels
+    rows = _summarized(labels, results_dir)
+    lines = [_difference_line(aug, plain, rows, labels)]
+    if all(rows[n]["ours_mean"] is not None for n in labels):
+        lines += [_fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels)
+    return _lines(lines)
+
+
+def dropout_effect(results_dir=None, full: bool = False) -> str:
+    """Figure 4's claim, from the records: the relative cut in test error that
+    dropout between the mlpconv layers brings (the paper: more than 20%),
+    beside the rows' noise, and how closely each net fit its training set,
+    which is what dropout acts on."""
+    labels = CHAPTERS["figure4_dropout"].comparison(full)
+    with_name, without_name = labels
+    rows = _summarized(labels, results_dir)
+    with_d, without = rows[with_name], rows[without_name]
+    if with_d["ours_mean"] is None or without["ours_mean"] is None:
+        return _lines([f"dropout vs no dropout: {NOT_RUN} (needs records of `{with_name}` and `{without_name}`)."])
+    cut = 100 * (without["ours_mean"] - with_d["ours_mean"]) / without["ours_mean"]
+    noise = max(_noise(with_d), _noise(without))
+    gap = without["ours_mean"] - with_d["ours_mean"]
+    return _lines([
+        f"Test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
+        f"a {cut:.1f}% relative reduction, {gap:.2f} points (the paper: more than 20%; n={with_d['n']} and "
+        f"{without['n']}). The rows' noise is up to {noise:.2f} points, so the difference is "
+        f"{'within' if abs(gap) <= noise else 'beyond'} it.",
+        _fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels))
+
+
+# Readings: what a comparison means, written from its numbers -----------------
+
+def _train_error(row: dict) -> float:
+    return statistics.fmean(r["history"][-1]["train_error"] for r in row["runs"])
+
+
+def _protocol_words(full: bool, rows: dict) -> str:
+    epochs = next(iter(rows.values()))["epochs"]
+    return f"At full length ({epochs} epochs)" if full else f"At the CPU budget ({epochs} epochs)"
+
+
+def _full_status(names: list[str], results_dir) -> str:
+    return " ".join(campaign.progress_line(n, 0, results_dir) for n in names)
+
+
+def heads_reading(results_dir=None) -> str:
+    """Table 5 in words, from its numbers: which head is lowest, whether that
+    is beyond the noise, and what the training errors say about why."""
+    chapter = CHAPTERS["table5_heads"]
+    full_names = list(chapter.comparison(full=True))
+    full = all(r["n"] for r in _summarized(full_names, results_dir).values())
+    labels = chapter.comparison(full)
+    rows = _summarized(labels, results_dir)
+    if not all(r["n"] for r in rows.values()):
+        return ("Not every head has a record yet, so there is nothing to read. "
+                + _full_status(full_names, results_dir))
+    gap_name = next(iter(labels))
+    means = {n: r["ours_mean"] for n, r in rows.items()}
+    train = {n: _train_error(r) for n, r in rows.items()}
+    noise = max(_noise(r) for r in rows.values())
+    best = min(means, key=means.get)
+    tightest = min(train, key=train.get)
+    out = [f"{_protocol_words(full, rows)}, the lowest test error is {labels[best]}'s "
+           f"({means[best]:.2f}%); the rows' noise is up to {noise:.2f} points."]
+    close = [labels[n] for n in labels if n != best and means[n] - means[best] <= noise]
+    if close:
+        out.append(f"{', '.join(close)} {'is' if len(close) == 1 else 'are'} within that noise of it: "
+                   "those gaps are not differences these records can resolve.")
+    out.append(f"{labels[tightest]} fits its training set most closely ({train[tightest]:.2f}% training error, "
+               f"against {labels[gap_name]}'s {train[gap_name]:.2f}%).")
+    if best != gap_name and tightest == best:
+        out.append("The head that fits the training set most closely also has the lowest test error: at this "
+                   "length fitting the training set has not yet cost test error, so a regularizing head has "
+                   "nothing to win. The paper's argument for GAP, a structural regularizer, predicts its "
+                   "advantage where overfitting costs: at the paper's length, not necessarily at this one.")
+    elif best == gap_name:
+        out.append("GAP has the lowest test error while fitting its training set less closely: the reading "
+                   "the paper gives, GAP as a structural regularizer.")
+    if not full:
+        out.append("The full-length runs of the three heads will answer it at the paper's length: "
+                   + _full_status(full_names, results_dir))
+    return " ".join(out)
+
+
+def dropout_reading(results_dir=None) -> str:
+    """Figure 4 in words, from its numbers: the cut beside the noise and what
+    the train-test gaps say."""
+    chapter = CHAPTERS["figure4_dropout"]
+    full_names = list(chapter.comparison(full=True))
+    full = all(r["n"] for r in _summarized(full_names, results_dir).values())
+    labels = chapter.comparison(full)
+    rows = _summarized(labels, results_dir)
+    with_name, without_name = labels
+    if not all(r["n"] for r in rows.values()):
+        return "Both rows need records before there is anything to read. " + _full_status(full_names, results_dir)
+    w, wo = rows[with_name], rows[without_name]
+    gap_w, gap_wo = w["ours_mean"] - _train_error(w), wo["ours_mean"] - _train_error(wo)
+    diff = wo["ours_mean"] - w["ours_mean"]
+    noise = max(_noise(w), _noise(wo))
+    cut = 100 * diff / wo["ours_mean"]
+    out = [f"{_protocol_words(full, rows)}, dropout {'lowers' if diff >= 0 else 'raises'} the test error "
+           f"by {abs(diff):.2f} points ({abs(cut):.1f}% of the no-dropout error; the paper: more than 20%), against a noise of up to "
+           f"{noise:.2f} points: the difference is {'within' if abs(diff) <= noise else 'beyond'} it."]
+    out.append(f"The gap between test and training error is {gap_w:.2f} points with dropout and {gap_wo:.2f} "
+               "without: " + ("dropout keeps the net from fitting its training set as closely, "
+                              if gap_wo > gap_w else "dropout does not narrow it, ")
+               + ("yet the two test errors end close together: the net without dropout has fitted its training "
+                  "set without yet paying for it in test error." if abs(diff) <= noise else
+                  "and the test errors differ by more than the noise."))
+    if not full:
+        out.append("On this reading, a schedule long enough for overfitting to cost test error is what the "
+                   "cut needs; the full-length pair tests it: " + _full_status(full_names, results_dir))
+    return " ".join(out)

@@ -1,0 +1,332 @@
+"""The book's tables, built from the run records (and, for runs in
+progress, their snapshots) and the experiment registry, so no number in a
+table is typed by hand: ours beside the paper's, each experiment's runs, the
+run records appendix, the runs left, and the protocols and sizes of the nets.
+Also what a row says without records (not run yet, not started, not
+runnable here) and where its runs trained, which the sentences (`findings`)
+and the figures (`plots`) say the same way."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from . import campaign, results
+from .display import short_where
+from .experiments import BOOK_PLAN, CHAPTERS, EXPERIMENTS, TrainConfig
+from .paper import LATER_REPRODUCTIONS, PAPER_ERRORS
+
+NOT_RUN = "not run yet"
+NOT_STARTED = "not started"
+
+
+def _fmt(x, digits=2):
+    return "" if x is None else f"{x:.{digits}f}"
+
+
+def mean_std(mean: float, std: float | None) -> str:
+    """A row's error over its seeds: the mean, with ± the spread where n > 1."""
+    return _fmt(mean) + (f" ± {std:.2f}" if std is not None else "")
+
+
+def is_full_length(experiment: str) -> bool:
+    return experiment in campaign.FULL_LENGTH or experiment.endswith("_full")
+
+
+def protocol_label(experiment: str) -> str:
+    """Which protocol a row follows: the paper's length, the CPU budget, or
+    one outside the paper's tables."""
+    exp = EXPERIMENTS.get(experiment)
+    if exp is None:
+        return ""
+    if is_full_length(experiment):
+        return "full length"
+    if exp.train.short_run:
+        return "short check"
+    if exp.train.schedule != "step":
+        return "fast recipe (not the paper's)"
+    return "CPU budget"
+
+
+def missing_status(experiment: str) -> str:
+    """What the book says for an experiment without records: not run yet,
+    not started (a full-length run), or not runnable here at all (no
+    offline copy of its dataset)."""
+    exp = EXPERIMENTS.get(experiment)
+    if exp and exp.requires_download:
+        return "not run here: no offline copy"
+    return NOT_STARTED if is_full_length(experiment) else NOT_RUN
+
+
+def data_copy(record: dict) -> str:
+    """Which copy of the dataset a run trained on, briefly (`results.data_copy`
+    reads it off the checksum in the record)."""
+    if record["dataset"] == "mnist":
+        return "lossless copy"
+    words = results.data_copy(record)
+    return {"JPEG copy (quality 75)": "JPEG copy (q75)"}.get(words, words)
+
+
+def _progress_cell(run: dict) -> str:
+    return f"in progress: {run['history'][-1]['test_error']:.2f}% at epoch {run['epoch']} of {run['epochs']}"
+
+
+def results_table(experiments: list[str], results_dir=None) -> pd.DataFrame:
+    """Paper vs ours, one row per experiment (its protocol and length named);
+    a row without records says whether it is in progress (with its error so
+    far), not started, not run yet or not runnable here."""
+    rows = results.summarize(results.read_records(results_dir), experiments)
+    running = campaign._protocol_in_progress(results_dir)
+    out = []
+    for r in rows:
+        name = r["experiment"]
+        exp = EXPERIMENTS.get(name)
+        epochs = r["epochs"] or ""
+        if r["ours_mean"] is None:
+            runs = [run for (e, _), run in sorted(running.items()) if e == name]
+            ours = "; ".join(_progress_cell(run) for run in runs) or missing_status(name)
+            if exp and (runs or is_full_length(name)):
+                epochs = f"{max((run['epoch'] for run in runs), default=0)} of {exp.train.epochs}"
+        else:
+            ours = mean_std(r["ours_mean"], r["ours_std"])
+        out.append({
+            "setting": r["setting"], "protocol": protocol_label(name), "epochs": epochs,
+            "paper (%)": _fmt(r["paper"]) or "-", "ours (%)": ours, "n": r["n"],
+            "ours - paper": "" if r["difference"] is None else f"{r['difference']:+.2f}",
+        })
+    return pd.DataFrame(out)
+
+
+def experiment_runs(experiment: str, results_dir, protocol_only: bool) -> list[dict]:
+    """The records of one experiment: its protocol runs, or every run (`protocol_only=False`)."""
+    records = results.read_records(results_dir)
+    if protocol_only:
+        return results.protocol_runs(records, experiment)
+    return [r for r in records if r["experiment"] == experiment]
+
+
+def runs_table(experiment: str, results_dir=None, protocol_only: bool = True) -> pd.DataFrame:
+    """Every run of one experiment (only full-protocol runs unless told
+    otherwise): seed, error, cost and where it trained, briefly (the Run
+    records appendix has each run's full provenance)."""
+    recs = experiment_runs(experiment, results_dir, protocol_only)
+    if not recs:
+        return pd.DataFrame({"status": [missing_status(experiment)]}, index=pd.Index([experiment], name="run"))
+    return pd.DataFrame([{
+        "seed": r["seed"], "test error (%)": f"{r['test_error']:.2f}",
+        "best epoch's error (%)": f"{min(h['test_error'] for h in r['history']):.2f}",
+        "epochs": r["epochs"], "wall hours": f"{r['wall_seconds'] / 3600:.1f}",
+        "machine and precision": short_where(results.run_where(r)), "data": data_copy(r),
+        **({"overrides": ", ".join(f"{k}={v}" for k, v in r["config"]["overrides"].items())}
+           if r["config"].get("overrides") else {}),
+    } for r in recs]).set_index("seed")
+
+
+def _run_label(experiment: str, seed: int, overrides: dict | None = None) -> str:
+    """"cifar10_fc_dropout, seed 0": a run's name with a place to break."""
+    extra = ", ".join(f"{k}={v}" for k, v in (overrides or {}).items())
+    return f"{experiment}, seed {seed}" + (f" ({extra})" if extra else "")
+
+
+def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
+    """Every run of the study, finished or in progress: the appendix the
+    chapters' short tables point to. `part="results"`: error, length, cost;
+    `part="provenance"`: machine and precision by epoch, data copy, torch,
+    commit, date."""
+    rows = []
+    for r in results.read_records(results_dir):
+        rows.append({
+            "run": _run_label(r["experiment"], r["seed"], r["config"].get("overrides")), "status": "finished", "test error (%)": f"{r['test_error']:.2f}",
+            "epochs": r["epochs"], "wall hours": f"{r['wall_seconds'] / 3600:.2f}",
+            "core-hours": f"{r['wall_seconds'] * r['threads'] / 3600:.2f}",
+            "train img/s": f"{r['images_per_second']:.0f}",
+            "machine and precision, by epoch": short_where(results.run_where(r)),
+            "data": data_copy(r), "torch": r["torch_version"], "commit": r["git_commit"][:7],
+            "finished": r.get("finished_at", "")[:10]})
+    for run in campaign.in_progress(results_dir):
+        rec = {"history": run["history"], "device": run.get("device", "")}
+        rows.append({
+            "run": _run_label(run["experiment"], run["seed"], run["config"].get("overrides")),
+            "status": f"in progress, epoch {run['epoch']} of {run['epochs']}",
+            "test error (%)": f"{run['history'][-1]['test_error']:.2f} so far", "epochs": run["epoch"],
+            "wall hours": f"{run['wall_seconds'] / 3600:.2f}", "core-hours": "",
+            "train img/s": "", "machine and precision, by epoch": short_where(results.run_where(rec)),
+            "data": "", "torch": "", "commit": "", "finished": ""})
+    columns = {"results": ["run", "status", "test error (%)", "epochs", "wall hours", "core-hours", "finished"],
+               "provenance": ["run", "machine and precision, by epoch", "data", "torch", "commit"]}[part]
+    return pd.DataFrame(rows, columns=list(dict.fromkeys(columns + ["run"])))[columns]
+
+
+def runs_left_table(results_dir=None) -> pd.DataFrame:
+    """The runs the book plans (`nin-repro reproduce`'s list) that have no
+    record yet, each with its state (in progress at epoch k, not started)
+    and what a run of the same experiment cost where one has finished."""
+    recorded = {(r["experiment"], r["seed"]) for r in results.read_records(results_dir) if results.is_protocol_run(r)}
+    running = campaign._protocol_in_progress(results_dir)
+    rows = []
+    for name, seed in BOOK_PLAN:
+        if (name, seed) in recorded:
+            continue
+        run = running.get((name, seed))
+        rows.append({"experiment": name, "seed": seed,
+                     "status": f"in progress (epoch {run['epoch']} of {run['epochs']})" if run
+                     else missing_status(name),
+                     "measured cost of this experiment": short_where(results.earlier_runs(name, results_dir))
+                     or "no run of it yet"})
+    columns = ["experiment", "seed", "status", "measured cost of this experiment"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def summary_table(results_dir=None) -> pd.DataFrame:
+    """Every table of the paper beside ours, full length above the CPU budget."""
+    names = CHAPTERS["summary"].table()
+    df = results_table(names, results_dir)
+    df["setting"] = [f"{PAPER_ERRORS[EXPERIMENTS[n].paper_key][0]}: {s}" for n, s in zip(names, df["setting"])]
+    return df
+
+
+def heads_table(results_dir=None, full: bool = False) -> pd.DataFrame:
+    """Table 5: the same mlpconv stack with three heads, each with its size."""
+    from .model import NiN, count_parameters
+
+    labels = CHAPTERS["table5_heads"].comparison(full)
+    names = list(labels)[::-1]
+    df = results_table(names, results_dir)
+    df.insert(0, "head", [labels[n] for n in names])
+    df.insert(1, "parameters", [f"{count_parameters(NiN(EXPERIMENTS[n].model)):,}" for n in names])
+    df["paper (%)"] = [f"{PAPER_ERRORS['cifar10_gap' if EXPERIMENTS[n].paper_key == 'cifar10' else EXPERIMENTS[n].paper_key][2]:.2f}"
+                       for n in names]
+    return df.drop(columns=["setting"])
+
+
+def rows_where(records: list[dict]) -> str:
+    """Where the runs of one table row trained: each distinct machine and
+    precision once, in record order (seeds may span machines)."""
+    return "; ".join(dict.fromkeys(short_where(results.run_where(r)) for r in records))
+
+
+def full_length_rows(results_dir=None) -> pd.DataFrame:
+    """`campaign.full_length_table` with short machine names, for a page."""
+    df = campaign.full_length_table(results_dir).reset_index()
+    df.insert(0, "run", [_run_label(e, s) for e, s in zip(df["experiment"], df["seed"])])
+    df["where"] = df["where"].map(short_where)
+    return df.drop(columns=["experiment", "seed"]).rename(columns={"hours so far": "hours"})
+
+
+# The nets and their protocols -----------------------------------------------
+
+def schedule_sentence(train: TrainConfig) -> str:
+    """The training protocol of a TrainConfig, in words (the Method page's
+    schedule sentences are generated here, never typed)."""
+    parts = [f"{train.epochs} epochs at batch {train.batch_size}",
+             f"SGD with momentum {train.momentum:g}" + (" (Nesterov)" if train.nesterov else "")]
+    if train.schedule == "onecycle":
+        parts.append(f"one-cycle learning rate: linear up to {train.lr:g} over {train.warmup_epochs:g} epochs, "
+                     "then linear down to 0")
+    else:
+        drops = list(train.milestones())
+        rate = f"learning rate {train.lr:g}"
+        if train.warmup_epochs:
+            rate += f" (warmed up linearly over the first {train.warmup_epochs:g} epoch" + \
+                    ("s" if train.warmup_epochs != 1 else "") + ")"
+        if drops:
+            rate += ", divided by 10 after epoch" + ("s " if len(drops) > 1 else " ") + \
+                " and ".join(str(d) for d in drops)
+        parts.append(rate)
+    decay = f"weight decay {train.weight_decay:g}" + ("" if train.bias_decay else " (none on biases)")
+    parts.append(decay)
+    mults = []
+    if train.bias_lr_mult != 1:
+        mults.append(f"biases at {train.bias_lr_mult:g}x the rate")
+    if train.class_map_lr_mult != 1:
+        mults.append(f"the class-map layer at {train.class_map_lr_mult:g}x")
+    if mults:
+        parts.append(", ".join(mults))
+    if train.label_smoothing:
+        parts.append(f"label smoothing {train.label_smoothing:g}")
+    parts.append(f"augmentation: translation up to {train.translate} px and horizontal flips"
+                 if train.translate or train.flip else "no augmentation")
+    return "; ".join(parts)
+
+
+INIT_WORDS = {"kaiming": "He (Kaiming) normal", "caffe": "Gaussian, std 0.05 (the published Caffe init)"}
+
+
+def protocol_table(names: list[str]) -> pd.DataFrame:
+    """The protocol of each named experiment: its net and inputs (size,
+    preprocessing, initialization) and the training schedule in words, from
+    the experiment registry."""
+    from .model import NiN, count_parameters
+
+    rows = []
+    for name in names:
+        e = EXPERIMENTS[name]
+        net = (f"{count_parameters(NiN(e.model)):,} parameters"
+               + (", BatchNorm" if e.model.batchnorm else "") + ("" if e.model.dropout else ", no dropout")
+               + {"fc": ", FC head", "fc_dropout": ", FC head + dropout"}.get(e.model.head, ""))
+        rows.append({"experiment": f"`{name}` ({protocol_label(name)})",
+                     "net and inputs": f"{net}; preprocessing {e.preprocess}; "
+                                       f"{INIT_WORDS.get(e.model.init, e.model.init)} initialization",
+                     "training": schedule_sentence(e.train)})
+    return pd.DataFrame(rows)
+
+
+def sizes_table(names: list[str] | None = None) -> pd.DataFrame:
+    """Parameters and multiply-accumulates of each experiment's net."""
+    from .model import NiN, count_macs, count_parameters
+
+    rows = []
+    seen = set()
+    for name in names or list(EXPERIMENTS):
+        e = EXPERIMENTS[name]
+        key = (e.model, e.dataset)
+        if key in seen:
+            continue
+        seen.add(key)
+        m = NiN(e.model)
+        rows.append({"net (first experiment using it)": f"`{name}`", "dataset": e.dataset,
+                     "widths": f"{'-'.join(map(str, e.model.block1))} / {'-'.join(map(str, e.model.block2))} / "
+                               f"{'-'.join(map(str, e.model.block3))}-{e.model.num_classes}",
+                     "head": e.model.head, "parameters": f"{count_parameters(m):,}",
+                     "M MACs / image": f"{count_macs(m) / 1e6:.1f}"})
+    return pd.DataFrame(rows)
+
+
+# CIFAR-10 beside later reproductions ----------------------------------------
+
+def cifar10_anchors(results_dir=None) -> list[dict]:
+    """Our Table 1 rows, the paper's and the later reproductions', as
+    (source, low, high, augmentation, training, kind) rows."""
+    said = {"no": "no augmentation", "yes": "augmented"}
+    rows = [{"source": f"the paper, {said[aug]}", "low": PAPER_ERRORS[k][2], "high": PAPER_ERRORS[k][2],
+             "augmentation": aug, "training": "lr / 10 when training accuracy stops improving, twice", "kind": "paper"}
+            for k, aug in (("cifar10", "no"), ("cifar10_aug", "yes"))]
+    rows += [{**r._asdict(), "kind": "later"} for r in LATER_REPRODUCTIONS]
+    for r in results.summarize(results.read_records(results_dir),
+                               ["cifar10", "cifar10_aug", "cifar10_full", "cifar10_aug_full"]):
+        exp = EXPERIMENTS[r["experiment"]]
+        mean, std = r["ours_mean"], r["ours_std"]
+        if mean is None and is_full_length(r["experiment"]):
+            continue  # the chapter shows a full-length run in progress with its curve
+        aug = "yes" if exp.train.translate or exp.train.flip else "no"
+        protocol = protocol_label(r["experiment"])
+        rows.append({"source": f"ours, {said[aug]}, {protocol} (n={r['n']})", "low": mean, "high": mean,
+                     "spread": std, "augmentation": aug,
+                     "training": (f"{r['epochs']} epochs, the {protocol} protocol, on {rows_where(r['runs'])}"
+                                  if mean is not None else missing_status(r["experiment"])),
+                     "kind": "ours"})
+    return rows
+
+
+def reproductions_table(results_dir=None) -> pd.DataFrame:
+    """CIFAR-10 test error of the paper, later reproductions and ours, lowest
+    first: where ours sits among runs of the same net trained for other
+    lengths and schedules."""
+    def error(r):
+        if r["low"] is None:
+            return NOT_RUN
+        if r["low"] != r["high"]:
+            return f"{r['low']:.2f}-{r['high']:.2f}"
+        return mean_std(r["low"], r.get("spread"))
+    rows = sorted(cifar10_anchors(results_dir), key=lambda r: (r["low"] is None, r["low"] or 0))
+    return pd.DataFrame([{"source": r["source"], "test error (%)": error(r), "augmentation": r["augmentation"],
+                          "training": r["training"]} for r in rows])
