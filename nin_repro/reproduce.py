@@ -18,7 +18,7 @@ from . import checkpoint, data, results
 from .checkpoint import CheckpointError
 from .experiments import BOOK_PLAN, EXPERIMENTS
 from .device import machine_name, resolve_device, resolve_precision
-from .run_config import resolve_run
+from .run_config import resolve_run, run_overrides
 from .train import train
 
 # Figure 5's maps come from the first of these runs that has finished and
@@ -95,12 +95,12 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
     if status_only:
         hours, figure_runs = 0, None
     deadline = None if hours is None else time.time() + hours * 3600
-    overrides = {k: v for k, v in dict(epochs=epochs, subset=subset).items() if v is not None}
     todo = [Job(n, s) for n, s in (jobs or plan(only, seeds))]
     runs = results.runs_dir(results_dir)
     paces: list[tuple[tuple, float]] = []  # the last epoch of each run this call trained
     for job in todo:
-        name = results.run_name(job.experiment, job.seed, overrides)
+        # Named as train() names it (epochs equal to the experiment's own do not name a run).
+        name = results.run_name(job.experiment, job.seed, run_overrides(EXPERIMENTS[job.experiment], epochs, subset))
         if (runs / f"{name}.json").exists() and not redo:
             job.status = "done"
             continue
@@ -147,8 +147,8 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         else:
             job.status, job.note = "finished now", f"test error {record['test_error']:.2f}%"
     if figure_runs:
-        refresh_figure5([results.run_name(*r, overrides) for r in figure_runs], data_dir, cache_dir, results_dir,
-                        log)
+        names = [results.run_name(n, s, run_overrides(EXPERIMENTS[n], epochs, subset)) for n, s in figure_runs]
+        refresh_figure5(names, data_dir, cache_dir, results_dir, log)
     log(status_report(todo))
     return todo
 

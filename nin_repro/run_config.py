@@ -58,11 +58,7 @@ def resolve_run(experiment: str | Experiment, seed: int = 0, *, device: str = "c
     ValueError here, with one line, before any data is read."""
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     _check_numbers(seed, epochs, subset, batch_size)
-    # Epochs, subset and batch size change what is trained, so they name the
-    # run (epochs only where they differ from the experiment's); precision
-    # and compile do not.
-    overrides = {k: v for k, v in dict(epochs=epochs, subset=subset, batch=batch_size).items()
-                 if v is not None and not (k == "epochs" and v == exp.train.epochs)}
+    overrides = run_overrides(exp, epochs, subset, batch_size)
     cfg = replace(exp.train, epochs=epochs or exp.train.epochs, batch_size=batch_size or exp.train.batch_size,
                   precision=precision or exp.train.precision,
                   compile=exp.train.compile if compile is None else compile)
@@ -74,6 +70,15 @@ def resolve_run(experiment: str | Experiment, seed: int = 0, *, device: str = "c
     if cfg.batch_size % world_size:
         raise ValueError(f"batch size {cfg.batch_size} is not divisible by the {world_size} processes")
     return Run(exp, cfg, seed, subset, overrides, dev, world_size, data_dir, cache_dir, results_dir, download)
+
+
+def run_overrides(exp: Experiment, epochs: int | None = None, subset: int | None = None,
+                  batch_size: int | None = None) -> dict:
+    """What a run changes in what is trained, which is part of its name:
+    epochs (only where they differ from the experiment's), subset and batch
+    size; precision and compile do not change what is trained."""
+    return {k: v for k, v in dict(epochs=epochs, subset=subset, batch=batch_size).items()
+            if v is not None and not (k == "epochs" and v == exp.train.epochs)}
 
 
 def _check_numbers(seed, epochs, subset, batch_size) -> None:

@@ -173,3 +173,15 @@ def test_a_fresh_run_starts_only_if_an_epoch_of_its_kind_fits_the_budget(tiny_pl
     results.write_record(rec, tmp_path / "results")
     jobs = reproduce(hours=0.5, **{**tiny_plan, "jobs": [("t_rep_b", 0)]})
     assert [j.status for j in jobs] == ["finished now"]
+
+
+def test_epochs_equal_to_the_experiments_own_find_the_run_train_would_write(tmp_path):
+    # train() names a run without `epochs` when they are the experiment's own;
+    # reproduce must look for that name, or it trains a finished run again.
+    results.write_record(make_record("cifar10", seed=0), tmp_path)
+    own = experiments.get("cifar10").train.epochs
+    same = reproduce(jobs=[("cifar10", 0)], epochs=own, status_only=True, data_dir=tmp_path, cache_dir=tmp_path,
+                     results_dir=tmp_path, log=lambda *_: None)
+    other = reproduce(jobs=[("cifar10", 0)], epochs=own + 1, status_only=True, data_dir=tmp_path,
+                      cache_dir=tmp_path, results_dir=tmp_path, log=lambda *_: None)
+    assert [j.status for j in same] == ["done"] and [j.status for j in other] == ["left"]
