@@ -163,6 +163,13 @@ def _length(row: dict) -> str:
     return f"{row['epochs']} epochs"
 
 
+def _seeds(n: int, experiment: str) -> str:
+    """"n=1", or "n=1 of 3 planned" while the plan holds more seeds of the
+    row: a verdict resting on fewer seeds than planned says so."""
+    planned = sum(1 for name, _ in BOOK_PLAN if name == experiment)
+    return f"n={n}" + (f" of {planned} planned" if n < planned else "")
+
+
 def _error_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
     budget_name = claim.budget[0]
     exp = EXPERIMENTS[budget_name]
@@ -177,10 +184,11 @@ def _error_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
     if full and full["n"]:
         within = full["ours_mean"] <= paper + tolerance(paper, full["ours_std"])
         extra = _progress(claim.full, results_dir)
-        ours = (f"{_fmt(full['ours_mean'], full['ours_std'])}% (n={full['n']}, full length, {_length(full)})"
+        n = _seeds(full["n"], claim.full[0])
+        ours = (f"{_fmt(full['ours_mean'], full['ours_std'])}% ({n}, full length, {_length(full)})"
                 + "".join(f"; {p}" for p in extra))
         return Verdict(claim, "reproduced" if within else "not reproduced", ours, "full length",
-                       f"{_fmt(full['ours_mean'], full['ours_std'])}% (full length, n={full['n']})")
+                       f"{_fmt(full['ours_mean'], full['ours_std'])}% (full length, {n})")
     running = _in_progress_verdict(claim.full, results_dir)
     if running:
         ours = "; ".join(_progress(claim.full, results_dir) + ([budget_text] if budget_text else []))
