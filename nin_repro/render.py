@@ -22,7 +22,8 @@ def render(notebooks: list[str | Path] | None = None, timeout: int = 600, log=pr
     # A malformed record would fail in a kernel, as a long traceback: name it here, before a notebook runs.
     folder = results.existing_results_dir(results_dir)
     results.read_records(folder)
-    targets = [Path(p) for p in notebooks] if notebooks else chapters.chapters(NOTEBOOKS)
+    # A chapter named by its .md source renders into its .ipynb twin: never over the source.
+    targets = [chapters.notebook_twin(p) for p in notebooks] if notebooks else chapters.chapters(NOTEBOOKS)
     missing = [str(p) for p in targets if not p.is_file() and not chapters.markdown_twin(p).is_file()]
     if missing:
         raise FileNotFoundError(f"no notebook {', '.join(missing)}; the book's are in {NOTEBOOKS}")

@@ -120,3 +120,25 @@ def test_reproduce_refuses_a_budget_that_is_no_number_of_hours(tmp_path, capsys,
     assert f"--hours must be a finite number of hours >= 0, got {float(hours)}" in _one_error_line(capsys)
     with pytest.raises(ValueError, match="--hours must be a finite number"):
         reproduce.reproduce(hours=float(hours), jobs=[("mnist", 0)], results_dir=tmp_path)
+
+
+def test_render_of_a_chapters_markdown_source_writes_its_notebook_not_over_the_source(tmp_path, monkeypatch):
+    import nbclient
+    import nbformat
+
+    class Client:
+        def __init__(self, nb, **kw):
+            self.nb = nb
+
+        def execute(self):
+            return self.nb
+
+    monkeypatch.setattr(nbclient, "NotebookClient", Client)
+    source = tmp_path / "chapter.md"
+    text = "---\njupytext:\n  formats: ipynb,md:myst\n---\n\n# A chapter\n\n```{code-cell} ipython3\n1 + 1\n```\n"
+    source.write_text(text)
+    results.write_record(make_record(), tmp_path / "records")
+    assert main(["render", str(source), "--results-dir", str(tmp_path / "records")]) == 0
+    assert source.read_text() == text  # the source a person edits is untouched
+    written = nbformat.read(tmp_path / "chapter.ipynb", as_version=4)
+    assert [c.source for c in written.cells] == ["# A chapter", "1 + 1"]
