@@ -215,3 +215,34 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
     ax.legend()
     ax.grid(alpha=0.3, which="both")
     return ax
+
+
+# How many epochs at the end of a stage show whether the error still falls.
+STAGE_TAIL = 5
+
+
+def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFrame | None:
+    """One row per learning-rate stage of a full-length run (finished, or as
+    far as it has come): its epochs, rate, the test error at its end and its
+    best, and the range over the stage's last epochs. The question it
+    answers: did each stage run until the error stopped falling, which is how
+    a length is chosen where no schedule is published. None before the run
+    has started."""
+    _, run = run_state(experiment, seed, results_dir)
+    if not run:
+        return None
+    cfg = EXPERIMENTS[experiment].train
+    bounds = [0, *cfg.milestones(), cfg.epochs]
+    rows = []
+    for first, last in zip(bounds, bounds[1:]):
+        done = [h for h in run["history"] if first < h["epoch"] <= last]
+        if not done:
+            break
+        tail = [h["test_error"] for h in done[-STAGE_TAIL:]]
+        best = min(done, key=lambda h: h["test_error"])
+        rows.append({"epochs": f"{first + 1}-{last}", "learning rate": f"{done[-1]['lr']:g}",
+                     "trained": f"{len(done)} of {last - first}",
+                     "test error at its end (%)": f"{done[-1]['test_error']:.2f}",
+                     "best (%)": f"{best['test_error']:.2f} (epoch {best['epoch']})",
+                     f"range over its last {STAGE_TAIL} epochs (%)": f"{min(tail):.2f}-{max(tail):.2f}"})
+    return pd.DataFrame(rows).set_index("epochs")

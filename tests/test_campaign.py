@@ -114,3 +114,21 @@ def test_only_runs_that_have_started_are_drawn(tmp_path):
     snapshot(tmp_path, "cifar10_full", 0, [70.0, 60.0])
     fig = campaign.plot_started(runs, tmp_path)
     assert [ax.get_title() for ax in fig.axes] == ["cifar10_full seed 0: in progress, epoch 2 of 260"]
+
+
+def test_the_stages_table_shows_each_learning_rate_stage_as_far_as_the_run_has_come(tmp_path):
+    assert campaign.stages_table("mnist_full", 0, tmp_path) is None  # not started
+    # 48 epochs of mnist_full (drops after epochs 46 and 53): the base stage
+    # whole, two epochs of the second, none of the third
+    errors = [5.0 - 0.1 * i for i in range(40)] + [1.2, 1.0, 1.1, 0.9, 1.0, 1.05] + [0.6, 0.55]
+    path = snapshot(tmp_path, "mnist_full", 0, errors)
+    state = checkpoint.load(path)
+    for h in state["history"][46:]:
+        h["lr"] = 0.01
+    checkpoint.save(path, state)
+    table = campaign.stages_table("mnist_full", 0, tmp_path)
+    assert list(table.index) == ["1-46", "47-53"]
+    base, second = table.loc["1-46"], table.loc["47-53"]
+    assert (base["learning rate"], base["trained"], base["test error at its end (%)"]) == ("0.1", "46 of 46", "1.05")
+    assert base["best (%)"] == "0.90 (epoch 44)" and base["range over its last 5 epochs (%)"] == "0.90-1.10"
+    assert (second["learning rate"], second["trained"], second["best (%)"]) == ("0.01", "2 of 7", "0.55 (epoch 48)")
