@@ -246,3 +246,25 @@ def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFra
                      "best (%)": f"{best['test_error']:.2f} (epoch {best['epoch']})",
                      f"range over its last {STAGE_TAIL} epochs (%)": f"{min(tail):.2f}-{max(tail):.2f}"})
     return pd.DataFrame(rows).set_index("epochs")
+
+
+
+def stages_reading(experiment: str, seed: int = 0, results_dir=None) -> str:
+    """What the last stage of a finished run says about its length: still
+    falling (its last epochs' mean below every earlier epoch of the stage)
+    or flat; "" before the run has finished."""
+    state, run = run_state(experiment, seed, results_dir)
+    if state != "finished":
+        return ""
+    start = ([0, *EXPERIMENTS[experiment].train.milestones()])[-1]
+    stage = [h["test_error"] for h in run["history"] if h["epoch"] > start]
+    tail, earlier = stage[-STAGE_TAIL:], stage[:-STAGE_TAIL]
+    said = (f"Its last stage (epochs {start + 1}-{run['epochs']}) ended at {stage[-1]:.2f}% (best {min(stage):.2f}%) "
+            f"and moved between {min(tail):.2f}% and {max(tail):.2f}% over its last {len(tail)} epochs")
+    if not earlier:
+        return said + ": too short a stage to tell whether the error still fell."
+    if sum(tail) / len(tail) < min(earlier):
+        return said + (f", below every earlier epoch of the stage (best before them {min(earlier):.2f}%): the error "
+                       "was still falling, and a longer run would likely end lower.")
+    return said + (f", no lower than earlier in the stage (best before them {min(earlier):.2f}%): the error had "
+                   "stopped falling at the final rate.")

@@ -132,3 +132,22 @@ def test_the_stages_table_shows_each_learning_rate_stage_as_far_as_the_run_has_c
     assert (base["learning rate"], base["trained"], base["test error at its end (%)"]) == ("0.1", "46 of 46", "1.05")
     assert base["best (%)"] == "0.90 (epoch 44)" and base["range over its last 5 epochs (%)"] == "0.90-1.10"
     assert (second["learning rate"], second["trained"], second["best (%)"]) == ("0.01", "2 of 7", "0.55 (epoch 48)")
+
+
+def test_the_stages_reading_tells_a_flat_last_stage_from_one_still_falling(tmp_path):
+    assert campaign.stages_reading("mnist_full", 0, tmp_path) == ""  # not finished
+    flat = make_record("mnist_full", seed=0)
+    flat["config"]["overrides"] = {}
+    flat["epochs"] = 60
+    errors = [1.0] * 53 + [0.47, 0.45, 0.49, 0.47, 0.47, 0.47, 0.46]
+    flat["history"] = [{**flat["history"][0], "epoch": i + 1, "test_error": e} for i, e in enumerate(errors)]
+    flat["test_error"] = errors[-1]
+    results.write_record(flat, tmp_path)
+    said = campaign.stages_reading("mnist_full", 0, tmp_path)
+    assert said.startswith("Its last stage (epochs 54-60) ended at 0.46% (best 0.45%) and moved between 0.46% and "
+                           "0.49% over its last 5 epochs, no lower than earlier in the stage")
+    falling = [0.60, 0.58, 0.55, 0.53, 0.50, 0.48, 0.46]
+    flat["history"] = [{**h, "test_error": e} for h, e in zip(flat["history"], [1.0] * 53 + falling)]
+    flat["test_error"] = falling[-1]
+    results.write_record(flat, tmp_path)
+    assert "the error was still falling" in campaign.stages_reading("mnist_full", 0, tmp_path)
