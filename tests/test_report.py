@@ -237,7 +237,8 @@ def test_schedule_sentences_come_from_the_train_config():
     from nin_repro.experiments import get
 
     assert tables.schedule_sentence(get("cifar10_full").train) == (
-        "260 epochs at batch 128; SGD with momentum 0.9; learning rate 0.1, divided by 10 after epochs 200 and 230; "
+        "260 epochs at batch 128; SGD with momentum 0.9; learning rate 0.1 (warmed up linearly over the first 1 epoch), "
+        "divided by 10 after epochs 200 and 230; "
         "weight decay 0.0001 (none on biases); biases at 2x the rate, the class-map layer at 0.1x; no augmentation")
     assert "warmed up linearly over the first 1 epoch)" in tables.schedule_sentence(get("mnist_full").train)
     assert tables.schedule_sentence(get("cifar10_aug").train).endswith(
