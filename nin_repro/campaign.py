@@ -221,6 +221,12 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
 STAGE_TAIL = 5
 
 
+def _stage_bounds(experiment: str) -> list[int]:
+    """0, each learning-rate drop, the last epoch: stage k is epochs bounds[k]+1 .. bounds[k+1]."""
+    cfg = EXPERIMENTS[experiment].train
+    return [0, *cfg.milestones(), cfg.epochs]
+
+
 def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFrame | None:
     """One row per learning-rate stage of a full-length run (finished, or as
     far as it has come): its epochs, rate, the test error at its end and its
@@ -231,8 +237,7 @@ def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFra
     _, run = run_state(experiment, seed, results_dir)
     if not run:
         return None
-    cfg = EXPERIMENTS[experiment].train
-    bounds = [0, *cfg.milestones(), cfg.epochs]
+    bounds = _stage_bounds(experiment)
     rows = []
     for first, last in zip(bounds, bounds[1:]):
         done = [h for h in run["history"] if first < h["epoch"] <= last]
@@ -248,7 +253,6 @@ def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFra
     return pd.DataFrame(rows).set_index("epochs")
 
 
-
 def stages_reading(experiment: str, seed: int = 0, results_dir=None) -> str:
     """What the last stage of a finished run says about its length: still
     falling (its last epochs' mean below every earlier epoch of the stage)
@@ -256,7 +260,7 @@ def stages_reading(experiment: str, seed: int = 0, results_dir=None) -> str:
     state, run = run_state(experiment, seed, results_dir)
     if state != "finished":
         return ""
-    start = ([0, *EXPERIMENTS[experiment].train.milestones()])[-1]
+    start = _stage_bounds(experiment)[-2]
     stage = [h["test_error"] for h in run["history"] if h["epoch"] > start]
     tail, earlier = stage[-STAGE_TAIL:], stage[:-STAGE_TAIL]
     said = (f"Its last stage (epochs {start + 1}-{run['epochs']}) ended at {stage[-1]:.2f}% (best {min(stage):.2f}%) "
