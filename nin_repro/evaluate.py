@@ -12,6 +12,7 @@ from . import checkpoint, results
 from .experiments import get as get_experiment
 from .loader import TensorLoader
 from .model import ModelConfig, NiN
+from .run_config import run_overrides
 
 
 def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, results_dir=None,
@@ -24,7 +25,8 @@ def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, 
     from .preprocess import load_inputs
     from .train import evaluate
 
-    name = results.run_name(experiment, seed, {"subset": subset} if subset else None)
+    exp = get_experiment(experiment)
+    name = results.run_name(experiment, seed, run_overrides(exp, subset=subset))
     record_path = results.runs_dir(results_dir) / f"{name}.json"
     if not record_path.exists():
         raise FileNotFoundError(f"no record {record_path}: the run {name} has not finished "
@@ -39,7 +41,6 @@ def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, 
     model.load_state_dict(checkpoint.load_weights(weights))
     model = model.to(memory_format=torch.channels_last)
     t0 = time.perf_counter()
-    exp = get_experiment(record["experiment"])
     _, _, test_x, test_y, _ = load_inputs(exp, data_dir, cache_dir, subset=subset)
     loader = TensorLoader(test_x, test_y, 500, train=False)
     _, wrong = evaluate(model, loader, torch.device("cpu"), precision)
