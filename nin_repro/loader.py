@@ -2,7 +2,11 @@
 augmentation are batched tensor ops (no DataLoader, no worker processes).
 
 Random numbers come from a `torch.Generator` owned by the loader, so a run is
-reproducible and its state can be checkpointed and restored exactly.
+reproducible and its state can be checkpointed and restored exactly. That
+generator lives on the CPU whatever the device: a run's data stream then
+continues when its snapshot moves between a CPU machine and a GPU one (a CUDA
+generator's state cannot be restored into a CPU one, nor the other way round).
+The draws are a few numbers per image, moved to the device with the batch.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ def flip(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask[:, None, None, None], images.flip(3), images)
 
 
-def translate(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+def translate(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, pad: int | None = None) -> torch.Tensor:
     """Shift each image by (dx, dy) pixels, filling with zeros (the data mean
-    after centring/whitening). Pixels shifted out are dropped."""
+    after centring/whitening). Pixels shifted out are dropped. `pad`, if
+    given, bounds the shifts (no need to read them back from the device)."""
     n, c, h, w = images.shape
-    pad = int(max(dx.abs().max().item(), dy.abs().max().item(), 0))
+    if pad is None:
+        pad = int(max(dx.abs().max().item(), dy.abs().max().item(), 0))
     if pad == 0:
         return images
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
@@ -44,7 +50,7 @@ class TensorLoader:
         self.max_shift = translate
         self.flip = flip
         self.channels_last = channels_last
-        self.generator = torch.Generator(device=self.device)
+        self.generator = torch.Generator()  # on the CPU: see the module's docstring
         self.generator.manual_seed(seed)
 
     def __len__(self) -> int:
@@ -55,17 +61,17 @@ class TensorLoader:
 
     def __iter__(self):
         n = len(self.labels)
-        order = (torch.randperm(n, device=self.device, generator=self.generator) if self.train
+        order = (torch.randperm(n, generator=self.generator).to(self.device) if self.train
                  else torch.arange(n, device=self.device))
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             x, y = self.images[idx], self.labels[idx]
             if self.train and self.flip:
-                x = flip(x, torch.rand(len(x), device=self.device, generator=self.generator) < 0.5)
+                x = flip(x, (torch.rand(len(x), generator=self.generator) < 0.5).to(self.device))
             if self.train and self.max_shift:
                 s = self.max_shift
-                d = torch.randint(-s, s + 1, (2, len(x)), device=self.device, generator=self.generator)
-                x = translate(x, d[0], d[1])
+                d = torch.randint(-s, s + 1, (2, len(x)), generator=self.generator).to(self.device)
+                x = translate(x, d[0], d[1], pad=s)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, y

@@ -190,7 +190,12 @@ def _resume(found: tuple[Path, dict], run: Run, model, opt, train_loader: Tensor
     checkpoint.check_config(path, state, run.config)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
-    set_rng_state(state["rng"][ctx.rank], run.device, train_loader)
+    try:
+        set_rng_state(state["rng"][ctx.rank], run.device, train_loader)
+    except (RuntimeError, KeyError, TypeError) as e:
+        raise checkpoint.CheckpointError(
+            f"{path}: its random streams cannot be restored here ({type(e).__name__}: {e}); it may come from a "
+            "version whose loader drew on the GPU; start the run again with --restart") from e
     log(f"[{run.name}] resumed from {path} after epoch {state['epoch']}")
     return path, state["history"], state["epoch"], state["wall_seconds"]
 
@@ -353,7 +358,14 @@ def rng_state(dev: torch.device, loader: TensorLoader) -> dict:
 
 
 def set_rng_state(state: dict, dev: torch.device, loader: TensorLoader) -> None:
+    """Restore `rng_state`'s streams, also on another kind of device: the
+    loader's stream lives on the CPU, so it continues anywhere; a run that
+    moves onto a GPU seeds the GPU's dropout stream from its CPU stream (a
+    CPU snapshot holds none), one that moves off a GPU leaves it behind."""
     torch.set_rng_state(state["torch"])
-    if dev.type == "cuda" and state.get("cuda") is not None:
-        torch.cuda.set_rng_state(state["cuda"], dev)
+    if dev.type == "cuda":
+        if state.get("cuda") is not None:
+            torch.cuda.set_rng_state(state["cuda"], dev)
+        else:
+            torch.cuda.manual_seed(int(torch.randint(2**62, (1,))))
     loader.generator.set_state(state["loader"])

@@ -72,3 +72,22 @@ def test_channels_last_output():
     loader = TensorLoader(torch.randn(8, 3, 4, 4), torch.zeros(8, dtype=torch.long), 4, train=True, translate=1)
     x, _ = next(iter(loader))
     assert x.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_the_data_stream_is_drawn_on_the_cpu_whatever_the_device():
+    """Order, flips and shifts come from a CPU generator, so a snapshot's
+    loader state continues on a GPU machine and back ("meta" stands in for a
+    GPU here: no value ever has to come back from the device)."""
+    images, labels = torch.rand(64, 3, 8, 8), torch.arange(64)
+    on_cpu = TensorLoader(images, labels, 16, train=True, translate=2, flip=True, seed=3)
+    elsewhere = TensorLoader(images, labels, 16, train=True, translate=2, flip=True, seed=3, device="meta")
+    assert elsewhere.generator.device.type == "cpu"
+    cpu_batches, other_batches = list(on_cpu), list(elsewhere)
+    assert all(x.device.type == "meta" for x, _ in other_batches) and len(other_batches) == len(cpu_batches)
+    assert torch.equal(on_cpu.generator.get_state(), elsewhere.generator.get_state())
+
+
+def test_a_bound_on_the_shifts_changes_nothing_but_the_padding():
+    x = torch.rand(6, 2, 7, 7)
+    dx, dy = torch.tensor([0, 1, -1, 2, 0, -2]), torch.tensor([1, 0, -2, 2, -1, 0])
+    assert torch.equal(translate(x, dx, dy), translate(x, dx, dy, pad=4))

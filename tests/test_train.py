@@ -141,6 +141,61 @@ def test_resumed_run_trains_each_epoch_in_its_machines_precision(first, then, da
         assert torch.equal(a["torch"], b["torch"]) and torch.equal(a["loader"], b["loader"])
 
 
+def _stopped_after_one_epoch(exp, name, tmp_path, data_dir, cache_dir, ckpt):
+    """The snapshot of `exp` stopped after epoch 1, its cache copy gone (a
+    fresh machine), as (path, state)."""
+    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=ckpt, stop_after_epoch=1) is None
+    checkpoint.remove(checkpoint.cache_path(name, ckpt))
+    snapshot = checkpoint.snapshot_path(name, tmp_path / "results")
+    return snapshot, checkpoint.load(snapshot)
+
+
+def test_a_snapshot_written_on_a_gpu_resumes_on_a_cpu_machine(data_dir, cache_dir, tmp_path, shared_decoded):
+    """A GPU machine's snapshot also holds its GPU's dropout stream; a CPU
+    machine leaves that behind and continues the CPU streams (data order and
+    augmentation are drawn on the CPU on every device), ending where a run
+    that never moved ends."""
+    exp = tiny("t_moved", epochs=2, dropout=0.5)
+    straight = run(exp, tmp_path / "a", data_dir, cache_dir, ckpt=tmp_path / "other", write=False)
+    snapshot, state = _stopped_after_one_epoch(exp, "t_moved__seed0__subset1024", tmp_path, data_dir, cache_dir,
+                                               shared_decoded)
+    assert state["rng"][0]["loader"].numel() > 16  # a CPU generator's state, not a CUDA one's (16 bytes)
+    state["rng"][0]["cuda"] = torch.zeros(16, dtype=torch.uint8)  # as torch.cuda.get_rng_state() returns it
+    checkpoint.save(snapshot, state)
+    resumed = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True, write=False)
+    assert [h["test_loss"] for h in resumed["history"]] == [h["test_loss"] for h in straight["history"]]
+
+
+def test_a_snapshot_whose_streams_cannot_be_restored_is_one_clear_error(data_dir, cache_dir, tmp_path,
+                                                                         shared_decoded):
+    """A loader state drawn on a GPU (16 bytes of Philox state, as versions
+    before the CPU-side loader stream wrote them) cannot continue on the CPU
+    generator: one line naming the file and what to do, before training."""
+    exp = tiny("t_streams", epochs=2)
+    snapshot, state = _stopped_after_one_epoch(exp, "t_streams__seed0__subset1024", tmp_path, data_dir,
+                                               cache_dir, shared_decoded)
+    state["rng"][0]["loader"] = torch.zeros(16, dtype=torch.uint8)
+    checkpoint.save(snapshot, state)
+    with pytest.raises(CheckpointError, match=rf"{snapshot}: its random streams cannot be restored.*--restart"):
+        run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_a_cpu_snapshot_continues_on_a_gpu(data_dir, cache_dir, tmp_path, shared_decoded):
+    """The campaign's runs start on CPU machines; one lent a GPU continues
+    them there: same schedule, the data stream continued, each epoch naming
+    its machine."""
+    exp = tiny("t_to_gpu", epochs=2, dropout=0.5)
+    _stopped_after_one_epoch(exp, "t_to_gpu__seed0__subset1024", tmp_path, data_dir, cache_dir, shared_decoded)
+    it = resolve_run(exp, 0, device="cuda", subset=1024, data_dir=data_dir, cache_dir=shared_decoded,
+                     results_dir=tmp_path / "results")
+    rec = train(it, resume=True, progress=False, log=lambda *_: None)
+    assert len(rec["history"]) == 2 and rec["device"].startswith("cuda")
+    assert rec["history"][0]["machine"] != rec["history"][1]["machine"]
+    after = checkpoint.load(checkpoint.cache_path("t_to_gpu__seed0__subset1024", shared_decoded))
+    assert after["rng"][0]["cuda"] is not None and after["rng"][0]["loader"].numel() > 16
+
+
 def test_a_corrupt_checkpoint_is_an_error_naming_the_file(data_dir, cache_dir, tmp_path, shared_decoded):
     """One flipped byte (or a missing checksum) stops the run before training,
     with the file's name: never a silent resume, never a diverging loss."""
