@@ -5,6 +5,8 @@ its record; a run not started says so. Nothing is estimated."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from . import checkpoint, paths, results
@@ -272,3 +274,31 @@ def stages_reading(experiment: str, seed: int = 0, results_dir=None) -> str:
                        "was still falling, and a longer run would likely end lower.")
     return said + (f", no lower than earlier in the stage (best before them {min(earlier):.2f}%): the error had "
                    "stopped falling at the final rate.")
+
+
+def warmup_table(results_dir=None) -> pd.DataFrame | None:
+    """The warm-up the full-length protocol adds, measured: each run given up
+    at the base rate without one (its epochs kept in results/stalls/), epoch
+    by epoch beside the same run trained again with the warm-up, as far as
+    that has come. None where no run stalled."""
+    rows = []
+    for path in sorted((paths.results_dir(results_dir) / "stalls").glob("*.json")):
+        try:
+            stalled = json.loads(path.read_text())
+            experiment, seed = stalled["config"]["experiment"], stalled["config"]["seed"]
+            history = stalled["history"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path} is not a stalled run's file ({type(e).__name__}: {e}); "
+                             "restore it from git") from None
+        _, again = run_state(experiment, seed, results_dir)
+        redone = {h["epoch"]: h for h in again["history"]} if again else {}
+        warmup = EXPERIMENTS[experiment].train.warmup_epochs if again is None else \
+            again["config"]["train"]["warmup_epochs"]
+        for h in history:
+            r = redone.get(h["epoch"])
+            rows.append({"run": f"{experiment} seed {seed}", "epoch": h["epoch"],
+                         "no warm-up: train loss": f"{h['train_loss']:.4f}",
+                         "no warm-up: test error (%)": f"{h['test_error']:.2f}",
+                         f"{warmup:g}-epoch warm-up: train loss": f"{r['train_loss']:.4f}" if r else "not yet",
+                         f"{warmup:g}-epoch warm-up: test error (%)": f"{r['test_error']:.2f}" if r else "not yet"})
+    return pd.DataFrame(rows).set_index(["run", "epoch"]) if rows else None

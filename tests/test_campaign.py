@@ -151,3 +151,27 @@ def test_the_stages_reading_tells_a_flat_last_stage_from_one_still_falling(tmp_p
     flat["test_error"] = falling[-1]
     results.write_record(flat, tmp_path)
     assert "the error was still falling" in campaign.stages_reading("mnist_full", 0, tmp_path)
+
+
+def test_the_warmup_table_sets_a_stalled_runs_epochs_beside_the_same_run_with_warmup(tmp_path):
+    import json
+
+    assert campaign.warmup_table(tmp_path) is None  # no run stalled
+    stalls = tmp_path / "stalls"
+    stalls.mkdir()
+    history = [{"epoch": 1, "train_loss": 2.2570, "test_error": 90.0},
+               {"epoch": 2, "train_loss": 2.3027, "test_error": 90.0}]
+    (stalls / "cifar10_aug_full__seed0.json").write_text(json.dumps(
+        {"run": "cifar10_aug_full__seed0", "config": {"experiment": "cifar10_aug_full", "seed": 0},
+         "history": history}))
+    table = campaign.warmup_table(tmp_path)
+    assert list(table["1-epoch warm-up: test error (%)"]) == ["not yet", "not yet"]
+    snapshot(tmp_path, "cifar10_aug_full", 0, [80.29])
+    table = campaign.warmup_table(tmp_path)
+    row = table.loc[("cifar10_aug_full seed 0", 1)]
+    assert (row["no warm-up: train loss"], row["no warm-up: test error (%)"]) == ("2.2570", "90.00")
+    assert row["1-epoch warm-up: test error (%)"] == "80.29"
+    assert table.loc[("cifar10_aug_full seed 0", 2)]["1-epoch warm-up: test error (%)"] == "not yet"
+    (stalls / "cifar10_aug_full__seed0.json").write_text("{")
+    with pytest.raises(ValueError, match=r"cifar10_aug_full__seed0.json is not a stalled run's file.*git"):
+        campaign.warmup_table(tmp_path)
