@@ -35,6 +35,19 @@ class DivergedError(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+class StalledError(RuntimeError):
+    """A whole epoch after the warm-up at chance level (see `_stalled`)."""
+
+
+# A NiN without BatchNorm can stall: every image gets the same scores and the
+# training loss sits at ln(classes) for good (the first full-length CIFAR-10
+# run did, without a warm-up: test error 90%, one class predicted). A whole
+# epoch there after the warm-up stops the run, rather than let it spend days
+# at chance; an epoch of fewer steps (a smoke run) is too short to tell.
+STALL_MIN_STEPS = 50
+STALL_TOLERANCE = 0.01  # of the training loss, around ln(classes)
+
+
 def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool = True, progress: bool = True,
           stop_after_epoch: int | None = None, deadline: float | None = None, log=print) -> dict | None:
     """Train a run (`run_config.resolve_run`) and return (and write) its record.
@@ -95,6 +108,14 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
                     f"{row['train_images_per_second']:.0f} img/s, {row['seconds']:.0f} s, {precision}")
                 _save_checkpoint(ckpt, run, epoch + 1, history, wall, model, opt, train_loader, ctx)
                 resumable = ckpt
+                if _stalled(row, epoch, cfg, run.experiment.model.num_classes, len(train_loader)):
+                    where = _leave_snapshot(resumable, snapshot, write and ctx.is_main)
+                    raise StalledError(
+                        f"[{name}] stalled at chance level: training loss {row['train_loss']:.4f} through epoch "
+                        f"{epoch + 1}, after the warm-up (ln {run.experiment.model.num_classes} = "
+                        f"{math.log(run.experiment.model.num_classes):.4f}), test error {row['test_error']:.2f}%; "
+                        f"its state is kept in {where}; train it again (--restart) with a longer warm-up or a "
+                        "lower rate")
                 if _stop_now(epoch, cfg.epochs, row["seconds"], stop_after_epoch, deadline, ctx):
                     where = _leave_snapshot(resumable, snapshot, write and ctx.is_main)
                     log(f"[{name}] stopped after epoch {epoch + 1}/{cfg.epochs}; snapshot {where}; "
@@ -111,6 +132,12 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
         if write and ctx.is_main:
             _write_results(run, record, model, snapshot, log)
         return record
+
+
+def _stalled(row: dict, epoch: int, cfg: TrainConfig, classes: int, steps: int) -> bool:
+    """Whether epoch `epoch` (from 0), a whole epoch past the warm-up, trained at chance level."""
+    return (epoch + 1 > math.ceil(cfg.warmup_epochs) and steps >= STALL_MIN_STEPS
+            and abs(row["train_loss"] - math.log(classes)) < STALL_TOLERANCE)
 
 
 def _check_folders(run: Run, ckpt: Path, write: bool) -> None:

@@ -11,7 +11,7 @@ from nin_repro.device import bf16_is_native, resolve_device, resolve_precision
 from nin_repro.preprocess import load_inputs
 from nin_repro.experiments import learning_rate
 from nin_repro.run_config import resolve_run
-from nin_repro.train import DivergedError, evaluate, param_groups, train
+from nin_repro.train import DivergedError, StalledError, evaluate, param_groups, train
 from nin_repro.loader import TensorLoader
 from nin_repro.model import NiN
 from tiny import frozen_clock, tiny
@@ -194,6 +194,22 @@ def test_a_cpu_snapshot_continues_on_a_gpu(data_dir, cache_dir, tmp_path, shared
     assert rec["history"][0]["machine"] != rec["history"][1]["machine"]
     after = checkpoint.load(checkpoint.cache_path("t_to_gpu__seed0__subset1024", shared_decoded))
     assert after["rng"][0]["cuda"] is not None and after["rng"][0]["loader"].numel() > 16
+
+
+def test_a_run_stalled_at_chance_level_stops_with_one_line_and_keeps_its_state(data_dir, cache_dir, tmp_path,
+                                                                              shared_decoded):
+    """A net that learns nothing (here: a learning rate of 1e-9 on the Caffe
+    init, whose tiny weights score every image alike) sits at ln 10 for a whole
+    epoch after the warm-up: the run stops there, saying so, its state kept;
+    a net that learns, with as many steps per epoch, trains on."""
+    caffe = lambda exp: replace(exp, model=replace(exp.model, init="caffe"))  # noqa: E731
+    stuck = caffe(tiny("t_stuck", epochs=3, lr=1e-9, warmup_epochs=0.0, batch_size=32))
+    with pytest.raises(StalledError, match=r"\[t_stuck__seed0__subset2048\] stalled at chance level: training "
+                                           r"loss 2\.30\d\d through epoch 1, after the warm-up.*--restart"):
+        run(stuck, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=2048)
+    assert checkpoint.load(checkpoint.snapshot_path("t_stuck__seed0__subset2048", tmp_path / "results"))["epoch"] == 1
+    healthy = tiny("t_unstuck", epochs=2, batch_size=32)
+    assert len(run(healthy, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=2048)["history"]) == 2
 
 
 def test_a_corrupt_checkpoint_is_an_error_naming_the_file(data_dir, cache_dir, tmp_path, shared_decoded):
