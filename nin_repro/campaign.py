@@ -276,25 +276,40 @@ def stages_reading(experiment: str, seed: int = 0, results_dir=None) -> str:
                    "stopped falling at the final rate.")
 
 
-def warmup_table(results_dir=None) -> pd.DataFrame | None:
-    """The warm-up the full-length protocol adds, measured: each run given up
-    at the base rate without one (its epochs kept in results/stalls/), epoch
-    by epoch beside the same run trained again with the warm-up, as far as
-    that has come. None where no run stalled."""
-    rows = []
+GIVEN_UP_FIELDS = ("run", "config", "history", "wall_seconds", "given_up_because")
+
+
+def given_up(results_dir=None) -> list[dict]:
+    """The runs given up (results/stalls/: kept so that the book shows what
+    they cost and why they were stopped), each as its file holds it: run,
+    config, history, wall_seconds, given_up_because."""
+    runs = []
     for path in sorted((paths.results_dir(results_dir) / "stalls").glob("*.json")):
         try:
-            stalled = json.loads(path.read_text())
-            experiment, seed = stalled["config"]["experiment"], stalled["config"]["seed"]
-            history = stalled["history"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{path} is not a stalled run's file ({type(e).__name__}: {e}); "
-                             "restore it from git") from None
+            run = json.loads(path.read_text())
+            missing = [k for k in GIVEN_UP_FIELDS if k not in run] + \
+                [f"config.{k}" for k in ("experiment", "seed") if k not in run.get("config", {})]
+        except (ValueError, TypeError, AttributeError) as e:
+            missing = [f"readable JSON ({type(e).__name__}: {e})"]
+        if missing:
+            raise ValueError(f"{path} is not a given-up run's file (no {', '.join(missing)}); restore it from git")
+        runs.append(run)
+    return runs
+
+
+def warmup_table(results_dir=None) -> pd.DataFrame | None:
+    """The warm-up the full-length protocol adds, measured: each run given up
+    at the base rate without one, epoch by epoch beside the same run trained
+    again with the warm-up, as far as that has come. None where no run
+    stalled."""
+    rows = []
+    for stalled in given_up(results_dir):
+        experiment, seed = stalled["config"]["experiment"], stalled["config"]["seed"]
         _, again = run_state(experiment, seed, results_dir)
         redone = {h["epoch"]: h for h in again["history"]} if again else {}
         warmup = EXPERIMENTS[experiment].train.warmup_epochs if again is None else \
             again["config"]["train"]["warmup_epochs"]
-        for h in history:
+        for h in stalled["history"]:
             r = redone.get(h["epoch"])
             rows.append({"run": f"{experiment} seed {seed}", "epoch": h["epoch"],
                          "no warm-up: train loss": f"{h['train_loss']:.4f}",

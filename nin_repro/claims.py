@@ -332,17 +332,17 @@ def _epoch_split(record: dict) -> dict[str, float]:
 
 def compute_table(results_dir=None) -> pd.DataFrame:
     """Machine-hours (wall) and core-hours (wall x threads) by kind of
-    machine, for the finished runs and the runs in progress, with a total.
-    A snapshot does not record how many cores its run had, so a run in
-    progress has no core-hours ("-"), and the total's core-hours are the
-    finished runs'."""
+    machine, for the finished runs, the runs in progress and the runs given
+    up (results/stalls/), with a total. A snapshot does not record how many
+    cores its run had, so a run in progress or given up has no core-hours
+    ("-"), and the total's core-hours are the finished runs'."""
     rows: dict[tuple[str, str], dict] = {}
 
     def add(status, record, threads):
         for kind, seconds in _epoch_split(record).items():
             row = rows.setdefault((status, kind), {"status": status, "machine and precision": kind, "runs": set(),
                                                    "epochs": 0, "machine-hours": 0.0, "core-hours": 0.0})
-            row["runs"].add((record["experiment"], record["seed"]))
+            row["runs"].add((record["experiment"], record["seed"], status == "given up"))  # an attempt of its own
             row["epochs"] += sum(1 for h in record["history"]
                                  if _kind(h.get("machine") or record.get("device", "") +
                                           " (instruction set not recorded)", h["precision"]) == kind)
@@ -358,6 +358,10 @@ def compute_table(results_dir=None) -> pd.DataFrame:
         rec = {"experiment": run["experiment"], "seed": run["seed"], "history": run["history"],
                "wall_seconds": run["wall_seconds"], "device": run.get("device", "")}
         add("in progress", rec, run["config"].get("threads"))
+    for run in campaign.given_up(results_dir):
+        rec = {"experiment": run["config"]["experiment"], "seed": run["config"]["seed"], "history": run["history"],
+               "wall_seconds": run["wall_seconds"], "device": ""}
+        add("given up", rec, None)
     table = [{**row, "runs": len(row["runs"])} for row in rows.values()]
     table.sort(key=lambda r: (r["status"] != "finished", -r["machine-hours"]))
     if table:

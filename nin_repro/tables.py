@@ -212,6 +212,22 @@ def full_length_rows(results_dir=None) -> pd.DataFrame:
     return df.drop(columns=["experiment", "seed"]).rename(columns={"hours so far": "hours"})
 
 
+def given_up_rows(results_dir=None) -> pd.DataFrame | None:
+    """The runs given up (results/stalls/): how far each went, its last
+    epoch's numbers, what it cost and where, and why it was stopped. None
+    where there are none."""
+    rows = [{"run": _run_label(r["config"]["experiment"], r["config"]["seed"]),
+             "epochs": f"{len(r['history'])} of {r['config']['train']['epochs']}"
+             if "train" in r["config"] else str(len(r["history"])),
+             "last train loss": f"{r['history'][-1]['train_loss']:.4f}",
+             "last test error (%)": f"{r['history'][-1]['test_error']:.2f}",
+             "hours": f"{r['wall_seconds'] / 3600:.1f}",
+             "where": short_where(results.run_where({"history": r["history"], "device": ""})),
+             "why given up": r["given_up_because"]}
+            for r in campaign.given_up(results_dir)]
+    return pd.DataFrame(rows) if rows else None
+
+
 # The nets and their protocols -----------------------------------------------
 
 def schedule_sentence(train: TrainConfig) -> str:

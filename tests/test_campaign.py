@@ -163,7 +163,7 @@ def test_the_warmup_table_sets_a_stalled_runs_epochs_beside_the_same_run_with_wa
                {"epoch": 2, "train_loss": 2.3027, "test_error": 90.0}]
     (stalls / "cifar10_aug_full__seed0.json").write_text(json.dumps(
         {"run": "cifar10_aug_full__seed0", "config": {"experiment": "cifar10_aug_full", "seed": 0},
-         "history": history}))
+         "history": history, "wall_seconds": 1400.0, "given_up_because": "stalled"}))
     table = campaign.warmup_table(tmp_path)
     assert list(table["1-epoch warm-up: test error (%)"]) == ["not yet", "not yet"]
     snapshot(tmp_path, "cifar10_aug_full", 0, [80.29])
@@ -173,5 +173,24 @@ def test_the_warmup_table_sets_a_stalled_runs_epochs_beside_the_same_run_with_wa
     assert row["1-epoch warm-up: test error (%)"] == "80.29"
     assert table.loc[("cifar10_aug_full seed 0", 2)]["1-epoch warm-up: test error (%)"] == "not yet"
     (stalls / "cifar10_aug_full__seed0.json").write_text("{")
-    with pytest.raises(ValueError, match=r"cifar10_aug_full__seed0.json is not a stalled run's file.*git"):
+    with pytest.raises(ValueError, match=r"cifar10_aug_full__seed0.json is not a given-up run's file.*git"):
         campaign.warmup_table(tmp_path)
+
+
+def test_a_given_up_run_is_listed_with_its_cost_and_why(tmp_path):
+    import json
+
+    from nin_repro import tables
+
+    assert tables.given_up_rows(tmp_path) is None
+    (tmp_path / "stalls").mkdir()
+    history = [{"epoch": e, "train_loss": loss, "test_error": 90.0, "seconds": 700.0, "precision": "fp32",
+                "machine": "cpu (AMD EPYC), AVX2"} for e, loss in ((1, 2.2570), (2, 2.3027))]
+    (tmp_path / "stalls" / "cifar10_aug_full__seed0.json").write_text(json.dumps(
+        {"run": "cifar10_aug_full__seed0", "wall_seconds": 1440.0, "history": history,
+         "given_up_because": "stalled at chance level",
+         "config": {"experiment": "cifar10_aug_full", "seed": 0, "train": {"epochs": 260}}}))
+    row = tables.given_up_rows(tmp_path).iloc[0]
+    assert (row["epochs"], row["last train loss"], row["last test error (%)"], row["hours"]) == \
+        ("2 of 260", "2.3027", "90.00", "0.4")
+    assert row["where"] == "AMD EPYC, AVX2, fp32" and row["why given up"] == "stalled at chance level"

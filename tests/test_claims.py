@@ -3,6 +3,8 @@ full-length started (the CPU-budget rows decide, labelled so), a full-length
 run in progress ("in progress (epoch k of N)"), and finished (the full-length
 row decides). Built from synthetic records and snapshots, never results/."""
 
+import json
+
 import pytest
 
 from nin_repro import claims, experiments, results
@@ -128,6 +130,16 @@ def test_compute_table_splits_a_run_that_moved_and_counts_runs_in_progress(tmp_p
     assert table.loc[("in progress", "X, AVX2, fp32"), "core-hours"] == "-"  # a snapshot has no core count
     assert table.loc[("total", ""), "runs"] == 2
     assert table.loc[("total", ""), "core-hours"] == "6.0"
+    stalls = tmp_path / "stalls"  # an attempt of the run in progress, given up: its own run, its cost counted
+    stalls.mkdir()
+    (stalls / "mnist_full__seed0.json").write_text(json.dumps(
+        {"run": "mnist_full__seed0", "config": {"experiment": "mnist_full", "seed": 0}, "wall_seconds": 1800.0,
+         "given_up_because": "stalled", "history": [{"epoch": 1, "seconds": 900.0, "precision": "fp32",
+                                                    "machine": "cpu (X), AVX2"}] * 2}))
+    table = claims.compute_table(tmp_path).set_index(["status", "machine and precision"])
+    assert table.loc[("given up", "X, AVX2, fp32"), "machine-hours"] == "0.5"
+    assert table.loc[("given up", "X, AVX2, fp32"), "epochs"] == 2
+    assert table.loc[("total", ""), "runs"] == 3
     t = claims.totals(tmp_path)
     assert (t["runs"], t["machine_hours"], t["core_hours"]) == (1, 3.0, 6.0)
 
