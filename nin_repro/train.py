@@ -114,8 +114,8 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
                         f"[{name}] stalled at chance level: training loss {row['train_loss']:.4f} through epoch "
                         f"{epoch + 1}, after the warm-up (ln {run.experiment.model.num_classes} = "
                         f"{math.log(run.experiment.model.num_classes):.4f}), test error {row['test_error']:.2f}%; "
-                        f"its state is kept in {where}; train it again (--restart) with a longer warm-up or a "
-                        "lower rate")
+                        f"its state is kept in {where}; give the experiment a longer warm-up or a lower rate and "
+                        "start it again (--restart; `reproduce --redo`)")
                 if _stop_now(epoch, cfg.epochs, row["seconds"], stop_after_epoch, deadline, ctx):
                     where = _leave_snapshot(resumable, snapshot, write and ctx.is_main)
                     log(f"[{name}] stopped after epoch {epoch + 1}/{cfg.epochs}; snapshot {where}; "
