@@ -25,6 +25,7 @@ from . import checkpoint, distributed, paths, results
 from .device import (apply_cpu_settings, autocast, available_cores, bf16_is_native, device_name, machine_name,
                      resolve_precision)
 from .experiments import TrainConfig, learning_rate
+from .clock import running_seconds
 from .loader import TensorLoader
 from .model import NiN, count_parameters
 from .preprocess import load_inputs
@@ -95,14 +96,14 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
         # Each epoch names its machine and precision: a run resumed in a later
         # session may finish on another kind of CPU, at another speed.
         machine = machine_name(dev)
-        t_start = time.perf_counter()
+        t_start = running_seconds()
         try:
             for epoch in range(start_epoch, cfg.epochs):
                 row = train_epoch(step_fn, model, opt, train_loader, test_loader, cfg, precision, epoch, dev,
                                   ctx, name, resumable, progress)
                 row["machine"] = machine
                 history.append(row)
-                wall = wall_before + time.perf_counter() - t_start
+                wall = wall_before + running_seconds() - t_start
                 log(f"[{name}] epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, "
                     f"train error {row['train_error']:.2f}%, test error {row['test_error']:.2f}%, lr {row['lr']:.4g}, "
                     f"{row['train_images_per_second']:.0f} img/s, {row['seconds']:.0f} s, {precision}")
@@ -127,7 +128,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
                 log(f"[{name}] interrupted; the last complete epoch is kept in {where}; continue with --resume")
             raise
 
-        wall = wall_before + time.perf_counter() - t_start
+        wall = wall_before + running_seconds() - t_start
         record = _record(run, model, history, wall, threads, commit, source)
         if write and ctx.is_main:
             _write_results(run, record, model, snapshot, log)
@@ -291,7 +292,7 @@ def train_epoch(step_fn, model, opt, train_loader: TensorLoader, test_loader: Te
     loss_sum = torch.zeros((), device=dev)
     wrong = torch.zeros((), device=dev, dtype=torch.long)
     steps = len(train_loader)
-    t0 = time.perf_counter()
+    wall0, t0 = time.perf_counter(), running_seconds()  # running: a pause (SIGSTOP) is not the epoch's time
     bar = tqdm(train_loader, total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                disable=not (progress and ctx.is_main), leave=False, mininterval=2.0)
     for step, (x, y) in enumerate(bar):
@@ -318,11 +319,12 @@ def train_epoch(step_fn, model, opt, train_loader: TensorLoader, test_loader: Te
             if progress and ctx.is_main:
                 seen = (step + 1) * cfg.batch_size
                 bar.set_postfix(loss=f"{total / ctx.world_size / (step + 1):.3f}",
-                                img_s=f"{seen / (time.perf_counter() - t0):.0f}")
-    train_seconds = time.perf_counter() - t0
-    t1 = time.perf_counter()
+                                img_s=f"{seen / (running_seconds() - t0):.0f}")
+    train_seconds = running_seconds() - t0
+    t1 = running_seconds()
     test_loss_sum, test_wrong = evaluate(model, test_loader, dev, precision)
-    eval_seconds = time.perf_counter() - t1
+    eval_seconds = running_seconds() - t1
+    stopped_seconds = max(0.0, (time.perf_counter() - wall0) - (train_seconds + eval_seconds))
     sums = distributed.all_sum(torch.stack([loss_sum.double(), wrong.double(), test_loss_sum.double(),
                                             test_wrong.double()]), ctx).tolist()
     n_seen, n_tested = steps * cfg.batch_size, len(test_loader.labels) * ctx.world_size
@@ -332,7 +334,7 @@ def train_epoch(step_fn, model, opt, train_loader: TensorLoader, test_loader: Te
             "seconds": train_seconds + eval_seconds,
             "train_images_per_second": n_seen / train_seconds,
             "eval_images_per_second": n_tested / eval_seconds,
-            "precision": precision}
+            "stopped_seconds": round(stopped_seconds, 1), "precision": precision}
 
 
 @functools.lru_cache(maxsize=None)

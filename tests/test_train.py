@@ -60,6 +60,7 @@ def test_record_has_every_field_and_is_written(data_dir, cache_dir, tmp_path, sh
         assert key in on_disk
     assert on_disk["config"]["overrides"] == {"subset": 1024}
     assert on_disk["device"].startswith("cpu (") and on_disk["torch_version"] == torch.__version__
+    assert all(h["stopped_seconds"] >= 0 for h in on_disk["history"])  # time stopped, left out of "seconds"
     assert not results.is_protocol_run(on_disk)
 
 
