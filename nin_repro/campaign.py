@@ -196,10 +196,12 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
             ax.plot(pts["epochs"], pts["test error (%)"], marker, color=color, ms=7,
                     label=f"ours, {kind} (finished runs)")
         ax.axhline(PAPER_ERRORS[key][2], lw=1, ls=":", color=color, label=f"paper, {kind}: {PAPER_ERRORS[key][2]}%")
+    first_epoch = min([5] + list(finished["epochs"]))
     for run in _protocol_in_progress(results_dir).values():
         kind = _table_net(run["config"], dataset)
         if kind:
             h = run["history"]
+            first_epoch = min(first_epoch, h[0]["epoch"])  # a young run's whole curve stays in view
             color = "C0" if kind == "not augmented" else "C1"
             ax.plot([x["epoch"] for x in h], [x["test_error"] for x in h], lw=1, color=color, alpha=0.7,
                     label=f"{run['experiment']} seed {run['seed']} so far ({run['epoch']} of {run['epochs']})")
@@ -211,7 +213,7 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
         axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_minor_formatter(NullFormatter())
-    ax.set_xlim(left=min([5] + list(table["epochs"])), right=max([300] + list(table["epochs"])))
+    ax.set_xlim(left=first_epoch, right=max([300] + list(table["epochs"])))
     ax.set_xlabel("epochs trained")
     ax.set_ylabel("test error (%)")
     ax.legend()

@@ -79,6 +79,11 @@ def test_error_by_length_has_finished_runs_and_runs_in_progress(tmp_path):
     assert list(table["augmentation"]) == ["augmented", "not augmented"]
     assert list(table["status"]) == ["in progress (2 of 260)", "finished"]
     assert list(table["epochs"]) == [2, 30]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = campaign.plot_error_by_length("cifar10", tmp_path)
+    assert ax.get_xlim()[0] <= 1 and ax.get_xlim()[1] >= 260  # the run in progress from its first epoch on
 
 
 def test_progress_line_in_each_state(tmp_path):
