@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import checkpoint, distributed, paths, results
+from .clock import running_seconds
 from .device import (apply_cpu_settings, autocast, available_cores, bf16_is_native, device_name, machine_name,
                      resolve_precision)
 from .experiments import TrainConfig, learning_rate
-from .clock import running_seconds
 from .loader import TensorLoader
 from .model import NiN, count_parameters
 from .preprocess import load_inputs
