@@ -12,7 +12,7 @@ A verdict is one of:
   paper's length) have records, and they miss it: a reader cannot tell an
   under-trained net from a failed claim;
 - **in progress (epoch k of N)**: the full-length run that will decide it is
-  training; its curve so far is in the chapter;
+  training; its curve so far (Figure 5: its maps so far) is in the chapter;
 - **not run**, with the reason.
 
 Full-length rows decide a claim once they have records; until then the
@@ -251,7 +251,14 @@ def _maps_verdict(claim: Claim, results_dir) -> Verdict:
         shown = "" if data is None else f"; the chapter shows the maps of {len(data['labels'])} test images"
         return Verdict(claim, "not run", "the whole-test-set check needs a trained net's weights, and no "
                                          "finished run has left them yet" + shown, "")
-    label = "full length" if int(data["epochs"]) >= FULL_EPOCHS else "CPU budget"
+    epoch, epochs = int(data["epoch"]), int(data["epochs"])
+    if epoch < epochs:  # drawn from a run still training: its net, at the epoch it had reached
+        ours = (f"`{data['run']}` at epoch {epoch} of {epochs} ({float(data['test_error']):.2f}% test error): the "
+                f"true class's map holds the strongest response in {check['true_peak']:.1f}% of the "
+                f"{check['n']:,} test images")
+        return Verdict(claim, f"in progress (epoch {epoch} of {epochs})", ours,
+                       ("full length" if epochs >= FULL_EPOCHS else "CPU budget") + " (training)")
+    label = "full length" if epochs >= FULL_EPOCHS else "CPU budget"
     ours = (f"the true class's map holds the strongest response in {check['true_peak']:.1f}% of the "
             f"{check['n']:,} test images ({label}, run `{data['run']}`)")
     if check["true_peak"] > MAPS_MAJORITY:

@@ -72,6 +72,16 @@ def _reproduce(args) -> int:
 def _figure5(args) -> int:
     from .figures import extract_confidence_maps
 
+    if args.run is None:
+        from .experiments import EXPERIMENTS
+        from .reproduce import FIGURE5_RUNS, refresh_figure5
+        from .results import run_name
+
+        names = [run_name(n, s) for n, s in FIGURE5_RUNS if n in EXPERIMENTS]
+        if not refresh_figure5(names, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                               results_dir=args.results_dir):
+            print("Figure 5's maps are up to date (or no run has a trained net yet)")
+        return 0
     path = extract_confidence_maps(args.run, data_dir=args.data_dir, cache_dir=args.cache_dir,
                                    results_dir=args.results_dir)
     print(f"wrote {path}")
@@ -166,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_reproduce)
 
     p = sub.add_parser("figure5", help="store the confidence maps of a trained run's test images (Figure 5)")
-    p.add_argument("run", help="run name, e.g. cifar10__seed0 (its checkpoint must be in the cache)")
+    p.add_argument("run", nargs="?", help="run name, e.g. cifar10_aug_full__seed0 (a checkpoint, snapshot or "
+                                          "weights of it must exist); without it, the run the book draws "
+                                          "Figure 5 from: a finished full-length one, else one in progress")
     add_locations(p)
     p.set_defaults(func=_figure5)
 

@@ -1,6 +1,7 @@
 """Figure 5 of the paper: the class confidence maps of the last mlpconv layer.
 
-The maps come from a trained net: a run's checkpoint in the cache, or, for a
+The maps come from a trained net: a run's newest checkpoint (the cache's,
+or a run in progress's snapshot in `results/checkpoints/`), or, for a
 finished run, its committed weights (`results/weights/`).
 `extract_confidence_maps` stores, in `results/figures/` (a few hundred KB),
 a seeded random sample of test images with their maps (misclassified ones
@@ -29,21 +30,50 @@ def figure_path(results_dir=None) -> Path:
 
 
 def _trained_net(run_name: str, cache_dir=None, results_dir=None) -> tuple[dict, dict, int]:
-    """(config, model state, epochs trained) of a run: its cache checkpoint,
-    else its committed weights (a finished run)."""
+    """(config, model state, epochs trained) of a run: the newest of its
+    checkpoints (the cache's, or the snapshot in the repository of a run in
+    progress), else, for a finished run, its committed weights. A finished
+    run's checkpoint counts only if it holds the run's last epoch."""
     from . import checkpoint, results
 
-    ckpt = checkpoint.cache_path(run_name, cache_dir)
-    if ckpt.exists():
-        state = checkpoint.load(ckpt)
+    record_path = results.runs_dir(results_dir) / f"{run_name}.json"
+    record = results.read_record(record_path) if record_path.exists() else None
+    found = checkpoint.newest(run_name, cache_dir, results_dir)
+    if found and (record is None or int(found[1]["epoch"]) == int(record["epochs"])):
+        state = found[1]
         return state["config"], state["model"], int(state["epoch"])
     weights = checkpoint.weights_path(run_name, results_dir)
-    record_path = results.runs_dir(results_dir) / f"{run_name}.json"
-    if weights.exists() and record_path.exists():
-        record = results.read_record(record_path)
+    if weights.exists() and record is not None:
         return record["config"], checkpoint.load_weights(weights), int(record["epochs"])
-    raise FileNotFoundError(f"no checkpoint {ckpt} and no weights {weights}: train the run first "
-                            "(nin-repro reproduce / train)")
+    raise FileNotFoundError(f"no checkpoint of {run_name} (cache or results/checkpoints/) and no weights {weights}: "
+                            "train the run first (nin-repro reproduce / train)")
+
+
+def figure_source(run_names: list[str], cache_dir=None, results_dir=None) -> tuple[str, int] | None:
+    """(run, epoch its net has reached) that Figure 5 is drawn from: of
+    `run_names`, the first that finished at full length with a trained net;
+    else the first in progress (its newest checkpoint: the maps follow it as
+    it trains); else the first finished shorter run with a trained net. None
+    when none has a net. A corrupt checkpoint disqualifies its run here
+    (training reports it)."""
+    from . import checkpoint, results
+    from .experiments import FULL_EPOCHS
+
+    finished_full, in_progress, finished_short = [], [], []
+    for name in run_names:
+        record_path = results.runs_dir(results_dir) / f"{name}.json"
+        try:
+            found = checkpoint.newest(name, cache_dir, results_dir)
+        except checkpoint.CheckpointError:
+            continue
+        if not record_path.exists():
+            if found:
+                in_progress.append((name, int(found[1]["epoch"])))
+            continue
+        epochs = int(results.read_record(record_path)["epochs"])
+        if (found and int(found[1]["epoch"]) == epochs) or checkpoint.weights_path(name, results_dir).exists():
+            (finished_full if epochs >= FULL_EPOCHS else finished_short).append((name, epochs))
+    return next(iter(finished_full + in_progress + finished_short), None)
 
 
 def map_statistics(maps: torch.Tensor, labels: torch.Tensor) -> dict:
@@ -120,6 +150,27 @@ def map_claim(fig_data: dict) -> dict | None:
     return {"n": int(fig_data["stats_n"]), "true_peak": float(fig_data["stats_true_peak"]),
             "true_mean": float(fig_data["stats_true_mean"]), "peak_central": float(fig_data["stats_peak_central"]),
             "central_share": float(fig_data["stats_central_share"])}
+
+
+def claim_reading(check: dict, majority: float) -> str:
+    """What the whole-test-set check says, in words, from its numbers: the
+    strongest response against the mean as a reading of the class, the
+    verdict's threshold, and where the true class's map peaks against a
+    peak placed at random."""
+    peak, mean = check["true_peak"], check["true_mean"]
+    central, share = check["peak_central"], check["central_share"]
+    compare = ("less often than" if peak < mean - 0.05 else
+               "more often than" if peak > mean + 0.05 else "as often as")
+    return (f"The strongest single response names the true class {compare} the mean does ({peak:.1f}% against "
+            f"{mean:.1f}%, the net's accuracy): read as a confidence map, the true class's map "
+            + ("is the strongest in most images" if peak > majority else "is not the strongest in most images")
+            + f", {'above' if peak > majority else 'at or below'} the {majority:.0f}% the verdict asks for. "
+            f"Its peak lies in the central region {central / share:.1f} times as often as a peak placed at random "
+            f"would ({central:.1f}% against {share:.0f}%): "
+            + ("the map responds mostly in the middle of the image, where CIFAR-10's photographs mostly place "
+               "their object, not at its border." if central > share else
+               "the map does not favour the middle of the image, where CIFAR-10's photographs mostly place their "
+               "object."))
 
 
 def sample_description(fig_data: dict) -> str:

@@ -198,25 +198,21 @@ def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple,
 
 
 def refresh_figure5(run_names: list[str], data_dir=None, cache_dir=None, results_dir=None, log=print) -> bool:
-    """Redraw Figure 5's data from the first of `run_names` that has a record
-    and a trained net (its cache checkpoint or committed weights), unless the
-    committed maps already come from that run, at its end, with the
-    whole-test-set check."""
-    from .figures import extract_confidence_maps, load_confidence_maps
+    """Redraw Figure 5's data from the run `figures.figure_source` picks
+    (a finished full-length run, else one in progress, else a shorter
+    finished one), unless the committed maps already come from that run at
+    the epoch its net has reached, with the whole-test-set check."""
+    from .figures import extract_confidence_maps, figure_source, load_confidence_maps
 
-    for name in run_names:
-        finished = (results.runs_dir(results_dir) / f"{name}.json").exists()
-        if finished and (checkpoint.cache_path(name, cache_dir).exists()
-                         or checkpoint.weights_path(name, results_dir).exists()):
-            break
-    else:
+    source = figure_source(run_names, cache_dir, results_dir)
+    if source is None:
         return False
+    name, epoch = source
     current = load_confidence_maps(results_dir)
-    if (current is not None and str(current["run"]) == name and int(current["epoch"]) == int(current["epochs"])
-            and "stats_n" in current):
+    if current is not None and str(current["run"]) == name and int(current["epoch"]) == epoch and "stats_n" in current:
         return False
     path = extract_confidence_maps(name, data_dir=data_dir, cache_dir=cache_dir, results_dir=results_dir)
-    log(f"Figure 5: maps of {name} written to {path}")
+    log(f"Figure 5: maps of {name} after epoch {epoch} written to {path}")
     return True
 
 

@@ -151,3 +151,36 @@ def test_md_table_escapes_pipes_and_keeps_named_indexes():
     assert md_table(df).splitlines() == ["| seed | a | b |", "| --- | --- | --- |", "| 0 | x\\|y | 1 |",
                                          "| 1 |  | 2 |"]
     assert md_table(df.reset_index(drop=True)).splitlines()[0] == "| a | b |"
+
+
+def maps_file(results_dir, run, epoch, epochs, true_peak):
+    """A Figure 5 file as `figures.extract_confidence_maps` writes it, with
+    the whole-test-set check's numbers given."""
+    import numpy as np
+
+    from nin_repro.figures import figure_path
+
+    path = figure_path(results_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, labels=np.array([0]), preds=np.array([0]), maps=np.zeros((1, 10, 8, 8)),
+                        run=np.array(run), epoch=np.array(epoch), epochs=np.array(epochs), test_error=np.array(23.4),
+                        stats_n=np.array(10_000), stats_true_peak=np.array(true_peak), stats_true_mean=np.array(76.6),
+                        stats_peak_central=np.array(60.0), stats_central_share=np.array(25.0))
+
+
+def test_maps_of_a_run_in_progress_wait_for_its_end_and_then_decide(tmp_path):
+    maps_file(tmp_path, "cifar10_aug_full__seed0", 20, 260, true_peak=71.2)
+    v = by_key(tmp_path)["figure5"]
+    # a majority already, but the net is still training: in progress, not reproduced
+    assert (v.verdict, v.decided_by) == ("in progress (epoch 20 of 260)", "full length (training)")
+    assert v.ours == ("`cifar10_aug_full__seed0` at epoch 20 of 260 (23.40% test error): the true class's map "
+                      "holds the strongest response in 71.2% of the 10,000 test images")
+    assert claims.tally(tmp_path)["in progress"] == 1
+    maps_file(tmp_path, "cifar10_aug_full__seed0", 260, 260, true_peak=71.2)
+    assert (by_key(tmp_path)["figure5"].verdict, by_key(tmp_path)["figure5"].decided_by) == ("reproduced",
+                                                                                             "full length")
+    maps_file(tmp_path, "cifar10_aug_full__seed0", 260, 260, true_peak=41.0)
+    assert by_key(tmp_path)["figure5"].verdict == "not reproduced"
+    maps_file(tmp_path, "cifar10__seed2", 30, 30, true_peak=41.0)
+    assert (by_key(tmp_path)["figure5"].verdict, by_key(tmp_path)["figure5"].decided_by) == (
+        "inconclusive at this budget", "CPU budget")

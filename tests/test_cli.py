@@ -142,3 +142,9 @@ def test_render_of_a_chapters_markdown_source_writes_its_notebook_not_over_the_s
     assert source.read_text() == text  # the source a person edits is untouched
     written = nbformat.read(tmp_path / "chapter.ipynb", as_version=4)
     assert [c.source for c in written.cells] == ["# A chapter", "1 + 1"]
+
+
+def test_figure5_without_a_run_says_when_there_is_nothing_to_draw(tmp_path, capsys):
+    assert main(["figure5", "--results-dir", str(tmp_path), "--cache-dir", str(tmp_path)]) == 0
+    assert "no run has a trained net yet" in capsys.readouterr().out
+    assert not (tmp_path / "figures").exists()

@@ -6,23 +6,29 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from nin_repro import experiments  # noqa: E402
-from nin_repro.figures import (extract_confidence_maps, load_confidence_maps, map_claim, map_statistics,  # noqa: E402
-                               plot_confidence_maps, sample_description, shown_reading)
+from nin_repro.figures import (claim_reading, extract_confidence_maps, figure_source,  # noqa: E402
+                               load_confidence_maps, map_claim, map_statistics, plot_confidence_maps,
+                               sample_description, shown_reading)
 from nin_repro.run_config import resolve_run  # noqa: E402
 from nin_repro.train import train  # noqa: E402
 from tiny import tiny  # noqa: E402
 
 
-def test_confidence_maps_from_a_trained_checkpoint(monkeypatch, data_dir, cache_dir, tmp_path):
+def _train_tiny(monkeypatch, data_dir, cache_dir, tmp_path, name, epochs, subset, **train_kw):
+    """Train a tiny MNIST net into tmp_path/cache (checkpoints) and tmp_path/r (results)."""
     from nin_repro import data
 
     data.load_packed("mnist", data_dir, cache_dir)
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "decoded").symlink_to(cache_dir / "decoded", target_is_directory=True)
-    monkeypatch.setitem(experiments.EXPERIMENTS, "t_fig", tiny("t_fig", epochs=1, batch_size=16))
-    run = resolve_run("t_fig", subset=2048, data_dir=data_dir, cache_dir=tmp_path / "cache",
+    monkeypatch.setitem(experiments.EXPERIMENTS, name, tiny(name, epochs=epochs, batch_size=16))
+    run = resolve_run(name, subset=subset, data_dir=data_dir, cache_dir=tmp_path / "cache",
                       results_dir=tmp_path / "r")
-    train(run, progress=False, log=lambda *_: None)
+    train(run, progress=False, log=lambda *_: None, **train_kw)
+
+
+def test_confidence_maps_from_a_trained_checkpoint(monkeypatch, data_dir, cache_dir, tmp_path):
+    _train_tiny(monkeypatch, data_dir, cache_dir, tmp_path, "t_fig", epochs=1, subset=2048)
     path = extract_confidence_maps("t_fig__seed0__subset2048", data_dir=data_dir, cache_dir=tmp_path / "cache",
                                    results_dir=tmp_path / "r", n_sample=6, n_wrong=2)
     assert path.stat().st_size < 5_000_000
@@ -65,5 +71,72 @@ def test_a_figure_from_before_the_check_says_so():
 
 
 def test_missing_checkpoint_says_what_to_do(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no weights .* train the run first"):
+    with pytest.raises(FileNotFoundError, match="no checkpoint of cifar10__seed7 .* train the run first"):
         extract_confidence_maps("cifar10__seed7", cache_dir=tmp_path)
+
+
+def test_a_run_in_progress_draws_the_maps_from_its_committed_snapshot(monkeypatch, data_dir, cache_dir, tmp_path):
+    """A fresh machine (no cache checkpoint) draws a run in progress's maps
+    from the snapshot `reproduce` left in results/checkpoints/."""
+    from nin_repro import checkpoint
+
+    _train_tiny(monkeypatch, data_dir, cache_dir, tmp_path, "t_prog", epochs=3, subset=1024, stop_after_epoch=1)
+    name = "t_prog__seed0__subset1024"
+    checkpoint.copy(checkpoint.cache_path(name, tmp_path / "cache"), checkpoint.snapshot_path(name, tmp_path / "r"))
+    checkpoint.remove(checkpoint.cache_path(name, tmp_path / "cache"))
+    assert figure_source([name], tmp_path / "cache", tmp_path / "r") == (name, 1)
+    extract_confidence_maps(name, data_dir=data_dir, cache_dir=tmp_path / "cache", results_dir=tmp_path / "r")
+    d = load_confidence_maps(tmp_path / "r")
+    assert (str(d["run"]), int(d["epoch"]), int(d["epochs"])) == (name, 1, 3) and int(d["stats_n"]) == 10_000
+
+
+def _state(results_dir, name, epoch, where="snapshot"):
+    from nin_repro import checkpoint
+
+    path = (checkpoint.snapshot_path(name, results_dir) if where == "snapshot"
+            else checkpoint.weights_path(name, results_dir))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if where == "snapshot":
+        checkpoint.save(path, {"epoch": epoch})
+    else:
+        path.write_bytes(b"weights")  # only its presence counts when choosing
+
+
+def _finished(results_dir, experiment, epochs):
+    from nin_repro import results
+    from test_results import make_record
+
+    rec = make_record(experiment=experiment)
+    rec["epochs"] = epochs
+    results.write_record(rec, results_dir)
+
+
+def test_the_figure_comes_from_a_finished_full_length_run_then_one_in_progress_then_a_shorter_one(tmp_path):
+    names = ["full_a__seed0", "full_b__seed0", "short__seed0", "short__seed1"]
+    assert figure_source(names, tmp_path / "c", tmp_path) is None  # no net anywhere
+    _finished(tmp_path, "short", 30)
+    _state(tmp_path, "short__seed0", 30, where="weights")
+    assert figure_source(names, tmp_path / "c", tmp_path) == ("short__seed0", 30)
+    _state(tmp_path, "full_b__seed0", 12)  # in progress: beats a finished shorter run
+    assert figure_source(names, tmp_path / "c", tmp_path) == ("full_b__seed0", 12)
+    _state(tmp_path, "full_a__seed0", 3)   # the first in progress in the list's order
+    assert figure_source(names, tmp_path / "c", tmp_path) == ("full_a__seed0", 3)
+    _finished(tmp_path, "full_b", 260)    # finished at full length, its net kept: beats any in progress
+    _state(tmp_path, "full_b__seed0", 260)
+    assert figure_source(names, tmp_path / "c", tmp_path) == ("full_b__seed0", 260)
+    # a corrupt snapshot leaves its run out (training names the file)
+    (tmp_path / "checkpoints" / "full_b__seed0.pt").write_bytes(b"torn")
+    assert figure_source(names, tmp_path / "c", tmp_path) == ("full_a__seed0", 3)
+
+
+def test_the_reading_of_the_check_follows_its_numbers():
+    strong = {"true_peak": 71.0, "true_mean": 80.0, "peak_central": 60.0, "central_share": 25.0}
+    text = claim_reading(strong, 50.0)
+    assert "less often than the mean does (71.0% against 80.0%" in text
+    assert "is the strongest in most images, above the 50%" in text
+    assert "2.4 times as often as a peak placed at random would (60.0% against 25%)" in text
+    assert "responds mostly in the middle" in text
+    weak = {"true_peak": 45.0, "true_mean": 40.0, "peak_central": 20.0, "central_share": 25.0}
+    text = claim_reading(weak, 50.0)
+    assert "more often than the mean" in text and "is not the strongest in most images, at or below" in text
+    assert "does not favour the middle" in text

@@ -79,6 +79,21 @@ def test_figure5_is_redrawn_from_the_finished_run_once(tiny_plan, tmp_path):
     assert str(maps["run"]) == "t_rep_a__seed0__subset512" and int(maps["stats_n"]) > 0
 
 
+def test_figure5_follows_a_run_in_progress_until_it_finishes(tiny_plan, tmp_path, monkeypatch):
+    from nin_repro import reproduce as reproduce_module, train as train_module
+    from nin_repro.figures import load_confidence_maps
+
+    clock = frozen_clock()
+    with monkeypatch.context() as m:  # stops after epoch 1 of 2 (see the budget test above)
+        m.setattr(reproduce_module, "time", clock)
+        m.setattr(train_module, "time", clock)
+        reproduce(hours=1e-7, figure_runs=[("t_rep_a", 0)], **tiny_plan)
+    maps = load_confidence_maps(tmp_path / "results")
+    assert (str(maps["run"]), int(maps["epoch"]), int(maps["epochs"])) == ("t_rep_a__seed0__subset512", 1, 2)
+    reproduce(figure_runs=[("t_rep_a", 0)], **tiny_plan)  # finishes: redrawn from its last epoch
+    assert int(load_confidence_maps(tmp_path / "results")["epoch"]) == 2
+
+
 def test_experiments_without_data_are_reported_not_fatal(tmp_path):
     jobs = reproduce(jobs=[("cifar100", 0)], data_dir=tmp_path, cache_dir=tmp_path, results_dir=tmp_path,
                      log=lambda *_: None)
