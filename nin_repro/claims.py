@@ -426,7 +426,9 @@ def full_length_status(results_dir=None) -> str:
     planned = len(dict.fromkeys((n, s) for n, s in BOOK_PLAN if n in campaign.FULL_LENGTH))
     if not parts:
         return f"none of the {planned} planned full-length runs has started yet"
-    return "; ".join(parts) + f" ({planned - started} of the {planned} planned full-length runs not started)"
+    left = planned - started
+    return "; ".join(parts) + (f"; {left} of the {planned} planned full-length runs {'has' if left == 1 else 'have'} "
+                               "not started" if left else "")
 
 
 # The runs that answer the paper's tables and figures (the others: a short

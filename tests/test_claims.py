@@ -70,7 +70,8 @@ def test_a_full_length_run_in_progress_says_how_far_it_has_come(tmp_path):
     assert v.headline == "19.10% at the CPU budget (full length in progress: 41.50% at epoch 3 of 260)"
     assert claims.tally(tmp_path)["in progress"] == 1
     abstract = claims.abstract(tmp_path)
-    assert "`cifar10_aug_full` seed 0 is at epoch 3 of 260 (41.50% so far)" in abstract
+    assert "`cifar10_aug_full` seed 0 is at epoch 3 of 260 (41.50% so far); 9 of the 10 planned full-length " \
+        "runs have not started." in abstract
     assert abstract.count("\n") == 4  # five lines
 
 
