@@ -20,7 +20,8 @@ FULL_LENGTH = [name for name in dict.fromkeys(n for n, _ in BOOK_PLAN) if name.e
 
 def in_progress(results_dir=None) -> list[dict]:
     """Each snapshot in results/checkpoints/ (each checked against its
-    SHA-256) as {run, experiment, seed, epoch, epochs, config, history}."""
+    SHA-256) as {run, experiment, seed, epoch, epochs, config, history,
+    wall_seconds, device}: enough of a record for `results.run_where`."""
     folder = paths.results_dir(results_dir) / "checkpoints"
     runs = []
     for path in sorted(folder.glob("*.pt")):
@@ -65,7 +66,7 @@ def full_length_table(results_dir=None, experiments: list[str] | None = None) ->
             row["test error (%)"] = f"{last['test_error']:.2f}" + ("" if state == "finished" else
                                                                    f" (epoch {last['epoch']})")
             row["hours so far"] = f"{run['wall_seconds'] / 3600:.1f}"
-            row["where"] = results.run_where({"history": run["history"], "device": run.get("device", "")})
+            row["where"] = results.run_where(run)
         rows.append(row)
     return pd.DataFrame(rows).set_index(["experiment", "seed"])
 
@@ -81,7 +82,7 @@ def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
         last = run["history"][-1]
         return (f"`{experiment}` seed {seed}: in progress, epoch {run['epoch']} of {total}; test error "
                 f"{last['test_error']:.2f}% after epoch {last['epoch']} ({run['wall_seconds'] / 3600:.1f} hours so "
-                f"far, on {short_where(results.run_where({'history': run['history'], 'device': run.get('device', '')}))}).")
+                f"far, on {short_where(results.run_where(run))}).")
     return f"`{experiment}` seed {seed}: not started (epoch 0 of {total})."
 
 

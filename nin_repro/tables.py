@@ -143,13 +143,12 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
             "data": data_copy(r), "torch": r["torch_version"], "commit": r["git_commit"][:7],
             "finished": r.get("finished_at", "")[:10]})
     for run in campaign.in_progress(results_dir):
-        rec = {"history": run["history"], "device": run.get("device", "")}
         rows.append({
             "run": _run_label(run["experiment"], run["seed"], run["config"].get("overrides")),
             "status": f"in progress, epoch {run['epoch']} of {run['epochs']}",
             "test error (%)": f"{run['history'][-1]['test_error']:.2f} so far", "epochs": run["epoch"],
             "wall hours": f"{run['wall_seconds'] / 3600:.2f}", "core-hours": "",
-            "train img/s": "", "machine and precision, by epoch": short_where(results.run_where(rec)),
+            "train img/s": "", "machine and precision, by epoch": short_where(results.run_where(run)),
             "data": "", "torch": "", "commit": "", "finished": ""})
     columns = {"results": ["run", "status", "test error (%)", "epochs", "wall hours", "core-hours", "finished"],
                "provenance": ["run", "machine and precision, by epoch", "data", "torch", "commit"]}[part]
@@ -167,11 +166,14 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
         if (name, seed) in recorded:
             continue
         run = running.get((name, seed))
+        so_far = (f"this run so far: {run['epoch']} epochs in {run['wall_seconds'] / 3600:.1f} h on "
+                  + short_where(results.run_where(run))
+                  if run else "")
         rows.append({"experiment": name, "seed": seed,
                      "status": f"in progress (epoch {run['epoch']} of {run['epochs']})" if run
                      else missing_status(name),
                      "measured cost of this experiment": short_where(results.earlier_runs(name, results_dir))
-                     or "no run of it yet"})
+                     or so_far or "no run of it yet"})
     columns = ["experiment", "seed", "status", "measured cost of this experiment"]
     return pd.DataFrame(rows, columns=columns)
 
