@@ -340,7 +340,9 @@ def train_epoch(step_fn, model, opt, train_loader: TensorLoader, test_loader: Te
 @functools.lru_cache(maxsize=None)
 def git_commit() -> str:
     """The commit of the code this process runs: read once, at the first run,
-    so later runs of a long-lived process do not pick up a newer checkout."""
+    so later runs of a long-lived process do not pick up a newer checkout.
+    A copy of the tree without its git folder (a lent GPU machine gets one)
+    takes the commit its launcher recorded in `NIN_GIT_COMMIT`."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.REPO_ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
@@ -348,7 +350,7 @@ def git_commit() -> str:
                                cwd=paths.REPO_ROOT, capture_output=True, text=True).stdout.strip()
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("NIN_GIT_COMMIT") or "unknown"
 
 
 def param_groups(model: NiN, cfg: TrainConfig) -> list[dict]:

@@ -64,6 +64,22 @@ def test_record_has_every_field_and_is_written(data_dir, cache_dir, tmp_path, sh
     assert not results.is_protocol_run(on_disk)
 
 
+def test_a_tree_without_git_records_the_commit_its_launcher_gives(monkeypatch, tmp_path):
+    from nin_repro import paths, train as train_module
+
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path)  # a copy of the tree, no .git in it
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))  # git may not look above it
+    train_module.git_commit.cache_clear()
+    try:
+        monkeypatch.delenv("NIN_GIT_COMMIT", raising=False)
+        assert train_module.git_commit() == "unknown"
+        train_module.git_commit.cache_clear()
+        monkeypatch.setenv("NIN_GIT_COMMIT", "8df9f9a0")
+        assert train_module.git_commit() == "8df9f9a0"
+    finally:
+        train_module.git_commit.cache_clear()
+
+
 def test_auto_precision_is_bf16_only_where_the_device_has_it_natively():
     cpu = torch.device("cpu")
     assert resolve_precision("auto", cpu) == ("bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32")
