@@ -1,7 +1,7 @@
 """The engineering notes (an appendix of the book): how fast the library
 trains NiN on the machines of this study, from the bench records in
 results/bench/ and the speed each run recorded; and time to accuracy, the
-paper's recipe against the fast recipe of the same architecture."""
+CPU-budget recipe against the fast recipe of the same architecture."""
 
 from __future__ import annotations
 

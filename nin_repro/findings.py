@@ -24,9 +24,13 @@ def verdict(experiment: str, results_dir=None) -> str:
             f"{60 * r['hours'] / r['n']:.0f} min per run on {rows_where(r['runs'])})")
     if r["paper"] is None:
         return text + "."
-    d = r["difference"]
+    from .claims import row_noise
+
+    d, noise = r["difference"], row_noise(r)
     where = "matches" if abs(d) < 0.005 else ("is " + f"{abs(d):.2f} points " + ("worse than" if d > 0 else "better than"))
-    return text + f"; the paper reports {r['paper']:.2f}%, so ours {where} the paper."
+    unresolved = (f" (within this row's noise of {noise:.2f} points, the range of its test error over its last "
+                  "epochs and over seeds: not a difference these records resolve)" if 0.005 <= abs(d) <= noise else "")
+    return text + f"; the paper reports {r['paper']:.2f}%, so ours {where} the paper{unresolved}."
 
 
 def setup_caveat(experiments: list[str], results_dir=None) -> str:
@@ -127,8 +131,8 @@ def noise_line(labels: dict, results_dir=None) -> str:
         parts.append(f"{label}: {seeds}last-epochs range {ranges} points")
     if not parts:
         return ""
-    return (f"Noise (the range of each run's test error over its last {NOISE_EPOCHS} epochs at the final "
-            "learning rate, and the spread over seeds): " + "; ".join(parts) + ".")
+    return (f"Noise (the range of each run's test error over its last epochs at the final learning rate, "
+            f"{NOISE_EPOCHS} at most, and the spread over seeds): " + "; ".join(parts) + ".")
 
 
 def _summarized(names, results_dir) -> dict:
@@ -238,9 +242,9 @@ def heads_reading(results_dir=None) -> str:
     out.append(f"{labels[tightest]} fits its training set most closely ({train[tightest]:.2f}% training error, "
                f"against {labels[gap_name]}'s {train[gap_name]:.2f}%).")
     if best != gap_name and tightest == best:
-        out.append("The head that fits the training set most closely also has the lowest test error: at this "
-                   "length fitting the training set has not yet cost test error, so a regularizing head has "
-                   "nothing to win. The paper's argument for GAP, a structural regularizer, predicts its "
+        out.append("The head that fits the training set most closely also has the lowest test error: on this "
+                   "reading, at this length fitting the training set has not yet cost test error, so a "
+                   "regularizing head has nothing to win. The paper's argument for GAP, a structural regularizer, predicts its "
                    "advantage where overfitting costs: at the paper's length, not necessarily at this one.")
     elif best == gap_name:
         out.append("GAP has the lowest test error while fitting its training set less closely: the reading "

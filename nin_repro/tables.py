@@ -43,7 +43,7 @@ def protocol_label(experiment: str) -> str:
     if exp.train.short_run:
         return "short check"
     if exp.train.schedule != "step":
-        return "fast recipe (not the paper's)"
+        return "fast recipe, not the paper's"
     return "CPU budget"
 
 
@@ -244,8 +244,8 @@ def schedule_sentence(train: TrainConfig) -> str:
         drops = list(train.milestones())
         rate = f"learning rate {train.lr:g}"
         if train.warmup_epochs:
-            rate += f" (warmed up linearly over the first {train.warmup_epochs:g} epoch" + \
-                    ("s" if train.warmup_epochs != 1 else "") + ")"
+            rate += (" (warmed up linearly over the first epoch)" if train.warmup_epochs == 1 else
+                     f" (warmed up linearly over the first {train.warmup_epochs:g} epochs)")
         if drops:
             rate += ", divided by 10 after epoch" + ("s " if len(drops) > 1 else " ") + \
                 " and ".join(str(d) for d in drops)

@@ -73,6 +73,7 @@ def test_a_full_length_run_in_progress_says_how_far_it_has_come(tmp_path):
     assert "`cifar10_aug_full` seed 0 is at epoch 3 of 260 (41.50% so far); 9 of the 10 planned full-length " \
         "runs have not started." in abstract
     assert abstract.count("\n") == 4  # five lines
+    assert "(0.0 core-hours) on 2-core CPUs (test; 1 combination of machine and precision)." in abstract
 
 
 def test_a_finished_full_length_row_decides_and_can_fail(tmp_path):

@@ -22,7 +22,7 @@ def test_time_to_accuracy_table_reports_reached_not_reached_and_not_run(tmp_path
     fast = table.loc["fast recipe (mnist_fast), seed 0"]
     assert fast["< 1%"] == "4.0 min (epoch 2)" and fast["< 0.6%"] == "not reached"
     assert fast["best (%)"] == 0.7 and fast["length"] == "6.0 min, 3 epochs"
-    assert table.loc["paper recipe (mnist), seed 1"]["< 1%"] == "not reached"
+    assert table.loc["CPU-budget recipe (mnist), seed 1"]["< 1%"] == "not reached"
     cifar = engineering.time_to_accuracy_table("cifar10", tmp_path)
     assert set(cifar["length"]) == {engineering.NOT_RUN}
 
