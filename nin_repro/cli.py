@@ -73,12 +73,9 @@ def _figure5(args) -> int:
     from .figures import extract_confidence_maps
 
     if args.run is None:
-        from .experiments import EXPERIMENTS
-        from .reproduce import FIGURE5_RUNS, refresh_figure5
-        from .results import run_name
+        from .reproduce import figure5_names, refresh_figure5
 
-        names = [run_name(n, s) for n, s in FIGURE5_RUNS if n in EXPERIMENTS]
-        if not refresh_figure5(names, data_dir=args.data_dir, cache_dir=args.cache_dir,
+        if not refresh_figure5(figure5_names(), data_dir=args.data_dir, cache_dir=args.cache_dir,
                                results_dir=args.results_dir):
             print("Figure 5's maps are up to date (or no run has a trained net yet)")
         return 0

@@ -290,6 +290,7 @@ CHAPTERS: dict[str, Chapter] = {
     # cifar10 (no augmentation) is there for orientation while cifar10_aug has no record.
     "engineering": Chapter(
         budget=("mnist", "mnist_fast", "cifar10_aug", "cifar10_aug_fast", "cifar10"),
-        labels={"mnist": "CPU-budget recipe", "mnist_fast": "fast recipe", "cifar10_aug": "CPU-budget recipe, augmented",
-                "cifar10_aug_fast": "fast recipe, augmented", "cifar10": "CPU-budget recipe, not augmented"}),
+        labels={"mnist": "CPU-budget recipe", "mnist_fast": "fast recipe",
+                "cifar10_aug": "CPU-budget recipe, augmented", "cifar10_aug_fast": "fast recipe, augmented",
+                "cifar10": "CPU-budget recipe, not augmented"}),
 }

@@ -29,18 +29,31 @@ def figure_path(results_dir=None) -> Path:
     return paths.results_dir(results_dir) / "figures" / "confidence_maps.npz"
 
 
-def _trained_net(run_name: str, cache_dir=None, results_dir=None) -> tuple[dict, dict, int]:
-    """(config, model state, epochs trained) of a run: the newest of its
-    checkpoints (the cache's, or the snapshot in the repository of a run in
-    progress), else, for a finished run, its committed weights. A finished
-    run's checkpoint counts only if it holds the run's last epoch."""
+def _record_and_checkpoint(run_name: str, cache_dir=None, results_dir=None) -> tuple[dict | None, dict | None]:
+    """A run's record (None while it trains) and the checkpoint state that
+    holds its net: the newest of its checkpoints (cache or repository
+    snapshot), counted for a finished run only if it holds the run's last
+    epoch (else None: that run's net is its committed weights, if any). A
+    corrupt checkpoint raises CheckpointError."""
     from . import checkpoint, results
 
     record_path = results.runs_dir(results_dir) / f"{run_name}.json"
     record = results.read_record(record_path) if record_path.exists() else None
     found = checkpoint.newest(run_name, cache_dir, results_dir)
     if found and (record is None or int(found[1]["epoch"]) == int(record["epochs"])):
-        state = found[1]
+        return record, found[1]
+    return record, None
+
+
+def _trained_net(run_name: str, cache_dir=None, results_dir=None) -> tuple[dict, dict, int]:
+    """(config, model state, epochs trained) of a run: the newest of its
+    checkpoints (the cache's, or the snapshot in the repository of a run in
+    progress), else, for a finished run, its committed weights. A finished
+    run's checkpoint counts only if it holds the run's last epoch."""
+    from . import checkpoint
+
+    record, state = _record_and_checkpoint(run_name, cache_dir, results_dir)
+    if state is not None:
         return state["config"], state["model"], int(state["epoch"])
     weights = checkpoint.weights_path(run_name, results_dir)
     if weights.exists() and record is not None:
@@ -56,22 +69,20 @@ def figure_source(run_names: list[str], cache_dir=None, results_dir=None) -> tup
     it trains); else the first finished shorter run with a trained net. None
     when none has a net. A corrupt checkpoint disqualifies its run here
     (training reports it)."""
-    from . import checkpoint, results
+    from . import checkpoint
     from .experiments import FULL_EPOCHS
 
     finished_full, in_progress, finished_short = [], [], []
     for name in run_names:
-        record_path = results.runs_dir(results_dir) / f"{name}.json"
         try:
-            found = checkpoint.newest(name, cache_dir, results_dir)
+            record, state = _record_and_checkpoint(name, cache_dir, results_dir)
         except checkpoint.CheckpointError:
             continue
-        if not record_path.exists():
-            if found:
-                in_progress.append((name, int(found[1]["epoch"])))
-            continue
-        epochs = int(results.read_record(record_path)["epochs"])
-        if (found and int(found[1]["epoch"]) == epochs) or checkpoint.weights_path(name, results_dir).exists():
+        if record is None:
+            if state is not None:
+                in_progress.append((name, int(state["epoch"])))
+        elif state is not None or checkpoint.weights_path(name, results_dir).exists():
+            epochs = int(record["epochs"])
             (finished_full if epochs >= FULL_EPOCHS else finished_short).append((name, epochs))
     return next(iter(finished_full + in_progress + finished_short), None)
 

@@ -244,8 +244,9 @@ def heads_reading(results_dir=None) -> str:
     if best != gap_name and tightest == best:
         out.append("The head that fits the training set most closely also has the lowest test error: on this "
                    "reading, at this length fitting the training set has not yet cost test error, so a "
-                   "regularizing head has nothing to win. The paper's argument for GAP, a structural regularizer, predicts its "
-                   "advantage where overfitting costs: at the paper's length, not necessarily at this one.")
+                   "regularizing head has nothing to win. The paper's argument for GAP, a structural "
+                   "regularizer, predicts its advantage where overfitting costs: at the paper's length, not "
+                   "necessarily at this one.")
     elif best == gap_name:
         out.append("GAP has the lowest test error while fitting its training set less closely: the reading "
                    "the paper gives, GAP as a structural regularizer.")

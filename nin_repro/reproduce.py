@@ -149,9 +149,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         else:
             job.status, job.note = "finished now", f"test error {record['test_error']:.2f}%"
     if figure_runs:
-        names = [results.run_name(n, s, run_overrides(EXPERIMENTS[n], epochs, subset))
-                 for n, s in figure_runs if n in EXPERIMENTS]  # an unknown one has no record to draw from
-        refresh_figure5(names, data_dir, cache_dir, results_dir, log)
+        refresh_figure5(figure5_names(figure_runs, epochs, subset), data_dir, cache_dir, results_dir, log)
     log(status_report(todo))
     return todo
 
@@ -195,6 +193,14 @@ def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple,
         if rec_kind == kind:
             return seconds, f"the last epoch of {results.record_name(r)}"
     return None
+
+
+def figure5_names(figure_runs: list[tuple[str, int]] = FIGURE5_RUNS, epochs: int | None = None,
+                  subset: int | None = None) -> list[str]:
+    """The run names of (experiment, seed) pairs, as train() names them; an
+    unknown experiment has no record to draw from and is left out."""
+    return [results.run_name(n, s, run_overrides(EXPERIMENTS[n], epochs, subset))
+            for n, s in figure_runs if n in EXPERIMENTS]
 
 
 def refresh_figure5(run_names: list[str], data_dir=None, cache_dir=None, results_dir=None, log=print) -> bool:
