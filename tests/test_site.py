@@ -177,6 +177,7 @@ def test_summary_table_has_the_papers_numbers_and_screenshots(browser_context, s
     page.screenshot(path=str(ARTIFACTS / "summary.png"), full_page=True)
     page.close()
     page, _, _ = open_page(browser_context, server)
+    page.wait_for_url("**/notebooks/intro.html")  # the root is a redirect page ("Loading ..."): wait for it
     assert "Network In Network" in page.title()
     page.screenshot(path=str(ARTIFACTS / "landing.png"), full_page=True)
     page.close()
