@@ -58,9 +58,15 @@ def test_progress_plot_spans_the_whole_schedule_and_says_how_far(tmp_path):
     assert ax.get_title() == "cifar10_full seed 0: in progress, epoch 3 of 260"
     assert ax.get_xlim()[1] > 260
     labels = ax.get_legend_handles_labels()[1]
-    assert "the author's own run (README)" in labels and "paper: 10.41%" in labels
+    author = "the author's own run, no augmentation (README)"
+    assert author in labels and "paper: 10.41%" in labels
     ax = campaign.plot_progress("cifar10_aug_full", 0, tmp_path)
     assert ax.get_title().endswith("not started, epoch 0 of 260")
+    # the augmented run's panel carries the same landmarks (the chapter's caption names them for both)
+    assert author in ax.get_legend_handles_labels()[1]
+    assert "paper: 8.81%" in ax.get_legend_handles_labels()[1]
+    ax = campaign.plot_progress("mnist_full", 0, tmp_path)
+    assert author not in ax.get_legend_handles_labels()[1]
 
 
 def test_error_by_length_has_finished_runs_and_runs_in_progress(tmp_path):

@@ -62,6 +62,8 @@ def test_map_statistics_on_hand_made_maps():
     stats = map_statistics(maps, torch.tensor([1, 2]))
     assert stats["stats_true_peak"] == 50.0 and stats["stats_true_mean"] == 100.0
     assert stats["stats_central_share"] == 25.0
+    # the true maps peak centrally in 1 image of 2; the four other maps (flat ones peak at their first pixel) never
+    assert stats["stats_peak_central"] == 50.0 and stats["stats_other_central"] == 0.0
 
 
 def test_a_figure_from_before_the_check_says_so():
@@ -130,13 +132,19 @@ def test_the_figure_comes_from_a_finished_full_length_run_then_one_in_progress_t
 
 
 def test_the_reading_of_the_check_follows_its_numbers():
-    strong = {"true_peak": 71.0, "true_mean": 80.0, "peak_central": 60.0, "central_share": 25.0}
+    strong = {"true_peak": 71.0, "true_mean": 80.0, "peak_central": 60.0, "central_share": 25.0,
+              "other_central": 45.0}
     text = claim_reading(strong, 50.0)
     assert "less often than the mean does (71.0% against 80.0%" in text
     assert "is the strongest in most images, above the 50%" in text
-    assert "2.4 times as often as a peak placed at random would (60.0% against 25%)" in text
-    assert "responds mostly in the middle" in text
-    weak = {"true_peak": 45.0, "true_mean": 40.0, "peak_central": 20.0, "central_share": 25.0}
+    # the baseline is the other classes' maps of the same images, not only a random position
+    assert "in 60.0% of the images, against 45.0% for the other classes' maps" in text
+    assert "(25% for a peak placed at random)" in text and "responds in the middle more often" in text
+    weak = {"true_peak": 45.0, "true_mean": 40.0, "peak_central": 50.0, "central_share": 25.0,
+            "other_central": 50.0}
     text = claim_reading(weak, 50.0)
     assert "more often than the mean" in text and "is not the strongest in most images, at or below" in text
-    assert "does not favour the middle" in text
+    # central twice as often as chance, but no more than the maps of absent classes: no reading of position
+    assert "does not favour the middle more than the other maps do" in text
+    older = {**strong, "other_central": None}  # a figure file drawn before the other maps were counted
+    assert "says nothing yet about the object's position" in claim_reading(older, 50.0)
