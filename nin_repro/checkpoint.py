@@ -15,7 +15,9 @@ before the file is loaded with `torch.load(weights_only=True)`:
   the run's record.
 
 A run resumes from whichever of its cache checkpoint and snapshot holds more
-epochs.
+epochs (if one of them is corrupt, from the other, saying so). A file and its
+checksum are written with Ctrl-C and SIGTERM held back, so a stop never
+leaves a file beside another file's checksum.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
+import sys
+import threading
 from pathlib import Path
 
 import torch
@@ -53,14 +58,40 @@ def _sum_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+@contextlib.contextmanager
+def signals_held():
+    """Hold Ctrl-C and SIGTERM back until the block ends, then act on the
+    first one that came: a file and its checksum, or a finished run's weights
+    and record, are written as a pair. (Blocking the signals with
+    `pthread_sigmask` would not do: torch's worker threads would still take
+    them, and Python runs the handler in the main thread all the same.)
+    Outside the main thread, a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    old = {sig: h for sig, h in old.items() if h is not None}  # None: a handler not set from Python, left alone
+    for sig in old:
+        signal.signal(sig, lambda signum, frame: came.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if came:
+            signal.raise_signal(came[0])
+
+
 def save(path: Path, state: dict) -> None:
-    """Write `state` and its checksum, each atomically (the file first: a
-    crash between the two leaves a mismatch, reported as such, never a silent
-    load of a torn file)."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-        digest = sha256(tmp)
-    atomic_write_text(_sum_path(path), f"{digest}  {path.name}\n")
+    """Write `state` and its checksum, each atomically, signals held back
+    between them (a crash between the two still leaves a mismatch, reported
+    as such, never a silent load of a torn file)."""
+    with signals_held():
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+            digest = sha256(tmp)
+        atomic_write_text(_sum_path(path), f"{digest}  {path.name}\n")
 
 
 def _recorded_sum(path: Path) -> str | None:
@@ -79,8 +110,7 @@ def load(path: Path) -> dict:
     actual = sha256(path)
     if actual != expected:
         raise CheckpointError(f"{path} is corrupt: its SHA-256 is {actual[:12]}..., {sums.name} says "
-                              f"{expected[:12]}...; restore it from git (git checkout -- {path.name}) or delete "
-                              "it and its .sha256 to start the run again")
+                              f"{expected[:12]}...; {_repair_hint(path)}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a file it cannot unpickle
@@ -91,6 +121,16 @@ def load(path: Path) -> dict:
     return state
 
 
+def _repair_hint(path: Path) -> str:
+    """What to do about a corrupt file: a committed one comes back from git;
+    a cache one is deleted (the repository's snapshot, if any, is used then)."""
+    try:
+        inside = Path(path).resolve().relative_to(paths.REPO_ROOT)
+    except ValueError:
+        return "delete it and its .sha256 (a run then resumes from its snapshot in results/checkpoints/, if any)"
+    return f"restore both from git (git checkout -- {inside} {inside}.sha256) or delete them"
+
+
 def remove(path: Path) -> None:
     """Delete a checkpoint and its checksum (no error if absent)."""
     for p in (Path(path), _sum_path(Path(path))):
@@ -99,32 +139,75 @@ def remove(path: Path) -> None:
 
 
 def copy(src: Path, dst: Path) -> None:
-    """Copy a checkpoint and its checksum, each atomically, the file first."""
-    for s, d in ((src, dst), (_sum_path(src), _sum_path(dst))):
-        with atomic_path(d) as tmp:
-            shutil.copyfile(s, tmp)
+    """Copy a checkpoint and its checksum, each atomically, signals held back
+    between them; `src` is checked first, so a damaged file never replaces a
+    good copy."""
+    src, dst = Path(src), Path(dst)
+    if sha256(src) != _recorded_sum(src):
+        raise CheckpointError(f"{src} does not match its checksum, so it was not copied to {dst}; {dst.name} is "
+                              "left as it was")
+    with signals_held():
+        for s, d in ((src, dst), (_sum_path(src), _sum_path(dst))):
+            with atomic_path(d) as tmp:
+                shutil.copyfile(s, tmp)
 
 
-def newest(run_name: str, cache_dir=None, results_dir=None) -> tuple[Path, dict] | None:
+def newest(run_name: str, cache_dir=None, results_dir=None, warn=None) -> tuple[Path, dict] | None:
     """The checkpoint to resume `run_name` from: of its cache checkpoint and
     its repository snapshot, the one with more epochs (the cache on a tie:
-    it is the one this machine wrote). None if neither exists. A corrupt one
-    raises; it is never skipped in silence."""
+    it is the one this machine wrote). None if neither exists. If one is
+    corrupt and the other sound, the sound one, and `warn` (default: a line
+    on stderr) says which was passed over and why; if all are corrupt, the
+    first one's error is raised. Never skipped in silence."""
     paths_ = [p for p in (cache_path(run_name, cache_dir), snapshot_path(run_name, results_dir)) if p.exists()]
     if len(paths_) == 2 and _recorded_sum(paths_[0]) == _recorded_sum(paths_[1]):
         paths_ = paths_[:1]  # the snapshot is a copy of the cache's: read one (7.7 MB for CIFAR-10)
-    found = [(path, load(path)) for path in paths_]
+    found, errors = [], []
+    for path in paths_:
+        try:
+            found.append((path, load(path)))
+        except CheckpointError as e:
+            errors.append(e)
+    if errors and not found:
+        raise errors[0]
     if not found:
         return None
-    return max(found, key=lambda pair: pair[1].get("epoch", 0))
+    best = max(found, key=lambda pair: pair[1].get("epoch", 0))
+    for e in errors:
+        (warn or _stderr)(f"warning: {e}; using {best[0]} (after epoch {best[1].get('epoch')}) instead")
+    return best
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+# Settings a checkpoint stores that do not change what is trained: words for
+# the book, and how the arithmetic is run (each epoch's row names its own
+# precision). A resumed run may differ in them; it then stores the new ones.
+NOT_IDENTITY = {"description", "paper_key"}
+NOT_IDENTITY_TRAIN = {"precision", "compile", "eval_batch_size", "channels_last"}
+
+
+def identity(config: dict | None) -> dict | None:
+    """The part of a run's configuration that says what is trained."""
+    if not isinstance(config, dict):
+        return None
+    out = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
+    if isinstance(out.get("train"), dict):
+        out["train"] = {k: v for k, v in out["train"].items() if k not in NOT_IDENTITY_TRAIN}
+    return out
 
 
 def check_config(path: Path, state: dict, config: dict) -> dict:
-    """`state`, after checking it was written by a run of this configuration."""
-    if state.get("config") != config:
+    """`state`, after checking it was written by a run that trains the same
+    thing (`identity`: a reworded description or another precision still
+    resumes)."""
+    saved, current = identity(state.get("config")), identity(config)
+    if saved != current:
         raise CheckpointError(f"{path} was written by a run with another configuration "
-                              f"({config_difference(state.get('config'), config)}); delete it or resume with "
-                              "the same experiment, seed, overrides, precision and number of processes")
+                              f"({config_difference(saved, current)}); delete it or resume with "
+                              "the same experiment, seed, overrides and number of processes")
     return state
 
 

@@ -49,7 +49,9 @@ def setup(device: torch.device) -> Context:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        # On GPUs, NCCL for the GPU tensors and gloo for the few CPU ones (a
+        # stop flag, the random states): NCCL alone refuses CPU tensors.
+        dist.init_process_group(backend="cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo")
     return Context(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
 
 

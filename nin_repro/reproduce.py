@@ -1,8 +1,9 @@
 """`nin-repro reproduce`: work through every run the book needs, within a time
 budget, across as many sessions as it takes.
 
-A run whose record exists is skipped (unless `redo`); an interrupted run
-resumes from its checkpoint; a run stops, checkpointed, before an epoch that
+A run whose record exists is skipped (unless `redo`, which trains it again
+once: a redo that outlives a stop continues from its snapshot, with or
+without `redo`); an interrupted run resumes from its checkpoint; a run stops, checkpointed, before an epoch that
 would end past the budget, and a run whose first epoch here would already end
 past it does not start. The status report says what is done, what
 is under way and what is left.
@@ -19,7 +20,7 @@ from .checkpoint import CheckpointError
 from .experiments import BOOK_PLAN, EXPERIMENTS
 from .device import machine_name, resolve_device, resolve_precision
 from .run_config import resolve_run, run_overrides
-from .train import train
+from .train import redo_in_progress, train
 
 # Figure 5's maps come from the first of these runs that has finished and
 # left its trained net (weights, or a checkpoint in the cache): the paper's
@@ -103,12 +104,20 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
     for job in todo:
         # Named as train() names it (epochs equal to the experiment's own do not name a run).
         name = results.run_name(job.experiment, job.seed, run_overrides(EXPERIMENTS[job.experiment], epochs, subset))
-        if (runs / f"{name}.json").exists() and not redo:
+        record_path = runs / f"{name}.json"
+        # A finished run is done, unless a later training of it is under way
+        # (a redo that outlived a stop: its snapshot sits beside the record).
+        if record_path.exists() and not redo and not checkpoint.snapshot_path(name, results_dir).exists():
             job.status = "done"
             continue
         # Read once (7.7 MB for CIFAR-10): it judges the first epoch here and
         # says how far the run got; only train() reads it again, to resume.
         state, unreadable = _newest_or_none(name, cache_dir, results_dir)
+        finished = results.read_record(record_path) if record_path.exists() else None
+        redoing = finished is not None and redo_in_progress(finished, state)
+        if finished is not None and not redo and not redoing:
+            job.status = "done"  # the snapshot beside its record is older than the record
+            continue
         over_budget = deadline is not None and time.time() >= deadline
         if deadline is not None and not over_budget:
             # train() stops before an epoch that would end past the deadline,
@@ -135,7 +144,9 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         try:
             run = resolve_run(job.experiment, job.seed, device=device, epochs=epochs, subset=subset,
                               data_dir=data_dir, cache_dir=cache_dir, results_dir=results_dir)
-            record = train(run, resume=not redo, restart=redo, deadline=deadline, log=log)
+            # --redo starts a finished run again, once: a redo already under way continues
+            record = train(run, resume=not redo or redoing, restart=redo and not redoing, deadline=deadline,
+                           log=log)
         except data.DataError as e:
             if not EXPERIMENTS[job.experiment].requires_download:
                 raise

@@ -77,6 +77,8 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
     # same checkpoint and record.
     with checkpoint.run_lock(ckpt.with_suffix(".lock"), enabled=ctx.is_main):
         found = _earlier_checkpoint(run, ckpt, snapshot, resume, restart, log)
+        if restart and (results.runs_dir(run.results_dir) / f"{name}.json").exists():
+            log(f"[{name}] --restart: training a finished run again; its record is replaced at the end")
         threads, commit = _use_cores(dev, ctx), git_commit()
         train_loader, test_loader, n_train, n_test, source = _loaders(run, ctx)
         model, opt, step_fn = _model_and_optimizer(run, ctx)
@@ -110,22 +112,31 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
                 _save_checkpoint(ckpt, run, epoch + 1, history, wall, model, opt, train_loader, ctx)
                 resumable = ckpt
                 if _stalled(row, epoch, cfg, run.experiment.model.num_classes, len(train_loader)):
-                    where = _leave_snapshot(resumable, snapshot, write and ctx.is_main)
+                    where = _leave_snapshot(resumable, snapshot, write and ctx.is_main, log)
                     raise StalledError(
                         f"[{name}] stalled at chance level: training loss {row['train_loss']:.4f} through epoch "
                         f"{epoch + 1}, after the warm-up (ln {run.experiment.model.num_classes} = "
                         f"{math.log(run.experiment.model.num_classes):.4f}), test error {row['test_error']:.2f}%; "
                         f"its state is kept in {where}; give the experiment a longer warm-up or a lower rate and "
-                        "start it again (--restart; `reproduce --redo`)")
+                        f"start it again: nin-repro train --experiment {run.experiment.name} --seed {run.seed} "
+                        "--restart")
                 if _stop_now(epoch, cfg.epochs, row["seconds"], stop_after_epoch, deadline, ctx):
-                    where = _leave_snapshot(resumable, snapshot, write and ctx.is_main)
+                    where = _leave_snapshot(resumable, snapshot, write and ctx.is_main, log)
                     log(f"[{name}] stopped after epoch {epoch + 1}/{cfg.epochs}; snapshot {where}; "
                         "continue with --resume")
                     return None
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the CLI's handler
+        except StalledError:
+            raise  # its snapshot is left already
+        except BaseException as e:  # Ctrl-C, SIGTERM through the CLI's handler, or any failure (a full disk,
+            # a diverging loss, a GPU error): the last complete epoch goes into the repository either way,
+            # since a cache may not outlive the machine
             if resumable is not None:
-                where = _leave_snapshot(resumable, snapshot, write and ctx.is_main)
-                log(f"[{name}] interrupted; the last complete epoch is kept in {where}; continue with --resume")
+                what = "interrupted" if isinstance(e, KeyboardInterrupt) else f"stopped by {type(e).__name__}"
+                try:
+                    where = _leave_snapshot(resumable, snapshot, write and ctx.is_main, log)
+                    log(f"[{name}] {what}; the last complete epoch is kept in {where}; continue with --resume")
+                except checkpoint.CheckpointError as bad:  # report it, and still raise what stopped the run
+                    log(f"[{name}] {what}; its state could not be left in the repository: {bad}")
             raise
 
         wall = wall_before + running_seconds() - t_start
@@ -153,18 +164,41 @@ def _check_folders(run: Run, ckpt: Path, write: bool) -> None:
 def _earlier_checkpoint(run: Run, ckpt: Path, snapshot: Path, resume: bool, restart: bool, log
                         ) -> tuple[Path, dict] | None:
     """The newer of the run's checkpoint in the cache and its snapshot in the
-    repository, if any: deleted on `restart`, refused unless `resume` when
-    the run it holds is unfinished."""
-    found = checkpoint.newest(run.name, run.cache_dir, run.results_dir)
-    if found and restart:
-        log(f"[{run.name}] --restart: deleting its checkpoint after epoch {found[1].get('epoch')} ({found[0]})")
+    repository, if any: deleted, unread, on `restart`; refused unless
+    `resume` when the run it holds is unfinished. A run that has a record is
+    trained again only with `restart`, or resumed where its checkpoint is a
+    later training of it (`redo_in_progress`): never from a checkpoint older
+    than its record, nor from scratch over it."""
+    if restart:
         for path in (ckpt, snapshot):
-            checkpoint.remove(path)
-        found = None
+            if path.exists():
+                log(f"[{run.name}] --restart: deleting {path}")
+                checkpoint.remove(path)
+        return None
+    found = checkpoint.newest(run.name, run.cache_dir, run.results_dir, warn=log)
+    record_path = results.runs_dir(run.results_dir) / f"{run.name}.json"
+    if record_path.exists():
+        record = results.read_record(record_path)
+        if not redo_in_progress(record, found[1] if found else None):
+            older = f"; its checkpoint at {found[0]} is from before that record" if found and \
+                found[1]["epoch"] < found[1]["config"]["train"]["epochs"] else ""
+            raise ValueError(f"{run.name} has finished already ({record['test_error']:.2f}% after "
+                             f"{record['epochs']} epochs, record {record_path}){older}: nothing to resume; pass "
+                             "--restart to train it again")
     if found and not resume and found[1]["epoch"] < found[1]["config"]["train"]["epochs"]:
         raise ValueError(f"{run.name} has an unfinished checkpoint (after epoch {found[1]['epoch']}) at "
                          f"{found[0]}: pass --resume to continue it, or --restart to start it again")
     return found
+
+
+def redo_in_progress(record: dict, state: dict | None) -> bool:
+    """Whether `state` (a run's newest checkpoint) is a later training of a
+    run that has `record`, not yet finished: unfinished, and its epochs are
+    not the record's own (a checkpoint left from before the record, e.g. in
+    the cache of a machine the run has since moved off, repeats them)."""
+    if state is None or state["epoch"] >= state["config"]["train"]["epochs"]:
+        return False
+    return state["history"] != record["history"][:len(state["history"])]
 
 
 def _use_cores(dev: torch.device, ctx) -> int:
@@ -267,21 +301,37 @@ def _record(run: Run, model, history: list[dict], wall: float, threads: int, com
 
 
 def _write_results(run: Run, record: dict, model, snapshot: Path, log) -> None:
-    path = results.write_record(record, run.results_dir)
+    """The weights first, then the record (which marks the run done), then
+    the snapshot leaves: a stop or a full disk on the way never leaves a run
+    marked done without its weights. Ctrl-C and SIGTERM wait until the end."""
     weights = checkpoint.weights_path(run.name, run.results_dir)
-    checkpoint.save_weights(weights, model.state_dict(), run.name)
-    checkpoint.remove(snapshot)  # finished: its weights and record replace it in the repository
+    with checkpoint.signals_held():
+        checkpoint.save_weights(weights, model.state_dict(), run.name)
+        path = results.write_record(record, run.results_dir)
+        checkpoint.remove(snapshot)  # finished: its weights and record replace it in the repository
     log(f"[{run.name}] test error {record['test_error']:.2f}% after {run.train.epochs} epochs; record {path}; "
         f"weights {weights}")
 
 
-def _leave_snapshot(resumable: Path, snapshot: Path, write: bool) -> Path:
+def _leave_snapshot(resumable: Path, snapshot: Path, write: bool, log=print) -> Path:
     """Copy the checkpoint a stopped run continues from into the repository
-    (unless it is that copy already); return where the run's state now is."""
-    if write and resumable != snapshot:
-        checkpoint.copy(resumable, snapshot)
-        return snapshot
-    return resumable
+    (unless it is that copy already, or the repository's holds more epochs:
+    one brought back from another machine while this one trained); return
+    where the run's state now is."""
+    if not write or resumable == snapshot:
+        return resumable
+    if snapshot.exists():
+        try:
+            theirs = checkpoint.load(snapshot)["epoch"]
+        except checkpoint.CheckpointError:
+            theirs = -1  # a damaged snapshot: replaced by the sound state
+        mine = checkpoint.load(resumable)["epoch"]
+        if theirs > mine:
+            log(f"warning: {snapshot} holds {theirs} epochs, more than the {mine} of this run's {resumable}; "
+                "left as it is (two trainings of one run: keep the longer)")
+            return resumable
+    checkpoint.copy(resumable, snapshot)
+    return snapshot
 
 
 def train_epoch(step_fn, model, opt, train_loader: TensorLoader, test_loader: TensorLoader, cfg: TrainConfig,

@@ -62,6 +62,37 @@ def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_pl
     assert status(third) == ["done", "done"]
 
 
+def test_a_redo_that_outlives_a_stop_continues_and_is_not_started_again(tiny_plan, tmp_path, monkeypatch):
+    from nin_repro import reproduce as reproduce_module
+
+    kw = {**tiny_plan, "jobs": [("t_rep_a", 0)], "figure_runs": None}
+    name = "t_rep_a__seed0__subset512"
+    record = tmp_path / "results" / "runs" / f"{name}.json"
+    assert [j.status for j in reproduce(**kw)] == ["finished now"]
+    first = results.read_record(record)
+    real_train = reproduce_module.train
+
+    def one_epoch_then_stop(run, **call):  # a session that ends after one epoch
+        return real_train(run, stop_after_epoch=1, **call)
+
+    with monkeypatch.context() as m:
+        m.setattr(reproduce_module, "train", one_epoch_then_stop)
+        assert [j.status for j in reproduce(redo=True, **kw)] == ["in progress"]
+    snapshot = checkpoint.snapshot_path(name, tmp_path / "results")
+    assert checkpoint.load(snapshot)["epoch"] == 1  # the redo's state, beside the old record
+    assert results.read_record(record)["finished_at"] == first["finished_at"]
+    # next session, with or without --redo: the redo continues from epoch 1, it is not started again
+    seen = []
+    with monkeypatch.context() as m:
+        m.setattr(reproduce_module, "train", lambda run, **call: seen.append(call) or real_train(run, **call))
+        assert [j.status for j in reproduce(**kw)] == ["finished now"]
+    assert seen == [{"resume": True, "restart": False, "deadline": None, "log": kw["log"]}]
+    assert not snapshot.exists()
+    redone = results.read_record(record)
+    assert [h["test_loss"] for h in redone["history"]] == [h["test_loss"] for h in first["history"]]
+    assert [j.status for j in reproduce(**kw)] == ["done"]
+
+
 def test_figure5_is_redrawn_from_the_finished_run_once(tiny_plan, tmp_path):
     from nin_repro.figures import load_confidence_maps
 
