@@ -80,9 +80,21 @@ def test_a_tree_without_git_records_the_commit_its_launcher_gives(monkeypatch, t
         train_module.git_commit.cache_clear()
 
 
-def test_auto_precision_is_bf16_only_where_the_device_has_it_natively():
+def test_auto_precision_is_bf16_only_where_the_device_has_it_natively(monkeypatch):
+    from nin_repro import device as device_module
+
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) == ("bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32")
+    # the instructions decide: oneDNN's own check also says yes on AVX-512 CPUs that only emulate bf16
+    monkeypatch.setattr(device_module, "cpu_flags", lambda: {"avx2", "avx512f", "avx512bw", "avx512vl"})
+    assert resolve_precision("auto", cpu) == "fp32"
+    monkeypatch.setattr(device_module, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    assert resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(device_module, "cpu_flags", lambda: {"avx2", "amx_bf16", "amx_tile"})
+    assert resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.undo()
+    flags = device_module.cpu_flags()
+    if flags is not None:  # this machine: as its /proc/cpuinfo says
+        assert resolve_precision("auto", cpu) == ("bf16" if flags & {"avx512_bf16", "amx_bf16"} else "fp32")
     assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
     with pytest.raises(ValueError, match="unknown precision 'fp16'; use 'auto'"):
         resolve_precision("fp16", cpu)
@@ -207,8 +219,10 @@ def test_a_cpu_snapshot_continues_on_a_gpu(data_dir, cache_dir, tmp_path, shared
     it = resolve_run(exp, 0, device="cuda", subset=1024, data_dir=data_dir, cache_dir=shared_decoded,
                      results_dir=tmp_path / "results")
     rec = train(it, resume=True, progress=False, log=lambda *_: None)
-    assert len(rec["history"]) == 2 and rec["device"].startswith("cuda")
-    assert rec["history"][0]["machine"] != rec["history"][1]["machine"]
+    # The record and each epoch name the device by its name ("NVIDIA H200"), not by "cuda".
+    gpu = torch.cuda.get_device_name()
+    assert len(rec["history"]) == 2 and rec["device"] == gpu
+    assert rec["history"][0]["machine"].startswith("cpu (") and rec["history"][1]["machine"] == gpu
     after = checkpoint.load(checkpoint.cache_path("t_to_gpu__seed0__subset1024", shared_decoded))
     assert after["rng"][0]["cuda"] is not None and after["rng"][0]["loader"].numel() > 16
 
@@ -349,6 +363,9 @@ def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(data_d
     state = checkpoint.load(checkpoint.cache_path("t_diverge__seed0__subset1024", shared_decoded))
     assert state["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in state["model"].values())
+    # any failure, not only Ctrl-C, leaves the last good epoch in the repository (a cache may not outlive it)
+    assert checkpoint.load(checkpoint.snapshot_path("t_diverge__seed0__subset1024", tmp_path / "results")
+                           )["epoch"] == 1
 
 
 @pytest.mark.parametrize("kw, message", [
@@ -516,6 +533,75 @@ def test_restart_starts_an_unfinished_run_again(data_dir, cache_dir, tmp_path, s
     rec = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, restart=True)
     fresh = run(exp, tmp_path / "fresh", data_dir, cache_dir, ckpt=tmp_path / "elsewhere", write=False)
     assert [h["test_loss"] for h in rec["history"]] == [h["test_loss"] for h in fresh["history"]]
+
+
+def test_restart_deletes_a_corrupt_checkpoint_without_reading_it(data_dir, cache_dir, tmp_path, shared_decoded):
+    exp = tiny("t_restart_corrupt", epochs=2)
+    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1) is None
+    for path in (checkpoint.cache_path("t_restart_corrupt__seed0__subset1024", shared_decoded),
+                 checkpoint.snapshot_path("t_restart_corrupt__seed0__subset1024", tmp_path / "results")):
+        path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(CheckpointError, match="is corrupt"):
+        run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
+    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, restart=True)["epochs"] == 2
+
+
+def test_a_finished_run_is_trained_again_only_with_restart(data_dir, cache_dir, tmp_path, shared_decoded):
+    """Its record is never overwritten by a run from scratch or from a
+    checkpoint older than the record (a stale cache on a machine the run
+    moved off)."""
+    exp = tiny("t_finished", epochs=2)
+    name = "t_finished__seed0__subset1024"
+    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1) is None
+    stale = checkpoint.load(checkpoint.cache_path(name, shared_decoded))
+    rec = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
+    record = results.runs_dir(tmp_path / "results") / f"{name}.json"
+    stamp = record.stat().st_mtime_ns
+    with pytest.raises(ValueError, match=rf"{name} has finished already \({rec['test_error']:.2f}% after 2 "
+                                         r"epochs.*pass --restart"):
+        run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
+    checkpoint.save(checkpoint.cache_path(name, shared_decoded), stale)  # the cache of an earlier machine
+    with pytest.raises(ValueError, match="is from before that record"):
+        run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
+    assert record.stat().st_mtime_ns == stamp
+    again = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, restart=True)
+    assert [h["test_loss"] for h in again["history"]] == [h["test_loss"] for h in rec["history"]]
+
+
+def test_the_weights_are_written_before_the_record_that_marks_a_run_done(data_dir, cache_dir, tmp_path,
+                                                                         shared_decoded, monkeypatch):
+    def full_disk(*args, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_weights", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        run(tiny("t_order", epochs=1), tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
+    assert not (results.runs_dir(tmp_path / "results") / "t_order__seed0__subset1024.json").exists()
+
+
+def test_a_snapshot_holding_more_epochs_is_not_replaced_by_a_shorter_run(data_dir, cache_dir, tmp_path,
+                                                                        shared_decoded):
+    """Two trainings of one run (one brought back from another machine while
+    this one trained): the repository keeps the longer."""
+    exp = tiny("t_longer", epochs=3)
+    name = "t_longer__seed0__subset1024"
+    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=2) is None
+    longer = checkpoint.load(checkpoint.snapshot_path(name, tmp_path / "results"))
+    other_cache = tmp_path / "other"
+    other_cache.mkdir()
+    (other_cache / "decoded").symlink_to(shared_decoded / "decoded", target_is_directory=True)
+    checkpoint.remove(checkpoint.snapshot_path(name, tmp_path / "results"))
+    assert run(exp, tmp_path, data_dir, cache_dir, ckpt=other_cache, stop_after_epoch=1) is None
+    checkpoint.save(checkpoint.snapshot_path(name, tmp_path / "results"), longer)  # collected meanwhile
+    said = []
+    it = resolve_run(exp, 0, subset=1024, data_dir=data_dir, cache_dir=other_cache, results_dir=tmp_path / "results")
+    import nin_repro.train as train_module
+
+    where = train_module._leave_snapshot(checkpoint.cache_path(name, other_cache),
+                                         checkpoint.snapshot_path(name, it.results_dir), True, said.append)
+    assert where == checkpoint.cache_path(name, other_cache)
+    assert checkpoint.load(checkpoint.snapshot_path(name, tmp_path / "results"))["epoch"] == 2
+    assert "holds 2 epochs, more than the 1" in said[0]
 
 
 def test_a_second_process_on_the_same_run_is_refused_and_a_stale_lock_taken_over(tmp_path):
