@@ -274,7 +274,8 @@ def run_lock(path: Path, enabled: bool = True):
             holder = path.read_text().split() if path.exists() else []
             if holder and _alive(holder):
                 raise ValueError(f"{path.stem} is already training in process {holder[0]} on {holder[1]} "
-                                 f"(lock {path}); wait for it to finish or stop it first") from None
+                                 f"(lock {path}); wait for it to finish or stop it first (if no such process "
+                                 "trains it any more, e.g. the machine restarted, delete the lock)") from None
             path.unlink(missing_ok=True)  # stale: its process is gone
             continue
         with os.fdopen(fd, "w") as f:

@@ -27,7 +27,11 @@ def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
     ~/.cache/nin_repro). Kept outside the repository on purpose."""
     value = explicit or os.environ.get("NIN_CACHE") or Path.home() / ".cache" / "nin_repro"
     path = Path(value).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # read-only, a file in the way, no space: one line, not a traceback
+        raise ValueError(f"cannot use {path} as the cache folder ({e.strerror or e}); point NIN_CACHE or "
+                         "--cache-dir to a folder you can write") from e
     return path
 
 

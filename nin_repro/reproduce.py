@@ -19,7 +19,7 @@ from . import checkpoint, data, results
 from .checkpoint import CheckpointError
 from .experiments import BOOK_PLAN, EXPERIMENTS
 from .device import machine_name, resolve_device, resolve_precision
-from .run_config import resolve_run, run_overrides
+from .run_config import MAX_SEED, resolve_run, run_overrides
 from .train import redo_in_progress, train
 
 # Figure 5's maps come from the first of these runs that has finished and
@@ -73,9 +73,9 @@ def plan(only: list[str] | None = None, seeds: list[int] | None = None) -> list[
         if unknown:
             raise ValueError(f"unknown experiment(s) {unknown}; known experiments: {', '.join(EXPERIMENTS)}")
     if seeds is not None:
-        bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or s < 0]
+        bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= MAX_SEED]
         if bad or not seeds:
-            raise ValueError(f"seeds must be one or more integers >= 0, got {seeds!r}")
+            raise ValueError(f"seeds must be one or more integers from 0 to {MAX_SEED}, got {seeds!r}")
         if only:
             return [(n, s) for n in dict.fromkeys(only) for s in dict.fromkeys(seeds)]
         return [(n, s) for n, s in BOOK_PLAN if s in seeds]
@@ -100,6 +100,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
     deadline = None if hours is None else time.time() + hours * 3600
     todo = [Job(n, s) for n, s in (jobs or plan(only, seeds))]
     runs = results.runs_dir(results_dir)
+    results.read_records(results_dir)  # a malformed record stops the call now, not after hours of training
     paces: list[tuple[tuple, float]] = []  # the last epoch of each run this call trained
     for job in todo:
         # Named as train() names it (epochs equal to the experiment's own do not name a run).

@@ -93,6 +93,17 @@ def test_a_redo_that_outlives_a_stop_continues_and_is_not_started_again(tiny_pla
     assert [j.status for j in reproduce(**kw)] == ["done"]
 
 
+def test_a_malformed_record_stops_reproduce_before_anything_trains(tiny_plan, tmp_path, monkeypatch):
+    from nin_repro import reproduce as reproduce_module
+
+    runs = tmp_path / "results" / "runs"
+    runs.mkdir(parents=True)
+    (runs / "cifar10__seed0.json").write_text("{ torn")
+    monkeypatch.setattr(reproduce_module, "train", lambda *a, **k: pytest.fail("trained despite a bad record"))
+    with pytest.raises(results.RecordError, match="cifar10__seed0.json"):
+        reproduce(**tiny_plan)
+
+
 def test_figure5_is_redrawn_from_the_finished_run_once(tiny_plan, tmp_path):
     from nin_repro.figures import load_confidence_maps
 
@@ -152,8 +163,8 @@ def test_seeds_pick_exact_jobs_in_the_books_order():
     assert plan(["cifar10_aug"], seeds=[0]) == [("cifar10_aug", 0)]
     assert plan(["cifar10_fc", "cifar10"], seeds=[1, 1]) == [("cifar10_fc", 1), ("cifar10", 1)]  # unplanned seed: asked for
     assert plan(seeds=[2]) == [("mnist_full", 2), ("cifar10", 2), ("mnist", 2), ("cifar10_aug", 2)]
-    for bad in ([], [-1], ["0"]):
-        with pytest.raises(ValueError, match="seeds must be one or more integers >= 0"):
+    for bad in ([], [-1], ["0"], [0, 2**31]):  # every seed is checked before the first job trains
+        with pytest.raises(ValueError, match="seeds must be one or more integers from 0 to 2147483647"):
             plan(["cifar10"], seeds=bad)
 
 
@@ -162,7 +173,7 @@ def test_cli_reproduce_seeds_reach_the_plan(monkeypatch, capsys):
 
     # the real plan rejects a bad seed before anything trains: a clear error, not a traceback
     assert cli.main(["reproduce", "--only", "cifar10", "--seeds", "-1"]) == 2
-    assert "seeds must be one or more integers >= 0" in capsys.readouterr().err
+    assert "seeds must be one or more integers from 0 to" in capsys.readouterr().err
     seen = {}
     monkeypatch.setattr(reproduce_module, "reproduce", lambda **kw: seen.update(kw) or [])
     assert cli.main(["reproduce", "--only", "cifar10_aug", "--seeds", "0", "--hours", "1"]) == 0

@@ -436,6 +436,20 @@ def test_an_unwritable_results_folder_is_refused_before_training(where, tmp_path
                           results_dir=results_dir), progress=False, log=lambda *_: None)
 
 
+def test_a_cache_folder_that_cannot_be_made_is_one_line_naming_it(tmp_path, capsys):
+    from nin_repro import cli
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("a file where the cache folder would go")
+    with pytest.raises(ValueError, match=rf"cannot use {blocked / 'cache'} as the cache folder .*NIN_CACHE"):
+        train(resolve_run(tiny("t_cache_file"), data_dir=tmp_path / "no-data-here", cache_dir=blocked / "cache",
+                          results_dir=tmp_path / "results"), progress=False, log=lambda *_: None)
+    assert cli.main(["train", "--experiment", "mnist", "--cache-dir", str(blocked / "cache"),
+                     "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "as the cache folder" in err
+
+
 def test_bad_parameters_are_rejected():
     with pytest.raises(ValueError, match="unknown experiment 'cifar11'; known experiments: mnist"):
         resolve_run("cifar11")
