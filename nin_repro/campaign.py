@@ -21,16 +21,19 @@ FULL_LENGTH = [name for name in dict.fromkeys(n for n, _ in BOOK_PLAN) if name.e
 def in_progress(results_dir=None) -> list[dict]:
     """Each snapshot in results/checkpoints/ (each checked against its
     SHA-256) as {run, experiment, seed, epoch, epochs, config, history,
-    wall_seconds, device}: enough of a record for `results.run_where`."""
+    wall_seconds, device}: enough of a record for `results.run_where`; and,
+    from a snapshot that stores them, the data source, torch version, commit
+    and threads of the segment that wrote it."""
     folder = paths.results_dir(results_dir) / "checkpoints"
     runs = []
     for path in sorted(folder.glob("*.pt")):
         state = checkpoint.load(path)
         config = state["config"]
         runs.append({"run": path.stem, "experiment": config["experiment"], "seed": config["seed"],
+                     "dataset": config.get("dataset", ""),
                      "epoch": state["epoch"], "epochs": config["train"]["epochs"], "config": config,
                      "history": state["history"], "wall_seconds": state["wall_seconds"],
-                     "device": state["history"][-1].get("machine", "")})
+                     "device": state["history"][-1].get("machine", ""), **state.get("provenance", {})})
     return runs
 
 

@@ -149,7 +149,9 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
             "test error (%)": f"{run['history'][-1]['test_error']:.2f} so far", "epochs": run["epoch"],
             "wall hours": f"{run['wall_seconds'] / 3600:.2f}", "core-hours": "",
             "train img/s": "", "machine and precision, by epoch": short_where(results.run_where(run)),
-            "data": "", "torch": "", "commit": "", "finished": ""})
+            # a snapshot from before snapshots stored their provenance says so
+            "data": data_copy(run), "torch": run.get("torch_version", "not recorded"),
+            "commit": run["git_commit"][:7] if "git_commit" in run else "not recorded", "finished": ""})
     columns = {"results": ["run", "status", "test error (%)", "epochs", "wall hours", "core-hours", "finished"],
                "provenance": ["run", "machine and precision, by epoch", "data", "torch", "commit"]}[part]
     return pd.DataFrame(rows, columns=list(dict.fromkeys(columns + ["run"])))[columns]

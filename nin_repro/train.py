@@ -109,7 +109,9 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
                 log(f"[{name}] epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, "
                     f"train error {row['train_error']:.2f}%, test error {row['test_error']:.2f}%, lr {row['lr']:.4g}, "
                     f"{row['train_images_per_second']:.0f} img/s, {row['seconds']:.0f} s, {precision}")
-                _save_checkpoint(ckpt, run, epoch + 1, history, wall, model, opt, train_loader, ctx)
+                _save_checkpoint(ckpt, run, epoch + 1, history, wall, model, opt, train_loader, ctx,
+                                 {"data_source": source, "torch_version": str(torch.__version__), "git_commit": commit,
+                                  "threads": threads})
                 resumable = ckpt
                 if _stalled(row, epoch, cfg, run.experiment.model.num_classes, len(train_loader)):
                     where = _leave_snapshot(resumable, snapshot, write and ctx.is_main, log)
@@ -263,14 +265,16 @@ def _resume(found: tuple[Path, dict], run: Run, model, opt, train_loader: Tensor
 
 
 def _save_checkpoint(path: Path, run: Run, epochs_done: int, history: list[dict], wall: float, model, opt,
-                     train_loader: TensorLoader, ctx) -> None:
+                     train_loader: TensorLoader, ctx, provenance: dict) -> None:
     """Everything a later call needs to continue after this epoch, every
-    rank's random streams included (rank 0 writes it)."""
+    rank's random streams included (rank 0 writes it), and the provenance of
+    the segment that wrote it (data copy, torch, commit, threads), which the
+    book shows for a run in progress."""
     rngs = distributed.all_gather_object(rng_state(run.device, train_loader), ctx)
     if ctx.is_main:
         checkpoint.save(path, {"config": run.config, "epoch": epochs_done, "history": history,
                                "wall_seconds": wall, "model": model.state_dict(),
-                               "optimizer": opt.state_dict(), "rng": rngs})
+                               "optimizer": opt.state_dict(), "rng": rngs, "provenance": provenance})
     distributed.barrier(ctx)
 
 

@@ -3,7 +3,7 @@ records."""
 
 import dataclasses
 
-from nin_repro import display, findings, plots, results, tables
+from nin_repro import checkpoint, display, findings, plots, results, tables
 from test_results import make_record
 
 
@@ -66,6 +66,17 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
     row = tables.results_table(["mnist_full"], tmp_path).iloc[0]
     assert (row["ours (%)"], row["epochs"], row["n"]) == ("in progress: 2.50% at epoch 2 of 60", "2 of 60", 0)
     assert tables.run_records_table(tmp_path).iloc[-1]["status"] == "in progress, epoch 2 of 60"
+    # a snapshot from before snapshots kept their provenance says so; a newer one shows it
+    path = snapshot(tmp_path, "cifar10_aug_full", 0, [70.0, 50.0])
+    old = tables.run_records_table(tmp_path, part="provenance").set_index("run").loc["cifar10_aug_full, seed 0"]
+    assert (old["data"], old["torch"], old["commit"]) == ("not recorded", "not recorded", "not recorded")
+    state = checkpoint.load(path)
+    state["provenance"] = {"data_source": "mnist.npz (sha256 393f6a5dbfc8b440)", "torch_version": "2.14.1",
+                           "git_commit": "0123456789abcdef", "threads": 2}
+    checkpoint.save(path, state)
+    new = tables.run_records_table(tmp_path, part="provenance").set_index("run").loc["cifar10_aug_full, seed 0"]
+    assert (new["data"], new["torch"], new["commit"]) == (
+        "near-lossless copy (99.8% of images bit-exact)", "2.14.1", "0123456")
 
 
 def test_setup_caveat_says_when_compared_rows_ran_on_different_machines_or_precisions(tmp_path):

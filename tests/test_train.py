@@ -273,7 +273,9 @@ def test_a_stopped_run_leaves_its_snapshot_in_the_repository_and_a_fresh_machine
     snapshot = checkpoint.snapshot_path(name, tmp_path / "results")
     state = checkpoint.load(snapshot)
     assert state["epoch"] == 1 and set(state) == {"config", "epoch", "history", "wall_seconds", "model",
-                                                   "optimizer", "rng"}
+                                                   "optimizer", "rng", "provenance"}
+    assert state["provenance"]["torch_version"] == torch.__version__
+    assert "sha256" in state["provenance"]["data_source"] and state["provenance"]["git_commit"]
     assert all(v.dtype == torch.float32 for v in state["model"].values())
     assert snapshot.stat().st_size < 8_000_000
     checkpoint.remove(checkpoint.cache_path(name, shared_decoded))  # the cache did not survive the move
