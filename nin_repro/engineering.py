@@ -186,6 +186,13 @@ def matmul_rate(record: dict, precision: str) -> str:
     return f"{record['matmul_tflops'][precision]:.2f}" + (f" (n={n})" if n != 2048 else "")
 
 
+def row_rate(record: dict, prefix: str, contains: str = "") -> float | None:
+    """Images per second of a bench record's first row whose configuration
+    starts with `prefix` (and names `contains`), or None."""
+    return next((x["images_per_second"] for x in record["rows"]
+                 if x["config"].startswith(prefix) and contains in x["config"]), None)
+
+
 def bench_machines_table(results_dir=None) -> pd.DataFrame:
     """The newest bench of each kind of machine the study ran on: the same code
     is several times faster or slower depending on the CPU's instructions, so
@@ -195,7 +202,7 @@ def bench_machines_table(results_dir=None) -> pd.DataFrame:
         newest[(r["device"], cpu_kind(r), r["threads"])] = r
     rows = []
     for (device, kind, threads), r in newest.items():
-        base = next((x["images_per_second"] for x in r["rows"] if x["config"].startswith("baseline")), None)
+        base = row_rate(r, "baseline")
         lib = [x["images_per_second"] for x in r["rows"] if x["config"].startswith("nin_repro:")]
         rows.append({"machine": f"{device}, {kind}, {threads} threads",
                      "library precision": r["library_precision"],
@@ -303,11 +310,11 @@ def speedup_line(results_dir=None) -> str:
         newest[(r["device"], cpu_kind(r))] = r
     parts = []
     for (device, kind), r in newest.items():
-        lib = [x["images_per_second"] for x in r["rows"] if x["config"].startswith("nin_repro:")]
-        base = next((x["images_per_second"] for x in r["rows"] if x["config"].startswith("baseline")), None)
+        # the library's row at the batch the runs train with (128), as the baseline's: like against like
+        lib, base = row_rate(r, "nin_repro:", "batch 128"), row_rate(r, "baseline")
         if lib and base and kind != "unknown":
-            parts.append(f"x{max(lib) / base:.1f} on {short_where(device)} ({kind.split(',')[0].split(' (')[0]}, "
-                         f"{max(lib):.0f} against {base:.0f} images/s)")
+            parts.append(f"x{lib / base:.1f} on {short_where(device)} ({kind.split(',')[0].split(' (')[0]}, "
+                         f"{lib:.0f} against {base:.0f} images/s, batch 128)")
     if not parts:
         return f"Speed of the library against a plain PyTorch loop: {NOT_RUN} (no bench record)."
     return ("The library's training step, against the plain PyTorch loop a user writes first (DataLoader, "

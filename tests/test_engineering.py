@@ -96,6 +96,12 @@ def test_each_kind_of_machine_shows_its_newest_bench(tmp_path):
                                                           "0.00 (n=1024) / 0.16"]
     assert engineering.cpu_kind({**amx, "onednn_kernels": None}) == "AVX512, native bf16"  # no kernel list: AMX untold
     assert engineering.latest_bench(tmp_path)["finished_at"] == amx["finished_at"]
+    # the story pages' line compares like with like: the library at the runs' batch of 128, not its best row
+    both = {**avx2, "rows": avx2["rows"][:1] + [
+        {"config": "nin_repro: + dropout mask, fp32, batch 128", "images_per_second": 90.0, "precision": "fp32"},
+        {"config": "nin_repro: batch 256, fp32", "images_per_second": 120.0, "precision": "fp32"}]}
+    (tmp_path / "bench" / "bench_20261124T090000.json").write_text(json.dumps(both))
+    assert "x1.8 on AMD EPYC (AVX2, 90 against 50 images/s, batch 128)" in engineering.speedup_line(tmp_path)
     (tmp_path / "bench" / "bench_20261125T000000.json").write_text("{torn")
     with pytest.raises(results.RecordError, match="bench_20261125T000000.json: not valid JSON"):
         engineering.bench_machines_table(tmp_path)
