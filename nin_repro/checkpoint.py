@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from . import paths
-from .atomic import atomic_path, atomic_write_text
+from .atomic import atomic_path
 from .data import sha256
 
 
@@ -79,19 +79,20 @@ def signals_held():
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-        if came:
-            signal.raise_signal(came[0])
+        for sig in dict.fromkeys(came):  # each once, in order; one whose handler ignores it gives way
+            if old[sig] is not signal.SIG_IGN:
+                signal.raise_signal(sig)
 
 
 def save(path: Path, state: dict) -> None:
     """Write `state` and its checksum, each atomically, signals held back
     between them (a crash between the two still leaves a mismatch, reported
     as such, never a silent load of a torn file)."""
-    with signals_held():
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-            digest = sha256(tmp)
-        atomic_write_text(_sum_path(path), f"{digest}  {path.name}\n")
+    # Both written to temporary files first, then renamed (the checksum first): a full disk stops
+    # the writing before either file is replaced, since a rename needs no space.
+    with signals_held(), atomic_path(path) as tmp, atomic_path(_sum_path(path)) as tmp_sum:
+        torch.save(state, tmp)
+        tmp_sum.write_text(f"{sha256(tmp)}  {path.name}\n")
 
 
 def _recorded_sum(path: Path) -> str | None:
@@ -138,6 +139,11 @@ def remove(path: Path) -> None:
             p.unlink()
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two checkpoints record the same checksum (one is a copy of the other)."""
+    return _recorded_sum(Path(a)) is not None and _recorded_sum(Path(a)) == _recorded_sum(Path(b))
+
+
 def copy(src: Path, dst: Path) -> None:
     """Copy a checkpoint and its checksum, each atomically, signals held back
     between them; `src` is checked first, so a damaged file never replaces a
@@ -146,10 +152,9 @@ def copy(src: Path, dst: Path) -> None:
     if sha256(src) != _recorded_sum(src):
         raise CheckpointError(f"{src} does not match its checksum, so it was not copied to {dst}; {dst.name} is "
                               "left as it was")
-    with signals_held():
-        for s, d in ((src, dst), (_sum_path(src), _sum_path(dst))):
-            with atomic_path(d) as tmp:
-                shutil.copyfile(s, tmp)
+    with signals_held(), atomic_path(dst) as tmp, atomic_path(_sum_path(dst)) as tmp_sum:
+        shutil.copyfile(src, tmp)  # both copied before either is renamed, as in `save`
+        shutil.copyfile(_sum_path(src), tmp_sum)
 
 
 def newest(run_name: str, cache_dir=None, results_dir=None, warn=None) -> tuple[Path, dict] | None:
@@ -157,16 +162,22 @@ def newest(run_name: str, cache_dir=None, results_dir=None, warn=None) -> tuple[
     its repository snapshot, the one with more epochs (the cache on a tie:
     it is the one this machine wrote). None if neither exists. If one is
     corrupt and the other sound, the sound one, and `warn` (default: a line
-    on stderr) says which was passed over and why; if all are corrupt, the
-    first one's error is raised. Never skipped in silence."""
-    paths_ = [p for p in (cache_path(run_name, cache_dir), snapshot_path(run_name, results_dir)) if p.exists()]
-    if len(paths_) == 2 and _recorded_sum(paths_[0]) == _recorded_sum(paths_[1]):
-        paths_ = paths_[:1]  # the snapshot is a copy of the cache's: read one (7.7 MB for CIFAR-10)
+    on stderr) says which was passed over and why; if both are corrupt, the
+    first one's error is raised. A corrupt snapshot (the repository's copy)
+    always raises, with the git command that restores it: passed over, it
+    would be overwritten at the next stop. Never skipped in silence."""
+    cache, snapshot = cache_path(run_name, cache_dir), snapshot_path(run_name, results_dir)
     found, errors = [], []
-    for path in paths_:
+    for path in (cache, snapshot):
+        if not path.exists():
+            continue
+        if found and _recorded_sum(path) == _recorded_sum(found[0][0]):
+            continue  # a copy of the sound one already read (7.7 MB for CIFAR-10): read once
         try:
             found.append((path, load(path)))
         except CheckpointError as e:
+            if path == snapshot:  # the repository's copy can be restored from git: stop and say how
+                raise
             errors.append(e)
     if errors and not found:
         raise errors[0]

@@ -209,11 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         again = "rerun `nin-repro reproduce`" if args.command == "reproduce" else "rerun with --resume"
         print(f"interrupted; {again} to continue from the last complete epoch", file=sys.stderr)
         return 130
-    except (ValueError, RuntimeError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
         # Known failure modes carry messages that say what to do; no traceback.
         print(f"nin-repro: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:  # a full disk, a folder that vanished: the system's words and the file's name
+    except OSError as e:  # a full disk, a read-only folder: the system's words and the file's name
         print(f"nin-repro: error: {e}; free the space or fix the folder, then rerun (a stopped run resumes "
               "from its last complete epoch)", file=sys.stderr)
         return 2

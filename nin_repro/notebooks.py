@@ -128,5 +128,7 @@ def retrain(chapter: str, retrain: bool, *, seeds, device, epochs, subset, data_
 
     for name in CHAPTERS[chapter].budget:
         for seed in seeds:
+            # retrain=True asks for the runs again: a run with a record is trained anew and its record
+            # replaced at the end (train() refuses that without restart)
             train(resolve_run(name, seed, device=device, epochs=epochs, subset=subset, data_dir=data_dir,
-                              results_dir=results_dir), progress=False)
+                              results_dir=results_dir), restart=True, progress=False)

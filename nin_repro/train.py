@@ -76,7 +76,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
     # One process per run: a second one would write (or --restart delete) the
     # same checkpoint and record.
     with checkpoint.run_lock(ckpt.with_suffix(".lock"), enabled=ctx.is_main):
-        found = _earlier_checkpoint(run, ckpt, snapshot, resume, restart, log)
+        found = _earlier_checkpoint(run, ckpt, snapshot, resume, restart, log, ctx.is_main)
         if restart and (results.runs_dir(run.results_dir) / f"{name}.json").exists():
             log(f"[{name}] --restart: training a finished run again; its record is replaced at the end")
         threads, commit = _use_cores(dev, ctx), git_commit()
@@ -109,10 +109,11 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
                 log(f"[{name}] epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, "
                     f"train error {row['train_error']:.2f}%, test error {row['test_error']:.2f}%, lr {row['lr']:.4g}, "
                     f"{row['train_images_per_second']:.0f} img/s, {row['seconds']:.0f} s, {precision}")
-                _save_checkpoint(ckpt, run, epoch + 1, history, wall, model, opt, train_loader, ctx,
-                                 {"data_source": source, "torch_version": str(torch.__version__), "git_commit": commit,
-                                  "threads": threads})
-                resumable = ckpt
+                with checkpoint.signals_held():  # a stop during the save finds `resumable` naming it
+                    _save_checkpoint(ckpt, run, epoch + 1, history, wall, model, opt, train_loader, ctx,
+                                     {"data_source": source, "torch_version": str(torch.__version__),
+                                      "git_commit": commit, "threads": threads})
+                    resumable = ckpt
                 if _stalled(row, epoch, cfg, run.experiment.model.num_classes, len(train_loader)):
                     where = _leave_snapshot(resumable, snapshot, write and ctx.is_main, log)
                     raise StalledError(
@@ -127,11 +128,14 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
                     log(f"[{name}] stopped after epoch {epoch + 1}/{cfg.epochs}; snapshot {where}; "
                         "continue with --resume")
                     return None
-        except StalledError:
-            raise  # its snapshot is left already
-        except BaseException as e:  # Ctrl-C, SIGTERM through the CLI's handler, or any failure (a full disk,
-            # a diverging loss, a GPU error): the last complete epoch goes into the repository either way,
-            # since a cache may not outlive the machine
+        except (StalledError, DivergedError):
+            # A run that cannot go on as it is: resumed, it would repeat the failure. A stalled one has
+            # left its state already; a diverged one keeps its last good epoch in the cache only, so that
+            # the book does not show it as a run in progress.
+            raise
+        except BaseException as e:  # Ctrl-C, SIGTERM through the CLI's handler, or any other failure (a
+            # full disk, a GPU error): the last complete epoch goes into the repository either way, since
+            # a cache may not outlive the machine
             if resumable is not None:
                 what = "interrupted" if isinstance(e, KeyboardInterrupt) else f"stopped by {type(e).__name__}"
                 try:
@@ -163,8 +167,8 @@ def _check_folders(run: Run, ckpt: Path, write: bool) -> None:
             checkpoint.writable_folder(folder, what)
 
 
-def _earlier_checkpoint(run: Run, ckpt: Path, snapshot: Path, resume: bool, restart: bool, log
-                        ) -> tuple[Path, dict] | None:
+def _earlier_checkpoint(run: Run, ckpt: Path, snapshot: Path, resume: bool, restart: bool, log,
+                        is_main: bool = True) -> tuple[Path, dict] | None:
     """The newer of the run's checkpoint in the cache and its snapshot in the
     repository, if any: deleted, unread, on `restart`; refused unless
     `resume` when the run it holds is unfinished. A run that has a record is
@@ -172,7 +176,7 @@ def _earlier_checkpoint(run: Run, ckpt: Path, snapshot: Path, resume: bool, rest
     later training of it (`redo_in_progress`): never from a checkpoint older
     than its record, nor from scratch over it."""
     if restart:
-        for path in (ckpt, snapshot):
+        for path in (ckpt, snapshot) if is_main else ():  # one process deletes (under torchrun: rank 0)
             if path.exists():
                 log(f"[{run.name}] --restart: deleting {path}")
                 checkpoint.remove(path)
@@ -195,10 +199,13 @@ def _earlier_checkpoint(run: Run, ckpt: Path, snapshot: Path, resume: bool, rest
 
 def redo_in_progress(record: dict, state: dict | None) -> bool:
     """Whether `state` (a run's newest checkpoint) is a later training of a
-    run that has `record`, not yet finished: unfinished, and its epochs are
-    not the record's own (a checkpoint left from before the record, e.g. in
-    the cache of a machine the run has since moved off, repeats them)."""
-    if state is None or state["epoch"] >= state["config"]["train"]["epochs"]:
+    run that has `record` whose own record is not written yet: its epochs
+    are not the record's (a checkpoint left from before the record, e.g. in
+    the cache of a machine the run has since moved off, repeats them; so
+    does the checkpoint the record was written from). A redo that finished
+    but could not write its record (a full disk) counts: resumed, it only
+    writes it."""
+    if state is None:
         return False
     return state["history"] != record["history"][:len(state["history"])]
 
@@ -320,21 +327,26 @@ def _write_results(run: Run, record: dict, model, snapshot: Path, log) -> None:
 def _leave_snapshot(resumable: Path, snapshot: Path, write: bool, log=print) -> Path:
     """Copy the checkpoint a stopped run continues from into the repository
     (unless it is that copy already, or the repository's holds more epochs:
-    one brought back from another machine while this one trained); return
-    where the run's state now is."""
+    one brought back from another machine while this one trained, or cannot
+    be read: git can restore it); return where the run's state now is.
+    Ctrl-C and SIGTERM wait until it is done: a second Ctrl-C is common."""
     if not write or resumable == snapshot:
         return resumable
-    if snapshot.exists():
-        try:
-            theirs = checkpoint.load(snapshot)["epoch"]
-        except checkpoint.CheckpointError:
-            theirs = -1  # a damaged snapshot: replaced by the sound state
-        mine = checkpoint.load(resumable)["epoch"]
-        if theirs > mine:
-            log(f"warning: {snapshot} holds {theirs} epochs, more than the {mine} of this run's {resumable}; "
-                "left as it is (two trainings of one run: keep the longer)")
-            return resumable
-    checkpoint.copy(resumable, snapshot)
+    with checkpoint.signals_held():
+        if snapshot.exists():
+            if checkpoint.same_file(resumable, snapshot):
+                return snapshot
+            try:
+                theirs = checkpoint.load(snapshot)["epoch"]
+            except checkpoint.CheckpointError as e:
+                log(f"warning: {e}; it is left as it is, and this run's state stays in {resumable}")
+                return resumable
+            mine = checkpoint.load(resumable)["epoch"]
+            if theirs > mine:
+                log(f"warning: {snapshot} holds {theirs} epochs, more than the {mine} of this run's {resumable}; "
+                    "left as it is (two trainings of one run: keep the longer)")
+                return resumable
+        checkpoint.copy(resumable, snapshot)
     return snapshot
 
 
@@ -369,7 +381,8 @@ def train_epoch(step_fn, model, opt, train_loader: TensorLoader, test_loader: Te
                 kept = (f"the last good checkpoint (after epoch {epoch}) is kept at {resumable}"
                         if resumable else "no epoch had completed, so nothing is kept")
                 raise DivergedError(f"[{run_name}] loss became {total} in epoch {epoch + 1} (step {step + 1}); "
-                                    f"{kept}. Lower the learning rate or lengthen the warm-up.")
+                                    f"{kept}. Lower the learning rate or lengthen the warm-up, then start the "
+                                    "run again with --restart.")
             if progress and ctx.is_main:
                 seen = (step + 1) * cfg.batch_size
                 bar.set_postfix(loss=f"{total / ctx.world_size / (step + 1):.3f}",

@@ -78,6 +78,51 @@ def test_a_corrupt_copy_is_passed_over_for_a_sound_one_and_said(tmp_path):
         checkpoint.newest("r", cache, results, warn=said.append)
 
 
+def test_a_cache_torn_between_its_file_and_checksum_falls_back_to_the_snapshot_it_was_copied_to(tmp_path):
+    """The stop copied the cache to the repository (same checksum); the next
+    epoch's save was killed after its file and before its checksum: the two
+    checksum files still agree, but only the repository's copy is sound."""
+    cache, results = tmp_path / "cache", tmp_path / "results"
+    cpath, spath = checkpoint.cache_path("r", cache), checkpoint.snapshot_path("r", results)
+    cpath.parent.mkdir(parents=True)
+    checkpoint.save(cpath, state(3))
+    checkpoint.copy(cpath, spath)
+    torch.save(state(4), cpath)  # the new file, its checksum never written
+    said = []
+    path, found = checkpoint.newest("r", cache, results, warn=said.append)
+    assert (path, found["epoch"]) == (spath, 3) and f"{cpath} is corrupt" in said[0]
+
+
+def test_a_corrupt_snapshot_stops_even_when_the_cache_is_sound(tmp_path):
+    """Passed over, the repository's copy would be overwritten at the next
+    stop, where git could have restored it."""
+    cache, results = tmp_path / "cache", tmp_path / "results"
+    cpath, spath = checkpoint.cache_path("r", cache), checkpoint.snapshot_path("r", results)
+    for p in (cpath, spath):
+        p.parent.mkdir(parents=True)
+    checkpoint.save(cpath, state(2))
+    checkpoint.save(spath, state(3))
+    spath.write_bytes(spath.read_bytes()[:-5])
+    with pytest.raises(CheckpointError, match=f"{spath} is corrupt"):
+        checkpoint.newest("r", cache, results, warn=pytest.fail)
+
+
+def test_a_held_signal_that_was_ignored_does_not_swallow_a_stop_after_it(tmp_path):
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    old_int, old_term = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with checkpoint.signals_held():
+                os.kill(os.getpid(), signal.SIGINT)   # ignored by this process (as in a `cmd &` of a script)
+                os.kill(os.getpid(), signal.SIGTERM)  # a real stop
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
 def test_the_repair_hint_fits_where_the_file_is(tmp_path):
     outside = tmp_path / "x.pt"
     checkpoint.save(outside, state(1))

@@ -109,7 +109,9 @@ def test_the_data_travels_in_parts_and_the_results_come_back_checked(data_dir, t
     shutil.rmtree(there / "results" / "checkpoints")
     out_again = tmp_path / "out_again"
     out_again.mkdir()
-    done = _bash([".ci/device_run", "train", "-1"], there, {**env_there, "OUT": str(out_again)})  # -1: --hours < 0
+    done = _bash([".ci/device_run", "train", "-1"], there, {**env_there, "OUT": str(out_again)},  # -1: --hours < 0
+                 ok=False)
+    assert done.returncode == 2  # the call fails as reproduce did, and still brings the results back
     assert "nin-repro: error: --hours must be" in (out_again / "reproduce.log").read_text()
     assert "reproduce exited 2; results archived in" in done.stdout
     with tarfile.open(out_again / "checkpoints.tar") as t:

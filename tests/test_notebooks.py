@@ -136,3 +136,21 @@ def test_retrain_trains_each_budget_row_of_the_chapter_for_each_seed_only_when_a
     notebooks.retrain("table5_heads", True, seeds=[0, 1], **params)
     assert calls == [("cifar10_fc", 0), ("cifar10_fc", 1), ("cifar10_fc_dropout", 0), ("cifar10_fc_dropout", 1),
                      ("cifar10", 0), ("cifar10", 1)]
+
+
+def test_retrain_twice_into_one_results_folder_trains_the_runs_again(tmp_path, data_dir, cache_dir, monkeypatch):
+    """retrain=True means "train these runs": a run that has a record (the
+    committed ones, or a first retrain) is trained anew, not refused."""
+    from nin_repro import data, notebooks, results
+
+    data.load_packed("mnist", data_dir, cache_dir)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "decoded").symlink_to(cache_dir / "decoded", target_is_directory=True)
+    monkeypatch.setenv("NIN_CACHE", str(tmp_path / "cache"))
+    params = dict(seeds=[0], device="cpu", epochs=1, subset=256, data_dir=data_dir, results_dir=tmp_path / "r")
+    notebooks.retrain("mnist", True, **params)
+    path = results.runs_dir(tmp_path / "r") / "mnist__seed0__epochs1_subset256.json"
+    first = results.read_record(path)
+    notebooks.retrain("mnist", True, **params)
+    again = results.read_record(path)
+    assert again["finished_at"] >= first["finished_at"] and again["wall_seconds"] != first["wall_seconds"]

@@ -365,9 +365,45 @@ def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(data_d
     state = checkpoint.load(checkpoint.cache_path("t_diverge__seed0__subset1024", shared_decoded))
     assert state["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in state["model"].values())
-    # any failure, not only Ctrl-C, leaves the last good epoch in the repository (a cache may not outlive it)
-    assert checkpoint.load(checkpoint.snapshot_path("t_diverge__seed0__subset1024", tmp_path / "results")
+    # not left in the repository: resumed, it would diverge again, and the book would show it in progress
+    assert not checkpoint.snapshot_path("t_diverge__seed0__subset1024", tmp_path / "results").exists()
+
+
+def test_any_other_failure_leaves_the_last_good_epoch_in_the_repository(data_dir, cache_dir, tmp_path,
+                                                                        shared_decoded, monkeypatch):
+    import nin_repro.train as train_module
+
+    real = train_module.train_epoch
+
+    def disk_full_in_epoch_2(*args, **kw):
+        if args[7] == 1:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(train_module, "train_epoch", disk_full_in_epoch_2)
+    with pytest.raises(OSError):
+        run(tiny("t_failure", epochs=3), tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
+    assert checkpoint.load(checkpoint.snapshot_path("t_failure__seed0__subset1024", tmp_path / "results")
                            )["epoch"] == 1
+
+
+def test_a_redo_that_finished_but_could_not_write_its_record_writes_it_when_resumed(
+        data_dir, cache_dir, tmp_path, shared_decoded, monkeypatch):
+    exp = tiny("t_redo_record", epochs=1)
+    name = "t_redo_record__seed0__subset1024"
+    first = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
+    real_write = results.write_record
+    with monkeypatch.context() as m:
+        m.setattr(results, "write_record", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "disk full")))
+        with pytest.raises(OSError):
+            run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, restart=True)
+    assert results.write_record is real_write
+    redo = checkpoint.load(checkpoint.cache_path(name, shared_decoded))
+    assert redo["history"] != first["history"]  # its own epochs (their seconds differ), no record yet
+    rec = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
+    assert rec["history"] == redo["history"]
+    assert results.read_record(results.runs_dir(tmp_path / "results") / f"{name}.json")["history"] == \
+        redo["history"]
 
 
 @pytest.mark.parametrize("kw, message", [
