@@ -61,13 +61,20 @@ def test_a_damaged_file_is_never_copied_over_a_good_one(tmp_path):
     assert checkpoint.load(dst)["epoch"] == 2
 
 
-def test_a_corrupt_copy_is_passed_over_for_a_sound_one_and_said(tmp_path):
+def cache_and_snapshot(tmp_path, cache_state, snapshot_state):
+    """A run's cache checkpoint and repository snapshot, both sound: (cache
+    folder, results folder, cache path, snapshot path)."""
     cache, results = tmp_path / "cache", tmp_path / "results"
     cpath, spath = checkpoint.cache_path("r", cache), checkpoint.snapshot_path("r", results)
     for p in (cpath, spath):
         p.parent.mkdir(parents=True)
-    checkpoint.save(cpath, state(4))
-    checkpoint.save(spath, state(3))
+    checkpoint.save(cpath, cache_state)
+    checkpoint.save(spath, snapshot_state)
+    return cache, results, cpath, spath
+
+
+def test_a_corrupt_copy_is_passed_over_for_a_sound_one_and_said(tmp_path):
+    cache, results, cpath, spath = cache_and_snapshot(tmp_path, state(4), state(3))
     cpath.write_bytes(cpath.read_bytes()[:-5])  # the newer one torn
     said = []
     path, found = checkpoint.newest("r", cache, results, warn=said.append)
@@ -96,12 +103,7 @@ def test_a_cache_torn_between_its_file_and_checksum_falls_back_to_the_snapshot_i
 def test_a_corrupt_snapshot_stops_even_when_the_cache_is_sound(tmp_path):
     """Passed over, the repository's copy would be overwritten at the next
     stop, where git could have restored it."""
-    cache, results = tmp_path / "cache", tmp_path / "results"
-    cpath, spath = checkpoint.cache_path("r", cache), checkpoint.snapshot_path("r", results)
-    for p in (cpath, spath):
-        p.parent.mkdir(parents=True)
-    checkpoint.save(cpath, state(2))
-    checkpoint.save(spath, state(3))
+    cache, results, cpath, spath = cache_and_snapshot(tmp_path, state(2), state(3))
     spath.write_bytes(spath.read_bytes()[:-5])
     with pytest.raises(CheckpointError, match=f"{spath} is corrupt"):
         checkpoint.newest("r", cache, results, warn=pytest.fail)

@@ -301,19 +301,24 @@ def test_the_newer_of_cache_and_snapshot_is_resumed(data_dir, cache_dir, tmp_pat
     assert checkpoint.newest(name, shared_decoded, tmp_path / "results")[1]["epoch"] == 1
 
 
-def test_an_interrupted_run_leaves_its_last_complete_epoch_in_the_repository(data_dir, cache_dir, tmp_path,
-                                                                             shared_decoded, monkeypatch):
+@pytest.mark.parametrize("stop", [KeyboardInterrupt(), OSError(28, "No space left on device")],
+                         ids=["interrupted", "disk-full"])
+def test_an_interrupted_or_failed_run_leaves_its_last_complete_epoch_in_the_repository(
+        stop, data_dir, cache_dir, tmp_path, shared_decoded, monkeypatch):
+    """Ctrl-C (SIGTERM through the CLI) or any other failure but a stall or
+    a divergence: the last good epoch goes into the repository, since a cache
+    may not outlive the machine."""
     import nin_repro.train as train_module
 
     real = train_module.train_epoch
 
-    def interrupted_in_epoch_2(*args, **kw):
+    def stopped_in_epoch_2(*args, **kw):
         if args[7] == 1:  # the epoch index
-            raise KeyboardInterrupt
+            raise stop
         return real(*args, **kw)
 
-    monkeypatch.setattr(train_module, "train_epoch", interrupted_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(train_module, "train_epoch", stopped_in_epoch_2)
+    with pytest.raises(type(stop)):
         run(tiny("t_interrupt", epochs=3), tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
     assert checkpoint.load(checkpoint.snapshot_path("t_interrupt__seed0__subset1024", tmp_path / "results")
                            )["epoch"] == 1
@@ -367,24 +372,6 @@ def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(data_d
     assert all(torch.isfinite(v).all() for v in state["model"].values())
     # not left in the repository: resumed, it would diverge again, and the book would show it in progress
     assert not checkpoint.snapshot_path("t_diverge__seed0__subset1024", tmp_path / "results").exists()
-
-
-def test_any_other_failure_leaves_the_last_good_epoch_in_the_repository(data_dir, cache_dir, tmp_path,
-                                                                        shared_decoded, monkeypatch):
-    import nin_repro.train as train_module
-
-    real = train_module.train_epoch
-
-    def disk_full_in_epoch_2(*args, **kw):
-        if args[7] == 1:
-            raise OSError(28, "No space left on device")
-        return real(*args, **kw)
-
-    monkeypatch.setattr(train_module, "train_epoch", disk_full_in_epoch_2)
-    with pytest.raises(OSError):
-        run(tiny("t_failure", epochs=3), tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
-    assert checkpoint.load(checkpoint.snapshot_path("t_failure__seed0__subset1024", tmp_path / "results")
-                           )["epoch"] == 1
 
 
 def test_a_redo_that_finished_but_could_not_write_its_record_writes_it_when_resumed(
