@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from . import campaign, results
+from .display import shown
 from .experiments import BOOK_PLAN, CHAPTERS, CIFAR_EPOCHS, EXPERIMENTS, FULL_EPOCHS
 from .paper import CAFFE_ZOO_PARAMETERS, PAPER_ERRORS
 
@@ -231,7 +232,7 @@ def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> tuple[str, str
     "reversed" (the opposite order, or dropout raising the error, beyond the
     noise), "smaller" (a cut beyond the noise but of 20% or less) or "within
     the noise"."""
-    means = {n: rows[n]["ours_mean"] for n in names}
+    means = {n: shown(rows[n]["ours_mean"]) for n in names}  # as printed, so printed gaps add up
     noise = {n: row_noise(rows[n]) for n in names}
     if claim.kind == "order":
         labels = CHAPTERS[claim.chapter].labels

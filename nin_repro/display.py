@@ -40,6 +40,14 @@ def text(markdown: str):
     return Markdown(markdown)
 
 
+def shown(percent: float) -> float:
+    """A percentage as the book prints it (two decimals). Differences are
+    taken between printed numbers, so that a reader who subtracts the two
+    printed errors gets the printed difference (19.13 - 18.91 reads 0.22,
+    not the 0.21 of the unrounded means)."""
+    return round(percent, 2)
+
+
 def bullets(lines: list[str]) -> str:
     return "\n".join(f"- {line}" for line in lines)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 
 from . import campaign, results
-from .display import short_where
+from .display import short_where, shown
 from .experiments import CHAPTERS
 from .tables import NOT_RUN, mean_std, missing_status, rows_where
 
@@ -88,10 +88,10 @@ def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
 
     paper = "" if None in (ra["paper"], rb["paper"]) else f"the paper: {side(rb['paper'] - ra['paper'])}; "
     noise = max(_noise(ra), _noise(rb))
-    gap = abs(rb["ours_mean"] - ra["ours_mean"])
-    within = "within" if gap <= noise else "beyond"
+    d = shown(rb["ours_mean"]) - shown(ra["ours_mean"])
+    within = "within" if abs(d) <= noise else "beyond"
     return (f"{labels[a]} {ra['ours_mean']:.2f}% vs {labels[b]} {rb['ours_mean']:.2f}%: "
-            f"{labels[a]} {side(rb['ours_mean'] - ra['ours_mean'])} ({paper}the rows' noise is up to "
+            f"{labels[a]} {side(d)} ({paper}the rows' noise is up to "
             f"{noise:.2f} points, so the gap is {within} it).")
 
 
@@ -112,7 +112,7 @@ def _fit_line(rows: dict, labels: dict) -> str:
             continue
         train = statistics.fmean(r["history"][-1]["train_error"] for r in rows[n]["runs"])
         fits.append(f"{label} {train:.2f}% train vs {rows[n]['ours_mean']:.2f}% test "
-                    f"(a gap of {rows[n]['ours_mean'] - train:.2f} points)")
+                    f"(a gap of {shown(rows[n]['ours_mean']) - shown(train):.2f} points)")
     return "At the last epoch (training error measured during it, with dropout on): " + "; ".join(fits) + "."
 
 
@@ -190,9 +190,9 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
     with_d, without = rows[with_name], rows[without_name]
     if with_d["ours_mean"] is None or without["ours_mean"] is None:
         return _lines([f"dropout vs no dropout: {NOT_RUN} (needs records of `{with_name}` and `{without_name}`)."])
-    cut = 100 * (without["ours_mean"] - with_d["ours_mean"]) / without["ours_mean"]
     noise = max(_noise(with_d), _noise(without))
-    gap = without["ours_mean"] - with_d["ours_mean"]
+    gap = shown(without["ours_mean"]) - shown(with_d["ours_mean"])
+    cut = 100 * gap / shown(without["ours_mean"])
     return _lines([
         f"Test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
         f"a {cut:.1f}% relative reduction, {gap:.2f} points (the paper: more than 20%; n={with_d['n']} and "
@@ -228,8 +228,8 @@ def heads_reading(results_dir=None) -> str:
         return ("Not every head has a record yet, so there is nothing to read. "
                 + _full_status(full_names, results_dir))
     gap_name = next(iter(labels))
-    means = {n: r["ours_mean"] for n, r in rows.items()}
-    train = {n: _train_error(r) for n, r in rows.items()}
+    means = {n: shown(r["ours_mean"]) for n, r in rows.items()}
+    train = {n: shown(_train_error(r)) for n, r in rows.items()}
     noise = max(_noise(r) for r in rows.values())
     best = min(means, key=means.get)
     tightest = min(train, key=train.get)
@@ -268,10 +268,11 @@ def dropout_reading(results_dir=None) -> str:
     if not all(r["n"] for r in rows.values()):
         return "Both rows need records before there is anything to read. " + _full_status(full_names, results_dir)
     w, wo = rows[with_name], rows[without_name]
-    gap_w, gap_wo = w["ours_mean"] - _train_error(w), wo["ours_mean"] - _train_error(wo)
-    diff = wo["ours_mean"] - w["ours_mean"]
+    test_w, test_wo = shown(w["ours_mean"]), shown(wo["ours_mean"])
+    gap_w, gap_wo = test_w - shown(_train_error(w)), test_wo - shown(_train_error(wo))
+    diff = test_wo - test_w
     noise = max(_noise(w), _noise(wo))
-    cut = 100 * diff / wo["ours_mean"]
+    cut = 100 * diff / test_wo
     out = [f"{_protocol_words(full, rows)}, dropout {'lowers' if diff >= 0 else 'raises'} the test error "
            f"by {abs(diff):.2f} points ({abs(cut):.1f}% of the no-dropout error; the paper: more than 20%), against a noise of up to "
            f"{noise:.2f} points: the difference is {'within' if abs(diff) <= noise else 'beyond'} it."]

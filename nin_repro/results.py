@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import paths
 from .atomic import atomic_write_text
+from .display import shown
 from .experiments import EXPERIMENTS
 from .paper import PAPER_ERRORS
 
@@ -241,7 +242,7 @@ def summarize(records: list[dict], experiments: list[str]) -> list[dict]:
             "ours_std": statistics.stdev(errors) if len(errors) > 1 else None,
             "n": len(errors),
             "seeds": sorted(r["seed"] for r in runs),
-            "difference": (mean - paper) if (mean is not None and paper is not None) else None,
+            "difference": (shown(mean) - paper) if (mean is not None and paper is not None) else None,
             "epochs": runs[0]["epochs"] if runs else None,
             "hours": sum(r["wall_seconds"] for r in runs) / 3600 if runs else None,
             "runs": runs,  # the records the row rests on (their machines may differ)
