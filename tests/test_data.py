@@ -27,10 +27,11 @@ def test_cifar10_counts_per_split_and_class(data_dir, cache_dir):
     assert abs(s.train_images.mean() / 255 - 0.473) < 0.01
 
 
-def test_decoded_arrays_are_cached_and_reused(data_dir, tmp_path):
+def test_decoded_arrays_are_cached_and_reused(data_dir, tmp_path, monkeypatch):
     first = data.load_packed("mnist", data_dir, tmp_path)
     cached = list((tmp_path / "decoded").glob("mnist-*.npz"))
     assert len(cached) == 1
+    monkeypatch.setattr(data, "_decode_packed", lambda *a: pytest.fail("decoded again instead of read from the cache"))
     second = data.load_packed("mnist", data_dir, tmp_path)
     assert np.array_equal(first.test_images, second.test_images)
 

@@ -8,7 +8,7 @@ from nin_repro.train import train
 from tiny import tiny
 
 
-def test_committed_weights_give_the_records_test_error(data_dir, cache_dir, tmp_path, monkeypatch):
+def test_saved_weights_give_the_records_test_error_and_a_damaged_file_is_refused(data_dir, cache_dir, tmp_path, monkeypatch):
     """A finished run's fp16 weights, evaluated alone, give the error its
     record holds, within 0.05 points; a flipped byte in them is refused."""
     exp = tiny("t_eval", epochs=1, dropout=0.5)

@@ -2,16 +2,27 @@ import pytest
 import torch
 
 from nin_repro.experiments import MNIST_MODEL
+from nin_repro.paper import CAFFE_ZOO_MMACS, CAFFE_ZOO_PARAMETERS
 from nin_repro.model import NiN, ModelConfig, count_macs, count_parameters, architecture_table, pooled_size
 
 
-def test_cifar10_net_has_the_papers_parameter_counts():
-    assert count_parameters(NiN(ModelConfig(num_classes=10))) == 966_986
-    assert count_parameters(NiN(ModelConfig(num_classes=100))) == 984_356
+# The model-zoo Caffe definition's convolutions: (kernel, in, out, output side).
+CAFFE_CIFAR10_CONVS = [(5, 3, 192, 32), (1, 192, 160, 32), (1, 160, 96, 32),
+                       (5, 96, 192, 16), (1, 192, 192, 16), (1, 192, 192, 16),
+                       (3, 192, 192, 8), (1, 192, 192, 8), (1, 192, 10, 8)]
 
 
-def test_forward_cost_matches_the_caffe_net():
-    assert count_macs(NiN(ModelConfig())) == 222_486_528  # 222.5 M MACs per 32x32 image
+def test_cifar10_net_has_the_model_zoo_nets_parameter_count():
+    weights_and_biases = sum(k * k * cin * cout + cout for k, cin, cout, _ in CAFFE_CIFAR10_CONVS)
+    assert count_parameters(NiN(ModelConfig(num_classes=10))) == weights_and_biases == CAFFE_ZOO_PARAMETERS
+    # 100 classes: the last 1x1 layer has 90 more maps, each 192 weights and a bias
+    assert count_parameters(NiN(ModelConfig(num_classes=100))) == weights_and_biases + 90 * (192 + 1)
+
+
+def test_forward_cost_matches_the_model_zoo_net():
+    macs = sum(k * k * cin * cout * side * side for k, cin, cout, side in CAFFE_CIFAR10_CONVS)
+    assert count_macs(NiN(ModelConfig())) == macs
+    assert round(macs / 1e6, 1) == CAFFE_ZOO_MMACS
 
 
 @pytest.mark.parametrize("head", ["gap", "fc", "fc_dropout"])
@@ -66,7 +77,7 @@ def test_unknown_head_and_init_are_rejected():
 def test_architecture_table_sums_to_the_parameter_count():
     model = NiN(ModelConfig())
     rows = architecture_table(model)
-    assert sum(r["parameters"] for r in rows) == 966_986
+    assert sum(r["parameters"] for r in rows) == count_parameters(model)
     assert rows[-1]["layer"] == "AdaptiveAvgPool2d" and rows[-1]["output"] == "10x1x1"
 
 

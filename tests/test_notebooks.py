@@ -148,9 +148,14 @@ def test_retrain_twice_into_one_results_folder_trains_the_runs_again(tmp_path, d
     (tmp_path / "cache" / "decoded").symlink_to(cache_dir / "decoded", target_is_directory=True)
     monkeypatch.setenv("NIN_CACHE", str(tmp_path / "cache"))
     params = dict(seeds=[0], device="cpu", epochs=1, subset=256, data_dir=data_dir, results_dir=tmp_path / "r")
+    from nin_repro import train as train_module
+
+    calls, real_train = [], train_module.train
+    monkeypatch.setattr(train_module, "train", lambda run, **kw: calls.append(kw) or real_train(run, **kw))
     notebooks.retrain("mnist", True, **params)
     path = results.runs_dir(tmp_path / "r") / "mnist__seed0__epochs1_subset256.json"
     first = results.read_record(path)
     notebooks.retrain("mnist", True, **params)
     again = results.read_record(path)
-    assert again["finished_at"] >= first["finished_at"] and again["wall_seconds"] != first["wall_seconds"]
+    assert len(calls) == 2 and not any(kw.get("resume") for kw in calls)  # trained twice, from scratch
+    assert again["wall_seconds"] != first["wall_seconds"]  # and the second record replaced the first

@@ -33,11 +33,16 @@ def write_cifar100(root, n_train=300, n_test=100):
 
 
 def write_cifar10(root, n=60):
+    """Five training batches and a test batch; each batch's images carry its
+    number in the green channel and its labels start at its number, so the
+    order in which the batches are joined shows."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+    for b, name in enumerate([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], start=1):
+        rows = cifar_rows(n).reshape(n, 3, 32, 32)
+        rows[:, 1] = b
         with open(folder / name, "wb") as f:
-            pickle.dump({"data": cifar_rows(n), "labels": list(np.arange(n) % 10)}, f)
+            pickle.dump({"data": rows.reshape(n, 3072), "labels": list((np.arange(n) + b) % 10)}, f)
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                                      "ship", "truck"]}, f)
@@ -73,6 +78,11 @@ def test_cifar10_official_pickles(tmp_path):
     write_cifar10(tmp_path)
     s = data.load("cifar10", tmp_path)
     assert s.train_images.shape == (300, 32, 32, 3) and s.classes[-1] == "truck"
+    assert s.train_images[::60, 5, 5, 1].tolist() == [1, 2, 3, 4, 5]  # data_batch_1 to _5, in order
+    assert s.test_images[:, 5, 5, 1].tolist() == [6] * 60 and s.test_images.shape == (60, 32, 32, 3)
+    assert s.train_labels[:3].tolist() == [1, 2, 3] and s.train_labels[60:63].tolist() == [2, 3, 4]
+    assert s.test_labels[:3].tolist() == [6, 7, 8]
+    assert s.train_images[7, 0, 0, 0] == 7 and s.train_images[5, 10, 10, 0] == 200
 
 
 def test_mnist_official_idx(tmp_path):

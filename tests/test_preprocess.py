@@ -70,8 +70,20 @@ def test_gcn_is_invariant_to_brightness_and_contrast(n, c, gain):
                                atol=1e-3, rtol=1e-3)
 
 
-def test_lcn_output_is_locally_centred_and_finite():
-    x = torch.rand(3, 3, 32, 32)
-    y = local_contrast_normalize(x)
-    assert y.shape == x.shape and torch.isfinite(y).all()
-    assert y.mean().abs() < 0.1
+def test_lcn_subtracts_the_local_mean_and_divides_by_the_local_std_floored_at_its_image_mean():
+    i, j = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    checker = ((i + j) % 2 * 2 - 1).float()  # +-1; reflect padding keeps the pattern at the borders
+    # Its local mean is a fixed fraction of itself and its local std the same
+    # everywhere, so LCN maps any brightness and contrast of it back to +-1.
+    for gain, offset in ((1.0, 0.0), (5.0, 3.0), (0.2, -1.0)):
+        torch.testing.assert_close(local_contrast_normalize((gain * checker + offset).expand(2, 3, 32, 32)),
+                                   checker.expand(2, 3, 32, 32), atol=1e-4, rtol=1e-4)
+    # A ramp equals its (symmetric) local mean away from the borders: nothing is left there,
+    # where subtracting the image's mean would leave the ramp itself.
+    ramp = local_contrast_normalize(j.float().expand(1, 1, 32, 32))[0, 0]
+    assert ramp[:, 4:-4].abs().max() < 1e-3 and ramp.abs().max() > 0.1
+    # A faint patch beside a strong one is divided by the image's mean std, not
+    # by its own tiny one (which would blow its noise up to the strong patch's scale).
+    mixed = local_contrast_normalize(torch.where(j < 16, checker, 0.01 * checker).expand(1, 1, 32, 32))[0, 0]
+    assert mixed[:, :10].abs().min() > 0.9
+    assert mixed[:, 22:].abs().max() < 0.05

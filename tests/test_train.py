@@ -379,12 +379,10 @@ def test_a_redo_that_finished_but_could_not_write_its_record_writes_it_when_resu
     exp = tiny("t_redo_record", epochs=1)
     name = "t_redo_record__seed0__subset1024"
     first = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
-    real_write = results.write_record
     with monkeypatch.context() as m:
         m.setattr(results, "write_record", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "disk full")))
         with pytest.raises(OSError):
             run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, restart=True)
-    assert results.write_record is real_write
     redo = checkpoint.load(checkpoint.cache_path(name, shared_decoded))
     assert redo["history"] != first["history"]  # its own epochs (their seconds differ), no record yet
     rec = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
@@ -480,13 +478,10 @@ def test_bad_parameters_are_rejected():
         resolve_run("cifar11")
 
 
-def test_cuda_requested_without_a_gpu_is_explained():
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
+def test_cuda_requested_without_a_gpu_is_explained(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a machine without one
     with pytest.raises(ValueError, match="no CUDA GPU"):
         resolve_device("cuda")
-    with pytest.raises(ValueError, match="unknown device"):
-        resolve_device("tpu9")
 
 
 def test_schedule_warms_up_then_divides_by_ten_twice():
