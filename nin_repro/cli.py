@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hours", type=float, help="time budget; a run stops, checkpointed, before an epoch "
                                                "that (at the pace of its last) would end past it, and does not "
                                                "start if an epoch of its kind here would")
-    p.add_argument("--redo", action="store_true", help="train again even where a record exists")
+    p.add_argument("--redo", action="store_true",
+                   help="train the finished runs again (a run in progress continues from its snapshot)")
     p.add_argument("--status", action="store_true",
                    help="train nothing: say what is done, in progress (with the time it has left) and left")
     p.add_argument("--device", default="cpu")

@@ -145,9 +145,10 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         try:
             run = resolve_run(job.experiment, job.seed, device=device, epochs=epochs, subset=subset,
                               data_dir=data_dir, cache_dir=cache_dir, results_dir=results_dir)
-            # --redo starts a finished run again, once: a redo already under way continues
-            record = train(run, resume=not redo or redoing, restart=redo and not redoing, deadline=deadline,
-                           log=log)
+            # --redo starts a finished run again, once: a redo already under way continues, and so
+            # does a run that has never finished (its snapshot is all the epochs it has trained)
+            restart = redo and finished is not None and not redoing
+            record = train(run, resume=not restart, restart=restart, deadline=deadline, log=log)
         except data.DataError as e:
             if not EXPERIMENTS[job.experiment].requires_download:
                 raise

@@ -93,6 +93,27 @@ def test_a_redo_that_outlives_a_stop_continues_and_is_not_started_again(tiny_pla
     assert [j.status for j in reproduce(**kw)] == ["done"]
 
 
+def test_redo_restarts_finished_runs_only_and_continues_one_in_progress(tiny_plan, tmp_path, monkeypatch):
+    """`--redo` means "train the finished runs again": a run that has never
+    finished keeps its epochs (a restart would delete its snapshot)."""
+    from nin_repro import reproduce as reproduce_module
+
+    real_train = reproduce_module.train
+    with monkeypatch.context() as m:  # t_rep_a finishes, t_rep_b stops after its first epoch
+        m.setattr(reproduce_module, "train", lambda run, **call: real_train(
+            run, stop_after_epoch=None if run.name.startswith("t_rep_a") else 1, **call))
+        assert [j.status for j in reproduce(**tiny_plan)] == ["finished now", "in progress"]
+    epoch_one = checkpoint.load(checkpoint.snapshot_path("t_rep_b__seed0__subset512", tmp_path / "results"))
+    seen = []
+    with monkeypatch.context() as m:
+        m.setattr(reproduce_module, "train", lambda run, **call: seen.append(
+            (run.name, call["resume"], call["restart"])) or real_train(run, **call))
+        assert [j.status for j in reproduce(redo=True, **tiny_plan)] == ["finished now", "finished now"]
+    assert seen == [("t_rep_a__seed0__subset512", False, True), ("t_rep_b__seed0__subset512", True, False)]
+    redone_b = results.read_record(tmp_path / "results" / "runs" / "t_rep_b__seed0__subset512.json")
+    assert redone_b["history"][0] == epoch_one["history"][0]  # its first epoch kept, not trained again
+
+
 def test_a_malformed_record_stops_reproduce_before_anything_trains(tiny_plan, tmp_path, monkeypatch):
     from nin_repro import reproduce as reproduce_module
 
