@@ -15,7 +15,8 @@ before the file is loaded with `torch.load(weights_only=True)`:
   the run's record.
 
 A run resumes from whichever of its cache checkpoint and snapshot holds more
-epochs (if one of them is corrupt, from the other, saying so). A file and its
+epochs (from the snapshot, saying so, if the cache checkpoint is corrupt; a
+corrupt snapshot is an error that names the git command restoring it). A file and its
 checksum are written with Ctrl-C and SIGTERM held back, so a stop never
 leaves a file beside another file's checksum.
 """
@@ -97,7 +98,8 @@ def save(path: Path, state: dict) -> None:
 
 def _recorded_sum(path: Path) -> str | None:
     sums = _sum_path(path)
-    return sums.read_text().split()[0] if sums.exists() and sums.read_text().split() else None
+    words = sums.read_text().split() if sums.exists() else []
+    return words[0] if words else None
 
 
 def load(path: Path) -> dict:
@@ -149,9 +151,10 @@ def copy(src: Path, dst: Path) -> None:
     between them; `src` is checked first, so a damaged file never replaces a
     good copy."""
     src, dst = Path(src), Path(dst)
-    if sha256(src) != _recorded_sum(src):
-        raise CheckpointError(f"{src} does not match its checksum, so it was not copied to {dst}; {dst.name} is "
-                              "left as it was")
+    recorded = _recorded_sum(src)
+    if recorded is None or sha256(src) != recorded:
+        what = "has no checksum file beside it" if recorded is None else "does not match its checksum"
+        raise CheckpointError(f"{src} {what}, so it was not copied to {dst}; {dst.name} is left as it was")
     with signals_held(), atomic_path(dst) as tmp, atomic_path(_sum_path(dst)) as tmp_sum:
         shutil.copyfile(src, tmp)  # both copied before either is renamed, as in `save`
         shutil.copyfile(_sum_path(src), tmp_sum)
@@ -160,12 +163,12 @@ def copy(src: Path, dst: Path) -> None:
 def newest(run_name: str, cache_dir=None, results_dir=None, warn=None) -> tuple[Path, dict] | None:
     """The checkpoint to resume `run_name` from: of its cache checkpoint and
     its repository snapshot, the one with more epochs (the cache on a tie:
-    it is the one this machine wrote). None if neither exists. If one is
-    corrupt and the other sound, the sound one, and `warn` (default: a line
-    on stderr) says which was passed over and why; if both are corrupt, the
-    first one's error is raised. A corrupt snapshot (the repository's copy)
-    always raises, with the git command that restores it: passed over, it
-    would be overwritten at the next stop. Never skipped in silence."""
+    it is the one this machine wrote). None if neither exists. A corrupt
+    cache checkpoint is passed over for a sound snapshot, and `warn`
+    (default: a line on stderr) says so and why; with no snapshot, its error
+    is raised. A corrupt snapshot (the repository's copy) always raises,
+    with the git command that restores it: passed over, it would be
+    overwritten at the next stop. Never skipped in silence."""
     cache, snapshot = cache_path(run_name, cache_dir), snapshot_path(run_name, results_dir)
     found, errors = [], []
     for path in (cache, snapshot):

@@ -27,7 +27,7 @@ def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, 
 
     exp = get_experiment(experiment)
     name = results.run_name(experiment, seed, run_overrides(exp, subset=subset))
-    record_path = results.runs_dir(results_dir) / f"{name}.json"
+    record_path = results.record_path(name, results_dir)
     if not record_path.exists():
         raise FileNotFoundError(f"no record {record_path}: the run {name} has not finished "
                                 "(see `nin-repro reproduce --status`)")

@@ -37,7 +37,7 @@ def _record_and_checkpoint(run_name: str, cache_dir=None, results_dir=None) -> t
     corrupt checkpoint raises CheckpointError."""
     from . import checkpoint, results
 
-    record_path = results.runs_dir(results_dir) / f"{run_name}.json"
+    record_path = results.record_path(run_name, results_dir)
     record = results.read_record(record_path) if record_path.exists() else None
     found = checkpoint.newest(run_name, cache_dir, results_dir)
     if found and (record is None or int(found[1]["epoch"]) == int(record["epochs"])):

@@ -99,13 +99,12 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         hours, figure_runs = 0, None
     deadline = None if hours is None else time.time() + hours * 3600
     todo = [Job(n, s) for n, s in (jobs or plan(only, seeds))]
-    runs = results.runs_dir(results_dir)
     results.read_records(results_dir)  # a malformed record stops the call now, not after hours of training
     paces: list[tuple[tuple, float]] = []  # the last epoch of each run this call trained
     for job in todo:
         # Named as train() names it (epochs equal to the experiment's own do not name a run).
         name = results.run_name(job.experiment, job.seed, run_overrides(EXPERIMENTS[job.experiment], epochs, subset))
-        record_path = runs / f"{name}.json"
+        record_path = results.record_path(name, results_dir)
         # A finished run is done, unless a later training of it is under way
         # (a redo that outlived a stop: its snapshot sits beside the record).
         if record_path.exists() and not redo and not checkpoint.snapshot_path(name, results_dir).exists():
@@ -138,7 +137,8 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             elif state is not None:
                 job.status, job.note = "in progress", checkpoint_progress(state)
             elif EXPERIMENTS[job.experiment].requires_download:
-                job.note = "needs the official files in the data directory, or internet for --download"
+                job.note = ("needs the official files in the data directory (or, with internet, "
+                            f"`nin-repro train --experiment {job.experiment} --download` fetches them)")
             else:
                 job.note = results.earlier_runs(job.experiment, results_dir)
             continue

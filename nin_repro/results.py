@@ -50,6 +50,11 @@ def record_filename(record: dict) -> str:
     return record_name(record) + ".json"
 
 
+def record_path(run_name: str, results_dir: str | os.PathLike | None = None) -> Path:
+    """Where a run's record is, or will be once it finishes."""
+    return runs_dir(results_dir) / f"{run_name}.json"
+
+
 def validate(record: dict, where: str = "record") -> dict:
     if not isinstance(record, dict):
         raise RecordError(f"{where}: expected a JSON object, got {type(record).__name__}")
@@ -86,7 +91,7 @@ def validate(record: dict, where: str = "record") -> dict:
 
 def write_record(record: dict, results_dir: str | os.PathLike | None = None) -> Path:
     validate(record)
-    path = runs_dir(results_dir) / record_filename(record)
+    path = record_path(record_name(record), results_dir)
     atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
     return path
 

@@ -56,10 +56,11 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
     `stop_after_epoch` / `deadline` (a `time.time()` value) end the call early
     after a completed, checkpointed epoch (for the deadline: the last epoch
     expected to end before it, at the pace of the epoch just run); it then
-    returns None, leaves the run's snapshot in `results/checkpoints/` (also
-    on Ctrl-C or SIGTERM), and the run continues with `resume=True`, on this
-    machine or another; `restart=True` deletes an unfinished run's state and
-    starts it again (without either, an unfinished run is refused). Each epoch
+    returns None, leaves the run's snapshot in `results/checkpoints/` (so
+    does Ctrl-C, SIGTERM or any error but a stall or a divergence), and the
+    run continues with `resume=True`, on this machine or another;
+    `restart=True` deletes the run's checkpoint and snapshot and starts it
+    again (without either, an unfinished run is refused). Each epoch
     trains in the precision this machine computes fastest (with
     `precision="auto"`), and its history row says which. Under `torchrun`
     the run is data-parallel (see `distributed.py`); every rank returns the
@@ -77,7 +78,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
     # same checkpoint and record.
     with checkpoint.run_lock(ckpt.with_suffix(".lock"), enabled=ctx.is_main):
         found = _earlier_checkpoint(run, ckpt, snapshot, resume, restart, log, ctx.is_main)
-        if restart and (results.runs_dir(run.results_dir) / f"{name}.json").exists():
+        if restart and results.record_path(name, run.results_dir).exists():
             log(f"[{name}] --restart: training a finished run again; its record is replaced at the end")
         threads, commit = _use_cores(dev, ctx), git_commit()
         train_loader, test_loader, n_train, n_test, source = _loaders(run, ctx)
@@ -182,7 +183,7 @@ def _earlier_checkpoint(run: Run, ckpt: Path, snapshot: Path, resume: bool, rest
                 checkpoint.remove(path)
         return None
     found = checkpoint.newest(run.name, run.cache_dir, run.results_dir, warn=log)
-    record_path = results.runs_dir(run.results_dir) / f"{run.name}.json"
+    record_path = results.record_path(run.name, run.results_dir)
     if record_path.exists():
         record = results.read_record(record_path)
         if not redo_in_progress(record, found[1] if found else None):
@@ -191,6 +192,10 @@ def _earlier_checkpoint(run: Run, ckpt: Path, snapshot: Path, resume: bool, rest
             raise ValueError(f"{run.name} has finished already ({record['test_error']:.2f}% after "
                              f"{record['epochs']} epochs, record {record_path}){older}: nothing to resume; pass "
                              "--restart to train it again")
+        if not resume:  # a redo under way, even one that finished all its epochs but not its record
+            raise ValueError(f"{run.name} is being trained again (after epoch {found[1]['epoch']}, at {found[0]}; "
+                             f"its earlier record {record_path} stays until the redo ends): pass --resume to "
+                             "continue it, or --restart to start it again")
     if found and not resume and found[1]["epoch"] < found[1]["config"]["train"]["epochs"]:
         raise ValueError(f"{run.name} has an unfinished checkpoint (after epoch {found[1]['epoch']}) at "
                          f"{found[0]}: pass --resume to continue it, or --restart to start it again")

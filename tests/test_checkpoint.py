@@ -59,6 +59,11 @@ def test_a_damaged_file_is_never_copied_over_a_good_one(tmp_path):
     with pytest.raises(CheckpointError, match=r"does not match its checksum, so it was not copied"):
         checkpoint.copy(src, dst)
     assert checkpoint.load(dst)["epoch"] == 2
+    checkpoint.save(src, state(3))
+    (tmp_path / "cache" / "r.pt.sha256").unlink()  # a file with no checksum cannot be vouched for either
+    with pytest.raises(CheckpointError, match=r"r.pt has no checksum file beside it, so it was not copied"):
+        checkpoint.copy(src, dst)
+    assert checkpoint.load(dst)["epoch"] == 2
 
 
 def cache_and_snapshot(tmp_path, cache_state, snapshot_state):

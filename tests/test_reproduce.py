@@ -225,7 +225,8 @@ def test_a_run_not_started_is_told_what_its_experiment_cost_before(tmp_path):
                      results_dir=tmp_path, log=lambda *_: None)
     assert [(j.status, j.note) for j in jobs] == [
         ("left", "seed 0 took 3.0 h on cpu (test), fp32"),
-        ("left", "needs the official files in the data directory, or internet for --download")]
+        ("left", "needs the official files in the data directory (or, with internet, "
+                 "`nin-repro train --experiment svhn --download` fetches them)")]
 
 
 def test_a_fresh_run_starts_only_if_an_epoch_of_its_kind_fits_the_budget(tiny_plan, tmp_path, monkeypatch):

@@ -385,9 +385,13 @@ def test_a_redo_that_finished_but_could_not_write_its_record_writes_it_when_resu
             run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, restart=True)
     redo = checkpoint.load(checkpoint.cache_path(name, shared_decoded))
     assert redo["history"] != first["history"]  # its own epochs (their seconds differ), no record yet
+    # without --resume it is neither trained from scratch over the record nor left unsaid
+    with pytest.raises(ValueError, match=rf"{name} is being trained again \(after epoch 1, .*pass --resume"):
+        run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
+    assert checkpoint.load(checkpoint.cache_path(name, shared_decoded))["history"] == redo["history"]
     rec = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
     assert rec["history"] == redo["history"]
-    assert results.read_record(results.runs_dir(tmp_path / "results") / f"{name}.json")["history"] == \
+    assert results.read_record(results.record_path(name, tmp_path / "results"))["history"] == \
         redo["history"]
 
 
@@ -589,7 +593,7 @@ def test_a_finished_run_is_trained_again_only_with_restart(data_dir, cache_dir, 
     assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1) is None
     stale = checkpoint.load(checkpoint.cache_path(name, shared_decoded))
     rec = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
-    record = results.runs_dir(tmp_path / "results") / f"{name}.json"
+    record = results.record_path(name, tmp_path / "results")
     stamp = record.stat().st_mtime_ns
     with pytest.raises(ValueError, match=rf"{name} has finished already \({rec['test_error']:.2f}% after 2 "
                                          r"epochs.*pass --restart"):
