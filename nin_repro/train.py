@@ -99,6 +99,9 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
         # Each epoch names its machine and precision: a run resumed in a later
         # session may finish on another kind of CPU, at another speed.
         machine = machine_name(dev)
+        provenance = {"data_source": source, "torch_version": str(torch.__version__), "git_commit": commit,
+                      "threads": threads}  # of this segment of the run, stored in each checkpoint it writes
+        writes = write and ctx.is_main  # this process writes into the repository
         t_start = running_seconds()
         try:
             for epoch in range(start_epoch, cfg.epochs):
@@ -111,12 +114,10 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
                     f"train error {row['train_error']:.2f}%, test error {row['test_error']:.2f}%, lr {row['lr']:.4g}, "
                     f"{row['train_images_per_second']:.0f} img/s, {row['seconds']:.0f} s, {precision}")
                 with checkpoint.signals_held():  # a stop during the save finds `resumable` naming it
-                    _save_checkpoint(ckpt, run, epoch + 1, history, wall, model, opt, train_loader, ctx,
-                                     {"data_source": source, "torch_version": str(torch.__version__),
-                                      "git_commit": commit, "threads": threads})
+                    _save_checkpoint(ckpt, run, epoch + 1, history, wall, model, opt, train_loader, ctx, provenance)
                     resumable = ckpt
                 if _stalled(row, epoch, cfg, run.experiment.model.num_classes, len(train_loader)):
-                    where = _leave_snapshot(resumable, snapshot, write and ctx.is_main, log)
+                    where = _leave_snapshot(resumable, snapshot, writes, log)
                     raise StalledError(
                         f"[{name}] stalled at chance level: training loss {row['train_loss']:.4f} through epoch "
                         f"{epoch + 1}, after the warm-up (ln {run.experiment.model.num_classes} = "
@@ -125,7 +126,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
                         f"start it again: nin-repro train --experiment {run.experiment.name} --seed {run.seed} "
                         "--restart")
                 if _stop_now(epoch, cfg.epochs, row["seconds"], stop_after_epoch, deadline, ctx):
-                    where = _leave_snapshot(resumable, snapshot, write and ctx.is_main, log)
+                    where = _leave_snapshot(resumable, snapshot, writes, log)
                     log(f"[{name}] stopped after epoch {epoch + 1}/{cfg.epochs}; snapshot {where}; "
                         "continue with --resume")
                     return None
@@ -140,7 +141,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
             if resumable is not None:
                 what = "interrupted" if isinstance(e, KeyboardInterrupt) else f"stopped by {type(e).__name__}"
                 try:
-                    where = _leave_snapshot(resumable, snapshot, write and ctx.is_main, log)
+                    where = _leave_snapshot(resumable, snapshot, writes, log)
                     log(f"[{name}] {what}; the last complete epoch is kept in {where}; continue with --resume")
                 except checkpoint.CheckpointError as bad:  # report it, and still raise what stopped the run
                     log(f"[{name}] {what}; its state could not be left in the repository: {bad}")
@@ -148,7 +149,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
 
         wall = wall_before + running_seconds() - t_start
         record = _record(run, model, history, wall, threads, commit, source)
-        if write and ctx.is_main:
+        if writes:
             _write_results(run, record, model, snapshot, log)
         return record
 
