@@ -5,9 +5,8 @@ the committed outputs separately: pytest --nbval notebooks/.)"""
 import json
 from pathlib import Path
 
+import papermill  # a test dependency (pyproject's [test]): missing, these tests fail rather than skip
 import pytest
-
-papermill = pytest.importorskip("papermill")
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
