@@ -77,9 +77,9 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
     # One process per run: a second one would write (or --restart delete) the
     # same checkpoint and record.
     with checkpoint.run_lock(ckpt.with_suffix(".lock"), enabled=ctx.is_main):
-        found = _earlier_checkpoint(run, ckpt, snapshot, resume, restart, log, ctx.is_main)
-        if restart and results.record_path(name, run.results_dir).exists():
-            log(f"[{name}] --restart: training a finished run again; its record is replaced at the end")
+        if restart:
+            _delete_state(run, (ckpt, snapshot), ctx.is_main, log)
+        found = None if restart else _checkpoint_to_resume(run, resume, log)
         threads, commit = _use_cores(dev, ctx), git_commit()
         train_loader, test_loader, n_train, n_test, source = _loaders(run, ctx)
         model, opt, step_fn = _model_and_optimizer(run, ctx)
@@ -105,8 +105,8 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
         t_start = running_seconds()
         try:
             for epoch in range(start_epoch, cfg.epochs):
-                row = train_epoch(step_fn, model, opt, train_loader, test_loader, cfg, precision, epoch, dev,
-                                  ctx, name, resumable, progress)
+                row = train_epoch(run, step_fn, model, opt, train_loader, test_loader, epoch=epoch,
+                                  precision=precision, ctx=ctx, resumable=resumable, progress=progress)
                 row["machine"] = machine
                 history.append(row)
                 wall = wall_before + running_seconds() - t_start
@@ -169,27 +169,31 @@ def _check_folders(run: Run, ckpt: Path, write: bool) -> None:
             checkpoint.writable_folder(folder, what)
 
 
-def _earlier_checkpoint(run: Run, ckpt: Path, snapshot: Path, resume: bool, restart: bool, log,
-                        is_main: bool = True) -> tuple[Path, dict] | None:
+def _delete_state(run: Run, paths: tuple[Path, ...], is_main: bool, log) -> None:
+    """--restart: delete the run's checkpoint and snapshot, unread (a corrupt
+    one is no reason to refuse); a record stays until the new one replaces it."""
+    for path in paths if is_main else ():  # one process deletes (under torchrun: rank 0)
+        if path.exists():
+            log(f"[{run.name}] --restart: deleting {path}")
+            checkpoint.remove(path)
+    if results.record_path(run.name, run.results_dir).exists():
+        log(f"[{run.name}] --restart: training a finished run again; its record is replaced at the end")
+
+
+def _checkpoint_to_resume(run: Run, resume: bool, log) -> tuple[Path, dict] | None:
     """The newer of the run's checkpoint in the cache and its snapshot in the
-    repository, if any: deleted, unread, on `restart`; refused unless
-    `resume` when the run it holds is unfinished. A run that has a record is
-    trained again only with `restart`, or resumed where its checkpoint is a
-    later training of it (`redo_in_progress`): never from a checkpoint older
-    than its record, nor from scratch over it."""
-    if restart:
-        for path in (ckpt, snapshot) if is_main else ():  # one process deletes (under torchrun: rank 0)
-            if path.exists():
-                log(f"[{run.name}] --restart: deleting {path}")
-                checkpoint.remove(path)
-        return None
+    repository, if any; refused unless `resume` when the run it holds is
+    unfinished. A run that has a record is trained again only with
+    --restart, or resumed where its checkpoint is a later training of it
+    (`redo_in_progress`): never from a checkpoint older than its record,
+    nor from scratch over it."""
     found = checkpoint.newest(run.name, run.cache_dir, run.results_dir, warn=log)
     record_path = results.record_path(run.name, run.results_dir)
     if record_path.exists():
         record = results.read_record(record_path)
         if not redo_in_progress(record, found[1] if found else None):
-            older = f"; its checkpoint at {found[0]} is from before that record" if found and \
-                found[1]["epoch"] < found[1]["config"]["train"]["epochs"] else ""
+            older = (f"; its checkpoint at {found[0]} is from before that record"
+                     if found and _unfinished(found[1]) else "")
             raise ValueError(f"{run.name} has finished already ({record['test_error']:.2f}% after "
                              f"{record['epochs']} epochs, record {record_path}){older}: nothing to resume; pass "
                              "--restart to train it again")
@@ -197,10 +201,14 @@ def _earlier_checkpoint(run: Run, ckpt: Path, snapshot: Path, resume: bool, rest
             raise ValueError(f"{run.name} is being trained again (after epoch {found[1]['epoch']}, at {found[0]}; "
                              f"its earlier record {record_path} stays until the redo ends): pass --resume to "
                              "continue it, or --restart to start it again")
-    if found and not resume and found[1]["epoch"] < found[1]["config"]["train"]["epochs"]:
+    if found and not resume and _unfinished(found[1]):
         raise ValueError(f"{run.name} has an unfinished checkpoint (after epoch {found[1]['epoch']}) at "
                          f"{found[0]}: pass --resume to continue it, or --restart to start it again")
     return found
+
+
+def _unfinished(state: dict) -> bool:
+    return state["epoch"] < state["config"]["train"]["epochs"]
 
 
 def redo_in_progress(record: dict, state: dict | None) -> bool:
@@ -356,10 +364,11 @@ def _leave_snapshot(resumable: Path, snapshot: Path, write: bool, log=print) -> 
     return snapshot
 
 
-def train_epoch(step_fn, model, opt, train_loader: TensorLoader, test_loader: TensorLoader, cfg: TrainConfig,
-                precision: str, epoch: int, dev: torch.device, ctx, run_name: str, resumable, progress: bool
-                ) -> dict:
-    """One epoch of SGD, then evaluation on the test split: the history row."""
+def train_epoch(run: Run, step_fn, model, opt, train_loader: TensorLoader, test_loader: TensorLoader, *,
+                epoch: int, precision: str, ctx, resumable: Path | None, progress: bool) -> dict:
+    """One epoch (`epoch`, from 0) of SGD, then evaluation on the test split:
+    the history row. `resumable` is the checkpoint a divergence would leave."""
+    cfg, dev, run_name = run.train, run.device, run.name
     model.train()
     loss_sum = torch.zeros((), device=dev)
     wrong = torch.zeros((), device=dev, dtype=torch.long)

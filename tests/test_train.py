@@ -313,7 +313,7 @@ def test_an_interrupted_or_failed_run_leaves_its_last_complete_epoch_in_the_repo
     real = train_module.train_epoch
 
     def stopped_in_epoch_2(*args, **kw):
-        if args[7] == 1:  # the epoch index
+        if kw["epoch"] == 1:  # the second epoch
             raise stop
         return real(*args, **kw)
 
