@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from . import campaign, results
-from .display import shown
+from .display import printed_cut, shown
 from .experiments import BOOK_PLAN, CHAPTERS, CIFAR_EPOCHS, EXPERIMENTS, FULL_EPOCHS
 from .paper import CAFFE_ZOO_PARAMETERS, PAPER_ERRORS
 
@@ -246,8 +246,7 @@ def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> tuple[str, str
             outcome = "within the noise"
         return outcome, f"{text} (noise up to {max(noise.values()):.2f} points)"
     with_d, without = names
-    cut = 100 * (means[without] - means[with_d]) / means[without]
-    gap = means[without] - means[with_d]
+    gap, cut = printed_cut(means[without], means[with_d])
     beyond = max(noise.values())
     outcome = ("holds" if cut > 20 and gap > beyond else "smaller" if gap > beyond
                else "reversed" if -gap > beyond else "within the noise")

@@ -48,6 +48,13 @@ def shown(percent: float) -> float:
     return round(percent, 2)
 
 
+def printed_cut(before: float, after: float) -> tuple[float, float]:
+    """How much lower `after` is than `before` (test errors in %), in points
+    and in percent of `before`, from the values as printed."""
+    points = shown(before) - shown(after)
+    return points, 100 * points / shown(before)
+
+
 def bullets(lines: list[str]) -> str:
     return "\n".join(f"- {line}" for line in lines)
 

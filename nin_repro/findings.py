@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 
 from . import campaign, results
-from .display import short_where, shown
+from .display import printed_cut, short_where, shown
 from .experiments import CHAPTERS
 from .tables import NOT_RUN, mean_std, missing_status, rows_where
 
@@ -191,8 +191,7 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
     if with_d["ours_mean"] is None or without["ours_mean"] is None:
         return _lines([f"dropout vs no dropout: {NOT_RUN} (needs records of `{with_name}` and `{without_name}`)."])
     noise = max(_noise(with_d), _noise(without))
-    gap = shown(without["ours_mean"]) - shown(with_d["ours_mean"])
-    cut = 100 * gap / shown(without["ours_mean"])
+    gap, cut = printed_cut(without["ours_mean"], with_d["ours_mean"])
     return _lines([
         f"Test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
         f"a {cut:.1f}% relative reduction, {gap:.2f} points (the paper: more than 20%; n={with_d['n']} and "
@@ -268,11 +267,9 @@ def dropout_reading(results_dir=None) -> str:
     if not all(r["n"] for r in rows.values()):
         return "Both rows need records before there is anything to read. " + _full_status(full_names, results_dir)
     w, wo = rows[with_name], rows[without_name]
-    test_w, test_wo = shown(w["ours_mean"]), shown(wo["ours_mean"])
-    gap_w, gap_wo = test_w - shown(_train_error(w)), test_wo - shown(_train_error(wo))
-    diff = test_wo - test_w
+    gap_w, gap_wo = (shown(r["ours_mean"]) - shown(_train_error(r)) for r in (w, wo))
+    diff, cut = printed_cut(wo["ours_mean"], w["ours_mean"])
     noise = max(_noise(w), _noise(wo))
-    cut = 100 * diff / test_wo
     out = [f"{_protocol_words(full, rows)}, dropout {'lowers' if diff >= 0 else 'raises'} the test error "
            f"by {abs(diff):.2f} points ({abs(cut):.1f}% of the no-dropout error; the paper: more than 20%), against a noise of up to "
            f"{noise:.2f} points: the difference is {'within' if abs(diff) <= noise else 'beyond'} it."]

@@ -79,7 +79,9 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
     with checkpoint.run_lock(ckpt.with_suffix(".lock"), enabled=ctx.is_main):
         if restart:
             _delete_state(run, (ckpt, snapshot), ctx.is_main, log)
-        found = None if restart else _checkpoint_to_resume(run, resume, log)
+            found = None
+        else:
+            found = _checkpoint_to_resume(run, resume, log)
         threads, commit = _use_cores(dev, ctx), git_commit()
         train_loader, test_loader, n_train, n_test, source = _loaders(run, ctx)
         model, opt, step_fn = _model_and_optimizer(run, ctx)

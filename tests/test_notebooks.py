@@ -152,7 +152,7 @@ def test_retrain_twice_into_one_results_folder_trains_the_runs_again(tmp_path, d
     calls, real_train = [], train_module.train
     monkeypatch.setattr(train_module, "train", lambda run, **kw: calls.append(kw) or real_train(run, **kw))
     notebooks.retrain("mnist", True, **params)
-    path = results.runs_dir(tmp_path / "r") / "mnist__seed0__epochs1_subset256.json"
+    path = results.record_path("mnist__seed0__epochs1_subset256", tmp_path / "r")
     first = results.read_record(path)
     notebooks.retrain("mnist", True, **params)
     again = results.read_record(path)
