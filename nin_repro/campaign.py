@@ -65,9 +65,9 @@ def full_length_table(results_dir=None, experiments: list[str] | None = None) ->
                "test error (%)": "", "paper (%)": "" if paper is None else f"{paper:.2f}",
                "hours so far": "", "where": ""}
         if run:
-            last = run["history"][-1]
-            row["test error (%)"] = f"{last['test_error']:.2f}" + ("" if state == "finished" else
-                                                                   f" (epoch {last['epoch']})")
+            last = results.last_tested(run["history"])
+            row["test error (%)"] = ("not tested yet" if last is None else f"{last['test_error']:.2f}"
+                                     + ("" if state == "finished" else f" (epoch {last['epoch']})"))
             row["hours so far"] = f"{run['wall_seconds'] / 3600:.1f}"
             row["where"] = results.run_where(run)
         rows.append(row)
@@ -82,10 +82,11 @@ def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
     if state == "finished":
         return f"`{experiment}` seed {seed}: finished, {run['test_error']:.2f}% test error after {run['epochs']} epochs."
     if state == "in progress":
-        last = run["history"][-1]
-        return (f"`{experiment}` seed {seed}: in progress, epoch {run['epoch']} of {total}; test error "
-                f"{last['test_error']:.2f}% after epoch {last['epoch']} ({run['wall_seconds'] / 3600:.1f} hours so "
-                f"far, on {short_where(results.run_where(run))}).")
+        last = results.last_tested(run["history"])
+        tested = "not tested yet" if last is None else \
+            f"test error {last['test_error']:.2f}% after epoch {last['epoch']}"
+        return (f"`{experiment}` seed {seed}: in progress, epoch {run['epoch']} of {total}; {tested} "
+                f"({run['wall_seconds'] / 3600:.1f} hours so far, on {short_where(results.run_where(run))}).")
     return f"`{experiment}` seed {seed}: not started (epoch 0 of {total})."
 
 
@@ -103,9 +104,10 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
     state, run = run_state(experiment, seed, results_dir)
     total = exp.train.epochs
     if run:
-        epochs = [h["epoch"] for h in run["history"]]
-        ax.plot(epochs, [h["test_error"] for h in run["history"]], color="C0", label="test")
-        ax.plot(epochs, [h["train_error"] for h in run["history"]], "--", color="C0", alpha=0.6, label="train")
+        tested = results.tested(run["history"])  # the first stage of a full-length run: every 5th epoch
+        ax.plot([h["epoch"] for h in tested], [h["test_error"] for h in tested], color="C0", label="test")
+        ax.plot([h["epoch"] for h in run["history"]], [h["train_error"] for h in run["history"]], "--", color="C0",
+                alpha=0.6, label="train")
     for m in exp.train.milestones():
         ax.axvline(m, color="grey", lw=0.8, ls="--")
         ax.text(m, 0.98, " lr/10", transform=ax.get_xaxis_transform(), fontsize=9, va="top", color="grey")
@@ -173,10 +175,10 @@ def error_by_length(dataset: str, results_dir=None) -> pd.DataFrame:
             rows.append({"experiment": r["experiment"], "seed": r["seed"], "augmentation": kind,
                          "epochs": r["epochs"], "test error (%)": round(r["test_error"], 2), "status": "finished"})
     for run in _protocol_in_progress(results_dir).values():
-        kind = _table_net(run["config"], dataset)
-        if kind:
+        kind, last = _table_net(run["config"], dataset), results.last_tested(run["history"])
+        if kind and last:  # at the length of its latest test
             rows.append({"experiment": run["experiment"], "seed": run["seed"], "augmentation": kind,
-                         "epochs": run["epoch"], "test error (%)": round(run["history"][-1]["test_error"], 2),
+                         "epochs": last["epoch"], "test error (%)": round(last["test_error"], 2),
                          "status": f"in progress ({run['epoch']} of {run['epochs']})"})
     columns = ["experiment", "seed", "augmentation", "epochs", "test error (%)", "status"]
     table = pd.DataFrame(rows, columns=columns)
@@ -205,8 +207,8 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
     first_epoch = min([5] + list(finished["epochs"]))
     for run in _protocol_in_progress(results_dir).values():
         kind = _table_net(run["config"], dataset)
-        if kind:
-            h = run["history"]
+        h = results.tested(run["history"])
+        if kind and h:
             first_epoch = min(first_epoch, h[0]["epoch"])  # a young run's whole curve stays in view
             color = "C0" if kind == "not augmented" else "C1"
             ax.plot([x["epoch"] for x in h], [x["test_error"] for x in h], lw=1, color=color, alpha=0.7,
@@ -253,13 +255,19 @@ def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFra
         done = [h for h in run["history"] if first < h["epoch"] <= last]
         if not done:
             break
-        tail = [h["test_error"] for h in done[-STAGE_TAIL:]]
-        best = min(done, key=lambda h: h["test_error"])
-        rows.append({"epochs": f"{first + 1}-{last}", "learning rate": f"{done[-1]['lr']:g}",
-                     "trained": f"{len(done)} of {last - first}",
-                     "test error at its end (%)": f"{done[-1]['test_error']:.2f}",
-                     "best (%)": f"{best['test_error']:.2f} (epoch {best['epoch']})",
-                     f"range over its last {STAGE_TAIL} epochs (%)": f"{min(tail):.2f}-{max(tail):.2f}"})
+        tested = results.tested(done)  # every epoch, or (a full-length run's first stage) every 5th
+        row = {"epochs": f"{first + 1}-{last}", "learning rate": f"{done[-1]['lr']:g}",
+               "trained": f"{len(done)} of {last - first}", "test error at its end (%)": "not tested yet",
+               "best (%)": "", f"range over its last {STAGE_TAIL} tests (%)": ""}
+        if tested:
+            tail = [h["test_error"] for h in tested[-STAGE_TAIL:]]
+            best = min(tested, key=lambda h: h["test_error"])
+            end = tested[-1]
+            row.update({"test error at its end (%)": f"{end['test_error']:.2f}" + (
+                            "" if end is done[-1] else f" (epoch {end['epoch']})"),
+                        "best (%)": f"{best['test_error']:.2f} (epoch {best['epoch']})",
+                        f"range over its last {STAGE_TAIL} tests (%)": f"{min(tail):.2f}-{max(tail):.2f}"})
+        rows.append(row)
     return pd.DataFrame(rows).set_index("epochs")
 
 
@@ -271,7 +279,7 @@ def stages_reading(experiment: str, seed: int = 0, results_dir=None) -> str:
     if state != "finished":
         return ""
     start = _stage_bounds(experiment)[-2]
-    stage = [h["test_error"] for h in run["history"] if h["epoch"] > start]
+    stage = [h["test_error"] for h in results.tested(run["history"]) if h["epoch"] > start]
     tail, earlier = stage[-STAGE_TAIL:], stage[:-STAGE_TAIL]
     said = (f"Its last stage (epochs {start + 1}-{run['epochs']}) ended at {stage[-1]:.2f}% (best {min(stage):.2f}%) "
             f"and moved between {min(tail):.2f}% and {max(tail):.2f}% over its last {len(tail)} epochs")
@@ -321,7 +329,9 @@ def warmup_table(results_dir=None) -> pd.DataFrame | None:
             r = redone.get(h["epoch"])
             rows.append({"run": f"{experiment} seed {seed}", "epoch": h["epoch"],
                          "no warm-up: train loss": f"{h['train_loss']:.4f}",
-                         "no warm-up: test error (%)": f"{h['test_error']:.2f}",
+                         "no warm-up: test error (%)": "not tested" if h["test_error"] is None else
+                         f"{h['test_error']:.2f}",
                          f"{warmup:g}-epoch warm-up: train loss": f"{r['train_loss']:.4f}" if r else "not yet",
-                         f"{warmup:g}-epoch warm-up: test error (%)": f"{r['test_error']:.2f}" if r else "not yet"})
+                         f"{warmup:g}-epoch warm-up: test error (%)": "not yet" if r is None else
+                         "not tested" if r["test_error"] is None else f"{r['test_error']:.2f}"})
     return pd.DataFrame(rows).set_index(["run", "epoch"]) if rows else None

@@ -198,9 +198,10 @@ def _stderr(line: str) -> None:
 
 # Settings a checkpoint stores that do not change what is trained: words for
 # the book, and how the arithmetic is run (each epoch's row names its own
-# precision). A resumed run may differ in them; it then stores the new ones.
+# precision), and how often the test split is evaluated (evaluation draws no
+# random numbers). A resumed run may differ in them; it then stores the new ones.
 NOT_IDENTITY = {"description", "paper_key"}
-NOT_IDENTITY_TRAIN = {"precision", "compile", "eval_batch_size", "channels_last"}
+NOT_IDENTITY_TRAIN = {"precision", "compile", "eval_batch_size", "channels_last", "test_every"}
 
 
 def identity(config: dict | None) -> dict | None:

@@ -87,7 +87,7 @@ def last_epochs(record_or_run: dict) -> list[dict]:
 
 def epoch_spread(record: dict) -> float:
     """The range of a run's test error over its last epochs at the final rate."""
-    errors = [h["test_error"] for h in last_epochs(record)]
+    errors = [h["test_error"] for h in results.tested(last_epochs(record))]
     return max(errors) - min(errors)
 
 
@@ -157,21 +157,24 @@ def _progress(names: tuple[str, ...], results_dir) -> list[str]:
     out = []
     for (exp, seed), run in sorted(campaign._protocol_in_progress(results_dir).items()):
         if exp in names:
-            out.append(f"`{exp}` seed {seed}: {run['history'][-1]['test_error']:.2f}% at epoch {run['epoch']} "
+            out.append(f"`{exp}` seed {seed}: {results.error_so_far(run['history'])} at epoch {run['epoch']} "
                        f"of {run['epochs']}{_recent_range(run['history'])}")
     return out
 
 
 def _recent_range(history: list[dict]) -> str:
     """", a-b% over epochs i-k": a run in progress's test error moves from
-    epoch to epoch, so its latest epoch is quoted with the range of its last
-    NOISE_EPOCHS ("" after a single epoch)."""
-    recent = history[-NOISE_EPOCHS:]
+    epoch to epoch, so its latest test is quoted with the range of its last
+    NOISE_EPOCHS tests ("" after a single one); ", a-b% over its last n tests
+    (epochs i-k)" where epochs between them were not tested."""
+    recent = results.tested(history)[-NOISE_EPOCHS:]
     if len(recent) < 2:
         return ""
     errors = [h["test_error"] for h in recent]
-    return (f", {min(errors):.2f}-{max(errors):.2f}% over epochs {recent[0]['epoch']}-"
-            f"{recent[-1]['epoch']}")
+    first, last = recent[0]["epoch"], recent[-1]["epoch"]
+    span = (f"epochs {first}-{last}" if last - first + 1 == len(recent)
+            else f"its last {len(recent)} tests (epochs {first}-{last})")
+    return f", {min(errors):.2f}-{max(errors):.2f}% over {span}"
 
 
 def _in_progress_verdict(names: tuple[str, ...], results_dir) -> str | None:
@@ -464,7 +467,7 @@ def full_length_status(results_dir=None) -> str:
             parts.append(f"`{name}` seed {seed} finished at {run['test_error']:.2f}%")
         elif state == "in progress":
             parts.append(f"`{name}` seed {seed} is at epoch {run['epoch']} of {run['epochs']} "
-                         f"({run['history'][-1]['test_error']:.2f}% so far)")
+                         f"(so far {results.error_so_far(run['history'], brackets=False)})")
     started = len(parts)
     planned = len(dict.fromkeys((n, s) for n, s in BOOK_PLAN if n in campaign.FULL_LENGTH))
     if not parts:

@@ -35,10 +35,11 @@ def plain_ticks(ax, axis: str = "y") -> None:
 
 def _plot_run(ax, record: dict, color=None, label: str = "") -> None:
     """One run's test error (solid) and training error (dashed) per epoch."""
-    epochs = [h["epoch"] for h in record["history"]]
-    line, = ax.plot(epochs, [h["test_error"] for h in record["history"]], color=color,
+    tested = results.tested(record["history"])
+    line, = ax.plot([h["epoch"] for h in tested], [h["test_error"] for h in tested], color=color,
                     label=f"{label}seed {record['seed']}, test")
-    ax.plot(epochs, [h["train_error"] for h in record["history"]], "--", color=line.get_color(), alpha=0.7,
+    ax.plot([h["epoch"] for h in record["history"]], [h["train_error"] for h in record["history"]], "--",
+            color=line.get_color(), alpha=0.7,
             label=f"{label}seed {record['seed']}, train")
 
 

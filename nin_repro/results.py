@@ -22,6 +22,8 @@ REQUIRED_FIELDS = {
 HISTORY_TYPES = {"epoch": int, "lr": (int, float), "train_loss": (int, float), "train_error": (int, float),
                  "test_loss": (int, float), "test_error": (int, float), "seconds": (int, float), "precision": str}
 HISTORY_FIELDS = tuple(HISTORY_TYPES)
+# An epoch the test split was not evaluated after (`TrainConfig.test_every`) has these None.
+UNTESTED_FIELDS = ("test_loss", "test_error")
 # Parts of `config` the tables, plots and `evaluate` read, where a record has them.
 CONFIG_TYPES = {"train": dict, "model": dict, "overrides": (dict, type(None))}
 
@@ -76,8 +78,10 @@ def validate(record: dict, where: str = "record") -> dict:
         missing = [k for k in HISTORY_FIELDS if k not in row]
         if missing:
             raise RecordError(f"{where}: history[{i}] lacks {missing}")
+        untested = row["test_error"] is None and row["test_loss"] is None
         wrong = [f"{k!r} has type {type(row[k]).__name__}" for k, typ in HISTORY_TYPES.items()
-                 if not isinstance(row[k], typ) or isinstance(row[k], bool)]
+                 if (not isinstance(row[k], typ) or isinstance(row[k], bool))
+                 and not (untested and k in UNTESTED_FIELDS)]
         if not isinstance(row.get("machine", ""), (str, type(None))):
             wrong.append(f"'machine' has type {type(row['machine']).__name__}")
         if wrong:
@@ -87,6 +91,32 @@ def validate(record: dict, where: str = "record") -> dict:
     if record["history"][-1]["test_error"] != record["test_error"]:
         raise RecordError(f"{where}: test_error differs from the last epoch's in history")
     return record
+
+
+def tested(history: list[dict]) -> list[dict]:
+    """The epochs of a history that end with a test evaluation (all but those
+    `TrainConfig.test_every` skips; a finished run's last always does)."""
+    return [h for h in history if h["test_error"] is not None]
+
+
+def last_tested(history: list[dict]) -> dict | None:
+    """The latest epoch with a test error: what a run in progress has shown so far."""
+    done = tested(history)
+    return done[-1] if done else None
+
+
+def error_so_far(history: list[dict], brackets: bool = True) -> str:
+    """A run in progress's test error so far: "41.50%" when its latest epoch
+    was tested, "13.89% (tested after epoch 45)" when later epochs were not
+    (or, without brackets, "13.89%, tested after epoch 45"), "not tested yet"
+    before its first test."""
+    last = last_tested(history)
+    if last is None:
+        return "not tested yet"
+    if last is history[-1]:
+        return f"{last['test_error']:.2f}%"
+    when = f"tested after epoch {last['epoch']}"
+    return f"{last['test_error']:.2f}% ({when})" if brackets else f"{last['test_error']:.2f}%, {when}"
 
 
 def write_record(record: dict, results_dir: str | os.PathLike | None = None) -> Path:

@@ -67,7 +67,7 @@ def data_copy(record: dict) -> str:
 
 
 def _progress_cell(run: dict) -> str:
-    return f"in progress: {run['history'][-1]['test_error']:.2f}% at epoch {run['epoch']} of {run['epochs']}"
+    return f"in progress: {results.error_so_far(run['history'])} at epoch {run['epoch']} of {run['epochs']}"
 
 
 def results_table(experiments: list[str], results_dir=None) -> pd.DataFrame:
@@ -113,7 +113,7 @@ def runs_table(experiment: str, results_dir=None, protocol_only: bool = True) ->
         return pd.DataFrame({"status": [missing_status(experiment)]}, index=pd.Index([experiment], name="run"))
     return pd.DataFrame([{
         "seed": r["seed"], "test error (%)": f"{r['test_error']:.2f}",
-        "best epoch's error (%)": f"{min(h['test_error'] for h in r['history']):.2f}",
+        "best epoch's error (%)": f"{min(h['test_error'] for h in results.tested(r['history'])):.2f}",
         "epochs": r["epochs"], "wall hours": f"{r['wall_seconds'] / 3600:.1f}",
         "machine and precision": short_where(results.run_where(r)), "data": data_copy(r),
         **({"overrides": ", ".join(f"{k}={v}" for k, v in r["config"]["overrides"].items())}
@@ -146,7 +146,7 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
         rows.append({
             "run": _run_label(run["experiment"], run["seed"], run["config"].get("overrides")),
             "status": f"in progress, epoch {run['epoch']} of {run['epochs']}",
-            "test error (%)": f"{run['history'][-1]['test_error']:.2f} so far", "epochs": run["epoch"],
+            "test error (%)": f"{results.error_so_far(run['history'])} so far", "epochs": run["epoch"],
             "wall hours": f"{run['wall_seconds'] / 3600:.2f}", "core-hours": "",
             "train img/s": "", "machine and precision, by epoch": short_where(results.run_where(run)),
             # a snapshot from before snapshots stored their provenance says so
@@ -216,6 +216,12 @@ def full_length_rows(results_dir=None) -> pd.DataFrame:
     return df.drop(columns=["experiment", "seed"]).rename(columns={"hours so far": "hours"})
 
 
+def _last_test(history: list[dict]) -> str:
+    last = results.last_tested(history)
+    return "not tested" if last is None else f"{last['test_error']:.2f}" + (
+        "" if last is history[-1] else f" (epoch {last['epoch']})")
+
+
 def given_up_rows(results_dir=None) -> pd.DataFrame | None:
     """The runs given up (results/stalls/): how far each went, its last
     epoch's numbers, what it cost and where, and why it was stopped. None
@@ -224,7 +230,7 @@ def given_up_rows(results_dir=None) -> pd.DataFrame | None:
              "epochs": f"{len(r['history'])} of {r['config']['train']['epochs']}"
              if "train" in r["config"] else str(len(r["history"])),
              "last train loss": f"{r['history'][-1]['train_loss']:.4f}",
-             "last test error (%)": f"{r['history'][-1]['test_error']:.2f}",
+             "last test error (%)": _last_test(r["history"]),
              "hours": f"{r['wall_seconds'] / 3600:.1f}",
              "where": short_where(results.run_where({"history": r["history"], "device": ""})),
              "why given up": r["given_up_because"]}
@@ -265,6 +271,8 @@ def schedule_sentence(train: TrainConfig) -> str:
         parts.append(f"label smoothing {train.label_smoothing:g}")
     parts.append(f"augmentation: translation up to {train.translate} px and horizontal flips"
                  if train.translate or train.flip else "no augmentation")
+    if train.test_every > 1:
+        parts.append(f"test error measured every {train.test_every} epochs at the base rate, every epoch after")
     return "; ".join(parts)
 
 

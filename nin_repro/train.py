@@ -113,7 +113,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
                 history.append(row)
                 wall = wall_before + running_seconds() - t_start
                 log(f"[{name}] epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, "
-                    f"train error {row['train_error']:.2f}%, test error {row['test_error']:.2f}%, lr {row['lr']:.4g}, "
+                    f"train error {row['train_error']:.2f}%, {_test_words(row, cfg)}, lr {row['lr']:.4g}, "
                     f"{row['train_images_per_second']:.0f} img/s, {row['seconds']:.0f} s, {precision}")
                 with checkpoint.signals_held():  # a stop during the save finds `resumable` naming it
                     _save_checkpoint(ckpt, run, epoch + 1, history, wall, model, opt, train_loader, ctx, provenance)
@@ -123,7 +123,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
                     raise StalledError(
                         f"[{name}] stalled at chance level: training loss {row['train_loss']:.4f} through epoch "
                         f"{epoch + 1}, after the warm-up (ln {run.experiment.model.num_classes} = "
-                        f"{math.log(run.experiment.model.num_classes):.4f}), test error {row['test_error']:.2f}%; "
+                        f"{math.log(run.experiment.model.num_classes):.4f}), {_test_words(row, cfg)}; "
                         f"its state is kept in {where}; give the experiment a longer warm-up or a lower rate and "
                         f"start it again: nin-repro train --experiment {run.experiment.name} --seed {run.seed} "
                         "--restart")
@@ -154,6 +154,12 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
         if writes:
             _write_results(run, record, model, snapshot, log)
         return record
+
+
+def _test_words(row: dict, cfg: TrainConfig) -> str:
+    if row["test_error"] is None:
+        return f"not tested (the test split is evaluated every {cfg.test_every} epochs at the base rate)"
+    return f"test error {row['test_error']:.2f}%"
 
 
 def _stalled(row: dict, epoch: int, cfg: TrainConfig, classes: int, steps: int) -> bool:
@@ -368,8 +374,10 @@ def _leave_snapshot(resumable: Path, snapshot: Path, write: bool, log=print) -> 
 
 def train_epoch(run: Run, step_fn, model, opt, train_loader: TensorLoader, test_loader: TensorLoader, *,
                 epoch: int, precision: str, ctx, resumable: Path | None, progress: bool) -> dict:
-    """One epoch (`epoch`, from 0) of SGD, then evaluation on the test split:
-    the history row. `resumable` is the checkpoint a divergence would leave."""
+    """One epoch (`epoch`, from 0) of SGD, then evaluation on the test split
+    where `TrainConfig.tests_after` says so: the history row (its test
+    fields None where not). `resumable` is the checkpoint a divergence would
+    leave."""
     cfg, dev, run_name = run.train, run.device, run.name
     model.train()
     loss_sum = torch.zeros((), device=dev)
@@ -406,7 +414,11 @@ def train_epoch(run: Run, step_fn, model, opt, train_loader: TensorLoader, test_
                                 img_s=f"{seen / (running_seconds() - t0):.0f}")
     train_seconds = running_seconds() - t0
     t1 = running_seconds()
-    test_loss_sum, test_wrong = evaluate(model, test_loader, dev, precision)
+    tested = cfg.tests_after(epoch)
+    if tested:
+        test_loss_sum, test_wrong = evaluate(model, test_loader, dev, precision)
+    else:
+        test_loss_sum = test_wrong = torch.zeros((), device=dev)
     eval_seconds = running_seconds() - t1
     stopped_seconds = max(0.0, (time.perf_counter() - wall0) - (train_seconds + eval_seconds))
     sums = distributed.all_sum(torch.stack([loss_sum.double(), wrong.double(), test_loss_sum.double(),
@@ -414,10 +426,11 @@ def train_epoch(run: Run, step_fn, model, opt, train_loader: TensorLoader, test_
     n_seen, n_tested = steps * cfg.batch_size, len(test_loader.labels) * ctx.world_size
     return {"epoch": epoch + 1, "lr": lr, "train_loss": sums[0] / (steps * ctx.world_size),
             "train_error": 100.0 * sums[1] / n_seen,
-            "test_loss": sums[2] / n_tested, "test_error": 100.0 * sums[3] / n_tested,
+            "test_loss": sums[2] / n_tested if tested else None,
+            "test_error": 100.0 * sums[3] / n_tested if tested else None,
             "seconds": train_seconds + eval_seconds,
             "train_images_per_second": n_seen / train_seconds,
-            "eval_images_per_second": n_tested / eval_seconds,
+            "eval_images_per_second": n_tested / eval_seconds if tested else None,
             "stopped_seconds": round(stopped_seconds, 1), "precision": precision}
 
 

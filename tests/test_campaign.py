@@ -9,8 +9,10 @@ def snapshot(results_dir, experiment, seed, errors, machine="cpu (X), AVX2", pre
     exp = experiments.get(experiment)
     config = {"experiment": experiment, "dataset": exp.dataset, "seed": seed, "overrides": {},
               "model": exp.model.to_dict(), "train": exp.train.to_dict()}
-    history = [{"epoch": i + 1, "lr": 0.1, "train_loss": 1.0, "train_error": e + 1, "test_loss": 1.0,
-                "test_error": e, "seconds": 500.0, "precision": precision, "machine": machine}
+    # None: an epoch the test split was not evaluated after (`TrainConfig.test_every`)
+    history = [{"epoch": i + 1, "lr": 0.1, "train_loss": 1.0, "train_error": 20.0 if e is None else e + 1,
+                "test_loss": None if e is None else 1.0, "test_error": e, "seconds": 500.0,
+                "precision": precision, "machine": machine}
                for i, e in enumerate(errors)]
     path = checkpoint.snapshot_path(results.run_name(experiment, seed), results_dir)
     checkpoint.save(path, {"config": config, "epoch": len(errors), "history": history,
@@ -31,6 +33,38 @@ def test_each_full_length_run_is_finished_in_progress_or_not_started(tmp_path):
     assert (mnist["status"], mnist["test error (%)"]) == ("finished", "0.52")
     assert table.loc[("cifar10_full", 0)]["status"] == "not started"
     assert table.loc[("cifar10_full", 0)]["epochs"] == "0 of 260"
+
+
+def test_a_run_tested_every_5th_epoch_is_shown_by_its_latest_test(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    # cifar10_full's first stage is tested after epochs 5, 10, ...: 12 epochs trained, the last test after 10
+    snapshot(tmp_path, "cifar10_full", 0, [None] * 4 + [50.0] + [None] * 4 + [40.0, None, None])
+    row = campaign.full_length_table(tmp_path).loc[("cifar10_full", 0)]
+    assert (row["epochs"], row["test error (%)"]) == ("12 of 260", "40.00 (epoch 10)")
+    assert campaign.progress_line("cifar10_full", 0, tmp_path).startswith(
+        "`cifar10_full` seed 0: in progress, epoch 12 of 260; test error 40.00% after epoch 10 (")
+    stage = campaign.stages_table("cifar10_full", 0, tmp_path).loc["1-200"]
+    assert (stage["trained"], stage["test error at its end (%)"], stage["best (%)"]) == \
+        ("12 of 200", "40.00 (epoch 10)", "40.00 (epoch 10)")
+    assert stage["range over its last 5 tests (%)"] == "40.00-50.00"
+    by_length = campaign.error_by_length("cifar10", tmp_path)
+    assert by_length[["epochs", "test error (%)", "status"]].values.tolist() == [[10, 40.0, "in progress (12 of 260)"]]
+    ax = campaign.plot_progress("cifar10_full", 0, tmp_path)
+    test, train = ax.get_lines()[:2]
+    assert list(test.get_xdata()) == [5, 10] and list(test.get_ydata()) == [50.0, 40.0]
+    assert list(train.get_xdata()) == list(range(1, 13))  # training error is measured every epoch
+    campaign.plot_error_by_length("cifar10", tmp_path)  # draws the curve of its tests
+
+
+def test_a_run_not_tested_yet_says_so(tmp_path):
+    snapshot(tmp_path, "cifar10_full", 0, [None, None, None])
+    assert campaign.full_length_table(tmp_path).loc[("cifar10_full", 0)]["test error (%)"] == "not tested yet"
+    assert "epoch 3 of 260; not tested yet (" in campaign.progress_line("cifar10_full", 0, tmp_path)
+    assert campaign.stages_table("cifar10_full", 0, tmp_path).loc["1-200"]["test error at its end (%)"] == \
+        "not tested yet"
+    assert campaign.error_by_length("cifar10", tmp_path).empty  # no error to place at any length yet
 
 
 def test_a_run_that_moved_shows_each_machine_and_precision(tmp_path):
@@ -141,7 +175,7 @@ def test_the_stages_table_shows_each_learning_rate_stage_as_far_as_the_run_has_c
     assert list(table.index) == ["1-46", "47-53"]
     base, second = table.loc["1-46"], table.loc["47-53"]
     assert (base["learning rate"], base["trained"], base["test error at its end (%)"]) == ("0.1", "46 of 46", "1.05")
-    assert base["best (%)"] == "0.90 (epoch 44)" and base["range over its last 5 epochs (%)"] == "0.90-1.10"
+    assert base["best (%)"] == "0.90 (epoch 44)" and base["range over its last 5 tests (%)"] == "0.90-1.10"
     assert (second["learning rate"], second["trained"], second["best (%)"]) == ("0.01", "2 of 7", "0.55 (epoch 48)")
 
 

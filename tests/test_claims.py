@@ -76,10 +76,21 @@ def test_a_full_length_run_in_progress_says_how_far_it_has_come(tmp_path):
                           "41.50-70.00% over epochs 1-3)")
     assert claims.tally(tmp_path)["in progress"] == 1
     abstract = claims.abstract(tmp_path)
-    assert "`cifar10_aug_full` seed 0 is at epoch 3 of 260 (41.50% so far); 9 of the 10 planned full-length " \
+    assert "`cifar10_aug_full` seed 0 is at epoch 3 of 260 (so far 41.50%); 9 of the 10 planned full-length " \
         "runs have not started." in abstract
     assert abstract.count("\n") == 4  # five lines
     assert "(0.0 core-hours) on 2-core CPUs (test; 1 combination of machine and precision)." in abstract
+
+
+def test_a_run_in_progress_tested_every_5th_epoch_quotes_its_tests(tmp_path):
+    # the full-length first stage is tested after epochs 5, 10, ...: two epochs trained since the last test
+    snapshot(tmp_path, "cifar10_aug_full", 0, [None] * 4 + [50.0] + [None] * 4 + [40.0] + [None] * 4 + [45.0, None])
+    v = by_key(tmp_path)["table1_aug"]
+    assert v.verdict == "in progress (epoch 16 of 260)"
+    assert v.ours.startswith("`cifar10_aug_full` seed 0: 45.00% (tested after epoch 15) at epoch 16 of 260, "
+                             "40.00-50.00% over its last 3 tests (epochs 5-15)")
+    assert "`cifar10_aug_full` seed 0 is at epoch 16 of 260 (so far 45.00%, tested after epoch 15)" in \
+        claims.abstract(tmp_path)
 
 
 def test_a_finished_full_length_row_decides_and_can_fail(tmp_path):

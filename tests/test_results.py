@@ -42,6 +42,10 @@ def test_truncated_json_names_the_file(tmp_path):
     (lambda r: r["history"][0].pop("test_error"), r"history\[0\] lacks \['test_error'\]"),
     (lambda r: r.update(test_error=0.9), "differs from the last epoch"),
     (lambda r: r.update(test_error=140.0), "not a percentage"),
+    # an untested epoch has neither test number; the last epoch of a finished run is always tested
+    (lambda r: r["history"][0].update(test_error=None), r"history\[0\]: 'test_error' has type NoneType"),
+    (lambda r: r["history"].insert(0, {**r["history"][0], "epoch": 0, "test_loss": None, "test_error": None})
+     or r["history"][1].update(test_loss=None, test_error=None), "differs from the last epoch"),
 ])
 def test_malformed_records_are_rejected_with_the_reason(tmp_path, mutate, message):
     rec = make_record()
@@ -51,6 +55,19 @@ def test_malformed_records_are_rejected_with_the_reason(tmp_path, mutate, messag
     path.write_text(json.dumps(rec))
     with pytest.raises(results.RecordError, match=message):
         results.read_records(tmp_path)
+
+
+def test_a_record_with_untested_epochs_reads_back_and_its_tests_are_picked_out(tmp_path):
+    rec = make_record(error=0.5)
+    rec["history"] = [{**rec["history"][0], "epoch": 1, "test_loss": None, "test_error": None},
+                      {**rec["history"][0], "epoch": 2}]
+    results.write_record(rec, tmp_path)
+    history = results.read_records(tmp_path)[0]["history"]
+    assert [h["epoch"] for h in results.tested(history)] == [2]
+    assert results.error_so_far(history) == "0.50%"
+    assert results.error_so_far(history + [history[0]]) == "0.50% (tested after epoch 2)"
+    assert results.error_so_far(history + [history[0]], brackets=False) == "0.50%, tested after epoch 2"
+    assert results.error_so_far(history[:1]) == "not tested yet" and results.last_tested(history[:1]) is None
 
 
 def test_writer_refuses_an_invalid_record_and_keeps_the_old_file(tmp_path):

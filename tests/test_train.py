@@ -549,6 +549,44 @@ def test_fast_recipe_trains_and_resumes_with_batchnorm(data_dir, cache_dir, tmp_
     assert [h["test_loss"] for h in resumed["history"]] == [h["test_loss"] for h in whole["history"]]
 
 
+def test_the_full_length_protocol_tests_every_5th_epoch_of_its_first_stage_then_every_epoch():
+    from nin_repro.experiments import get
+
+    cfg = get("cifar10_aug_full").train
+    assert [e + 1 for e in range(cfg.epochs) if cfg.tests_after(e)] == [*range(5, 200, 5), *range(200, 261)]
+    assert all(get(name).train.tests_after(e) for name in ("cifar10", "mnist_full") for e in range(60))
+    with pytest.raises(ValueError, match="test_every must be a positive integer"):
+        TrainConfig(epochs=2, test_every=0)
+
+
+def test_testing_fewer_epochs_trains_the_same_net_and_resumes_across_cadences(data_dir, cache_dir, tmp_path,
+                                                                              shared_decoded):
+    """Evaluation draws no random numbers: a run tested after epochs 2 and 3
+    only (every 2nd, and the last) trains what a run tested every epoch does,
+    dropout and all; its untested epoch has no test numbers; and a snapshot
+    left under one cadence resumes under the other."""
+    def own_cache(where):  # each run its own checkpoints (they share a name), the decoded data shared
+        (where / "ckpt").mkdir(parents=True)
+        (where / "ckpt" / "decoded").symlink_to(shared_decoded / "decoded", target_is_directory=True)
+        return where / "ckpt"
+
+    every = tiny("t_every", dropout=0.5, epochs=3, lr_drop_epochs=(10,))
+    sparse = replace(every, train=replace(every.train, test_every=2))
+    whole = run(every, tmp_path / "a", data_dir, cache_dir, ckpt=own_cache(tmp_path / "a"), write=False)
+    some = run(sparse, tmp_path / "b", data_dir, cache_dir, ckpt=own_cache(tmp_path / "b"))  # its record validates
+    assert [h["test_error"] is None for h in some["history"]] == [True, False, False]
+    assert some["history"][0]["test_loss"] is None and some["history"][0]["eval_images_per_second"] is None
+    train_numbers = ("train_loss", "train_error", "lr")
+    assert [[h[k] for k in train_numbers] for h in some["history"]] == \
+        [[h[k] for k in train_numbers] for h in whole["history"]]
+    assert [h["test_loss"] for h in some["history"][1:]] == [h["test_loss"] for h in whole["history"][1:]]
+    c = own_cache(tmp_path / "c")
+    assert run(sparse, tmp_path / "c", data_dir, cache_dir, ckpt=c, stop_after_epoch=1) is None
+    resumed = run(every, tmp_path / "c", data_dir, cache_dir, ckpt=c, resume=True)
+    assert resumed["history"][0]["test_error"] is None
+    assert [h["test_loss"] for h in resumed["history"][1:]] == [h["test_loss"] for h in whole["history"][1:]]
+
+
 def test_deadline_stops_before_an_epoch_that_would_end_past_it(data_dir, cache_dir, tmp_path, shared_decoded,
                                                                   monkeypatch):
     from nin_repro import train as train_module
