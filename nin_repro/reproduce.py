@@ -168,12 +168,13 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
 
 
 def _epoch_pace(config: dict, history: list[dict]) -> tuple[tuple, float]:
-    """(kind, seconds) of a run's last epoch; runs of one kind (dataset,
+    """(kind, seconds) of a run's last epoch (or, where it tests only every
+    few epochs, of the slowest of its last few); runs of one kind (dataset,
     subset, machine, precision) take about as long an epoch, whatever their
     head or seed."""
     kind = (config.get("dataset"), (config.get("overrides") or {}).get("subset"), history[-1].get("machine"),
             history[-1].get("precision"))
-    return kind, history[-1]["seconds"]
+    return kind, results.recent_epoch_seconds(history, config.get("train", {}).get("test_every", 1))
 
 
 def _newest_or_none(name: str, cache_dir=None, results_dir=None) -> tuple[dict | None, str]:

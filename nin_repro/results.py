@@ -105,6 +105,15 @@ def last_tested(history: list[dict]) -> dict | None:
     return done[-1] if done else None
 
 
+def recent_epoch_seconds(history: list[dict], test_every: int = 1) -> float:
+    """How long an epoch takes, for a forecast: the slowest of the last
+    `test_every` epochs on the machine and precision of the last one (one of
+    them evaluated the test split; the others were the shorter)."""
+    last = history[-1]
+    return max(h["seconds"] for h in history[-test_every:]
+               if (h.get("machine"), h.get("precision")) == (last.get("machine"), last.get("precision")))
+
+
 def error_so_far(history: list[dict], brackets: bool = True) -> str:
     """A run in progress's test error so far: "41.50%" when its latest epoch
     was tested, "13.89% (tested after epoch 45)" when later epochs were not

@@ -127,7 +127,8 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
                         f"its state is kept in {where}; give the experiment a longer warm-up or a lower rate and "
                         f"start it again: nin-repro train --experiment {run.experiment.name} --seed {run.seed} "
                         "--restart")
-                if _stop_now(epoch, cfg.epochs, row["seconds"], stop_after_epoch, deadline, ctx):
+                pace = results.recent_epoch_seconds(history, cfg.test_every)
+                if _stop_now(epoch, cfg.epochs, pace, stop_after_epoch, deadline, ctx):
                     where = _leave_snapshot(resumable, snapshot, writes, log)
                     log(f"[{name}] stopped after epoch {epoch + 1}/{cfg.epochs}; snapshot {where}; "
                         "continue with --resume")

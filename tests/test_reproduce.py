@@ -254,6 +254,24 @@ def test_a_fresh_run_starts_only_if_an_epoch_of_its_kind_fits_the_budget(tiny_pl
     assert [j.status for j in jobs] == ["finished now"]
 
 
+def test_the_forecast_of_a_run_tested_every_5th_epoch_counts_its_slower_tested_epoch(tmp_path):
+    from nin_repro.reproduce import next_epoch_seconds
+
+    row = {"machine": "cpu (X)", "precision": "fp32"}
+    seconds = [700.0, 660.0, 661.0, 662.0, 663.0, 664.0]  # epochs 4-9; the slow epoch 4 is not among the last 5
+    state = {"config": {"dataset": "cifar10", "overrides": {}, "train": {"test_every": 5}},
+             "history": [{**row, "epoch": 4 + i, "seconds": s} for i, s in enumerate(seconds)]}
+    kind = ("cifar10", None, "cpu (X)", "fp32")
+    assert next_epoch_seconds(kind, state, [], tmp_path) == (664.0, "its last epoch")
+    state["history"][-3]["seconds"] = 705.0  # epoch 7, a tested one, among the last five
+    assert next_epoch_seconds(kind, state, [], tmp_path) == (705.0, "its last epoch")
+    state["history"][-3]["machine"] = "cpu (Y)"  # an epoch on another machine says nothing of this one's pace
+    assert next_epoch_seconds(kind, state, [], tmp_path) == (664.0, "its last epoch")
+    state["config"]["train"]["test_every"] = 1  # tested every epoch: the last epoch is the pace
+    state["history"][-3]["machine"] = "cpu (X)"
+    assert next_epoch_seconds(kind, state, [], tmp_path) == (664.0, "its last epoch")
+
+
 def test_epochs_equal_to_the_experiments_own_find_the_run_train_would_write(tmp_path):
     # train() names a run without `epochs` when they are the experiment's own;
     # reproduce must look for that name, or it trains a finished run again.
