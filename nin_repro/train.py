@@ -153,7 +153,16 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
         wall = wall_before + running_seconds() - t_start
         record = _record(run, model, history, wall, threads, commit, source)
         if writes:
-            _write_results(run, record, model, snapshot, log)
+            try:
+                _write_results(run, record, model, snapshot, log)
+            except BaseException:
+                # A full disk: the finished state goes into the repository too, where `reproduce` sees it
+                # beside an earlier record (a redo) and resumes it, to write only the record.
+                try:
+                    _leave_snapshot(resumable, snapshot, writes, log)
+                except (OSError, checkpoint.CheckpointError) as bad:
+                    log(f"[{name}] its finished state could not be left in the repository either: {bad}")
+                raise
         return record
 
 

@@ -385,6 +385,8 @@ def test_a_redo_that_finished_but_could_not_write_its_record_writes_it_when_resu
             run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, restart=True)
     redo = checkpoint.load(checkpoint.cache_path(name, shared_decoded))
     assert redo["history"] != first["history"]  # its own epochs (their seconds differ), no record yet
+    # its state beside the earlier record in the repository too: `reproduce` resumes it, not "done"
+    assert checkpoint.load(checkpoint.snapshot_path(name, tmp_path / "results"))["history"] == redo["history"]
     # without --resume it is neither trained from scratch over the record nor left unsaid
     with pytest.raises(ValueError, match=rf"{name} is being trained again \(after epoch 1, .*pass --resume"):
         run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
