@@ -22,11 +22,13 @@ def throughput_table(results_dir=None) -> pd.DataFrame:
     rows = []
     for r in recs:
         h = r["history"]
+        # the epochs that evaluated the test split (all but those `test_every` skips) and timed it
+        evals = [x["eval_images_per_second"] for x in h if x.get("eval_images_per_second")]
         rows.append({
             "run": f"{r['experiment']} seed {r['seed']}",
             "machine and precision": short_where(results.run_where(r)),
             "train img/s": round(r["images_per_second"]),
-            "eval img/s": round(sum(x.get("eval_images_per_second", 0) for x in h) / len(h)),
+            "eval img/s": round(sum(evals) / len(evals)) if evals else "not recorded",
             "s per epoch": round(sum(x["seconds"] for x in h) / len(h), 1),
             "wall hours": round(r["wall_seconds"] / 3600, 2),
         })

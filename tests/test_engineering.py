@@ -27,6 +27,15 @@ def test_time_to_accuracy_table_reports_reached_not_reached_and_not_run(tmp_path
     assert set(cifar["length"]) == {engineering.NOT_RUN}
 
 
+def test_throughput_averages_evaluation_over_the_epochs_that_evaluated(tmp_path):
+    rec = curve([3.0, 2.0, 1.0])
+    for h, ips in zip(rec["history"], [900.0, None, 1100.0]):  # epoch 2 did not test (`test_every`)
+        h["eval_images_per_second"] = ips
+    rec["history"][1].update(test_error=None, test_loss=None)
+    results.write_record(rec, tmp_path)
+    assert engineering.throughput_table(tmp_path).loc["mnist_fast seed 0", "eval img/s"] == 1000
+
+
 def test_plot_time_to_accuracy_draws_each_run(tmp_path):
     import matplotlib
     matplotlib.use("Agg")
