@@ -467,7 +467,7 @@ def full_length_status(results_dir=None) -> str:
             parts.append(f"`{name}` seed {seed} finished at {run['test_error']:.2f}%")
         elif state == "in progress":
             parts.append(f"`{name}` seed {seed} is at epoch {run['epoch']} of {run['epochs']} "
-                         f"(so far {results.error_so_far(run['history'], brackets=False)})")
+                         f"({results.error_so_far(run['history'], brackets=False, prefix='so far ')})")
     started = len(parts)
     planned = len(dict.fromkeys((n, s) for n, s in BOOK_PLAN if n in campaign.FULL_LENGTH))
     if not parts:

@@ -55,7 +55,7 @@ def elapsed_minutes(record: dict) -> list[float]:
 def time_to_error(record: dict, target: float) -> tuple[float, int] | None:
     """(minutes, epoch) when the test error first went below `target`, or None."""
     for minutes, h in zip(elapsed_minutes(record), record["history"]):
-        if h["test_error"] < target:
+        if h["test_error"] is not None and h["test_error"] < target:
             return minutes, h["epoch"]
     return None
 
@@ -81,7 +81,7 @@ def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
                 cells[f"< {t:g}%"] = f"{hit[0]:.1f} min (epoch {hit[1]})" if hit else "not reached"
             rows.append({"run": f"{recipe} ({name}), seed {r['seed']}",
                          "length": f"{elapsed_minutes(r)[-1]:.1f} min, {r['epochs']} epochs", **cells,
-                         "best (%)": round(min(h["test_error"] for h in r["history"]), 2),
+                         "best (%)": round(min(h["test_error"] for h in results.tested(r["history"])), 2),
                          "machine": short_where(results.run_where(r))})
     return pd.DataFrame(rows).set_index("run")
 
@@ -99,7 +99,9 @@ def plot_time_to_accuracy(results_dir=None, axes=None):
             if EXPERIMENTS[name].dataset != dataset:
                 continue
             for r in results.protocol_runs(recs, name):
-                ax.plot(elapsed_minutes(r), [h["test_error"] for h in r["history"]], marker=".",
+                tested = [(m, h["test_error"]) for m, h in zip(elapsed_minutes(r), r["history"])
+                          if h["test_error"] is not None]
+                ax.plot(*zip(*tested), marker=".",
                         ls="-" if "fast" in name else "--", label=f"{recipe}, seed {r['seed']}")
                 drawn = True
         for t in TIME_TARGETS[dataset]:

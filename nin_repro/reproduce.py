@@ -43,8 +43,8 @@ def checkpoint_progress(state: dict) -> str:
     report says of a run in progress, with the time its remaining epochs take
     at its recent pace (what a session needs to know to plan around it)."""
     history, epochs = state["history"], state["config"]["train"]["epochs"]
-    note = (f"checkpoint after epoch {state['epoch']}/{epochs}: test error {results.error_so_far(history)}, "
-            f"{state['wall_seconds'] / 60:.0f} min so far")
+    tested = results.error_so_far(history, prefix="test error ")
+    note = f"checkpoint after epoch {state['epoch']}/{epochs}: {tested}, {state['wall_seconds'] / 60:.0f} min so far"
     left = epochs - state["epoch"]
     return note + (f"; {time_left(history, left)}" if left > 0 else "")
 

@@ -114,18 +114,19 @@ def recent_epoch_seconds(history: list[dict], test_every: int = 1) -> float:
                if (h.get("machine"), h.get("precision")) == (last.get("machine"), last.get("precision")))
 
 
-def error_so_far(history: list[dict], brackets: bool = True) -> str:
+def error_so_far(history: list[dict], brackets: bool = True, prefix: str = "", suffix: str = "") -> str:
     """A run in progress's test error so far: "41.50%" when its latest epoch
     was tested, "13.89% (tested after epoch 45)" when later epochs were not
-    (or, without brackets, "13.89%, tested after epoch 45"), "not tested yet"
-    before its first test."""
+    (or, without brackets, "13.89%, tested after epoch 45"), each between
+    `prefix` and `suffix`; "not tested yet" before its first test."""
     last = last_tested(history)
     if last is None:
         return "not tested yet"
-    if last is history[-1]:
-        return f"{last['test_error']:.2f}%"
-    when = f"tested after epoch {last['epoch']}"
-    return f"{last['test_error']:.2f}% ({when})" if brackets else f"{last['test_error']:.2f}%, {when}"
+    said = f"{last['test_error']:.2f}%"
+    if last is not history[-1]:
+        when = f"tested after epoch {last['epoch']}"
+        said += f" ({when})" if brackets else f", {when}"
+    return prefix + said + suffix
 
 
 def write_record(record: dict, results_dir: str | os.PathLike | None = None) -> Path:

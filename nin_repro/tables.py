@@ -146,7 +146,7 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
         rows.append({
             "run": _run_label(run["experiment"], run["seed"], run["config"].get("overrides")),
             "status": f"in progress, epoch {run['epoch']} of {run['epochs']}",
-            "test error (%)": f"{results.error_so_far(run['history'])} so far", "epochs": run["epoch"],
+            "test error (%)": results.error_so_far(run["history"], suffix=" so far"), "epochs": run["epoch"],
             "wall hours": f"{run['wall_seconds'] / 3600:.2f}", "core-hours": "",
             "train img/s": "", "machine and precision, by epoch": short_where(results.run_where(run)),
             # a snapshot from before snapshots stored their provenance says so
@@ -272,7 +272,8 @@ def schedule_sentence(train: TrainConfig) -> str:
     parts.append(f"augmentation: translation up to {train.translate} px and horizontal flips"
                  if train.translate or train.flip else "no augmentation")
     if train.test_every > 1:
-        parts.append(f"test error measured every {train.test_every} epochs at the base rate, every epoch after")
+        parts.append(f"test error measured every {train.test_every} epochs at the base rate, every epoch from "
+                     "the first drop on")
     return "; ".join(parts)
 
 

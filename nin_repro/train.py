@@ -153,16 +153,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
         wall = wall_before + running_seconds() - t_start
         record = _record(run, model, history, wall, threads, commit, source)
         if writes:
-            try:
-                _write_results(run, record, model, snapshot, log)
-            except BaseException:
-                # A full disk: the finished state goes into the repository too, where `reproduce` sees it
-                # beside an earlier record (a redo) and resumes it, to write only the record.
-                try:
-                    _leave_snapshot(resumable, snapshot, writes, log)
-                except (OSError, checkpoint.CheckpointError) as bad:
-                    log(f"[{name}] its finished state could not be left in the repository either: {bad}")
-                raise
+            _write_results(run, record, model, resumable, snapshot, log)
         return record
 
 
@@ -343,14 +334,25 @@ def _record(run: Run, model, history: list[dict], wall: float, threads: int, com
     }
 
 
-def _write_results(run: Run, record: dict, model, snapshot: Path, log) -> None:
+def _write_results(run: Run, record: dict, model, resumable: Path, snapshot: Path, log) -> None:
     """The weights first, then the record (which marks the run done), then
     the snapshot leaves: a stop or a full disk on the way never leaves a run
-    marked done without its weights. Ctrl-C and SIGTERM wait until the end."""
+    marked done without its weights. Ctrl-C and SIGTERM wait until the end.
+    If the weights or the record cannot be written, the finished state
+    (`resumable`) goes into the repository as the snapshot, where `reproduce`
+    sees it even beside an earlier record (a redo) and resumes it, to write
+    only what is missing."""
     weights = checkpoint.weights_path(run.name, run.results_dir)
     with checkpoint.signals_held():
-        checkpoint.save_weights(weights, model.state_dict(), run.name)
-        path = results.write_record(record, run.results_dir)
+        try:
+            checkpoint.save_weights(weights, model.state_dict(), run.name)
+            path = results.write_record(record, run.results_dir)
+        except Exception:
+            try:
+                _leave_snapshot(resumable, snapshot, True, log)
+            except (OSError, checkpoint.CheckpointError) as bad:
+                log(f"[{run.name}] its finished state could not be left in the repository either: {bad}")
+            raise
         checkpoint.remove(snapshot)  # finished: its weights and record replace it in the repository
     log(f"[{run.name}] test error {record['test_error']:.2f}% after {run.train.epochs} epochs; record {path}; "
         f"weights {weights}")

@@ -65,6 +65,10 @@ def test_a_run_not_tested_yet_says_so(tmp_path):
     assert campaign.stages_table("cifar10_full", 0, tmp_path).loc["1-200"]["test error at its end (%)"] == \
         "not tested yet"
     assert campaign.error_by_length("cifar10", tmp_path).empty  # no error to place at any length yet
+    from nin_repro import claims, tables
+
+    assert tables.run_records_table(tmp_path).iloc[-1]["test error (%)"] == "not tested yet"
+    assert "`cifar10_full` seed 0 is at epoch 3 of 260 (not tested yet)" in claims.full_length_status(tmp_path)
 
 
 def test_a_run_that_moved_shows_each_machine_and_precision(tmp_path):

@@ -657,6 +657,28 @@ def test_the_weights_are_written_before_the_record_that_marks_a_run_done(data_di
     assert not (results.runs_dir(tmp_path / "results") / "t_order__seed0__subset1024.json").exists()
 
 
+def test_a_stop_held_back_during_the_final_write_leaves_no_snapshot_beside_the_record(
+        data_dir, cache_dir, tmp_path, shared_decoded, monkeypatch):
+    """Ctrl-C or SIGTERM during the final write is delivered when the writes
+    are done: the run is finished, and no snapshot says it is in progress."""
+    import contextlib
+
+    name = "t_held__seed0__subset1024"
+    record = results.record_path(name, tmp_path / "results")
+
+    @contextlib.contextmanager
+    def delivered_at_the_end():  # a signal that arrived during the writes that wrote the record
+        yield
+        if record.exists():
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "signals_held", delivered_at_the_end)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny("t_held", epochs=1), tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
+    assert record.exists()
+    assert not checkpoint.snapshot_path(name, tmp_path / "results").exists()
+
+
 def test_a_snapshot_holding_more_epochs_is_not_replaced_by_a_shorter_run(data_dir, cache_dir, tmp_path,
                                                                         shared_decoded):
     """Two trainings of one run (one brought back from another machine while
