@@ -69,6 +69,16 @@ class TrainConfig:
         d["milestones"] = list(self.milestones())
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """The TrainConfig a record's or checkpoint's `config["train"]` was
+        written from (`milestones` is derived, so it is dropped)."""
+        d = {k: v for k, v in d.items() if k != "milestones"}
+        for key in ("lr_drop_fractions", "lr_drop_epochs"):
+            if isinstance(d.get(key), list):
+                d[key] = tuple(d[key])
+        return cls(**d)
+
 
 def learning_rate(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
     """Linear warm-up, then the base rate divided by 10 at each milestone

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from . import checkpoint, data, results
 from .checkpoint import CheckpointError
-from .experiments import BOOK_PLAN, EXPERIMENTS
+from .experiments import BOOK_PLAN, EXPERIMENTS, TrainConfig
 from .device import machine_name, resolve_device, resolve_precision
 from .run_config import MAX_SEED, resolve_run, run_overrides
 from .train import redo_in_progress, train
@@ -45,22 +45,34 @@ def checkpoint_progress(state: dict) -> str:
     history, epochs = state["history"], state["config"]["train"]["epochs"]
     tested = results.error_so_far(history, prefix="test error ")
     note = f"checkpoint after epoch {state['epoch']}/{epochs}: {tested}, {state['wall_seconds'] / 60:.0f} min so far"
-    left = epochs - state["epoch"]
-    return note + (f"; {time_left(history, left)}" if left > 0 else "")
+    return note + (f"; {time_left(history, state['config']['train'])}" if epochs > state["epoch"] else "")
 
 
-def time_left(history: list[dict], epochs_left: int) -> str:
-    """Epochs left times the fastest of the last three epochs on the machine
-    of the last one: the fastest, because sharing the cores with another job
-    (a test suite, a second run) only ever slows an epoch, and the plan is one
-    run at a time; that machine only, because a run resumed on another kind of
-    CPU keeps another pace."""
+def time_left(history: list[dict], train: dict) -> str:
+    """The epochs a run has left (its `config["train"]`) times its recent
+    pace: for each kind of epoch still to come (tested, and untested where
+    it tests only every few epochs), the fastest of the last three of that
+    kind on the machine of the last epoch. The fastest, because sharing the
+    cores with another job (a test suite) only ever slows an epoch, and the
+    plan is one run at a time; that machine only, because a run resumed on
+    another kind of CPU keeps another pace."""
+    cfg = TrainConfig.from_dict(train)
     machine = history[-1].get("machine")
-    recent = [h["seconds"] for h in history if h.get("machine") == machine][-3:]
-    pace = min(recent)
+    here = [h for h in history if h.get("machine") == machine]
+    recent = {kind: [h["seconds"] for h in here if (h.get("test_error") is not None) == kind][-3:]
+              for kind in (True, False)}
+    pace = {kind: min(recent[kind] or recent[not kind]) for kind in (True, False)}
+    to_come = [cfg.tests_after(e) for e in range(len(history), cfg.epochs)]
+    tested = sum(to_come)
+    left, hours = len(to_come), (tested * pace[True] + (len(to_come) - tested) * pace[False]) / 3600
     where = f" on {machine}" if machine else ""
-    return (f"{epochs_left} epochs left, about {epochs_left * pace / 3600:.1f} h at "
-            f"{pace / 60:.0f} min/epoch (the fastest of its last {len(recent)}{where})")
+    if tested in (0, left):  # one kind of epoch to come
+        kind = tested > 0 if recent[tested > 0] else tested == 0
+        return (f"{left} epochs left, about {hours:.1f} h at {pace[kind] / 60:.0f} min/epoch "
+                f"(the fastest of its last {len(recent[kind])}{where})")
+    return (f"{left} epochs left, about {hours:.1f} h: {left - tested} untested at {pace[False] / 60:.1f} min "
+            f"and {tested} tested at {pace[True] / 60:.1f} min (the fastest of its last "
+            f"{len(recent[False])} untested and {len(recent[True])} tested{where})")
 
 
 def plan(only: list[str] | None = None, seeds: list[int] | None = None) -> list[tuple[str, int]]:

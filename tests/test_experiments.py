@@ -1,3 +1,4 @@
+import json
 from dataclasses import replace
 
 import pytest
@@ -11,6 +12,12 @@ def test_every_experiment_fits_its_dataset():
         spec = data.DATASETS[exp.dataset]
         assert (exp.model.num_classes, exp.model.in_channels) == (spec.num_classes, spec.image_shape[2])
         assert (exp.model.input_size,) * 2 == spec.image_shape[:2]
+
+
+def test_a_training_config_comes_back_from_the_dict_a_record_stores():
+    for exp in experiments.EXPERIMENTS.values():
+        stored = json.loads(json.dumps(exp.train.to_dict()))  # lists for tuples, milestones added
+        assert TrainConfig.from_dict(stored) == exp.train
 
 
 @pytest.mark.parametrize("change, message", [

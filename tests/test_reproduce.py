@@ -204,13 +204,30 @@ def test_cli_reproduce_seeds_reach_the_plan(monkeypatch, capsys):
 
 
 def test_time_left_uses_the_fastest_recent_epoch_of_the_machine_it_runs_on():
-    history = [{"seconds": 100.0, "machine": "cpu (X), AVX512"}]  # before a resume on a slower machine
-    history += [{"seconds": s, "machine": "cpu (X), AVX2"} for s in (2000.0, 600.0, 1300.0, 900.0)]
+    train = {"epochs": 17, "test_every": 1}
+    history = [{"seconds": 100.0, "machine": "cpu (X), AVX512", "test_error": 50.0}]  # before a resume elsewhere
+    history += [{"seconds": s, "machine": "cpu (X), AVX2", "test_error": 40.0} for s in (2000.0, 600.0, 1300.0, 900.0)]
     # the last three on AVX2 are 600, 1300, 900 s: an epoch beside another job is slower, never faster
-    assert time_left(history, 12) == ("12 epochs left, about 2.0 h at 10 min/epoch "
-                                      "(the fastest of its last 3 on cpu (X), AVX2)")
-    older = [{"seconds": 300.0}, {"seconds": 240.0}]  # epochs from before the machine was recorded
-    assert time_left(older, 30) == "30 epochs left, about 2.0 h at 4 min/epoch (the fastest of its last 2)"
+    assert time_left(history, train) == ("12 epochs left, about 2.0 h at 10 min/epoch "
+                                         "(the fastest of its last 3 on cpu (X), AVX2)")
+    older = [{"seconds": 300.0, "test_error": 9.0}, {"seconds": 240.0, "test_error": 8.0}]  # no machine recorded
+    assert time_left(older, {"epochs": 32}) == ("30 epochs left, about 2.0 h at 4 min/epoch "
+                                                "(the fastest of its last 2)")
+
+
+def test_time_left_counts_the_tested_and_untested_epochs_to_come_each_at_its_own_pace():
+    # 20 epochs, tested every 5th before the drop after epoch 15, then every epoch
+    train = {"epochs": 20, "test_every": 5, "lr_drop_epochs": [15]}
+    history = [{"epoch": e, "seconds": 660.0 + e + (41 if e % 5 == 0 else 0), "machine": "m",
+                "test_error": 20.0 if e % 5 == 0 else None} for e in range(1, 8)]  # epoch 5 tested, 1-4, 6, 7 not
+    # to come: 8 and 9 untested, 10 tested, 11-14 untested, 15-20 tested: 6 untested, 7 tested;
+    # the fastest recent untested epoch took 664 s (of epochs 4, 6, 7), the only tested one 706 s
+    assert time_left(history, train) == (
+        f"13 epochs left, about {(6 * 664 + 7 * 706) / 3600:.1f} h: 6 untested at 11.1 min and 7 tested at "
+        "11.8 min (the fastest of its last 3 untested and 1 tested on m)")
+    # past the drop only tested epochs are left: one pace, theirs
+    late = history + [{"epoch": e, "seconds": 700.0, "machine": "m", "test_error": 20.0} for e in range(8, 17)]
+    assert time_left(late, train) == "4 epochs left, about 0.8 h at 12 min/epoch (the fastest of its last 3 on m)"
 
 
 def test_a_run_not_started_is_told_what_its_experiment_cost_before(tmp_path):
