@@ -65,9 +65,7 @@ def full_length_table(results_dir=None, experiments: list[str] | None = None) ->
                "test error (%)": "", "paper (%)": "" if paper is None else f"{paper:.2f}",
                "hours so far": "", "where": ""}
         if run:
-            last = results.last_tested(run["history"])
-            row["test error (%)"] = ("not tested yet" if last is None else f"{last['test_error']:.2f}"
-                                     + ("" if state == "finished" else f" (epoch {last['epoch']})"))
+            row["test error (%)"] = results.latest_test_cell(run["history"])
             row["hours so far"] = f"{run['wall_seconds'] / 3600:.1f}"
             row["where"] = results.run_where(run)
         rows.append(row)
@@ -257,15 +255,12 @@ def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFra
             break
         tested = results.tested(done)  # every epoch, or (a full-length run's first stage) every 5th
         row = {"epochs": f"{first + 1}-{last}", "learning rate": f"{done[-1]['lr']:g}",
-               "trained": f"{len(done)} of {last - first}", "test error at its end (%)": "not tested yet",
+               "trained": f"{len(done)} of {last - first}", "test error at its end (%)": results.latest_test_cell(done),
                "best (%)": "", f"range over its last {STAGE_TAIL} tests (%)": ""}
         if tested:
             tail = [h["test_error"] for h in tested[-STAGE_TAIL:]]
             best = min(tested, key=lambda h: h["test_error"])
-            end = tested[-1]
-            row.update({"test error at its end (%)": f"{end['test_error']:.2f}" + (
-                            "" if end is done[-1] else f" (epoch {end['epoch']})"),
-                        "best (%)": f"{best['test_error']:.2f} (epoch {best['epoch']})",
+            row.update({"best (%)": f"{best['test_error']:.2f} (epoch {best['epoch']})",
                         f"range over its last {STAGE_TAIL} tests (%)": f"{min(tail):.2f}-{max(tail):.2f}"})
         rows.append(row)
     return pd.DataFrame(rows).set_index("epochs")

@@ -114,6 +114,16 @@ def recent_epoch_seconds(history: list[dict], test_every: int = 1) -> float:
                if (h.get("machine"), h.get("precision")) == (last.get("machine"), last.get("precision")))
 
 
+def latest_test_cell(history: list[dict]) -> str:
+    """A table cell for the latest test of a run (or of a stretch of its
+    epochs): "41.50" when its last epoch was tested, "13.89 (epoch 45)" when
+    later ones were not, "not tested yet" before its first test."""
+    last = last_tested(history)
+    if last is None:
+        return "not tested yet"
+    return f"{last['test_error']:.2f}" + ("" if last is history[-1] else f" (epoch {last['epoch']})")
+
+
 def error_so_far(history: list[dict], brackets: bool = True, prefix: str = "", suffix: str = "") -> str:
     """A run in progress's test error so far: "41.50%" when its latest epoch
     was tested, "13.89% (tested after epoch 45)" when later epochs were not

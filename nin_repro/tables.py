@@ -216,12 +216,6 @@ def full_length_rows(results_dir=None) -> pd.DataFrame:
     return df.drop(columns=["experiment", "seed"]).rename(columns={"hours so far": "hours"})
 
 
-def _last_test(history: list[dict]) -> str:
-    last = results.last_tested(history)
-    return "not tested" if last is None else f"{last['test_error']:.2f}" + (
-        "" if last is history[-1] else f" (epoch {last['epoch']})")
-
-
 def given_up_rows(results_dir=None) -> pd.DataFrame | None:
     """The runs given up (results/stalls/): how far each went, its last
     epoch's numbers, what it cost and where, and why it was stopped. None
@@ -230,7 +224,7 @@ def given_up_rows(results_dir=None) -> pd.DataFrame | None:
              "epochs": f"{len(r['history'])} of {r['config']['train']['epochs']}"
              if "train" in r["config"] else str(len(r["history"])),
              "last train loss": f"{r['history'][-1]['train_loss']:.4f}",
-             "last test error (%)": _last_test(r["history"]),
+             "last test error (%)": results.latest_test_cell(r["history"]),
              "hours": f"{r['wall_seconds'] / 3600:.1f}",
              "where": short_where(results.run_where({"history": r["history"], "device": ""})),
              "why given up": r["given_up_because"]}
