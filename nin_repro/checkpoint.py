@@ -102,18 +102,22 @@ def _recorded_sum(path: Path) -> str | None:
     return words[0] if words else None
 
 
+def verify(path: Path, then: str) -> None:
+    """Raise a CheckpointError naming `path`, followed by `then` (what
+    happens or what to do), unless its SHA-256 matches the one beside it."""
+    sums = _sum_path(path)
+    if not sums.exists():
+        raise CheckpointError(f"{path} has no checksum file {sums.name} beside it, so it cannot be trusted; {then}")
+    expected, actual = _recorded_sum(path) or "", sha256(path)
+    if actual != expected:
+        raise CheckpointError(f"{path} is corrupt: its SHA-256 is {actual[:12]}..., {sums.name} says "
+                              f"{expected[:12]}...; {then}")
+
+
 def load(path: Path) -> dict:
     """The dict in `path`, after its SHA-256 matched the one beside it."""
     path = Path(path)
-    sums = _sum_path(path)
-    if not sums.exists():
-        raise CheckpointError(f"{path} has no checksum file {sums.name} beside it, so it cannot be trusted; "
-                              "restore both from git or delete the checkpoint to start the run again")
-    expected = _recorded_sum(path) or ""
-    actual = sha256(path)
-    if actual != expected:
-        raise CheckpointError(f"{path} is corrupt: its SHA-256 is {actual[:12]}..., {sums.name} says "
-                              f"{expected[:12]}...; {_repair_hint(path)}")
+    verify(path, _repair_hint(path))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a file it cannot unpickle
@@ -151,10 +155,7 @@ def copy(src: Path, dst: Path) -> None:
     between them; `src` is checked first, so a damaged file never replaces a
     good copy."""
     src, dst = Path(src), Path(dst)
-    recorded = _recorded_sum(src)
-    if recorded is None or sha256(src) != recorded:
-        what = "has no checksum file beside it" if recorded is None else "does not match its checksum"
-        raise CheckpointError(f"{src} {what}, so it was not copied to {dst}; {dst.name} is left as it was")
+    verify(src, f"it was not copied to {dst}, which is left as it was")
     with signals_held(), atomic_path(dst) as tmp, atomic_path(_sum_path(dst)) as tmp_sum:
         shutil.copyfile(src, tmp)  # both copied before either is renamed, as in `save`
         shutil.copyfile(_sum_path(src), tmp_sum)

@@ -56,12 +56,14 @@ def test_a_damaged_file_is_never_copied_over_a_good_one(tmp_path):
     checkpoint.save(src, state(3))
     checkpoint.save(dst, state(2))
     src.write_bytes(src.read_bytes()[:-5])  # torn
-    with pytest.raises(CheckpointError, match=r"does not match its checksum, so it was not copied"):
+    with pytest.raises(CheckpointError,
+                       match=r"r.pt is corrupt: its SHA-256 is .*; it was not copied to .*, which is left as it was"):
         checkpoint.copy(src, dst)
     assert checkpoint.load(dst)["epoch"] == 2
     checkpoint.save(src, state(3))
     (tmp_path / "cache" / "r.pt.sha256").unlink()  # a file with no checksum cannot be vouched for either
-    with pytest.raises(CheckpointError, match=r"r.pt has no checksum file beside it, so it was not copied"):
+    with pytest.raises(CheckpointError,
+                       match=r"r.pt has no checksum file r.pt.sha256 beside it, so it cannot be trusted; it was not copied"):
         checkpoint.copy(src, dst)
     assert checkpoint.load(dst)["epoch"] == 2
 
