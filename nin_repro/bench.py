@@ -11,6 +11,10 @@
 Images/s count the whole step (data, augmentation, forward, backward, update).
 The allocator setting of `device.py` is switched per row (glibc's defaults for
 the baseline, as a plain script has them).
+
+`nin-repro bench --levers` measures the levers the library could still take
+(`SIDE_BY_SIDE`) in alternating rounds against the library's path, so that a
+few percent can be told from the machine's drift (`run_levers`).
 """
 
 from __future__ import annotations
@@ -259,10 +263,22 @@ def bench_configs(precision: str) -> dict[str, tuple]:
     }
 
 
+def _bench_inputs(data_dir=None, cache_dir=None):
+    """The first 4096 CIFAR-10 training images, as uint8 images and labels
+    (the baseline's input) and as one normalised float tensor (the
+    library's): enough for every row's steps; the pipeline's cost per image
+    does not depend on how many there are."""
+    from . import data, preprocess
+
+    splits = data.load("cifar10", data_dir, cache_dir)
+    images, labels = splits.train_images[:4096], splits.train_labels[:4096]
+    x = preprocess.to_float_nchw(images)
+    return images, labels, (x - x.mean()) / x.std(), torch.from_numpy(labels)
+
+
 def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, results_dir=None,
               configs: list[str] | None = None, profile: bool = True, row_seconds: float | None = 45.0,
               log=print) -> dict:
-    from . import data, preprocess
     from .device import bf16_is_native, resolve_precision
     from .train import git_commit
 
@@ -271,12 +287,7 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
     precision = resolve_precision("auto", cpu)
     log(f"{cpu_name()}, {torch.backends.cpu.get_cpu_capability()}: native bf16 {bf16_is_native(cpu)}, "
         f"so the library trains in {precision}")
-    splits = data.load("cifar10", data_dir, cache_dir)
-    n = 4096  # enough images for every config's steps; the pipeline cost per image does not depend on n
-    images, labels = splits.train_images[:n], splits.train_labels[:n]
-    x = preprocess.to_float_nchw(images)
-    x = (x - x.mean()) / x.std()
-    y = torch.from_numpy(labels)
+    images, labels, x, y = _bench_inputs(data_dir, cache_dir)
     macs = count_macs(NiN(ModelConfig()))
     all_configs = bench_configs(precision)
     chosen = {k: v for k, v in all_configs.items() if not configs or any(c in k for c in configs)}
@@ -327,4 +338,70 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
     out = paths.results_dir(results_dir) / "bench" / f"bench_{time.strftime('%Y%m%dT%H%M%S')}.json"
     atomic_write_text(out, json.dumps(record, indent=1) + "\n")
     log(f"eval {eval_ips:.0f} img/s; bf16 matmul {mm['bf16']:.2f} TFLOP/s, fp32 {mm['fp32']:.2f}; record {out}")
+    return record
+
+
+# Levers measured in alternating rounds against the library's path: what
+# each changes (model levers as `_with_levers` takes them, the batch).
+SIDE_BY_SIDE = {
+    "ReLU not in place": ({"relu_inplace": False}, 128),
+    "dropout removed (the ceiling of any dropout fix)": ({"dropout": "none"}, 128),
+    "batch 256 instead of 128": ({}, 256),
+}
+
+
+def run_levers(levers: list[str] | None = None, rounds: int = 6, steps: int = 4, data_dir=None, cache_dir=None,
+               results_dir=None, log=print) -> dict:
+    """Each lever of `SIDE_BY_SIDE` (or those whose name contains one of
+    `levers`) against the library's path, in alternating rounds of `steps`
+    training steps (library, lever, then lever, library, ...), both nets
+    from the same initial weights, in the precision the library picks here.
+    What drifts while they run (another tenant on the host, the clock) falls
+    on both sides alike; rows measured one after the other, as `run_bench`'s,
+    differ by several percent between runs. Writes
+    results/bench/levers_<time>.json and returns it."""
+    from .device import bf16_is_native, resolve_precision
+    from .train import git_commit
+
+    chosen = [k for k in SIDE_BY_SIDE if not levers or any(w in k for w in levers)]
+    if not chosen:
+        raise ValueError(f"no lever matches {levers}; the levers are: {'; '.join(SIDE_BY_SIDE)}")
+    if rounds < 2 or steps < 1:
+        raise ValueError(f"need at least 2 rounds of at least 1 step, got {rounds} rounds of {steps}")
+    settings = apply_cpu_settings()
+    set_malloc_tuning(True)  # the library's setting (a `run_bench` row before may have switched it)
+    cpu = torch.device("cpu")
+    precision = resolve_precision("auto", cpu)
+    bf16 = precision == "bf16"
+    _, _, x, y = _bench_inputs(data_dir, cache_dir)
+    rows = []
+    for lever in chosen:
+        changes, batch = SIDE_BY_SIDE[lever]
+        nets = {}
+        for side, (model_levers, side_batch) in (("library", ({}, 128)), ("lever", (changes, batch))):
+            torch.manual_seed(0)
+            model = _with_levers(NiN(ModelConfig()), **model_levers).to(memory_format=torch.channels_last)
+            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+            batches = _library_batches(x, y, side_batch, True)
+            _time_steps(model, opt, batches, steps=1, warmup=1, bf16=bf16)  # allocations, kernel choice
+            nets[side] = (model, opt, batches)
+        ips = {"library": [], "lever": []}
+        for r in range(rounds):
+            for side in ("library", "lever") if r % 2 == 0 else ("lever", "library"):
+                ips[side].append(_time_steps(*nets[side], steps=steps, warmup=0, bf16=bf16))
+        ratios = [b / a for a, b in zip(ips["library"], ips["lever"])]
+        ratio = sum(ips["lever"]) / sum(ips["library"])
+        rows.append({"lever": lever, "batch": batch, "library_images_per_second": ips["library"],
+                     "lever_images_per_second": ips["lever"], "ratio": ratio,
+                     "ratio_low": min(ratios), "ratio_high": max(ratios)})
+        log(f"x{ratio:.3f} (x{min(ratios):.3f}-x{max(ratios):.3f} over {rounds} rounds)  {lever}")
+    record = {"kind": "levers", "device": f"cpu ({cpu_name()})", "threads": settings["threads"],
+              "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_native": bf16_is_native(cpu),
+              "library_precision": precision, "malloc_tuned": settings.get("malloc"),
+              "torch_version": torch.__version__, "python_version": platform.python_version(),
+              "git_commit": git_commit(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "rounds": rounds, "steps_per_round": steps, "rows": rows}
+    out = paths.results_dir(results_dir) / "bench" / f"levers_{time.strftime('%Y%m%dT%H%M%S')}.json"
+    atomic_write_text(out, json.dumps(record, indent=1) + "\n")
+    log(f"record {out}")
     return record

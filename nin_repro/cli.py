@@ -100,10 +100,13 @@ def _evaluate(args) -> int:
 
 
 def _bench(args) -> int:
-    from .bench import run_bench
+    from .bench import run_bench, run_levers
 
-    run_bench(steps=args.steps, data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
-              configs=args.only, profile=not args.no_profile)
+    where = dict(data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir)
+    if args.levers:
+        run_levers(levers=args.only, rounds=args.rounds, steps=args.steps or 4, **where)
+    else:
+        run_bench(steps=args.steps or 20, configs=args.only, profile=not args.no_profile, **where)
     return 0
 
 
@@ -190,8 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("bench", help="training-step speed of the baseline loop and the library, side by side")
-    p.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
-    p.add_argument("--only", nargs="+", help="configurations whose name contains one of these words")
+    p.add_argument("--steps", type=int, help="timed steps per configuration (default 20), or per round with "
+                                              "--levers (default 4)")
+    p.add_argument("--only", nargs="+", help="configurations (or levers) whose name contains one of these words")
+    p.add_argument("--levers", action="store_true",
+                   help="the levers the library could still take, each in alternating rounds against its path")
+    p.add_argument("--rounds", type=int, default=6, help="with --levers: rounds per side")
     p.add_argument("--no-profile", action="store_true",
                    help="skip the profiler breakdown and the oneDNN kernel list")
     add_locations(p)

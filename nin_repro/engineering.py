@@ -158,22 +158,34 @@ def cpu_kind(record: dict) -> str:
 
 def all_benches(results_dir=None) -> list[dict]:
     """Every bench record, oldest first (their file names carry the time)."""
+    return _bench_files("bench_*.json", BENCH_FIELDS, ("config", "images_per_second", "precision"),
+                        "`nin-repro bench`", results_dir)
+
+
+def all_lever_records(results_dir=None) -> list[dict]:
+    """Every record of `nin-repro bench --levers`, oldest first."""
+    return _bench_files("levers_*.json", LEVER_FIELDS, LEVER_ROW_FIELDS, "`nin-repro bench --levers`", results_dir)
+
+
+def _bench_files(pattern: str, fields: tuple, row_fields: tuple, command: str, results_dir=None) -> list[dict]:
+    """The records in results/bench/ named like `pattern`, oldest first,
+    each checked for `fields` and its rows for `row_fields`."""
     import json
 
     from . import paths
 
     records = []
-    for f in sorted((paths.results_dir(results_dir) / "bench").glob("bench_*.json")):
+    for f in sorted((paths.results_dir(results_dir) / "bench").glob(pattern)):
         try:
             record = json.loads(f.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise results.RecordError(f"{f}: not valid JSON ({e}); restore it from git or rerun the bench") from e
-        missing = [k for k in BENCH_FIELDS if k not in record] if isinstance(record, dict) else ["(not an object)"]
+            raise results.RecordError(f"{f}: not valid JSON ({e}); restore it from git or rerun {command}") from e
+        missing = [k for k in fields if k not in record] if isinstance(record, dict) else ["(not an object)"]
         missing += [f"rows[{i}].{k}" for i, row in enumerate(record.get("rows") or []) if isinstance(row, dict)
-                    for k in ("config", "images_per_second", "precision") if k not in row] if not missing else []
+                    for k in row_fields if k not in row] if not missing else []
         if missing:
             raise results.RecordError(f"{f}: not a bench record of the current format (lacks {', '.join(missing)}); "
-                                      "restore it from git or rerun `nin-repro bench`")
+                                      f"restore it from git or rerun {command}")
         records.append(record)
     return records
 
@@ -181,6 +193,10 @@ def all_benches(results_dir=None) -> list[dict]:
 # What every bench record holds (older records were migrated once to this format).
 BENCH_FIELDS = ("device", "threads", "cpu_capability", "bf16_native", "library_precision", "matmul_tflops",
                 "matmul_size", "finished_at", "rows", "profile", "onednn_kernels")
+LEVER_FIELDS = ("device", "threads", "cpu_capability", "bf16_native", "library_precision", "finished_at",
+                "rounds", "steps_per_round", "rows")
+LEVER_ROW_FIELDS = ("lever", "library_images_per_second", "lever_images_per_second", "ratio", "ratio_low",
+                    "ratio_high")
 
 
 def matmul_rate(record: dict, precision: str) -> str:
@@ -272,6 +288,30 @@ def lever_table(record: dict) -> pd.DataFrame:
             rows.append({"lever": lever, "img/s without": round(a, 1), "img/s with": round(b, 1),
                          "speed-up": f"x{b / a:.2f}"})
     return pd.DataFrame(rows).set_index("lever") if rows else pd.DataFrame({"status": ["no lever rows in this record"]})
+
+
+def side_by_side_table(results_dir=None) -> pd.DataFrame | None:
+    """Each lever measured in alternating rounds against the library's path
+    (`nin-repro bench --levers`), from the newest record of each kind of
+    machine: its speed-up over all rounds, the range of the rounds' own
+    ratios, and what that range says (None where there is no such record)."""
+    newest = {}
+    for r in all_lever_records(results_dir):
+        newest[f"{short_where(r['device'])}, {r['cpu_capability']}, {r['library_precision']}"] = r
+    rows = []
+    for where, r in newest.items():
+        for x in r["rows"]:
+            low, high = x["ratio_low"], x["ratio_high"]
+            rows.append({"machine": where, "lever": x["lever"],
+                         "rounds": f"{len(x['library_images_per_second'])} x {r['steps_per_round']} steps",
+                         "library img/s": round(sum(x["library_images_per_second"])
+                                                / len(x["library_images_per_second"]), 1),
+                         "with the lever": round(sum(x["lever_images_per_second"])
+                                                / len(x["lever_images_per_second"]), 1),
+                         "speed-up (rounds' range)": f"x{x['ratio']:.3f} (x{low:.3f}-x{high:.3f})",
+                         "reading": "faster in every round" if low > 1 else "slower in every round" if high < 1
+                         else "no difference beyond the rounds' spread"})
+    return pd.DataFrame(rows).set_index(["machine", "lever"]) if rows else None
 
 
 def onednn_table(record: dict) -> pd.DataFrame | None:

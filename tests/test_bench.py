@@ -161,3 +161,55 @@ def test_benchmarks_script_is_the_cli_bench():
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
     out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, check=True).stdout
     assert "usage: nin-repro bench" in out and "--no-profile" in out
+
+
+def test_levers_alternate_rounds_with_the_librarys_path_from_the_same_weights(monkeypatch, tmp_path):
+    """run_levers' rounds, on a fake step timer that says which net ran:
+    library, lever, then lever, library; both nets start alike; the speed-up
+    is over all rounds and the range is the rounds' own ratios."""
+    import torch
+
+    from nin_repro import bench
+
+    x, y = torch.zeros(512, 3, 32, 32), torch.zeros(512, dtype=torch.long)
+    monkeypatch.setattr(bench, "_bench_inputs", lambda *a: (None, None, x, y))
+    seen, speeds = [], iter([100.0, 110.0, 120.0, 100.0, 90.0, 99.0, 100.0, 100.0])
+
+    def fake_steps(model, opt, batches, steps, warmup, bf16, max_seconds=None):
+        inplace = next(m.inplace for m in model.modules() if isinstance(m, torch.nn.ReLU))
+        if warmup:  # the warm-up step of each net
+            seen.append(("warm-up", inplace, [p.clone() for p in model.parameters()]))
+            return 1.0
+        seen.append(("library" if inplace else "lever", steps))
+        return next(speeds)
+
+    monkeypatch.setattr(bench, "_time_steps", fake_steps)
+    record = bench.run_levers(["ReLU"], rounds=4, steps=3, results_dir=tmp_path, log=lambda *_: None)
+    (_, lib_inplace, lib_w), (_, lever_inplace, lever_w) = seen[:2]
+    assert lib_inplace and not lever_inplace and all(torch.equal(a, b) for a, b in zip(lib_w, lever_w))
+    assert seen[2:] == [("library", 3), ("lever", 3), ("lever", 3), ("library", 3),
+                        ("library", 3), ("lever", 3), ("lever", 3), ("library", 3)]
+    (row,) = record["rows"]
+    assert row["library_images_per_second"] == [100.0, 100.0, 90.0, 100.0]
+    assert row["lever_images_per_second"] == [110.0, 120.0, 99.0, 100.0]
+    assert row["ratio"] == pytest.approx(429 / 390) and (row["ratio_low"], row["ratio_high"]) == (1.0, 1.2)
+    files = list((tmp_path / "bench").glob("levers_*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text()) == json.loads(json.dumps(record))
+    assert (record["rounds"], record["steps_per_round"], record["kind"]) == (4, 3, "levers")
+
+
+def test_levers_run_real_steps_and_refuse_an_unknown_lever(data_dir, cache_dir, tmp_path):
+    from nin_repro import bench, cli
+
+    record = bench.run_levers(["ReLU"], rounds=2, steps=1, data_dir=data_dir, cache_dir=cache_dir,
+                              results_dir=tmp_path, log=lambda *_: None)
+    (row,) = record["rows"]
+    assert row["lever"] == "ReLU not in place" and len(row["library_images_per_second"]) == 2
+    assert all(v > 0 for v in row["library_images_per_second"] + row["lever_images_per_second"])
+    assert row["ratio_low"] <= row["ratio"] <= row["ratio_high"]
+    with pytest.raises(ValueError, match="no lever matches \\['relu6'\\]; the levers are: ReLU not in place; "):
+        bench.run_levers(["relu6"], results_dir=tmp_path)
+    with pytest.raises(ValueError, match="need at least 2 rounds"):
+        bench.run_levers(rounds=1, results_dir=tmp_path)
+    assert cli.main(["bench", "--levers", "--only", "relu6", "--results-dir", str(tmp_path)]) == 2
+    assert len(list((tmp_path / "bench").glob("levers_*.json"))) == 1  # nothing written by the refused ones

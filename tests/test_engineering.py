@@ -154,3 +154,36 @@ def test_the_committed_bench_records_are_all_of_the_current_format():
 
     committed = sorted((paths.results_dir() / "bench").glob("bench_*.json"))
     assert committed and len(engineering.all_benches()) == len(committed)  # none skipped, none refused
+
+
+def test_levers_measured_side_by_side_are_tabled_with_their_rounds_range(tmp_path):
+    import json
+
+    assert engineering.side_by_side_table(tmp_path) is None
+    (tmp_path / "bench").mkdir()
+    row = lambda lever, lib, with_: {"lever": lever, "batch": 128, "library_images_per_second": lib,  # noqa: E731
+                                     "lever_images_per_second": with_, "ratio": sum(with_) / sum(lib),
+                                     "ratio_low": min(b / a for a, b in zip(lib, with_)),
+                                     "ratio_high": max(b / a for a, b in zip(lib, with_))}
+    record = {"kind": "levers", "device": "cpu (AMD EPYC)", "threads": 2, "cpu_capability": "AVX2",
+              "bf16_native": False, "library_precision": "fp32", "finished_at": "2026-12-02T07:00:00+0000",
+              "rounds": 2, "steps_per_round": 4,
+              "rows": [row("ReLU not in place", [100.0, 90.0], [99.0, 91.0]),
+                       row("dropout removed", [100.0, 90.0], [110.0, 95.0]),
+                       row("batch 256", [100.0, 90.0], [95.0, 80.0])]}
+    (tmp_path / "bench" / "levers_20261202T070000.json").write_text(json.dumps(record))
+    table = engineering.side_by_side_table(tmp_path)
+    relu = table.loc[("AMD EPYC, AVX2, fp32", "ReLU not in place")]
+    assert (relu["rounds"], relu["library img/s"], relu["with the lever"]) == ("2 x 4 steps", 95.0, 95.0)
+    assert relu["speed-up (rounds' range)"] == "x1.000 (x0.990-x1.011)"
+    assert list(table["reading"]) == ["no difference beyond the rounds' spread", "faster in every round",
+                                      "slower in every round"]
+    older = {**record, "finished_at": "2026-12-01T07:00:00+0000", "rows": record["rows"][:1]}
+    (tmp_path / "bench" / "levers_20261201T070000.json").write_text(json.dumps(older))
+    assert engineering.side_by_side_table(tmp_path).equals(table)  # the newest record of a machine only
+    del record["rows"][1]["ratio_low"]
+    (tmp_path / "bench" / "levers_20261202T080000.json").write_text(json.dumps(record))
+    with pytest.raises(results.RecordError, match=r"levers_20261202T080000.json: not a bench record of the current "
+                                                  r"format \(lacks rows\[1\].ratio_low\); restore it from git or "
+                                                  r"rerun `nin-repro bench --levers`"):
+        engineering.side_by_side_table(tmp_path)
