@@ -385,9 +385,10 @@ def _epoch_split(record: dict) -> dict[str, float]:
 def compute_table(results_dir=None) -> pd.DataFrame:
     """Machine-hours (wall) and core-hours (wall x threads) by kind of
     machine, for the finished runs, the runs in progress and the runs given
-    up (results/stalls/), with a total. A snapshot does not record how many
-    cores its run had, so a run in progress or given up has no core-hours
-    ("-"), and the total's core-hours are the finished runs'."""
+    up (results/stalls/), with a total. A run in progress counts the threads
+    its snapshot's provenance names; a run given up, or a snapshot from
+    before snapshots stored their provenance, records none, so its
+    core-hours are "-" and the total's leave it out."""
     rows: dict[tuple[str, str], dict] = {}
 
     def add(status, record, threads):
@@ -409,7 +410,7 @@ def compute_table(results_dir=None) -> pd.DataFrame:
     for run in campaign.in_progress(results_dir):
         rec = {"experiment": run["experiment"], "seed": run["seed"], "history": run["history"],
                "wall_seconds": run["wall_seconds"], "device": run.get("device", "")}
-        add("in progress", rec, run["config"].get("threads"))
+        add("in progress", rec, run.get("threads"))
     for run in campaign.given_up(results_dir):
         rec = {"experiment": run["config"]["experiment"], "seed": run["config"]["seed"], "history": run["history"],
                "wall_seconds": run["wall_seconds"], "device": ""}

@@ -4,8 +4,9 @@ from nin_repro import campaign, checkpoint, experiments, results
 from test_results import make_record
 
 
-def snapshot(results_dir, experiment, seed, errors, machine="cpu (X), AVX2", precision="fp32"):
-    """A run in progress as `reproduce` leaves it: its state in results/checkpoints/."""
+def snapshot(results_dir, experiment, seed, errors, machine="cpu (X), AVX2", precision="fp32", provenance=None):
+    """A run in progress as `reproduce` leaves it: its state in results/checkpoints/
+    (with `provenance`, as snapshots have stored it since they do)."""
     exp = experiments.get(experiment)
     config = {"experiment": experiment, "dataset": exp.dataset, "seed": seed, "overrides": {},
               "model": exp.model.to_dict(), "train": exp.train.to_dict()}
@@ -16,7 +17,7 @@ def snapshot(results_dir, experiment, seed, errors, machine="cpu (X), AVX2", pre
                for i, e in enumerate(errors)]
     path = checkpoint.snapshot_path(results.run_name(experiment, seed), results_dir)
     checkpoint.save(path, {"config": config, "epoch": len(errors), "history": history,
-                           "wall_seconds": 500.0 * len(errors)})
+                           "wall_seconds": 500.0 * len(errors), **({"provenance": provenance} if provenance else {})})
     return path
 
 

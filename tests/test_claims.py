@@ -165,9 +165,14 @@ def test_compute_table_splits_a_run_that_moved_and_counts_runs_in_progress(tmp_p
     assert table.loc[("finished", "B, AVX2, fp32"), "machine-hours"] == "2.0"
     assert table.loc[("finished", "A, AVX512, bf16"), "core-hours"] == "2.0"
     assert table.loc[("in progress", "X, AVX2, fp32"), "epochs"] == 2
-    assert table.loc[("in progress", "X, AVX2, fp32"), "core-hours"] == "-"  # a snapshot has no core count
+    assert table.loc[("in progress", "X, AVX2, fp32"), "core-hours"] == "-"  # an old snapshot has no core count
     assert table.loc[("total", ""), "runs"] == 2
     assert table.loc[("total", ""), "core-hours"] == "6.0"
+    snapshot(tmp_path, "mnist_full", 0, [9.0, 2.0], provenance={"threads": 2, "torch_version": "2.x"})
+    table = claims.compute_table(tmp_path).set_index(["status", "machine and precision"])
+    assert table.loc[("in progress", "X, AVX2, fp32"), "machine-hours"] == "0.3"  # 2 epochs of 500 s
+    assert table.loc[("in progress", "X, AVX2, fp32"), "core-hours"] == "0.6"
+    assert table.loc[("total", ""), "core-hours"] == f"{6 + 1000 * 2 / 3600:.1f}"
     stalls = tmp_path / "stalls"  # an attempt of the run in progress, given up: its own run, its cost counted
     stalls.mkdir()
     (stalls / "mnist_full__seed0.json").write_text(json.dumps(
