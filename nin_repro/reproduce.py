@@ -67,7 +67,9 @@ def time_left(history: list[dict], train: dict) -> str:
     left, hours = len(to_come), (tested * pace[True] + (len(to_come) - tested) * pace[False]) / 3600
     where = f" on {machine}" if machine else ""
     if tested in (0, left):  # one kind of epoch to come
-        kind = tested > 0 if recent[tested > 0] else tested == 0
+        kind = tested > 0  # the kind to come, or the other where none of it ran yet (its pace stands in)
+        if not recent[kind]:
+            kind = not kind
         return (f"{left} epochs left, about {hours:.1f} h at {pace[kind] / 60:.0f} min/epoch "
                 f"(the fastest of its last {len(recent[kind])}{where})")
     return (f"{left} epochs left, about {hours:.1f} h: {left - tested} untested at {pace[False] / 60:.1f} min "
