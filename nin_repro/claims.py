@@ -162,12 +162,17 @@ def _progress(names: tuple[str, ...], results_dir) -> list[str]:
     return out
 
 
+def _recent_tests(history: list[dict]) -> list[dict]:
+    """The epochs a run in progress is quoted by: its last NOISE_EPOCHS tests."""
+    return results.tested(history)[-NOISE_EPOCHS:]
+
+
 def _recent_range(history: list[dict]) -> str:
     """", a-b% over epochs i-k": a run in progress's test error moves from
     epoch to epoch, so its latest test is quoted with the range of its last
     NOISE_EPOCHS tests ("" after a single one); ", a-b% over its last n tests
     (epochs i-k)" where epochs between them were not tested."""
-    recent = results.tested(history)[-NOISE_EPOCHS:]
+    recent = _recent_tests(history)
     if len(recent) < 2:
         return ""
     errors = [h["test_error"] for h in recent]
@@ -175,6 +180,22 @@ def _recent_range(history: list[dict]) -> str:
     span = (f"epochs {first}-{last}" if last - first + 1 == len(recent)
             else f"its last {len(recent)} tests (epochs {first}-{last})")
     return f", {min(errors):.2f}-{max(errors):.2f}% over {span}"
+
+
+def _full_length_so_far(names: tuple[str, ...], results_dir) -> str:
+    """The first run of `names` in progress, for the abstract's one line:
+    "11.98% at full length after epoch 60 of 260 (still training, now at epoch
+    62; 11.98-15.02% over its last 5 tests)"."""
+    run = next(run for (exp, _), run in sorted(campaign._protocol_in_progress(results_dir).items())
+               if exp in names)
+    last = results.last_tested(run["history"])
+    if last is None:
+        return f"not tested yet at full length (still training, at epoch {run['epoch']} of {run['epochs']})"
+    now = "" if last is run["history"][-1] else f", now at epoch {run['epoch']}"
+    recent = [h["test_error"] for h in _recent_tests(run["history"])]
+    spread = f"; {min(recent):.2f}-{max(recent):.2f}% over its last {len(recent)} tests" if len(recent) > 1 else ""
+    return (f"{last['test_error']:.2f}% at full length after epoch {last['epoch']} of {run['epochs']} "
+            f"(still training{now}{spread})")
 
 
 def _in_progress_verdict(names: tuple[str, ...], results_dir) -> str | None:
@@ -206,6 +227,8 @@ def _error_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
     budget = results.summarize(records, [budget_name])[0]
     budget_text = (f"CPU budget ({_length(budget)}): {_fmt(budget['ours_mean'], budget['ours_std'])}% "
                    f"(n={budget['n']})" if budget["n"] else "")
+    budget_headline = (f"{_fmt(budget['ours_mean'], budget['ours_std'])}% (CPU budget, {_length(budget)}, "
+                       f"n={budget['n']})" if budget["n"] else "")
     if full and full["n"]:
         within = full["ours_mean"] <= paper + tolerance(paper, full["ours_std"])
         extra = _progress(claim.full, results_dir)
@@ -217,15 +240,13 @@ def _error_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
     running = _in_progress_verdict(claim.full, results_dir)
     if running:
         ours = "; ".join(_progress(claim.full, results_dir) + ([budget_text] if budget_text else []))
-        first = _progress(claim.full, results_dir)[0].split(": ", 1)[1]
-        headline = (f"{_fmt(budget['ours_mean'], budget['ours_std'])}% at the CPU budget (full length in "
-                    f"progress: {first})" if budget["n"] else f"full length in progress: {first}")
+        first = _full_length_so_far(claim.full, results_dir)
+        headline = f"{budget_headline} and {first}" if budget["n"] else first
         return Verdict(claim, running, ours, "full length (training)", headline)
     if budget["n"]:
         within = budget["ours_mean"] <= paper + tolerance(paper, budget["ours_std"])
         return Verdict(claim, "reproduced" if within else "inconclusive at this budget", budget_text, "CPU budget",
-                       f"{_fmt(budget['ours_mean'], budget['ours_std'])}% (CPU budget, {_length(budget)}, "
-                       f"n={budget['n']})")
+                       budget_headline)
     return Verdict(claim, "not run", "not run yet", "")
 
 

@@ -72,8 +72,8 @@ def test_a_full_length_run_in_progress_says_how_far_it_has_come(tmp_path):
     # the latest epoch with the range of the last ones (at most 5): one epoch's number can be a lucky one
     assert v.ours == ("`cifar10_aug_full` seed 0: 41.50% at epoch 3 of 260, 41.50-70.00% over epochs 1-3; "
                       "CPU budget (2 epochs): 19.10% (n=1)")
-    assert v.headline == ("19.10% at the CPU budget (full length in progress: 41.50% at epoch 3 of 260, "
-                          "41.50-70.00% over epochs 1-3)")
+    assert v.headline == ("19.10% (CPU budget, 2 epochs, n=1) and 41.50% at full length after epoch 3 of 260 "
+                          "(still training; 41.50-70.00% over its last 3 tests)")
     assert claims.tally(tmp_path)["in progress"] == 1
     abstract = claims.abstract(tmp_path)
     assert "`cifar10_aug_full` seed 0 is at epoch 3 of 260 (so far 41.50%); 9 of the 10 planned full-length " \
@@ -89,8 +89,18 @@ def test_a_run_in_progress_tested_every_5th_epoch_quotes_its_tests(tmp_path):
     assert v.verdict == "in progress (epoch 16 of 260)"
     assert v.ours.startswith("`cifar10_aug_full` seed 0: 45.00% (tested after epoch 15) at epoch 16 of 260, "
                              "40.00-50.00% over its last 3 tests (epochs 5-15)")
+    # the abstract's headline: the epoch last tested, then how far training has gone since
+    assert v.headline == ("45.00% at full length after epoch 15 of 260 (still training, now at epoch 16; "
+                          "40.00-50.00% over its last 3 tests)")
     assert "`cifar10_aug_full` seed 0 is at epoch 16 of 260 (so far 45.00%, tested after epoch 15)" in \
         claims.abstract(tmp_path)
+
+
+def test_a_run_in_progress_not_tested_yet_says_so_in_the_headline(tmp_path):
+    results.write_record(record("cifar10_aug", 0, [30.0, 19.1]), tmp_path)
+    snapshot(tmp_path, "cifar10_aug_full", 0, [None, None])
+    assert by_key(tmp_path)["table1_aug"].headline == (
+        "19.10% (CPU budget, 2 epochs, n=1) and not tested yet at full length (still training, at epoch 2 of 260)")
 
 
 def test_a_finished_full_length_row_decides_and_can_fail(tmp_path):
