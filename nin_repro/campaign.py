@@ -102,6 +102,7 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
     state, run = run_state(experiment, seed, results_dir)
     total = exp.train.epochs
     if run:
+        _shade_machines(ax, run)
         tested = results.tested(run["history"])  # the first stage of a full-length run: every 5th epoch
         ax.plot([h["epoch"] for h in tested], [h["test_error"] for h in tested], color="C0", label="test")
         ax.plot([h["epoch"] for h in run["history"]], [h["train_error"] for h in run["history"]], "--", color="C0",
@@ -132,6 +133,27 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
         ax.legend()
     ax.grid(alpha=0.3, which="both")
     return ax
+
+
+def _shade_machines(ax, run: dict) -> None:
+    """A run that moved between kinds of machine (and so, often, between
+    fp32 and bf16): each stretch of epochs shaded by its kind, one legend
+    entry per kind, so a step in the curve can be set against a change of
+    precision. A run trained on one kind is left unshaded."""
+    spans = results.where_spans(run)
+    kinds = list(dict.fromkeys((m, p) for m, p, _, _ in spans))
+    if len(kinds) < 2:
+        return
+    labelled = set()
+    for machine, precision, first, last in spans:
+        i = kinds.index((machine, precision))
+        ax.axvspan(first - 0.5, last + 0.5, color=MACHINE_SHADES[i % len(MACHINE_SHADES)], alpha=0.5, lw=0,
+                   label=None if i in labelled else f"epochs on {short_where(machine)}, {precision}")
+        labelled.add(i)
+
+
+# Light, distinct backgrounds for the kinds of machine a run trained on.
+MACHINE_SHADES = ("#dbe9f6", "#fde0c5", "#d9f0d3", "#e7d4e8")
 
 
 def plot_started(runs: list[tuple[str, int]], results_dir=None):

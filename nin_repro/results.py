@@ -243,15 +243,22 @@ def run_machines(record: dict) -> str:
     return "; ".join(f"{_machine(record, {'machine': m})}: epochs {a}-{b}" for m, a, b in spans)
 
 
+def where_spans(record: dict) -> list[tuple[str, str, int, int]]:
+    """(machine, precision, first epoch, last epoch) for each stretch of a
+    run's epochs trained on one kind of machine in one precision."""
+    return [(_machine(record, {"machine": m}), p, a, b)
+            for (m, p), a, b in _spans(record, lambda h: (h.get("machine"), h["precision"]))]
+
+
 def run_where(record: dict) -> str:
     """Machine(s) and precision of a run. The same CPU name can be machines of
     different speed and numerics (bf16 on AVX512-BF16/AMX, fp32 on AVX2): the
     precision tells them apart wherever a run's error or cost is shown. A run
     that moved names each machine and precision with its epochs."""
-    spans = _spans(record, lambda h: (h.get("machine"), h["precision"]))
+    spans = where_spans(record)
     if len(spans) == 1:
-        return f"{run_machines(record)}, {spans[0][0][1]}"
-    return "; ".join(f"{_machine(record, {'machine': m})}, {p}: epochs {a}-{b}" for (m, p), a, b in spans)
+        return f"{run_machines(record)}, {spans[0][1]}"
+    return "; ".join(f"{m}, {p}: epochs {a}-{b}" for m, p, a, b in spans)
 
 
 def is_protocol_run(record: dict) -> bool:

@@ -79,6 +79,29 @@ def test_a_run_that_moved_shows_each_machine_and_precision(tmp_path):
     checkpoint.save(path, state)
     where = campaign.full_length_table(tmp_path).loc[("cifar10_full", 0)]["where"]
     assert where == "cpu (A), AVX512, bf16: epochs 1-1; cpu (B), AVX2, fp32: epochs 2-2"
+    # the curve shades each stretch by its kind, one legend entry per kind, so a step can be set
+    # against a change of precision; back on the first kind, the same shade and no second entry
+    state["history"].append({**state["history"][0], "epoch": 3})
+    checkpoint.save(path, {**state, "epoch": 3})
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = campaign.plot_progress("cifar10_full", 0, tmp_path)
+    shades = list(ax.patches)  # the progress plot draws no other patches (see the next test)
+    assert len(shades) == 3
+    assert shades[0].get_facecolor() == shades[2].get_facecolor() != shades[1].get_facecolor()
+    labels = [label for label in ax.get_legend_handles_labels()[1] if label.startswith("epochs on")]
+    assert labels == ["epochs on A, AVX512, bf16", "epochs on B, AVX2, fp32"]
+
+
+def test_a_run_on_one_kind_of_machine_is_not_shaded(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    snapshot(tmp_path, "cifar10_full", 0, [70.0, 60.0])
+    ax = campaign.plot_progress("cifar10_full", 0, tmp_path)
+    assert not ax.patches
+    assert not [label for label in ax.get_legend_handles_labels()[1] if label.startswith("epochs on")]
 
 
 def test_a_corrupt_snapshot_stops_the_book_rather_than_showing_it(tmp_path):
