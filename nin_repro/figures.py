@@ -45,19 +45,19 @@ def _record_and_checkpoint(run_name: str, cache_dir=None, results_dir=None) -> t
     return record, None
 
 
-def _trained_net(run_name: str, cache_dir=None, results_dir=None) -> tuple[dict, dict, int]:
-    """(config, model state, epochs trained) of a run: the newest of its
-    checkpoints (the cache's, or the snapshot in the repository of a run in
-    progress), else, for a finished run, its committed weights. A finished
-    run's checkpoint counts only if it holds the run's last epoch."""
+def _trained_net(run_name: str, cache_dir=None, results_dir=None) -> tuple[dict, dict, int, list[dict]]:
+    """(config, model state, epochs trained, per-epoch history) of a run: the
+    newest of its checkpoints (the cache's, or the snapshot in the repository
+    of a run in progress), else, for a finished run, its committed weights. A
+    finished run's checkpoint counts only if it holds the run's last epoch."""
     from . import checkpoint
 
     record, state = _record_and_checkpoint(run_name, cache_dir, results_dir)
     if state is not None:
-        return state["config"], state["model"], int(state["epoch"])
+        return state["config"], state["model"], int(state["epoch"]), state["history"]
     weights = checkpoint.weights_path(run_name, results_dir)
     if weights.exists() and record is not None:
-        return record["config"], checkpoint.load_weights(weights), int(record["epochs"])
+        return record["config"], checkpoint.load_weights(weights), int(record["epochs"]), record["history"]
     raise FileNotFoundError(f"no checkpoint of {run_name} (cache or results/checkpoints/) and no weights {weights}: "
                             "train the run first (nin-repro reproduce / train)")
 
@@ -122,7 +122,10 @@ def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, result
     from .data import load
     from .preprocess import load_inputs
 
-    config, state, epoch = _trained_net(run_name, cache_dir, results_dir)
+    config, state, epoch, history = _trained_net(run_name, cache_dir, results_dir)
+    # The run's own test of this very net, where it tested this epoch: in its
+    # epoch's precision, beside the fp32 evaluation below.
+    own = next((h for h in history if h["epoch"] == epoch and h.get("test_error") is not None), None)
     exp = get_experiment(config["experiment"])
     model = NiN(ModelConfig.from_dict(config["model"]))
     model.load_state_dict(state)
@@ -148,6 +151,8 @@ def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, result
                 classes=np.array(splits.classes), run=np.array(run_name), epoch=np.array(epoch),
                 epochs=np.array(config["train"]["epochs"]), sample_seed=np.array(seed),
                 test_error=np.array(100.0 * float((preds != test_y).float().mean())),
+                **({"run_test_error": np.array(own["test_error"]), "run_test_precision": np.array(own["precision"])}
+                   if own else {}),
                 **{k: np.array(v) for k, v in stats.items()})
     return out
 
@@ -198,6 +203,19 @@ def claim_reading(check: dict, majority: float) -> str:
                                 "comes from the padding and the receptive fields, which the other maps share.")
     return first + where + ("the true class's map does not favour the middle more than the other maps do, so "
                             "where it peaks says nothing about where the object is.")
+
+
+def evaluation_note(fig_data: dict) -> str:
+    """The net's test error as evaluated for the figure (fp32) and, where the
+    run tested that epoch itself (in bf16 on a machine that computes it
+    natively), the run's own number: the same weights, so the difference is
+    the precision of evaluation alone."""
+    said = f"its net, evaluated here in fp32: {float(fig_data['test_error']):.2f}% test error"
+    if "run_test_error" in fig_data:
+        own, precision = float(fig_data["run_test_error"]), str(fig_data["run_test_precision"])
+        said += (f"; the run's own test of the same net, in {precision}: {own:.2f}%"
+                 + (f", {own - float(fig_data['test_error']):+.2f} points" if precision != "fp32" else ""))
+    return said
 
 
 def sample_description(fig_data: dict) -> str:

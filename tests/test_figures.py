@@ -6,7 +6,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from nin_repro import experiments  # noqa: E402
-from nin_repro.figures import (claim_reading, extract_confidence_maps, figure_source,  # noqa: E402
+from nin_repro.figures import (claim_reading, evaluation_note, extract_confidence_maps, figure_source,  # noqa: E402
                                load_confidence_maps, map_claim, map_statistics, plot_confidence_maps,
                                sample_description, shown_reading)
 from nin_repro.run_config import resolve_run  # noqa: E402
@@ -48,8 +48,25 @@ def test_confidence_maps_from_a_trained_checkpoint(monkeypatch, data_dir, cache_
     assert check["true_mean"] == pytest.approx(100 - float(d["test_error"]), abs=1e-4)
     assert check["central_share"] == pytest.approx(100 * 25 / 49)  # rows and columns 1-5 of a 7x7 map
     assert "random sample" in sample_description(d) and "images shown" in shown_reading(d)
+    # the run tested this epoch itself: its own number and precision ride along with the fp32 evaluation
+    from nin_repro import results
+
+    own = results.read_record(results.record_path("t_fig__seed0__subset2048", tmp_path / "r"))["history"][-1]
+    assert (float(d["run_test_error"]), str(d["run_test_precision"])) == (own["test_error"], own["precision"])
+    if own["precision"] == "fp32":  # the same weights in the same precision: at most a rounding flip or two
+        assert float(d["run_test_error"]) == pytest.approx(float(d["test_error"]), abs=0.05)
+    assert f"the run's own test of the same net, in {own['precision']}: {own['test_error']:.2f}%" in \
+        evaluation_note(d)
     fig = plot_confidence_maps(d)
     assert len(fig.axes) == n * 12  # the image, ten maps and a colorbar per row
+
+
+def test_the_evaluation_note_sets_the_runs_own_test_beside_the_fp32_one_where_there_is_one():
+    untested = {"test_error": np.array(12.9)}  # the figure's epoch was not tested by the run
+    assert evaluation_note(untested) == "its net, evaluated here in fp32: 12.90% test error"
+    tested = {**untested, "run_test_error": np.array(12.95), "run_test_precision": np.array("bf16")}
+    assert evaluation_note(tested) == ("its net, evaluated here in fp32: 12.90% test error; the run's own test of "
+                                       "the same net, in bf16: 12.95%, +0.05 points")
 
 
 def test_map_statistics_on_hand_made_maps():
