@@ -79,7 +79,11 @@ def mlpconv(in_ch: int, widths: tuple[int, int, int], kernel: int, last_relu: bo
         layers.append(nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=not norm))
         if norm:
             layers.append(nn.BatchNorm2d(c_out))
-        layers.append(nn.ReLU(inplace=True) if (last_relu or not last) else nn.Identity())
+        # Not in place: the same numbers (ReLU's backward reads the sign of its input or of its output,
+        # which agree), and faster in bf16 on AMX: x1.127 in every one of 6 rounds side by side with the
+        # in-place ReLU (x1.08-x1.16; results/bench/levers_20261202T103305.json), while on an AVX2 Zen 3
+        # in fp32 neither was faster (x1.010, rounds x0.89-x1.12; levers_20261202T065650.json).
+        layers.append(nn.ReLU() if (last_relu or not last) else nn.Identity())
     return nn.Sequential(*layers)
 
 

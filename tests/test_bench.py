@@ -7,7 +7,7 @@ from nin_repro.bench import run_bench
 
 def test_bench_records_side_by_side_speeds(data_dir, cache_dir, tmp_path):
     record = run_bench(steps=1, warmup=1, data_dir=data_dir, cache_dir=cache_dir, results_dir=tmp_path,
-                       configs=["baseline", "nin_repro: + dropout mask"], profile=False,
+                       configs=["baseline", "nin_repro: + ReLU not in place"], profile=False,
                        log=lambda *_: None)
     files = list((tmp_path / "bench").glob("bench_*.json"))
     assert len(files) == 1 and json.loads(files[0].read_text()) == json.loads(json.dumps(record))
@@ -43,6 +43,10 @@ def test_rows_build_the_library_path_in_both_precisions_then_run_the_librarys():
         after = names[names.index(next(n for n in names if n.startswith("+ malloc keeps"))):]
         assert len(after) == 6 and all(rows[n][1] == precision for n in after)
         assert all(rows[n][4] for n in after)  # malloc kept from there on
+        # ReLUs in place, as a plain script has them, up to the row that takes the library's
+        library = names.index(next(n for n in names if n.startswith("nin_repro: + ReLU not in place")))
+        assert all(rows[n][5].get("relu_inplace") for n in names[:library])
+        assert all("relu_inplace" not in rows[n][5] for n in names[library:])
 
 
 def test_a_slow_row_is_cut_short_after_its_time_but_not_below_two_steps(monkeypatch):
@@ -84,7 +88,7 @@ def test_a_slow_row_is_cut_short_after_its_time_but_not_below_two_steps(monkeypa
 
 
 def test_lever_rows_switch_exactly_one_thing():
-    """The bench's model variants: torch's dropout, no dropout, ReLU not in place."""
+    """The bench's model variants: torch's dropout, no dropout, ReLU in place."""
     import torch
 
     from nin_repro.bench import _with_levers
@@ -97,9 +101,11 @@ def test_lever_rows_switch_exactly_one_thing():
     assert torch_drop.count(torch.nn.Dropout) == 2 and BitDropout not in torch_drop
     none = kinds(_with_levers(NiN(ModelConfig()), dropout="none"))
     assert BitDropout not in none and torch.nn.Dropout not in none
-    relus = [m for m in _with_levers(NiN(ModelConfig()), relu_inplace=False).modules()
+    relus = [m for m in _with_levers(NiN(ModelConfig()), relu_inplace=True).modules()
              if isinstance(m, torch.nn.ReLU)]
-    assert len(relus) == 8 and not any(r.inplace for r in relus)
+    assert len(relus) == 8 and all(r.inplace for r in relus)
+    # left as the library builds them unless asked: not in place
+    assert not any(m.inplace for m in _with_levers(NiN(ModelConfig())).modules() if isinstance(m, torch.nn.ReLU))
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -180,13 +186,13 @@ def test_levers_alternate_rounds_with_the_librarys_path_from_the_same_weights(mo
         if warmup:  # the warm-up step of each net
             seen.append(("warm-up", inplace, [p.clone() for p in model.parameters()]))
             return 1.0
-        seen.append(("library" if inplace else "lever", steps))
+        seen.append(("lever" if inplace else "library", steps))
         return next(speeds)
 
     monkeypatch.setattr(bench, "_time_steps", fake_steps)
     record = bench.run_levers(["ReLU"], rounds=4, steps=3, results_dir=tmp_path, log=lambda *_: None)
     (_, lib_inplace, lib_w), (_, lever_inplace, lever_w) = seen[:2]
-    assert lib_inplace and not lever_inplace and all(torch.equal(a, b) for a, b in zip(lib_w, lever_w))
+    assert not lib_inplace and lever_inplace and all(torch.equal(a, b) for a, b in zip(lib_w, lever_w))
     assert seen[2:] == [("library", 3), ("lever", 3), ("lever", 3), ("library", 3),
                         ("library", 3), ("lever", 3), ("lever", 3), ("library", 3)]
     (row,) = record["rows"]
@@ -201,13 +207,14 @@ def test_levers_alternate_rounds_with_the_librarys_path_from_the_same_weights(mo
 def test_levers_run_real_steps_and_refuse_an_unknown_lever(data_dir, cache_dir, tmp_path):
     from nin_repro import bench, cli
 
-    record = bench.run_levers(["ReLU"], rounds=2, steps=1, data_dir=data_dir, cache_dir=cache_dir,
+    # any case: the README writes `--only relu`
+    record = bench.run_levers(["relu"], rounds=2, steps=1, data_dir=data_dir, cache_dir=cache_dir,
                               results_dir=tmp_path, log=lambda *_: None)
     (row,) = record["rows"]
-    assert row["lever"] == "ReLU not in place" and len(row["library_images_per_second"]) == 2
+    assert row["lever"].startswith("ReLU in place") and len(row["library_images_per_second"]) == 2
     assert all(v > 0 for v in row["library_images_per_second"] + row["lever_images_per_second"])
     assert row["ratio_low"] <= row["ratio"] <= row["ratio_high"]
-    with pytest.raises(ValueError, match="no lever matches \\['relu6'\\]; the levers are: ReLU not in place; "):
+    with pytest.raises(ValueError, match="no lever matches \\['relu6'\\]; the levers are: ReLU in place "):
         bench.run_levers(["relu6"], results_dir=tmp_path)
     with pytest.raises(ValueError, match="need at least 2 rounds"):
         bench.run_levers(rounds=1, results_dir=tmp_path)

@@ -163,3 +163,30 @@ def test_the_authors_small_nets_have_their_published_shapes():
     convs = [m for m in svhn.features.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs] == [128, 96, 64, 320, 256, 128, 384, 256, 10]
     assert svhn.confidence_maps(torch.zeros(1, 3, 32, 32)).shape == (1, 10, 8, 8)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_relus_not_in_place_train_exactly_as_in_place_ones(precision):
+    """The library's ReLUs are not in place because that is faster on some
+    CPUs (model.py); the switch must change speed only: the same weights after
+    a few SGD steps, to the bit, in either precision."""
+    import copy
+
+    torch.manual_seed(0)
+    ours = NiN(ModelConfig(dropout=0.0)).to(memory_format=torch.channels_last)
+    assert all(not m.inplace for m in ours.modules() if isinstance(m, torch.nn.ReLU))
+    theirs = copy.deepcopy(ours)
+    for m in theirs.modules():
+        if isinstance(m, torch.nn.ReLU):
+            m.inplace = True
+    x = torch.randn(8, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.arange(8) % 10
+    for model in (ours, theirs):
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        for _ in range(3):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
