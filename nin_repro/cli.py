@@ -94,8 +94,9 @@ def _evaluate(args) -> int:
     results.existing_results_dir(args.results_dir)
     r = evaluate_run(args.experiment, seed=args.seed, data_dir=args.data_dir, cache_dir=args.cache_dir,
                      results_dir=args.results_dir, precision=args.precision)
-    print(f"{r['run']}: test error {r['test_error']:.2f}% from {r['weights']} ({r['precision']}, "
-          f"{r['seconds']:.0f} s); its record says {r['recorded']:.2f}% (difference {r['difference']:+.2f} points)")
+    print(f"{r['run']}: test error {r['test_error']:.2f}% from {r['weights']} ({r['why_precision'] or r['precision']}, "
+          f"{r['seconds']:.0f} s); its record says {r['recorded']:.2f}% ({r['recorded_precision']}; difference "
+          f"{r['difference']:+.2f} points)")
     return 0
 
 

@@ -15,13 +15,28 @@ from .model import ModelConfig, NiN
 from .run_config import run_overrides
 
 
+def evaluation_precision(recorded: str, asked: str | None = None) -> tuple[str, str]:
+    """The precision to evaluate a run in on this CPU, and why, when it is
+    not the one asked for or recorded: the precision its last epoch was
+    evaluated in (or `asked`), except a recorded bf16 on a CPU that only
+    emulates it, where fp32 answers in a minute and emulated bf16 takes
+    about 13 times as long (see `device.bf16_is_native`)."""
+    from .device import bf16_is_native, resolve_precision
+
+    cpu = torch.device("cpu")
+    if asked is not None:
+        return resolve_precision(asked, cpu), ""
+    if recorded == "bf16" and not bf16_is_native(cpu):
+        return "fp32", "fp32, as this CPU only emulates the bf16 the run was tested in"
+    return resolve_precision(recorded, cpu), ""
+
+
 def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, results_dir=None,
                  precision: str | None = None, subset: int | None = None) -> dict:
     """The test error of `experiment`'s run `seed` (of its smoke run on
     `subset` images, if given) from its weights file, in the precision its
-    last epoch was evaluated in (unless told another), with the record's
-    error beside it."""
-    from .device import resolve_precision
+    last epoch was evaluated in (unless told another; see
+    `evaluation_precision`), with the record's error beside it."""
     from .preprocess import load_inputs
     from .train import evaluate
 
@@ -36,7 +51,8 @@ def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, 
     if not weights.exists():
         raise FileNotFoundError(f"no weights {weights}: runs finished before the study kept weights have none; "
                                 "retrain the run to get them")
-    precision = resolve_precision(precision or record["history"][-1]["precision"], torch.device("cpu"))
+    recorded_precision = record["history"][-1]["precision"]
+    precision, why = evaluation_precision(recorded_precision, precision)
     model = NiN(ModelConfig.from_dict(record["config"]["model"]))
     model.load_state_dict(checkpoint.load_weights(weights))
     model = model.to(memory_format=torch.channels_last)
@@ -47,4 +63,5 @@ def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, 
     error = 100.0 * wrong.item() / len(test_y)
     return {"run": name, "test_error": error, "recorded": record["test_error"],
             "difference": error - record["test_error"], "precision": precision,
+            "recorded_precision": recorded_precision, "why_precision": why,
             "seconds": time.perf_counter() - t0, "weights": str(weights)}

@@ -48,3 +48,20 @@ def test_every_committed_weights_file_matches_its_record(weights, data_dir, cach
     record = results.read_record(results.runs_dir() / (weights.stem + ".json"))
     got = evaluate_run(record["experiment"], record["seed"], data_dir=data_dir, cache_dir=cache_dir)
     assert abs(got["test_error"] - record["test_error"]) <= 0.05
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_bf16_run_is_evaluated_in_bf16_only_where_the_cpu_has_it(native, monkeypatch):
+    """Emulated bf16 takes about 13 times fp32's time, so a CPU without bf16
+    instructions checks a bf16 run in fp32 and says why; one asked for, or
+    an fp32 record, is evaluated as asked or recorded."""
+    from nin_repro import device
+    from nin_repro.evaluate import evaluation_precision
+
+    monkeypatch.setattr(device, "bf16_is_native", lambda dev: native)
+    precision, why = evaluation_precision("bf16")
+    assert (precision, bool(why)) == (("bf16", False) if native else ("fp32", True))
+    assert "emulates" in why or native
+    assert evaluation_precision("fp32") == ("fp32", "")
+    assert evaluation_precision("bf16", asked="bf16") == ("bf16", "")
+    assert evaluation_precision("fp32", asked="auto")[0] == ("bf16" if native else "fp32")
