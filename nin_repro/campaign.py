@@ -113,7 +113,7 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
     key = exp.paper_key
     if key in PAPER_ERRORS:
         ax.axhline(PAPER_ERRORS[key][2], color="black", lw=1, ls=":", label=f"paper: {PAPER_ERRORS[key][2]}%")
-    if key in ("cifar10", "cifar10_aug") and total == AUTHOR_CIFAR10_MILESTONES[-1][0]:  # Table 1's nets
+    if has_author_milestones(experiment):
         # his release reports only the run without augmentation; on the augmented run's panel it is a
         # landmark of the same schedule, not that run's target
         ax.plot([m[0] for m in AUTHOR_CIFAR10_MILESTONES], [m[1] for m in AUTHOR_CIFAR10_MILESTONES], "k*",
@@ -253,6 +253,17 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
 STAGE_TAIL = 5
 
 
+def has_author_milestones(experiment: str) -> bool:
+    """Whether the first author's milestones (his run of Table 1's net
+    without augmentation, 260 epochs) mark the same schedule as this run's:
+    Table 1's nets at his length."""
+    exp = EXPERIMENTS[experiment]
+    return exp.paper_key in ("cifar10", "cifar10_aug") and exp.train.epochs == AUTHOR_CIFAR10_MILESTONES[-1][0]
+
+
+AUTHOR_COLUMN = "the first author's run, no augmentation (%)"
+
+
 def _stage_bounds(experiment: str) -> list[int]:
     """0, each learning-rate drop, the last epoch: stage k is epochs bounds[k]+1 .. bounds[k+1]."""
     cfg = EXPERIMENTS[experiment].train
@@ -264,12 +275,15 @@ def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFra
     far as it has come): its epochs, rate, the test error at its end and its
     best, and the range over the stage's last epochs. The question it
     answers: did each stage run until the error stopped falling, which is how
-    a length is chosen where no schedule is published. None before the run
-    has started."""
+    a length is chosen where no schedule is published. Beside Table 1's nets,
+    the first author's own run at each stage's end, as his release words it
+    ("around 14%" as "about 14"). None before the run has started."""
     _, run = run_state(experiment, seed, results_dir)
     if not run:
         return None
     bounds = _stage_bounds(experiment)
+    author = {epoch: ("about " if "around" in words or "near" in words else "") + f"{error:g}"
+              for epoch, error, words in AUTHOR_CIFAR10_MILESTONES} if has_author_milestones(experiment) else None
     rows = []
     for first, last in zip(bounds, bounds[1:]):
         done = [h for h in run["history"] if first < h["epoch"] <= last]
@@ -284,6 +298,8 @@ def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFra
             best = min(tested, key=lambda h: h["test_error"])
             row.update({"best (%)": f"{best['test_error']:.2f} (epoch {best['epoch']})",
                         f"range over its last {STAGE_TAIL} tests (%)": f"{min(tail):.2f}-{max(tail):.2f}"})
+        if author is not None:
+            row[AUTHOR_COLUMN] = author.get(last, "")
         rows.append(row)
     return pd.DataFrame(rows).set_index("epochs")
 

@@ -267,3 +267,15 @@ def test_a_given_up_run_is_listed_with_its_cost_and_why(tmp_path):
     assert (row["epochs"], row["last train loss"], row["last test error (%)"], row["hours"]) == \
         ("2 of 260", "2.3027", "90.00", "0.4")
     assert row["where"] == "AMD EPYC, AVX2, fp32" and row["why given up"] == "stalled at chance level"
+
+
+def test_table_1s_full_length_stages_stand_beside_the_first_authors_run(tmp_path):
+    """His release words 200 epochs as "around 14%": the table says "about
+    14"; a run with no published milestones has no such column."""
+    snapshot(tmp_path, "cifar10_full", 0, [70.0 - 0.2 * i for i in range(200)])
+    table = campaign.stages_table("cifar10_full", 0, tmp_path)
+    assert list(table.index) == ["1-200"]
+    assert table.loc["1-200", campaign.AUTHOR_COLUMN] == "about 14"
+    assert campaign.has_author_milestones("cifar10_aug_full") and not campaign.has_author_milestones("cifar10")
+    snapshot(tmp_path, "mnist_full", 0, [1.0, 0.9])
+    assert campaign.AUTHOR_COLUMN not in campaign.stages_table("mnist_full", 0, tmp_path)
