@@ -272,8 +272,9 @@ def _stage_bounds(experiment: str) -> list[int]:
 
 def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFrame | None:
     """One row per learning-rate stage of a full-length run (finished, or as
-    far as it has come): its epochs, rate, the test error at its end and its
-    best, and the range over the stage's last epochs. The question it
+    far as it has come): its epochs, rate, its last test error (the one at
+    its end, once the stage is over), its best, and the range over the
+    stage's last tests. The question it
     answers: did each stage run until the error stopped falling, which is how
     a length is chosen where no schedule is published. Beside Table 1's nets,
     the first author's own run at each stage's end, as his release words it
@@ -291,7 +292,7 @@ def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFra
             break
         tested = results.tested(done)  # every epoch, or (a full-length run's first stage) every 5th
         row = {"epochs": f"{first + 1}-{last}", "learning rate": f"{done[-1]['lr']:g}",
-               "trained": f"{len(done)} of {last - first}", "test error at its end (%)": results.latest_test_cell(done),
+               "trained": f"{len(done)} of {last - first}", "last test error (%)": results.latest_test_cell(done),
                "best (%)": "", f"range over its last {STAGE_TAIL} tests (%)": ""}
         if tested:
             tail = [h["test_error"] for h in tested[-STAGE_TAIL:]]

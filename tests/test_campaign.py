@@ -47,7 +47,7 @@ def test_a_run_tested_every_5th_epoch_is_shown_by_its_latest_test(tmp_path):
     assert campaign.progress_line("cifar10_full", 0, tmp_path).startswith(
         "`cifar10_full` seed 0: in progress, epoch 12 of 260; test error 40.00% after epoch 10 (")
     stage = campaign.stages_table("cifar10_full", 0, tmp_path).loc["1-200"]
-    assert (stage["trained"], stage["test error at its end (%)"], stage["best (%)"]) == \
+    assert (stage["trained"], stage["last test error (%)"], stage["best (%)"]) == \
         ("12 of 200", "40.00 (epoch 10)", "40.00 (epoch 10)")
     assert stage["range over its last 5 tests (%)"] == "40.00-50.00"
     by_length = campaign.error_by_length("cifar10", tmp_path)
@@ -63,7 +63,7 @@ def test_a_run_not_tested_yet_says_so(tmp_path):
     snapshot(tmp_path, "cifar10_full", 0, [None, None, None])
     assert campaign.full_length_table(tmp_path).loc[("cifar10_full", 0)]["test error (%)"] == "not tested yet"
     assert "epoch 3 of 260; not tested yet (" in campaign.progress_line("cifar10_full", 0, tmp_path)
-    assert campaign.stages_table("cifar10_full", 0, tmp_path).loc["1-200"]["test error at its end (%)"] == \
+    assert campaign.stages_table("cifar10_full", 0, tmp_path).loc["1-200"]["last test error (%)"] == \
         "not tested yet"
     assert campaign.error_by_length("cifar10", tmp_path).empty  # no error to place at any length yet
     from nin_repro import claims, tables
@@ -202,7 +202,7 @@ def test_the_stages_table_shows_each_learning_rate_stage_as_far_as_the_run_has_c
     table = campaign.stages_table("mnist_full", 0, tmp_path)
     assert list(table.index) == ["1-46", "47-53"]
     base, second = table.loc["1-46"], table.loc["47-53"]
-    assert (base["learning rate"], base["trained"], base["test error at its end (%)"]) == ("0.1", "46 of 46", "1.05")
+    assert (base["learning rate"], base["trained"], base["last test error (%)"]) == ("0.1", "46 of 46", "1.05")
     assert base["best (%)"] == "0.90 (epoch 44)" and base["range over its last 5 tests (%)"] == "0.90-1.10"
     assert (second["learning rate"], second["trained"], second["best (%)"]) == ("0.01", "2 of 7", "0.55 (epoch 48)")
 
