@@ -274,11 +274,11 @@ def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFra
     """One row per learning-rate stage of a full-length run (finished, or as
     far as it has come): its epochs, rate, its last test error (the one at
     its end, once the stage is over), its best, and the range over the
-    stage's last tests. The question it
-    answers: did each stage run until the error stopped falling, which is how
-    a length is chosen where no schedule is published. Beside Table 1's nets,
-    the first author's own run at each stage's end, as his release words it
-    ("around 14%" as "about 14"). None before the run has started."""
+    stage's last tests. The question it answers: did each stage run until
+    the error stopped falling, which is how a length is chosen where no
+    schedule is published. Beside Table 1's nets, the first author's own run
+    at each stage's end, as his release words it ("around 14%" as "about
+    14"). None before the run has started."""
     _, run = run_state(experiment, seed, results_dir)
     if not run:
         return None
