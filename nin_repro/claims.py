@@ -285,6 +285,20 @@ _BUDGET_OUTCOME = {"holds": "the paper's direction holds beyond the noise",
                    "within the noise": "the difference is within the noise"}
 
 
+def _finished_rows(claim: Claim, full: dict) -> str:
+    """"full length so far: GAP 10.21% (n=1); FC + dropout and FC not run
+    yet": the compared rows that finished before the others (a comparison
+    waits for all of them), or "" when none or all have."""
+    done = [n for n in claim.full if full[n]["n"]]
+    if not done or len(done) == len(claim.full):
+        return ""
+    labels = CHAPTERS[claim.chapter].labels
+    rows = ", ".join(f"{labels[n]} {_fmt(full[n]['ours_mean'], full[n]['ours_std'])}% (n={full[n]['n']})"
+                     for n in done)
+    waiting = " and ".join(labels[n] for n in claim.full if not full[n]["n"])
+    return f"full length so far: {rows}; {waiting} not finished yet"
+
+
 def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
     full = {r["experiment"]: r for r in results.summarize(records, list(claim.full))}
     budget = {r["experiment"]: r for r in results.summarize(records, list(claim.budget))}
@@ -297,11 +311,13 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
     if all(r["n"] for r in budget.values()):
         outcome, text = _compare(claim, claim.budget, budget)
         budget_text = f"CPU budget ({CIFAR_EPOCHS} epochs): {text}: {_BUDGET_OUTCOME[outcome]}"
+    finished = _finished_rows(claim, full)
     if running:
-        return Verdict(claim, running, "; ".join(_progress(claim.full, results_dir) + [budget_text] * bool(budget_text)),
-                       "full length (training)")
+        return Verdict(claim, running, "; ".join(_progress(claim.full, results_dir) + [finished] * bool(finished)
+                                                 + [budget_text] * bool(budget_text)), "full length (training)")
     if budget_text:
-        return Verdict(claim, "inconclusive at this budget", budget_text, "CPU budget")
+        return Verdict(claim, "inconclusive at this budget", "; ".join([finished] * bool(finished) + [budget_text]),
+                       "CPU budget")
     missing = [n for n, r in budget.items() if not r["n"]]
     return Verdict(claim, "not run", f"no record of {', '.join(missing)} yet", "")
 

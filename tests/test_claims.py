@@ -138,6 +138,27 @@ def test_comparisons_weigh_the_gap_against_the_noise(tmp_path):
     assert by_key(tmp_path)["table5"].verdict == "not reproduced"
 
 
+def test_a_comparison_names_its_full_length_rows_that_finished_before_the_others(tmp_path):
+    results.write_record(record("cifar10", 0, [19.3, 18.9], lr=0.0005), tmp_path)
+    results.write_record(record("cifar10_nodropout", 0, [19.6, 19.1], lr=0.0005), tmp_path)
+    results.write_record(record("cifar10_fc", 0, [18.0, 18.0], lr=0.0005), tmp_path)
+    results.write_record(record("cifar10_fc_dropout", 0, [18.8, 18.8], lr=0.0005), tmp_path)
+    results.write_record(record("cifar10_full", 0, [10.6, 10.5], lr=0.001), tmp_path)
+    # the GAP / dropout row finished; its comparison rows have not started: the budget still decides
+    v = by_key(tmp_path)["figure4"]
+    assert (v.verdict, v.decided_by) == ("inconclusive at this budget", "CPU budget")
+    assert v.ours.startswith("full length so far: dropout 10.50% (n=1); no dropout not finished yet; "
+                             "CPU budget (30 epochs): ")
+    assert by_key(tmp_path)["table5"].ours.startswith(
+        "full length so far: GAP 10.50% (n=1); FC + dropout and FC not finished yet")
+    # one of them training: in progress, with the finished row beside it
+    snapshot(tmp_path, "cifar10_nodropout_full", 0, [60.0, 40.0])
+    v = by_key(tmp_path)["figure4"]
+    assert (v.verdict, v.decided_by) == ("in progress (epoch 2 of 260)", "full length (training)")
+    assert v.ours.startswith("`cifar10_nodropout_full` seed 0: 40.00% at epoch 2 of 260, 40.00-60.00% over "
+                             "epochs 1-2; full length so far: dropout 10.50% (n=1); no dropout not finished yet")
+
+
 def test_budget_comparisons_decide_neither_way_and_say_which_way_they_went(tmp_path):
     # Table 5 at the budget, the paper's order (GAP < FC + dropout < FC) reversed beyond the noise
     for name, err in (("cifar10", 19.0), ("cifar10_fc_dropout", 18.6), ("cifar10_fc", 18.0)):
