@@ -349,23 +349,32 @@ def given_up(results_dir=None) -> list[dict]:
 
 def warmup_table(results_dir=None) -> pd.DataFrame | None:
     """The warm-up the full-length protocol adds, measured: each run given up
-    at the base rate without one, epoch by epoch beside the same run trained
-    again with the warm-up, as far as that has come. None where no run
-    stalled."""
+    at the base rate (without a warm-up, or with one too short), epoch by
+    epoch beside the same run trained again with the protocol's warm-up, as
+    far as that has come. Each run's label names both warm-ups. None where
+    no run stalled."""
     rows = []
     for stalled in given_up(results_dir):
         experiment, seed = stalled["config"]["experiment"], stalled["config"]["seed"]
         _, again = run_state(experiment, seed, results_dir)
         redone = {h["epoch"]: h for h in again["history"]} if again else {}
-        warmup = EXPERIMENTS[experiment].train.warmup_epochs if again is None else \
+        before = stalled["config"].get("train", {}).get("warmup_epochs", 0.0)
+        after = EXPERIMENTS[experiment].train.warmup_epochs if again is None else \
             again["config"]["train"]["warmup_epochs"]
+        run = f"{experiment} seed {seed} ({_warmup_words(before)}, then {_warmup_words(after)})"
         for h in stalled["history"]:
             r = redone.get(h["epoch"])
-            rows.append({"run": f"{experiment} seed {seed}", "epoch": h["epoch"],
-                         "no warm-up: train loss": f"{h['train_loss']:.4f}",
-                         "no warm-up: test error (%)": "not tested" if h["test_error"] is None else
-                         f"{h['test_error']:.2f}",
-                         f"{warmup:g}-epoch warm-up: train loss": f"{r['train_loss']:.4f}" if r else "not yet",
-                         f"{warmup:g}-epoch warm-up: test error (%)": "not yet" if r is None else
-                         "not tested" if r["test_error"] is None else f"{r['test_error']:.2f}"})
+            rows.append({"run": run, "epoch": h["epoch"],
+                         "given up: train loss": f"{h['train_loss']:.4f}",
+                         "given up: test error (%)": _tested(h),
+                         "trained again: train loss": f"{r['train_loss']:.4f}" if r else "not yet",
+                         "trained again: test error (%)": "not yet" if r is None else _tested(r)})
     return pd.DataFrame(rows).set_index(["run", "epoch"]) if rows else None
+
+
+def _warmup_words(epochs: float) -> str:
+    return "no warm-up" if not epochs else f"{epochs:g}-epoch warm-up"
+
+
+def _tested(h: dict) -> str:
+    return "not tested" if h["test_error"] is None else f"{h['test_error']:.2f}"

@@ -120,16 +120,18 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         name = results.run_name(job.experiment, job.seed, run_overrides(EXPERIMENTS[job.experiment], epochs, subset))
         record_path = results.record_path(name, results_dir)
         # A finished run is done, unless a later training of it is under way
-        # (a redo that outlived a stop: its snapshot sits beside the record).
-        if record_path.exists() and not redo and not checkpoint.snapshot_path(name, results_dir).exists():
+        # (a redo that outlived a stop: its snapshot sits beside the record),
+        # or it followed an earlier version of its protocol: trained again.
+        finished = results.read_record(record_path) if record_path.exists() else None
+        again = redo or bool(finished and results.protocol_changes(finished))
+        if finished is not None and not again and not checkpoint.snapshot_path(name, results_dir).exists():
             job.status = "done"
             continue
         # Read once (7.7 MB for CIFAR-10): it judges the first epoch here and
         # says how far the run got; only train() reads it again, to resume.
         state, unreadable = _newest_or_none(name, cache_dir, results_dir)
-        finished = results.read_record(record_path) if record_path.exists() else None
         redoing = finished is not None and redo_in_progress(finished, state)
-        if finished is not None and not redo and not redoing:
+        if finished is not None and not again and not redoing:
             job.status = "done"  # the snapshot beside its record is older than the record
             continue
         over_budget = deadline is not None and time.time() >= deadline
@@ -161,7 +163,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
                               data_dir=data_dir, cache_dir=cache_dir, results_dir=results_dir)
             # --redo starts a finished run again, once: a redo already under way continues, and so
             # does a run that has never finished (its snapshot is all the epochs it has trained)
-            restart = redo and finished is not None and not redoing
+            restart = again and finished is not None and not redoing
             record = train(run, resume=not restart, restart=restart, deadline=deadline, log=log)
         except data.DataError as e:
             if not EXPERIMENTS[job.experiment].requires_download:

@@ -261,9 +261,45 @@ def run_where(record: dict) -> str:
     return "; ".join(f"{m}, {p}: epochs {a}-{b}" for m, p, a, b in spans)
 
 
+def protocol_changes(record: dict) -> list[str]:
+    """How the protocol a record's run followed differs from its
+    experiment's protocol as the registry defines it now, one "setting:
+    then -> now" each ("warmup_epochs: 1.0 -> 5.0"): a run of an earlier
+    version of the protocol, which no table counts and `reproduce` trains
+    again. Empty where they agree; for a run with overrides (not a protocol
+    run in any case), an experiment no longer in the registry, or a config
+    part the record does not keep. Not compared: the precision (a record
+    names the one `auto` picked on its machine) and settings the code no
+    longer has; a setting added since the record was written compares its
+    default, the behaviour the run had."""
+    from dataclasses import MISSING, fields
+
+    from .experiments import TrainConfig
+    from .model import ModelConfig
+
+    exp = EXPERIMENTS.get(record["experiment"])
+    if exp is None or record["config"].get("overrides"):
+        return []
+    changes = []
+    for part, cls, now in (("train", TrainConfig, exp.train.to_dict()), ("model", ModelConfig, exp.model.to_dict())):
+        then = record["config"].get(part)
+        if not isinstance(then, dict):
+            continue
+        defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+        then, now, defaults = (json.loads(json.dumps(d)) for d in (then, now, defaults))  # tuples as JSON lists
+        for key in now:
+            if key == "precision" or (key not in then and key not in defaults):
+                continue
+            was = then.get(key, defaults.get(key))
+            if was != now[key]:
+                changes.append(f"{key}: {was} -> {now[key]}")
+    return changes
+
+
 def is_protocol_run(record: dict) -> bool:
-    """A full run of its experiment's protocol (no epoch or subset overrides)."""
-    return not record["config"].get("overrides")
+    """A full run of its experiment's protocol as it stands: no epoch or
+    subset overrides, and no setting changed since (`protocol_changes`)."""
+    return not record["config"].get("overrides") and not protocol_changes(record)
 
 
 def protocol_runs(records: list[dict], experiments) -> list[dict]:

@@ -127,6 +127,13 @@ def _run_label(experiment: str, seed: int, overrides: dict | None = None) -> str
     return f"{experiment}, seed {seed}" + (f" ({extra})" if extra else "")
 
 
+def _finished_status(record: dict) -> str:
+    """"finished", or, for a run of an earlier version of its protocol (no
+    table counts it), what has changed since."""
+    changes = results.protocol_changes(record)
+    return "finished" + (f" under an earlier protocol ({'; '.join(changes)}); not counted" if changes else "")
+
+
 def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
     """Every run of the study, finished or in progress: the appendix the
     chapters' short tables point to. `part="results"`: error, length, cost;
@@ -135,7 +142,8 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
     rows = []
     for r in results.read_records(results_dir):
         rows.append({
-            "run": _run_label(r["experiment"], r["seed"], r["config"].get("overrides")), "status": "finished", "test error (%)": f"{r['test_error']:.2f}",
+            "run": _run_label(r["experiment"], r["seed"], r["config"].get("overrides")),
+            "status": _finished_status(r), "test error (%)": f"{r['test_error']:.2f}",
             "epochs": r["epochs"], "wall hours": f"{r['wall_seconds'] / 3600:.2f}",
             "core-hours": f"{r['wall_seconds'] * r['threads'] / 3600:.2f}",
             "train img/s": f"{r['images_per_second']:.0f}",

@@ -238,13 +238,23 @@ def test_the_warmup_table_sets_a_stalled_runs_epochs_beside_the_same_run_with_wa
         {"run": "cifar10_aug_full__seed0", "config": {"experiment": "cifar10_aug_full", "seed": 0},
          "history": history, "wall_seconds": 1400.0, "given_up_because": "stalled"}))
     table = campaign.warmup_table(tmp_path)
-    assert list(table["1-epoch warm-up: test error (%)"]) == ["not yet", "not yet"]
+    run = "cifar10_aug_full seed 0 (no warm-up, then 1-epoch warm-up)"
+    assert list(table.loc[run]["trained again: test error (%)"]) == ["not yet", "not yet"]
     snapshot(tmp_path, "cifar10_aug_full", 0, [80.29])
     table = campaign.warmup_table(tmp_path)
-    row = table.loc[("cifar10_aug_full seed 0", 1)]
-    assert (row["no warm-up: train loss"], row["no warm-up: test error (%)"]) == ("2.2570", "90.00")
-    assert row["1-epoch warm-up: test error (%)"] == "80.29"
-    assert table.loc[("cifar10_aug_full seed 0", 2)]["1-epoch warm-up: test error (%)"] == "not yet"
+    row = table.loc[(run, 1)]
+    assert (row["given up: train loss"], row["given up: test error (%)"]) == ("2.2570", "90.00")
+    assert row["trained again: test error (%)"] == "80.29"
+    assert table.loc[(run, 2)]["trained again: test error (%)"] == "not yet"
+    # a run that stalled with a warm-up too short: both warm-ups named, from the files
+    (stalls / "mnist_full__seed2.json").write_text(json.dumps(
+        {"run": "mnist_full__seed2", "config": {"experiment": "mnist_full", "seed": 2, "train": {"warmup_epochs": 1.0}},
+         "history": [{"epoch": 1, "train_loss": 1.7693, "test_error": 88.65}], "wall_seconds": 27.0,
+         "given_up_because": "stalled"}))
+    table = campaign.warmup_table(tmp_path)
+    warmup = experiments.get("mnist_full").train.warmup_epochs
+    assert table.loc[(f"mnist_full seed 2 (1-epoch warm-up, then {warmup:g}-epoch warm-up)", 1)][
+        "given up: test error (%)"] == "88.65"
     (stalls / "cifar10_aug_full__seed0.json").write_text("{")
     with pytest.raises(ValueError, match=r"cifar10_aug_full__seed0.json is not a given-up run's file.*git"):
         campaign.warmup_table(tmp_path)

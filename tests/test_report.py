@@ -287,7 +287,8 @@ def test_schedule_sentences_come_from_the_train_config():
         "divided by 10 after epochs 200 and 230; "
         "weight decay 0.0001 (none on biases); biases at 2x the rate, the class-map layer at 0.1x; no augmentation; "
         "test error measured every 5 epochs at the base rate, every epoch from the first drop on")
-    assert "warmed up linearly over the first epoch)" in tables.schedule_sentence(get("mnist_full").train)
+    assert "warmed up linearly over the first epoch)" in tables.schedule_sentence(dataclasses.replace(
+        get("mnist_full").train, warmup_epochs=1))
     assert "over the first 2 epochs)" in tables.schedule_sentence(dataclasses.replace(get("mnist_full").train,
                                                                                        warmup_epochs=2))
     assert tables.schedule_sentence(get("cifar10_aug").train).endswith(

@@ -299,3 +299,28 @@ def test_epochs_equal_to_the_experiments_own_find_the_run_train_would_write(tmp_
     other = reproduce(jobs=[("cifar10", 0)], epochs=own + 1, status_only=True, data_dir=tmp_path,
                       cache_dir=tmp_path, results_dir=tmp_path, log=lambda *_: None)
     assert [j.status for j in same] == ["done"] and [j.status for j in other] == ["left"]
+
+
+def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_table(tiny_plan, tmp_path, monkeypatch):
+    """A protocol changed after a run finished (mnist_full's warm-up, 1 -> 5
+    epochs): the run no longer counts, and `reproduce` trains it again from
+    the start; under the protocol as it stands it is done."""
+    from nin_repro import reproduce as reproduce_module
+
+    exp = experiments.EXPERIMENTS["t_rep_a"]
+    old = {**exp.train.to_dict(), "warmup_epochs": exp.train.warmup_epochs + 1}
+    rec = make_record("t_rep_a", seed=0, error=1.0, train=old, model=exp.model.to_dict())
+    results.write_record(rec, tmp_path / "results")
+    assert results.protocol_changes(rec) == [
+        f"warmup_epochs: {exp.train.warmup_epochs + 1} -> {exp.train.warmup_epochs}"]
+    assert results.summarize(results.read_records(tmp_path / "results"), ["t_rep_a"])[0]["n"] == 0
+    seen = []
+    monkeypatch.setattr(reproduce_module, "train", lambda run, **call: seen.append(
+        (run.name, call["resume"], call["restart"])) or make_record("t_rep_a", seed=0, error=0.9))
+    kw = {**tiny_plan, "subset": None, "jobs": [("t_rep_a", 0)]}
+    assert [j.status for j in reproduce(**kw)] == ["finished now"]
+    assert seen == [("t_rep_a__seed0", False, True)]
+    rec["config"]["train"] = exp.train.to_dict()
+    results.write_record(rec, tmp_path / "results")
+    seen.clear()
+    assert [j.status for j in reproduce(**kw)] == ["done"] and seen == []

@@ -160,3 +160,27 @@ def test_protocol_runs_are_the_records_a_table_rests_on():
     assert results.protocol_runs(records, "cifar10") == [full]
     assert results.protocol_runs(records, ["cifar10", "mnist"]) == [full, other]
     assert results.protocol_runs(records, "cifar10_aug") == []
+
+
+def test_protocol_changes_name_each_setting_changed_since_the_run():
+    from nin_repro import experiments
+    from nin_repro.tables import _finished_status as tables_status
+
+    exp = experiments.get("mnist_full")
+    train, model = exp.train.to_dict(), exp.model.to_dict()
+    rec = make_record("mnist_full", train={**train, "precision": "bf16"}, model=model)
+    assert results.protocol_changes(rec) == [] and results.is_protocol_run(rec)  # precision: as `auto` picked it
+    rec["config"]["train"] = {**train, "warmup_epochs": 1.0, "lr": 0.05}
+    assert results.protocol_changes(rec) == [f"lr: 0.05 -> {exp.train.lr}",
+                                             f"warmup_epochs: 1.0 -> {exp.train.warmup_epochs}"]
+    assert not results.is_protocol_run(rec)
+    assert tables_status(rec) == (f"finished under an earlier protocol (lr: 0.05 -> {exp.train.lr}; warmup_epochs: "
+                                  f"1.0 -> {exp.train.warmup_epochs}); not counted")
+    # a setting added after the record was written compares its default, the behaviour the run had
+    rec["config"]["train"] = {k: v for k, v in train.items() if k != "label_smoothing"}
+    assert results.protocol_changes(rec) == []
+    rec["config"]["model"] = {**model, "dropout": 0.0}
+    assert results.protocol_changes(rec) == [f"dropout: 0.0 -> {exp.model.dropout}"]
+    # runs with overrides and records without a config part are not compared
+    assert results.protocol_changes({**rec, "config": {**rec["config"], "overrides": {"epochs": 3}}}) == []
+    assert results.protocol_changes(make_record("mnist_full")) == []
