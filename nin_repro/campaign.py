@@ -6,6 +6,7 @@ its record; a run not started says so. Nothing is estimated."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -345,6 +346,49 @@ def given_up(results_dir=None) -> list[dict]:
             raise ValueError(f"{path} is not a given-up run's file (no {', '.join(missing)}); restore it from git")
         runs.append(run)
     return runs
+
+
+def superseded(results_dir=None) -> list[dict]:
+    """The finished runs of an earlier version of their protocol, trained
+    again under the protocol as it stands (results/superseded/: kept so that
+    the book shows what they cost and why they were replaced), each a run
+    record with `superseded_because`."""
+    runs = []
+    for path in sorted((paths.results_dir(results_dir) / "superseded").glob("*.json")):
+        record = results.read_record(path)
+        if not isinstance(record.get("superseded_because"), str):
+            raise results.RecordError(f"{path}: no 'superseded_because' saying why the run was replaced; "
+                                      "restore it from git")
+        runs.append(record)
+    return runs
+
+
+def supersede(run_name: str, because: str, results_dir=None) -> Path:
+    """Move a finished run's record, with `because` added, and its weights
+    from results/runs/ and results/weights/ to results/superseded/, before
+    the run is trained again under its protocol as it stands: the new
+    record would otherwise overwrite the old run, its cost and its weights.
+    The new copies are written before the old files go."""
+    import shutil
+
+    from .atomic import atomic_path, atomic_write_text
+
+    root = paths.results_dir(results_dir)
+    folder = root / "superseded"
+    folder.mkdir(parents=True, exist_ok=True)
+    source = results.record_path(run_name, results_dir)
+    record = {**results.read_record(source), "superseded_because": because}
+    weights = checkpoint.weights_path(run_name, results_dir)
+    moved = [(w, folder / w.name) for w in (weights, weights.with_name(weights.name + ".sha256")) if w.exists()]
+    for old, new in moved:
+        with atomic_path(new) as tmp:
+            shutil.copyfile(old, tmp)
+    target = folder / source.name
+    atomic_write_text(target, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    for old, _ in moved:
+        old.unlink()
+    source.unlink()
+    return target
 
 
 def warmup_table(results_dir=None) -> pd.DataFrame | None:

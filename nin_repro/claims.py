@@ -422,17 +422,19 @@ def _epoch_split(record: dict) -> dict[str, float]:
 def compute_table(results_dir=None) -> pd.DataFrame:
     """Machine-hours (wall) and core-hours (wall x threads) by kind of
     machine, for the finished runs, the runs in progress and the runs given
-    up (results/stalls/), with a total. A run in progress counts the threads
-    its snapshot's provenance names; a run given up, or a snapshot from
-    before snapshots stored their provenance, records none, so its
-    core-hours are "-" and the total's leave it out."""
+    up (results/stalls/) or superseded (results/superseded/: finished under
+    an earlier protocol), with a total. A run in progress or given up counts
+    the threads its snapshot's provenance names; one from before snapshots
+    stored their provenance records none, so its core-hours are "-" and the
+    total's leave it out."""
     rows: dict[tuple[str, str], dict] = {}
 
     def add(status, record, threads):
         for kind, seconds in _epoch_split(record).items():
             row = rows.setdefault((status, kind), {"status": status, "machine and precision": kind, "runs": set(),
                                                    "epochs": 0, "machine-hours": 0.0, "core-hours": 0.0})
-            row["runs"].add((record["experiment"], record["seed"], status == "given up"))  # an attempt of its own
+            # a run given up or superseded is an attempt of its own beside the run trained again
+            row["runs"].add((record["experiment"], record["seed"], status if status in ("given up", "superseded") else ""))
             row["epochs"] += sum(1 for h in record["history"]
                                  if _kind(h.get("machine") or record.get("device", "") +
                                           " (instruction set not recorded)", h["precision"]) == kind)
@@ -451,9 +453,12 @@ def compute_table(results_dir=None) -> pd.DataFrame:
     for run in campaign.given_up(results_dir):
         rec = {"experiment": run["config"]["experiment"], "seed": run["config"]["seed"], "history": run["history"],
                "wall_seconds": run["wall_seconds"], "device": ""}
-        add("given up", rec, None)
+        add("given up", rec, run.get("provenance", {}).get("threads"))
+    for r in campaign.superseded(results_dir):
+        add("superseded", r, r["threads"])
     table = [{**row, "runs": len(row["runs"])} for row in rows.values()]
-    table.sort(key=lambda r: (r["status"] != "finished", -r["machine-hours"]))
+    order = ["finished", "in progress", "superseded", "given up"]
+    table.sort(key=lambda r: (order.index(r["status"]), -r["machine-hours"]))
     if table:
         table.append({"status": "total", "machine and precision": "",
                       "runs": len({run for row in rows.values() for run in row["runs"]}),

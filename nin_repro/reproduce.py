@@ -15,7 +15,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from . import checkpoint, data, results
+from . import campaign, checkpoint, data, results
 from .checkpoint import CheckpointError
 from .experiments import BOOK_PLAN, EXPERIMENTS, TrainConfig
 from .device import machine_name, resolve_device, resolve_precision
@@ -158,6 +158,10 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             else:
                 job.note = results.earlier_runs(job.experiment, results_dir)
             continue
+        changes = "; ".join(results.protocol_changes(finished)) if finished is not None and not redoing else ""
+        if changes:  # an earlier protocol's run: kept in results/superseded/, then trained again
+            moved = campaign.supersede(name, "trained again under the protocol as it stands", results_dir)
+            log(f"[{name}] trained under an earlier protocol ({changes}): its record moves to {moved}")
         try:
             run = resolve_run(job.experiment, job.seed, device=device, epochs=epochs, subset=subset,
                               data_dir=data_dir, cache_dir=cache_dir, results_dir=results_dir)

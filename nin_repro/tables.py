@@ -135,15 +135,19 @@ def _finished_status(record: dict) -> str:
 
 
 def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
-    """Every run of the study, finished or in progress: the appendix the
+    """Every run of the study, finished (superseded ones too: results/superseded/)
+    or in progress: the appendix the
     chapters' short tables point to. `part="results"`: error, length, cost;
     `part="provenance"`: machine and precision by epoch, data copy, torch,
     commit, date."""
     rows = []
-    for r in results.read_records(results_dir):
+    finished = [(r, _finished_status(r)) for r in results.read_records(results_dir)]
+    replaced = [(r, f"superseded, an earlier protocol ({'; '.join(results.protocol_changes(r))}): "
+                    f"{r['superseded_because']}") for r in campaign.superseded(results_dir)]
+    for r, status in finished + replaced:
         rows.append({
             "run": _run_label(r["experiment"], r["seed"], r["config"].get("overrides")),
-            "status": _finished_status(r), "test error (%)": f"{r['test_error']:.2f}",
+            "status": status, "test error (%)": f"{r['test_error']:.2f}",
             "epochs": r["epochs"], "wall hours": f"{r['wall_seconds'] / 3600:.2f}",
             "core-hours": f"{r['wall_seconds'] * r['threads'] / 3600:.2f}",
             "train img/s": f"{r['images_per_second']:.0f}",

@@ -1,3 +1,4 @@
+import json
 import pytest
 
 from nin_repro import campaign, checkpoint, experiments, results
@@ -289,3 +290,14 @@ def test_table_1s_full_length_stages_stand_beside_the_first_authors_run(tmp_path
     assert campaign.has_author_milestones("cifar10_aug_full") and not campaign.has_author_milestones("cifar10")
     snapshot(tmp_path, "mnist_full", 0, [1.0, 0.9])
     assert campaign.AUTHOR_COLUMN not in campaign.stages_table("mnist_full", 0, tmp_path)
+
+
+def test_a_superseded_run_without_its_reason_is_refused_naming_the_file(tmp_path):
+    (tmp_path / "superseded").mkdir()
+    rec = make_record("mnist_full", seed=0, error=0.46)
+    path = tmp_path / "superseded" / "mnist_full__seed0.json"
+    path.write_text(json.dumps(rec))
+    with pytest.raises(results.RecordError, match=r"mnist_full__seed0.json: no 'superseded_because'.*git"):
+        campaign.superseded(tmp_path)
+    path.write_text(json.dumps({**rec, "superseded_because": "an earlier protocol"}))
+    assert [r["test_error"] for r in campaign.superseded(tmp_path)] == [0.46]

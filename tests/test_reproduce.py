@@ -1,6 +1,6 @@
 import pytest
 
-from nin_repro import checkpoint, experiments
+from nin_repro import campaign, checkpoint, claims, experiments
 from nin_repro import results
 from nin_repro.reproduce import plan, reproduce, time_left
 from test_results import make_record
@@ -317,9 +317,19 @@ def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_tabl
     seen = []
     monkeypatch.setattr(reproduce_module, "train", lambda run, **call: seen.append(
         (run.name, call["resume"], call["restart"])) or make_record("t_rep_a", seed=0, error=0.9))
+    weights = checkpoint.weights_path("t_rep_a__seed0", tmp_path / "results")
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"old weights")
     kw = {**tiny_plan, "subset": None, "jobs": [("t_rep_a", 0)]}
     assert [j.status for j in reproduce(**kw)] == ["finished now"]
     assert seen == [("t_rep_a__seed0", False, True)]
+    # the earlier run is kept, with its weights, out of the way of the new record: nothing is lost
+    superseded = campaign.superseded(tmp_path / "results")
+    assert [r["config"]["train"]["warmup_epochs"] for r in superseded] == [old["warmup_epochs"]]
+    assert superseded[0]["superseded_because"] == "trained again under the protocol as it stands"
+    assert (tmp_path / "results" / "superseded" / "t_rep_a__seed0.pt").read_bytes() == b"old weights"
+    assert not weights.exists() and not results.record_path("t_rep_a__seed0", tmp_path / "results").exists()
+    assert claims.compute_table(tmp_path / "results").set_index("status").loc["superseded", "runs"] == 1
     rec["config"]["train"] = exp.train.to_dict()
     results.write_record(rec, tmp_path / "results")
     seen.clear()
