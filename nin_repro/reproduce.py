@@ -3,7 +3,9 @@ budget, across as many sessions as it takes.
 
 A run whose record exists is skipped (unless `redo`, which trains it again
 once: a redo that outlives a stop continues from its snapshot, with or
-without `redo`); an interrupted run resumes from its checkpoint; a run stops, checkpointed, before an epoch that
+without `redo`), and so is one of an earlier version of its protocol, whose
+record (with its weights) moves to results/superseded/ before it is trained
+again; an interrupted run resumes from its checkpoint; a run stops, checkpointed, before an epoch that
 would end past the budget, and a run whose first epoch here would already end
 past it does not start. The status report says what is done, what
 is under way and what is left.
@@ -158,7 +160,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             else:
                 job.note = results.earlier_runs(job.experiment, results_dir)
             continue
-        changes = "; ".join(results.protocol_changes(finished)) if finished is not None and not redoing else ""
+        changes = "; ".join(results.protocol_changes(finished)) if finished is not None else ""
         if changes:  # an earlier protocol's run: kept in results/superseded/, then trained again
             moved = campaign.supersede(name, "trained again under the protocol as it stands", results_dir)
             log(f"[{name}] trained under an earlier protocol ({changes}): its record moves to {moved}")

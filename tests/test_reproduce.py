@@ -334,3 +334,21 @@ def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_tabl
     results.write_record(rec, tmp_path / "results")
     seen.clear()
     assert [j.status for j in reproduce(**kw)] == ["done"] and seen == []
+
+
+def test_a_redo_of_an_earlier_protocols_run_under_way_resumes_and_keeps_the_old_record(tiny_plan, tmp_path,
+                                                                                        monkeypatch):
+    from nin_repro import reproduce as reproduce_module
+    from test_campaign import snapshot
+
+    exp = experiments.EXPERIMENTS["t_rep_a"]
+    old = {**exp.train.to_dict(), "warmup_epochs": exp.train.warmup_epochs + 1}
+    results.write_record(make_record("t_rep_a", seed=0, error=1.0, train=old, model=exp.model.to_dict()),
+                         tmp_path / "results")
+    snapshot(tmp_path / "results", "t_rep_a", 0, [50.0])  # the new protocol's training, one epoch in
+    seen = []
+    monkeypatch.setattr(reproduce_module, "train", lambda run, **call: seen.append(
+        (call["resume"], call["restart"])) or make_record("t_rep_a", seed=0, error=0.9))
+    reproduce(**{**tiny_plan, "subset": None, "jobs": [("t_rep_a", 0)]})
+    assert seen == [(True, False)]  # resumed, not started again
+    assert [r["test_error"] for r in campaign.superseded(tmp_path / "results")] == [1.0]
