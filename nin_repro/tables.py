@@ -142,8 +142,8 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
     commit, date."""
     rows = []
     finished = [(r, _finished_status(r)) for r in results.read_records(results_dir)]
-    replaced = [(r, f"superseded, an earlier protocol ({'; '.join(results.protocol_changes(r))}): "
-                    f"{r['superseded_because']}") for r in campaign.superseded(results_dir)]
+    replaced = [(r, f"superseded ({'; '.join(results.protocol_changes(r))}): {r['superseded_because']}")
+                for r in campaign.superseded(results_dir)]
     for r, status in finished + replaced:
         rows.append({
             "run": _run_label(r["experiment"], r["seed"], r["config"].get("overrides")),
