@@ -134,6 +134,13 @@ def _finished_status(record: dict) -> str:
     return "finished" + (f" under an earlier protocol ({'; '.join(changes)}); not counted" if changes else "")
 
 
+def superseded_lines(results_dir=None) -> str:
+    """One line per superseded run: what changed in its protocol since, and
+    why it was trained again ("" where none was)."""
+    return "\n".join(f"- `{r['experiment']}` seed {r['seed']}: {'; '.join(results.protocol_changes(r))}; "
+                     f"{r['superseded_because']}" for r in campaign.superseded(results_dir))
+
+
 def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
     """Every run of the study, finished (superseded ones too: results/superseded/)
     or in progress: the appendix the
@@ -142,8 +149,7 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
     commit, date."""
     rows = []
     finished = [(r, _finished_status(r)) for r in results.read_records(results_dir)]
-    replaced = [(r, f"superseded ({'; '.join(results.protocol_changes(r))}): {r['superseded_because']}")
-                for r in campaign.superseded(results_dir)]
+    replaced = [(r, "superseded") for r in campaign.superseded(results_dir)]  # why: superseded_lines
     for r, status in finished + replaced:
         rows.append({
             "run": _run_label(r["experiment"], r["seed"], r["config"].get("overrides")),

@@ -330,6 +330,10 @@ def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_tabl
     assert (tmp_path / "results" / "superseded" / "t_rep_a__seed0.pt").read_bytes() == b"old weights"
     assert not weights.exists() and not results.record_path("t_rep_a__seed0", tmp_path / "results").exists()
     assert claims.compute_table(tmp_path / "results").set_index("status").loc["superseded", "runs"] == 1
+    from nin_repro import tables
+    assert tables.superseded_lines(tmp_path / "results") == (
+        f"- `t_rep_a` seed 0: warmup_epochs: {old['warmup_epochs']} -> {exp.train.warmup_epochs}; "
+        "trained again under the protocol as it stands")
     rec["config"]["train"] = exp.train.to_dict()
     results.write_record(rec, tmp_path / "results")
     seen.clear()
