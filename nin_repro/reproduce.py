@@ -115,17 +115,19 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         hours, figure_runs = 0, None
     deadline = None if hours is None else time.time() + hours * 3600
     todo = [Job(n, s) for n, s in (jobs or plan(only, seeds))]
-    results.read_records(results_dir)  # a malformed record stops the call now, not after hours of training
+    # Read once: a malformed record stops the call now, not after hours of
+    # training; a job's own record is written only by its own training.
+    recorded = {results.record_name(r): r for r in results.read_records(results_dir)}
     paces: list[tuple[tuple, float]] = []  # the last epoch of each run this call trained
     for job in todo:
         # Named as train() names it (epochs equal to the experiment's own do not name a run).
         name = results.run_name(job.experiment, job.seed, run_overrides(EXPERIMENTS[job.experiment], epochs, subset))
-        record_path = results.record_path(name, results_dir)
         # A finished run is done, unless a later training of it is under way
         # (a redo that outlived a stop: its snapshot sits beside the record),
         # or it followed an earlier version of its protocol: trained again.
-        finished = results.read_record(record_path) if record_path.exists() else None
-        again = redo or bool(finished and results.protocol_changes(finished))
+        finished = recorded.get(name)
+        changes = "; ".join(results.protocol_changes(finished)) if finished is not None else ""
+        again = redo or bool(changes)
         if finished is not None and not again and not checkpoint.snapshot_path(name, results_dir).exists():
             job.status = "done"
             continue
@@ -160,7 +162,6 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             else:
                 job.note = results.earlier_runs(job.experiment, results_dir)
             continue
-        changes = "; ".join(results.protocol_changes(finished)) if finished is not None else ""
         if changes:  # an earlier protocol's run: kept in results/superseded/, then trained again
             moved = campaign.supersede(name, "trained again under the protocol as it stands", results_dir)
             log(f"[{name}] trained under an earlier protocol ({changes}): its record moves to {moved}")
