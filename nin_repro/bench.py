@@ -31,7 +31,7 @@ from . import paths
 from .atomic import atomic_write_text
 from .device import apply_cpu_settings, cpu_name, set_malloc_tuning
 from .loader import TensorLoader
-from .model import BitDropout, NiN, ModelConfig, count_macs
+from .model import BitDropout, MlpConv, NiN, ModelConfig, count_macs
 
 STEP_FLOP_PER_MAC = 6  # forward (2 flop per MAC) + backward (twice the forward)
 
@@ -81,12 +81,19 @@ def _time_steps(model, opt, batches, steps: int, warmup: int, bf16: bool,
     return seen / (time.perf_counter() - t0)
 
 
-def _with_levers(model: NiN, dropout: str = "bits", relu_inplace: bool | None = None) -> NiN:
+def _with_levers(model: NiN, dropout: str = "bits", relu_inplace: bool | None = None,
+                 fuse_relu: bool = True) -> NiN:
     """The model with one lever switched: dropout as the library does it
     ("bits"), as torch does it ("torch": `nn.Dropout`, one random draw per
-    element) or removed ("none": the ceiling for any dropout fix); ReLUs in
-    place or not (None: as the library builds them, not in place)."""
+    element) or removed ("none": the ceiling for any dropout fix); each ReLU
+    fused into its convolution (the library's path) or run as its own module
+    (`fuse_relu=False`), then in place or not (None: as the library builds
+    them, not in place)."""
+    if relu_inplace is not None and fuse_relu:
+        raise ValueError("an in-place ReLU is a ReLU run as its own module: pass fuse_relu=False with it")
     for seq in model.modules():
+        if isinstance(seq, MlpConv):
+            seq.fuse_relu = fuse_relu
         if not isinstance(seq, torch.nn.Sequential):
             continue
         for i, m in enumerate(seq):
@@ -148,7 +155,9 @@ def profile_step(x, y, batch: int = 128, steps: int = 6, warmup: int = 2, precis
     # inside `convolution_backward`) or, where oneDNN does not take it (bf16
     # on a CPU without native bf16, some tiny shapes), through ATen's own
     # im2col + GEMM (`_slow_conv2d_*`); both are counted, and the path is named.
+    # A convolution with its ReLU fused (`model.conv_relu`) is oneDNN's `_convolution_pointwise`.
     conv_ops = {"aten::mkldnn_convolution": ("forward", "oneDNN"), "aten::_slow_conv2d_forward": ("forward", "ATen"),
+                "mkldnn::_convolution_pointwise": ("forward", "oneDNN, ReLU fused"),
                 "aten::convolution_backward": ("backward", None), "aten::_slow_conv2d_backward": ("backward", "ATen")}
     convs: dict[str, dict] = {}
     for e in prof.key_averages(group_by_input_shape=True):
@@ -241,10 +250,12 @@ def bench_configs(precision: str) -> dict[str, tuple]:
     malloc kept, model levers, compile). The first rows build the library's
     path up one lever at a time, in both precisions; from the allocator row on,
     the rows run in `precision`, the one the library picks for this machine.
-    The baseline and the rows up to the allocator use torch's dropout, and
-    the rows up to the bit-mask dropout in-place ReLUs, as a plain script
-    would; the `lever:` rows switch one more thing each."""
-    p, torch_dropout, inplace = precision, {"dropout": "torch", "relu_inplace": True}, {"relu_inplace": True}
+    The baseline and the rows up to the allocator use torch's dropout, the
+    rows up to the bit-mask dropout in-place ReLUs, and the rows before the
+    library's ReLUs as their own modules, as a plain script would; the
+    `lever:` rows switch one more thing each."""
+    p, unfused = precision, {"fuse_relu": False}
+    torch_dropout, inplace = {"dropout": "torch", "relu_inplace": True, **unfused}, {"relu_inplace": True, **unfused}
     return {
         "baseline: DataLoader + CPU transforms, fp32, NCHW, batch 128":
             ("baseline", "fp32", False, 128, False, torch_dropout, False),
@@ -258,7 +269,8 @@ def bench_configs(precision: str) -> dict[str, tuple]:
             ("library", p, True, 128, True, torch_dropout, False),
         f"+ dropout mask from random bits, {p}, batch 128, ReLU in place":
             ("library", p, True, 128, True, inplace, False),
-        f"nin_repro: + ReLU not in place, {p}, batch 128": ("library", p, True, 128, True, {}, False),
+        f"+ ReLU not in place, {p}, batch 128": ("library", p, True, 128, True, unfused, False),
+        f"nin_repro: + ReLU fused into its convolution, {p}, batch 128": ("library", p, True, 128, True, {}, False),
         "lever: torch.compile (default mode)": ("library", p, True, 128, True, {}, True),
         "ceiling: dropout removed": ("library", p, True, 128, True, {"dropout": "none"}, False),
         f"nin_repro: batch 256, {p}": ("library", p, True, 256, True, {}, False),
@@ -346,7 +358,7 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
 # Levers measured in alternating rounds against the library's path: what
 # each changes (model levers as `_with_levers` takes them, the batch).
 SIDE_BY_SIDE = {
-    "ReLU in place (the library's choice until measured side by side)": ({"relu_inplace": True}, 128),
+    "ReLU as its own operation after each convolution, not fused into it": ({"fuse_relu": False}, 128),
     "dropout removed (the ceiling of any dropout fix)": ({"dropout": "none"}, 128),
     "batch 256 instead of 128": ({}, 256),
 }

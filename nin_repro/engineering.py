@@ -256,11 +256,14 @@ def bench_profile_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame] | No
     return ops, convs
 
 
-# The library's row of a bench record, and the bit-mask dropout row: records
-# from before the library took non-in-place ReLUs named the second as the
-# first ("nin_repro: + dropout mask ..."), so a row is found by either name.
-LIBRARY_ROW = ("nin_repro: + ReLU not in place", "nin_repro: + dropout mask")
+# The library's row of a bench record, the bit-mask dropout row and the
+# non-in-place ReLU row: the library's row was the non-in-place ReLU row
+# before the library fused each ReLU into its convolution, and the bit-mask
+# dropout row before that ("nin_repro: + dropout mask ..."), so a row is
+# found by any of its names.
+LIBRARY_ROW = ("nin_repro: + ReLU fused", "nin_repro: + ReLU not in place", "nin_repro: + dropout mask")
 BIT_DROPOUT_ROW = ("+ dropout mask", "nin_repro: + dropout mask")
+NOT_IN_PLACE_ROW = ("+ ReLU not in place", "nin_repro: + ReLU not in place")
 
 
 def levers(precision: str = "bf16") -> list[tuple[str, str | tuple, str | tuple]]:
@@ -276,7 +279,8 @@ def levers(precision: str = "bf16") -> list[tuple[str, str | tuple, str | tuple]
         (f"malloc keeps freed memory ({precision})", f"tensor-resident data, {precision}, channels-last",
          "+ malloc keeps"),
         ("dropout mask from random bits", "+ malloc keeps", BIT_DROPOUT_ROW),
-        ("ReLU not in place", BIT_DROPOUT_ROW, ("nin_repro: + ReLU not in place", "lever: ReLU not in place")),
+        ("ReLU not in place", BIT_DROPOUT_ROW, (*NOT_IN_PLACE_ROW, "lever: ReLU not in place")),
+        ("ReLU fused into its convolution", NOT_IN_PLACE_ROW, "nin_repro: + ReLU fused"),
         ("torch.compile", LIBRARY_ROW, "lever: torch.compile"),
         ("batch 256 instead of 128", LIBRARY_ROW, "nin_repro: batch 256"),
         ("dropout removed (the ceiling of any dropout fix)", LIBRARY_ROW, "ceiling: dropout removed"),

@@ -11,13 +11,14 @@ same structure, narrower, with a max pool after mlpconv 2 and a 5x5 kernel in
 mlpconv 3: `block1=(96, 64, 48), block2=(128, 96, 48), block3=(128, 96),
 block3_kernel=5, pool2="max"`.
 
-Each convolution is followed by a ReLU except, by default, the last one. The
-Caffe definition also puts a ReLU on the class "confidence maps"; in our runs
-that let a whole class map die (zero everywhere, so the class is never
-predicted and test error floors near 10%), so we drop it (`final_relu=False`;
-the book's deviations page has the measurement). The maps' spatial means are
-the logits. Widths, input channels, dropout and the head are parameters, so the
-MNIST net and every ablation of the paper are this one class.
+Each convolution is followed by a ReLU except, by default, the last one (on a
+CPU the ReLU runs inside the convolution: `MlpConv`). The Caffe definition
+also puts a ReLU on the class "confidence maps"; in our runs that let a whole
+class map die (zero everywhere, so the class is never predicted and test
+error floors near 10%), so we drop it (`final_relu=False`; the book's
+deviations page has the measurement). The maps' spatial means are the logits.
+Widths, input channels, dropout and the head are parameters, so the MNIST net
+and every ablation of the paper are this one class.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class ModelConfig:
 
 
 def mlpconv(in_ch: int, widths: tuple[int, int, int], kernel: int, last_relu: bool = True,
-            batchnorm: bool = False, last_batchnorm: bool = True) -> nn.Sequential:
+            batchnorm: bool = False, last_batchnorm: bool = True) -> "MlpConv":
     """A k x k convolution followed by two 1x1 convolutions, each with ReLU.
 
     The 1x1 convolutions are a two-layer perceptron applied at every pixel
@@ -84,7 +85,95 @@ def mlpconv(in_ch: int, widths: tuple[int, int, int], kernel: int, last_relu: bo
         # in-place ReLU (x1.08-x1.16; results/bench/levers_20261202T103305.json), while on an AVX2 Zen 3
         # in fp32 neither was faster (x1.010, rounds x0.89-x1.12; levers_20261202T065650.json).
         layers.append(nn.ReLU() if (last_relu or not last) else nn.Identity())
-    return nn.Sequential(*layers)
+    return MlpConv(*layers)
+
+
+class MlpConv(nn.Sequential):
+    """An mlpconv block's layers, run in order, except that on a CPU a
+    convolution followed directly by a ReLU runs as one oneDNN convolution
+    with the ReLU applied as it writes its output (`conv_relu`), instead of
+    a second pass over the whole activation. The values and gradients are
+    the same (a test compares both paths in fp32 and bf16); `fuse_relu =
+    False` runs the ReLUs as their own modules (the bench's lever). A
+    Sequential, so the parameters keep their names (`features.0.2.weight`)."""
+
+    fuse_relu: bool = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        layers = list(self)
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            if (self.fuse_relu and i + 1 < len(layers) and isinstance(layer, nn.Conv2d)
+                    and isinstance(layers[i + 1], nn.ReLU) and can_fuse_relu(layer, x)):
+                x = conv_relu(layer, x)
+                i += 2
+            else:
+                x = layer(x)
+                i += 1
+        return x
+
+
+def can_fuse_relu(conv: nn.Conv2d, x: torch.Tensor) -> bool:
+    """Whether `conv_relu` can run this convolution on this input: a CPU
+    tensor, a plain convolution (stride 1, no dilation or groups, zero
+    padding), oneDNN present, and bf16 only where oneDNN has bf16 kernels
+    (elsewhere torch runs bf16 convolutions through its own fallback)."""
+    if x.device.type != "cpu" or not torch.backends.mkldnn.is_available() or torch.compiler.is_compiling():
+        return False  # CUDA has its own kernels; torch.compile fuses by itself
+    if (conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1 or conv.padding_mode != "zeros"
+            or isinstance(conv.padding, str)):
+        return False
+    if conv._forward_hooks or conv._forward_pre_hooks or not hasattr(torch.ops.mkldnn, "_convolution_pointwise"):
+        return False  # a hooked convolution (count_macs) runs as its own module, so its hooks fire
+    if torch.is_autocast_enabled("cpu"):
+        dtype = torch.get_autocast_dtype("cpu")
+    elif x.dtype == conv.weight.dtype:
+        dtype = x.dtype
+    else:
+        return False  # let torch's convolution say what is wrong
+    if dtype == torch.bfloat16:
+        return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return dtype == torch.float32
+
+
+class _ConvReLU(torch.autograd.Function):
+    """relu(conv(x, w, b)) in one oneDNN convolution (ReLU as a post-op); the
+    backward masks the gradient by the output's sign, as ReLU's does, then
+    runs the convolution's backward."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, padding):
+        y = torch.ops.mkldnn._convolution_pointwise(x, weight, bias, list(padding), [1, 1], [1, 1], 1,
+                                                     "relu", [], "")
+        ctx.save_for_backward(x, weight, y)
+        ctx.padding = list(padding)
+        ctx.bias_sizes = None if bias is None else list(bias.shape)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, y = ctx.saved_tensors
+        grad = torch.ops.aten.threshold_backward(grad, y, 0)
+        need = ctx.needs_input_grad
+        gx, gw, gb = torch.ops.aten.convolution_backward(
+            grad, x, weight, ctx.bias_sizes, [1, 1], ctx.padding, [1, 1], False, [0, 0], 1,
+            [need[0], need[1], ctx.bias_sizes is not None and need[2]])
+        return gx, gw, gb, None
+
+
+def conv_relu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """relu(conv(x)) in one pass (see `MlpConv`). Under autocast the input,
+    weight and bias are cast as autocast casts them for a convolution, and
+    the casts stay in the graph, so gradients reach the fp32 weights."""
+    weight, bias = conv.weight, conv.bias
+    if torch.is_autocast_enabled("cpu"):
+        dtype = torch.get_autocast_dtype("cpu")
+        x, weight = x.to(dtype), weight.to(dtype)
+        bias = None if bias is None else bias.to(dtype)
+        with torch.autocast("cpu", enabled=False):
+            return _ConvReLU.apply(x, weight, bias, conv.padding)
+    return _ConvReLU.apply(x, weight, bias, conv.padding)
 
 
 class BitDropout(nn.Module):

@@ -7,7 +7,7 @@ from nin_repro.bench import run_bench
 
 def test_bench_records_side_by_side_speeds(data_dir, cache_dir, tmp_path):
     record = run_bench(steps=1, warmup=1, data_dir=data_dir, cache_dir=cache_dir, results_dir=tmp_path,
-                       configs=["baseline", "nin_repro: + ReLU not in place"], profile=False,
+                       configs=["baseline", "nin_repro: + ReLU fused"], profile=False,
                        log=lambda *_: None)
     files = list((tmp_path / "bench").glob("bench_*.json"))
     assert len(files) == 1 and json.loads(files[0].read_text()) == json.loads(json.dumps(record))
@@ -41,12 +41,17 @@ def test_rows_build_the_library_path_in_both_precisions_then_run_the_librarys():
         # bf16 and fp32 are both measured before the allocator row, whatever the library picks
         assert {rows[n][1] for n in names[1:5]} == {"fp32", "bf16"}
         after = names[names.index(next(n for n in names if n.startswith("+ malloc keeps"))):]
-        assert len(after) == 6 and all(rows[n][1] == precision for n in after)
+        assert len(after) == 7 and all(rows[n][1] == precision for n in after)
         assert all(rows[n][4] for n in after)  # malloc kept from there on
-        # ReLUs in place, as a plain script has them, up to the row that takes the library's
-        library = names.index(next(n for n in names if n.startswith("nin_repro: + ReLU not in place")))
-        assert all(rows[n][5].get("relu_inplace") for n in names[:library])
-        assert all("relu_inplace" not in rows[n][5] for n in names[library:])
+        # ReLUs in place, as a plain script has them, up to the row that takes them out of place,
+        # and as their own modules up to the library's row, which fuses them into the convolutions
+        not_in_place = names.index(next(n for n in names if n.startswith("+ ReLU not in place")))
+        library = names.index(next(n for n in names if n.startswith("nin_repro: + ReLU fused")))
+        assert library == not_in_place + 1
+        assert all(rows[n][5].get("relu_inplace") for n in names[:not_in_place])
+        assert all("relu_inplace" not in rows[n][5] for n in names[not_in_place:])
+        assert all(rows[n][5].get("fuse_relu") is False for n in names[:library])
+        assert all("fuse_relu" not in rows[n][5] for n in names[library:])
 
 
 def test_a_slow_row_is_cut_short_after_its_time_but_not_below_two_steps(monkeypatch):
@@ -88,7 +93,8 @@ def test_a_slow_row_is_cut_short_after_its_time_but_not_below_two_steps(monkeypa
 
 
 def test_lever_rows_switch_exactly_one_thing():
-    """The bench's model variants: torch's dropout, no dropout, ReLU in place."""
+    """The bench's model variants: torch's dropout, no dropout, ReLUs as
+    their own modules, in place."""
     import torch
 
     from nin_repro.bench import _with_levers
@@ -101,9 +107,17 @@ def test_lever_rows_switch_exactly_one_thing():
     assert torch_drop.count(torch.nn.Dropout) == 2 and BitDropout not in torch_drop
     none = kinds(_with_levers(NiN(ModelConfig()), dropout="none"))
     assert BitDropout not in none and torch.nn.Dropout not in none
-    relus = [m for m in _with_levers(NiN(ModelConfig()), relu_inplace=True).modules()
-             if isinstance(m, torch.nn.ReLU)]
-    assert len(relus) == 8 and all(r.inplace for r in relus)
+    from nin_repro.model import MlpConv
+
+    blocks = lambda m: [b for b in m.modules() if isinstance(b, MlpConv)]  # noqa: E731
+    assert len(blocks(default)) == 3 and all(b.fuse_relu for b in blocks(default))
+    unfused = _with_levers(NiN(ModelConfig()), fuse_relu=False)
+    assert not any(b.fuse_relu for b in blocks(unfused)) and kinds(unfused) == kinds(default)
+    inplace = _with_levers(NiN(ModelConfig()), relu_inplace=True, fuse_relu=False)
+    relus = [m for m in inplace.modules() if isinstance(m, torch.nn.ReLU)]
+    assert len(relus) == 8 and all(r.inplace for r in relus) and not any(b.fuse_relu for b in blocks(inplace))
+    with pytest.raises(ValueError, match="in-place ReLU is a ReLU run as its own module"):
+        _with_levers(NiN(ModelConfig()), relu_inplace=True)
     # left as the library builds them unless asked: not in place
     assert not any(m.inplace for m in _with_levers(NiN(ModelConfig())).modules() if isinstance(m, torch.nn.ReLU))
 
@@ -124,7 +138,9 @@ def test_profile_names_every_convolution_and_where_the_step_goes(precision):
     assert layers["1x1 conv 192->192 at 16x16"]["layers"] == 2
     for r in layers.values():
         assert r["forward_ms"] > 0 and r["backward_ms"] > 0 and r["forward_tflops"] > 0
-        assert r["paths"] and set(r["paths"]) <= {"oneDNN", "ATen"}
+        assert r["paths"] and set(r["paths"]) <= {"oneDNN", "oneDNN, ReLU fused", "ATen"}
+    # the 1x1 convolution that makes the class maps has no ReLU after it, so it is never fused
+    assert "oneDNN, ReLU fused" not in layers["1x1 conv 192->10 at 8x8"]["paths"]
     shares = [o["share"] for o in prof["top_ops"]]
     assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1.0 + 1e-9
     # the convolutions' backward leads the step, through oneDNN or ATen's fallback
@@ -153,9 +169,13 @@ def test_onednn_kernels_of_a_real_step():
 
     kernels = onednn_kernels(batch=32)  # in the library's precision for this CPU; at batch 4 ATen takes some
     convs = [k for k in kernels if k["primitive"] == "convolution"]
-    assert {k["propagation"] for k in convs} == {"forward_training", "backward_data", "backward_weights"}
+    # a convolution with its ReLU fused runs as oneDNN's inference primitive (model.conv_relu), the
+    # same arithmetic; the class-map convolution, with no ReLU after it, as the training one
+    forward = ("forward_training", "forward_inference")
+    assert {k["propagation"] for k in convs} - set(forward) == {"backward_data", "backward_weights"}
+    assert "forward_training" in {k["propagation"] for k in convs}
     # every one of the 9 convolutions runs forward and computes its weight gradient once per step
-    assert sum(k["calls"] for k in convs if k["propagation"] == "forward_training") == 9
+    assert sum(k["calls"] for k in convs if k["propagation"] in forward) == 9
     assert sum(k["calls"] for k in convs if k["propagation"] == "backward_weights") == 9
 
 
@@ -181,18 +201,20 @@ def test_levers_alternate_rounds_with_the_librarys_path_from_the_same_weights(mo
     monkeypatch.setattr(bench, "_bench_inputs", lambda *a: (None, None, x, y))
     seen, speeds = [], iter([100.0, 110.0, 120.0, 100.0, 90.0, 99.0, 100.0, 100.0])
 
+    from nin_repro.model import MlpConv
+
     def fake_steps(model, opt, batches, steps, warmup, bf16, max_seconds=None):
-        inplace = next(m.inplace for m in model.modules() if isinstance(m, torch.nn.ReLU))
+        unfused = not next(m.fuse_relu for m in model.modules() if isinstance(m, MlpConv))  # the lever's side
         if warmup:  # the warm-up step of each net
-            seen.append(("warm-up", inplace, [p.clone() for p in model.parameters()]))
+            seen.append(("warm-up", unfused, [p.clone() for p in model.parameters()]))
             return 1.0
-        seen.append(("lever" if inplace else "library", steps))
+        seen.append(("lever" if unfused else "library", steps))
         return next(speeds)
 
     monkeypatch.setattr(bench, "_time_steps", fake_steps)
     record = bench.run_levers(["ReLU"], rounds=4, steps=3, results_dir=tmp_path, log=lambda *_: None)
-    (_, lib_inplace, lib_w), (_, lever_inplace, lever_w) = seen[:2]
-    assert not lib_inplace and lever_inplace and all(torch.equal(a, b) for a, b in zip(lib_w, lever_w))
+    (_, lib_unfused, lib_w), (_, lever_unfused, lever_w) = seen[:2]
+    assert not lib_unfused and lever_unfused and all(torch.equal(a, b) for a, b in zip(lib_w, lever_w))
     assert seen[2:] == [("library", 3), ("lever", 3), ("lever", 3), ("library", 3),
                         ("library", 3), ("lever", 3), ("lever", 3), ("library", 3)]
     (row,) = record["rows"]
@@ -211,10 +233,10 @@ def test_levers_run_real_steps_and_refuse_an_unknown_lever(data_dir, cache_dir, 
     record = bench.run_levers(["relu"], rounds=2, steps=1, data_dir=data_dir, cache_dir=cache_dir,
                               results_dir=tmp_path, log=lambda *_: None)
     (row,) = record["rows"]
-    assert row["lever"].startswith("ReLU in place") and len(row["library_images_per_second"]) == 2
+    assert row["lever"].startswith("ReLU as its own operation") and len(row["library_images_per_second"]) == 2
     assert all(v > 0 for v in row["library_images_per_second"] + row["lever_images_per_second"])
     assert row["ratio_low"] <= row["ratio"] <= row["ratio_high"]
-    with pytest.raises(ValueError, match="no lever matches \\['relu6'\\]; the levers are: ReLU in place "):
+    with pytest.raises(ValueError, match="no lever matches \\['relu6'\\]; the levers are: ReLU as its own operation "):
         bench.run_levers(["relu6"], results_dir=tmp_path)
     with pytest.raises(ValueError, match="need at least 2 rounds"):
         bench.run_levers(rounds=1, results_dir=tmp_path)

@@ -77,6 +77,17 @@ def test_lever_table_reads_the_rows_of_a_record_where_the_library_takes_relus_no
     assert table.loc["torch.compile", "speed-up"] == "x0.97"  # against the library's row, now the one above
 
 
+def test_lever_table_reads_the_rows_of_a_record_where_the_library_fuses_relus_into_convolutions():
+    rows = [{"config": "+ dropout mask from random bits, bf16, batch 128, ReLU in place", "images_per_second": 220.0},
+            {"config": "+ ReLU not in place, bf16, batch 128", "images_per_second": 248.6},
+            {"config": "nin_repro: + ReLU fused into its convolution, bf16, batch 128", "images_per_second": 265.0},
+            {"config": "nin_repro: batch 256, bf16", "images_per_second": 212.0}]
+    table = engineering.lever_table({**BENCH, "rows": rows})
+    assert table.loc["ReLU not in place", "speed-up"] == "x1.13"
+    assert table.loc["ReLU fused into its convolution", "speed-up"] == "x1.07"
+    assert table.loc["batch 256 instead of 128", "speed-up"] == "x0.80"  # against the fused row, the library's
+
+
 def test_profile_tables_rate_each_convolution_against_the_matmul():
     ops, convs = engineering.bench_profile_tables(BENCH)
     assert ops.loc["aten::convolution_backward", "share of step"] == "60.0%"

@@ -166,27 +166,71 @@ def test_the_authors_small_nets_have_their_published_shapes():
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_relus_not_in_place_train_exactly_as_in_place_ones(precision):
-    """The library's ReLUs are not in place because that is faster on some
-    CPUs (model.py); the switch must change speed only: the same weights after
-    a few SGD steps, to the bit, in either precision."""
+@pytest.mark.parametrize("relus", ["own module, not in place", "own module, in place"])
+def test_relus_fused_into_their_convolutions_train_exactly_as_relu_modules(precision, relus):
+    """On a CPU the library runs each ReLU inside the convolution before it
+    (MlpConv), and ReLU modules, where they run, are not in place, because
+    each is faster on some CPUs (model.py); neither may change anything but
+    speed: the same weights after a few SGD steps, to the bit, in either
+    precision, against ReLUs as their own modules, in place or not."""
     import copy
 
+    from nin_repro.model import MlpConv
+
     torch.manual_seed(0)
-    ours = NiN(ModelConfig(dropout=0.0)).to(memory_format=torch.channels_last)
+    ours = NiN(ModelConfig()).to(memory_format=torch.channels_last)
     assert all(not m.inplace for m in ours.modules() if isinstance(m, torch.nn.ReLU))
     theirs = copy.deepcopy(ours)
     for m in theirs.modules():
+        if isinstance(m, MlpConv):
+            m.fuse_relu = False
         if isinstance(m, torch.nn.ReLU):
-            m.inplace = True
+            m.inplace = relus.endswith(", in place")
     x = torch.randn(8, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     y = torch.arange(8) % 10
-    for model in (ours, theirs):
+    losses = {}
+    for name, model in (("ours", ours), ("theirs", theirs)):
         opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        torch.manual_seed(1)  # the same dropout masks on both sides
         for _ in range(3):
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
                 loss = torch.nn.functional.cross_entropy(model(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            losses.setdefault(name, []).append(loss.item())
+    assert losses["ours"] == losses["theirs"]
     assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
+    assert [k for k, _ in ours.named_parameters()] == [k for k, _ in theirs.named_parameters()]
+
+
+def test_relus_run_inside_their_convolutions_where_onednn_can_take_them():
+    """The fused path is the one taken on a CPU in fp32 (and in bf16 where
+    oneDNN has bf16 kernels): a ReLU module's forward does not run then; a
+    convolution that is watched by a hook runs as its own module."""
+    from nin_repro.model import can_fuse_relu, mlpconv
+
+    block = mlpconv(3, (8, 6, 4), 3)
+    x = torch.randn(2, 3, 8, 8)
+    relu_calls = []
+    for m in block:
+        if isinstance(m, torch.nn.ReLU):
+            m.register_forward_hook(lambda *_: relu_calls.append(1))
+    conv = block[0]
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch has no oneDNN")
+    assert can_fuse_relu(conv, x)
+    with torch.no_grad():
+        fused = block(x)
+    assert relu_calls == []  # all three convolutions ran with their ReLUs fused
+    block.fuse_relu = False
+    with torch.no_grad():
+        separate = block(x)
+    assert len(relu_calls) == 3 and torch.equal(fused, separate)
+    handle = conv.register_forward_hook(lambda *_: None)
+    assert not can_fuse_relu(conv, x)
+    handle.remove()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert can_fuse_relu(conv, x) == torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert not can_fuse_relu(conv, x.double())  # a dtype the convolution's weights are not in
+    assert not can_fuse_relu(torch.nn.Conv2d(3, 8, 3, stride=2), x)
