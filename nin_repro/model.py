@@ -93,9 +93,11 @@ class MlpConv(nn.Sequential):
     convolution followed directly by a ReLU runs as one oneDNN convolution
     with the ReLU applied as it writes its output (`conv_relu`), instead of
     a second pass over the whole activation. The values and gradients are
-    the same (a test compares both paths in fp32 and bf16); `fuse_relu =
-    False` runs the ReLUs as their own modules (the bench's lever). A
-    Sequential, so the parameters keep their names (`features.0.2.weight`)."""
+    the same (a test compares both paths in fp32 and bf16), and on the Xeon
+    with AMX in bf16 the ReLUs as their own modules (`fuse_relu = False`,
+    the bench's lever) ran at x0.947 of this, slower in every one of 8 rounds
+    (results/bench/levers_20261203T063430.json). A Sequential, so the
+    parameters keep their names (`features.0.2.weight`)."""
 
     fuse_relu: bool = True
 
