@@ -39,8 +39,8 @@ def setup_caveat(experiments: list[str], results_dir=None) -> str:
     on different machines, some in bf16 and some in fp32: a difference
     between such rows is not the setting's alone, and the reader is told so
     next to it."""
-    recs = results.read_records(results_dir)
-    where = {name: rows_where(results.protocol_runs(recs, name)) for name in experiments}
+    rows = _summarized(experiments, results_dir)
+    where = {name: rows_where(rows[name]["runs"]) for name in experiments}
     run = {name: w for name, w in where.items() if w}
     if len(run) < 2:
         return f"Setup: fewer than two of {', '.join(f'`{e}`' for e in experiments)} have records yet; nothing to compare."
@@ -49,15 +49,15 @@ def setup_caveat(experiments: list[str], results_dir=None) -> str:
     return ("Setup differs: " + "; ".join(f"`{n}` on {w}" for n, w in run.items())
             + ". Machine and precision change speed and rounding (bf16 carries 8 significant bits, fp32 24), "
             "so part of a difference between these rows may come from the setup, not the setting. "
-            + like_for_like(experiments, recs))
+            + like_for_like(experiments, [r for name in experiments for r in rows[name]["runs"]]))
 
 
-def like_for_like(experiments: list[str], records: list[dict]) -> str:
+def like_for_like(experiments: list[str], runs: list[dict]) -> str:
     """The compared rows again, from the runs of each machine and precision
     that trained two or more of them: where seeds of a row ran on different
     setups, the runs that share one compare the settings alone."""
     by_setup: dict[str, dict[str, list[float]]] = {}
-    for r in results.protocol_runs(records, experiments):
+    for r in runs:
         by_setup.setdefault(short_where(results.run_where(r)), {}).setdefault(r["experiment"], []).append(
             r["test_error"])
     shared = {w: rows for w, rows in by_setup.items() if len(rows) >= 2}
@@ -136,11 +136,60 @@ def noise_line(labels: dict, results_dir=None) -> str:
 
 
 def _summarized(names, results_dir) -> dict:
-    return {r["experiment"]: r for r in results.summarize(results.read_records(results_dir), list(names))}
+    """The rows of `names`, each pooling the runs on the copy of the data they share (`results.shared_copy`)."""
+    records = results.read_records(results_dir)
+    return {r["experiment"]: r for r in results.summarize(records, list(names),
+                                                          copy=results.shared_copy(records, list(names)))}
 
 
 def _lines(lines: list[str]) -> str:
     return "\n".join(f"- {line}" for line in lines if line)
+
+
+def copy_effect(experiment: str, results_dir=None) -> str:
+    """What the copy of the data did to one protocol's test error: its runs
+    on each copy side by side (`tables.copy_rows`), the gap beside the rows'
+    noise, the seeds and setups of each side, and, where one machine and
+    precision trained both copies, the like-for-like pair."""
+    from .tables import copy_label, copy_rows
+
+    rows = [r for r in copy_rows([experiment], results_dir) if r["n"]]
+    if len(rows) < 2:
+        has = "runs on one copy of the data only" if rows else "no runs yet"
+        return f"`{experiment}` has {has}, so what the copy changes is not measured."
+    a, b = rows[:2]
+    d = shown(a["ours_mean"]) - shown(b["ours_mean"])
+    noise = max(_noise(a), _noise(b))
+
+    def side(r):
+        seeds = ", ".join(str(x) for x in r["seeds"])
+        return (f"on the {copy_label(r['copy'])} {mean_std(r['ours_mean'], r['ours_std'])}% "
+                f"(n={r['n']}, seed{'s' if r['n'] > 1 else ''} {seeds}, on {rows_where(r['runs'])})")
+
+    lower = b if d > 0 else a
+    text = (f"`{experiment}` ({a['epochs']} epochs): {side(a)}; {side(b)}. On the {copy_label(lower['copy'])} "
+            f"the test error is {abs(d):.2f} points lower, {'within' if abs(d) <= noise else 'beyond'} the rows' "
+            f"noise of up to {noise:.2f} points.")
+    return text + " " + like_for_like_copies(a, b)
+
+
+def like_for_like_copies(a: dict, b: dict) -> str:
+    """The two copies' runs that share a machine and precision, if any."""
+    from .tables import copy_label
+
+    def by_setup(r):
+        out: dict[str, list[float]] = {}
+        for run in r["runs"]:
+            out.setdefault(short_where(results.run_where(run)), []).append(run["test_error"])
+        return out
+
+    sa, sb = by_setup(a), by_setup(b)
+    shared = [w for w in sa if w in sb]
+    if not shared:
+        return "No machine and precision trained both copies, so part of the gap may come from the setup."
+    return " ".join(f"Like for like on {w}: {copy_label(a['copy'])} {statistics.fmean(sa[w]):.2f}% "
+                    f"(n={len(sa[w])}), {copy_label(b['copy'])} {statistics.fmean(sb[w]):.2f}% (n={len(sb[w])})."
+                    for w in shared)
 
 
 def heads_effect(results_dir=None, full: bool = False) -> str:

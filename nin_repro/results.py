@@ -317,14 +317,42 @@ def earlier_runs(experiment: str, results_dir=None) -> str:
                      for r in records)
 
 
-def summarize(records: list[dict], experiments: list[str]) -> list[dict]:
+def copy_groups(runs: list[dict]) -> list[tuple[str, list[dict]]]:
+    """Runs grouped by the copy of the data they trained on (`data_copy`):
+    the copy with the most runs first and, between copies with as many, the
+    one whose latest run finished last. A row pools the runs of one copy
+    only: the copy moves the test error by more than the seeds do."""
+    groups: dict[str, list[dict]] = {}
+    for r in runs:
+        groups.setdefault(data_copy(r), []).append(r)
+    return sorted(groups.items(), key=lambda kv: (len(kv[1]), max(r.get("finished_at", "") for r in kv[1])),
+                  reverse=True)
+
+
+def shared_copy(records: list[dict], experiments) -> str | None:
+    """The copy of the data on which every one of `experiments` has protocol
+    runs (the one with the most runs among them, then the newer), so that
+    rows compared with each other rest on the same data; None where they
+    share none."""
+    groups = [dict(copy_groups(protocol_runs(records, name))) for name in experiments]
+    shared = set.intersection(*(set(g) for g in groups)) if groups else set()
+    pooled = copy_groups([r for g in groups for c, runs in g.items() if c in shared for r in runs])
+    return pooled[0][0] if pooled else None
+
+
+def summarize(records: list[dict], experiments: list[str], copy: str | None = None) -> list[dict]:
     """One row per experiment: paper, ours (mean, std over seeds, n), difference.
-    An experiment without a protocol record gets `ours=None` ("not run yet")."""
+    An experiment without a protocol record gets `ours=None` ("not run yet").
+    A row pools the runs of one copy of the data: `copy`, or else the first
+    of `copy_groups` (the copy with the most runs); `other_copies` names the
+    copies it leaves out."""
     import statistics
 
     rows = []
     for name in experiments:
-        runs = protocol_runs(records, name)
+        groups = copy_groups(protocol_runs(records, name))
+        row_copy = copy if copy is not None else (groups[0][0] if groups else None)
+        runs = dict(groups).get(row_copy, [])
         errors = [r["test_error"] for r in runs]
         # The registry knows the paper's row even before a run; a record of an
         # experiment no longer in the registry carries its own.
@@ -344,13 +372,21 @@ def summarize(records: list[dict], experiments: list[str]) -> list[dict]:
             "epochs": runs[0]["epochs"] if runs else None,
             "hours": sum(r["wall_seconds"] for r in runs) / 3600 if runs else None,
             "runs": runs,  # the records the row rests on (their machines may differ)
+            "copy": row_copy if runs else None,
+            "other_copies": [c for c, _ in groups if c != row_copy],
         })
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
-    """A plain-text table: paper vs ours; rows without records say 'not run yet'."""
-    lines = [f"{'experiment':<20} {'paper %':>8} {'ours %':>16} {'n':>2} {'diff':>7} {'epochs':>6}"]
+    """A plain-text table: paper vs ours; rows without records say 'not run yet';
+    a row of an experiment with runs on several copies of the data names its copy."""
+    def name(r):
+        copy = f" ({r['copy'].split(' (')[0]})" if r.get("other_copies") and r.get("copy") else ""
+        return r["experiment"] + copy
+
+    width = max([20] + [len(name(r)) for r in rows])
+    lines = [f"{'experiment':<{width}} {'paper %':>8} {'ours %':>16} {'n':>2} {'diff':>7} {'epochs':>6}"]
     for r in rows:
         if r["ours_mean"] is None:
             ours, diff = "not run yet", ""
@@ -358,5 +394,5 @@ def format_table(rows: list[dict]) -> str:
             ours = f"{r['ours_mean']:.2f}" + (f" ± {r['ours_std']:.2f}" if r["ours_std"] is not None else "")
             diff = f"{r['difference']:+.2f}" if r["difference"] is not None else ""
         paper = f"{r['paper']:.2f}" if r["paper"] is not None else "-"
-        lines.append(f"{r['experiment']:<20} {paper:>8} {ours:>16} {r['n']:>2} {diff:>7} {r['epochs'] or '':>6}")
+        lines.append(f"{name(r):<{width}} {paper:>8} {ours:>16} {r['n']:>2} {diff:>7} {r['epochs'] or '':>6}")
     return "\n".join(lines)

@@ -66,15 +66,40 @@ def data_copy(record: dict) -> str:
     return {"JPEG copy (quality 75)": "JPEG copy (q75)"}.get(words, words)
 
 
+def copy_label(copy: str) -> str:
+    """A data copy of `results.DATA_COPIES` in two or three words, for a
+    table's protocol column ("JPEG copy", "near-lossless copy")."""
+    return copy.split(" (")[0]
+
+
 def _progress_cell(run: dict) -> str:
     return f"in progress: {results.error_so_far(run['history'])} at epoch {run['epoch']} of {run['epochs']}"
 
 
-def results_table(experiments: list[str], results_dir=None) -> pd.DataFrame:
-    """Paper vs ours, one row per experiment (its protocol and length named);
-    a row without records says whether it is in progress (with its error so
-    far), not started, not run yet or not runnable here."""
-    rows = results.summarize(results.read_records(results_dir), experiments)
+def row_copy(row: dict) -> str:
+    """", JPEG copy": the copy of CIFAR-10 a summarized row's runs trained on,
+    to follow its protocol's name ("" for a row without runs, or of a dataset
+    the study has one copy of)."""
+    return f", {copy_label(row['copy'])}" if row["copy"] in results.DATA_COPIES.values() else ""
+
+
+def copy_rows(experiments: list[str], results_dir=None) -> list[dict]:
+    """`results.summarize`'s rows, and after the row of an experiment whose
+    runs trained on more than one copy of the data, a row for each other copy."""
+    records = results.read_records(results_dir)
+    rows = []
+    for r in results.summarize(records, experiments):
+        rows += [r] + [results.summarize(records, [r["experiment"]], copy=c)[0] for c in r["other_copies"]]
+    return rows
+
+
+def results_table(experiments: list[str], results_dir=None, paper_table: bool = False) -> pd.DataFrame:
+    """Paper vs ours, one row per experiment and copy of the data (its
+    protocol, copy and length named; `copy_rows`), each setting after its
+    paper table's name with `paper_table`; a row without records says
+    whether it is in progress (with its error so far), not started, not run
+    yet or not runnable here."""
+    rows = copy_rows(experiments, results_dir)
     running = campaign._protocol_in_progress(results_dir)
     out = []
     for r in rows:
@@ -88,8 +113,10 @@ def results_table(experiments: list[str], results_dir=None) -> pd.DataFrame:
                 epochs = f"{max((run['epoch'] for run in runs), default=0)} of {exp.train.epochs}"
         else:
             ours = mean_std(r["ours_mean"], r["ours_std"])
+        setting = f"{PAPER_ERRORS[exp.paper_key][0]}: {r['setting']}" if paper_table and exp else r["setting"]
         out.append({
-            "setting": r["setting"], "protocol": protocol_label(name), "epochs": epochs,
+            "setting": setting, "protocol": protocol_label(name) + row_copy(r),
+            "epochs": epochs,
             "paper (%)": _fmt(r["paper"]) or "-", "ours (%)": ours, "n": r["n"],
             "ours - paper": "" if r["difference"] is None else f"{r['difference']:+.2f}",
         })
@@ -200,10 +227,7 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
 
 def summary_table(results_dir=None) -> pd.DataFrame:
     """Every table of the paper beside ours, full length above the CPU budget."""
-    names = CHAPTERS["summary"].table()
-    df = results_table(names, results_dir)
-    df["setting"] = [f"{PAPER_ERRORS[EXPERIMENTS[n].paper_key][0]}: {s}" for n, s in zip(names, df["setting"])]
-    return df
+    return results_table(CHAPTERS["summary"].table(), results_dir, paper_table=True)
 
 
 def heads_table(results_dir=None, full: bool = False) -> pd.DataFrame:
@@ -342,15 +366,14 @@ def cifar10_anchors(results_dir=None) -> list[dict]:
              "augmentation": aug, "training": "lr / 10 when training accuracy stops improving, twice", "kind": "paper"}
             for k, aug in (("cifar10", "no"), ("cifar10_aug", "yes"))]
     rows += [{**r._asdict(), "kind": "later"} for r in LATER_REPRODUCTIONS]
-    for r in results.summarize(results.read_records(results_dir),
-                               ["cifar10", "cifar10_aug", "cifar10_full", "cifar10_aug_full"]):
+    for r in copy_rows(["cifar10", "cifar10_aug", "cifar10_full", "cifar10_aug_full"], results_dir):
         exp = EXPERIMENTS[r["experiment"]]
         mean, std = r["ours_mean"], r["ours_std"]
         if mean is None and is_full_length(r["experiment"]):
             continue  # the chapter shows a full-length run in progress with its curve
         aug = "yes" if exp.train.translate or exp.train.flip else "no"
         protocol = protocol_label(r["experiment"])
-        rows.append({"source": f"ours, {said[aug]}, {protocol} (n={r['n']})", "low": mean, "high": mean,
+        rows.append({"source": f"ours, {said[aug]}, {protocol}{row_copy(r)} (n={r['n']})", "low": mean, "high": mean,
                      "spread": std, "augmentation": aug,
                      "training": (f"{r['epochs']} epochs, the {protocol} protocol, on {rows_where(r['runs'])}"
                                   if mean is not None else missing_status(r["experiment"])),

@@ -19,6 +19,18 @@ def test_table_shows_paper_and_ours(tmp_path, capsys):
     assert "0.47" in out and "0.55" in out and "not run yet" in out
 
 
+def test_table_gives_runs_on_each_copy_of_the_data_a_row_of_their_own(tmp_path, capsys):
+    from test_results import JPEG_SOURCE, LOSSLESS_SOURCE, on_copy
+
+    results.write_record(on_copy(make_record("cifar10", seed=0, error=18.9), JPEG_SOURCE), tmp_path)
+    results.write_record(on_copy(make_record("cifar10", seed=1, error=19.1), JPEG_SOURCE), tmp_path)
+    results.write_record(on_copy(make_record("cifar10", seed=2, error=14.8), LOSSLESS_SOURCE), tmp_path)
+    assert main(["table", "cifar10", "--results-dir", str(tmp_path)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows == [["cifar10", "(JPEG", "copy)", "10.41", "19.00", "±", "0.14", "2", "+8.59", "1"],
+                    ["cifar10", "(near-lossless", "copy)", "10.41", "14.80", "1", "+4.39", "1"]]
+
+
 def test_unknown_experiment_is_a_clear_error(capsys, tmp_path):
     assert main(["train", "-e", "cifar11", "--results-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -184,3 +184,41 @@ def test_protocol_changes_name_each_setting_changed_since_the_run():
     # runs with overrides and records without a config part are not compared
     assert results.protocol_changes({**rec, "config": {**rec["config"], "overrides": {"epochs": 3}}}) == []
     assert results.protocol_changes(make_record("mnist_full")) == []
+
+
+JPEG_SOURCE = "cifar10.npz (mirror; sha256 54356694fbb1a8f3)"
+LOSSLESS_SOURCE = "cifar10.npz (recovered; sha256 393f6a5dbfc8b440)"
+
+
+def on_copy(record, source, finished_at="2026-11-01T00:00:00+0000"):
+    return {**record, "data_source": source, "finished_at": finished_at}
+
+
+def test_a_row_pools_the_runs_of_one_copy_of_the_data_and_names_the_others():
+    """The copy moves the test error (the study measured it on CIFAR-10), so
+    runs of one experiment on two copies are never averaged together: the
+    default row rests on the copy with the most runs, the newer on a tie."""
+    jpeg = [on_copy(make_record("cifar10", seed=s, error=e), JPEG_SOURCE) for s, e in ((0, 18.9), (1, 19.1))]
+    lossless = on_copy(make_record("cifar10", seed=2, error=14.8), LOSSLESS_SOURCE, "2026-12-03T00:00:00+0000")
+    (row,) = results.summarize(jpeg + [lossless], ["cifar10"])
+    assert row["n"] == 2 and row["ours_mean"] == pytest.approx(19.0) and row["seeds"] == [0, 1]
+    assert row["copy"] == "JPEG copy (quality 75)" and row["other_copies"] == [results.data_copy(lossless)]
+    (other,) = results.summarize(jpeg + [lossless], ["cifar10"], copy=results.data_copy(lossless))
+    assert other["n"] == 1 and other["ours_mean"] == 14.8 and other["other_copies"] == ["JPEG copy (quality 75)"]
+    # one run on each copy: the newer copy's run finished last, so it makes the row
+    (row,) = results.summarize(jpeg[:1] + [lossless], ["cifar10"])
+    assert row["ours_mean"] == 14.8
+    (none,) = results.summarize([], ["cifar10"])
+    assert none["n"] == 0 and none["copy"] is None and none["other_copies"] == []
+
+
+def test_compared_rows_rest_on_the_copy_they_share():
+    plain = [on_copy(make_record("cifar10", seed=s, error=14.8), LOSSLESS_SOURCE, "2026-12-03T00:00:00+0000")
+             for s in (2, 3, 4)] + [on_copy(make_record("cifar10", seed=0, error=18.9), JPEG_SOURCE)]
+    aug = [on_copy(make_record("cifar10_aug", seed=0, error=19.1), JPEG_SOURCE)]
+    records = plain + aug
+    # cifar10 alone has most runs on the lossless copy, but only the JPEG copy has runs of both
+    assert results.summarize(records, ["cifar10"])[0]["copy"].startswith("near-lossless")
+    assert results.shared_copy(records, ["cifar10", "cifar10_aug"]) == "JPEG copy (quality 75)"
+    assert results.shared_copy(plain, ["cifar10", "cifar10_aug"]) is None  # no run of cifar10_aug at all
+    assert results.shared_copy(records, ["cifar10"]).startswith("near-lossless")
