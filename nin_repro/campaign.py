@@ -193,16 +193,22 @@ def error_by_length(dataset: str, results_dir=None) -> pd.DataFrame:
     for r in results.read_records(results_dir):
         kind = _table_net(r["config"], dataset)
         if kind:
+            copy = results.data_copy(r)
             rows.append({"experiment": r["experiment"], "seed": r["seed"], "augmentation": kind,
+                         "data": results.copy_label(copy) if copy in results.DATA_COPIES.values() else "",
                          "epochs": r["epochs"], "test error (%)": round(r["test_error"], 2), "status": "finished"})
     for run in _protocol_in_progress(results_dir).values():
         kind, last = _table_net(run["config"], dataset), results.last_tested(run["history"])
         if kind and last:  # at the length of its latest test
+            copy = results.data_copy(run)
             rows.append({"experiment": run["experiment"], "seed": run["seed"], "augmentation": kind,
+                         "data": results.copy_label(copy) if copy in results.DATA_COPIES.values() else "",
                          "epochs": last["epoch"], "test error (%)": round(last["test_error"], 2),
                          "status": f"in progress ({run['epoch']} of {run['epochs']})"})
-    columns = ["experiment", "seed", "augmentation", "epochs", "test error (%)", "status"]
+    columns = ["experiment", "seed", "augmentation", "data", "epochs", "test error (%)", "status"]
     table = pd.DataFrame(rows, columns=columns)
+    if not table["data"].any():
+        table = table.drop(columns="data")  # a dataset the study has one copy of
     return table.sort_values(["augmentation", "epochs", "experiment", "seed"]).reset_index(drop=True)
 
 
@@ -219,11 +225,16 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
         _, ax = plt.subplots(figsize=(7, 4))
     table = error_by_length(dataset, results_dir)
     finished = table[table["status"] == "finished"]
+    # each copy of the data its own points, those on the lossy JPEG copy hollow
+    copies = sorted(set(finished["data"])) if "data" in finished else [None]
+    jpeg = results.copy_label(results.JPEG_COPY)
     for (kind, key), (marker, color) in zip(PAPER_BY_AUGMENTATION[dataset].items(), [("o", "C0"), ("s", "C1")]):
-        pts = finished[finished["augmentation"] == kind]
-        if len(pts):
-            ax.plot(pts["epochs"], pts["test error (%)"], marker, color=color, ms=7,
-                    label=f"ours, {kind} (finished runs)")
+        for copy in copies:
+            pts = finished[(finished["augmentation"] == kind) & ((finished["data"] == copy) if copy else True)]
+            if len(pts):
+                ax.plot(pts["epochs"], pts["test error (%)"], marker, color=color, ms=7,
+                        mfc="none" if copy == jpeg else color,
+                        label=f"ours, {kind} (finished runs{f', {copy}' if copy else ''})")
         ax.axhline(PAPER_ERRORS[key][2], lw=1, ls=":", color=color, label=f"paper, {kind}: {PAPER_ERRORS[key][2]}%")
     first_epoch = min([5] + list(finished["epochs"]))
     for run in _protocol_in_progress(results_dir).values():

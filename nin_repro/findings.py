@@ -151,7 +151,7 @@ def copy_effect(experiment: str, results_dir=None) -> str:
     on each copy side by side (`tables.copy_rows`), the gap beside the rows'
     noise, the seeds and setups of each side, and, where one machine and
     precision trained both copies, the like-for-like pair."""
-    from .tables import copy_label, copy_rows
+    from .tables import copy_rows
 
     rows = [r for r in copy_rows([experiment], results_dir) if r["n"]]
     if len(rows) < 2:
@@ -163,19 +163,18 @@ def copy_effect(experiment: str, results_dir=None) -> str:
 
     def side(r):
         seeds = ", ".join(str(x) for x in r["seeds"])
-        return (f"on the {copy_label(r['copy'])} {mean_std(r['ours_mean'], r['ours_std'])}% "
+        return (f"on the {results.copy_label(r['copy'])} {mean_std(r['ours_mean'], r['ours_std'])}% "
                 f"(n={r['n']}, seed{'s' if r['n'] > 1 else ''} {seeds}, on {rows_where(r['runs'])})")
 
     lower = b if d > 0 else a
-    text = (f"`{experiment}` ({a['epochs']} epochs): {side(a)}; {side(b)}. On the {copy_label(lower['copy'])} "
-            f"the test error is {abs(d):.2f} points lower, {'within' if abs(d) <= noise else 'beyond'} the rows' "
+    text = (f"`{experiment}` ({a['epochs']} epochs): {side(a)}; {side(b)}. "
+            f"On the {results.copy_label(lower['copy'])} the test error is {abs(d):.2f} points lower, {'within' if abs(d) <= noise else 'beyond'} the rows' "
             f"noise of up to {noise:.2f} points.")
     return text + " " + like_for_like_copies(a, b)
 
 
 def like_for_like_copies(a: dict, b: dict) -> str:
     """The two copies' runs that share a machine and precision, if any."""
-    from .tables import copy_label
 
     def by_setup(r):
         out: dict[str, list[float]] = {}
@@ -187,9 +186,9 @@ def like_for_like_copies(a: dict, b: dict) -> str:
     shared = [w for w in sa if w in sb]
     if not shared:
         return "No machine and precision trained both copies, so part of the gap may come from the setup."
-    return " ".join(f"Like for like on {w}: {copy_label(a['copy'])} {statistics.fmean(sa[w]):.2f}% "
-                    f"(n={len(sa[w])}), {copy_label(b['copy'])} {statistics.fmean(sb[w]):.2f}% (n={len(sb[w])})."
-                    for w in shared)
+    label = results.copy_label
+    return " ".join(f"Like for like on {w}: {label(a['copy'])} {statistics.fmean(sa[w]):.2f}% (n={len(sa[w])}), "
+                    f"{label(b['copy'])} {statistics.fmean(sb[w]):.2f}% (n={len(sb[w])})." for w in shared)
 
 
 def heads_effect(results_dir=None, full: bool = False) -> str:

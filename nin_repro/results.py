@@ -206,7 +206,8 @@ def _spans(record: dict, key) -> list[list]:
 # (see the data folder's README): runs of the 30-epoch protocol trained on a
 # JPEG (quality 75) copy; later runs on a near-lossless one (59,891 of 60,000
 # images bit-exact).
-DATA_COPIES = {"54356694fbb1a8f3": "JPEG copy (quality 75)",
+JPEG_COPY = "JPEG copy (quality 75)"
+DATA_COPIES = {"54356694fbb1a8f3": JPEG_COPY,
                "393f6a5dbfc8b440": "near-lossless copy (99.8% of images bit-exact)"}
 
 
@@ -217,6 +218,12 @@ def data_copy(record: dict) -> str:
         if f"sha256 {digest}" in source:
             return words
     return source or "not recorded"
+
+
+def copy_label(copy: str) -> str:
+    """A data copy of `DATA_COPIES` in two or three words ("JPEG copy",
+    "near-lossless copy"), for a table's protocol column or a legend."""
+    return copy.split(" (")[0]
 
 
 def run_precision(record: dict) -> str:

@@ -66,12 +66,6 @@ def data_copy(record: dict) -> str:
     return {"JPEG copy (quality 75)": "JPEG copy (q75)"}.get(words, words)
 
 
-def copy_label(copy: str) -> str:
-    """A data copy of `results.DATA_COPIES` in two or three words, for a
-    table's protocol column ("JPEG copy", "near-lossless copy")."""
-    return copy.split(" (")[0]
-
-
 def _progress_cell(run: dict) -> str:
     return f"in progress: {results.error_so_far(run['history'])} at epoch {run['epoch']} of {run['epochs']}"
 
@@ -80,7 +74,7 @@ def row_copy(row: dict) -> str:
     """", JPEG copy": the copy of CIFAR-10 a summarized row's runs trained on,
     to follow its protocol's name ("" for a row without runs, or of a dataset
     the study has one copy of)."""
-    return f", {copy_label(row['copy'])}" if row["copy"] in results.DATA_COPIES.values() else ""
+    return f", {results.copy_label(row['copy'])}" if row["copy"] in results.DATA_COPIES.values() else ""
 
 
 def copy_rows(experiments: list[str], results_dir=None) -> list[dict]:

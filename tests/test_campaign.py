@@ -153,6 +153,29 @@ def test_error_by_length_has_finished_runs_and_runs_in_progress(tmp_path):
     matplotlib.use("Agg")
     ax = campaign.plot_error_by_length("cifar10", tmp_path)
     assert ax.get_xlim()[0] <= 1 and ax.get_xlim()[1] >= 260  # the run in progress from its first epoch on
+    assert "data" not in table  # no run names a known copy of CIFAR-10: no column for it
+
+
+def test_error_by_length_sets_each_copy_of_the_data_apart(tmp_path):
+    from test_results import JPEG_SOURCE, LOSSLESS_SOURCE, on_copy
+
+    exp = experiments.get("cifar10")
+    for seed, source, error in ((0, JPEG_SOURCE, 18.9), (2, LOSSLESS_SOURCE, 14.8)):
+        rec = on_copy(make_record("cifar10", seed=seed, error=error), source)
+        rec.update(dataset="cifar10", epochs=30)
+        rec["config"].update(dataset="cifar10", model=exp.model.to_dict(), train=exp.train.to_dict())
+        results.write_record(rec, tmp_path)
+    table = campaign.error_by_length("cifar10", tmp_path)
+    assert list(table["data"]) == ["JPEG copy", "near-lossless copy"]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = campaign.plot_error_by_length("cifar10", tmp_path)
+    points = {line.get_label(): line for line in ax.get_lines() if line.get_marker() == "o"}
+    jpeg = points["ours, not augmented (finished runs, JPEG copy)"]
+    lossless = points["ours, not augmented (finished runs, near-lossless copy)"]
+    assert list(jpeg.get_ydata()) == [18.9] and list(lossless.get_ydata()) == [14.8]
+    assert jpeg.get_markerfacecolor() == "none" and lossless.get_markerfacecolor() != "none"
 
 
 def test_progress_line_in_each_state(tmp_path):
