@@ -87,13 +87,19 @@ def copy_rows(experiments: list[str], results_dir=None) -> list[dict]:
     return rows
 
 
-def results_table(experiments: list[str], results_dir=None, paper_table: bool = False) -> pd.DataFrame:
+def results_table(experiments: list[str], results_dir=None, paper_table: bool = False,
+                  compared: bool = False) -> pd.DataFrame:
     """Paper vs ours, one row per experiment and copy of the data (its
-    protocol, copy and length named; `copy_rows`), each setting after its
-    paper table's name with `paper_table`; a row without records says
-    whether it is in progress (with its error so far), not started, not run
-    yet or not runnable here."""
-    rows = copy_rows(experiments, results_dir)
+    protocol, copy and length named; `copy_rows`), or, for rows `compared`
+    with each other, one row per experiment on the copy they share
+    (`results.shared_copy`); each setting after its paper table's name with
+    `paper_table`. A row without records says whether it is in progress
+    (with its error so far), not started, not run yet or not runnable here."""
+    if compared:
+        records = results.read_records(results_dir)
+        rows = results.summarize(records, experiments, copy=results.shared_copy(records, experiments))
+    else:
+        rows = copy_rows(experiments, results_dir)
     running = campaign._protocol_in_progress(results_dir)
     out = []
     for r in rows:
@@ -230,7 +236,7 @@ def heads_table(results_dir=None, full: bool = False) -> pd.DataFrame:
 
     labels = CHAPTERS["table5_heads"].comparison(full)
     names = list(labels)[::-1]
-    df = results_table(names, results_dir)
+    df = results_table(names, results_dir, compared=True)
     df.insert(0, "head", [labels[n] for n in names])
     df.insert(1, "parameters", [f"{count_parameters(NiN(EXPERIMENTS[n].model)):,}" for n in names])
     df["paper (%)"] = [f"{PAPER_ERRORS['cifar10_gap' if EXPERIMENTS[n].paper_key == 'cifar10' else EXPERIMENTS[n].paper_key][2]:.2f}"

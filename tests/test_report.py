@@ -343,6 +343,11 @@ def test_runs_on_two_copies_of_the_data_get_a_row_each_and_the_gap_between_them(
         "augmented 19.00% vs not augmented 19.00%: augmented 0.00 points")
     assert findings.setup_caveat(["cifar10", "cifar10_aug"], tmp_path) == (
         "Setup: `cifar10`, `cifar10_aug` all trained on test, fp32; like for like.")
+    # Table 5 sets GAP beside the heads on the copy they share: the JPEG one
+    results.write_record(on_copy(make_record(experiment="cifar10_fc", error=18.0), JPEG_SOURCE), tmp_path)
+    heads = tables.heads_table(tmp_path)
+    assert list(heads["head"]) == ["FC", "FC + dropout", "GAP"] and list(heads["n"]) == [1, 0, 2]
+    assert heads.loc[2, "protocol"] == "CPU budget, JPEG copy" and heads.loc[2, "ours (%)"] == "19.00 ± 0.14"
     lossless["history"][0].pop("machine")
     results.write_record(lossless, tmp_path)
     assert findings.copy_effect("cifar10", tmp_path).endswith(
