@@ -301,9 +301,7 @@ def _finished_rows(claim: Claim, full: dict) -> str:
 
 def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
     # rows compared with each other rest on the same copy of the data
-    full, budget = ({r["experiment"]: r for r in results.summarize(records, list(names),
-                                                                   copy=results.shared_copy(records, names))}
-                    for names in (claim.full, claim.budget))
+    full, budget = (results.compared_rows(records, names) for names in (claim.full, claim.budget))
     if all(r["n"] for r in full.values()):
         outcome, text = _compare(claim, claim.full, full)
         return Verdict(claim, "reproduced" if outcome == "holds" else "not reproduced", f"full length: {text}",

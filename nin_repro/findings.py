@@ -137,9 +137,7 @@ def noise_line(labels: dict, results_dir=None) -> str:
 
 def _summarized(names, results_dir) -> dict:
     """The rows of `names`, each pooling the runs on the copy of the data they share (`results.shared_copy`)."""
-    records = results.read_records(results_dir)
-    return {r["experiment"]: r for r in results.summarize(records, list(names),
-                                                          copy=results.shared_copy(records, list(names)))}
+    return results.compared_rows(results.read_records(results_dir), names)
 
 
 def _lines(lines: list[str]) -> str:

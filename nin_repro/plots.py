@@ -45,14 +45,17 @@ def _plot_run(ax, record: dict, color=None, label: str = "") -> None:
 
 def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, protocol_only: bool = True,
                          title: str | None = None):
-    """Train and test error per epoch, one colour per seed, with the paper's number."""
+    """Train and test error per epoch, one colour per seed, with the paper's
+    number; where the runs trained on more than one copy of the data, each
+    line names its copy."""
     import matplotlib.pyplot as plt
 
     recs = experiment_runs(experiment, results_dir, protocol_only)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
+    several = len(results.copy_groups(recs)) > 1
     for i, r in enumerate(recs):
-        _plot_run(ax, r, color=f"C{i}")
+        _plot_run(ax, r, color=f"C{i}", label=f"{results.copy_label(results.data_copy(r))}, " if several else "")
     key = EXPERIMENTS[experiment].paper_key if experiment in EXPERIMENTS else None
     if key in PAPER_ERRORS:
         ax.axhline(PAPER_ERRORS[key][2], color="black", lw=1, ls=":", label=f"paper: {PAPER_ERRORS[key][2]}%")
@@ -107,15 +110,18 @@ def plot_summary(results_dir=None, ax=None):
 
 def plot_dropout_curves(results_dir=None, ax=None, full: bool = False):
     """Figure 4: training and test error per epoch, with and without dropout,
-    one colour per run (blues with dropout, reds without)."""
+    one colour per run (blues with dropout, reds without): the runs of the
+    two rows on the copy of the data they share."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 4.2))
     drawn = False
     palettes = (("#1f4e8c", "#4c72b0", "#8fb0dd"), ("#8c1f1f", "#c44e52", "#e39a9c"))
-    for (name, label), palette in zip(CHAPTERS["figure4_dropout"].comparison(full).items(), palettes):
-        for i, r in enumerate(experiment_runs(name, results_dir, protocol_only=True)):
+    labels = CHAPTERS["figure4_dropout"].comparison(full)
+    rows = results.compared_rows(results.read_records(results_dir), labels)
+    for (name, label), palette in zip(labels.items(), palettes):
+        for i, r in enumerate(rows[name]["runs"]):
             _plot_run(ax, r, color=palette[i % len(palette)], label=f"{label}, ")
             drawn = True
     if not drawn:

@@ -385,6 +385,13 @@ def summarize(records: list[dict], experiments: list[str], copy: str | None = No
     return rows
 
 
+def compared_rows(records: list[dict], experiments) -> dict[str, dict]:
+    """`summarize`'s rows of experiments compared with each other, by name,
+    each pooling the runs on the copy of the data they share (`shared_copy`)."""
+    names = list(experiments)
+    return {r["experiment"]: r for r in summarize(records, names, copy=shared_copy(records, names))}
+
+
 def format_table(rows: list[dict]) -> str:
     """A plain-text table: paper vs ours; rows without records say 'not run yet';
     a row of an experiment with runs on several copies of the data names its copy."""

@@ -96,8 +96,7 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
     `paper_table`. A row without records says whether it is in progress
     (with its error so far), not started, not run yet or not runnable here."""
     if compared:
-        records = results.read_records(results_dir)
-        rows = results.summarize(records, experiments, copy=results.shared_copy(records, experiments))
+        rows = list(results.compared_rows(results.read_records(results_dir), experiments).values())
     else:
         rows = copy_rows(experiments, results_dir)
     running = campaign._protocol_in_progress(results_dir)

@@ -343,6 +343,15 @@ def test_runs_on_two_copies_of_the_data_get_a_row_each_and_the_gap_between_them(
         "augmented 19.00% vs not augmented 19.00%: augmented 0.00 points")
     assert findings.setup_caveat(["cifar10", "cifar10_aug"], tmp_path) == (
         "Setup: `cifar10`, `cifar10_aug` all trained on test, fp32; like for like.")
+    # the learning curves name each run's copy; Figure 4's curves keep to the copy both rows have
+    import matplotlib
+    matplotlib.use("Agg")
+    labels = [line.get_label() for line in plots.plot_learning_curves("cifar10", tmp_path).get_lines()]
+    assert "JPEG copy, seed 0, test" in labels and "near-lossless copy, seed 2, test" in labels
+    results.write_record(on_copy(make_record(experiment="cifar10_nodropout", error=19.5), JPEG_SOURCE), tmp_path)
+    labels = [line.get_label() for line in plots.plot_dropout_curves(tmp_path).get_lines()]
+    assert [x for x in labels if x.endswith("test")] == [
+        "dropout, seed 0, test", "dropout, seed 1, test", "no dropout, seed 0, test"]
     # Table 5 sets GAP beside the heads on the copy they share: the JPEG one
     results.write_record(on_copy(make_record(experiment="cifar10_fc", error=18.0), JPEG_SOURCE), tmp_path)
     heads = tables.heads_table(tmp_path)
