@@ -44,13 +44,17 @@ def _plot_run(ax, record: dict, color=None, label: str = "") -> None:
 
 
 def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, protocol_only: bool = True,
-                         title: str | None = None):
+                         title: str | None = None, compared_with: list[str] | None = None):
     """Train and test error per epoch, one colour per seed, with the paper's
     number; where the runs trained on more than one copy of the data, each
-    line names its copy."""
+    line names its copy. In a figure that sets `experiment` beside the rows
+    `compared_with` (protocol runs), only its runs on the copy they share."""
     import matplotlib.pyplot as plt
 
-    recs = experiment_runs(experiment, results_dir, protocol_only)
+    if compared_with and protocol_only:
+        recs = results.compared_rows(results.read_records(results_dir), compared_with)[experiment]["runs"]
+    else:
+        recs = experiment_runs(experiment, results_dir, protocol_only)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     several = len(results.copy_groups(recs)) > 1

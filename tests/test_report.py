@@ -348,6 +348,9 @@ def test_runs_on_two_copies_of_the_data_get_a_row_each_and_the_gap_between_them(
     matplotlib.use("Agg")
     labels = [line.get_label() for line in plots.plot_learning_curves("cifar10", tmp_path).get_lines()]
     assert "JPEG copy, seed 0, test" in labels and "near-lossless copy, seed 2, test" in labels
+    ax = plots.plot_learning_curves("cifar10", tmp_path, compared_with=["cifar10", "cifar10_aug"])
+    assert [line.get_label() for line in ax.get_lines() if line.get_label().endswith("test")] == [
+        "seed 0, test", "seed 1, test"]  # beside cifar10_aug: the JPEG runs only
     results.write_record(on_copy(make_record(experiment="cifar10_nodropout", error=19.5), JPEG_SOURCE), tmp_path)
     labels = [line.get_label() for line in plots.plot_dropout_curves(tmp_path).get_lines()]
     assert [x for x in labels if x.endswith("test")] == [
