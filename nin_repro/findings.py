@@ -165,9 +165,10 @@ def copy_effect(experiment: str, results_dir=None) -> str:
                 f"(n={r['n']}, seed{'s' if r['n'] > 1 else ''} {seeds}, on {rows_where(r['runs'])})")
 
     lower = b if d > 0 else a
+    within = "within" if abs(d) <= noise else "beyond"
     text = (f"`{experiment}` ({a['epochs']} epochs): {side(a)}; {side(b)}. "
-            f"On the {results.copy_label(lower['copy'])} the test error is {abs(d):.2f} points lower, {'within' if abs(d) <= noise else 'beyond'} the rows' "
-            f"noise of up to {noise:.2f} points.")
+            f"On the {results.copy_label(lower['copy'])} the test error is {abs(d):.2f} points lower, "
+            f"{within} the rows' noise of up to {noise:.2f} points.")
     return text + " " + like_for_like_copies(a, b)
 
 
