@@ -193,16 +193,14 @@ def error_by_length(dataset: str, results_dir=None) -> pd.DataFrame:
     for r in results.read_records(results_dir):
         kind = _table_net(r["config"], dataset)
         if kind:
-            copy = results.data_copy(r)
             rows.append({"experiment": r["experiment"], "seed": r["seed"], "augmentation": kind,
-                         "data": results.copy_label(copy) if copy in results.DATA_COPIES.values() else "",
+                         "data": results.copy_label(results.data_copy(r)),
                          "epochs": r["epochs"], "test error (%)": round(r["test_error"], 2), "status": "finished"})
     for run in _protocol_in_progress(results_dir).values():
         kind, last = _table_net(run["config"], dataset), results.last_tested(run["history"])
         if kind and last:  # at the length of its latest test
-            copy = results.data_copy(run)
             rows.append({"experiment": run["experiment"], "seed": run["seed"], "augmentation": kind,
-                         "data": results.copy_label(copy) if copy in results.DATA_COPIES.values() else "",
+                         "data": results.copy_label(results.data_copy(run)),
                          "epochs": last["epoch"], "test error (%)": round(last["test_error"], 2),
                          "status": f"in progress ({run['epoch']} of {run['epochs']})"})
     columns = ["experiment", "seed", "augmentation", "data", "epochs", "test error (%)", "status"]

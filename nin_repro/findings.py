@@ -56,16 +56,22 @@ def like_for_like(experiments: list[str], runs: list[dict]) -> str:
     """The compared rows again, from the runs of each machine and precision
     that trained two or more of them: where seeds of a row ran on different
     setups, the runs that share one compare the settings alone."""
+    lines = _same_setup({f"`{n}`": [r for r in runs if r["experiment"] == n] for n in experiments})
+    return " ".join(lines) or ("No machine and precision has trained two of these rows yet, so none compares "
+                               "them like for like.")
+
+
+def _same_setup(groups: dict[str, list[dict]]) -> list[str]:
+    """"Like for like on <machine and precision>: A x% (n=k), B y% (n=m).",
+    one sentence for each machine and precision that trained runs of two or
+    more of `groups` (rows, or copies of the data), in the order they first
+    appear."""
     by_setup: dict[str, dict[str, list[float]]] = {}
-    for r in runs:
-        by_setup.setdefault(short_where(results.run_where(r)), {}).setdefault(r["experiment"], []).append(
-            r["test_error"])
-    shared = {w: rows for w, rows in by_setup.items() if len(rows) >= 2}
-    if not shared:
-        return "No machine and precision has trained two of these rows yet, so none compares them like for like."
-    return " ".join(f"Like for like on {w}: " + ", ".join(
-        f"`{n}` {sum(rows[n]) / len(rows[n]):.2f}% (n={len(rows[n])})" for n in experiments if n in rows) + "."
-        for w, rows in shared.items())
+    for name, runs in groups.items():
+        for r in runs:
+            by_setup.setdefault(short_where(results.run_where(r)), {}).setdefault(name, []).append(r["test_error"])
+    return [f"Like for like on {w}: " + ", ".join(f"{n} {sum(e) / len(e):.2f}% (n={len(e)})" for n, e in rows.items())
+            + "." for w, rows in by_setup.items() if len(rows) >= 2]
 
 
 # Comparisons (Table 1's augmentation, Table 5's heads, Figure 4's dropout) ---
@@ -161,33 +167,22 @@ def copy_effect(experiment: str, results_dir=None) -> str:
 
     def side(r):
         seeds = ", ".join(str(x) for x in r["seeds"])
-        return (f"on the {results.copy_label(r['copy'])} {mean_std(r['ours_mean'], r['ours_std'])}% "
+        return (f"on the {results.copy_name(r['copy'])} {mean_std(r['ours_mean'], r['ours_std'])}% "
                 f"(n={r['n']}, seed{'s' if r['n'] > 1 else ''} {seeds}, on {rows_where(r['runs'])})")
 
     lower = b if d > 0 else a
     within = "within" if abs(d) <= noise else "beyond"
     text = (f"`{experiment}` ({a['epochs']} epochs): {side(a)}; {side(b)}. "
-            f"On the {results.copy_label(lower['copy'])} the test error is {abs(d):.2f} points lower, "
+            f"On the {results.copy_name(lower['copy'])} the test error is {abs(d):.2f} points lower, "
             f"{within} the rows' noise of up to {noise:.2f} points.")
     return text + " " + like_for_like_copies(a, b)
 
 
 def like_for_like_copies(a: dict, b: dict) -> str:
     """The two copies' runs that share a machine and precision, if any."""
-
-    def by_setup(r):
-        out: dict[str, list[float]] = {}
-        for run in r["runs"]:
-            out.setdefault(short_where(results.run_where(run)), []).append(run["test_error"])
-        return out
-
-    sa, sb = by_setup(a), by_setup(b)
-    shared = [w for w in sa if w in sb]
-    if not shared:
-        return "No machine and precision trained both copies, so part of the gap may come from the setup."
-    label = results.copy_label
-    return " ".join(f"Like for like on {w}: {label(a['copy'])} {statistics.fmean(sa[w]):.2f}% (n={len(sa[w])}), "
-                    f"{label(b['copy'])} {statistics.fmean(sb[w]):.2f}% (n={len(sb[w])})." for w in shared)
+    lines = _same_setup({results.copy_name(r["copy"]): r["runs"] for r in (a, b)})
+    return " ".join(lines) or ("No machine and precision trained both copies, so part of the gap may come "
+                               "from the setup.")
 
 
 def heads_effect(results_dir=None, full: bool = False) -> str:

@@ -59,7 +59,7 @@ def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, p
         _, ax = plt.subplots(figsize=(7, 4))
     several = len(results.copy_groups(recs)) > 1
     for i, r in enumerate(recs):
-        _plot_run(ax, r, color=f"C{i}", label=f"{results.copy_label(results.data_copy(r))}, " if several else "")
+        _plot_run(ax, r, color=f"C{i}", label=f"{results.copy_name(results.data_copy(r))}, " if several else "")
     key = EXPERIMENTS[experiment].paper_key if experiment in EXPERIMENTS else None
     if key in PAPER_ERRORS:
         ax.axhline(PAPER_ERRORS[key][2], color="black", lw=1, ls=":", label=f"paper: {PAPER_ERRORS[key][2]}%")

@@ -220,10 +220,17 @@ def data_copy(record: dict) -> str:
     return source or "not recorded"
 
 
-def copy_label(copy: str) -> str:
+def copy_label(copy: str | None) -> str:
     """A data copy of `DATA_COPIES` in two or three words ("JPEG copy",
-    "near-lossless copy"), for a table's protocol column or a legend."""
-    return copy.split(" (")[0]
+    "near-lossless copy"), for a table's protocol column or a legend; "" for
+    any other (a dataset the study has one copy of, or no copy at all)."""
+    return copy.split(" (")[0] if copy in DATA_COPIES.values() else ""
+
+
+def copy_name(copy: str) -> str:
+    """A copy in words for a sentence or a legend: `copy_label`'s short
+    name of a known copy, any other as the record names it."""
+    return copy_label(copy) or copy
 
 
 def run_precision(record: dict) -> str:
@@ -397,7 +404,8 @@ def format_table(rows: list[dict]) -> str:
     """A plain-text table: paper vs ours; rows without records say 'not run yet';
     a row of an experiment with runs on several copies of the data names its copy."""
     def name(r):
-        copy = f" ({copy_label(r['copy'])})" if r["other_copies"] and r["copy"] else ""
+        label = copy_label(r["copy"])
+        copy = f" ({label})" if r["other_copies"] and label else ""
         return r["experiment"] + copy
 
     width = max([20] + [len(name(r)) for r in rows])

@@ -74,7 +74,8 @@ def row_copy(row: dict) -> str:
     """", JPEG copy": the copy of CIFAR-10 a summarized row's runs trained on,
     to follow its protocol's name ("" for a row without runs, or of a dataset
     the study has one copy of)."""
-    return f", {results.copy_label(row['copy'])}" if row["copy"] in results.DATA_COPIES.values() else ""
+    label = results.copy_label(row["copy"])
+    return f", {label}" if label else ""
 
 
 def copy_rows(experiments: list[str], results_dir=None) -> list[dict]:
