@@ -89,6 +89,43 @@ def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
     return f"`{experiment}` seed {seed}: not started (epoch 0 of {total})."
 
 
+def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None = None, results_dir=None) -> str:
+    """While one of `runs` (experiment, seed) is still training: each started
+    run's test and training error at the latest epoch all of them have tested,
+    the same point of the same schedule, said to be a reading on the way and
+    not the verdict. "" when fewer than two have started, when none is in
+    progress (finished rows are compared at their end), when they follow
+    different schedules, or when they share no tested epoch. `labels` names
+    each experiment's setting ("dropout", "no dropout")."""
+    started = [(e, s, state, run) for e, s in runs for state, run in [run_state(e, s, results_dir)] if run]
+    if len(started) < 2 or all(state == "finished" for *_, state, _ in started):
+        return ""
+    schedules = {(EXPERIMENTS[e].train.epochs, tuple(EXPERIMENTS[e].train.milestones())) for e, *_ in started}
+    if len(schedules) > 1:
+        return ""
+    common = set.intersection(*({h["epoch"] for h in results.tested(run["history"])} for *_, run in started))
+    if not common:
+        return ""
+    epoch = max(common)
+    total, milestones = schedules.pop()
+    parts, wheres = [], []
+    for experiment, seed, _, run in started:
+        h = next(h for h in run["history"] if h["epoch"] == epoch)
+        label = f" ({labels[experiment]})" if labels and experiment in labels else ""
+        parts.append(f"`{experiment}` seed {seed}{label} {h['test_error']:.2f}% test error, "
+                     f"{h['train_error']:.2f}% training error")
+        upto = {**run, "history": [h for h in run["history"] if h["epoch"] <= epoch]}
+        wheres.append(short_where(results.run_where(upto)))
+    ran = (f"every epoch of each on {wheres[0]}" if len(set(wheres)) == 1 else
+           "; ".join(f"`{e}` on {w}" for (e, *_), w in zip(started, wheres)))
+    drops = sum(m >= epoch for m in milestones)
+    to_come = f"with {drops} learning-rate drop{'s' if drops != 1 else ''} still to come" if drops else \
+        "in the last stage of the schedule"
+    return (f"At the same point of the same schedule so far (epoch {epoch} of {total}, the latest epoch every "
+            f"started run has been tested after): {'; '.join(parts)} ({ran}). A reading on the way, not the "
+            f"verdict: the paper's numbers are those at the end of training, {to_come}.")
+
+
 def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
     """Test and training error per epoch of one full-length run, finished or
     so far, on an axis as long as the whole schedule, with its learning-rate

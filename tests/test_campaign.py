@@ -324,3 +324,38 @@ def test_a_superseded_run_without_its_reason_is_refused_naming_the_file(tmp_path
         campaign.superseded(tmp_path)
     path.write_text(json.dumps({**rec, "superseded_because": "an earlier protocol"}))
     assert [r["test_error"] for r in campaign.superseded(tmp_path)] == [0.46]
+
+
+def test_runs_still_training_are_set_side_by_side_at_the_latest_epoch_all_have_tested(tmp_path):
+    runs = [("cifar10_full", 0), ("cifar10_nodropout_full", 0)]
+    labels = {"cifar10_full": "dropout", "cifar10_nodropout_full": "no dropout"}
+    assert campaign.same_epoch_line(runs, labels, tmp_path) == ""  # neither started
+    # tested after epochs 5 and 10 only (every 5th at the base rate); 12 epochs trained
+    snapshot(tmp_path, "cifar10_nodropout_full", 0, [None] * 4 + [50.0] + [None] * 4 + [30.0, None, None],
+             machine="cpu (Intel(R) Xeon(R) Processor), AVX512", precision="bf16")
+    assert campaign.same_epoch_line(runs, labels, tmp_path) == ""  # nothing to set it beside
+    done = make_record("cifar10_full", seed=0, error=10.1)
+    done["config"]["overrides"] = {}
+    done["epochs"] = 260
+    done["history"] = [{**done["history"][0], "epoch": i + 1, "test_error": 40.0 - i / 10, "train_error": 35.0 - i / 10,
+                        "precision": "bf16", "machine": "cpu (Intel(R) Xeon(R) Processor), AVX512"}
+                       for i in range(260)]
+    done["test_error"] = done["history"][-1]["test_error"]
+    results.write_record(done, tmp_path)
+    said = campaign.same_epoch_line(runs, labels, tmp_path)
+    assert said.startswith("At the same point of the same schedule so far (epoch 10 of 260, ")
+    assert "`cifar10_full` seed 0 (dropout) 39.10% test error, 34.10% training error; " \
+           "`cifar10_nodropout_full` seed 0 (no dropout) 30.00% test error, 31.00% training error " \
+           "(every epoch of each on Intel Xeon, AVX512, bf16)" in said
+    assert said.endswith("with 2 learning-rate drops still to come.")
+    # the same pair on different machines names each
+    snapshot(tmp_path, "cifar10_nodropout_full", 0, [None] * 4 + [50.0] + [None] * 4 + [30.0, None, None])
+    assert "(`cifar10_full` on Intel Xeon, AVX512, bf16; `cifar10_nodropout_full` on X, AVX2, fp32)" in \
+        campaign.same_epoch_line(runs, labels, tmp_path)
+    # runs on different schedules are not set side by side
+    snapshot(tmp_path, "mnist_full", 0, [1.0] * 10)
+    assert campaign.same_epoch_line([("cifar10_full", 0), ("mnist_full", 0)], None, tmp_path) == ""
+    # both finished: compared at their end elsewhere, not here
+    (tmp_path / "checkpoints" / "cifar10_nodropout_full__seed0.pt").unlink()
+    results.write_record({**done, "experiment": "cifar10_nodropout_full"}, tmp_path)
+    assert campaign.same_epoch_line(runs, labels, tmp_path) == ""
