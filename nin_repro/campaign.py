@@ -89,39 +89,47 @@ def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
     return f"`{experiment}` seed {seed}: not started (epoch 0 of {total})."
 
 
-def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None = None, results_dir=None) -> str:
-    """While one of `runs` (experiment, seed) is still training: each started
-    run's test and training error at the latest epoch all of them have tested,
-    the same point of the same schedule, said to be a reading on the way and
-    not the verdict. "" when fewer than two have started, when none is in
+def same_epoch(runs: list[tuple[str, int]], results_dir=None) -> tuple[int, list[tuple[str, int, dict, dict]]] | None:
+    """While one of `runs` (experiment, seed) is still training: the latest
+    epoch every started run has been tested after, and each started run as
+    (experiment, seed, run, that epoch's history entry): the same point of
+    the same schedule. None when fewer than two have started, when none is in
     progress (finished rows are compared at their end), when they follow
-    different schedules, or when they share no tested epoch. `labels` names
-    each experiment's setting ("dropout", "no dropout")."""
+    different schedules, or when they share no tested epoch."""
     started = [(e, s, state, run) for e, s in runs for state, run in [run_state(e, s, results_dir)] if run]
     if len(started) < 2 or all(state == "finished" for *_, state, _ in started):
-        return ""
+        return None
     schedules = {(EXPERIMENTS[e].train.epochs, tuple(EXPERIMENTS[e].train.milestones())) for e, *_ in started}
-    if len(schedules) > 1:
-        return ""
     common = set.intersection(*({h["epoch"] for h in results.tested(run["history"])} for *_, run in started))
-    if not common:
-        return ""
+    if len(schedules) > 1 or not common:
+        return None
     epoch = max(common)
-    total, milestones = schedules.pop()
+    return epoch, [(e, s, run, next(h for h in run["history"] if h["epoch"] == epoch)) for e, s, _, run in started]
+
+
+def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None = None, results_dir=None) -> str:
+    """`same_epoch` in words: each started run's test and training error at
+    that epoch and where it trained, said to be a reading on the way and not
+    the verdict; "" where `same_epoch` finds no such point. `labels` names
+    each experiment's setting ("dropout", "no dropout")."""
+    point = same_epoch(runs, results_dir)
+    if point is None:
+        return ""
+    epoch, rows = point
+    train = EXPERIMENTS[rows[0][0]].train
     parts, wheres = [], []
-    for experiment, seed, _, run in started:
-        h = next(h for h in run["history"] if h["epoch"] == epoch)
+    for experiment, seed, run, h in rows:
         label = f" ({labels[experiment]})" if labels and experiment in labels else ""
         parts.append(f"`{experiment}` seed {seed}{label} {h['test_error']:.2f}% test error, "
                      f"{h['train_error']:.2f}% training error")
         upto = {**run, "history": [h for h in run["history"] if h["epoch"] <= epoch]}
         wheres.append(short_where(results.run_where(upto)))
     ran = (f"every epoch of each on {wheres[0]}" if len(set(wheres)) == 1 else
-           "; ".join(f"`{e}` on {w}" for (e, *_), w in zip(started, wheres)))
-    drops = sum(m >= epoch for m in milestones)
+           "; ".join(f"`{e}` on {w}" for (e, *_), w in zip(rows, wheres)))
+    drops = sum(m >= epoch for m in train.milestones())
     to_come = f"with {drops} learning-rate drop{'s' if drops != 1 else ''} still to come" if drops else \
         "in the last stage of the schedule"
-    return (f"At the same point of the same schedule so far (epoch {epoch} of {total}, the latest epoch every "
+    return (f"At the same point of the same schedule so far (epoch {epoch} of {train.epochs}, the latest epoch every "
             f"started run has been tested after): {'; '.join(parts)} ({ran}). A reading on the way, not the "
             f"verdict: the paper's numbers are those at the end of training, {to_come}.")
 

@@ -156,7 +156,8 @@ def test_a_comparison_names_its_full_length_rows_that_finished_before_the_others
     v = by_key(tmp_path)["figure4"]
     assert (v.verdict, v.decided_by) == ("in progress (epoch 2 of 260)", "full length (training)")
     assert v.ours.startswith("`cifar10_nodropout_full` seed 0: 40.00% at epoch 2 of 260, 40.00-60.00% over "
-                             "epochs 1-2; full length so far: dropout 10.50% (n=1); no dropout not finished yet")
+                             "epochs 1-2; full length so far: dropout 10.50% (n=1); no dropout not finished yet; "
+                             "at epoch 2 of each: dropout 10.50%, no dropout 40.00%; CPU budget (30 epochs): ")
 
 
 def test_budget_comparisons_decide_neither_way_and_say_which_way_they_went(tmp_path):
