@@ -89,6 +89,16 @@ def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
     return f"`{experiment}` seed {seed}: not started (epoch 0 of {total})."
 
 
+def _started_together(runs: list[tuple[str, int]], results_dir=None):
+    """The runs of `runs` (experiment, seed) that have started, as
+    (experiment, seed, state, run), and the schedule they share as (epochs,
+    learning-rate drops); the schedule is None when fewer than two have
+    started or they follow different ones: nothing to set side by side."""
+    started = [(e, s, state, run) for e, s in runs for state, run in [run_state(e, s, results_dir)] if run]
+    schedules = {(EXPERIMENTS[e].train.epochs, tuple(EXPERIMENTS[e].train.milestones())) for e, *_ in started}
+    return started, (schedules.pop() if len(started) >= 2 and len(schedules) == 1 else None)
+
+
 def same_epoch(runs: list[tuple[str, int]], results_dir=None) -> tuple[int, list[tuple[str, int, dict, dict]]] | None:
     """While one of `runs` (experiment, seed) is still training: the latest
     epoch every started run has been tested after, and each started run as
@@ -96,12 +106,11 @@ def same_epoch(runs: list[tuple[str, int]], results_dir=None) -> tuple[int, list
     the same schedule. None when fewer than two have started, when none is in
     progress (finished rows are compared at their end), when they follow
     different schedules, or when they share no tested epoch."""
-    started = [(e, s, state, run) for e, s in runs for state, run in [run_state(e, s, results_dir)] if run]
-    if len(started) < 2 or all(state == "finished" for *_, state, _ in started):
+    started, schedule = _started_together(runs, results_dir)
+    if schedule is None or all(state == "finished" for *_, state, _ in started):
         return None
-    schedules = {(EXPERIMENTS[e].train.epochs, tuple(EXPERIMENTS[e].train.milestones())) for e, *_ in started}
     common = set.intersection(*({h["epoch"] for h in results.tested(run["history"])} for *_, run in started))
-    if len(schedules) > 1 or not common:
+    if not common:
         return None
     epoch = max(common)
     return epoch, [(e, s, run, next(h for h in run["history"] if h["epoch"] == epoch)) for e, s, _, run in started]
@@ -134,13 +143,29 @@ def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None =
             f"verdict: the paper's numbers are those at the end of training, {to_come}.")
 
 
+def _schedule_axis(ax, total: int, milestones) -> None:
+    """An error axis as long as a schedule: its learning-rate drops marked,
+    the error on a log scale with plain tick labels (1, 2, 5, 10, 20, 50)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for m in milestones:
+        ax.axvline(m, color="grey", lw=0.8, ls="--")
+        ax.text(m, 0.98, " lr/10", transform=ax.get_xaxis_transform(), fontsize=9, va="top", color="grey")
+    ax.set_xlim(0, total + 1)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("error (%)")
+
+
 def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
     """Test and training error per epoch of one full-length run, finished or
     so far, on an axis as long as the whole schedule, with its learning-rate
     drops and (Table 1's two nets) the first author's own milestones, which
     his release gives for his run without augmentation."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
@@ -153,9 +178,7 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
         ax.plot([h["epoch"] for h in tested], [h["test_error"] for h in tested], color="C0", label="test")
         ax.plot([h["epoch"] for h in run["history"]], [h["train_error"] for h in run["history"]], "--", color="C0",
                 alpha=0.6, label="train")
-    for m in exp.train.milestones():
-        ax.axvline(m, color="grey", lw=0.8, ls="--")
-        ax.text(m, 0.98, " lr/10", transform=ax.get_xaxis_transform(), fontsize=9, va="top", color="grey")
+    _schedule_axis(ax, total, exp.train.milestones())
     key = exp.paper_key
     if key in PAPER_ERRORS:
         ax.axhline(PAPER_ERRORS[key][2], color="black", lw=1, ls=":", label=f"paper: {PAPER_ERRORS[key][2]}%")
@@ -164,13 +187,6 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
         # landmark of the same schedule, not that run's target
         ax.plot([m[0] for m in AUTHOR_CIFAR10_MILESTONES], [m[1] for m in AUTHOR_CIFAR10_MILESTONES], "k*",
                 ms=9, label="the author's own run, no augmentation (README)")
-    ax.set_xlim(0, total + 1)
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("error (%)")
     done = len(run["history"]) if run else 0
     ax.set_title(f"{experiment} seed {seed}: {state}, epoch {done} of {total}")
     if not run:
@@ -179,6 +195,41 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
         ax.legend()
     ax.grid(alpha=0.3, which="both")
     return ax
+
+
+def plot_together(runs: list[tuple[str, int]], labels: dict[str, str] | None = None, results_dir=None, ax=None):
+    """The started runs of `runs` (experiment, seed) on one axis as long as
+    their shared schedule, finished or so far: each run's test error (solid)
+    and training error (dashed) in its own colour, with the learning-rate
+    drops; the shape of the paper's Figure 4, while its rows train. `labels`
+    names each experiment's setting. None when fewer than two have started
+    or they follow different schedules (each then has its own panel,
+    `plot_started`)."""
+    import matplotlib.pyplot as plt
+
+    started, schedule = _started_together(runs, results_dir)
+    if schedule is None:
+        return None
+    total, milestones = schedule
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.6))
+    for i, (experiment, seed, state, run) in enumerate(started):
+        color = TOGETHER_COLOURS[i % len(TOGETHER_COLOURS)]
+        name = labels.get(experiment, experiment) if labels else experiment
+        where = "" if state == "finished" else f", so far (epoch {run['epoch']})"
+        tested = results.tested(run["history"])
+        ax.plot([h["epoch"] for h in tested], [h["test_error"] for h in tested], color=color,
+                label=f"{name}, test{where}")
+        ax.plot([h["epoch"] for h in run["history"]], [h["train_error"] for h in run["history"]], "--",
+                color=color, alpha=0.6, label=f"{name}, train")
+    _schedule_axis(ax, total, milestones)
+    ax.legend(ncol=2, fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    return ax
+
+
+# One colour per run set together: blue, red, green (Figure 4's dropout and no dropout, then a third row).
+TOGETHER_COLOURS = ("#4c72b0", "#c44e52", "#55a868")
 
 
 def _shade_machines(ax, run: dict) -> None:

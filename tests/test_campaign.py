@@ -359,3 +359,26 @@ def test_runs_still_training_are_set_side_by_side_at_the_latest_epoch_all_have_t
     (tmp_path / "checkpoints" / "cifar10_nodropout_full__seed0.pt").unlink()
     results.write_record({**done, "experiment": "cifar10_nodropout_full"}, tmp_path)
     assert campaign.same_epoch_line(runs, labels, tmp_path) == ""
+
+
+def test_rows_on_one_schedule_are_drawn_on_one_axis_once_both_have_started(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    runs = [("cifar10_full", 0), ("cifar10_nodropout_full", 0)]
+    labels = {"cifar10_full": "dropout", "cifar10_nodropout_full": "no dropout"}
+    snapshot(tmp_path, "cifar10_full", 0, [None] * 4 + [50.0] + [None] * 4 + [40.0])
+    assert campaign.plot_together(runs, labels, tmp_path) is None  # one row alone: its own panel
+    snapshot(tmp_path, "cifar10_nodropout_full", 0, [60.0, 45.0, 35.0])
+    ax = campaign.plot_together(runs, labels, tmp_path)
+    lines = {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
+    assert list(lines) == ["dropout, test, so far (epoch 10)", "dropout, train",
+                           "no dropout, test, so far (epoch 3)", "no dropout, train"]
+    assert list(lines["dropout, test, so far (epoch 10)"].get_xdata()) == [5, 10]  # its tested epochs only
+    assert list(lines["no dropout, test, so far (epoch 3)"].get_ydata()) == [60.0, 45.0, 35.0]
+    assert lines["dropout, train"].get_color() != lines["no dropout, train"].get_color()
+    assert ax.get_xlim() == (0, 261) and ax.get_yscale() == "log"
+    assert sorted(line.get_xdata()[0] for line in ax.get_lines() if line.get_label().startswith("_")) == [200, 230]
+    # rows on different schedules are not drawn on one axis
+    snapshot(tmp_path, "mnist_full", 0, [1.0, 0.9])
+    assert campaign.plot_together([("cifar10_full", 0), ("mnist_full", 0)], None, tmp_path) is None
