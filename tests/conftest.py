@@ -6,6 +6,13 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config):
+    # CI must stay under 25 minutes on the slowest kind of machine: every run
+    # lists its slowest tests, so a log shows what to trim (unless --durations is given)
+    if config.option.durations is None:
+        config.option.durations = 15
+
+
 def _data_dir() -> Path:
     return Path(os.environ.get("NIN_DATA") or REPO.parent / "shared" / "data")
 
