@@ -259,3 +259,20 @@ def test_maps_of_a_run_in_progress_wait_for_its_end_and_then_decide(tmp_path):
     maps_file(tmp_path, "cifar10__seed2", 30, 30, true_peak=41.0)
     assert (by_key(tmp_path)["figure5"].verdict, by_key(tmp_path)["figure5"].decided_by) == (
         "inconclusive at this budget", "CPU budget")
+
+
+def test_the_abstract_gives_each_full_length_experiments_finished_seeds_together(tmp_path):
+    from nin_repro import experiments as exps
+
+    plan = list(dict.fromkeys((n, s) for n, s in exps.BOOK_PLAN if n.endswith("_full")))
+    assert claims.full_length_status(tmp_path) == f"none of the {len(plan)} planned full-length runs has started yet"
+    for seed, error in [(0, 0.35), (2, 0.40), (1, 0.38)]:
+        results.write_record(record("mnist_full", seed, [1.0, error]), tmp_path)
+    results.write_record(record("cifar10_full", 0, [20.0, 10.1]), tmp_path)
+    snapshot(tmp_path, "cifar10_nodropout_full", 0, [60.0, 40.0])
+    said = claims.full_length_status(tmp_path)
+    assert said.startswith("`mnist_full` seeds 0, 1 and 2 finished at 0.35%, 0.38% and 0.40%; ")
+    assert "; `cifar10_full` seed 0 finished at 10.10%; " in said
+    assert "`cifar10_nodropout_full` seed 0 is at epoch 2 of 260 (so far 40.00%)" in said
+    assert said.endswith(f"; {len(plan) - 5} of the {len(plan)} planned full-length runs have not started")
+    assert claims._words([30]) == "30" and claims._words([30, 15]) == "30 and 15" and claims._words([]) == "no"
