@@ -131,7 +131,7 @@ def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None =
         label = f" ({labels[experiment]})" if labels and experiment in labels else ""
         parts.append(f"`{experiment}` seed {seed}{label} {h['test_error']:.2f}% test error, "
                      f"{h['train_error']:.2f}% training error")
-        upto = {**run, "history": [h for h in run["history"] if h["epoch"] <= epoch]}
+        upto = {**run, "history": [row for row in run["history"] if row["epoch"] <= epoch]}
         wheres.append(short_where(results.run_where(upto)))
     ran = (f"every epoch of each on {wheres[0]}" if len(set(wheres)) == 1 else
            "; ".join(f"`{e}` on {w}" for (e, *_), w in zip(rows, wheres)))
