@@ -194,7 +194,9 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
             "status": "in progress",
             "test error (%)": results.error_so_far(run["history"], suffix=" so far"),
             "epochs": f"{run['epoch']} of {run['epochs']}",
-            "wall hours": f"{run['wall_seconds'] / 3600:.2f}", "core-hours": "",
+            "wall hours": f"{run['wall_seconds'] / 3600:.2f}",
+            # a snapshot from before snapshots stored their threads has no core count
+            "core-hours": f"{run['wall_seconds'] * run['threads'] / 3600:.2f}" if "threads" in run else "",
             "train img/s": "", "machine and precision, by epoch": short_where(results.run_where(run)),
             # a snapshot from before snapshots stored their provenance says so
             "data": data_copy(run), "torch": run.get("torch_version", "not recorded"),

@@ -71,6 +71,7 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
     path = snapshot(tmp_path, "cifar10_aug_full", 0, [70.0, 50.0])
     old = tables.run_records_table(tmp_path, part="provenance").set_index("run").loc["cifar10_aug_full, seed 0"]
     assert (old["data"], old["torch"], old["commit"]) == ("not recorded", "not recorded", "not recorded")
+    assert tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0", "core-hours"] == ""
     state = checkpoint.load(path)
     state["provenance"] = {"data_source": "mnist.npz (sha256 393f6a5dbfc8b440)", "torch_version": "2.14.1",
                            "git_commit": "0123456789abcdef", "threads": 2}
@@ -78,6 +79,8 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
     new = tables.run_records_table(tmp_path, part="provenance").set_index("run").loc["cifar10_aug_full, seed 0"]
     assert (new["data"], new["torch"], new["commit"]) == (
         "near-lossless copy (99.8% of images bit-exact)", "2.14.1", "0123456")
+    # its cores known, its core-hours so far are (2 epochs of 500 s on 2 threads), as the compute table counts them
+    assert tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0", "core-hours"] == "0.56"
 
 
 def test_setup_caveat_says_when_compared_rows_ran_on_different_machines_or_precisions(tmp_path):
