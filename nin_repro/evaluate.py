@@ -37,7 +37,7 @@ def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, 
     `subset` images, if given) from its weights file, in the precision its
     last epoch was evaluated in (unless told another; see
     `evaluation_precision`), with the record's error beside it."""
-    from .preprocess import load_inputs
+    from .preprocess import load_test_inputs
     from .train import evaluate
 
     exp = get_experiment(experiment)
@@ -57,7 +57,7 @@ def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, 
     model.load_state_dict(checkpoint.load_weights(weights))
     model = model.to(memory_format=torch.channels_last)
     t0 = time.perf_counter()
-    _, _, test_x, test_y, _ = load_inputs(exp, data_dir, cache_dir, subset=subset)
+    test_x, test_y = load_test_inputs(exp, data_dir, cache_dir, subset=subset)
     loader = TensorLoader(test_x, test_y, 500, train=False)
     _, wrong = evaluate(model, loader, torch.device("cpu"), precision)
     error = 100.0 * wrong.item() / len(test_y)

@@ -120,7 +120,7 @@ def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, result
     the whole-test-set statistics of `map_statistics`, from the trained net of
     `run_name` (e.g. "cifar10__seed0")."""
     from .data import load
-    from .preprocess import load_inputs
+    from .preprocess import load_test_inputs
 
     config, state, epoch, history = _trained_net(run_name, cache_dir, results_dir)
     # The run's own test of this very net, where it tested this epoch: in its
@@ -130,7 +130,7 @@ def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, result
     model = NiN(ModelConfig.from_dict(config["model"]))
     model.load_state_dict(state)
     model.eval()
-    _, _, test_x, test_y, _ = load_inputs(exp, data_dir, cache_dir)
+    test_x, test_y = load_test_inputs(exp, data_dir, cache_dir)
     splits = load(exp.dataset, data_dir, cache_dir)
     with torch.no_grad():
         maps = torch.cat([model.confidence_maps(x) for x in test_x.split(500)])

@@ -16,12 +16,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import data
+from . import data, paths
 
 GCN_SCALE = 55.0  # pylearn2's GlobalContrastNormalization(scale=55.)
 ZCA_BIAS = 0.1    # pylearn2's ZCA(filter_bias=0.1)
@@ -84,32 +86,78 @@ def local_contrast_normalize(x: torch.Tensor, kernel_size: int = 7, sigma: float
     return centred / torch.maximum(torch.maximum(std, floor), torch.tensor(eps))
 
 
-def prepare(name: str, train_images: np.ndarray, test_images: np.ndarray, method: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both splits as float32 N x C x H x W tensors, preprocessed with statistics
-    of the training split only."""
-    train, test = to_float_nchw(train_images), to_float_nchw(test_images)
+def fit_preprocessing(name: str, train_images: np.ndarray, method: str, zca_cache: Path | None = None):
+    """The preprocessing `method` with its statistics fitted on the training
+    split only: a function from uint8 images (N x H x W x C) to the net's
+    float32 inputs (N x C x H x W). The ZCA fit (a covariance and an
+    eigendecomposition in float64: about 10 s on two cores) is kept in
+    `zca_cache`, when given, under the training images' checksum, so that
+    a resumed run, an evaluation or a figure does not fit it again."""
     if method in ("scale", "raw"):
-        if method == "raw":
-            train, test = train * 255.0, test * 255.0
-        mean = train.mean()
-        return train - mean, test - mean
+        unit = 255.0 if method == "raw" else 1.0  # raw: cuda-convnet's 0-255 pixel values
+        mean = (to_float_nchw(train_images) * unit).mean()
+        return lambda images: to_float_nchw(images) * unit - mean
     if method == "gcn_zca":
-        train, test = global_contrast_normalize(train), global_contrast_normalize(test)
-        zca = ZCA.fit(train)
-        return zca(train), zca(test)
+        zca = _fit_zca(lambda: global_contrast_normalize(to_float_nchw(train_images)), train_images, zca_cache)
+        return lambda images: zca(global_contrast_normalize(to_float_nchw(images)))
     if method == "lcn":  # in chunks: SVHN's 598k images would need tens of GB at once
-        lcn = lambda x: torch.cat([local_contrast_normalize(c) for c in x.split(10_000)])  # noqa: E731
-        return lcn(train), lcn(test)
+        return lambda images: torch.cat([local_contrast_normalize(c) for c in to_float_nchw(images).split(10_000)])
     raise ValueError(f"unknown preprocessing {method!r} for {name}; use 'scale', 'raw', 'gcn_zca' or 'lcn'")
 
 
-def load_inputs(exp, data_dir=None, cache_dir=None, download=False, subset: int | None = None):
-    """Preprocessed float tensors (train, test) and labels, as the experiment says."""
+def _fit_zca(train, train_images: np.ndarray, folder: Path | None) -> ZCA:
+    """`ZCA.fit(train())`, or the fit an earlier process left in `folder`
+    for the same training images (a cache file that is torn, corrupt or of
+    another shape is fitted again and replaced). `train` is called only for
+    a fit: a cached one needs no training split in floats."""
+    if folder is None:
+        return ZCA.fit(train())
+    from . import checkpoint  # its checksummed, atomic save and load
+
+    digest = hashlib.sha256(np.ascontiguousarray(train_images).data).hexdigest()[:16]
+    path = Path(folder) / f"zca-{digest}-gcn{GCN_SCALE:g}-bias{ZCA_BIAS:g}.pt"
+    size = int(np.prod(train_images.shape[1:]))
+    if path.exists():
+        try:
+            state = checkpoint.load(path)
+            if state["mean"].shape == (size,) and state["matrix"].shape == (size, size):
+                return ZCA(state["mean"], state["matrix"])
+        except (checkpoint.CheckpointError, KeyError, AttributeError):
+            pass
+    zca = ZCA.fit(train())
+    checkpoint.save(path, {"mean": zca.mean, "matrix": zca.matrix})
+    return zca
+
+
+def prepare(name: str, train_images: np.ndarray, test_images: np.ndarray, method: str,
+            zca_cache: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both splits as float32 N x C x H x W tensors, preprocessed with statistics
+    of the training split only."""
+    transform = fit_preprocessing(name, train_images, method, zca_cache)
+    return transform(train_images), transform(test_images)
+
+
+def _splits(exp, data_dir, cache_dir, download: bool, subset: int | None):
     splits = data.load(exp.dataset, data_dir, cache_dir, download)
     tr_img, tr_lab, te_img, te_lab = splits.train_images, splits.train_labels, splits.test_images, splits.test_labels
     if subset:
         # Smoke runs: the first `subset` training images, and as many test images.
         tr_img, tr_lab = tr_img[:subset], tr_lab[:subset]
         te_img, te_lab = te_img[:subset], te_lab[:subset]
-    train_x, test_x = prepare(exp.dataset, tr_img, te_img, exp.preprocess)
-    return train_x, torch.from_numpy(tr_lab), test_x, torch.from_numpy(te_lab), splits.source
+    return tr_img, tr_lab, te_img, te_lab, splits.source
+
+
+def load_inputs(exp, data_dir=None, cache_dir=None, download=False, subset: int | None = None):
+    """Preprocessed float tensors (train, test) and labels, as the experiment says."""
+    tr_img, tr_lab, te_img, te_lab, source = _splits(exp, data_dir, cache_dir, download, subset)
+    train_x, test_x = prepare(exp.dataset, tr_img, te_img, exp.preprocess, paths.cache_dir(cache_dir) / "zca")
+    return train_x, torch.from_numpy(tr_lab), test_x, torch.from_numpy(te_lab), source
+
+
+def load_test_inputs(exp, data_dir=None, cache_dir=None, subset: int | None = None):
+    """The test split only, preprocessed with the training split's
+    statistics, and its labels: what an evaluation or a figure of a trained
+    net reads (the training split is not transformed)."""
+    tr_img, _, te_img, te_lab, _ = _splits(exp, data_dir, cache_dir, False, subset)
+    transform = fit_preprocessing(exp.dataset, tr_img, exp.preprocess, paths.cache_dir(cache_dir) / "zca")
+    return transform(te_img), torch.from_numpy(te_lab)

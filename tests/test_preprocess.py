@@ -87,3 +87,69 @@ def test_lcn_subtracts_the_local_mean_and_divides_by_the_local_std_floored_at_it
     mixed = local_contrast_normalize(torch.where(j < 16, checker, 0.01 * checker).expand(1, 1, 32, 32))[0, 0]
     assert mixed[:, :10].abs().min() > 0.9
     assert mixed[:, 22:].abs().max() < 0.05
+
+
+def _old_gcn_zca(train_images, test_images):
+    """GCN + ZCA as `prepare` computed it before the fit was cached: the
+    reference the cached path must match to the bit."""
+    from nin_repro.preprocess import to_float_nchw
+
+    train, test = global_contrast_normalize(to_float_nchw(train_images)), global_contrast_normalize(
+        to_float_nchw(test_images))
+    zca = ZCA.fit(train)
+    return zca(train), zca(test)
+
+
+def test_the_zca_fit_is_kept_by_the_training_images_checksum_and_changes_no_number(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (300, 6, 6, 3), dtype=np.uint8)
+    test = rng.integers(0, 256, (50, 6, 6, 3), dtype=np.uint8)
+    want_train, want_test = _old_gcn_zca(train, test)
+    tr, te = prepare("cifar10", train, test, "gcn_zca", zca_cache=tmp_path)
+    assert torch.equal(tr, want_train) and torch.equal(te, want_test)
+    [cached] = tmp_path.glob("zca-*.pt")
+    assert (tmp_path / (cached.name + ".sha256")).exists()
+    # a second process with the same training images reads the fit instead of fitting again
+    monkeypatch.setattr(ZCA, "fit", classmethod(lambda cls, x, bias=0.1: pytest.fail("fitted again")))
+    tr2, te2 = prepare("cifar10", train, test, "gcn_zca", zca_cache=tmp_path)
+    assert torch.equal(tr2, want_train) and torch.equal(te2, want_test)
+    # other training images: another file, fitted for them
+    monkeypatch.undo()
+    other = train.copy()
+    other[0, 0, 0, 0] ^= 1
+    prepare("cifar10", other, test, "gcn_zca", zca_cache=tmp_path)
+    assert len(list(tmp_path.glob("zca-*.pt"))) == 2
+
+
+def test_a_corrupt_zca_cache_file_is_fitted_again_and_replaced(tmp_path):
+    rng = np.random.default_rng(1)
+    train = rng.integers(0, 256, (200, 4, 4, 3), dtype=np.uint8)
+    want_train, want_test = _old_gcn_zca(train, train[:10])
+    prepare("cifar10", train, train[:10], "gcn_zca", zca_cache=tmp_path)
+    [cached] = tmp_path.glob("zca-*.pt")
+    cached.write_bytes(cached.read_bytes()[:100])  # torn
+    tr, te = prepare("cifar10", train, train[:10], "gcn_zca", zca_cache=tmp_path)
+    assert torch.equal(tr, want_train) and torch.equal(te, want_test)
+    from nin_repro import checkpoint
+
+    assert set(checkpoint.load(cached)) == {"mean", "matrix"}  # replaced by a sound fit
+
+
+@pytest.mark.parametrize("method", ["scale", "raw", "gcn_zca", "lcn"])
+def test_the_test_split_alone_is_what_both_splits_give(method, tmp_path, monkeypatch):
+    """`load_test_inputs` (evaluation, figures) transforms only the test
+    split, with the same statistics as `load_inputs` (training)."""
+    from nin_repro import experiments, preprocess
+
+    rng = np.random.default_rng(2)
+    channels = 1 if method in ("scale", "raw") else 3
+    fake = data.Splits(rng.integers(0, 256, (120, 8, 8, channels), dtype=np.uint8), np.arange(120) % 10,
+                       rng.integers(0, 256, (30, 8, 8, channels), dtype=np.uint8), np.arange(30) % 10,
+                       [str(i) for i in range(10)], "fake")
+    monkeypatch.setattr(data, "load", lambda *a, **k: fake)
+    from dataclasses import replace
+
+    exp = replace(experiments.get("cifar10"), preprocess=method)
+    _, _, test_x, test_y, _ = preprocess.load_inputs(exp, cache_dir=tmp_path)
+    alone_x, alone_y = preprocess.load_test_inputs(exp, cache_dir=tmp_path)
+    assert torch.equal(alone_x, test_x) and torch.equal(alone_y, test_y)
