@@ -160,6 +160,16 @@ def _schedule_axis(ax, total: int, milestones) -> None:
     ax.set_ylabel("error (%)")
 
 
+def _plot_errors(ax, history: list[dict], color, test_label: str, train_label: str) -> None:
+    """A run's test error (solid, at the epochs it was tested after: every
+    5th of a full-length run's first stage) and training error (dashed,
+    every epoch) in one colour."""
+    tested = results.tested(history)
+    ax.plot([h["epoch"] for h in tested], [h["test_error"] for h in tested], color=color, label=test_label)
+    ax.plot([h["epoch"] for h in history], [h["train_error"] for h in history], "--", color=color, alpha=0.6,
+            label=train_label)
+
+
 def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
     """Test and training error per epoch of one full-length run, finished or
     so far, on an axis as long as the whole schedule, with its learning-rate
@@ -174,10 +184,7 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
     total = exp.train.epochs
     if run:
         _shade_machines(ax, run)
-        tested = results.tested(run["history"])  # the first stage of a full-length run: every 5th epoch
-        ax.plot([h["epoch"] for h in tested], [h["test_error"] for h in tested], color="C0", label="test")
-        ax.plot([h["epoch"] for h in run["history"]], [h["train_error"] for h in run["history"]], "--", color="C0",
-                alpha=0.6, label="train")
+        _plot_errors(ax, run["history"], "C0", "test", "train")
     _schedule_axis(ax, total, exp.train.milestones())
     key = exp.paper_key
     if key in PAPER_ERRORS:
@@ -217,11 +224,7 @@ def plot_together(runs: list[tuple[str, int]], labels: dict[str, str] | None = N
         color = TOGETHER_COLOURS[i % len(TOGETHER_COLOURS)]
         name = labels.get(experiment, experiment) if labels else experiment
         where = "" if state == "finished" else f", so far (epoch {run['epoch']})"
-        tested = results.tested(run["history"])
-        ax.plot([h["epoch"] for h in tested], [h["test_error"] for h in tested], color=color,
-                label=f"{name}, test{where}")
-        ax.plot([h["epoch"] for h in run["history"]], [h["train_error"] for h in run["history"]], "--",
-                color=color, alpha=0.6, label=f"{name}, train")
+        _plot_errors(ax, run["history"], color, f"{name}, test{where}", f"{name}, train")
     _schedule_axis(ax, total, milestones)
     ax.legend(ncol=2, fontsize=9)
     ax.grid(alpha=0.3, which="both")

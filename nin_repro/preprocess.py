@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data, paths
+from . import checkpoint, data, paths
 
 GCN_SCALE = 55.0  # pylearn2's GlobalContrastNormalization(scale=55.)
 ZCA_BIAS = 0.1    # pylearn2's ZCA(filter_bias=0.1)
@@ -112,8 +112,6 @@ def _fit_zca(train, train_images: np.ndarray, folder: Path | None) -> ZCA:
     a fit: a cached one needs no training split in floats."""
     if folder is None:
         return ZCA.fit(train())
-    from . import checkpoint  # its checksummed, atomic save and load
-
     digest = hashlib.sha256(np.ascontiguousarray(train_images).data).hexdigest()[:16]
     path = Path(folder) / f"zca-{digest}-gcn{GCN_SCALE:g}-bias{ZCA_BIAS:g}.pt"
     size = int(np.prod(train_images.shape[1:]))
@@ -125,7 +123,7 @@ def _fit_zca(train, train_images: np.ndarray, folder: Path | None) -> ZCA:
         except (checkpoint.CheckpointError, KeyError, AttributeError):
             pass
     zca = ZCA.fit(train())
-    checkpoint.save(path, {"mean": zca.mean, "matrix": zca.matrix})
+    checkpoint.save(path, {"mean": zca.mean, "matrix": zca.matrix})  # checksummed and atomic, as a run's state
     return zca
 
 
