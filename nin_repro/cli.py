@@ -38,9 +38,10 @@ def _table(args) -> int:
     if unknown:
         raise ValueError(f"unknown experiment(s) {unknown}: neither defined nor recorded in "
                          f"{results.runs_dir(args.results_dir)}; known experiments: {', '.join(EXPERIMENTS)}")
-    from .tables import copy_rows
+    from .book.comparison import format_table
+    from .book.tables import copy_rows
 
-    print(results.format_table(copy_rows(names, args.results_dir)))  # a row per copy of the data
+    print(format_table(copy_rows(names, args.results_dir)))  # a row per copy of the data
     return 0
 
 
@@ -61,7 +62,7 @@ def _experiments(args) -> int:
 
 def _reproduce(args) -> int:
     from . import results
-    from .reproduce import reproduce
+    from .book.reproduce import reproduce
 
     if args.status:
         results.existing_results_dir(args.results_dir)
@@ -72,10 +73,10 @@ def _reproduce(args) -> int:
 
 
 def _figure5(args) -> int:
-    from .figures import extract_confidence_maps
+    from .book.figure5 import extract_confidence_maps
 
     if args.run is None:
-        from .reproduce import figure5_names, refresh_figure5
+        from .book.reproduce import figure5_names, refresh_figure5
 
         if not refresh_figure5(figure5_names(), data_dir=args.data_dir, cache_dir=args.cache_dir,
                                results_dir=args.results_dir):
@@ -114,7 +115,7 @@ def _bench(args) -> int:
 
 
 def _render(args) -> int:
-    from .render import render
+    from .book.render import render
 
     render(args.notebooks or None, results_dir=args.results_dir)
     return 0

@@ -4,7 +4,7 @@ training configuration implies (`TrainConfig.milestones`, `learning_rate`)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 from .data import DATASETS
 from .model import ModelConfig
@@ -246,83 +246,3 @@ def get(name: str) -> Experiment:
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; known experiments: {', '.join(EXPERIMENTS)}")
     return EXPERIMENTS[name]
-
-
-# What the book needs, in the order `nin-repro reproduce` works through it:
-# the full-length rows first (MNIST's first seed, the two Table 1 rows, the
-# other MNIST seeds), then one 30-epoch CIFAR-10 seed on the lossless copy of
-# the data (beside the two on the JPEG copy), the full-length Figure 4 and
-# Table 5 runs, the CPU-budget rows, and more seeds.
-BOOK_PLAN: list[tuple[str, int]] = list(dict.fromkeys(
-    [("mnist_full", 0), ("cifar10_aug_full", 0), ("cifar10_full", 0), ("mnist_full", 1), ("mnist_full", 2),
-     ("cifar10", 2), ("cifar10_nodropout_full", 0), ("cifar10_fc_full", 0), ("cifar10_fc_dropout_full", 0)]
-    + [("mnist", s) for s in (0, 1, 2)] + [("mnist_fast", 0)]
-    + [("cifar10_short", 0), ("cifar10", 0), ("cifar10_aug", 0), ("cifar10_fc", 0), ("cifar10_fc_dropout", 0),
-       ("cifar10_nodropout", 0), ("cifar10_aug_fast", 0), ("cifar100", 0), ("svhn", 0)]
-    + [(name, s) for s in (1, 2) for name in ("cifar10", "cifar10_aug")]
-    + [("cifar10_aug_full", 1), ("cifar10_full", 1)]
-))
-
-
-@dataclass(frozen=True)
-class Chapter:
-    """What one chapter of the book shows (the notebook `notebooks/<name>.md`
-    of its key in CHAPTERS): the experiments of its rows and the label each
-    row carries in the chapter's comparison."""
-    budget: tuple[str, ...]          # the CPU-budget rows, in the chapter's order: what retrain=True trains
-    full: tuple[str, ...] = ()       # the full-length rows, in the order the chapter gives their progress
-    labels: dict[str, str] = field(default_factory=dict)  # a compared row -> its label, in the comparison's order
-    also: tuple[str, ...] = ()       # shown beside the rows, outside the comparison; never retrained
-
-    def shows(self) -> tuple[str, ...]:
-        """Every experiment the chapter shows."""
-        return tuple(dict.fromkeys(self.budget + self.full + self.also))
-
-    def twin(self, name: str) -> str | None:
-        """The full-length row this chapter shows beside the CPU-budget row `name`, if any."""
-        return f"{name}_full" if f"{name}_full" in self.full else None
-
-    def table(self) -> list[str]:
-        """The rows of the chapter's paper-vs-ours table: each CPU-budget row
-        under its full-length twin."""
-        return [n for name in self.budget for n in (self.twin(name), name) if n]
-
-    def comparison(self, full: bool = False) -> dict[str, str]:
-        """The compared rows with their labels, in the comparison's order: the
-        CPU-budget rows, or (`full`) the full-length ones."""
-        rows = self.full if full else self.budget
-        return {n: label for n, label in self.labels.items() if n in rows}
-
-
-# Which experiments each chapter shows, by notebook name. A chapter's notebook
-# reads its lists here; `BOOK_PLAN` trains every experiment a chapter shows.
-CHAPTERS: dict[str, Chapter] = {
-    "mnist": Chapter(budget=("mnist",), full=("mnist_full",)),
-    "cifar10": Chapter(
-        budget=("cifar10", "cifar10_aug"), full=("cifar10_aug_full", "cifar10_full"),
-        labels={"cifar10_aug": "augmented", "cifar10": "not augmented",
-                "cifar10_aug_full": "augmented", "cifar10_full": "not augmented"},
-        also=("cifar10_short",)),
-    "cifar100": Chapter(budget=("cifar100",)),
-    "svhn": Chapter(budget=("svhn",)),
-    "table5_heads": Chapter(
-        budget=("cifar10_fc", "cifar10_fc_dropout", "cifar10"),
-        full=("cifar10_fc_full", "cifar10_fc_dropout_full", "cifar10_full"),
-        labels={"cifar10": "GAP", "cifar10_fc_dropout": "FC + dropout", "cifar10_fc": "FC",  # the paper's order
-                "cifar10_full": "GAP", "cifar10_fc_dropout_full": "FC + dropout", "cifar10_fc_full": "FC"}),
-    "figure4_dropout": Chapter(
-        budget=("cifar10", "cifar10_nodropout"), full=("cifar10_full", "cifar10_nodropout_full"),
-        labels={"cifar10": "dropout", "cifar10_nodropout": "no dropout",
-                "cifar10_full": "dropout", "cifar10_nodropout_full": "no dropout"}),
-    # Every table of the paper, full length beside the budget.
-    "summary": Chapter(
-        budget=("cifar10", "cifar10_aug", "cifar100", "svhn", "mnist", "cifar10_fc", "cifar10_fc_dropout"),
-        full=("cifar10_full", "cifar10_aug_full", "mnist_full", "cifar10_fc_full", "cifar10_fc_dropout_full")),
-    # Time to accuracy: (experiment, recipe) in the order the table lists them;
-    # cifar10 (no augmentation) is there for orientation while cifar10_aug has no record.
-    "engineering": Chapter(
-        budget=("mnist", "mnist_fast", "cifar10_aug", "cifar10_aug_fast", "cifar10"),
-        labels={"mnist": "CPU-budget recipe", "mnist_fast": "fast recipe",
-                "cifar10_aug": "CPU-budget recipe, augmented", "cifar10_aug_fast": "fast recipe, augmented",
-                "cifar10": "CPU-budget recipe, not augmented"}),
-}

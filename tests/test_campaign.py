@@ -1,7 +1,8 @@
 import json
 import pytest
 
-from nin_repro import campaign, checkpoint, experiments, results
+from nin_repro import checkpoint, experiments, results
+from nin_repro.book import campaign
 from test_results import make_record
 
 
@@ -67,7 +68,7 @@ def test_a_run_not_tested_yet_says_so(tmp_path):
     assert campaign.stages_table("cifar10_full", 0, tmp_path).loc["1-200"]["last test error (%)"] == \
         "not tested yet"
     assert campaign.error_by_length("cifar10", tmp_path).empty  # no error to place at any length yet
-    from nin_repro import claims, tables
+    from nin_repro.book import claims, tables
 
     assert tables.run_records_table(tmp_path).iloc[-1]["test error (%)"] == "not tested yet"
     assert "`cifar10_full` seed 0 is at epoch 3 of 260 (not tested yet)" in claims.full_length_status(tmp_path)
@@ -287,7 +288,7 @@ def test_the_warmup_table_sets_a_stalled_runs_epochs_beside_the_same_run_with_wa
 def test_a_given_up_run_is_listed_with_its_cost_and_why(tmp_path):
     import json
 
-    from nin_repro import tables
+    from nin_repro.book import tables
 
     assert tables.given_up_rows(tmp_path) is None
     (tmp_path / "stalls").mkdir()

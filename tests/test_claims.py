@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from nin_repro import claims, experiments, results
-from nin_repro.display import md_table
+from nin_repro import experiments, results
+from nin_repro.book import chapters, claims
+from nin_repro.book.display import md_table
 from test_campaign import snapshot
 from test_results import make_record
 
@@ -233,7 +234,7 @@ def maps_file(results_dir, run, epoch, epochs, true_peak):
     the whole-test-set check's numbers given."""
     import numpy as np
 
-    from nin_repro.figures import figure_path
+    from nin_repro.book.figure5 import figure_path
 
     path = figure_path(results_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -262,9 +263,7 @@ def test_maps_of_a_run_in_progress_wait_for_its_end_and_then_decide(tmp_path):
 
 
 def test_the_abstract_gives_each_full_length_experiments_finished_seeds_together(tmp_path):
-    from nin_repro import experiments as exps
-
-    plan = list(dict.fromkeys((n, s) for n, s in exps.BOOK_PLAN if n.endswith("_full")))
+    plan = list(dict.fromkeys((n, s) for n, s in chapters.BOOK_PLAN if n.endswith("_full")))
     assert claims.full_length_status(tmp_path) == f"none of the {len(plan)} planned full-length runs has started yet"
     for seed, error in [(0, 0.35), (2, 0.40), (1, 0.38)]:
         results.write_record(record("mnist_full", seed, [1.0, error]), tmp_path)

@@ -125,7 +125,7 @@ def test_render_shows_the_records_of_its_results_dir(tmp_path, monkeypatch, caps
 
 @pytest.mark.parametrize("hours", ["nan", "-1", "inf"])
 def test_reproduce_refuses_a_budget_that_is_no_number_of_hours(tmp_path, capsys, monkeypatch, hours):
-    from nin_repro import reproduce
+    from nin_repro.book import reproduce
 
     monkeypatch.setattr(reproduce, "train", lambda *a, **k: pytest.fail("trained"))
     assert main(["reproduce", "--only", "mnist", "--hours", hours, "--results-dir", str(tmp_path)]) == 2

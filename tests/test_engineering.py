@@ -2,7 +2,8 @@
 
 import pytest
 
-from nin_repro import engineering, results
+from nin_repro import results
+from nin_repro.book import engineering
 from test_report import curve
 
 

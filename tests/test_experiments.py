@@ -4,6 +4,7 @@ from dataclasses import replace
 import pytest
 
 from nin_repro import data, experiments
+from nin_repro.book import chapters
 from nin_repro.experiments import CIFAR_MODEL, Experiment, TrainConfig
 
 
@@ -38,9 +39,9 @@ def test_a_model_that_does_not_fit_its_dataset_is_refused_where_it_is_defined(ch
 
 
 def test_each_chapter_shows_known_experiments_each_full_length_row_beside_its_budget_row():
-    from nin_repro.notebooks import FOLDER
+    from nin_repro.book.notebooks import FOLDER
 
-    for name, chapter in experiments.CHAPTERS.items():
+    for name, chapter in chapters.CHAPTERS.items():
         assert (FOLDER / f"{name}.md").is_file(), name
         assert set(chapter.shows()) <= set(experiments.EXPERIMENTS), name
         assert all(n.endswith("_full") for n in chapter.full) and not any(n.endswith("_full") for n in chapter.budget)
@@ -50,11 +51,11 @@ def test_each_chapter_shows_known_experiments_each_full_length_row_beside_its_bu
 
 
 def test_a_chapters_comparison_keeps_the_papers_order_and_its_table_puts_full_length_first():
-    heads = experiments.CHAPTERS["table5_heads"]
+    heads = chapters.CHAPTERS["table5_heads"]
     assert heads.comparison() == {"cifar10": "GAP", "cifar10_fc_dropout": "FC + dropout", "cifar10_fc": "FC"}
     assert list(heads.comparison(full=True)) == ["cifar10_full", "cifar10_fc_dropout_full", "cifar10_fc_full"]
-    assert experiments.CHAPTERS["cifar10"].comparison(full=True) == {"cifar10_aug_full": "augmented",
+    assert chapters.CHAPTERS["cifar10"].comparison(full=True) == {"cifar10_aug_full": "augmented",
                                                                      "cifar10_full": "not augmented"}
-    assert experiments.CHAPTERS["summary"].table() == [
+    assert chapters.CHAPTERS["summary"].table() == [
         "cifar10_full", "cifar10", "cifar10_aug_full", "cifar10_aug", "cifar100", "svhn", "mnist_full", "mnist",
         "cifar10_fc_full", "cifar10_fc", "cifar10_fc_dropout_full", "cifar10_fc_dropout"]

@@ -6,7 +6,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from nin_repro import experiments  # noqa: E402
-from nin_repro.figures import (claim_reading, evaluation_note, extract_confidence_maps, figure_source,  # noqa: E402
+from nin_repro.book.figure5 import (claim_reading, evaluation_note, extract_confidence_maps, figure_source,  # noqa: E402
                                load_confidence_maps, map_claim, map_statistics, plot_confidence_maps,
                                sample_description, shown_reading)
 from nin_repro.run_config import resolve_run  # noqa: E402

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from nin_repro.experiments import MNIST_MODEL
-from nin_repro.paper import CAFFE_ZOO_MMACS, CAFFE_ZOO_PARAMETERS
+from nin_repro.book.paper import CAFFE_ZOO_MMACS, CAFFE_ZOO_PARAMETERS
 from nin_repro.model import NiN, ModelConfig, count_macs, count_parameters, architecture_table, pooled_size
 
 

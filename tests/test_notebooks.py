@@ -69,7 +69,7 @@ def test_every_chapter_is_a_myst_markdown_notebook_paired_with_its_executed_ipyn
     # The .md is the source a person edits; the .ipynb holds the same cells with
     # their outputs. A page whose .ipynb lags its .md would show prose or code
     # its source no longer has.
-    from nin_repro import notebooks
+    from nin_repro.book import notebooks
 
     mds = sorted(p.stem for p in NOTEBOOKS.glob("*.md"))
     assert mds == sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
@@ -83,7 +83,7 @@ def test_every_chapter_is_a_myst_markdown_notebook_paired_with_its_executed_ipyn
 def test_out_of_sync_names_the_chapter_and_what_to_run(tmp_path):
     import shutil
 
-    from nin_repro import notebooks
+    from nin_repro.book import notebooks
 
     for suffix in (".md", ".ipynb"):
         shutil.copy(NOTEBOOKS / f"svhn{suffix}", tmp_path / f"svhn{suffix}")
@@ -125,7 +125,8 @@ def test_inputs_are_hidden_and_parameters_removed_from_the_page():
 
 
 def test_retrain_trains_each_budget_row_of_the_chapter_for_each_seed_only_when_asked(monkeypatch, capsys):
-    from nin_repro import notebooks, train as train_module
+    from nin_repro import train as train_module
+    from nin_repro.book import notebooks
 
     calls = []
     monkeypatch.setattr(train_module, "train", lambda run, **kwargs: calls.append((run.experiment.name, run.seed)))
@@ -140,7 +141,8 @@ def test_retrain_trains_each_budget_row_of_the_chapter_for_each_seed_only_when_a
 def test_retrain_twice_into_one_results_folder_trains_the_runs_again(tmp_path, data_dir, cache_dir, monkeypatch):
     """retrain=True means "train these runs": a run that has a record (the
     committed ones, or a first retrain) is trained anew, not refused."""
-    from nin_repro import data, notebooks, results
+    from nin_repro import data, results
+    from nin_repro.book import notebooks
 
     data.load_packed("mnist", data_dir, cache_dir)
     (tmp_path / "cache").mkdir()

@@ -3,7 +3,8 @@ records."""
 
 import dataclasses
 
-from nin_repro import checkpoint, display, findings, plots, results, tables
+from nin_repro import checkpoint, results
+from nin_repro.book import display, findings, plots, tables
 from test_results import make_record
 
 
@@ -209,7 +210,7 @@ def test_a_printed_difference_is_the_difference_of_the_printed_errors(tmp_path):
     assert "dropout 13.69% train vs 18.91% test (a gap of 5.22 points)" in out[1]
     assert findings.dropout_reading(tmp_path).startswith(
         "At the CPU budget (1 epochs), dropout lowers the test error by 0.22 points (1.2% of")
-    from nin_repro import claims
+    from nin_repro.book import claims
     fig4 = next(v for v in claims.verdicts(tmp_path) if v.claim.chapter == "figure4_dropout")
     assert "1.2% (19.13% without, 18.91% with;" in fig4.ours
 
@@ -237,7 +238,7 @@ def test_a_difference_from_the_paper_inside_the_rows_noise_is_called_unresolved(
 def test_reproductions_place_ours_among_the_paper_and_later_runs_lowest_first(tmp_path):
     import matplotlib
     matplotlib.use("Agg")
-    from nin_repro.paper import LATER_REPRODUCTIONS
+    from nin_repro.book.paper import LATER_REPRODUCTIONS
 
     table = tables.reproductions_table(tmp_path).set_index("source")
     assert list(table.index[-2:]) == ["ours, no augmentation, CPU budget (n=0)", "ours, augmented, CPU budget (n=0)"]
@@ -261,7 +262,7 @@ def test_reproductions_place_ours_among_the_paper_and_later_runs_lowest_first(tm
 
 
 def test_runs_left_are_the_planned_runs_without_a_protocol_record_with_what_the_done_ones_cost(tmp_path):
-    from nin_repro.experiments import BOOK_PLAN
+    from nin_repro.book.chapters import BOOK_PLAN
     from test_campaign import snapshot
 
     assert len(tables.runs_left_table(tmp_path)) == len(BOOK_PLAN)

@@ -1,8 +1,9 @@
 import pytest
 
-from nin_repro import campaign, checkpoint, claims, experiments
+from nin_repro import checkpoint, experiments
+from nin_repro.book import campaign, chapters, claims, comparison
 from nin_repro import results
-from nin_repro.reproduce import plan, reproduce, time_left
+from nin_repro.book.reproduce import plan, reproduce, time_left
 from test_results import make_record
 from tiny import frozen_clock, tiny
 
@@ -22,7 +23,8 @@ def tiny_plan(monkeypatch, data_dir, cache_dir, tmp_path):
 
 
 def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_plan, tmp_path, monkeypatch):
-    from nin_repro import reproduce as reproduce_module, train as train_module
+    from nin_repro import train as train_module
+    from nin_repro.book import reproduce as reproduce_module
 
     status = lambda jobs: [j.status for j in jobs]  # noqa: E731
     assert status(reproduce(hours=0, **tiny_plan)) == ["left", "left"]  # no budget: nothing starts
@@ -63,7 +65,7 @@ def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_pl
 
 
 def test_a_redo_that_outlives_a_stop_continues_and_is_not_started_again(tiny_plan, tmp_path, monkeypatch):
-    from nin_repro import reproduce as reproduce_module
+    from nin_repro.book import reproduce as reproduce_module
 
     kw = {**tiny_plan, "jobs": [("t_rep_a", 0)], "figure_runs": None}
     name = "t_rep_a__seed0__subset512"
@@ -96,7 +98,7 @@ def test_a_redo_that_outlives_a_stop_continues_and_is_not_started_again(tiny_pla
 def test_redo_restarts_finished_runs_only_and_continues_one_in_progress(tiny_plan, tmp_path, monkeypatch):
     """`--redo` means "train the finished runs again": a run that has never
     finished keeps its epochs (a restart would delete its snapshot)."""
-    from nin_repro import reproduce as reproduce_module
+    from nin_repro.book import reproduce as reproduce_module
 
     real_train = reproduce_module.train
     with monkeypatch.context() as m:  # t_rep_a finishes, t_rep_b stops after its first epoch
@@ -115,7 +117,7 @@ def test_redo_restarts_finished_runs_only_and_continues_one_in_progress(tiny_pla
 
 
 def test_a_malformed_record_stops_reproduce_before_anything_trains(tiny_plan, tmp_path, monkeypatch):
-    from nin_repro import reproduce as reproduce_module
+    from nin_repro.book import reproduce as reproduce_module
 
     runs = tmp_path / "results" / "runs"
     runs.mkdir(parents=True)
@@ -126,7 +128,7 @@ def test_a_malformed_record_stops_reproduce_before_anything_trains(tiny_plan, tm
 
 
 def test_figure5_is_redrawn_from_the_finished_run_once(tiny_plan, tmp_path):
-    from nin_repro.figures import load_confidence_maps
+    from nin_repro.book.figure5 import load_confidence_maps
 
     reproduce(figure_runs=[("t_rep_none", 0), ("t_rep_a", 0)], **tiny_plan)  # the first with a trained net
     maps = load_confidence_maps(tmp_path / "results")
@@ -143,8 +145,9 @@ def test_figure5_is_redrawn_from_the_finished_run_once(tiny_plan, tmp_path):
 
 
 def test_figure5_follows_a_run_in_progress_until_it_finishes(tiny_plan, tmp_path, monkeypatch):
-    from nin_repro import reproduce as reproduce_module, train as train_module
-    from nin_repro.figures import load_confidence_maps
+    from nin_repro import train as train_module
+    from nin_repro.book import reproduce as reproduce_module
+    from nin_repro.book.figure5 import load_confidence_maps
 
     clock = frozen_clock()
     with monkeypatch.context() as m:  # stops after epoch 1 of 2 (see the budget test above)
@@ -173,7 +176,7 @@ def test_plan_covers_every_table_and_rejects_unknown_names():
 
 def test_the_plan_trains_exactly_the_experiments_the_chapters_show():
     planned = {n for n, _ in plan()}
-    shown = {n for chapter in experiments.CHAPTERS.values() for n in chapter.shows()}
+    shown = {n for chapter in chapters.CHAPTERS.values() for n in chapter.shows()}
     assert planned <= set(experiments.EXPERIMENTS)
     assert shown - planned == set(), "a chapter shows an experiment `nin-repro reproduce` never trains"
     assert planned - shown == set(), "the plan trains an experiment no chapter shows"
@@ -190,7 +193,8 @@ def test_seeds_pick_exact_jobs_in_the_books_order():
 
 
 def test_cli_reproduce_seeds_reach_the_plan(monkeypatch, capsys):
-    from nin_repro import cli, reproduce as reproduce_module
+    from nin_repro import cli
+    from nin_repro.book import reproduce as reproduce_module
 
     # the real plan rejects a bad seed before anything trains: a clear error, not a traceback
     assert cli.main(["reproduce", "--only", "cifar10", "--seeds", "-1"]) == 2
@@ -249,7 +253,8 @@ def test_a_run_not_started_is_told_what_its_experiment_cost_before(tmp_path):
 def test_a_fresh_run_starts_only_if_an_epoch_of_its_kind_fits_the_budget(tiny_plan, tmp_path, monkeypatch):
     import torch
 
-    from nin_repro import reproduce as reproduce_module, train as train_module
+    from nin_repro import train as train_module
+    from nin_repro.book import reproduce as reproduce_module
     from nin_repro.device import machine_name, resolve_precision
 
     cpu = torch.device("cpu")
@@ -272,7 +277,7 @@ def test_a_fresh_run_starts_only_if_an_epoch_of_its_kind_fits_the_budget(tiny_pl
 
 
 def test_the_forecast_of_a_run_tested_every_5th_epoch_counts_its_slower_tested_epoch(tmp_path):
-    from nin_repro.reproduce import next_epoch_seconds
+    from nin_repro.book.reproduce import next_epoch_seconds
 
     row = {"machine": "cpu (X)", "precision": "fp32"}
     seconds = [700.0, 660.0, 661.0, 662.0, 663.0, 664.0]  # epochs 4-9; the slow epoch 4 is not among the last 5
@@ -305,7 +310,7 @@ def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_tabl
     """A protocol changed after a run finished (mnist_full's warm-up, 1 -> 5
     epochs): the run no longer counts, and `reproduce` trains it again from
     the start; under the protocol as it stands it is done."""
-    from nin_repro import reproduce as reproduce_module
+    from nin_repro.book import reproduce as reproduce_module
 
     exp = experiments.EXPERIMENTS["t_rep_a"]
     old = {**exp.train.to_dict(), "warmup_epochs": exp.train.warmup_epochs + 1}
@@ -313,7 +318,7 @@ def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_tabl
     results.write_record(rec, tmp_path / "results")
     assert results.protocol_changes(rec) == [
         f"warmup_epochs: {exp.train.warmup_epochs + 1} -> {exp.train.warmup_epochs}"]
-    assert results.summarize(results.read_records(tmp_path / "results"), ["t_rep_a"])[0]["n"] == 0
+    assert comparison.summarize(results.read_records(tmp_path / "results"), ["t_rep_a"])[0]["n"] == 0
     seen = []
     monkeypatch.setattr(reproduce_module, "train", lambda run, **call: seen.append(
         (run.name, call["resume"], call["restart"])) or make_record("t_rep_a", seed=0, error=0.9))
@@ -330,7 +335,7 @@ def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_tabl
     assert (tmp_path / "results" / "superseded" / "t_rep_a__seed0.pt").read_bytes() == b"old weights"
     assert not weights.exists() and not results.record_path("t_rep_a__seed0", tmp_path / "results").exists()
     assert claims.compute_table(tmp_path / "results").set_index("status").loc["superseded", "runs"] == 1
-    from nin_repro import tables
+    from nin_repro.book import tables
     assert tables.superseded_lines(tmp_path / "results") == (
         f"- `t_rep_a` seed 0: warmup_epochs: {old['warmup_epochs']} -> {exp.train.warmup_epochs}; "
         "trained again under the protocol as it stands")
@@ -342,7 +347,7 @@ def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_tabl
 
 def test_a_redo_of_an_earlier_protocols_run_under_way_resumes_and_keeps_the_old_record(tiny_plan, tmp_path,
                                                                                         monkeypatch):
-    from nin_repro import reproduce as reproduce_module
+    from nin_repro.book import reproduce as reproduce_module
     from test_campaign import snapshot
 
     exp = experiments.EXPERIMENTS["t_rep_a"]

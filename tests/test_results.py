@@ -3,6 +3,7 @@ import json
 import pytest
 
 from nin_repro import results
+from nin_repro.book import comparison
 
 
 def make_record(experiment="mnist", seed=0, error=0.5, **config):
@@ -86,12 +87,12 @@ def test_writer_refuses_an_invalid_record_and_keeps_the_old_file(tmp_path):
 def test_summary_mean_std_n_and_not_run_yet():
     recs = [make_record(seed=0, error=0.4), make_record(seed=1, error=0.6),
             make_record(seed=2, error=9.0, overrides={"subset": 10})]  # a smoke run does not count
-    rows = {r["experiment"]: r for r in results.summarize(recs, ["mnist", "cifar10"])}
+    rows = {r["experiment"]: r for r in comparison.summarize(recs, ["mnist", "cifar10"])}
     assert rows["mnist"]["n"] == 2 and rows["mnist"]["ours_mean"] == pytest.approx(0.5)
     assert rows["mnist"]["ours_std"] == pytest.approx(0.1414, abs=1e-4)
     assert rows["mnist"]["paper"] == 0.47 and rows["mnist"]["difference"] == pytest.approx(0.03)
     assert rows["cifar10"]["ours_mean"] is None and rows["cifar10"]["paper"] == 10.41
-    text = results.format_table(list(rows.values()))
+    text = comparison.format_table(list(rows.values()))
     assert "not run yet" in text.splitlines()[2] and "0.50 ± 0.14" in text
 
 
@@ -164,7 +165,7 @@ def test_protocol_runs_are_the_records_a_table_rests_on():
 
 def test_protocol_changes_name_each_setting_changed_since_the_run():
     from nin_repro import experiments
-    from nin_repro.tables import _finished_status as tables_status
+    from nin_repro.book.tables import _finished_status as tables_status
 
     exp = experiments.get("mnist_full")
     train, model = exp.train.to_dict(), exp.model.to_dict()
@@ -200,15 +201,15 @@ def test_a_row_pools_the_runs_of_one_copy_of_the_data_and_names_the_others():
     default row rests on the copy with the most runs, the newer on a tie."""
     jpeg = [on_copy(make_record("cifar10", seed=s, error=e), JPEG_SOURCE) for s, e in ((0, 18.9), (1, 19.1))]
     lossless = on_copy(make_record("cifar10", seed=2, error=14.8), LOSSLESS_SOURCE, "2026-12-03T00:00:00+0000")
-    (row,) = results.summarize(jpeg + [lossless], ["cifar10"])
+    (row,) = comparison.summarize(jpeg + [lossless], ["cifar10"])
     assert row["n"] == 2 and row["ours_mean"] == pytest.approx(19.0) and row["seeds"] == [0, 1]
     assert row["copy"] == "JPEG copy (quality 75)" and row["other_copies"] == [results.data_copy(lossless)]
-    (other,) = results.summarize(jpeg + [lossless], ["cifar10"], copy=results.data_copy(lossless))
+    (other,) = comparison.summarize(jpeg + [lossless], ["cifar10"], copy=results.data_copy(lossless))
     assert other["n"] == 1 and other["ours_mean"] == 14.8 and other["other_copies"] == ["JPEG copy (quality 75)"]
     # one run on each copy: the newer copy's run finished last, so it makes the row
-    (row,) = results.summarize(jpeg[:1] + [lossless], ["cifar10"])
+    (row,) = comparison.summarize(jpeg[:1] + [lossless], ["cifar10"])
     assert row["ours_mean"] == 14.8
-    (none,) = results.summarize([], ["cifar10"])
+    (none,) = comparison.summarize([], ["cifar10"])
     assert none["n"] == 0 and none["copy"] is None and none["other_copies"] == []
 
 
@@ -218,7 +219,7 @@ def test_compared_rows_rest_on_the_copy_they_share():
     aug = [on_copy(make_record("cifar10_aug", seed=0, error=19.1), JPEG_SOURCE)]
     records = plain + aug
     # cifar10 alone has most runs on the lossless copy, but only the JPEG copy has runs of both
-    assert results.summarize(records, ["cifar10"])[0]["copy"].startswith("near-lossless")
+    assert comparison.summarize(records, ["cifar10"])[0]["copy"].startswith("near-lossless")
     assert results.shared_copy(records, ["cifar10", "cifar10_aug"]) == "JPEG copy (quality 75)"
     assert results.shared_copy(plain, ["cifar10", "cifar10_aug"]) is None  # no run of cifar10_aug at all
     assert results.shared_copy(records, ["cifar10"]).startswith("near-lossless")

@@ -16,8 +16,8 @@ from urllib.parse import urljoin, urlparse
 import pytest
 import yaml
 
-from nin_repro.claims import CLAIMS
-from nin_repro.paper import PAPER_ERRORS
+from nin_repro.book.claims import CLAIMS
+from nin_repro.book.paper import PAPER_ERRORS
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

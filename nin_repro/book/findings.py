@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import statistics
 
-from . import campaign, results
+from nin_repro import results
+
+from . import campaign, comparison
+from .chapters import CHAPTERS
 from .display import printed_cut, short_where, shown
-from .experiments import CHAPTERS
 from .tables import NOT_RUN, mean_std, missing_status, rows_where
 
 
 def verdict(experiment: str, results_dir=None) -> str:
     """One sentence on how our runs compare with the paper, from the records."""
-    r = results.summarize(results.read_records(results_dir), [experiment])[0]
+    r = comparison.summarize(results.read_records(results_dir), [experiment])[0]
     if r["ours_mean"] is None:
         return f"`{experiment}`: {missing_status(experiment)}."
     text = (f"`{experiment}`: {mean_std(r['ours_mean'], r['ours_std'])}% test error over n={r['n']} "
@@ -143,7 +145,7 @@ def noise_line(labels: dict, results_dir=None) -> str:
 
 def _summarized(names, results_dir) -> dict:
     """The rows of `names`, each pooling the runs on the copy of the data they share (`results.shared_copy`)."""
-    return results.compared_rows(results.read_records(results_dir), names)
+    return comparison.compared_rows(results.read_records(results_dir), names)
 
 
 def _lines(lines: list[str]) -> str:

@@ -17,12 +17,15 @@ import math
 import time
 from dataclasses import dataclass
 
-from . import campaign, checkpoint, data, results
-from .checkpoint import CheckpointError
-from .experiments import BOOK_PLAN, EXPERIMENTS, TrainConfig
-from .device import machine_name, resolve_device, resolve_precision
-from .run_config import MAX_SEED, resolve_run, run_overrides
-from .train import redo_in_progress, train
+from nin_repro import checkpoint, data, results
+from nin_repro.checkpoint import CheckpointError
+from nin_repro.device import machine_name, resolve_device, resolve_precision
+from nin_repro.experiments import EXPERIMENTS, TrainConfig
+from nin_repro.run_config import MAX_SEED, resolve_run, run_overrides
+from nin_repro.train import redo_in_progress, train
+
+from . import campaign
+from .chapters import BOOK_PLAN
 
 # Figure 5's maps come from the first of these runs that has finished and
 # left its trained net (weights, or a checkpoint in the cache): the paper's
@@ -245,7 +248,7 @@ def refresh_figure5(run_names: list[str], data_dir=None, cache_dir=None, results
     (a finished full-length run, else one in progress, else a shorter
     finished one), unless the committed maps already come from that run at
     the epoch its net has reached, with the whole-test-set check."""
-    from .figures import extract_confidence_maps, figure_source, load_confidence_maps
+    from .figure5 import extract_confidence_maps, figure_source, load_confidence_maps
 
     source = figure_source(run_names, cache_dir, results_dir)
     if source is None:

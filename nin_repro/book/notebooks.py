@@ -15,7 +15,7 @@ with prose or code its source does not have.
 
 A chapter's first cells are the same in every notebook: its papermill
 parameters, checked here (`check_notebook_params`), and `retrain`, which
-trains the experiments the chapter shows (`experiments.CHAPTERS`) through
+trains the experiments the chapter shows (`chapters.CHAPTERS`) through
 the library.
 """
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import paths
+from nin_repro import paths
 
 FOLDER = paths.REPO_ROOT / "notebooks"
 FORMATS = "ipynb,md:myst"
@@ -116,15 +116,15 @@ def check_notebook_params(retrain, epochs, seeds, device, subset) -> None:
 
 def retrain(chapter: str, retrain: bool, *, seeds, device, epochs, subset, data_dir, results_dir) -> None:
     """A chapter's `retrain` cell: with `retrain=True`, train each of its
-    CPU-budget experiments (`experiments.CHAPTERS[chapter].budget`) for each
+    CPU-budget experiments (`chapters.CHAPTERS[chapter].budget`) for each
     seed, writing run records; else say that the page shows the committed ones."""
-    from .experiments import CHAPTERS
+    from .chapters import CHAPTERS
 
     if not retrain:
         print("retrain=False: showing the committed run records")
         return
-    from .run_config import resolve_run
-    from .train import train
+    from nin_repro.run_config import resolve_run
+    from nin_repro.train import train
 
     for name in CHAPTERS[chapter].budget:
         for seed in seeds:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from nin_repro import paths, results
+
 from . import notebooks as chapters
-from . import paths, results
 
 NOTEBOOKS = paths.REPO_ROOT / "notebooks"
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import paths
-from .atomic import atomic_path
-from .experiments import get as get_experiment
-from .model import ModelConfig, NiN
+from nin_repro import paths
+from nin_repro.atomic import atomic_path
+from nin_repro.experiments import get as get_experiment
+from nin_repro.model import ModelConfig, NiN
 
 SAMPLE_SEED = 0
 
@@ -35,7 +35,7 @@ def _record_and_checkpoint(run_name: str, cache_dir=None, results_dir=None) -> t
     snapshot), counted for a finished run only if it holds the run's last
     epoch (else None: that run's net is its committed weights, if any). A
     corrupt checkpoint raises CheckpointError."""
-    from . import checkpoint, results
+    from nin_repro import checkpoint, results
 
     record_path = results.record_path(run_name, results_dir)
     record = results.read_record(record_path) if record_path.exists() else None
@@ -50,7 +50,7 @@ def _trained_net(run_name: str, cache_dir=None, results_dir=None) -> tuple[dict,
     newest of its checkpoints (the cache's, or the snapshot in the repository
     of a run in progress), else, for a finished run, its committed weights. A
     finished run's checkpoint counts only if it holds the run's last epoch."""
-    from . import checkpoint
+    from nin_repro import checkpoint
 
     record, state = _record_and_checkpoint(run_name, cache_dir, results_dir)
     if state is not None:
@@ -69,8 +69,8 @@ def figure_source(run_names: list[str], cache_dir=None, results_dir=None) -> tup
     it trains); else the first finished shorter run with a trained net. None
     when none has a net. A corrupt checkpoint disqualifies its run here
     (training reports it)."""
-    from . import checkpoint
-    from .experiments import FULL_EPOCHS
+    from nin_repro import checkpoint
+    from nin_repro.experiments import FULL_EPOCHS
 
     finished_full, in_progress, finished_short = [], [], []
     for name in run_names:
@@ -119,8 +119,8 @@ def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, result
     randomly drawn misclassified ones until at least `n_wrong` are wrong, and
     the whole-test-set statistics of `map_statistics`, from the trained net of
     `run_name` (e.g. "cifar10__seed0")."""
-    from .data import load
-    from .preprocess import load_test_inputs
+    from nin_repro.data import load
+    from nin_repro.preprocess import load_test_inputs
 
     config, state, epoch, history = _trained_net(run_name, cache_dir, results_dir)
     # The run's own test of this very net, where it tested this epoch: in its

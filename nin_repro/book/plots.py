@@ -5,9 +5,12 @@ network itself."""
 
 from __future__ import annotations
 
-from . import results
-from .experiments import CHAPTERS, EXPERIMENTS
-from .model import architecture_table
+from nin_repro import results
+from nin_repro.experiments import EXPERIMENTS
+from nin_repro.model import architecture_table
+
+from . import comparison
+from .chapters import CHAPTERS
 from .paper import PAPER_ERRORS
 from .tables import NOT_RUN, cifar10_anchors, experiment_runs, missing_status
 
@@ -52,7 +55,7 @@ def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, p
     import matplotlib.pyplot as plt
 
     if compared_with and protocol_only:
-        recs = results.compared_rows(results.read_records(results_dir), compared_with)[experiment]["runs"]
+        recs = comparison.compared_rows(results.read_records(results_dir), compared_with)[experiment]["runs"]
     else:
         recs = experiment_runs(experiment, results_dir, protocol_only)
     if ax is None:
@@ -88,10 +91,10 @@ def plot_summary(results_dir=None, ax=None):
     records = results.read_records(results_dir)
     rows = []
     for full, budget in pairs:
-        r = results.summarize(records, [full])[0]
+        r = comparison.summarize(records, [full])[0]
         label = "full length"
         if r["ours_mean"] is None and budget:
-            r, label = results.summarize(records, [budget])[0], f"CPU budget, {EXPERIMENTS[budget].train.epochs} ep."
+            r, label = comparison.summarize(records, [budget])[0], f"CPU budget, {EXPERIMENTS[budget].train.epochs} ep."
         rows.append((r, label if r["ours_mean"] is not None else missing_status(r["experiment"])))
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4.2))
@@ -123,7 +126,7 @@ def plot_dropout_curves(results_dir=None, ax=None, full: bool = False):
     drawn = False
     palettes = (("#1f4e8c", "#4c72b0", "#8fb0dd"), ("#8c1f1f", "#c44e52", "#e39a9c"))
     labels = CHAPTERS["figure4_dropout"].comparison(full)
-    rows = results.compared_rows(results.read_records(results_dir), labels)
+    rows = comparison.compared_rows(results.read_records(results_dir), labels)
     for (name, label), palette in zip(labels.items(), palettes):
         for i, r in enumerate(rows[name]["runs"]):
             _plot_run(ax, r, color=palette[i % len(palette)], label=f"{label}, ")

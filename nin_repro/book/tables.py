@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import campaign, results
+from nin_repro import results
+from nin_repro.experiments import EXPERIMENTS, TrainConfig
+
+from . import campaign, comparison
+from .chapters import BOOK_PLAN, CHAPTERS
 from .display import short_where
-from .experiments import BOOK_PLAN, CHAPTERS, EXPERIMENTS, TrainConfig
 from .paper import LATER_REPRODUCTIONS, PAPER_ERRORS
 
 NOT_RUN = "not run yet"
@@ -79,12 +82,12 @@ def row_copy(row: dict) -> str:
 
 
 def copy_rows(experiments: list[str], results_dir=None) -> list[dict]:
-    """`results.summarize`'s rows, and after the row of an experiment whose
+    """`comparison.summarize`'s rows, and after the row of an experiment whose
     runs trained on more than one copy of the data, a row for each other copy."""
     records = results.read_records(results_dir)
     rows = []
-    for r in results.summarize(records, experiments):
-        rows += [r] + [results.summarize(records, [r["experiment"]], copy=c)[0] for c in r["other_copies"]]
+    for r in comparison.summarize(records, experiments):
+        rows += [r] + [comparison.summarize(records, [r["experiment"]], copy=c)[0] for c in r["other_copies"]]
     return rows
 
 
@@ -97,7 +100,7 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
     `paper_table`. A row without records says whether it is in progress
     (with its error so far), not started, not run yet or not runnable here."""
     if compared:
-        rows = list(results.compared_rows(results.read_records(results_dir), experiments).values())
+        rows = list(comparison.compared_rows(results.read_records(results_dir), experiments).values())
     else:
         rows = copy_rows(experiments, results_dir)
     running = campaign._protocol_in_progress(results_dir)
@@ -237,7 +240,7 @@ def summary_table(results_dir=None) -> pd.DataFrame:
 
 def heads_table(results_dir=None, full: bool = False) -> pd.DataFrame:
     """Table 5: the same mlpconv stack with three heads, each with its size."""
-    from .model import NiN, count_parameters
+    from nin_repro.model import NiN, count_parameters
 
     labels = CHAPTERS["table5_heads"].comparison(full)
     names = list(labels)[::-1]
@@ -325,7 +328,7 @@ def protocol_table(names: list[str]) -> pd.DataFrame:
     """The protocol of each named experiment: its net and inputs (size,
     preprocessing, initialization) and the training schedule in words, from
     the experiment registry."""
-    from .model import NiN, count_parameters
+    from nin_repro.model import NiN, count_parameters
 
     rows = []
     for name in names:
@@ -342,7 +345,7 @@ def protocol_table(names: list[str]) -> pd.DataFrame:
 
 def sizes_table(names: list[str] | None = None) -> pd.DataFrame:
     """Parameters and multiply-accumulates of each experiment's net."""
-    from .model import NiN, count_macs, count_parameters
+    from nin_repro.model import NiN, count_macs, count_parameters
 
     rows = []
     seen = set()

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import checkpoint, paths, results
+from nin_repro import checkpoint, paths, results
+from nin_repro.experiments import EXPERIMENTS
+
+from .chapters import BOOK_PLAN
 from .display import short_where
-from .experiments import BOOK_PLAN, EXPERIMENTS
 from .paper import AUTHOR_CIFAR10_MILESTONES, PAPER_ERRORS
 
 # The full-length experiments, in the order the book (and `reproduce`) takes them.
@@ -479,7 +481,7 @@ def supersede(run_name: str, because: str, results_dir=None) -> Path:
     The new copies are written before the old files go."""
     import shutil
 
-    from .atomic import atomic_path, atomic_write_text
+    from nin_repro.atomic import atomic_path, atomic_write_text
 
     root = paths.results_dir(results_dir)
     folder = root / "superseded"

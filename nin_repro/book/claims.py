@@ -32,9 +32,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import campaign, results
+from nin_repro import results
+from nin_repro.experiments import CIFAR_EPOCHS, EXPERIMENTS, FULL_EPOCHS
+
+from . import campaign, comparison
+from .chapters import BOOK_PLAN, CHAPTERS
 from .display import printed_cut, shown
-from .experiments import BOOK_PLAN, CHAPTERS, CIFAR_EPOCHS, EXPERIMENTS, FULL_EPOCHS
 from .paper import CAFFE_ZOO_PARAMETERS, PAPER_ERRORS
 
 # "Reproduced" for an error claim: ours <= the paper's + the tolerance, where
@@ -223,8 +226,8 @@ def _error_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
         return Verdict(claim, "not run", "no copy of the dataset was available to the study; its code path is "
                                          "tested on synthetic files", "")
     paper = PAPER_ERRORS[exp.paper_key][2]
-    full = results.summarize(records, list(claim.full))[0] if claim.full else None
-    budget = results.summarize(records, [budget_name])[0]
+    full = comparison.summarize(records, list(claim.full))[0] if claim.full else None
+    budget = comparison.summarize(records, [budget_name])[0]
     budget_text = (f"CPU budget ({_length(budget)}): {_fmt(budget['ours_mean'], budget['ours_std'])}% "
                    f"(n={budget['n']})" if budget["n"] else "")
     budget_headline = (f"{_fmt(budget['ours_mean'], budget['ours_std'])}% (CPU budget, {_length(budget)}, "
@@ -313,7 +316,7 @@ def _same_epoch(claim: Claim, results_dir) -> str:
 
 def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
     # rows compared with each other rest on the same copy of the data
-    full, budget = (results.compared_rows(records, names) for names in (claim.full, claim.budget))
+    full, budget = (comparison.compared_rows(records, names) for names in (claim.full, claim.budget))
     if all(r["n"] for r in full.values()):
         outcome, text = _compare(claim, claim.full, full)
         return Verdict(claim, "reproduced" if outcome == "holds" else "not reproduced", f"full length: {text}",
@@ -337,7 +340,7 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
 
 
 def _maps_verdict(claim: Claim, results_dir) -> Verdict:
-    from .figures import load_confidence_maps, map_claim
+    from .figure5 import load_confidence_maps, map_claim
 
     data = load_confidence_maps(results_dir)
     check = map_claim(data) if data is not None else None
@@ -361,7 +364,7 @@ def _maps_verdict(claim: Claim, results_dir) -> Verdict:
 
 
 def _parameters_verdict(claim: Claim) -> Verdict:
-    from .model import NiN, count_parameters
+    from nin_repro.model import NiN, count_parameters
 
     gap_net = NiN(EXPERIMENTS["cifar10"].model)
     gap = count_parameters(gap_net)

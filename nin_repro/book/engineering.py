@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import results
-from .experiments import CHAPTERS, EXPERIMENTS
+from nin_repro import results
+from nin_repro.experiments import EXPERIMENTS
+
+from .chapters import CHAPTERS
 from .display import short_where
 from .plots import plain_ticks
 
@@ -172,7 +174,7 @@ def _bench_files(pattern: str, fields: tuple, row_fields: tuple, command: str, r
     each checked for `fields` and its rows for `row_fields`."""
     import json
 
-    from . import paths
+    from nin_repro import paths
 
     records = []
     for f in sorted((paths.results_dir(results_dir) / "bench").glob(pattern)):

@@ -1,0 +1,78 @@
+"""Ours beside the paper's, from the run records: one row per experiment
+with its seeds pooled (`summarize`), the rows compared with each other
+(`compared_rows`), and the plain-text table `nin-repro table` prints
+(`format_table`)."""
+
+from __future__ import annotations
+
+import statistics
+
+from nin_repro import results
+from nin_repro.experiments import EXPERIMENTS
+
+from .display import shown
+from .paper import PAPER_ERRORS
+
+
+def summarize(records: list[dict], experiments: list[str], copy: str | None = None) -> list[dict]:
+    """One row per experiment: paper, ours (mean, std over seeds, n), difference.
+    An experiment without a protocol record gets `ours=None` ("not run yet").
+    A row pools the runs of one copy of the data: `copy`, or else the first
+    of `copy_groups` (the copy with the most runs); `other_copies` names the
+    copies it leaves out."""
+    rows = []
+    for name in experiments:
+        groups = results.copy_groups(results.protocol_runs(records, name))
+        row_copy = copy if copy is not None else (groups[0][0] if groups else None)
+        runs = dict(groups).get(row_copy, [])
+        errors = [r["test_error"] for r in runs]
+        # The registry knows the paper's row even before a run; a record of an
+        # experiment no longer in the registry carries its own.
+        paper_key = (EXPERIMENTS[name].paper_key if name in EXPERIMENTS
+                     else runs[0]["config"].get("paper_key") if runs else None)
+        paper = PAPER_ERRORS[paper_key][2] if paper_key in PAPER_ERRORS else None
+        mean = statistics.fmean(errors) if errors else None
+        rows.append({
+            "experiment": name,
+            "setting": PAPER_ERRORS[paper_key][1] if paper_key in PAPER_ERRORS else name,
+            "paper": paper,
+            "ours_mean": mean,
+            "ours_std": statistics.stdev(errors) if len(errors) > 1 else None,
+            "n": len(errors),
+            "seeds": sorted(r["seed"] for r in runs),
+            "difference": (shown(mean) - paper) if (mean is not None and paper is not None) else None,
+            "epochs": runs[0]["epochs"] if runs else None,
+            "hours": sum(r["wall_seconds"] for r in runs) / 3600 if runs else None,
+            "runs": runs,  # the records the row rests on (their machines may differ)
+            "copy": row_copy if runs else None,
+            "other_copies": [c for c, _ in groups if c != row_copy],
+        })
+    return rows
+
+
+def compared_rows(records: list[dict], experiments) -> dict[str, dict]:
+    """`summarize`'s rows of experiments compared with each other, by name,
+    each pooling the runs on the copy of the data they share (`shared_copy`)."""
+    names = list(experiments)
+    return {r["experiment"]: r for r in summarize(records, names, copy=results.shared_copy(records, names))}
+
+
+def format_table(rows: list[dict]) -> str:
+    """A plain-text table: paper vs ours; rows without records say 'not run yet';
+    a row of an experiment with runs on several copies of the data names its copy."""
+    def name(r):
+        label = results.copy_label(r["copy"])
+        copy = f" ({label})" if r["other_copies"] and label else ""
+        return r["experiment"] + copy
+
+    width = max([20] + [len(name(r)) for r in rows])
+    lines = [f"{'experiment':<{width}} {'paper %':>8} {'ours %':>16} {'n':>2} {'diff':>7} {'epochs':>6}"]
+    for r in rows:
+        if r["ours_mean"] is None:
+            ours, diff = "not run yet", ""
+        else:
+            ours = f"{r['ours_mean']:.2f}" + (f" ± {r['ours_std']:.2f}" if r["ours_std"] is not None else "")
+            diff = f"{r['difference']:+.2f}" if r["difference"] is not None else ""
+        paper = f"{r['paper']:.2f}" if r["paper"] is not None else "-"
+        lines.append(f"{name(r):<{width}} {paper:>8} {ours:>16} {r['n']:>2} {diff:>7} {r['epochs'] or '':>6}")
+    return "\n".join(lines)
