@@ -114,8 +114,10 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
         else:
             ours = mean_std(r["ours_mean"], r["ours_std"])
         setting = f"{PAPER_ERRORS[exp.paper_key][0]}: {r['setting']}" if paper_table and exp else r["setting"]
+        made = r["n"] or is_full_length(name) or any(e == name for e, _ in running)
         out.append({
-            "setting": setting, "protocol": protocol_label(name) + row_copy(r),
+            # a run never made has no protocol to name, only a plan
+            "setting": setting, "protocol": protocol_label(name) + row_copy(r) if made else "-",
             "epochs": epochs,
             "paper (%)": _fmt(r["paper"]) or "-", "ours (%)": ours, "n": r["n"],
             "ours - paper": "" if r["difference"] is None else f"{r['difference']:+.2f}",
@@ -233,6 +235,29 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
 def summary_table(results_dir=None) -> pd.DataFrame:
     """Every table of the paper beside ours, full length above the CPU budget."""
     return results_table(CHAPTERS["summary"].table(), results_dir, paper_table=True)
+
+
+def headline_table(results_dir=None) -> pd.DataFrame:
+    """The one-page summary's table: each error claim of the paper beside
+    the full-length result that decides it (the planned run's state where it
+    has none), with n, length and the copy of the data. A lower error than
+    the paper's is said to be better, a higher one worse."""
+    from .claims import CLAIMS  # claims reads this module's tables
+
+    out = []
+    for claim in (c for c in CLAIMS if c.kind == "error"):
+        names = list(claim.full or claim.budget)
+        table = results_table(names, results_dir)
+        row, first = table.iloc[0], copy_rows(names, results_dir)[0]
+        diff = first["difference"]
+        copy = "-" if not first["n"] else (results.copy_label(first["copy"]) or
+                                           ("official images, lossless" if first["copy"] else "not recorded"))
+        out.append({"paper's table": f"{claim.label}: {claim.claim}", "paper (%)": row["paper (%)"],
+                    "ours (%)": row["ours (%)"],
+                    "ours - paper": "" if diff is None else f"{diff:+.2f} ({'better' if diff < 0 else 'worse'})"
+                    if round(diff, 2) else "+0.00",
+                    "n": row["n"], "epochs": row["epochs"] or "-", "data copy": copy})
+    return pd.DataFrame(out)
 
 
 def heads_table(results_dir=None, full: bool = False) -> pd.DataFrame:

@@ -195,23 +195,24 @@ def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_
     assert "`cifar10_nodropout_full` seed 0: not started (epoch 0 of 260)." in reading
 
 
-def test_a_printed_difference_is_the_difference_of_the_printed_errors(tmp_path):
-    # Means of 19.1335 and 18.9145 print as 19.13 and 18.91: a reader
-    # subtracts 0.22, where the unrounded means differ by 0.219 ("0.21").
+def test_a_cut_is_taken_from_the_unrounded_means(tmp_path):
+    # Means of 19.1335 and 18.9145 print as 19.13 and 18.91; the records
+    # differ by 0.219 points, a cut of 1.1% (the printed values would give
+    # 0.22 and 1.2%): the cut and its points come from the records.
     with_dropout = make_record(experiment="cifar10", error=18.9145)
     with_dropout["history"][-1]["train_error"] = 13.6861  # prints 13.69: a gap of 5.22 (unrounded: 5.2284)
     without = make_record(experiment="cifar10_nodropout", error=19.1335)
     for r in (with_dropout, without):
         results.write_record(r, tmp_path)
     out = lines(findings.dropout_effect(tmp_path))
-    assert out[0].startswith("Test error 19.13% without dropout, 18.91% with it: a 1.2% relative reduction, "
-                             "0.22 points")
+    assert out[0].startswith("Test error 19.13% without dropout, 18.91% with it: a 1.1% relative reduction, "
+                             "0.219 points")
     assert "dropout 13.69% train vs 18.91% test (a gap of 5.22 points)" in out[1]
     assert findings.dropout_reading(tmp_path).startswith(
-        "At the CPU budget (1 epochs), dropout lowers the test error by 0.22 points (1.2% of")
+        "At the CPU budget (1 epochs), dropout lowers the test error by 0.219 points (1.1% of")
     from nin_repro import claims
     fig4 = next(v for v in claims.verdicts(tmp_path) if v.claim.chapter == "figure4_dropout")
-    assert "1.2% (19.13% without, 18.91% with;" in fig4.ours
+    assert "1.1% (19.13% without, 18.91% with;" in fig4.ours
 
 
 def test_verdict_tells_not_run_yet_from_not_runnable_here(tmp_path):
