@@ -458,11 +458,15 @@ def compute_table(results_dir=None) -> pd.DataFrame:
     rows: dict[tuple[str, str], dict] = {}
 
     def add(status, record, threads):
-        for kind, seconds in _epoch_split(record).items():
+        split = _epoch_split(record)
+        main = max(split, key=split.get, default=None)  # a run counts once: where most of its time went
+        for kind, seconds in split.items():
             row = rows.setdefault((status, kind), {"status": status, "machine and precision": kind, "runs": set(),
                                                    "epochs": 0, "machine-hours": 0.0, "core-hours": 0.0})
             # a run given up or superseded is an attempt of its own beside the run trained again
-            row["runs"].add((record["experiment"], record["seed"], status if status in ("given up", "superseded") else ""))
+            if kind == main:
+                row["runs"].add((record["experiment"], record["seed"],
+                                 status if status in ("given up", "superseded") else ""))
             row["epochs"] += sum(1 for h in record["history"]
                                  if _kind(h.get("machine") or record.get("device", "") +
                                           " (instruction set not recorded)", h["precision"]) == kind)

@@ -59,7 +59,7 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
 
     results.write_record(make_record(experiment="mnist", error=0.8), tmp_path)
     table = tables.results_table(["mnist_full", "mnist", "cifar100"], tmp_path)
-    assert list(table["protocol"]) == ["full length", "CPU budget", "CPU budget"]
+    assert list(table["protocol"]) == ["full length", "CPU budget", "-"]  # no protocol for a run never made
     assert list(table["ours (%)"]) == ["not started", "0.80", "not run here: no offline copy"]
     assert list(table["epochs"]) == ["0 of 60", 1, ""]
     snapshot(tmp_path, "mnist_full", 0, [9.0, 2.5])
@@ -74,11 +74,12 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
     assert tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0", "core-hours"] == ""
     state = checkpoint.load(path)
     state["provenance"] = {"data_source": "mnist.npz (sha256 393f6a5dbfc8b440)", "torch_version": "2.14.1",
-                           "git_commit": "0123456789abcdef", "threads": 2}
+                           "git_commit": "0123456789abcdef0123456789abcdef01234567-dirty", "threads": 2}
     checkpoint.save(path, state)
     new = tables.run_records_table(tmp_path, part="provenance").set_index("run").loc["cifar10_aug_full, seed 0"]
     assert (new["data"], new["torch"], new["commit"]) == (
-        "near-lossless copy (99.8% of images bit-exact)", "2.14.1", "0123456")
+        "near-lossless copy (99.8% of images bit-exact)", "2.14.1",
+        "0123456789abcdef0123456789abcdef01234567-dirty")  # the whole hash, and whether the tree was clean
     # its cores known, its core-hours so far are (2 epochs of 500 s on 2 threads), as the compute table counts them
     assert tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0", "core-hours"] == "0.56"
 
@@ -298,9 +299,12 @@ def test_schedule_sentences_come_from_the_train_config():
                                                                                        warmup_epochs=2))
     assert tables.schedule_sentence(get("cifar10_aug").train).endswith(
         "translation up to 4 px and horizontal flips")
-    table = tables.protocol_table(["cifar10", "mnist_full"])
-    assert list(table["experiment"]) == ["`cifar10` (CPU budget)", "`mnist_full` (full length)"]
-    assert table["net and inputs"].iloc[1].startswith("349,674 parameters; preprocessing raw; Gaussian")
+    # one row per distinct protocol, the experiments sharing it named together, each setting in its column
+    table = tables.protocol_table(["cifar10", "cifar10_fc", "mnist_full"])
+    assert list(table["experiments"]) == ["`cifar10`, `cifar10_fc`", "`mnist_full`"]
+    full = table.iloc[1]
+    assert (full["protocol"], full["epochs"], full["init"], full["input"]) == ("full length", 60, "Gaussian 0.05", "raw")
+    assert table.iloc[0]["base rate, warm-up (epochs)"] == "0.05, warm-up 1"
 
 
 def test_plots_use_plain_tick_labels_and_one_colour_per_seed(tmp_path):
