@@ -77,10 +77,10 @@ def test_a_full_length_run_in_progress_says_how_far_it_has_come(tmp_path):
                           "(still training; 41.50-70.00% over its last 3 tests)")
     assert claims.tally(tmp_path)["in progress"] == 1
     abstract = claims.abstract(tmp_path)
-    assert "`cifar10_aug_full` seed 0 is at epoch 3 of 260 (so far 41.50%); 9 of the 10 planned full-length " \
-        "runs have not started." in abstract
+    # a row still training: its headline, so far, against the paper's
+    assert ("with augmentation 19.10% (CPU budget, 2 epochs, n=1) and 41.50% at full length after epoch 3 of 260 "
+            "(still training; 41.50-70.00% over its last 3 tests) against the paper's 8.81%") in abstract
     assert abstract.count("\n") == 4  # five lines
-    assert "(0.0 core-hours) on 2-core CPUs (test; 1 combination of machine and precision)." in abstract
 
 
 def test_a_run_in_progress_tested_every_5th_epoch_quotes_its_tests(tmp_path):
@@ -93,8 +93,7 @@ def test_a_run_in_progress_tested_every_5th_epoch_quotes_its_tests(tmp_path):
     # the abstract's headline: the epoch last tested, then how far training has gone since
     assert v.headline == ("45.00% at full length after epoch 15 of 260 (still training, now at epoch 16; "
                           "40.00-50.00% over its last 3 tests)")
-    assert "`cifar10_aug_full` seed 0 is at epoch 16 of 260 (so far 45.00%, tested after epoch 15)" in \
-        claims.abstract(tmp_path)
+    assert "45.00% at full length after epoch 15 of 260 (still training, now at epoch 16" in claims.abstract(tmp_path)
 
 
 def test_a_run_in_progress_not_tested_yet_says_so_in_the_headline(tmp_path):
@@ -114,8 +113,11 @@ def test_a_finished_full_length_row_decides_and_can_fail(tmp_path):
     # one of the two planned seeds: the verdict says it rests on fewer than planned
     assert v["table1_plain"].headline == "10.80% (full length, n=1 of 2 planned)"
     assert v["table1_plain"].ours == "10.80% (n=1 of 2 planned, full length, 2 epochs)"
-    assert "CIFAR-10 without augmentation 10.80% (full length, n=1 of 2 planned) against the paper's 10.41%" in \
-        claims.abstract(tmp_path)
+    # the abstract says which way a finished row differs from the paper: a lower error is better
+    abstract = claims.abstract(tmp_path)
+    assert "CIFAR-10 without augmentation 10.80% (n=1) against 10.41%, 0.39 points worse" in abstract
+    results.write_record(record("cifar10_full", 0, [30.0, 10.1]), tmp_path)
+    assert "CIFAR-10 without augmentation 10.10% (n=1) against 10.41%, 0.31 points better" in claims.abstract(tmp_path)
 
 
 def test_comparisons_weigh_the_gap_against_the_noise(tmp_path):
@@ -200,6 +202,10 @@ def test_compute_table_splits_a_run_that_moved_and_counts_runs_in_progress(tmp_p
     assert table.loc[("in progress", "X, AVX2, fp32"), "epochs"] == 2
     assert table.loc[("in progress", "X, AVX2, fp32"), "core-hours"] == "-"  # an old snapshot has no core count
     assert table.loc[("total", ""), "runs"] == 2
+    # the run that moved counts once, in the row of the machine it spent most of its time on
+    assert table.loc[("finished", "B, AVX2, fp32"), "runs"] == 1
+    assert table.loc[("finished", "A, AVX512, bf16"), "runs"] == 0
+    assert table.loc[("total", ""), "runs"] == table.drop(("total", ""))["runs"].sum()
     assert table.loc[("total", ""), "core-hours"] == "6.0"
     snapshot(tmp_path, "mnist_full", 0, [9.0, 2.0], provenance={"threads": 2, "torch_version": "2.x"})
     table = claims.compute_table(tmp_path).set_index(["status", "machine and precision"])

@@ -60,7 +60,7 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
 
     results.write_record(make_record(experiment="mnist", error=0.8), tmp_path)
     table = tables.results_table(["mnist_full", "mnist", "cifar100"], tmp_path)
-    assert list(table["protocol"]) == ["full length", "CPU budget", "CPU budget"]
+    assert list(table["protocol"]) == ["full length", "CPU budget", "-"]  # no protocol for a run never made
     assert list(table["ours (%)"]) == ["not started", "0.80", "not run here: no offline copy"]
     assert list(table["epochs"]) == ["0 of 60", 1, ""]
     snapshot(tmp_path, "mnist_full", 0, [9.0, 2.5])
@@ -75,11 +75,12 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
     assert tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0", "core-hours"] == ""
     state = checkpoint.load(path)
     state["provenance"] = {"data_source": "mnist.npz (sha256 393f6a5dbfc8b440)", "torch_version": "2.14.1",
-                           "git_commit": "0123456789abcdef", "threads": 2}
+                           "git_commit": "0123456789abcdef0123456789abcdef01234567-dirty", "threads": 2}
     checkpoint.save(path, state)
     new = tables.run_records_table(tmp_path, part="provenance").set_index("run").loc["cifar10_aug_full, seed 0"]
     assert (new["data"], new["torch"], new["commit"]) == (
-        "near-lossless copy (99.8% of images bit-exact)", "2.14.1", "0123456")
+        "near-lossless copy (99.8% of images bit-exact)", "2.14.1",
+        "0123456789abcdef0123456789abcdef01234567-dirty")  # the whole hash, and whether the tree was clean
     # its cores known, its core-hours so far are (2 epochs of 500 s on 2 threads), as the compute table counts them
     assert tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0", "core-hours"] == "0.56"
 
@@ -196,23 +197,24 @@ def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_
     assert "`cifar10_nodropout_full` seed 0: not started (epoch 0 of 260)." in reading
 
 
-def test_a_printed_difference_is_the_difference_of_the_printed_errors(tmp_path):
-    # Means of 19.1335 and 18.9145 print as 19.13 and 18.91: a reader
-    # subtracts 0.22, where the unrounded means differ by 0.219 ("0.21").
+def test_a_cut_is_taken_from_the_unrounded_means(tmp_path):
+    # Means of 19.1335 and 18.9145 print as 19.13 and 18.91; the records
+    # differ by 0.219 points, a cut of 1.1% (the printed values would give
+    # 0.22 and 1.2%): the cut and its points come from the records.
     with_dropout = make_record(experiment="cifar10", error=18.9145)
     with_dropout["history"][-1]["train_error"] = 13.6861  # prints 13.69: a gap of 5.22 (unrounded: 5.2284)
     without = make_record(experiment="cifar10_nodropout", error=19.1335)
     for r in (with_dropout, without):
         results.write_record(r, tmp_path)
     out = lines(findings.dropout_effect(tmp_path))
-    assert out[0].startswith("Test error 19.13% without dropout, 18.91% with it: a 1.2% relative reduction, "
-                             "0.22 points")
+    assert out[0].startswith("Test error 19.13% without dropout, 18.91% with it: a 1.1% relative reduction, "
+                             "0.219 points")
     assert "dropout 13.69% train vs 18.91% test (a gap of 5.22 points)" in out[1]
     assert findings.dropout_reading(tmp_path).startswith(
-        "At the CPU budget (1 epochs), dropout lowers the test error by 0.22 points (1.2% of")
+        "At the CPU budget (1 epochs), dropout lowers the test error by 0.219 points (1.1% of")
     from nin_repro.book import claims
     fig4 = next(v for v in claims.verdicts(tmp_path) if v.claim.chapter == "figure4_dropout")
-    assert "1.2% (19.13% without, 18.91% with;" in fig4.ours
+    assert "1.1% (19.13% without, 18.91% with;" in fig4.ours
 
 
 def test_verdict_tells_not_run_yet_from_not_runnable_here(tmp_path):
@@ -298,9 +300,12 @@ def test_schedule_sentences_come_from_the_train_config():
                                                                                        warmup_epochs=2))
     assert tables.schedule_sentence(get("cifar10_aug").train).endswith(
         "translation up to 4 px and horizontal flips")
-    table = tables.protocol_table(["cifar10", "mnist_full"])
-    assert list(table["experiment"]) == ["`cifar10` (CPU budget)", "`mnist_full` (full length)"]
-    assert table["net and inputs"].iloc[1].startswith("349,674 parameters; preprocessing raw; Gaussian")
+    # one row per distinct protocol, the experiments sharing it named together, each setting in its column
+    table = tables.protocol_table(["cifar10", "cifar10_fc", "mnist_full"])
+    assert list(table["experiments"]) == ["`cifar10`, `cifar10_fc`", "`mnist_full`"]
+    full = table.iloc[1]
+    assert (full["protocol"], full["epochs"], full["init"], full["input"]) == ("full length", 60, "Gaussian 0.05", "raw")
+    assert table.iloc[0]["base rate, warm-up (epochs)"] == "0.05, warm-up 1"
 
 
 def test_plots_use_plain_tick_labels_and_one_colour_per_seed(tmp_path):

@@ -257,7 +257,8 @@ def plot_confidence_maps(fig_data: dict):
                 ax.set_title(classes[k], fontsize=10, rotation=45, ha="left", va="bottom", pad=14)
         cbar = fig.colorbar(im, cax=axes[i, -1])
         cbar.set_ticks([lo, hi])
-        cbar.set_ticklabels([f"{lo:.0f}", f"{hi:.0f}"], fontsize=8)
+        cbar.set_ticklabels([f"{lo:.0f}", f"{hi:.0f}"], fontsize=10)
+        cbar.set_label("map value", fontsize=9)  # the class maps' raw output, one scale per row
         for ax in axes[i, :-1]:
             ax.set_xticks([])
             ax.set_yticks([])

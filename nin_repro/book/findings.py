@@ -12,7 +12,7 @@ from nin_repro import results
 
 from . import campaign, comparison
 from .chapters import CHAPTERS
-from .display import printed_cut, short_where, shown
+from .display import points_text, printed_cut, short_where, shown
 from .tables import NOT_RUN, mean_std, missing_status, rows_where
 
 
@@ -238,7 +238,7 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
     gap, cut = printed_cut(without["ours_mean"], with_d["ours_mean"])
     return _lines([
         f"Test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
-        f"a {cut:.1f}% relative reduction, {gap:.2f} points (the paper: more than 20%; n={with_d['n']} and "
+        f"a {cut:.1f}% relative reduction, {points_text(gap)} points (the paper: more than 20%; n={with_d['n']} and "
         f"{without['n']}). The rows' noise is up to {noise:.2f} points, so the difference is "
         f"{'within' if abs(gap) <= noise else 'beyond'} it.",
         _fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels))
@@ -315,7 +315,7 @@ def dropout_reading(results_dir=None) -> str:
     diff, cut = printed_cut(wo["ours_mean"], w["ours_mean"])
     noise = max(_noise(w), _noise(wo))
     out = [f"{_protocol_words(full, rows)}, dropout {'lowers' if diff >= 0 else 'raises'} the test error "
-           f"by {abs(diff):.2f} points ({abs(cut):.1f}% of the no-dropout error; the paper: more than 20%), against a noise of up to "
+           f"by {points_text(abs(diff))} points ({abs(cut):.1f}% of the no-dropout error; the paper: more than 20%), against a noise of up to "
            f"{noise:.2f} points: the difference is {'within' if abs(diff) <= noise else 'beyond'} it."]
     out.append(f"The gap between test and training error is {gap_w:.2f} points with dropout and {gap_wo:.2f} "
                "without: " + ("dropout keeps the net from fitting its training set as closely, "

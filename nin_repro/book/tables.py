@@ -117,8 +117,10 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
         else:
             ours = mean_std(r["ours_mean"], r["ours_std"])
         setting = f"{PAPER_ERRORS[exp.paper_key][0]}: {r['setting']}" if paper_table and exp else r["setting"]
+        made = r["n"] or is_full_length(name) or any(e == name for e, _ in running)
         out.append({
-            "setting": setting, "protocol": protocol_label(name) + row_copy(r),
+            # a run never made has no protocol to name, only a plan
+            "setting": setting, "protocol": protocol_label(name) + row_copy(r) if made else "-",
             "epochs": epochs,
             "paper (%)": _fmt(r["paper"]) or "-", "ours (%)": ours, "n": r["n"],
             "ours - paper": "" if r["difference"] is None else f"{r['difference']:+.2f}",
@@ -188,7 +190,7 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
             "core-hours": f"{r['wall_seconds'] * r['threads'] / 3600:.2f}",
             "train img/s": f"{r['images_per_second']:.0f}",
             "machine and precision, by epoch": short_where(results.run_where(r)),
-            "data": data_copy(r), "torch": r["torch_version"], "commit": r["git_commit"][:7],
+            "data": data_copy(r), "torch": r["torch_version"], "commit": r["git_commit"],
             "ended": r.get("finished_at", "")[:10]})
     for run in campaign.in_progress(results_dir):
         rows.append({
@@ -203,7 +205,7 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
             "train img/s": "", "machine and precision, by epoch": short_where(results.run_where(run)),
             # a snapshot from before snapshots stored their provenance says so
             "data": data_copy(run), "torch": run.get("torch_version", "not recorded"),
-            "commit": run["git_commit"][:7] if "git_commit" in run else "not recorded", "ended": ""})
+            "commit": run["git_commit"] if "git_commit" in run else "not recorded", "ended": ""})
     # "ended", not "finished": the narrower header keeps the table within the page at 688 px
     columns = {"results": ["run", "status", "test error (%)", "epochs", "wall hours", "core-hours", "ended"],
                "provenance": ["run", "machine and precision, by epoch", "data", "torch", "commit"]}[part]
@@ -236,6 +238,29 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
 def summary_table(results_dir=None) -> pd.DataFrame:
     """Every table of the paper beside ours, full length above the CPU budget."""
     return results_table(CHAPTERS["summary"].table(), results_dir, paper_table=True)
+
+
+def headline_table(results_dir=None) -> pd.DataFrame:
+    """The one-page summary's table: each error claim of the paper beside
+    the full-length result that decides it (the planned run's state where it
+    has none), with n, length and the copy of the data. A lower error than
+    the paper's is said to be better, a higher one worse."""
+    from .claims import CLAIMS  # claims reads this module's tables
+
+    out = []
+    for claim in (c for c in CLAIMS if c.kind == "error"):
+        names = list(claim.full or claim.budget)
+        table = results_table(names, results_dir)
+        row, first = table.iloc[0], copy_rows(names, results_dir)[0]
+        diff = first["difference"]
+        copy = "-" if not first["n"] else (results.copy_label(first["copy"]) or
+                                           ("official images, lossless" if first["copy"] else "not recorded"))
+        out.append({"paper's table": f"{claim.label}: {claim.claim}", "paper (%)": row["paper (%)"],
+                    "ours (%)": row["ours (%)"],
+                    "ours - paper": "" if diff is None else f"{diff:+.2f} ({'better' if diff < 0 else 'worse'})"
+                    if round(diff, 2) else "+0.00",
+                    "n": row["n"], "epochs": row["epochs"] or "-", "data copy": copy})
+    return pd.DataFrame(out)
 
 
 def heads_table(results_dir=None, full: bool = False) -> pd.DataFrame:
@@ -325,22 +350,31 @@ INIT_WORDS = {"kaiming": "He (Kaiming) normal", "caffe": "Gaussian, std 0.05 (th
 
 
 def protocol_table(names: list[str]) -> pd.DataFrame:
-    """The protocol of each named experiment: its net and inputs (size,
-    preprocessing, initialization) and the training schedule in words, from
-    the experiment registry."""
-    from nin_repro.model import NiN, count_parameters
-
-    rows = []
+    """The training protocols of the named experiments, one row per distinct
+    protocol (the experiments that share it named together), the schedule
+    broken into short columns so that each setting is stated once, from the
+    experiment registry (the nets' sizes are `sizes_table`'s)."""
+    groups: dict[tuple, list[str]] = {}
     for name in names:
         e = EXPERIMENTS[name]
-        net = (f"{count_parameters(NiN(e.model)):,} parameters"
-               + (", BatchNorm" if e.model.batchnorm else "") + ("" if e.model.dropout else ", no dropout")
-               + {"fc": ", FC head", "fc_dropout": ", FC head + dropout"}.get(e.model.head, ""))
-        rows.append({"experiment": f"`{name}` ({protocol_label(name)})",
-                     "net and inputs": f"{net}; preprocessing {e.preprocess}; "
-                                       f"{INIT_WORDS.get(e.model.init, e.model.init)} initialization",
-                     "training": schedule_sentence(e.train)})
-    return pd.DataFrame(rows)
+        t = e.train
+        if t.schedule == "onecycle":
+            rate, drops = f"{t.lr:g}, one-cycle over {t.warmup_epochs:g} up", "linear to 0"
+        else:
+            rate = f"{t.lr:g}" + (f", warm-up {t.warmup_epochs:g}" if t.warmup_epochs else "")
+            drops = " and ".join(map(str, t.milestones())) or "-"
+        mults = ", ".join(filter(None, [f"biases {t.bias_lr_mult:g}x" if t.bias_lr_mult != 1 else "",
+                                        f"class maps {t.class_map_lr_mult:g}x" if t.class_map_lr_mult != 1 else ""]))
+        row = {"protocol": protocol_label(name), "epochs": t.epochs,
+               "batch, momentum": f"{t.batch_size}, {t.momentum:g}" + (" Nesterov" if t.nesterov else ""),
+               "base rate, warm-up (epochs)": rate, "rate ÷10 after epoch": drops,
+               "weight decay": f"{t.weight_decay:g}" + ("" if t.bias_decay else ", none on biases"),
+               "rate multipliers": mults or "-",
+               "init": {"kaiming": "He", "caffe": "Gaussian 0.05"}.get(e.model.init, e.model.init),
+               "input": e.preprocess + (", translate + flip" if t.translate or t.flip else "")
+               + (f", label smoothing {t.label_smoothing:g}" if t.label_smoothing else "")}
+        groups.setdefault(tuple(row.items()), []).append(f"`{name}`")
+    return pd.DataFrame([{"experiments": ", ".join(members), **dict(key)} for key, members in groups.items()])
 
 
 def sizes_table(names: list[str] | None = None) -> pd.DataFrame:
