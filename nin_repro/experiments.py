@@ -189,6 +189,21 @@ MNIST_AUTHOR_MODEL = ModelConfig(num_classes=10, in_channels=1, block1=(96, 64, 
 SVHN_AUTHOR_MODEL = ModelConfig(block1=(128, 96, 64), block2=(320, 256, 128), block3=(384, 256), block3_kernel=5,
                                 pool2="max", init="caffe")
 MNIST_FULL_TRAIN = replace(FULL_TRAIN, epochs=60, lr_drop_epochs=(46, 53), warmup_epochs=5.0, test_every=1)
+# CIFAR-100 at full length: the CIFAR-10 recipe above with 100 class maps.
+# The first author's README says of CIFAR-100 only "the rest is the same";
+# his release does hold its layer parameters (NIN/cifar-100_params: epsW
+# 0.01, epsB 0.02, momentum 0.9, wc 0.001, cost coefficient 2), i.e. plain
+# SGD at 0.02 for weights and 0.04 for biases with decay 5e-4: the same
+# momentum, the same 2x rate for biases and the same decay per step (1e-5 of
+# each weight) as the Caffe rates, at a fifth of the rate and with the class
+# maps at the full rate. The run follows the Caffe rates, not those: they are
+# the recipe that reached the paper's CIFAR-10 numbers here (and the
+# first author's CIFAR-10 params, which would show how his two files relate,
+# are not in the public copy), and keeping them makes Table 2's row differ
+# from Table 1's in the data and the 100 maps alone, so the two can be set
+# side by side epoch by epoch. Chance level is ln 100 = 4.61, not ln 10: the
+# stall check (train._stalled) reads the net's number of classes.
+CIFAR100_FULL_MODEL = replace(CIFAR_FULL_MODEL, num_classes=100)
 _ALL = [
     Experiment("mnist", "mnist", "scale", MNIST_MODEL, TrainConfig(epochs=15),
                "mnist", "Table 4: MNIST, dropout, no augmentation, no preprocessing"),
@@ -208,7 +223,7 @@ _ALL = [
     Experiment("cifar10_nodropout", "cifar10", "gcn_zca", replace(CIFAR_MODEL, dropout=0.0), CIFAR_TRAIN,
                None, "Figure 4: NiN without dropout between mlpconv layers"),
     Experiment("cifar100", "cifar100", "gcn_zca", replace(CIFAR_MODEL, num_classes=100), CIFAR_TRAIN,
-               "cifar100", "Table 2: CIFAR-100, GCN + ZCA, dropout, no augmentation", requires_download=True),
+               "cifar100", "Table 2: CIFAR-100, GCN + ZCA, dropout, no augmentation"),
     Experiment("svhn", "svhn", "lcn", SVHN_AUTHOR_MODEL, replace(CIFAR_TRAIN, epochs=10),
                "svhn", "Table 3: SVHN, the author's net (svhn_def, its Gaussian initialization), LCN, dropout, "
                        "no augmentation; the CPU-budget schedule in 10 epochs",
@@ -223,6 +238,9 @@ _ALL = [
                replace(FULL_TRAIN, translate=4, flip=True),
                "cifar10_aug", "Table 1: CIFAR-10, full length (260 epochs, the published Caffe rates), GCN + ZCA, "
                               "dropout, translation (+-4 px) + flip"),
+    Experiment("cifar100_full", "cifar100", "gcn_zca", CIFAR100_FULL_MODEL, FULL_TRAIN,
+               "cifar100", "Table 2: CIFAR-100, full length (260 epochs, the published Caffe rates of the CIFAR-10 "
+                           "net, 100 class maps), GCN + ZCA, dropout, no augmentation"),
     Experiment("cifar10_nodropout_full", "cifar10", "gcn_zca", replace(CIFAR_FULL_MODEL, dropout=0.0), FULL_TRAIN,
                None, "Figure 4: NiN without dropout between mlpconv layers, full length"),
     Experiment("cifar10_fc_full", "cifar10", "gcn_zca", replace(CIFAR_FULL_MODEL, head="fc"), FULL_TRAIN,
@@ -248,19 +266,28 @@ def get(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
-# What the book needs, in the order `nin-repro reproduce` works through it:
-# the full-length rows first (MNIST's first seed, the two Table 1 rows, the
-# other MNIST seeds), then one 30-epoch CIFAR-10 seed on the lossless copy of
-# the data (beside the two on the JPEG copy), the full-length Figure 4 and
-# Table 5 runs, the CPU-budget rows, and more seeds.
+# What the book needs, in the order `nin-repro reproduce` works through it
+# (a run with a record is skipped, so the finished ones stay listed: a fresh
+# results folder trains them again, and the book shows them): the
+# full-length rows already finished (MNIST's three seeds, Table 1's two rows)
+# and the CPU-budget CIFAR-10 seed on the lossless copy of the data; then
+# the full-length runs that decide the claims of the paper's design, Figure
+# 4's (no dropout), Table 5's fully connected head, Table 2 (CIFAR-100) and
+# Table 5's head with dropout; then Table 1's second and third seeds, and
+# CIFAR-100's; then the CPU-budget rows the book shows, all finished. No new
+# CPU-budget run is planned (the 30-epoch protocol has said what it can and
+# decides no claim; CIFAR-100's budget row is left to its full-length run),
+# but Table 3's, which has no full-length twin and no data here.
 BOOK_PLAN: list[tuple[str, int]] = list(dict.fromkeys(
     [("mnist_full", 0), ("cifar10_aug_full", 0), ("cifar10_full", 0), ("mnist_full", 1), ("mnist_full", 2),
-     ("cifar10", 2), ("cifar10_nodropout_full", 0), ("cifar10_fc_full", 0), ("cifar10_fc_dropout_full", 0)]
+     ("cifar10", 2)]
+    + [("cifar10_nodropout_full", 0), ("cifar10_fc_full", 0), ("cifar100_full", 0), ("cifar10_fc_dropout_full", 0)]
+    + [(name, s) for s in (1, 2) for name in ("cifar10_full", "cifar10_aug_full")]
+    + [("cifar100_full", 1), ("cifar100_full", 2)]
     + [("mnist", s) for s in (0, 1, 2)] + [("mnist_fast", 0)]
     + [("cifar10_short", 0), ("cifar10", 0), ("cifar10_aug", 0), ("cifar10_fc", 0), ("cifar10_fc_dropout", 0),
-       ("cifar10_nodropout", 0), ("cifar10_aug_fast", 0), ("cifar100", 0), ("svhn", 0)]
-    + [(name, s) for s in (1, 2) for name in ("cifar10", "cifar10_aug")]
-    + [("cifar10_aug_full", 1), ("cifar10_full", 1)]
+       ("cifar10_nodropout", 0), ("cifar10_aug_fast", 0), ("cifar10", 1), ("cifar10_aug", 1)]
+    + [("svhn", 0)]
 ))
 
 
@@ -303,7 +330,7 @@ CHAPTERS: dict[str, Chapter] = {
         labels={"cifar10_aug": "augmented", "cifar10": "not augmented",
                 "cifar10_aug_full": "augmented", "cifar10_full": "not augmented"},
         also=("cifar10_short",)),
-    "cifar100": Chapter(budget=("cifar100",)),
+    "cifar100": Chapter(budget=("cifar100",), full=("cifar100_full",)),
     "svhn": Chapter(budget=("svhn",)),
     "table5_heads": Chapter(
         budget=("cifar10_fc", "cifar10_fc_dropout", "cifar10"),
@@ -317,7 +344,8 @@ CHAPTERS: dict[str, Chapter] = {
     # Every table of the paper, full length beside the budget.
     "summary": Chapter(
         budget=("cifar10", "cifar10_aug", "cifar100", "svhn", "mnist", "cifar10_fc", "cifar10_fc_dropout"),
-        full=("cifar10_full", "cifar10_aug_full", "mnist_full", "cifar10_fc_full", "cifar10_fc_dropout_full")),
+        full=("cifar10_full", "cifar10_aug_full", "cifar100_full", "mnist_full", "cifar10_fc_full",
+              "cifar10_fc_dropout_full")),
     # Time to accuracy: (experiment, recipe) in the order the table lists them;
     # cifar10 (no augmentation) is there for orientation while cifar10_aug has no record.
     "engineering": Chapter(
