@@ -1,9 +1,9 @@
 """Read the datasets: verify, decode once, cache uint8 arrays.
 
 Two sources, one result (uint8 images N x H x W x C, int64 labels):
-- the packed offline copies (`cifar10.npz`, `mnist.npz`: every image's original
-  PNG/JPEG bytes plus offsets, see the data folder's README) in the data
-  directory (`--data-dir` or `NIN_DATA`);
+- the packed offline copies (`cifar10.npz`, `cifar100.npz`, `mnist.npz`: every
+  image's original PNG/JPEG/WebP bytes plus offsets, see the data folder's
+  README) in the data directory (`--data-dir` or `NIN_DATA`);
 - torchvision's official files, downloaded when the user has internet
   (`download=True`) or already lying in the data directory in their official
   layout (`cifar-10-batches-py/`, `cifar-100-python/`, `MNIST/raw/`, SVHN's
@@ -17,7 +17,9 @@ import io
 import os
 import pickle
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -48,6 +50,18 @@ class DatasetSpec:
     read_official: Callable[[list[Path]], "OfficialArrays"]
     # One torchvision constructor keyword per split to download: (keyword, value).
     torchvision_splits: tuple[tuple[str, object], ...] = (("train", True), ("train", False))
+    # What the packed copy holds beside images and labels, kept in
+    # `Splits.extra` and checked before decoding: per-image `*_lossless` flags
+    # (CIFAR-10's copy has 109 lossy images), and for CIFAR-100 its
+    # superclasses (`*_coarse_labels`, `coarse_classes`: this many of them,
+    # each fine class inside exactly one).
+    lossless_flags: bool = False
+    coarse_classes: int = 0
+
+    def packed_extra(self) -> tuple[str, ...]:
+        """The arrays of the packed copy (and its decoded cache) kept in `Splits.extra`."""
+        return (("train_lossless", "test_lossless") if self.lossless_flags else ()) + \
+            (("train_coarse_labels", "test_coarse_labels", "coarse_classes") if self.coarse_classes else ())
 
 
 @dataclass
@@ -166,6 +180,65 @@ def _check_packed(s: DatasetSpec, raw: dict, path: Path) -> None:
     if raw["classes"].shape != (s.num_classes,):
         raise DataError(f"{path}: {raw['classes'].size} class names, expected {s.num_classes}; "
                         "it is not the dataset this project expects: copy it again.")
+    _check_extra(s, raw, path)
+
+
+# The encodings a packed copy may hold (the data folder's README), by the
+# Pillow feature that decodes each (None: every Pillow build has it).
+ENCODINGS = {"png": None, "jpeg": None, "webp": "webp"}
+
+
+def _check_encoding(raw: dict, path: Path) -> None:
+    """A packed copy's `encoding` is one this Pillow decodes: a Pillow built
+    without libwebp would otherwise report every WebP image as corrupt."""
+    if "encoding" not in raw:
+        return  # the images themselves say what they are; Pillow reads them or names the one it cannot
+    encoding = str(raw["encoding"])
+    if encoding not in ENCODINGS:
+        raise DataError(f"{path}: its images are encoded as {encoding!r}, none of {', '.join(ENCODINGS)}; "
+                        "it is not a packed dataset of this project: copy it again.")
+    from PIL import __version__, features
+
+    if ENCODINGS[encoding] and not features.check(ENCODINGS[encoding]):
+        raise DataError(f"{path} holds {encoding.upper()} images, but this Pillow ({__version__}) was built "
+                        f"without {encoding.upper()} support: install a Pillow wheel that has it "
+                        "(pip install --force-reinstall pillow).")
+
+
+def _check_extra(s: DatasetSpec, arrays: dict, where: Path) -> None:
+    """The arrays of `s.packed_extra()` (in a packed copy or its decoded
+    cache, beside the checked `*_labels`): one lossless flag per image; one
+    superclass per image, in range, with its names, and every fine class
+    inside exactly one superclass (as in the official files)."""
+    for split in ("train", "test"):
+        n = len(arrays[f"{split}_labels"])
+        if s.lossless_flags:
+            flags = arrays[f"{split}_lossless"]
+            if flags.dtype != bool or flags.shape != (n,):
+                raise DataError(f"{where}: {split}_lossless is {flags.dtype} {flags.shape}, expected ({n},) "
+                                "booleans, one per image; the file is corrupt: copy it again.")
+        if s.coarse_classes:
+            coarse = arrays[f"{split}_coarse_labels"]
+            if not np.issubdtype(coarse.dtype, np.integer) or coarse.shape != (n,):
+                raise DataError(f"{where}: {split}_coarse_labels is {coarse.dtype} {coarse.shape}, expected ({n},) "
+                                "integers, one per image; the file is corrupt: copy it again.")
+            if n and (coarse.min() < 0 or coarse.max() >= s.coarse_classes):
+                raise DataError(f"{where}: {split} coarse labels outside 0..{s.coarse_classes - 1}; "
+                                "the file is corrupt: copy it again.")
+    if not s.coarse_classes:
+        return
+    if arrays["coarse_classes"].shape != (s.coarse_classes,):
+        raise DataError(f"{where}: {arrays['coarse_classes'].size} superclass names, expected {s.coarse_classes}; "
+                        "it is not the dataset this project expects: copy it again.")
+    fine = np.concatenate([arrays["train_labels"], arrays["test_labels"]]).astype(np.int64)
+    coarse = np.concatenate([arrays["train_coarse_labels"], arrays["test_coarse_labels"]]).astype(np.int64)
+    pairs = np.unique(fine * s.coarse_classes + coarse)  # each (fine, coarse) pair that occurs
+    per_fine = np.bincount(pairs // s.coarse_classes, minlength=s.num_classes)
+    if (per_fine != 1).any():
+        c = int(np.flatnonzero(per_fine != 1)[0])
+        inside = (pairs[pairs // s.coarse_classes == c] % s.coarse_classes).tolist()
+        raise DataError(f"{where}: fine class {c} lies in {len(inside)} superclasses {inside}, expected exactly "
+                        "one; the file is corrupt: copy it again.")
 
 
 def _decode_packed(s: DatasetSpec, path: Path, digest: str) -> dict:
@@ -175,15 +248,18 @@ def _decode_packed(s: DatasetSpec, path: Path, digest: str) -> dict:
             raw = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise DataError(f"{path} is not a readable numpy archive ({e}); copy it again.") from e
-    missing = set(PACKED_KEYS) - set(raw)
+    missing = set(PACKED_KEYS + s.packed_extra()) - set(raw)
     if missing:
         raise DataError(f"{path} lacks the arrays {sorted(missing)}; it is not a packed dataset.")
+    _check_encoding(raw, path)
     _check_packed(s, raw, path)
     arrays = {}
     for split in ("train", "test"):
         arrays[f"{split}_images"] = _decode(raw[f"{split}_bytes"], raw[f"{split}_offsets"], s, path, split)
         arrays[f"{split}_labels"] = raw[f"{split}_labels"].astype(np.int64)
     arrays["classes"] = np.array([str(c) for c in raw["classes"]])
+    for key in s.packed_extra():
+        arrays[key] = raw[key].astype(np.int64) if key.endswith("_labels") else raw[key]
     arrays["source"] = np.array(f"{path.name} ({str(raw.get('source', 'unknown source'))}; sha256 {digest[:16]})")
     return arrays
 
@@ -196,11 +272,12 @@ def _read_cache(cached: Path, s: DatasetSpec) -> dict | None:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError):
         return None
-    if set(CACHE_KEYS) - set(arrays):
+    if set(CACHE_KEYS + s.packed_extra()) - set(arrays):
         return None
     try:
         for split in ("train", "test"):
             _check_split(s, split, arrays[f"{split}_images"].shape, arrays[f"{split}_labels"], cached)
+        _check_extra(s, arrays, cached)
     except DataError:
         return None
     return arrays
@@ -232,7 +309,55 @@ def load_packed(name: str, data_dir: str | os.PathLike | None = None,
     classes = [str(c) for c in arrays.pop("classes")]
     source = str(arrays.pop("source"))
     return Splits(arrays["train_images"], arrays["train_labels"], arrays["test_images"],
-                  arrays["test_labels"], classes, source)
+                  arrays["test_labels"], classes, source, _extra(s, arrays))
+
+
+def _extra(s: DatasetSpec, arrays: dict) -> dict:
+    """`Splits.extra` of a packed copy: its `packed_extra` arrays, names as a list of strings."""
+    return {k: [str(c) for c in arrays[k]] if k == "coarse_classes" else arrays[k] for k in s.packed_extra()}
+
+
+@dataclass(frozen=True)
+class IdenticalPairs:
+    """The pairs of images of a dataset that are identical pixel for pixel."""
+    within_train: int
+    within_test: int
+    between: int                         # one image in each split
+    conflicting: list[tuple[str, str]]   # the two class names of each pair labelled differently
+
+    @property
+    def total(self) -> int:
+        return self.within_train + self.within_test + self.between
+
+    def conflicts(self) -> list[tuple[tuple[str, str], int]]:
+        """Each pair of class names that identical images carry, alphabetically
+        within the pair, with how many pairs carry it: the most frequent first."""
+        counts = Counter(tuple(sorted(p)) for p in self.conflicting)
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def identical_pairs(s: Splits) -> IdenticalPairs:
+    """Every pair of identical images within and between the two splits (an
+    image present k times makes k(k-1)/2 pairs), found by sorting the images'
+    raw bytes: a property of the dataset, which a test set that shares images
+    with its training set turns into a few free answers."""
+    images = np.concatenate([s.train_images, s.test_images])
+    rows = np.ascontiguousarray(images.reshape(len(images), -1))
+    _, group, count = np.unique(rows.view(np.dtype((np.void, rows.shape[1]))).ravel(),
+                                return_inverse=True, return_counts=True)
+    group = group.ravel()
+    labels = np.concatenate([s.train_labels, s.test_labels])
+    in_test = np.arange(len(images)) >= len(s.train_images)
+    members: dict[int, list[int]] = {}
+    for i in np.flatnonzero(count[group] > 1):
+        members.setdefault(int(group[i]), []).append(int(i))
+    kinds, conflicting = Counter(), []
+    for same in members.values():
+        for a, b in combinations(same, 2):
+            kinds[int(in_test[a]) + int(in_test[b])] += 1  # 0: both train, 1: one each, 2: both test
+            if labels[a] != labels[b]:
+                conflicting.append((s.classes[labels[a]], s.classes[labels[b]]))
+    return IdenticalPairs(kinds[0], kinds[2], kinds[1], conflicting)
 
 
 # SVHN validation split of the paper (after Goodfellow et al.): 400 images per
@@ -341,11 +466,11 @@ DATASETS = {
     "cifar10": DatasetSpec("cifar10", 10, (32, 32, 3), 50_000, 10_000, "cifar10.npz", "CIFAR10",
                            official_files=tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6))
                            + ("cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta"),
-                           read_official=_read_cifar10),
-    "cifar100": DatasetSpec("cifar100", 100, (32, 32, 3), 50_000, 10_000, None, "CIFAR100",
+                           read_official=_read_cifar10, lossless_flags=True),
+    "cifar100": DatasetSpec("cifar100", 100, (32, 32, 3), 50_000, 10_000, "cifar100.npz", "CIFAR100",
                             official_files=("cifar-100-python/train", "cifar-100-python/test",
                                             "cifar-100-python/meta"),
-                            read_official=_read_cifar100),
+                            read_official=_read_cifar100, lossless_flags=True, coarse_classes=20),
     # SVHN: `train` + `extra` less the paper's validation images (`svhn_paper_split`).
     "svhn": DatasetSpec("svhn", 10, (32, 32, 3), 598_388, 26_032, None, "SVHN",
                         official_files=("train_32x32.mat", "extra_32x32.mat", "test_32x32.mat"),

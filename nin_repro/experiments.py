@@ -189,6 +189,21 @@ MNIST_AUTHOR_MODEL = ModelConfig(num_classes=10, in_channels=1, block1=(96, 64, 
 SVHN_AUTHOR_MODEL = ModelConfig(block1=(128, 96, 64), block2=(320, 256, 128), block3=(384, 256), block3_kernel=5,
                                 pool2="max", init="caffe")
 MNIST_FULL_TRAIN = replace(FULL_TRAIN, epochs=60, lr_drop_epochs=(46, 53), warmup_epochs=5.0, test_every=1)
+# CIFAR-100 at full length: the CIFAR-10 recipe above with 100 class maps.
+# The first author's README says of CIFAR-100 only "the rest is the same";
+# his release does hold its layer parameters (NIN/cifar-100_params: epsW
+# 0.01, epsB 0.02, momentum 0.9, wc 0.001, cost coefficient 2), i.e. plain
+# SGD at 0.02 for weights and 0.04 for biases with decay 5e-4: the same
+# momentum, the same 2x rate for biases and the same decay per step (1e-5 of
+# each weight) as the Caffe rates, at a fifth of the rate and with the class
+# maps at the full rate. The run follows the Caffe rates, not those: they are
+# the recipe that reached the paper's CIFAR-10 numbers here (and the
+# first author's CIFAR-10 params, which would show how his two files relate,
+# are not in the public copy), and keeping them makes Table 2's row differ
+# from Table 1's in the data and the 100 maps alone, so the two can be set
+# side by side epoch by epoch. Chance level is ln 100 = 4.61, not ln 10: the
+# stall check (train._stalled) reads the net's number of classes.
+CIFAR100_FULL_MODEL = replace(CIFAR_FULL_MODEL, num_classes=100)
 _ALL = [
     Experiment("mnist", "mnist", "scale", MNIST_MODEL, TrainConfig(epochs=15),
                "mnist", "Table 4: MNIST, dropout, no augmentation, no preprocessing"),
@@ -208,7 +223,7 @@ _ALL = [
     Experiment("cifar10_nodropout", "cifar10", "gcn_zca", replace(CIFAR_MODEL, dropout=0.0), CIFAR_TRAIN,
                None, "Figure 4: NiN without dropout between mlpconv layers"),
     Experiment("cifar100", "cifar100", "gcn_zca", replace(CIFAR_MODEL, num_classes=100), CIFAR_TRAIN,
-               "cifar100", "Table 2: CIFAR-100, GCN + ZCA, dropout, no augmentation", requires_download=True),
+               "cifar100", "Table 2: CIFAR-100, GCN + ZCA, dropout, no augmentation"),
     Experiment("svhn", "svhn", "lcn", SVHN_AUTHOR_MODEL, replace(CIFAR_TRAIN, epochs=10),
                "svhn", "Table 3: SVHN, the author's net (svhn_def, its Gaussian initialization), LCN, dropout, "
                        "no augmentation; the CPU-budget schedule in 10 epochs",
@@ -223,6 +238,9 @@ _ALL = [
                replace(FULL_TRAIN, translate=4, flip=True),
                "cifar10_aug", "Table 1: CIFAR-10, full length (260 epochs, the published Caffe rates), GCN + ZCA, "
                               "dropout, translation (+-4 px) + flip"),
+    Experiment("cifar100_full", "cifar100", "gcn_zca", CIFAR100_FULL_MODEL, FULL_TRAIN,
+               "cifar100", "Table 2: CIFAR-100, full length (260 epochs, the published Caffe rates of the CIFAR-10 "
+                           "net, 100 class maps), GCN + ZCA, dropout, no augmentation"),
     Experiment("cifar10_nodropout_full", "cifar10", "gcn_zca", replace(CIFAR_FULL_MODEL, dropout=0.0), FULL_TRAIN,
                None, "Figure 4: NiN without dropout between mlpconv layers, full length"),
     Experiment("cifar10_fc_full", "cifar10", "gcn_zca", replace(CIFAR_FULL_MODEL, head="fc"), FULL_TRAIN,

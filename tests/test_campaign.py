@@ -383,3 +383,25 @@ def test_rows_on_one_schedule_are_drawn_on_one_axis_once_both_have_started(tmp_p
     # rows on different schedules are not drawn on one axis
     snapshot(tmp_path, "mnist_full", 0, [1.0, 0.9])
     assert campaign.plot_together([("cifar10_full", 0), ("mnist_full", 0)], None, tmp_path) is None
+
+
+def test_a_run_in_progress_stands_stage_by_stage_beside_a_finished_one_at_the_same_epochs(tmp_path):
+    runs, labels = [("cifar100_full", 0), ("cifar10_full", 0)], {"cifar100_full": "CIFAR-100",
+                                                                 "cifar10_full": "CIFAR-10"}
+    assert campaign.stages_beside(runs, labels, tmp_path) is None  # CIFAR-100 not started
+    # CIFAR-10 finished: 260 epochs, 30% at the base rate, 12% then 10% after each drop
+    done = make_record("cifar10_full", seed=0, error=10.0)
+    done["config"].update(overrides={}, train=experiments.get("cifar10_full").train.to_dict())
+    done["history"] = [{**done["history"][0], "epoch": e, "test_error": 30.0 - e / 100 if e <= 200 else
+                        12.0 if e <= 230 else 10.0, "lr": 0.1 if e <= 200 else 0.01 if e <= 230 else 0.001}
+                       for e in range(1, 261)]
+    done["epochs"] = 260
+    results.write_record(done, tmp_path)
+    snapshot(tmp_path, "cifar100_full", 0, [60.0, 55.0, 50.0])
+    table = campaign.stages_beside(runs, labels, tmp_path)
+    assert list(table.index) == [("1-200", "CIFAR-100"), ("1-200", "CIFAR-10")]  # no stage CIFAR-100 has not begun
+    assert list(table["trained"]) == ["3 of 200", "3 of 200"]  # CIFAR-10 read at CIFAR-100's epoch 3
+    assert list(table["last test error (%)"]) == ["50.00", "29.97"]
+    assert campaign.AUTHOR_COLUMN not in table  # his run is CIFAR-10's landmark, not this comparison's
+    # the full CIFAR-10 stages are unchanged without the cut
+    assert campaign.stages_table("cifar10_full", 0, tmp_path).loc["231-260"]["trained"] == "30 of 30"

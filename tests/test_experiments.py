@@ -57,5 +57,29 @@ def test_a_chapters_comparison_keeps_the_papers_order_and_its_table_puts_full_le
     assert chapters.CHAPTERS["cifar10"].comparison(full=True) == {"cifar10_aug_full": "augmented",
                                                                      "cifar10_full": "not augmented"}
     assert chapters.CHAPTERS["summary"].table() == [
-        "cifar10_full", "cifar10", "cifar10_aug_full", "cifar10_aug", "cifar100", "svhn", "mnist_full", "mnist",
-        "cifar10_fc_full", "cifar10_fc", "cifar10_fc_dropout_full", "cifar10_fc_dropout"]
+        "cifar10_full", "cifar10", "cifar10_aug_full", "cifar10_aug", "cifar100_full", "cifar100", "svhn",
+        "mnist_full", "mnist", "cifar10_fc_full", "cifar10_fc", "cifar10_fc_dropout_full", "cifar10_fc_dropout"]
+
+
+def test_cifar100_full_is_the_cifar10_full_recipe_with_100_class_maps():
+    from nin_repro.model import NiN, count_parameters
+
+    c10, c100 = experiments.get("cifar10_full"), experiments.get("cifar100_full")
+    assert c100.train == c10.train and c100.model == replace(c10.model, num_classes=100)
+    assert (c100.dataset, c100.preprocess, c100.paper_key) == ("cifar100", c10.preprocess, "cifar100")
+    assert count_parameters(NiN(c100.model)) == 984_356  # the paper's net with C = 100
+    # the data is here: neither CIFAR-100 row waits for a download
+    assert not c100.requires_download and not experiments.get("cifar100").requires_download
+    assert chapters.CHAPTERS["cifar100"].table() == ["cifar100_full", "cifar100"]
+
+
+def test_the_authors_cifar100_params_share_the_recipes_momentum_bias_rate_and_decay_per_step():
+    """What the cifar100_full comment and the Method page say of the first
+    author's NIN/cifar-100_params against the rates the run follows."""
+    from nin_repro.book.paper import as_sgd
+
+    sgd, train = as_sgd(), experiments.get("cifar100_full").train
+    assert (sgd["lr"], sgd["bias_lr"], sgd["weight_decay"]) == pytest.approx((0.02, 0.04, 5e-4))  # paper.md's reading
+    assert sgd["decay_per_step"] == pytest.approx(train.lr * train.weight_decay)
+    assert sgd["bias_lr"] / sgd["lr"] == train.bias_lr_mult and sgd["momentum"] == train.momentum
+    assert train.lr / sgd["lr"] == pytest.approx(5) and train.class_map_lr_mult != 1

@@ -1,7 +1,7 @@
 """The official file formats (what torchvision downloads), on small synthetic
 files: CIFAR-10/100 python pickles, MNIST idx, SVHN .mat with the paper's
-train/extra validation split. No offline copy of CIFAR-100 or SVHN exists
-here, so these are the tests of those paths."""
+train/extra validation split. No offline copy of SVHN exists here, so these
+are the tests of its path."""
 
 import pickle
 
@@ -126,7 +126,11 @@ def test_svhn_split_refuses_too_few_images():
 
 
 def test_missing_official_files_say_what_to_do(tmp_path):
-    with pytest.raises(data.DataError, match="no official files for cifar100 there.*--download"):
+    with pytest.raises(data.DataError, match="no official files for svhn there.*--download"):
+        data.load("svhn", tmp_path)
+    # a dataset with a packed copy names it too
+    with pytest.raises(data.DataError, match=rf"cifar100.npz not found in {tmp_path}, nor official files for "
+                                             r"cifar100 there.*--download"):
         data.load("cifar100", tmp_path)
 
 

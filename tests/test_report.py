@@ -59,8 +59,8 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
     from test_campaign import snapshot
 
     results.write_record(make_record(experiment="mnist", error=0.8), tmp_path)
-    table = tables.results_table(["mnist_full", "mnist", "cifar100"], tmp_path)
-    assert list(table["protocol"]) == ["full length", "CPU budget", "-"]  # no protocol for a run never made
+    table = tables.results_table(["mnist_full", "mnist", "svhn"], tmp_path)
+    assert list(table["protocol"]) == ["full length", "CPU budget", "-"]
     assert list(table["ours (%)"]) == ["not started", "0.80", "not run here: no offline copy"]
     assert list(table["epochs"]) == ["0 of 60", 1, ""]
     snapshot(tmp_path, "mnist_full", 0, [9.0, 2.5])
@@ -220,9 +220,13 @@ def test_a_cut_is_taken_from_the_unrounded_means(tmp_path):
 def test_verdict_tells_not_run_yet_from_not_runnable_here(tmp_path):
     assert findings.verdict("cifar10_aug", tmp_path) == f"`cifar10_aug`: {tables.NOT_RUN}."
     assert findings.verdict("cifar10_aug_full", tmp_path) == "`cifar10_aug_full`: not started."
-    for name in ("cifar100", "svhn"):  # no offline copy: the table and the sentence say the same
-        assert findings.verdict(name, tmp_path) == f"`{name}`: not run here: no offline copy."
-        assert tables.results_table([name], tmp_path)["ours (%)"].iloc[0] == "not run here: no offline copy"
+    # no offline copy: the table and the sentence say the same
+    assert findings.verdict("svhn", tmp_path) == "`svhn`: not run here: no offline copy."
+    assert tables.results_table(["svhn"], tmp_path)["ours (%)"].iloc[0] == "not run here: no offline copy"
+    # a CPU-budget row the plan leaves to its full-length twin says so, rather than wait to be run
+    assert findings.verdict("cifar100", tmp_path) == f"`cifar100`: {tables.NOT_PLANNED}."
+    assert list(tables.results_table(["cifar100_full", "cifar100"], tmp_path)["ours (%)"]) == [
+        "not started", "not planned: the full-length row stands for it"]
     results.write_record(curve([3.0, 1.0], experiment="mnist"), tmp_path)
     assert findings.verdict("mnist", tmp_path).startswith("`mnist`: 1.00% test error over n=1 seed (2 epochs")
 

@@ -243,6 +243,22 @@ def test_a_run_stalled_at_chance_level_stops_with_one_line_and_keeps_its_state(d
     assert len(run(healthy, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=2048)["history"]) == 2
 
 
+def test_chance_level_is_ln_of_the_nets_number_of_classes():
+    """CIFAR-100's chance-level loss is ln 100 = 4.61: a 100-class net at
+    ln 10 = 2.30 has learned a lot, one at ln 100 has learned nothing."""
+    import math
+
+    from nin_repro.experiments import get
+    from nin_repro.train import _stalled
+
+    cfg = get("cifar100_full").train
+    at = lambda loss, classes, epoch=1: _stalled({"train_loss": loss}, epoch, cfg, classes, 390)  # noqa: E731
+    assert at(math.log(100), 100) and not at(math.log(10), 100)
+    assert at(math.log(10), 10) and not at(math.log(100), 10)
+    assert not at(math.log(100), 100, epoch=0)  # the warm-up epoch is not judged
+    assert get("cifar100_full").model.num_classes == 100  # what train() passes as `classes`
+
+
 def test_a_corrupt_checkpoint_is_an_error_naming_the_file(data_dir, cache_dir, tmp_path, shared_decoded):
     """One flipped byte (or a missing checksum) stops the run before training,
     with the file's name: never a silent resume, never a diverging loss."""

@@ -381,7 +381,7 @@ def _stage_bounds(experiment: str) -> list[int]:
     return [0, *cfg.milestones(), cfg.epochs]
 
 
-def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFrame | None:
+def stages_table(experiment: str, seed: int = 0, results_dir=None, upto: int | None = None) -> pd.DataFrame | None:
     """One row per learning-rate stage of a full-length run (finished, or as
     far as it has come): its epochs, rate, its last test error (the one at
     its end, once the stage is over), its best, and the range over the
@@ -389,16 +389,17 @@ def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFra
     the error stopped falling, which is how a length is chosen where no
     schedule is published. Beside Table 1's nets, the first author's own run
     at each stage's end, as his release words it ("around 14%" as "about
-    14"). None before the run has started."""
+    14"). `upto`: as it stood after that epoch. None before the run has started."""
     _, run = run_state(experiment, seed, results_dir)
     if not run:
         return None
+    history = [h for h in run["history"] if upto is None or h["epoch"] <= upto]
     bounds = _stage_bounds(experiment)
     author = {epoch: ("about " if "around" in words or "near" in words else "") + f"{error:g}"
               for epoch, error, words in AUTHOR_CIFAR10_MILESTONES} if has_author_milestones(experiment) else None
     rows = []
     for first, last in zip(bounds, bounds[1:]):
-        done = [h for h in run["history"] if first < h["epoch"] <= last]
+        done = [h for h in history if first < h["epoch"] <= last]
         if not done:
             break
         tested = results.tested(done)  # every epoch, or (a full-length run's first stage) every 5th
@@ -414,6 +415,33 @@ def stages_table(experiment: str, seed: int = 0, results_dir=None) -> pd.DataFra
             row[AUTHOR_COLUMN] = author.get(last, "")
         rows.append(row)
     return pd.DataFrame(rows).set_index("epochs")
+
+
+def stages_beside(runs: list[tuple[str, int]], labels: dict[str, str] | None = None,
+                  results_dir=None) -> pd.DataFrame | None:
+    """The stages (`stages_table`) of the first of `runs` (experiment, seed)
+    beside those of the others on its schedule, each cut at the epoch the
+    first has reached: a run in progress read against a finished one at the
+    same point (CIFAR-100's against CIFAR-10's). Rows (stage, run), `labels`
+    naming each experiment; None before the first has started."""
+    first, seed = runs[0]
+    _, run = run_state(first, seed, results_dir)
+    if not run:
+        return None
+    upto = run["history"][-1]["epoch"] if run["history"] else 0
+    tables = {}
+    for experiment, s in runs:
+        if _stage_bounds(experiment) != _stage_bounds(first):
+            continue  # another schedule: its stages are not these
+        table = stages_table(experiment, s, results_dir, upto=upto)
+        if table is not None:
+            label = (labels or {}).get(experiment, experiment) + (f" (seed {s})" if s else "")
+            tables[label] = table.drop(columns=AUTHOR_COLUMN, errors="ignore")
+    rows = [(stage, label, row) for stage in tables[next(iter(tables))].index
+            for label, table in tables.items() if stage in table.index for row in [table.loc[stage]]]
+    out = pd.DataFrame([row for *_, row in rows])
+    out.index = pd.MultiIndex.from_tuples([(stage, label) for stage, label, _ in rows], names=["epochs", "run"])
+    return out
 
 
 def stages_reading(experiment: str, seed: int = 0, results_dir=None) -> str:

@@ -33,6 +33,21 @@ SOURCES = {
 }
 
 
+# The first author's CIFAR-100 layer parameters (mavenlin/cuda-convnet,
+# NIN/cifar-100_params; ../shared/paper.md), the same on every layer.
+AUTHOR_CIFAR100_PARAMS = {"epsW": 0.01, "epsB": 0.02, "momentum": 0.9, "wc": 0.001, "coeff": 2}
+
+
+def as_sgd(params: dict = AUTHOR_CIFAR100_PARAMS) -> dict:
+    """cuda-convnet's rates as plain SGD with weight decay: a step is
+    inc = mom*inc + epsW*(coeff*mean_grad) - epsW*wc*W, so the weights' rate
+    is epsW*coeff (the biases' epsB*coeff), the decay wc/coeff, and each step
+    takes epsW*wc of every weight away."""
+    return {"lr": params["epsW"] * params["coeff"], "bias_lr": params["epsB"] * params["coeff"],
+            "weight_decay": params["wc"] / params["coeff"], "decay_per_step": params["epsW"] * params["wc"],
+            "momentum": params["momentum"]}
+
+
 def paper_error(key: str) -> float | None:
     entry = PAPER_ERRORS.get(key)
     return None if entry is None else entry[2]

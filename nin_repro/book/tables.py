@@ -20,6 +20,7 @@ from .paper import LATER_REPRODUCTIONS, PAPER_ERRORS
 
 NOT_RUN = "not run yet"
 NOT_STARTED = "not started"
+NOT_PLANNED = "not planned: the full-length row stands for it"
 
 
 def _fmt(x, digits=2):
@@ -52,11 +53,14 @@ def protocol_label(experiment: str) -> str:
 
 def missing_status(experiment: str) -> str:
     """What the book says for an experiment without records: not run yet,
-    not started (a full-length run), or not runnable here at all (no
-    offline copy of its dataset)."""
+    not started (a full-length run), not planned (a CPU-budget row whose
+    full-length twin the plan trains instead), or not runnable here at all
+    (no offline copy of its dataset)."""
     exp = EXPERIMENTS.get(experiment)
     if exp and exp.requires_download:
         return "not run here: no offline copy"
+    if exp and f"{experiment}_full" in EXPERIMENTS and all(name != experiment for name, _ in BOOK_PLAN):
+        return NOT_PLANNED  # a CPU-budget row the plan leaves to its full-length twin
     return NOT_STARTED if is_full_length(experiment) else NOT_RUN
 
 
