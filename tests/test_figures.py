@@ -48,15 +48,13 @@ def test_confidence_maps_from_a_trained_checkpoint(monkeypatch, data_dir, cache_
     assert check["true_mean"] == pytest.approx(100 - float(d["test_error"]), abs=1e-4)
     assert check["central_share"] == pytest.approx(100 * 25 / 49)  # rows and columns 1-5 of a 7x7 map
     assert "random sample" in sample_description(d) and "images shown" in shown_reading(d)
-    # the run tested this epoch itself: its own number and precision ride along with the fp32 evaluation
+    # the run tested only its first 2,048 test images (its subset), the figure all 10,000: not the same
+    # number, so the run's own test is not set beside it
     from nin_repro import results
 
     own = results.read_record(results.record_path("t_fig__seed0__subset2048", tmp_path / "r"))["history"][-1]
-    assert (float(d["run_test_error"]), str(d["run_test_precision"])) == (own["test_error"], own["precision"])
-    if own["precision"] == "fp32":  # the same weights in the same precision: at most a rounding flip or two
-        assert float(d["run_test_error"]) == pytest.approx(float(d["test_error"]), abs=0.05)
-    assert f"the run's own test of the same net, in {own['precision']}: {own['test_error']:.2f}%" in \
-        evaluation_note(d)
+    assert own["test_error"] is not None and "run_test_error" not in d
+    assert evaluation_note(d) == f"its net, evaluated here in fp32: {float(d['test_error']):.2f}% test error"
     fig = plot_confidence_maps(d)
     assert len(fig.axes) == n * 12  # the image, ten maps and a colorbar per row
 
