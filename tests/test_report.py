@@ -71,15 +71,15 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
     # a snapshot from before snapshots kept their provenance says so; a newer one shows it
     path = snapshot(tmp_path, "cifar10_aug_full", 0, [70.0, 50.0])
     old = tables.run_records_table(tmp_path, part="provenance").set_index("run").loc["cifar10_aug_full, seed 0"]
-    assert (old["data"], old["torch"], old["commit"]) == ("not recorded", "not recorded", "not recorded")
+    assert (old["data copy"], old["torch"], old["commit"]) == ("not recorded", "not recorded", "not recorded")
     assert tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0", "core-hours"] == ""
     state = checkpoint.load(path)
     state["provenance"] = {"data_source": "mnist.npz (sha256 393f6a5dbfc8b440)", "torch_version": "2.14.1",
                            "git_commit": "0123456789abcdef0123456789abcdef01234567-dirty", "threads": 2}
     checkpoint.save(path, state)
     new = tables.run_records_table(tmp_path, part="provenance").set_index("run").loc["cifar10_aug_full, seed 0"]
-    assert (new["data"], new["torch"], new["commit"]) == (
-        "near-lossless copy", "2.14.1",
+    assert (new["data copy"], new["torch"], new["commit"]) == (
+        "near-lossless", "2.14.1",
         "0123456789abcdef0123456789abcdef01234567-dirty")  # the whole hash, and whether the tree was clean
     # its cores known, its core-hours so far are (2 epochs of 500 s on 2 threads), as the compute table counts them
     assert tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0", "core-hours"] == "0.56"
@@ -304,8 +304,9 @@ def test_schedule_sentences_come_from_the_train_config():
     table = tables.protocol_table(["cifar10", "cifar10_fc", "mnist_full"])
     assert list(table["experiments"]) == ["`cifar10`, `cifar10_fc`", "`mnist_full`"]
     full = table.iloc[1]
-    assert (full["protocol"], full["epochs"], full["init"], full["input"]) == ("full length", 60, "Gaussian 0.05", "raw")
-    assert table.iloc[0]["base rate, warm-up (epochs)"] == "0.05, warm-up 1"
+    assert (full["protocol"], full["epochs (rate ÷10 after)"], full["init"], full["input"]) == (
+        "full length", "60 (46, 53)", "Gaussian 0.05", "raw")
+    assert table.iloc[0]["rate, warm-up"] == "0.05, warm-up 1"
 
 
 def test_plots_use_plain_tick_labels_and_one_colour_per_seed(tmp_path):

@@ -106,3 +106,11 @@ def run_words(experiment: str, dataset: bool = False) -> str:
     words = [DATASET_WORDS.get(exp.dataset, exp.dataset)] if dataset else []
     words += [VARIANT_WORDS.get(rest, rest.replace("_", " "))] if rest else []
     return ", ".join(words + [f"{exp.train.epochs} epochs"])
+
+
+def run_id_words(run_id: str) -> str:
+    """A run's file name in words: "cifar10_full__seed0" -> "CIFAR-10, 260
+    epochs, seed 0" (one the registry does not know, as it is)."""
+    name, _, rest = run_id.partition("__seed")
+    seed = rest.split("__")[0]
+    return f"{run_words(name, dataset=True)}, seed {seed}" if name in EXPERIMENTS and seed else run_id

@@ -211,7 +211,18 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
                            "ended"],
                # the machines last: the one long cell, it takes the width the others leave
                "provenance": ["run", "data", "torch", "commit", "machine and precision, by epoch"]}[part]
-    return pd.DataFrame(rows, columns=list(dict.fromkeys(columns + ["run"])))[columns]
+    df = pd.DataFrame(rows, columns=list(dict.fromkeys(columns + ["run"])))[columns]
+    if part == "provenance":
+        df["data"] = df["data"].str.removesuffix(" copy")  # the header says it: "data copy"
+        df = df.rename(columns={"data": "data copy"})
+    return df
+
+
+def torch_versions(results_dir=None) -> str:
+    """The torch versions of every run, in words ("torch 2.14.1" where one
+    trained them all), so that a table need not repeat one value per row."""
+    versions = list(dict.fromkeys(run_records_table(results_dir, part="provenance")["torch"]))
+    return "torch " + ", ".join(versions) if versions else ""
 
 
 def runs_left_table(results_dir=None) -> pd.DataFrame:
@@ -353,17 +364,19 @@ def protocol_table(names: list[str]) -> pd.DataFrame:
         e = EXPERIMENTS[name]
         t = e.train
         if t.schedule == "onecycle":
-            rate, drops = f"{t.lr:g}, one-cycle, {t.warmup_epochs:g} up", "linear to 0"
+            rate, drops = f"{t.lr:g}, one-cycle, {t.warmup_epochs:g} up", "then linear to 0"
         else:
             rate = f"{t.lr:g}" + (f", warm-up {t.warmup_epochs:g}" if t.warmup_epochs else "")
-            drops = " and ".join(map(str, t.milestones())) or "-"
+            drops = ", ".join(map(str, t.milestones()))
         mults = ", ".join(filter(None, [f"biases {t.bias_lr_mult:g}x" if t.bias_lr_mult != 1 else "",
                                         f"class maps {t.class_map_lr_mult:g}x" if t.class_map_lr_mult != 1 else ""]))
-        row = {"protocol": protocol_label(name), "epochs": t.epochs,
+        # the drops beside the length, so that the table stays within nine short columns
+        # "fast recipe": the Method page says it is not the paper's, and the cell stays short
+        row = {"protocol": protocol_label(name).removesuffix(", not the paper's"), "epochs (rate ÷10 after)": f"{t.epochs}" + (f" ({drops})" if drops else ""),
                "batch, momentum": f"{t.batch_size}, {t.momentum:g}" + (" Nesterov" if t.nesterov else ""),
-               "base rate, warm-up (epochs)": rate, "rate ÷10 after epoch": drops,
-               "weight decay": f"{t.weight_decay:g}" + ("" if t.bias_decay else ", not biases"),
-               "rate multipliers": mults or "-",
+               "rate, warm-up": rate,
+               "decay": f"{t.weight_decay:g}" + ("" if t.bias_decay else ", not biases"),
+               "multipliers": mults or "-",
                "init": {"kaiming": "He", "caffe": "Gaussian 0.05"}.get(e.model.init, e.model.init),
                "input": e.preprocess + (", translate + flip" if t.translate or t.flip else "")
                + (f", label smoothing {t.label_smoothing:g}" if t.label_smoothing else "")}
