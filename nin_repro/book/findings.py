@@ -45,9 +45,9 @@ def setup_caveat(experiments: list[str], results_dir=None) -> str:
     where = {name: rows_where(rows[name]["runs"]) for name in experiments}
     run = {name: w for name, w in where.items() if w}
     if len(run) < 2:
-        return f"Setup: fewer than two of {', '.join(run_words(e, dataset=True) for e in experiments)} have records yet; nothing to compare."
+        return f"Setup: fewer than two of {'; '.join(run_words(e, dataset=True) for e in experiments)} have records yet; nothing to compare."
     if len(set(run.values())) == 1:
-        return f"Setup: {', '.join(run_words(e, dataset=True) for e in run)} all trained on {next(iter(run.values()))}; like for like."
+        return f"Setup: {'; '.join(run_words(e, dataset=True) for e in run)} all trained on {next(iter(run.values()))}; like for like."
     return ("Setup differs: " + "; ".join(f"{run_words(n, dataset=True)} on {w}" for n, w in run.items())
             + ". Machine and precision change speed and rounding (bf16 carries 8 significant bits, fp32 24), "
             "so part of a difference between these rows may come from the setup, not the setting. "
