@@ -72,7 +72,7 @@ def test_a_full_length_run_in_progress_says_how_far_it_has_come(tmp_path):
     v = by_key(tmp_path)["table1_aug"]
     assert v.verdict == "in progress (epoch 3 of 260)"
     # the latest epoch with the range of the last ones (at most 5): one epoch's number can be a lucky one
-    assert v.ours == ("`cifar10_aug_full` seed 0: 41.50% at epoch 3 of 260, 41.50-70.00% over epochs 1-3; "
+    assert v.ours == ("CIFAR-10, augmented, 260 epochs, seed 0: 41.50% at epoch 3 of 260, 41.50-70.00% over epochs 1-3; "
                       "CPU budget (2 epochs): 19.10% (n=1)")
     assert v.headline == ("19.10% (CPU budget, 2 epochs, n=1) and 41.50% at full length after epoch 3 of 260 "
                           "(still training; 41.50-70.00% over its last 3 tests)")
@@ -89,7 +89,7 @@ def test_a_run_in_progress_tested_every_5th_epoch_quotes_its_tests(tmp_path):
     snapshot(tmp_path, "cifar10_aug_full", 0, [None] * 4 + [50.0] + [None] * 4 + [40.0] + [None] * 4 + [45.0, None])
     v = by_key(tmp_path)["table1_aug"]
     assert v.verdict == "in progress (epoch 16 of 260)"
-    assert v.ours.startswith("`cifar10_aug_full` seed 0: 45.00% (tested after epoch 15) at epoch 16 of 260, "
+    assert v.ours.startswith("CIFAR-10, augmented, 260 epochs, seed 0: 45.00% (tested after epoch 15) at epoch 16 of 260, "
                              "40.00-50.00% over its last 3 tests (epochs 5-15)")
     # the abstract's headline: the epoch last tested, then how far training has gone since
     assert v.headline == ("45.00% at full length after epoch 15 of 260 (still training, now at epoch 16; "
@@ -172,7 +172,7 @@ def test_a_comparison_names_its_full_length_rows_that_finished_before_the_others
     snapshot(tmp_path, "cifar10_nodropout_full", 0, [60.0, 40.0])
     v = by_key(tmp_path)["figure4"]
     assert (v.verdict, v.decided_by) == ("in progress (epoch 2 of 260)", "full length (training)")
-    assert v.ours.startswith("`cifar10_nodropout_full` seed 0: 40.00% at epoch 2 of 260, 40.00-60.00% over "
+    assert v.ours.startswith("CIFAR-10, no dropout, 260 epochs, seed 0: 40.00% at epoch 2 of 260, 40.00-60.00% over "
                              "epochs 1-2; full length so far: dropout 10.50% (n=1); no dropout not finished yet; "
                              "at epoch 2 of each: dropout 10.50%, no dropout 40.00%; CPU budget (30 epochs): ")
 
@@ -269,7 +269,7 @@ def test_maps_of_a_run_in_progress_wait_for_its_end_and_then_decide(tmp_path):
     v = by_key(tmp_path)["figure5"]
     # a majority already, but the net is still training: in progress, not reproduced
     assert (v.verdict, v.decided_by) == ("in progress (epoch 20 of 260)", "full length (training)")
-    assert v.ours == ("`cifar10_aug_full__seed0` at epoch 20 of 260 (23.40% test error): the true class's map "
+    assert v.ours == ("CIFAR-10, augmented, 260 epochs, seed 0 at epoch 20 of 260 (23.40% test error): the true class's map "
                       "holds the strongest response in 71.2% of the 10,000 test images")
     assert claims.tally(tmp_path)["in progress"] == 1
     maps_file(tmp_path, "cifar10_aug_full__seed0", 260, 260, true_peak=71.2)
@@ -290,8 +290,8 @@ def test_the_abstract_gives_each_full_length_experiments_finished_seeds_together
     results.write_record(record("cifar10_full", 0, [20.0, 10.1]), tmp_path)
     snapshot(tmp_path, "cifar10_nodropout_full", 0, [60.0, 40.0])
     said = claims.full_length_status(tmp_path)
-    assert said.startswith("`mnist_full` seeds 0, 1 and 2 finished at 0.35%, 0.38% and 0.40%; ")
-    assert "; `cifar10_full` seed 0 finished at 10.10%; " in said
-    assert "`cifar10_nodropout_full` seed 0 is at epoch 2 of 260 (so far 40.00%)" in said
+    assert said.startswith("MNIST, 60 epochs, seeds 0, 1 and 2 finished at 0.35%, 0.38% and 0.40%; ")
+    assert "; CIFAR-10, 260 epochs, seed 0 finished at 10.10%; " in said
+    assert "CIFAR-10, no dropout, 260 epochs, seed 0 is at epoch 2 of 260 (so far 40.00%)" in said
     assert said.endswith(f"; {len(plan) - 5} of the {len(plan)} planned full-length runs have not started")
     assert claims._words([30]) == "30" and claims._words([30, 15]) == "30 and 15" and claims._words([]) == "no"

@@ -71,15 +71,15 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
     # a snapshot from before snapshots kept their provenance says so; a newer one shows it
     path = snapshot(tmp_path, "cifar10_aug_full", 0, [70.0, 50.0])
     old = tables.run_records_table(tmp_path, part="provenance").set_index("run").loc["cifar10_aug_full, seed 0"]
-    assert (old["data"], old["torch"], old["commit"]) == ("not recorded", "not recorded", "not recorded")
+    assert (old["data copy"], old["torch"], old["commit"]) == ("not recorded", "not recorded", "not recorded")
     assert tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0", "core-hours"] == ""
     state = checkpoint.load(path)
     state["provenance"] = {"data_source": "mnist.npz (sha256 393f6a5dbfc8b440)", "torch_version": "2.14.1",
                            "git_commit": "0123456789abcdef0123456789abcdef01234567-dirty", "threads": 2}
     checkpoint.save(path, state)
     new = tables.run_records_table(tmp_path, part="provenance").set_index("run").loc["cifar10_aug_full, seed 0"]
-    assert (new["data"], new["torch"], new["commit"]) == (
-        "near-lossless copy (99.8% of images bit-exact)", "2.14.1",
+    assert (new["data copy"], new["torch"], new["commit"]) == (
+        "near-lossless", "2.14.1",
         "0123456789abcdef0123456789abcdef01234567-dirty")  # the whole hash, and whether the tree was clean
     # its cores known, its core-hours so far are (2 epochs of 500 s on 2 threads), as the compute table counts them
     assert tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0", "core-hours"] == "0.56"
@@ -96,13 +96,13 @@ def test_setup_caveat_says_when_compared_rows_ran_on_different_machines_or_preci
     assert findings.setup_caveat(names, tmp_path).startswith("Setup: fewer than two")
     results.write_record(make_record(experiment="cifar10_fc", error=20.0, train={"precision": "bf16"}), tmp_path)
     assert findings.setup_caveat(names, tmp_path) == (
-        "Setup: `cifar10`, `cifar10_fc` all trained on test, bf16; like for like.")
+        "Setup: CIFAR-10, 30 epochs; CIFAR-10, FC head, 30 epochs all trained on test, bf16; like for like.")
     fp32 = make_record(experiment="cifar10_fc", error=20.0, train={"precision": "fp32"})
     for h in fp32["history"]:
         h["machine"] = "cpu (Y), AVX2"
     results.write_record(fp32, tmp_path)  # same seed: replaces the bf16 record
     text = findings.setup_caveat(names, tmp_path)
-    assert text.startswith("Setup differs: `cifar10` on test, bf16; `cifar10_fc` on Y, AVX2, fp32.")
+    assert text.startswith("Setup differs: CIFAR-10, 30 epochs on test, bf16; CIFAR-10, FC head, 30 epochs on Y, AVX2, fp32.")
     assert "not the setting" in text
     assert text.endswith("No machine and precision has trained two of these rows yet, so none compares them "
                          "like for like.")
@@ -110,8 +110,8 @@ def test_setup_caveat_says_when_compared_rows_ran_on_different_machines_or_preci
     gap_fp32["history"][0]["machine"] = "cpu (Y), AVX2"
     results.write_record(gap_fp32, tmp_path)  # a second GAP seed, on the FC run's setup
     text = findings.setup_caveat(names, tmp_path)
-    assert text.startswith("Setup differs: `cifar10` on test, bf16; Y, AVX2, fp32; `cifar10_fc` on ")
-    assert text.endswith("Like for like on Y, AVX2, fp32: `cifar10` 19.50% (n=1), `cifar10_fc` 20.00% (n=1).")
+    assert text.startswith("Setup differs: CIFAR-10, 30 epochs on test, bf16; Y, AVX2, fp32; CIFAR-10, FC head, 30 epochs on ")
+    assert text.endswith("Like for like on Y, AVX2, fp32: CIFAR-10, 30 epochs 19.50% (n=1), CIFAR-10, FC head, 30 epochs 20.00% (n=1).")
 
 
 def lines(markdown):
@@ -123,8 +123,8 @@ def lines(markdown):
 
 def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order(tmp_path):
     assert lines(findings.heads_effect(tmp_path)) == [
-        "GAP vs FC: not run yet (needs records of `cifar10` and `cifar10_fc`).",
-        "GAP vs FC + dropout: not run yet (needs records of `cifar10` and `cifar10_fc_dropout`).",
+        "GAP vs FC: not run yet (needs records of CIFAR-10, 30 epochs and CIFAR-10, FC head, 30 epochs).",
+        "GAP vs FC + dropout: not run yet (needs records of CIFAR-10, 30 epochs and CIFAR-10, FC + dropout head, 30 epochs).",
         "The paper's order (GAP < FC + dropout < FC): not checkable until two heads have records."]
     results.write_record(make_record(experiment="cifar10", error=18.9), tmp_path)
     results.write_record(make_record(experiment="cifar10_fc", error=18.5), tmp_path)
@@ -154,7 +154,7 @@ def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order
 
 def test_augmentation_effect_gives_the_gap_and_how_closely_each_row_fit_its_training_set(tmp_path):
     assert findings.augmentation_effect(tmp_path) == (
-        "- augmented vs not augmented: not run yet (needs records of `cifar10_aug` and `cifar10`).")
+        "- augmented vs not augmented: not run yet (needs records of CIFAR-10, augmented, 30 epochs and CIFAR-10, 30 epochs).")
     plain = curve([30.0, 19.0], experiment="cifar10")
     plain["history"][-1]["train_error"] = 14.0
     results.write_record(plain, tmp_path)
@@ -175,7 +175,7 @@ def test_augmentation_effect_gives_the_gap_and_how_closely_each_row_fit_its_trai
 
 def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_missing(tmp_path):
     assert findings.dropout_effect(tmp_path) == (
-        "- dropout vs no dropout: not run yet (needs records of `cifar10` and `cifar10_nodropout`).")
+        "- dropout vs no dropout: not run yet (needs records of CIFAR-10, 30 epochs and CIFAR-10, no dropout, 30 epochs).")
     with_dropout = make_record(experiment="cifar10", error=16.0)
     with_dropout["history"][-1]["train_error"] = 12.0
     results.write_record(with_dropout, tmp_path)
@@ -194,7 +194,7 @@ def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_
     assert out[3] == "One seed only for dropout, no dropout: their noise is the epoch-to-epoch range alone."
     reading = findings.dropout_reading(tmp_path)
     assert reading.startswith("At the CPU budget (1 epochs), dropout lowers the test error by 4.00 points (20.0% of")
-    assert "`cifar10_nodropout_full` seed 0: not started (epoch 0 of 260)." in reading
+    assert "CIFAR-10, no dropout, 260 epochs, seed 0: not started (epoch 0 of 260)." in reading
 
 
 def test_a_cut_is_taken_from_the_unrounded_means(tmp_path):
@@ -218,17 +218,17 @@ def test_a_cut_is_taken_from_the_unrounded_means(tmp_path):
 
 
 def test_verdict_tells_not_run_yet_from_not_runnable_here(tmp_path):
-    assert findings.verdict("cifar10_aug", tmp_path) == f"`cifar10_aug`: {tables.NOT_RUN}."
-    assert findings.verdict("cifar10_aug_full", tmp_path) == "`cifar10_aug_full`: not started."
+    assert findings.verdict("cifar10_aug", tmp_path) == f"CIFAR-10, augmented, 30 epochs: {tables.NOT_RUN}."
+    assert findings.verdict("cifar10_aug_full", tmp_path) == "CIFAR-10, augmented, 260 epochs: not started."
     # no offline copy: the table and the sentence say the same
     assert findings.verdict("svhn", tmp_path) == "`svhn`: not run here: no offline copy."
     assert tables.results_table(["svhn"], tmp_path)["ours (%)"].iloc[0] == "not run here: no offline copy"
     # a CPU-budget row the plan leaves to its full-length twin says so, rather than wait to be run
-    assert findings.verdict("cifar100", tmp_path) == f"`cifar100`: {tables.NOT_PLANNED}."
+    assert findings.verdict("cifar100", tmp_path) == f"CIFAR-100, 30 epochs: {tables.NOT_PLANNED}."
     assert list(tables.results_table(["cifar100_full", "cifar100"], tmp_path)["ours (%)"]) == [
         "not started", "not planned: the full-length row stands for it"]
     results.write_record(curve([3.0, 1.0], experiment="mnist"), tmp_path)
-    assert findings.verdict("mnist", tmp_path).startswith("`mnist`: 1.00% test error over n=1 seed (2 epochs")
+    assert findings.verdict("mnist", tmp_path).startswith("MNIST, 15 epochs: 1.00% test error over n=1 seed (2 epochs")
 
 
 def test_a_difference_from_the_paper_inside_the_rows_noise_is_called_unresolved(tmp_path):
@@ -306,10 +306,11 @@ def test_schedule_sentences_come_from_the_train_config():
         "translation up to 4 px and horizontal flips")
     # one row per distinct protocol, the experiments sharing it named together, each setting in its column
     table = tables.protocol_table(["cifar10", "cifar10_fc", "mnist_full"])
-    assert list(table["experiments"]) == ["`cifar10`, `cifar10_fc`", "`mnist_full`"]
+    assert list(table["experiments"]) == ["CIFAR-10, 30 epochs, CIFAR-10, FC head, 30 epochs", "MNIST, 60 epochs"]
     full = table.iloc[1]
-    assert (full["protocol"], full["epochs"], full["init"], full["input"]) == ("full length", 60, "Gaussian 0.05", "raw")
-    assert table.iloc[0]["base rate, warm-up (epochs)"] == "0.05, warm-up 1"
+    assert (full["protocol"], full["epochs (rate ÷10 after)"], full["init"], full["input"]) == (
+        "full length", "60 (46, 53)", "Gaussian 0.05", "raw")
+    assert table.iloc[0]["rate, warm-up"] == "0.05, warm-up 1"
 
 
 def test_plots_use_plain_tick_labels_and_one_colour_per_seed(tmp_path):
@@ -332,11 +333,11 @@ def test_runs_on_two_copies_of_the_data_get_a_row_each_and_the_gap_between_them(
     from test_results import JPEG_SOURCE, LOSSLESS_SOURCE, on_copy
 
     assert findings.copy_effect("cifar10", tmp_path) == (
-        "`cifar10` has no runs yet, so what the copy changes is not measured.")
+        "CIFAR-10, 30 epochs has no runs yet, so what the copy changes is not measured.")
     for seed, error in ((0, 18.9), (1, 19.1)):
         results.write_record(on_copy(make_record(experiment="cifar10", seed=seed, error=error), JPEG_SOURCE), tmp_path)
     results.write_record(on_copy(make_record(experiment="cifar10_aug", error=19.0), JPEG_SOURCE), tmp_path)
-    assert findings.copy_effect("cifar10", tmp_path).startswith("`cifar10` has runs on one copy of the data only")
+    assert findings.copy_effect("cifar10", tmp_path).startswith("CIFAR-10, 30 epochs has runs on one copy of the data only")
     table = tables.results_table(["cifar10"], tmp_path)
     assert list(table["protocol"]) == ["CPU budget, JPEG copy"] and list(table["n"]) == [2]
     lossless = on_copy(make_record(experiment="cifar10", seed=2, error=14.8), LOSSLESS_SOURCE,
@@ -348,7 +349,7 @@ def test_runs_on_two_copies_of_the_data_get_a_row_each_and_the_gap_between_them(
                                        "CPU budget, JPEG copy"]
     assert list(table["ours (%)"]) == ["19.00 ± 0.14", "14.80", "19.00"] and list(table["n"]) == [2, 1, 1]
     assert findings.copy_effect("cifar10", tmp_path) == (
-        "`cifar10` (1 epochs): on the JPEG copy 19.00 ± 0.14% (n=2, seeds 0, 1, on test, fp32); on the "
+        "CIFAR-10, 30 epochs (1 epochs): on the JPEG copy 19.00 ± 0.14% (n=2, seeds 0, 1, on test, fp32); on the "
         "near-lossless copy 14.80% (n=1, seed 2, on Y, AVX2, fp32). On the near-lossless copy the test error is "
         "4.20 points lower, beyond the rows' noise of up to 0.14 points. No machine and precision trained both "
         "copies, so part of the gap may come from the setup.")
@@ -356,7 +357,7 @@ def test_runs_on_two_copies_of_the_data_get_a_row_each_and_the_gap_between_them(
     assert lines(findings.augmentation_effect(tmp_path))[0].startswith(
         "augmented 19.00% vs not augmented 19.00%: augmented 0.00 points")
     assert findings.setup_caveat(["cifar10", "cifar10_aug"], tmp_path) == (
-        "Setup: `cifar10`, `cifar10_aug` all trained on test, fp32; like for like.")
+        "Setup: CIFAR-10, 30 epochs, CIFAR-10, augmented, 30 epochs all trained on test, fp32; like for like.")
     # the learning curves name each run's copy; Figure 4's curves keep to the copy both rows have
     import matplotlib
     matplotlib.use("Agg")

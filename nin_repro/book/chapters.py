@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nin_repro.experiments import EXPERIMENTS
+
 
 # What the book needs, in the order `nin-repro reproduce` works through it
 # (a run with a record is skipped, so the finished ones stay listed: a fresh
@@ -96,3 +98,29 @@ CHAPTERS: dict[str, Chapter] = {
                 "cifar10_aug": "CPU-budget recipe, augmented", "cifar10_aug_fast": "fast recipe, augmented",
                 "cifar10": "CPU-budget recipe, not augmented"}),
 }
+
+
+# A run in words, for prose and legends: the book names runs by what they
+# are ("no dropout, 260 epochs") and keeps the code names for commands.
+DATASET_WORDS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "svhn": "SVHN", "mnist": "MNIST"}
+VARIANT_WORDS = {"aug": "augmented", "nodropout": "no dropout", "fc": "FC head", "fc_dropout": "FC + dropout head",
+                 "short": "short check", "fast": "fast recipe", "aug_fast": "fast recipe, augmented"}
+
+
+def run_words(experiment: str, dataset: bool = False) -> str:
+    """"cifar10_nodropout_full" -> "no dropout, 260 epochs" (with `dataset`:
+    "CIFAR-10, no dropout, 260 epochs"): the variant of the paper's net,
+    then the length its protocol trains."""
+    exp = EXPERIMENTS[experiment]
+    rest = experiment[len(exp.dataset):].strip("_").removesuffix("full").strip("_")
+    words = [DATASET_WORDS.get(exp.dataset, exp.dataset)] if dataset else []
+    words += [VARIANT_WORDS.get(rest, rest.replace("_", " "))] if rest else []
+    return ", ".join(words + [f"{exp.train.epochs} epochs"])
+
+
+def run_id_words(run_id: str) -> str:
+    """A run's file name in words: "cifar10_full__seed0" -> "CIFAR-10, 260
+    epochs, seed 0" (one the registry does not know, as it is)."""
+    name, _, rest = run_id.partition("__seed")
+    seed = rest.split("__")[0]
+    return f"{run_words(name, dataset=True)}, seed {seed}" if name in EXPERIMENTS and seed else run_id

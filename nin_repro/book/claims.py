@@ -36,7 +36,7 @@ from nin_repro import results
 from nin_repro.experiments import CIFAR_EPOCHS, EXPERIMENTS, FULL_EPOCHS
 
 from . import campaign, comparison
-from .chapters import BOOK_PLAN, CHAPTERS
+from .chapters import BOOK_PLAN, CHAPTERS, run_id_words, run_words
 from .display import printed_cut, shown
 from .paper import CAFFE_ZOO_PARAMETERS, PAPER_ERRORS
 
@@ -160,7 +160,7 @@ def _progress(names: tuple[str, ...], results_dir) -> list[str]:
     out = []
     for (exp, seed), run in sorted(campaign._protocol_in_progress(results_dir).items()):
         if exp in names:
-            out.append(f"`{exp}` seed {seed}: {results.error_so_far(run['history'])} at epoch {run['epoch']} "
+            out.append(f"{run_words(exp, dataset=True)}, seed {seed}: {results.error_so_far(run['history'])} at epoch {run['epoch']} "
                        f"of {run['epochs']}{_recent_range(run['history'])}")
     return out
 
@@ -351,7 +351,7 @@ def _maps_verdict(claim: Claim, results_dir) -> Verdict:
                                          "finished run has left them yet" + shown, "")
     epoch, epochs = int(data["epoch"]), int(data["epochs"])
     if epoch < epochs:  # drawn from a run still training: its net, at the epoch it had reached
-        ours = (f"`{data['run']}` at epoch {epoch} of {epochs} ({float(data['test_error']):.2f}% test error): the "
+        ours = (f"{run_id_words(str(data['run']))} at epoch {epoch} of {epochs} ({float(data['test_error']):.2f}% test error): the "
                 f"true class's map holds the strongest response in {check['true_peak']:.1f}% of the "
                 f"{check['n']:,} test images")
         return Verdict(claim, f"in progress (epoch {epoch} of {epochs})", ours,
@@ -359,7 +359,7 @@ def _maps_verdict(claim: Claim, results_dir) -> Verdict:
                        f"the true class's map strongest in {check['true_peak']:.1f}% of test images so far")
     label = "full length" if epochs >= FULL_EPOCHS else "CPU budget"
     ours = (f"the true class's map holds the strongest response in {check['true_peak']:.1f}% of the "
-            f"{check['n']:,} test images ({label}, run `{data['run']}`)")
+            f"{check['n']:,} test images ({label}, run: {run_id_words(str(data['run']))})")
     short = f"the true class's map strongest in {check['true_peak']:.1f}% of the {check['n']:,} test images"
     if check["true_peak"] > MAPS_MAJORITY:
         return Verdict(claim, "reproduced", ours, label, short)
@@ -548,9 +548,9 @@ def full_length_status(results_dir=None) -> str:
         if state == "finished":
             finished.setdefault(name, []).append((seed, run["test_error"]))
         elif state == "in progress":
-            running.append(f"`{name}` seed {seed} is at epoch {run['epoch']} of {run['epochs']} "
+            running.append(f"{run_words(name, dataset=True)}, seed {seed}, is at epoch {run['epoch']} of {run['epochs']} "
                            f"({results.error_so_far(run['history'], brackets=False, prefix='so far ')})")
-    parts = [f"`{name}` seed{'s' if len(done) > 1 else ''} {_words([s for s, _ in done])} finished at "
+    parts = [f"{run_words(name, dataset=True)}, seed{'s' if len(done) > 1 else ''} {_words([s for s, _ in done])} finished at "
              f"{_words([f'{e:.2f}%' for _, e in done])}" for name, done in finished.items()] + running
     if not parts:
         return f"none of the {len(plan)} planned full-length runs has started yet"

@@ -230,25 +230,37 @@ def sample_description(fig_data: dict) -> str:
             "(a selection, not a random sample: the figure predates the seeded sample)")
 
 
+MAPS_PER_ROW = 5  # ten maps in two rows, so that each map is drawn about 100 px wide on the page
+MAP_INCHES = 1.0  # at the book's 100 dpi: 100 px a map
+
+
 def plot_confidence_maps(fig_data: dict):
-    """One row per test image: the image with its true and predicted class,
-    then its class maps on one colour scale per row (a colorbar at the end);
-    the true class's map is framed green, a wrong prediction's red."""
+    """One block per test image: the image with its true and predicted class,
+    then its class maps in rows of `MAPS_PER_ROW`, on one colour scale per
+    image (a labelled colour bar at the end); the true class's map is framed
+    green, a wrong prediction's red."""
     import matplotlib.pyplot as plt
 
     images, maps, labels, preds = fig_data["images"], fig_data["maps"], fig_data["labels"], fig_data["preds"]
     classes = [str(c) for c in fig_data["classes"]]
     n, c = maps.shape[:2]
-    fig, axes = plt.subplots(n, c + 2, figsize=(0.66 * (c + 1.7) + 0.6, 0.8 * n + 0.9),
-                             gridspec_kw={"width_ratios": [1.5] + [1] * c + [0.12]})
+    per_row = min(MAPS_PER_ROW, c)
+    rows = -(-c // per_row)
+    fig = plt.figure(figsize=(MAP_INCHES * (per_row + 1.5) + 0.9, (MAP_INCHES + 0.28) * rows * n + 0.2 * n))
+    outer = fig.add_gridspec(n, 1, hspace=0.25)
     for i in range(n):
-        axes[i, 0].imshow(images[i].squeeze(), cmap="gray" if images[i].shape[-1] == 1 else None)
+        grid = outer[i].subgridspec(rows, per_row + 2, width_ratios=[1.4] + [1] * per_row + [0.1],
+                                    wspace=0.08, hspace=0.3)
+        ax = fig.add_subplot(grid[:, 0])
+        ax.imshow(images[i].squeeze(), cmap="gray" if images[i].shape[-1] == 1 else None)
         right = preds[i] == labels[i]
-        axes[i, 0].set_title(f"{classes[labels[i]]}" + ("" if right else f" → {classes[preds[i]]}"), fontsize=10,
-                             color="black" if right else "#c00000", pad=2, loc="left")
+        ax.set_title(f"{classes[labels[i]]}" + ("" if right else f" → {classes[preds[i]]}"),
+                     color="black" if right else "#c00000", pad=3, loc="left")
+        ax.set_xticks([])
+        ax.set_yticks([])
         lo, hi = float(maps[i].min()), float(maps[i].max())
         for k in range(c):
-            ax = axes[i, k + 1]
+            ax = fig.add_subplot(grid[k // per_row, 1 + k % per_row])
             im = ax.imshow(maps[i, k], vmin=lo, vmax=hi, cmap="viridis")
             color = "lime" if k == labels[i] else ("red" if k == preds[i] else None)
             for side in ax.spines.values():
@@ -256,16 +268,13 @@ def plot_confidence_maps(fig_data: dict):
                 if color:
                     side.set_color(color)
                     side.set_linewidth(3)
-            if i == 0:
-                ax.set_title(classes[k], fontsize=10, rotation=45, ha="left", va="bottom", pad=14)
-        cbar = fig.colorbar(im, cax=axes[i, -1])
-        cbar.set_ticks([lo, hi])
-        cbar.set_ticklabels([f"{lo:.0f}", f"{hi:.0f}"], fontsize=10)
-        cbar.set_label("map value", fontsize=9)  # the class maps' raw output, one scale per row
-        for ax in axes[i, :-1]:
+            ax.set_title(classes[k], pad=2)  # on every map: the two rows hold different classes
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=0.6)
+        cbar = fig.colorbar(im, cax=fig.add_subplot(grid[:, -1]))
+        cbar.set_ticks([lo, hi])
+        cbar.set_ticklabels([f"{lo:.0f}", f"{hi:.0f}"])
+        cbar.set_label("map value")  # the class maps' raw output, one scale per image
     return fig
 
 

@@ -11,7 +11,7 @@ import statistics
 from nin_repro import results
 
 from . import campaign, comparison
-from .chapters import CHAPTERS
+from .chapters import CHAPTERS, run_words
 from .display import points_text, printed_cut, short_where, shown
 from .tables import NOT_RUN, mean_std, missing_status, rows_where
 
@@ -20,8 +20,8 @@ def verdict(experiment: str, results_dir=None) -> str:
     """One sentence on how our runs compare with the paper, from the records."""
     r = comparison.summarize(results.read_records(results_dir), [experiment])[0]
     if r["ours_mean"] is None:
-        return f"`{experiment}`: {missing_status(experiment)}."
-    text = (f"`{experiment}`: {mean_std(r['ours_mean'], r['ours_std'])}% test error over n={r['n']} "
+        return f"{run_words(experiment, dataset=True)}: {missing_status(experiment)}."
+    text = (f"{run_words(experiment, dataset=True)}: {mean_std(r['ours_mean'], r['ours_std'])}% test error over n={r['n']} "
             f"seed{'s' if r['n'] > 1 else ''} ({r['epochs']} epochs, "
             f"{60 * r['hours'] / r['n']:.0f} min per run on {rows_where(r['runs'])})")
     if r["paper"] is None:
@@ -45,10 +45,10 @@ def setup_caveat(experiments: list[str], results_dir=None) -> str:
     where = {name: rows_where(rows[name]["runs"]) for name in experiments}
     run = {name: w for name, w in where.items() if w}
     if len(run) < 2:
-        return f"Setup: fewer than two of {', '.join(f'`{e}`' for e in experiments)} have records yet; nothing to compare."
+        return f"Setup: fewer than two of {'; '.join(run_words(e, dataset=True) for e in experiments)} have records yet; nothing to compare."
     if len(set(run.values())) == 1:
-        return f"Setup: {', '.join(f'`{e}`' for e in run)} all trained on {next(iter(run.values()))}; like for like."
-    return ("Setup differs: " + "; ".join(f"`{n}` on {w}" for n, w in run.items())
+        return f"Setup: {'; '.join(run_words(e, dataset=True) for e in run)} all trained on {next(iter(run.values()))}; like for like."
+    return ("Setup differs: " + "; ".join(f"{run_words(n, dataset=True)} on {w}" for n, w in run.items())
             + ". Machine and precision change speed and rounding (bf16 carries 8 significant bits, fp32 24), "
             "so part of a difference between these rows may come from the setup, not the setting. "
             + like_for_like(experiments, [r for name in experiments for r in rows[name]["runs"]]))
@@ -58,7 +58,7 @@ def like_for_like(experiments: list[str], runs: list[dict]) -> str:
     """The compared rows again, from the runs of each machine and precision
     that trained two or more of them: where seeds of a row ran on different
     setups, the runs that share one compare the settings alone."""
-    lines = _same_setup({f"`{n}`": [r for r in runs if r["experiment"] == n] for n in experiments})
+    lines = _same_setup({run_words(n, dataset=True): [r for r in runs if r["experiment"] == n] for n in experiments})
     return " ".join(lines) or ("No machine and precision has trained two of these rows yet, so none compares "
                                "them like for like.")
 
@@ -89,7 +89,7 @@ def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
     """'A x% vs B y%: A d points lower (the paper: e points lower; noise: n points).'"""
     ra, rb = rows[a], rows[b]
     if ra["ours_mean"] is None or rb["ours_mean"] is None:
-        return f"{labels[a]} vs {labels[b]}: {NOT_RUN} (needs records of `{a}` and `{b}`)."
+        return f"{labels[a]} vs {labels[b]}: {NOT_RUN} (needs records of {run_words(a, dataset=True)} and {run_words(b, dataset=True)})."
 
     def side(d):
         return f"{abs(d):.2f} points {'lower' if d > 0 else 'higher'}"
@@ -162,7 +162,7 @@ def copy_effect(experiment: str, results_dir=None) -> str:
     rows = [r for r in copy_rows([experiment], results_dir) if r["n"]]
     if len(rows) < 2:
         has = "runs on one copy of the data only" if rows else "no runs yet"
-        return f"`{experiment}` has {has}, so what the copy changes is not measured."
+        return f"{run_words(experiment, dataset=True)} has {has}, so what the copy changes is not measured."
     a, b = rows[:2]
     d = shown(a["ours_mean"]) - shown(b["ours_mean"])
     noise = max(_noise(a), _noise(b))
@@ -174,7 +174,7 @@ def copy_effect(experiment: str, results_dir=None) -> str:
 
     lower = b if d > 0 else a
     within = "within" if abs(d) <= noise else "beyond"
-    text = (f"`{experiment}` ({a['epochs']} epochs): {side(a)}; {side(b)}. "
+    text = (f"{run_words(experiment, dataset=True)}: {side(a)}; {side(b)}. "
             f"On the {results.copy_name(lower['copy'])} the test error is {abs(d):.2f} points lower, "
             f"{within} the rows' noise of up to {noise:.2f} points.")
     return text + " " + like_for_like_copies(a, b)
@@ -233,7 +233,7 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
     rows = _summarized(labels, results_dir)
     with_d, without = rows[with_name], rows[without_name]
     if with_d["ours_mean"] is None or without["ours_mean"] is None:
-        return _lines([f"dropout vs no dropout: {NOT_RUN} (needs records of `{with_name}` and `{without_name}`)."])
+        return _lines([f"dropout vs no dropout: {NOT_RUN} (needs records of {run_words(with_name, dataset=True)} and {run_words(without_name, dataset=True)})."])
     noise = max(_noise(with_d), _noise(without))
     gap, cut = printed_cut(without["ours_mean"], with_d["ours_mean"])
     return _lines([

@@ -69,8 +69,8 @@ def data_copy(record: dict) -> str:
     reads it off the checksum in the record)."""
     if record["dataset"] == "mnist":
         return "lossless copy"
-    words = results.data_copy(record)
-    return {"JPEG copy (quality 75)": "JPEG copy (q75)"}.get(words, words)
+    # the copy's short name: what each copy is, the Method page and the data folder's README say
+    return results.copy_name(results.data_copy(record))
 
 
 def _progress_cell(run: dict) -> str:
@@ -180,7 +180,7 @@ def superseded_lines(results_dir=None) -> str:
 def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
     """Every run of the study, finished (superseded ones too: results/superseded/)
     or in progress: the appendix the
-    chapters' short tables point to. `part="results"`: error, length, cost;
+    chapters' short tables point to. `part="results"`: error, length, cost, speed;
     `part="provenance"`: machine and precision by epoch, data copy, torch,
     commit, date."""
     rows = []
@@ -211,9 +211,22 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
             "data": data_copy(run), "torch": run.get("torch_version", "not recorded"),
             "commit": run["git_commit"] if "git_commit" in run else "not recorded", "ended": ""})
     # "ended", not "finished": the narrower header keeps the table within the page at 688 px
-    columns = {"results": ["run", "status", "test error (%)", "epochs", "wall hours", "core-hours", "ended"],
-               "provenance": ["run", "machine and precision, by epoch", "data", "torch", "commit"]}[part]
-    return pd.DataFrame(rows, columns=list(dict.fromkeys(columns + ["run"])))[columns]
+    columns = {"results": ["run", "status", "test error (%)", "epochs", "wall hours", "core-hours", "train img/s",
+                           "ended"],
+               # the machines last: the one long cell, it takes the width the others leave
+               "provenance": ["run", "data", "torch", "commit", "machine and precision, by epoch"]}[part]
+    df = pd.DataFrame(rows, columns=list(dict.fromkeys(columns + ["run"])))[columns]
+    if part == "provenance":
+        df["data"] = df["data"].str.removesuffix(" copy")  # the header says it: "data copy"
+        df = df.rename(columns={"data": "data copy"})
+    return df
+
+
+def torch_versions(results_dir=None) -> str:
+    """The torch versions of every run, in words ("torch 2.14.1" where one
+    trained them all), so that a table need not repeat one value per row."""
+    versions = list(dict.fromkeys(run_records_table(results_dir, part="provenance")["torch"]))
+    return "torch " + ", ".join(versions) if versions else ""
 
 
 def runs_left_table(results_dir=None) -> pd.DataFrame:
@@ -287,14 +300,6 @@ def rows_where(records: list[dict]) -> str:
     return "; ".join(dict.fromkeys(short_where(results.run_where(r)) for r in records))
 
 
-def full_length_rows(results_dir=None) -> pd.DataFrame:
-    """`campaign.full_length_table` with short machine names, for a page."""
-    df = campaign.full_length_table(results_dir).reset_index()
-    df.insert(0, "run", [_run_label(e, s) for e, s in zip(df["experiment"], df["seed"])])
-    df["where"] = df["where"].map(short_where)
-    return df.drop(columns=["experiment", "seed"]).rename(columns={"hours so far": "hours"})
-
-
 def given_up_rows(results_dir=None) -> pd.DataFrame | None:
     """The runs given up (results/stalls/): how far each went, its last
     epoch's numbers, what it cost and where, and why it was stopped. None
@@ -363,17 +368,19 @@ def protocol_table(names: list[str]) -> pd.DataFrame:
         e = EXPERIMENTS[name]
         t = e.train
         if t.schedule == "onecycle":
-            rate, drops = f"{t.lr:g}, one-cycle over {t.warmup_epochs:g} up", "linear to 0"
+            rate, drops = f"{t.lr:g}, one-cycle, {t.warmup_epochs:g} up", "then linear to 0"
         else:
             rate = f"{t.lr:g}" + (f", warm-up {t.warmup_epochs:g}" if t.warmup_epochs else "")
-            drops = " and ".join(map(str, t.milestones())) or "-"
+            drops = ", ".join(map(str, t.milestones()))
         mults = ", ".join(filter(None, [f"biases {t.bias_lr_mult:g}x" if t.bias_lr_mult != 1 else "",
                                         f"class maps {t.class_map_lr_mult:g}x" if t.class_map_lr_mult != 1 else ""]))
-        row = {"protocol": protocol_label(name), "epochs": t.epochs,
+        # the drops beside the length, so that the table stays within nine short columns
+        # "fast recipe": the Method page says it is not the paper's, and the cell stays short
+        row = {"protocol": protocol_label(name).removesuffix(", not the paper's"), "epochs (rate ÷10 after)": f"{t.epochs}" + (f" ({drops})" if drops else ""),
                "batch, momentum": f"{t.batch_size}, {t.momentum:g}" + (" Nesterov" if t.nesterov else ""),
-               "base rate, warm-up (epochs)": rate, "rate ÷10 after epoch": drops,
-               "weight decay": f"{t.weight_decay:g}" + ("" if t.bias_decay else ", none on biases"),
-               "rate multipliers": mults or "-",
+               "rate, warm-up": rate,
+               "decay": f"{t.weight_decay:g}" + ("" if t.bias_decay else ", not biases"),
+               "multipliers": mults or "-",
                "init": {"kaiming": "He", "caffe": "Gaussian 0.05"}.get(e.model.init, e.model.init),
                "input": e.preprocess + (", translate + flip" if t.translate or t.flip else "")
                + (f", label smoothing {t.label_smoothing:g}" if t.label_smoothing else "")}
@@ -381,25 +388,34 @@ def protocol_table(names: list[str]) -> pd.DataFrame:
     return pd.DataFrame([{"experiments": ", ".join(members), **dict(key)} for key, members in groups.items()])
 
 
+HEAD_WORDS = {"gap": "", "fc": ", FC head", "fc_dropout": ", FC head"}  # dropout adds no parameter
+
+
 def sizes_table(names: list[str] | None = None) -> pd.DataFrame:
-    """Parameters and multiply-accumulates of each experiment's net."""
+    """Parameters and multiply-accumulates of each distinct net of the named
+    experiments (every experiment by default), one row per net, with the
+    protocols that train it; each mlpconv block's widths in a column of its own."""
     from nin_repro.model import NiN, count_macs, count_parameters
 
-    rows = []
-    seen = set()
+    from .chapters import DATASET_WORDS
+
+    nets: dict[tuple, dict] = {}
     for name in names or list(EXPERIMENTS):
         e = EXPERIMENTS[name]
-        key = (e.model, e.dataset)
-        if key in seen:
-            continue
-        seen.add(key)
-        m = NiN(e.model)
-        rows.append({"net (first experiment using it)": f"`{name}`", "dataset": e.dataset,
-                     "widths": f"{'-'.join(map(str, e.model.block1))} / {'-'.join(map(str, e.model.block2))} / "
-                               f"{'-'.join(map(str, e.model.block3))}-{e.model.num_classes}",
-                     "head": e.model.head, "parameters": f"{count_parameters(m):,}",
-                     "M MACs / image": f"{count_macs(m) / 1e6:.1f}"})
-    return pd.DataFrame(rows)
+        m = e.model
+        label = DATASET_WORDS.get(e.dataset, e.dataset) + HEAD_WORDS.get(m.head, f", {m.head}") \
+            + (", BatchNorm" if m.batchnorm else "")
+        key = (label, m.block1, m.block2, m.block3, m.num_classes, m.pool2)
+        if key not in nets:
+            net = NiN(m)
+            nets[key] = {"net": label, "mlpconv 1": "-".join(map(str, m.block1)),
+                         "mlpconv 2": "-".join(map(str, m.block2)),
+                         "mlpconv 3": "-".join(map(str, (*m.block3, m.num_classes))), "pool 2": m.pool2,
+                         "parameters": f"{count_parameters(net):,}", "M MACs / image": f"{count_macs(net) / 1e6:.1f}",
+                         "protocols": []}
+        if protocol_label(name) not in nets[key]["protocols"]:
+            nets[key]["protocols"].append(protocol_label(name))
+    return pd.DataFrame([{**row, "protocols": ", ".join(row["protocols"])} for row in nets.values()])
 
 
 # CIFAR-10 beside later reproductions ----------------------------------------
