@@ -545,9 +545,12 @@ def test_fast_recipe_trains_and_resumes_with_batchnorm(data_dir, cache_dir, tmp_
     whole = run(exp, tmp_path / "a", data_dir, cache_dir, ckpt=shared_decoded)
     assert whole["history"][1]["train_loss"] < whole["history"][0]["train_loss"]
     assert whole["history"][1]["test_error"] < 50
-    assert run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1,
-               write=False) is None
-    resumed = run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=shared_decoded, resume=True)
+    # another cache: the finished checkpoint in this one would be completed, not trained again
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "decoded").symlink_to(shared_decoded / "decoded", target_is_directory=True)
+    assert run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=other, stop_after_epoch=1, write=False) is None
+    resumed = run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=other, resume=True)
     assert [h["test_loss"] for h in resumed["history"]] == [h["test_loss"] for h in whole["history"]]
 
 
