@@ -8,18 +8,36 @@ the new one, never a torn mix.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 
+class DiskFullError(OSError):
+    """No space left on the device: names the file that could not be
+    written, not the temporary file the system's error names."""
+
+    def __init__(self, path: str | os.PathLike, then: str = ""):
+        super().__init__(errno.ENOSPC, f"no space left on device writing {path}" + (f"; {then}" if then else ""),
+                         str(path))
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path to write to; on success it replaces `path`."""
+    """Yield a temporary path to write to; on success it replaces `path`.
+    A full disk on the way is a `DiskFullError` naming `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise (DiskFullError(path) if e.errno == errno.ENOSPC else e) from e
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -33,6 +51,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    except OSError as e:
+        if e.errno == errno.ENOSPC and not isinstance(e, DiskFullError):
+            raise DiskFullError(path) from e
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

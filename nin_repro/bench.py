@@ -296,15 +296,21 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
     from .device import bf16_is_native, resolve_precision
     from .train import git_commit
 
-    settings = apply_cpu_settings()
     cpu = torch.device("cpu")
     precision = resolve_precision("auto", cpu)
+    all_configs = bench_configs(precision)
+    chosen = {k: v for k, v in all_configs.items() if not configs or any(c in k for c in configs)}
+    # Refused before anything is measured: a record without rows would break the engineering chapter.
+    if not chosen:
+        raise ValueError(f"no configuration's name contains any of {configs}; the configurations are: "
+                         f"{'; '.join(all_configs)}")
+    if not (isinstance(steps, int) and steps >= 1 and isinstance(warmup, int) and warmup >= 0):
+        raise ValueError(f"need at least 1 timed step after 0 or more warm-up steps, got {steps} and {warmup}")
+    settings = apply_cpu_settings()
     log(f"{cpu_name()}, {torch.backends.cpu.get_cpu_capability()}: native bf16 {bf16_is_native(cpu)}, "
         f"so the library trains in {precision}")
     images, labels, x, y = _bench_inputs(data_dir, cache_dir)
     macs = count_macs(NiN(ModelConfig()))
-    all_configs = bench_configs(precision)
-    chosen = {k: v for k, v in all_configs.items() if not configs or any(c in k for c in configs)}
     rows = []
     for name, (kind, row_precision, cl, batch, keep_memory, levers, compiled) in chosen.items():
         set_malloc_tuning(keep_memory)

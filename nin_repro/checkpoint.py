@@ -24,6 +24,9 @@ leaves a file beside another file's checksum.
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
+import io
 import os
 import shutil
 import signal
@@ -35,7 +38,7 @@ from pathlib import Path
 import torch
 
 from . import paths
-from .atomic import atomic_path
+from .atomic import DiskFullError, atomic_path
 from .data import sha256
 
 
@@ -90,10 +93,25 @@ def save(path: Path, state: dict) -> None:
     between them (a crash between the two still leaves a mismatch, reported
     as such, never a silent load of a torn file)."""
     # Both written to temporary files first, then renamed (the checksum first): a full disk stops
-    # the writing before either file is replaced, since a rename needs no space.
+    # the writing before either file is replaced, since a rename needs no space. Serialized in
+    # memory first: torch's own file writer reports a full disk as "unexpected pos", naming no file.
     with signals_held(), atomic_path(path) as tmp, atomic_path(_sum_path(path)) as tmp_sum:
-        torch.save(state, tmp)
-        tmp_sum.write_text(f"{sha256(tmp)}  {path.name}\n")
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        _write(tmp, buffer.getbuffer(), path)
+        _write(tmp_sum, f"{hashlib.sha256(buffer.getbuffer()).hexdigest()}  {path.name}\n".encode(),
+               _sum_path(path))
+
+
+def _write(tmp: Path, data, target: Path) -> None:
+    """Write `data` to `tmp`; a full disk is said of `target`, the file being written."""
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        if e.errno == errno.ENOSPC and not isinstance(e, DiskFullError):
+            raise DiskFullError(target) from e
+        raise
 
 
 def _recorded_sum(path: Path) -> str | None:
@@ -114,27 +132,35 @@ def verify(path: Path, then: str) -> None:
                               f"{expected[:12]}...; {then}")
 
 
-def load(path: Path) -> dict:
-    """The dict in `path`, after its SHA-256 matched the one beside it."""
+def load(path: Path, then: str | None = None) -> dict:
+    """The dict in `path`, after its SHA-256 matched the one beside it.
+    `then`: what to do if it is corrupt or cannot be loaded (default:
+    `_repair_hint`), said in the error's one line."""
     path = Path(path)
-    verify(path, _repair_hint(path))
+    then = then or _repair_hint(path)
+    verify(path, then)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a file it cannot unpickle
-        raise CheckpointError(f"{path} matches its checksum but cannot be loaded ({type(e).__name__}: {e}); "
-                              "delete it and its .sha256 to start the run again") from e
+        # Only the first words of torch's message: its advice to load the file with weights_only=False
+        # (which runs whatever code the file holds) is never this study's answer.
+        words = (str(e).strip().splitlines() or [""])[0][:200]
+        if words.startswith("Weights only load failed") or "weights_only" in words:
+            words = "it holds objects other than tensors and plain data, which this study never loads"
+        raise CheckpointError(f"{path} matches its checksum but is not a checkpoint this study can load "
+                              f"({type(e).__name__}: {words}); {then}") from None
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path} holds a {type(state).__name__}, not a checkpoint dict; delete it")
+        raise CheckpointError(f"{path} holds a {type(state).__name__}, not a checkpoint dict; {then}")
     return state
 
 
 def _repair_hint(path: Path) -> str:
     """What to do about a corrupt file: a committed one comes back from git;
-    a cache one is deleted (the repository's snapshot, if any, is used then)."""
+    another is deleted (or replaced by a sound copy)."""
     try:
         inside = Path(path).resolve().relative_to(paths.REPO_ROOT)
     except ValueError:
-        return "delete it and its .sha256 (a run then resumes from its snapshot in results/checkpoints/, if any)"
+        return "delete it and its .sha256, or replace both with a sound copy"
     return f"restore both from git (git checkout -- {inside} {inside}.sha256) or delete them"
 
 
@@ -178,7 +204,7 @@ def newest(run_name: str, cache_dir=None, results_dir=None, warn=None) -> tuple[
         if found and same_file(path, found[0][0]):
             continue  # a copy of the sound one already read (7.7 MB for CIFAR-10): read once
         try:
-            found.append((path, load(path)))
+            found.append((path, load(path, _newest_hint(path, cache, snapshot))))
         except CheckpointError as e:
             if path == snapshot:  # the repository's copy can be restored from git: stop and say how
                 raise
@@ -191,6 +217,20 @@ def newest(run_name: str, cache_dir=None, results_dir=None, warn=None) -> tuple[
     for e in errors:
         (warn or _stderr)(f"warning: {e}; using {best[0]} (after epoch {best[1].get('epoch')}) instead")
     return best
+
+
+def _newest_hint(path: Path, cache: Path, snapshot: Path) -> str:
+    """What to do about a damaged cache checkpoint or snapshot of a run: the
+    other copy is what the run resumes from then; a snapshot in the
+    repository comes back from git."""
+    if path == cache:
+        return f"delete it and its .sha256 (the run then resumes from its snapshot {snapshot}, if any)"
+    hint = _repair_hint(path)
+    if hint.startswith("restore"):
+        return hint
+    return (f"it is outside the repository, so git cannot restore it: replace it and its .sha256 with a sound "
+            f"copy, or delete both (the run then resumes from its cache checkpoint {cache}, if any, or pass "
+            "--restart to start it again)")
 
 
 def _stderr(line: str) -> None:
@@ -253,7 +293,8 @@ def load_weights(path: Path) -> dict:
     """The fp32 state dict of a weights file written by `save_weights`."""
     state = load(path)
     if not isinstance(state.get("model"), dict):
-        raise CheckpointError(f"{path} holds no 'model' weights; it is not a weights file of this study")
+        raise CheckpointError(f"{path} holds no 'model' weights; it is not a weights file of this study: "
+                              f"{_repair_hint(path)}")
     return {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
 
 

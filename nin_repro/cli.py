@@ -12,15 +12,28 @@ import sys
 def _train(args) -> int:
     from .distributed import shutdown
     from .run_config import resolve_run
-    from .train import train
+    from .train import FinishedError, train
 
+    if args.resume and args.restart:
+        raise ValueError("--resume continues a run from its checkpoint and --restart deletes it to start the run "
+                         "again: pass one of them, not both")
+    seeds = list(dict.fromkeys(args.seeds))  # `--seed 5 5` trains seed 5 once
+    if len(seeds) < len(args.seeds):
+        print(f"seeds {' '.join(map(str, args.seeds))}: each trained once ({' '.join(map(str, seeds))})",
+              file=sys.stderr)
     try:
-        for seed in args.seeds:
+        for seed in seeds:
             run = resolve_run(args.experiment, seed, device=args.device, epochs=args.epochs, subset=args.subset,
                               batch_size=args.batch_size, precision=args.precision, compile=args.compile,
                               data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
                               download=args.download)
-            train(run, resume=args.resume, restart=args.restart, progress=not args.no_progress)
+            try:
+                train(run, resume=args.resume, restart=args.restart, progress=not args.no_progress)
+            except FinishedError as e:
+                if len(seeds) == 1:
+                    raise
+                # One finished seed of several: the others still train.
+                print(f"nin-repro: skipped: {e}", file=sys.stderr)
     finally:
         shutdown()
     return 0
@@ -73,8 +86,10 @@ def _reproduce(args) -> int:
 
 
 def _figure5(args) -> int:
+    from . import results
     from .book.figure5 import extract_confidence_maps
 
+    results.existing_results_dir(args.results_dir)  # a mistyped folder is no study without runs
     if args.run is None:
         from .book.reproduce import figure5_names, refresh_figure5
 
@@ -107,6 +122,9 @@ def _bench(args) -> int:
     from .bench import run_bench, run_levers
 
     where = dict(data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir)
+    for option, value in (("--steps", args.steps), ("--rounds", args.rounds)):
+        if value is not None and value < 1:
+            raise ValueError(f"{option} must be a positive number, got {value}")
     if args.levers:
         run_levers(levers=args.only, rounds=args.rounds, steps=args.steps or 4, **where)
     else:
@@ -226,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nin-repro: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a full disk, a read-only folder: the system's words and the file's name
+        from .atomic import DiskFullError
+
+        if isinstance(e, DiskFullError):  # names the file, and where the run's last epoch is
+            print(f"nin-repro: error: {e}", file=sys.stderr)
+            return 2
         print(f"nin-repro: error: {e}; free the space or fix the folder, then rerun (a stopped run resumes "
               "from its last complete epoch)", file=sys.stderr)
         return 2

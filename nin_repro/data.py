@@ -264,21 +264,42 @@ def _decode_packed(s: DatasetSpec, path: Path, digest: str) -> dict:
     return arrays
 
 
+CACHE_SUM = "arrays_sha256"  # the cache's own array: the checksum of all the others
+
+
+def _arrays_sha256(arrays: dict) -> str:
+    """SHA-256 of a decoded cache's arrays: each one's name, dtype, shape and bytes."""
+    h = hashlib.sha256()
+    for key in sorted(k for k in arrays if k != CACHE_SUM):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(f"{key} {a.dtype.str} {a.shape}\n".encode())
+        h.update(a.tobytes() if a.dtype.kind in "US" else memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
 def _read_cache(cached: Path, s: DatasetSpec) -> dict | None:
-    """The decoded arrays, or None if the cache file is torn or stale
-    (unreadable, an array missing, not the dataset's shapes): decoded again."""
+    """The decoded arrays, or None if the cache file is torn, stale or
+    changed (unreadable, an array missing, not the dataset's shapes or
+    dtypes, not the checksum it was written with): decoded again. Its
+    shapes alone would pass a cache whose images were zeroed, or stored as
+    floats, and the run would train on them."""
     try:
         with np.load(cached) as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError):
         return None
-    if set(CACHE_KEYS + s.packed_extra()) - set(arrays):
+    if set(CACHE_KEYS + s.packed_extra()) - set(arrays) or CACHE_SUM not in arrays:
         return None
     try:
         for split in ("train", "test"):
             _check_split(s, split, arrays[f"{split}_images"].shape, arrays[f"{split}_labels"], cached)
         _check_extra(s, arrays, cached)
     except DataError:
+        return None
+    if any(arrays[f"{split}_images"].dtype != np.uint8 or arrays[f"{split}_labels"].dtype != np.int64
+           for split in ("train", "test")):
+        return None
+    if str(arrays.pop(CACHE_SUM)) != _arrays_sha256(arrays):
         return None
     return arrays
 
@@ -301,11 +322,11 @@ def load_packed(name: str, data_dir: str | os.PathLike | None = None,
     cached = paths.cache_dir(cache_dir) / "decoded" / f"{name}-{digest[:16]}.npz"
     arrays = _read_cache(cached, s) if cached.exists() else None
     if arrays is None:
-        cached.unlink(missing_ok=True)  # a torn or stale cache file: decode again
+        cached.unlink(missing_ok=True)  # a torn, stale or changed cache file: decode again
         arrays = _decode_packed(s, path, digest)
         with atomic_path(cached) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
+                np.savez(f, **arrays, **{CACHE_SUM: np.array(_arrays_sha256(arrays))})
     classes = [str(c) for c in arrays.pop("classes")]
     source = str(arrays.pop("source"))
     return Splits(arrays["train_images"], arrays["train_labels"], arrays["test_images"],

@@ -5,10 +5,11 @@ set the error beside the one its record holds."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 
-from . import checkpoint, results
+from . import checkpoint, paths, results
 from .experiments import get as get_experiment
 from .loader import TensorLoader
 from .model import ModelConfig, NiN
@@ -53,8 +54,7 @@ def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, 
                                 "retrain the run to get them")
     recorded_precision = record["history"][-1]["precision"]
     precision, why = evaluation_precision(recorded_precision, precision)
-    model = NiN(ModelConfig.from_dict(record["config"]["model"]))
-    model.load_state_dict(checkpoint.load_weights(weights))
+    model = _net_of(record, record_path, weights)
     model = model.to(memory_format=torch.channels_last)
     t0 = time.perf_counter()
     test_x, test_y = load_test_inputs(exp, data_dir, cache_dir, subset=subset)
@@ -65,3 +65,31 @@ def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, 
             "difference": error - record["test_error"], "precision": precision,
             "recorded_precision": recorded_precision, "why_precision": why,
             "seconds": time.perf_counter() - t0, "weights": str(weights)}
+
+
+def _net_of(record: dict, record_path, weights) -> NiN:
+    """The net `record`'s `config.model` describes, with the weights of
+    `weights` in it; one line naming both files where they do not fit."""
+    try:
+        committed = " ".join(str(Path(f).resolve().relative_to(paths.REPO_ROOT)) for f in (record_path, weights))
+        fix = f"restore both from git (git checkout -- {committed}) or train the run again with --restart"
+    except ValueError:  # outside the repository: git cannot restore them
+        fix = "train the run again with --restart to write both anew"
+    try:
+        model = NiN(ModelConfig.from_dict(record["config"].get("model", {})))
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"{record_path}: config.model describes no net of this study ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}); {fix}") from None
+    state = checkpoint.load_weights(weights)
+    mine = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in state.items()}
+    if mine != theirs:
+        missing, extra = sorted(set(mine) - set(theirs)), sorted(set(theirs) - set(mine))
+        shapes = sorted(k for k in set(mine) & set(theirs) if mine[k] != theirs[k])
+        what = "; ".join(f"{n} {', '.join(ks[:3])}{' ...' if len(ks) > 3 else ''}"
+                         for n, ks in (("missing", missing), ("unexpected", extra), ("of another shape", shapes))
+                         if ks)
+        raise ValueError(f"{weights} does not fit the net that config.model of {record_path} describes "
+                         f"({what}); {fix}")
+    model.load_state_dict(state)
+    return model

@@ -24,6 +24,13 @@ HISTORY_FIELDS = tuple(HISTORY_TYPES)
 UNTESTED_FIELDS = ("test_loss", "test_error")
 # Parts of `config` the tables, plots and `evaluate` read, where a record has them.
 CONFIG_TYPES = {"train": dict, "model": dict, "overrides": (dict, type(None))}
+# Fields a record may lack (records from before the library wrote them), of
+# this type where it has them: the tables, plots and `reproduce` read them.
+OPTIONAL_TYPES = {"data_source": str, "finished_at": str, "python_version": str, "world_size": int,
+                  "parameters": int}
+OPTIONAL_HISTORY_TYPES = {"machine": (str, type(None)), "train_images_per_second": (int, float),
+                          "eval_images_per_second": (int, float, type(None)), "stopped_seconds": (int, float)}
+PRECISIONS = ("bf16", "fp32")  # what an epoch trains in (`device.PRECISIONS`)
 
 
 class RecordError(ValueError):
@@ -64,10 +71,15 @@ def validate(record: dict, where: str = "record") -> dict:
                               "(rerun the run or delete the file)")
         if not isinstance(record[key], typ) or isinstance(record[key], bool):
             raise RecordError(f"{where}: field {key!r} has type {type(record[key]).__name__}")
+    for key, typ in OPTIONAL_TYPES.items():
+        if key in record and not _is(record[key], typ):
+            raise RecordError(f"{where}: field {key!r} has type {type(record[key]).__name__}, expected "
+                              f"{_names(typ)}; restore the file from git or rerun the run")
     for key, typ in CONFIG_TYPES.items():
         if key in record["config"] and not isinstance(record["config"][key], typ):
             raise RecordError(f"{where}: config.{key} has type {type(record['config'][key]).__name__}, "
                               "expected an object; restore the file from git or rerun the run")
+    _validate_settings(record["config"], where)
     if not record["history"]:
         raise RecordError(f"{where}: empty history")
     for i, row in enumerate(record["history"]):
@@ -80,8 +92,10 @@ def validate(record: dict, where: str = "record") -> dict:
         wrong = [f"{k!r} has type {type(row[k]).__name__}" for k, typ in HISTORY_TYPES.items()
                  if (not isinstance(row[k], typ) or isinstance(row[k], bool))
                  and not (untested and k in UNTESTED_FIELDS)]
-        if not isinstance(row.get("machine", ""), (str, type(None))):
-            wrong.append(f"'machine' has type {type(row['machine']).__name__}")
+        wrong += [f"{k!r} has type {type(row[k]).__name__}" for k, typ in OPTIONAL_HISTORY_TYPES.items()
+                  if k in row and not _is(row[k], typ)]
+        if not wrong and row["precision"] not in PRECISIONS:
+            wrong.append(f"'precision' is {row['precision']!r}, not one of {', '.join(PRECISIONS)}")
         if wrong:
             raise RecordError(f"{where}: history[{i}]: {', '.join(wrong)}")
     if not (0.0 <= record["test_error"] <= 100.0) or not math.isfinite(record["test_error"]):
@@ -89,6 +103,66 @@ def validate(record: dict, where: str = "record") -> dict:
     if record["history"][-1]["test_error"] != record["test_error"]:
         raise RecordError(f"{where}: test_error differs from the last epoch's in history")
     return record
+
+
+def _is(value, typ) -> bool:
+    """isinstance, but a bool is no number (JSON's true is no epoch count)."""
+    return isinstance(value, typ) and not (isinstance(value, bool) and bool not in _tuple(typ))
+
+
+def _tuple(typ) -> tuple:
+    return typ if isinstance(typ, tuple) else (typ,)
+
+
+def _names(typ) -> str:
+    return " or ".join("null" if t is type(None) else t.__name__ for t in _tuple(typ))
+
+
+def _setting_types(cls) -> dict:
+    """The JSON types each setting of a config dataclass (`TrainConfig`,
+    `ModelConfig`) may have in a record, from its default (a setting without
+    one, `epochs`, is an int): a float setting takes an int too; a tuple one,
+    a list (of numbers); one whose default is None, a list or null."""
+    from dataclasses import MISSING, fields
+
+    kinds = {}
+    for f in fields(cls):
+        default = f.default
+        if default is MISSING or isinstance(default, bool) or isinstance(default, (int, str)):
+            kinds[f.name] = int if default is MISSING else type(default)
+        elif isinstance(default, float):
+            kinds[f.name] = (int, float)
+        elif isinstance(default, tuple):
+            kinds[f.name] = (list, tuple)  # a tuple in a record being written, a list read back
+        else:
+            kinds[f.name] = (list, tuple, type(None))
+    return kinds
+
+
+def _validate_settings(config: dict, where: str) -> None:
+    """The settings of `config.train` and `config.model` that this code has
+    (others, of settings it no longer has, are not read), each of its type:
+    an epoch count that is a string would read as another protocol's."""
+    from .experiments import TrainConfig
+    from .model import ModelConfig
+
+    for part, cls in (("train", TrainConfig), ("model", ModelConfig)):
+        settings = config.get(part)
+        if not isinstance(settings, dict):
+            continue
+        for key, typ in _setting_types(cls).items():
+            if key not in settings:
+                continue
+            value = settings[key]
+            bad = not _is(value, typ) or (
+                isinstance(value, (list, tuple)) and not all(_is(v, (int, float)) for v in value))
+            if not bad and key == "precision" and value not in ("auto", *PRECISIONS):
+                raise RecordError(f"{where}: config.train.precision is {value!r}, not one of auto, "
+                                  f"{', '.join(PRECISIONS)}; restore the file from git or rerun the run")
+            if bad:
+                expected = _names(typ).replace("list or tuple", "a list of numbers")
+                raise RecordError(f"{where}: config.{part}.{key} is {json.dumps(value)} ({type(value).__name__}), "
+                                  f"expected {expected}; restore the file from git or rerun the run")
 
 
 def tested(history: list[dict]) -> list[dict]:
@@ -182,6 +256,9 @@ def existing_results_dir(results_dir: str | os.PathLike | None = None) -> Path:
     """The results folder, for commands that only read it: one that does not
     exist is a mistyped --results-dir (or NIN_RESULTS), not a study without runs."""
     folder = paths.results_dir(results_dir)
+    if folder.exists() and not folder.is_dir():
+        raise FileNotFoundError(f"results folder {folder} is a file, not a folder; check --results-dir "
+                                "(default: results/ of this checkout, or NIN_RESULTS)")
     if not folder.is_dir():
         raise FileNotFoundError(f"results folder {folder} does not exist; check --results-dir "
                                 "(default: results/ of this checkout, or NIN_RESULTS)")

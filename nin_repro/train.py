@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import checkpoint, distributed, paths, results
+from .atomic import DiskFullError
 from .clock import running_seconds
 from .device import (apply_cpu_settings, autocast, available_cores, bf16_is_native, device_name, machine_name,
                      resolve_precision)
@@ -38,6 +39,10 @@ class DivergedError(RuntimeError):
 
 class StalledError(RuntimeError):
     """A whole epoch after the warm-up at chance level (see `_stalled`)."""
+
+
+class FinishedError(ValueError):
+    """The run has a record already: nothing to train without --restart."""
 
 
 # A NiN without BatchNorm can stall: every image gets the same scores and the
@@ -60,12 +65,17 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
     does Ctrl-C, SIGTERM or any error but a stall or a divergence), and the
     run continues with `resume=True`, on this machine or another;
     `restart=True` deletes the run's checkpoint and snapshot and starts it
-    again (without either, an unfinished run is refused). Each epoch
+    again (without either, an unfinished run is refused, and one whose
+    checkpoint holds its last epoch but that has no record yet is completed:
+    its record and weights are written from that checkpoint). Each epoch
     trains in the precision this machine computes fastest (with
     `precision="auto"`), and its history row says which. Under `torchrun`
     the run is data-parallel (see `distributed.py`); every rank returns the
     record, rank 0 writes it."""
     cfg, name, dev = run.train, run.name, run.device
+    if resume and restart:
+        raise ValueError("--resume continues a run from its checkpoint and --restart deletes it to start the run "
+                         "again: pass one of them, not both")
     ctx = distributed.setup(dev)
     log = log if ctx.is_main else (lambda *_: None)
     # The configuration keeps the precision as asked ("auto"); each epoch's
@@ -82,6 +92,11 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
             found = None
         else:
             found = _checkpoint_to_resume(run, resume, log)
+            if found and not resume and not _unfinished(found[1]):
+                # Its last epoch is trained: trained again from scratch, days of compute would be lost
+                log(f"[{name}] {found[0]} holds all {found[1]['epoch']} epochs of the run, whose record is not "
+                    f"written yet: writing its record and weights from it, training nothing")
+                resume = True
         threads, commit = _use_cores(dev, ctx), git_commit()
         train_loader, test_loader, n_train, n_test, source = _loaders(run, ctx)
         model, opt, step_fn = _model_and_optimizer(run, ctx)
@@ -143,14 +158,27 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
             # a cache may not outlive the machine
             if resumable is not None:
                 what = "interrupted" if isinstance(e, KeyboardInterrupt) else f"stopped by {type(e).__name__}"
+                where = resumable
                 try:
                     where = _leave_snapshot(resumable, snapshot, writes, log)
                     log(f"[{name}] {what}; the last complete epoch is kept in {where}; continue with --resume")
-                except checkpoint.CheckpointError as bad:  # report it, and still raise what stopped the run
+                except (checkpoint.CheckpointError, OSError) as bad:  # report it, and still say what stopped the run
                     log(f"[{name}] {what}; its state could not be left in the repository: {bad}")
+                if isinstance(e, DiskFullError):
+                    raise DiskFullError(e.path, f"the last epoch is kept in {where}; free some space, then "
+                                                "rerun with --resume") from e
+            elif isinstance(e, DiskFullError):
+                raise DiskFullError(e.path, "no epoch had completed, so nothing is kept; free some space and "
+                                            "rerun") from e
             raise
 
         wall = wall_before + running_seconds() - t_start
+        if start_epoch == cfg.epochs and resumable is not None:
+            # Nothing trained here (a finished checkpoint completed): the record names what the run
+            # trained on and with, as its last segment's checkpoint stored it.
+            trained = checkpoint.load(resumable).get("provenance") or {}
+            source = trained.get("data_source", source)
+            commit, threads = trained.get("git_commit", commit), trained.get("threads", threads)
         record = _record(run, model, history, wall, threads, commit, source)
         if writes:
             _write_results(run, record, model, resumable, snapshot, log)
@@ -203,10 +231,10 @@ def _checkpoint_to_resume(run: Run, resume: bool, log) -> tuple[Path, dict] | No
         if not redo_in_progress(record, found[1] if found else None):
             older = (f"; its checkpoint at {found[0]} is from before that record"
                      if found and _unfinished(found[1]) else "")
-            raise ValueError(f"{run.name} has finished already ({record['test_error']:.2f}% after "
-                             f"{record['epochs']} epochs, record {record_path}){older}: nothing to resume; pass "
-                             "--restart to train it again")
-        if not resume:  # a redo under way, even one that finished all its epochs but not its record
+            raise FinishedError(f"{run.name} has finished already ({record['test_error']:.2f}% after "
+                                f"{record['epochs']} epochs, record {record_path}){older}: nothing to resume; pass "
+                                "--restart to train it again")
+        if not resume and _unfinished(found[1]):  # a redo under way (one that finished is completed)
             raise ValueError(f"{run.name} is being trained again (after epoch {found[1]['epoch']}, at {found[0]}; "
                              f"its earlier record {record_path} stays until the redo ends): pass --resume to "
                              "continue it, or --restart to start it again")
@@ -347,11 +375,15 @@ def _write_results(run: Run, record: dict, model, resumable: Path, snapshot: Pat
         try:
             checkpoint.save_weights(weights, model.state_dict(), run.name)
             path = results.write_record(record, run.results_dir)
-        except Exception:
+        except Exception as e:
+            where = resumable
             try:
-                _leave_snapshot(resumable, snapshot, True, log)
+                where = _leave_snapshot(resumable, snapshot, True, log)
             except (OSError, checkpoint.CheckpointError) as bad:
                 log(f"[{run.name}] its finished state could not be left in the repository either: {bad}")
+            if isinstance(e, DiskFullError):
+                raise DiskFullError(e.path, f"the last epoch is kept in {where}; free some space, then rerun: its "
+                                            "record and weights are written from it") from e
             raise
         checkpoint.remove(snapshot)  # finished: its weights and record replace it in the repository
     log(f"[{run.name}] test error {record['test_error']:.2f}% after {run.train.epochs} epochs; record {path}; "

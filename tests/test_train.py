@@ -390,8 +390,10 @@ def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(data_d
     assert not checkpoint.snapshot_path("t_diverge__seed0__subset1024", tmp_path / "results").exists()
 
 
-def test_a_redo_that_finished_but_could_not_write_its_record_writes_it_when_resumed(
+def test_a_redo_that_finished_but_could_not_write_its_record_writes_it_when_run_again(
         data_dir, cache_dir, tmp_path, shared_decoded, monkeypatch):
+    import nin_repro.train as train_module
+
     exp = tiny("t_redo_record", epochs=1)
     name = "t_redo_record__seed0__subset1024"
     first = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
@@ -403,11 +405,9 @@ def test_a_redo_that_finished_but_could_not_write_its_record_writes_it_when_resu
     assert redo["history"] != first["history"]  # its own epochs (their seconds differ), no record yet
     # its state beside the earlier record in the repository too: `reproduce` resumes it, not "done"
     assert checkpoint.load(checkpoint.snapshot_path(name, tmp_path / "results"))["history"] == redo["history"]
-    # without --resume it is neither trained from scratch over the record nor left unsaid
-    with pytest.raises(ValueError, match=rf"{name} is being trained again \(after epoch 1, .*pass --resume"):
-        run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
-    assert checkpoint.load(checkpoint.cache_path(name, shared_decoded))["history"] == redo["history"]
-    rec = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
+    # with or without --resume it is completed from its checkpoint: never trained from scratch over the record
+    monkeypatch.setattr(train_module, "train_epoch", lambda *a, **k: pytest.fail("an epoch was trained"))
+    rec = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
     assert rec["history"] == redo["history"]
     assert results.read_record(results.record_path(name, tmp_path / "results"))["history"] == \
         redo["history"]
@@ -561,9 +561,12 @@ def test_fast_recipe_trains_and_resumes_with_batchnorm(data_dir, cache_dir, tmp_
     whole = run(exp, tmp_path / "a", data_dir, cache_dir, ckpt=shared_decoded)
     assert whole["history"][1]["train_loss"] < whole["history"][0]["train_loss"]
     assert whole["history"][1]["test_error"] < 50
-    assert run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1,
-               write=False) is None
-    resumed = run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=shared_decoded, resume=True)
+    # another cache: the finished checkpoint in this one would be completed, not trained again
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "decoded").symlink_to(shared_decoded / "decoded", target_is_directory=True)
+    assert run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=other, stop_after_epoch=1, write=False) is None
+    resumed = run(exp, tmp_path / "b", data_dir, cache_dir, ckpt=other, resume=True)
     assert [h["test_loss"] for h in resumed["history"]] == [h["test_loss"] for h in whole["history"]]
 
 

@@ -1,0 +1,400 @@
+"""Bad inputs a new user meets, each answered with one line naming the file
+and the remedy (exit 2, no traceback), and nothing trained or lost: the
+defects of a round of 161 probes, one test (or one row of a table) each,
+numbered as the probes' report groups them (1: compute lost ... 8: seeds)."""
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nin_repro import checkpoint, data, experiments, results
+from nin_repro.cli import main
+from test_data import _decoded, _pack, small_mnist  # noqa: F401  (a fixture)
+from test_results import make_record
+from tiny import tiny
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def one_line(capsys) -> str:
+    """What a user sees of an error: one line, no traceback."""
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nin-repro: error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture
+def cli_run(data_dir, cache_dir, tmp_path, monkeypatch):
+    """`train(name, *args)`: `nin-repro train` of a tiny MNIST experiment
+    (registered under `name`, on 256 images) with its checkpoints in
+    tmp_path/cache (sharing the session's decoded MNIST) and its records in
+    tmp_path/results unless `--results-dir` is among `args`."""
+    data.load_packed("mnist", data_dir, cache_dir)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "decoded").symlink_to(cache_dir / "decoded", target_is_directory=True)
+
+    def train(name, *args, epochs=1):
+        monkeypatch.setitem(experiments.EXPERIMENTS, name, tiny(name, epochs=epochs))
+        where = [] if "--results-dir" in args else ["--results-dir", str(tmp_path / "results")]
+        return main(["train", "-e", name, "--subset", "256", "--no-progress", "--data-dir", str(data_dir),
+                     "--cache-dir", str(cache), *where, *args])
+
+    train.cache = cache
+    return train
+
+
+def no_training(monkeypatch):
+    import nin_repro.train as train_module
+
+    monkeypatch.setattr(train_module, "train_epoch", lambda *a, **k: pytest.fail("an epoch was trained"))
+
+
+def write_raw_record(folder, record, name="mnist__seed0"):
+    path = Path(folder) / "runs" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return path
+
+
+# 1. Compute lost: a finished checkpoint without its record or weights.
+
+def test_1_a_finished_run_whose_record_went_to_another_folder_is_completed_not_trained_again(
+        cli_run, tmp_path, monkeypatch, capsys):
+    assert cli_run("t_elsewhere", "--results-dir", str(tmp_path / "a")) == 0
+    ckpt = checkpoint.cache_path("t_elsewhere__seed0__subset256", cli_run.cache)
+    before = ckpt.read_bytes()
+    capsys.readouterr()
+    no_training(monkeypatch)
+    assert cli_run("t_elsewhere", "--results-dir", str(tmp_path / "b")) == 0
+    assert "writing its record and weights from it, training nothing" in capsys.readouterr().out
+    a, b = (results.read_record(results.record_path("t_elsewhere__seed0__subset256", tmp_path / x)) for x in "ab")
+    assert b["history"] == a["history"] and b["data_source"] == a["data_source"]
+    assert checkpoint.weights_path("t_elsewhere__seed0__subset256", tmp_path / "b").exists()
+    assert ckpt.read_bytes() == before  # never overwritten
+
+
+def test_1_a_full_disk_at_the_record_keeps_the_last_epoch_and_a_plain_rerun_writes_it(
+        cli_run, tmp_path, monkeypatch, capsys):
+    from nin_repro import atomic
+
+    def full_disk(path, text):  # the record's temporary file cannot be written
+        with atomic.atomic_path(path) as tmp:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+
+    name = "t_fullrec__seed0__subset256"
+    record = results.record_path(name, tmp_path / "results")
+    with monkeypatch.context() as m:
+        m.setattr(results, "atomic_write_text", full_disk)
+        assert cli_run("t_fullrec") == 2
+    snapshot = checkpoint.snapshot_path(name, tmp_path / "results")
+    assert one_line(capsys) == (f"nin-repro: error: no space left on device writing {record}; the last epoch is "
+                                f"kept in {snapshot}; free some space, then rerun: its record and weights are "
+                                "written from it")
+    kept = checkpoint.load(snapshot)
+    no_training(monkeypatch)
+    assert cli_run("t_fullrec") == 0  # no --resume needed: nothing to train, only to write
+    assert results.read_record(record)["history"] == kept["history"]
+    assert not snapshot.exists()  # finished: its record replaces it
+
+
+# 2. Silent wrong result: the decoded-data cache trusted once its shapes pass.
+
+@pytest.mark.parametrize("change", [
+    lambda a: a.update(train_images=np.zeros_like(a["train_images"])),      # images zeroed
+    lambda a: a.update(test_images=a["test_images"].astype(np.float32)),    # stored as floats
+    lambda a: a.update(train_labels=a["train_labels"].astype(np.int32)),    # labels of another dtype
+    lambda a: a.pop(data.CACHE_SUM),                                        # a cache from before the checksum
+], ids=["zeroed", "float", "int32-labels", "no-checksum"])
+def test_2_a_changed_decoded_cache_is_decoded_again_not_trained_on(small_mnist, tmp_path, change):
+    _pack(tmp_path / "mnist.npz", 20, 10)
+    first = data.load_packed("mnist", tmp_path, tmp_path / "cache")
+    assert first.train_images.any()
+    [cached] = _decoded(tmp_path / "cache")
+    with np.load(cached) as z:
+        arrays = {k: z[k] for k in z.files}
+    change(arrays)
+    np.savez(cached, **arrays)
+    again = data.load_packed("mnist", tmp_path, tmp_path / "cache")
+    for key in ("train_images", "train_labels", "test_images", "test_labels"):
+        got, want = getattr(again, key), getattr(first, key)
+        assert got.dtype == want.dtype and np.array_equal(got, want), key
+    assert again.source == first.source and "mnist.npz" in again.source
+    assert data._read_cache(cached, data.spec("mnist")) is not None  # written anew, and it verifies
+
+
+# 3 and 6: bench refuses what it cannot measure, before measuring.
+
+@pytest.mark.parametrize("args, message", [
+    (["--only", "basline"], "no configuration's name contains any of ['basline']"),
+    (["--steps", "-1"], "--steps must be a positive number, got -1"),
+    (["--steps", "0"], "--steps must be a positive number, got 0"),
+    (["--levers", "--rounds", "0"], "--rounds must be a positive number, got 0"),
+    (["--levers", "--only", "nosuch"], "no lever matches ['nosuch']"),
+])
+def test_3_6_bench_refuses_a_bad_option_before_measuring_and_writes_no_record(tmp_path, capsys, monkeypatch,
+                                                                             args, message):
+    from nin_repro import bench
+
+    monkeypatch.setattr(bench, "_bench_inputs", lambda *a, **k: pytest.fail("measured"))
+    assert main(["bench", *args, "--results-dir", str(tmp_path)]) == 2
+    assert message in one_line(capsys)
+    assert not (tmp_path / "bench").exists()
+    if "--steps" in args:
+        with pytest.raises(ValueError, match="need at least 1 timed step"):
+            bench.run_bench(steps=int(args[1]), results_dir=tmp_path, log=lambda *_: None)
+
+
+# 4, 6 and 7: records validated by type, once, where they are read; one line naming the file and field.
+
+BAD_RECORDS = [
+    ("4-epochs-string", lambda r: r["config"]["train"].update(epochs="15"),
+     'config.train.epochs is "15" (str), expected int'),
+    ("4-bool-epochs", lambda r: r["config"]["train"].update(epochs=True), "config.train.epochs is true (bool)"),
+    ("4-warmup-string", lambda r: r["config"]["train"].update(warmup_epochs="1"),
+     'config.train.warmup_epochs is "1" (str), expected int or float'),
+    ("4-milestone-strings", lambda r: r["config"]["train"].update(lr_drop_fractions=["0.6"]),
+     "config.train.lr_drop_fractions is"),
+    ("6-model-block", lambda r: r["config"]["model"].update(block1=5), "config.model.block1 is 5 (int), expected a list of numbers"),
+    ("6-data-source", lambda r: r.update(data_source=5), "field 'data_source' has type int, expected str"),
+    ("6-finished-at", lambda r: r.update(finished_at=20240101), "field 'finished_at' has type int, expected str"),
+    ("6-machine", lambda r: r["history"][0].update(machine=["x"]), "history[0]: 'machine' has type list"),
+    ("6-eval-speed", lambda r: r["history"][0].update(eval_images_per_second="fast"),
+     "history[0]: 'eval_images_per_second' has type str"),
+    ("7-unknown-precision", lambda r: r["history"][0].update(precision="fp64"),
+     "history[0]: 'precision' is 'fp64', not one of bf16, fp32"),
+    ("7-unknown-train-precision", lambda r: r["config"]["train"].update(precision="fp16"),
+     "config.train.precision is 'fp16', not one of auto, bf16, fp32"),
+]
+
+
+def mnist_record(**changes):
+    rec = make_record(train=experiments.EXPERIMENTS["mnist"].train.to_dict(),
+                      model=experiments.EXPERIMENTS["mnist"].model.to_dict())
+    rec["history"][0]["precision"] = "fp32"  # what "auto" trained in
+    rec["config"].update(changes)
+    return rec
+
+
+@pytest.mark.parametrize("command", [["table"], ["reproduce", "--status"], ["render"], ["evaluate", "mnist"]])
+@pytest.mark.parametrize("defect, mutate, message", BAD_RECORDS, ids=[b[0] for b in BAD_RECORDS])
+def test_4_6_7_a_wrongly_typed_record_is_one_line_naming_it_and_its_field(tmp_path, capsys, monkeypatch,
+                                                                         command, defect, mutate, message):
+    import nbclient
+
+    from nin_repro import campaign
+
+    monkeypatch.setattr(nbclient, "NotebookClient", lambda *a, **k: pytest.fail("ran a notebook"))
+    monkeypatch.setattr(campaign, "supersede", lambda *a, **k: pytest.fail("moved a record to superseded/"))
+    rec = mnist_record()
+    mutate(rec)
+    path = write_raw_record(tmp_path, rec)
+    assert main([*command, "--results-dir", str(tmp_path)]) == 2
+    assert f"{path}: {message}" in one_line(capsys)
+
+
+def test_4_a_well_typed_record_of_the_protocol_is_no_earlier_protocol(tmp_path):
+    """The other side of the epochs-as-a-string row: the same record with an
+    int is the protocol's run, counted by the table."""
+    write_raw_record(tmp_path, mnist_record())
+    [rec] = results.read_records(tmp_path)
+    assert results.protocol_changes(rec) == [] and results.is_protocol_run(rec)
+
+
+# 5. figure5 with a mistyped --results-dir.
+
+@pytest.mark.parametrize("run", [[], ["cifar10__seed0"]])
+def test_5_figure5_names_a_mistyped_results_dir(tmp_path, capsys, run):
+    missing = tmp_path / "reslts"
+    assert main(["figure5", *run, "--results-dir", str(missing), "--cache-dir", str(tmp_path)]) == 2
+    assert f"results folder {missing} does not exist" in one_line(capsys)
+
+
+# 6. evaluate with a config.model that describes no net, or another net than the weights'.
+
+@pytest.mark.parametrize("model, message", [
+    ({}, "does not fit the net that config.model of"),
+    ({"nonsense": 1}, "config.model describes no net of this study"),
+    ({"head": "nosuch"}, "config.model describes no net of this study"),
+])
+def test_6_evaluate_with_a_model_config_that_does_not_fit_is_one_line(tmp_path, capsys, model, message):
+    from nin_repro.model import NiN
+
+    good = experiments.EXPERIMENTS["mnist"].model
+    checkpoint.save_weights(checkpoint.weights_path("mnist__seed0", tmp_path), NiN(good).state_dict(),
+                            "mnist__seed0")
+    path = write_raw_record(tmp_path, mnist_record(model=model))
+    assert main(["evaluate", "mnist", "--results-dir", str(tmp_path)]) == 2
+    err = one_line(capsys)
+    assert message in err and str(path) in err and "train the run again with --restart" in err
+
+
+# 7. Messages that help: a full disk, a checkpoint that cannot be loaded, committed weights, a snapshot
+# outside the repository, a results path that is a file.
+
+def test_7_a_full_disk_during_an_epoch_names_the_file_and_where_the_last_epoch_is(cli_run, tmp_path, monkeypatch,
+                                                                                capsys):
+    real_open = open
+    saves = []
+
+    def filling_open(file, mode="r", *args, **kw):  # the second epoch's checkpoint finds the disk full
+        if "w" in mode and str(file).endswith(".tmp") and ".sha256." not in str(file):
+            saves.append(file)
+            if len(saves) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device", str(file))
+        return real_open(file, mode, *args, **kw)
+
+    monkeypatch.setattr(checkpoint, "open", filling_open, raising=False)
+    assert cli_run("t_fulldisk", epochs=2) == 2
+    name = "t_fulldisk__seed0__subset256"
+    ckpt, snapshot = checkpoint.cache_path(name, cli_run.cache), checkpoint.snapshot_path(name, tmp_path / "results")
+    err = one_line(capsys)
+    assert err == (f"nin-repro: error: no space left on device writing {ckpt}; the last epoch is kept in "
+                   f"{snapshot}; free some space, then rerun with --resume")
+    assert checkpoint.load(ckpt)["epoch"] == checkpoint.load(snapshot)["epoch"] == 1  # nothing torn, nothing lost
+
+
+def test_7_a_real_full_disk_is_said_of_the_file_being_written(tmp_path):
+    """On a 64 KiB tmpfs (in a user and mount namespace, where the machine
+    allows one): torch's own writer would say "unexpected pos"."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    code = (f"from nin_repro import checkpoint; import torch; "
+            f"checkpoint.save(__import__('pathlib').Path({str(mount / 'run.pt')!r}), {{'w': torch.zeros(100_000)}})")
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("no user namespaces here to mount a small tmpfs in")
+    out = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {mount} && "
+                          f"{sys.executable} -c \"{code}\""],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert out.returncode != 0
+    assert f"DiskFullError: no space left on device writing {mount / 'run.pt'}" in out.stderr
+    assert "unexpected pos" not in out.stderr
+
+
+class Crafted:
+    """A pickle that would run code: never loaded."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def crafted_file(path, marker):
+    """A checkpoint-like file holding `Crafted`, with a matching checksum."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"epoch": 1, "x": Crafted(marker)}, path)
+    path.with_name(path.name + ".sha256").write_text(f"{checkpoint.sha256(path)}  {path.name}\n")
+
+
+def test_7_a_checkpoint_that_cannot_be_loaded_is_one_line_without_torchs_advice(cli_run, tmp_path, capsys):
+    snapshot = checkpoint.snapshot_path("t_crafted__seed0__subset256", tmp_path / "results")
+    crafted_file(snapshot, tmp_path / "ran")
+    assert cli_run("t_crafted", "--resume") == 2
+    err = one_line(capsys)
+    assert f"{snapshot} matches its checksum but is not a checkpoint this study can load" in err
+    assert "weights_only" not in err and not (tmp_path / "ran").exists()
+    assert "outside the repository" in err  # 7: and its remedy is not itself
+
+
+def test_7_a_corrupt_snapshot_outside_the_repository_is_not_told_to_resume_from_itself(cli_run, tmp_path, capsys):
+    assert cli_run("t_outside") == 0
+    name = "t_outside__seed0__subset256"
+    results_dir, cache = tmp_path / "results", cli_run.cache
+    snapshot = checkpoint.snapshot_path(name, results_dir)
+    checkpoint.copy(checkpoint.cache_path(name, cache), snapshot)
+    checkpoint.remove(checkpoint.cache_path(name, cache))  # a fresh machine: the snapshot is all there is
+    snapshot.write_bytes(snapshot.read_bytes()[:-5])
+    capsys.readouterr()
+    assert cli_run("t_outside", "--resume") == 2
+    err = one_line(capsys)
+    assert f"{snapshot} is corrupt" in err and "outside the repository, so git cannot restore it" in err
+    assert "resumes from its snapshot" not in err and f"cache checkpoint {checkpoint.cache_path(name, cache)}" in err
+
+
+def test_7_a_corrupt_cache_checkpoint_names_the_snapshot_it_falls_back_to(tmp_path):
+    cache, res = tmp_path / "c", tmp_path / "r"
+    cpath, spath = checkpoint.cache_path("r", cache), checkpoint.snapshot_path("r", res)
+    checkpoint.save(cpath, {"epoch": 1})
+    cpath.write_bytes(cpath.read_bytes()[:-1])
+    with pytest.raises(checkpoint.CheckpointError, match=f"the run then resumes from its snapshot {spath}"):
+        checkpoint.newest("r", cache, res)
+
+
+@pytest.mark.parametrize("damage", ["crafted", "no-model", "truncated"])
+def test_7_committed_weights_that_fail_are_restored_from_git_not_deleted(tmp_path, capsys, monkeypatch, damage):
+    from nin_repro import paths
+
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path)  # the results folder is the repository's
+    res = tmp_path / "results"
+    write_raw_record(res, mnist_record())
+    weights = checkpoint.weights_path("mnist__seed0", res)
+    if damage == "crafted":
+        crafted_file(weights, tmp_path / "ran")
+    else:
+        checkpoint.save(weights, {"run": "mnist__seed0"})
+        if damage == "truncated":
+            weights.write_bytes(weights.read_bytes()[:-3])
+    assert main(["evaluate", "mnist", "--results-dir", str(res)]) == 2
+    err = one_line(capsys)
+    assert str(weights) in err
+    assert "git checkout -- results/weights/mnist__seed0.pt results/weights/mnist__seed0.pt.sha256" in err
+    assert "start the run again" not in err and "weights_only" not in err
+
+
+@pytest.mark.parametrize("command", [["table"], ["reproduce", "--status"], ["render"], ["evaluate", "mnist"],
+                                     ["figure5"]])
+def test_7_a_results_path_that_is_a_file_is_said_to_be_a_file(tmp_path, capsys, command):
+    afile = tmp_path / "results.json"
+    afile.write_text("{}")
+    assert main([*command, "--results-dir", str(afile)]) == 2
+    assert f"results folder {afile} is a file, not a folder" in one_line(capsys)
+
+
+# 8. --resume with --restart; a seed given twice; a finished seed among several.
+
+def test_8_resume_and_restart_together_are_refused(tmp_path, capsys, monkeypatch):
+    import nin_repro.train as train_module
+    from nin_repro.run_config import resolve_run
+
+    real = train_module.train
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: pytest.fail("trained"))
+    assert main(["train", "-e", "mnist", "--resume", "--restart", "--results-dir", str(tmp_path)]) == 2
+    assert "pass one of them, not both" in one_line(capsys)
+    with pytest.raises(ValueError, match="not both"):
+        real(resolve_run("mnist", results_dir=tmp_path), resume=True, restart=True)
+    assert not any(tmp_path.iterdir())
+
+
+def test_8_a_seed_given_twice_is_trained_once(tmp_path, capsys, monkeypatch):
+    import nin_repro.train as train_module
+
+    trained = []
+    monkeypatch.setattr(train_module, "train", lambda run, **k: trained.append(run.seed))
+    assert main(["train", "-e", "mnist", "--seed", "5", "5", "6", "5", "--results-dir", str(tmp_path)]) == 0
+    assert trained == [5, 6]
+    assert "each trained once (5 6)" in capsys.readouterr().err
+
+
+def test_8_a_finished_seed_among_several_is_skipped_with_a_line_and_the_next_ones_train(cli_run, tmp_path,
+                                                                                       capsys):
+    assert cli_run("t_seeds") == 0
+    first = results.record_path("t_seeds__seed0__subset256", tmp_path / "results")
+    stamp = first.stat().st_mtime_ns
+    capsys.readouterr()
+    assert cli_run("t_seeds", "--seed", "0", "1") == 0
+    err = capsys.readouterr().err
+    assert "nin-repro: skipped: t_seeds__seed0__subset256 has finished already" in err and "Traceback" not in err
+    assert results.record_path("t_seeds__seed1__subset256", tmp_path / "results").exists()
+    assert first.stat().st_mtime_ns == stamp
+    assert cli_run("t_seeds", "--seed", "0") == 2  # one seed asked for: it is the error
+    assert "has finished already" in one_line(capsys)
