@@ -193,7 +193,7 @@ def test_seeds_pick_exact_jobs_in_the_books_order():
 
 
 def test_cli_reproduce_seeds_reach_the_plan(monkeypatch, capsys):
-    from nin_repro import cli
+    from nin_repro.book import cli
     from nin_repro.book import reproduce as reproduce_module
 
     # the real plan rejects a bad seed before anything trains: a clear error, not a traceback
