@@ -6,9 +6,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from nin_repro import experiments  # noqa: E402
+from nin_repro.book import plots  # noqa: E402
 from nin_repro.book.figure5 import (claim_reading, evaluation_note, extract_confidence_maps, figure_source,  # noqa: E402
-                               load_confidence_maps, map_claim, map_statistics, plot_confidence_maps,
-                               sample_description, shown_reading)
+                                    load_confidence_maps, map_claim, map_statistics, sample_description,
+                                    shown_reading)
 from nin_repro.run_config import resolve_run  # noqa: E402
 from nin_repro.train import train  # noqa: E402
 from tiny import tiny  # noqa: E402
@@ -57,7 +58,7 @@ def test_confidence_maps_from_a_trained_checkpoint(monkeypatch, data_dir, cache_
         assert float(d["run_test_error"]) == pytest.approx(float(d["test_error"]), abs=0.05)
     assert f"the run's own test of the same net, in {own['precision']}: {own['test_error']:.2f}%" in \
         evaluation_note(d)
-    fig = plot_confidence_maps(d)
+    fig = plots.plot_confidence_maps(d)
     assert len(fig.axes) == n * 12  # the image, ten maps and a colorbar per row
 
 

@@ -7,7 +7,7 @@ finished run, its committed weights (`results/weights/`).
 a seeded random sample of test images with their maps (misclassified ones
 included) and a check of the paper's claim on the whole test set: how often
 the true class's map holds the strongest response, and where it peaks.
-`plot_confidence_maps` draws the sample, so the book renders without the net.
+`plots.plot_confidence_maps` draws the sample, so the book renders without the net.
 """
 
 from __future__ import annotations
@@ -225,44 +225,6 @@ def sample_description(fig_data: dict) -> str:
                 "drawn misclassified ones")
     return ("the first correctly classified test image of each class, then the first misclassified ones "
             "(a selection, not a random sample: the figure predates the seeded sample)")
-
-
-def plot_confidence_maps(fig_data: dict):
-    """One row per test image: the image with its true and predicted class,
-    then its class maps on one colour scale per row (a colorbar at the end);
-    the true class's map is framed green, a wrong prediction's red."""
-    import matplotlib.pyplot as plt
-
-    images, maps, labels, preds = fig_data["images"], fig_data["maps"], fig_data["labels"], fig_data["preds"]
-    classes = [str(c) for c in fig_data["classes"]]
-    n, c = maps.shape[:2]
-    fig, axes = plt.subplots(n, c + 2, figsize=(0.66 * (c + 1.7) + 0.6, 0.8 * n + 0.9),
-                             gridspec_kw={"width_ratios": [1.5] + [1] * c + [0.12]})
-    for i in range(n):
-        axes[i, 0].imshow(images[i].squeeze(), cmap="gray" if images[i].shape[-1] == 1 else None)
-        right = preds[i] == labels[i]
-        axes[i, 0].set_title(f"{classes[labels[i]]}" + ("" if right else f" → {classes[preds[i]]}"), fontsize=10,
-                             color="black" if right else "#c00000", pad=2, loc="left")
-        lo, hi = float(maps[i].min()), float(maps[i].max())
-        for k in range(c):
-            ax = axes[i, k + 1]
-            im = ax.imshow(maps[i, k], vmin=lo, vmax=hi, cmap="viridis")
-            color = "lime" if k == labels[i] else ("red" if k == preds[i] else None)
-            for side in ax.spines.values():
-                side.set_visible(color is not None)
-                if color:
-                    side.set_color(color)
-                    side.set_linewidth(3)
-            if i == 0:
-                ax.set_title(classes[k], fontsize=10, rotation=45, ha="left", va="bottom", pad=14)
-        cbar = fig.colorbar(im, cax=axes[i, -1])
-        cbar.set_ticks([lo, hi])
-        cbar.set_ticklabels([f"{lo:.0f}", f"{hi:.0f}"], fontsize=8)
-        for ax in axes[i, :-1]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=0.6)
-    return fig
 
 
 def shown_reading(fig_data: dict) -> str:

@@ -1,7 +1,10 @@
-"""The book's figures, drawn from the run records and the model, and the
-style they share: learning curves, the Summary's bars, Figure 4's curves
-with and without dropout, CIFAR-10 beside later reproductions, and the
-network itself."""
+"""The book's figures, drawn from the run records, the snapshots of runs in
+progress and the model, and the style they share (`book_style`,
+`plain_ticks`): learning curves, the Summary's bars, Figure 4's curves with
+and without dropout, CIFAR-10 beside later reproductions, the network
+itself, and the full-length runs' progress (each run's curve on its
+schedule, runs started together, the error by training length). Figure 5's
+maps are drawn in `figure5`; the engineering notes' in `engineering`."""
 
 from __future__ import annotations
 
@@ -9,9 +12,10 @@ from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 from nin_repro.model import architecture_table
 
-from . import comparison
+from . import comparison, engineering, progress, tables
 from .chapters import CHAPTERS
-from .paper import PAPER_ERRORS
+from .display import short_where
+from .paper import AUTHOR_CIFAR10_MILESTONES, PAPER_ERRORS
 from .tables import NOT_RUN, cifar10_anchors, experiment_runs, missing_status
 
 
@@ -211,3 +215,242 @@ def plot_architecture(model, ax=None):
     ax.set_ylim(len(items) - 0.5, -0.6)
     ax.axis("off")
     return ax
+
+
+def _schedule_axis(ax, total: int, milestones) -> None:
+    """An error axis as long as a schedule: its learning-rate drops marked,
+    the error on a log scale with plain tick labels (1, 2, 5, 10, 20, 50)."""
+    for m in milestones:
+        ax.axvline(m, color="grey", lw=0.8, ls="--")
+        ax.text(m, 0.98, " lr/10", transform=ax.get_xaxis_transform(), fontsize=9, va="top", color="grey")
+    ax.set_xlim(0, total + 1)
+    ax.set_yscale("log")
+    plain_ticks(ax)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("error (%)")
+
+
+def _plot_errors(ax, history: list[dict], color, test_label: str, train_label: str) -> None:
+    """A run's test error (solid, at the epochs it was tested after: every
+    5th of a full-length run's first stage) and training error (dashed,
+    every epoch) in one colour."""
+    tested = results.tested(history)
+    ax.plot([h["epoch"] for h in tested], [h["test_error"] for h in tested], color=color, label=test_label)
+    ax.plot([h["epoch"] for h in history], [h["train_error"] for h in history], "--", color=color, alpha=0.6,
+            label=train_label)
+
+
+def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
+    """Test and training error per epoch of one full-length run, finished or
+    so far, on an axis as long as the whole schedule, with its learning-rate
+    drops and (Table 1's two nets) the first author's own milestones, which
+    his release gives for his run without augmentation."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    exp = EXPERIMENTS[experiment]
+    state, run = progress.run_state(experiment, seed, results_dir)
+    total = exp.train.epochs
+    if run:
+        _shade_machines(ax, run)
+        _plot_errors(ax, run["history"], "C0", "test", "train")
+    _schedule_axis(ax, total, exp.train.milestones())
+    key = exp.paper_key
+    if key in PAPER_ERRORS:
+        ax.axhline(PAPER_ERRORS[key][2], color="black", lw=1, ls=":", label=f"paper: {PAPER_ERRORS[key][2]}%")
+    if tables.has_author_milestones(experiment):
+        # his release reports only the run without augmentation; on the augmented run's panel it is a
+        # landmark of the same schedule, not that run's target
+        ax.plot([m[0] for m in AUTHOR_CIFAR10_MILESTONES], [m[1] for m in AUTHOR_CIFAR10_MILESTONES], "k*",
+                ms=9, label="the author's own run, no augmentation (README)")
+    done = len(run["history"]) if run else 0
+    ax.set_title(f"{experiment} seed {seed}: {state}, epoch {done} of {total}")
+    if not run:
+        ax.text(0.5, 0.5, "not started", transform=ax.transAxes, ha="center")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    ax.grid(alpha=0.3, which="both")
+    return ax
+
+
+def plot_together(runs: list[tuple[str, int]], labels: dict[str, str] | None = None, results_dir=None, ax=None):
+    """The started runs of `runs` (experiment, seed) on one axis as long as
+    their shared schedule, finished or so far: each run's test error (solid)
+    and training error (dashed) in its own colour, with the learning-rate
+    drops; the shape of the paper's Figure 4, while its rows train. `labels`
+    names each experiment's setting. None when fewer than two have started
+    or they follow different schedules (each then has its own panel,
+    `plot_started`)."""
+    import matplotlib.pyplot as plt
+
+    started, schedule = progress.started_together(runs, results_dir)
+    if schedule is None:
+        return None
+    total, milestones = schedule
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.6))
+    for i, (experiment, seed, state, run) in enumerate(started):
+        color = TOGETHER_COLOURS[i % len(TOGETHER_COLOURS)]
+        name = labels.get(experiment, experiment) if labels else experiment
+        where = "" if state == "finished" else f", so far (epoch {run['epoch']})"
+        _plot_errors(ax, run["history"], color, f"{name}, test{where}", f"{name}, train")
+    _schedule_axis(ax, total, milestones)
+    ax.legend(ncol=2, fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    return ax
+
+
+# One colour per run set together: blue, red, green (Figure 4's dropout and no dropout, then a third row).
+TOGETHER_COLOURS = ("#4c72b0", "#c44e52", "#55a868")
+
+
+def _shade_machines(ax, run: dict) -> None:
+    """A run that moved between kinds of machine (and so, often, between
+    fp32 and bf16): each stretch of epochs shaded by its kind, one legend
+    entry per kind, so a step in the curve can be set against a change of
+    precision. A run trained on one kind is left unshaded."""
+    spans = results.where_spans(run)
+    kinds = list(dict.fromkeys((m, p) for m, p, _, _ in spans))
+    if len(kinds) < 2:
+        return
+    labelled = set()
+    for machine, precision, first, last in spans:
+        i = kinds.index((machine, precision))
+        ax.axvspan(first - 0.5, last + 0.5, color=MACHINE_SHADES[i % len(MACHINE_SHADES)], alpha=0.5, lw=0,
+                   label=None if i in labelled else f"epochs on {short_where(machine)}, {precision}")
+        labelled.add(i)
+
+
+# Light, distinct backgrounds for the kinds of machine a run trained on.
+MACHINE_SHADES = ("#dbe9f6", "#fde0c5", "#d9f0d3", "#e7d4e8")
+
+
+def plot_started(runs: list[tuple[str, int]], results_dir=None):
+    """`plot_progress` for each of `runs` (experiment, seed) that has started,
+    one panel per run, stacked; None when none has (a page then says so in
+    words rather than draw empty axes)."""
+    import matplotlib.pyplot as plt
+
+    started = [(e, s) for e, s in runs if progress.run_state(e, s, results_dir)[0] != "not started"]
+    if not started:
+        return None
+    fig, axes = plt.subplots(len(started), 1, figsize=(8, 4.2 * len(started)), squeeze=False)
+    for ax, (experiment, seed) in zip(axes[:, 0], started):
+        plot_progress(experiment, seed, results_dir, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
+    """Test error against epochs trained: one point per finished run, the
+    curve so far of each run in progress, the paper's numbers as lines."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    table = tables.error_by_length(dataset, results_dir)
+    finished = table[table["status"] == "finished"]
+    # each copy of the data its own points, those on the lossy JPEG copy hollow
+    copies = sorted(set(finished["data"])) if "data" in finished else [None]
+    jpeg = results.copy_label(results.JPEG_COPY)
+    for (kind, key), (marker, color) in zip(tables.PAPER_BY_AUGMENTATION[dataset].items(), [("o", "C0"), ("s", "C1")]):
+        for copy in copies:
+            pts = finished[(finished["augmentation"] == kind) & ((finished["data"] == copy) if copy else True)]
+            if len(pts):
+                ax.plot(pts["epochs"], pts["test error (%)"], marker, color=color, ms=7,
+                        mfc="none" if copy == jpeg else color,
+                        label=f"ours, {kind} (finished runs{f', {copy}' if copy else ''})")
+        ax.axhline(PAPER_ERRORS[key][2], lw=1, ls=":", color=color, label=f"paper, {kind}: {PAPER_ERRORS[key][2]}%")
+    first_epoch = min([5] + list(finished["epochs"]))
+    for run in progress.protocol_in_progress(results_dir).values():
+        kind = tables.table_net(run["config"], dataset)
+        h = results.tested(run["history"])
+        if kind and h:
+            first_epoch = min(first_epoch, h[0]["epoch"])  # a young run's whole curve stays in view
+            color = "C0" if kind == "not augmented" else "C1"
+            ax.plot([x["epoch"] for x in h], [x["test_error"] for x in h], lw=1, color=color, alpha=0.7,
+                    label=f"{run['experiment']} seed {run['seed']} so far ({run['epoch']} of {run['epochs']})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain_ticks(ax, "x")
+    plain_ticks(ax, "y")
+    ax.set_xlim(left=first_epoch, right=max([300] + list(table["epochs"])))
+    ax.set_xlabel("epochs trained")
+    ax.set_ylabel("test error (%)")
+    ax.legend()
+    ax.grid(alpha=0.3, which="both")
+    return ax
+
+
+def plot_time_to_accuracy(results_dir=None, axes=None):
+    """Test error against wall minutes, one panel per dataset, targets dotted."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(8, 8.4))
+    recs = results.read_records(results_dir)
+    for ax, dataset in zip(axes, engineering.TIME_TARGETS):
+        drawn = False
+        for name, recipe in engineering.TIME_RUNS.items():
+            if EXPERIMENTS[name].dataset != dataset:
+                continue
+            for r in results.protocol_runs(recs, name):
+                tested = [(m, h["test_error"]) for m, h in zip(engineering.elapsed_minutes(r), r["history"])
+                          if h["test_error"] is not None]
+                ax.plot(*zip(*tested), marker=".",
+                        ls="-" if "fast" in name else "--", label=f"{recipe}, seed {r['seed']}")
+                drawn = True
+        for t in engineering.TIME_TARGETS[dataset]:
+            ax.axhline(t, color="black", lw=0.8, ls=":")
+            ax.annotate(f"target {t:g}%", (1.0, t), xycoords=("axes fraction", "data"), xytext=(-2, 2),
+                        textcoords="offset points", ha="right", va="bottom", fontsize=9)
+        if drawn:
+            ax.set_yscale("log")
+            plain_ticks(ax)
+            ax.legend(loc="upper center")
+        else:
+            ax.text(0.5, 0.5, f"{dataset}: {NOT_RUN}", transform=ax.transAxes, ha="center")
+        ax.set_title({"cifar10": "CIFAR-10", "mnist": "MNIST"}[dataset])
+        ax.set_xlabel("wall minutes (training + evaluation)")
+        ax.set_ylabel("test error (%)")
+        ax.grid(alpha=0.3, which="both")
+    return axes
+
+
+def plot_confidence_maps(fig_data: dict):
+    """One row per test image: the image with its true and predicted class,
+    then its class maps on one colour scale per row (a colorbar at the end);
+    the true class's map is framed green, a wrong prediction's red."""
+    import matplotlib.pyplot as plt
+
+    images, maps, labels, preds = fig_data["images"], fig_data["maps"], fig_data["labels"], fig_data["preds"]
+    classes = [str(c) for c in fig_data["classes"]]
+    n, c = maps.shape[:2]
+    fig, axes = plt.subplots(n, c + 2, figsize=(0.66 * (c + 1.7) + 0.6, 0.8 * n + 0.9),
+                             gridspec_kw={"width_ratios": [1.5] + [1] * c + [0.12]})
+    for i in range(n):
+        axes[i, 0].imshow(images[i].squeeze(), cmap="gray" if images[i].shape[-1] == 1 else None)
+        right = preds[i] == labels[i]
+        axes[i, 0].set_title(f"{classes[labels[i]]}" + ("" if right else f" → {classes[preds[i]]}"), fontsize=10,
+                             color="black" if right else "#c00000", pad=2, loc="left")
+        lo, hi = float(maps[i].min()), float(maps[i].max())
+        for k in range(c):
+            ax = axes[i, k + 1]
+            im = ax.imshow(maps[i, k], vmin=lo, vmax=hi, cmap="viridis")
+            color = "lime" if k == labels[i] else ("red" if k == preds[i] else None)
+            for side in ax.spines.values():
+                side.set_visible(color is not None)
+                if color:
+                    side.set_color(color)
+                    side.set_linewidth(3)
+            if i == 0:
+                ax.set_title(classes[k], fontsize=10, rotation=45, ha="left", va="bottom", pad=14)
+        cbar = fig.colorbar(im, cax=axes[i, -1])
+        cbar.set_ticks([lo, hi])
+        cbar.set_ticklabels([f"{lo:.0f}", f"{hi:.0f}"], fontsize=8)
+        for ax in axes[i, :-1]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=0.6)
+    return fig

@@ -13,18 +13,20 @@ is under way and what is left.
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 import time
 from dataclasses import dataclass
 
-from nin_repro import checkpoint, data, results
+from nin_repro import checkpoint, data, paths, results
+from nin_repro.atomic import atomic_path, atomic_write_text
 from nin_repro.checkpoint import CheckpointError
 from nin_repro.device import machine_name, resolve_device, resolve_precision
 from nin_repro.experiments import EXPERIMENTS, TrainConfig
 from nin_repro.run_config import MAX_SEED, resolve_run, run_overrides
 from nin_repro.train import redo_in_progress, train
 
-from . import campaign
 from .chapters import BOOK_PLAN
 
 # Figure 5's maps come from the first of these runs that has finished and
@@ -166,7 +168,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
                 job.note = results.earlier_runs(job.experiment, results_dir)
             continue
         if changes:  # an earlier protocol's run: kept in results/superseded/, then trained again
-            moved = campaign.supersede(name, "trained again under the protocol as it stands", results_dir)
+            moved = supersede(name, "trained again under the protocol as it stands", results_dir)
             log(f"[{name}] trained under an earlier protocol ({changes}): its record moves to {moved}")
         try:
             run = resolve_run(job.experiment, job.seed, device=device, epochs=epochs, subset=subset,
@@ -271,3 +273,27 @@ def status_report(jobs: list[Job]) -> str:
     if counts["in progress"] or counts["left"]:
         lines.append("run `nin-repro reproduce` again to continue (runs resume from their checkpoints)")
     return "\n".join(lines)
+
+
+def supersede(run_name: str, because: str, results_dir=None) -> Path:
+    """Move a finished run's record, with `because` added, and its weights
+    from results/runs/ and results/weights/ to results/superseded/, before
+    the run is trained again under its protocol as it stands: the new
+    record would otherwise overwrite the old run, its cost and its weights.
+    The new copies are written before the old files go."""
+    root = paths.results_dir(results_dir)
+    folder = root / "superseded"
+    folder.mkdir(parents=True, exist_ok=True)
+    source = results.record_path(run_name, results_dir)
+    record = {**results.read_record(source), "superseded_because": because}
+    weights = checkpoint.weights_path(run_name, results_dir)
+    moved = [(w, folder / w.name) for w in (weights, weights.with_name(weights.name + ".sha256")) if w.exists()]
+    for old, new in moved:
+        with atomic_path(new) as tmp:
+            shutil.copyfile(old, tmp)
+    target = folder / source.name
+    atomic_write_text(target, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    for old, _ in moved:
+        old.unlink()
+    source.unlink()
+    return target
