@@ -34,10 +34,12 @@ import pandas as pd
 
 from nin_repro import results
 from nin_repro.experiments import CIFAR_EPOCHS, EXPERIMENTS, FULL_EPOCHS
+from nin_repro.model import NiN, count_parameters
 
 from . import comparison, progress
 from .chapters import BOOK_PLAN, CHAPTERS
-from .display import printed_cut, shown
+from .display import printed_cut, short_where, shown
+from .figure5 import load_confidence_maps, map_claim
 from .paper import CAFFE_ZOO_PARAMETERS, PAPER_ERRORS
 from .tables import mean_std
 
@@ -337,7 +339,6 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
 
 
 def _maps_verdict(claim: Claim, results_dir) -> Verdict:
-    from .figure5 import load_confidence_maps, map_claim
 
     data = load_confidence_maps(results_dir)
     check = map_claim(data) if data is not None else None
@@ -361,7 +362,6 @@ def _maps_verdict(claim: Claim, results_dir) -> Verdict:
 
 
 def _parameters_verdict(claim: Claim) -> Verdict:
-    from nin_repro.model import NiN, count_parameters
 
     gap_net = NiN(EXPERIMENTS["cifar10"].model)
     gap = count_parameters(gap_net)
@@ -388,10 +388,6 @@ def verdicts(results_dir=None) -> list[Verdict]:
     return out
 
 
-def verdict_of(key: str, results_dir=None) -> Verdict:
-    return next(v for v in verdicts(results_dir) if v.claim.key == key)
-
-
 def claims_table(results_dir=None, links: bool = True) -> pd.DataFrame:
     """One row per claim: the paper's evidence, ours, the verdict, and what
     decided it. `links`: the claim's cell links to its chapter (MyST)."""
@@ -416,7 +412,6 @@ def tally(results_dir=None) -> dict[str, int]:
 # What the study cost -------------------------------------------------------
 
 def _kind(machine: str, precision: str) -> str:
-    from .display import short_where
 
     return short_where(f"{machine}, {precision}")
 

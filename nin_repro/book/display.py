@@ -9,6 +9,10 @@ import re
 import pandas as pd
 
 
+# IPython is imported where a notebook uses it (it comes with the book's extra
+# dependencies): the tables and sentences are built without it.
+
+
 def _cell(value) -> str:
     text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
@@ -53,10 +57,6 @@ def printed_cut(before: float, after: float) -> tuple[float, float]:
     and in percent of `before`, from the values as printed."""
     points = shown(before) - shown(after)
     return points, 100 * points / shown(before)
-
-
-def bullets(lines: list[str]) -> str:
-    return "\n".join(f"- {line}" for line in lines)
 
 
 def short_where(text: str) -> str:

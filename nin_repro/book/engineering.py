@@ -5,9 +5,11 @@ CPU-budget recipe against the fast recipe of the same architecture."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
-from nin_repro import results
+from nin_repro import paths, results
 from nin_repro.experiments import EXPERIMENTS
 
 from .chapters import CHAPTERS
@@ -135,9 +137,6 @@ def all_lever_records(results_dir=None) -> list[dict]:
 def _bench_files(pattern: str, fields: tuple, row_fields: tuple, command: str, results_dir=None) -> list[dict]:
     """The records in results/bench/ named like `pattern`, oldest first,
     each checked for `fields` and its rows for `row_fields`."""
-    import json
-
-    from nin_repro import paths
 
     records = []
     for f in sorted((paths.results_dir(results_dir) / "bench").glob(pattern)):

@@ -12,9 +12,10 @@ from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 
 from . import comparison, progress, tables
+from .claims import NOISE_EPOCHS, epoch_spread, row_noise
 from .chapters import CHAPTERS
 from .display import printed_cut, short_where, shown
-from .tables import NOT_RUN, mean_std, missing_status, rows_where
+from .tables import NOT_RUN, copy_rows, mean_std, missing_status, rows_where
 
 
 def verdict(experiment: str, results_dir=None) -> str:
@@ -27,7 +28,6 @@ def verdict(experiment: str, results_dir=None) -> str:
             f"{60 * r['hours'] / r['n']:.0f} min per run on {rows_where(r['runs'])})")
     if r["paper"] is None:
         return text + "."
-    from .claims import row_noise
 
     d, noise = r["difference"], row_noise(r)
     where = "matches" if abs(d) < 0.005 else ("is " + f"{abs(d):.2f} points " + ("worse than" if d > 0 else "better than"))
@@ -81,7 +81,6 @@ def _same_setup(groups: dict[str, list[dict]]) -> list[str]:
 
 
 def _noise(row: dict) -> float:
-    from .claims import row_noise
 
     return row_noise(row)
 
@@ -127,7 +126,6 @@ def _fit_line(rows: dict, labels: dict) -> str:
 
 def noise_line(labels: dict, results_dir=None) -> str:
     """Each row's noise: seed spread and the range of test error over the last epochs."""
-    from .claims import NOISE_EPOCHS, epoch_spread
 
     rows = _summarized(labels, results_dir)
     parts = []
@@ -158,7 +156,6 @@ def copy_effect(experiment: str, results_dir=None) -> str:
     on each copy side by side (`tables.copy_rows`), the gap beside the rows'
     noise, the seeds and setups of each side, and, where one machine and
     precision trained both copies, the like-for-like pair."""
-    from .tables import copy_rows
 
     rows = [r for r in copy_rows([experiment], results_dir) if r["n"]]
     if len(rows) < 2:

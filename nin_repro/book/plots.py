@@ -8,6 +8,15 @@ maps are drawn in `figure5`; the engineering notes' in `engineering`."""
 
 from __future__ import annotations
 
+import math
+import textwrap
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
 from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 from nin_repro.model import architecture_table
@@ -22,8 +31,6 @@ from .tables import NOT_RUN, cifar10_anchors, experiment_runs, missing_status
 def book_style() -> None:
     """Matplotlib settings for the book: text no smaller than the page's
     small print once the figure is scaled to the text column."""
-    import matplotlib as mpl
-
     mpl.rcParams.update({"font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11, "xtick.labelsize": 10,
                          "ytick.labelsize": 10, "legend.fontsize": 9, "figure.dpi": 100,
                          "savefig.bbox": "tight", "axes.spines.top": False, "axes.spines.right": False})
@@ -31,8 +38,6 @@ def book_style() -> None:
 
 def plain_ticks(ax, axis: str = "y") -> None:
     """Tick labels as plain numbers (2, 5, 10, 20) on a log axis, not 2x10^0."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
     fmt = FuncFormatter(lambda v, _: f"{v:g}")
     target = ax.yaxis if axis == "y" else ax.xaxis
     target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
@@ -56,8 +61,6 @@ def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, p
     number; where the runs trained on more than one copy of the data, each
     line names its copy. In a figure that sets `experiment` beside the rows
     `compared_with` (protocol runs), only its runs on the copy they share."""
-    import matplotlib.pyplot as plt
-
     if compared_with and protocol_only:
         recs = comparison.compared_rows(results.read_records(results_dir), compared_with)[experiment]["runs"]
     else:
@@ -87,9 +90,6 @@ def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, p
 def plot_summary(results_dir=None, ax=None):
     """Ours against the paper, one pair of bars per table row (the deciding
     row: full length where it has records, else the CPU budget)."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     chapter = CHAPTERS["summary"]
     pairs = [(chapter.twin(n), n) if chapter.twin(n) else (n, None) for n in chapter.budget]
     records = results.read_records(results_dir)
@@ -123,8 +123,6 @@ def plot_dropout_curves(results_dir=None, ax=None, full: bool = False):
     """Figure 4: training and test error per epoch, with and without dropout,
     one colour per run (blues with dropout, reds without): the runs of the
     two rows on the copy of the data they share."""
-    import matplotlib.pyplot as plt
-
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 4.2))
     drawn = False
@@ -148,8 +146,6 @@ def plot_dropout_curves(results_dir=None, ax=None, full: bool = False):
 def plot_reproductions(results_dir=None, ax=None):
     """The same rows as a picture: a dot per reported error, a bar per range;
     ours in colour, rows not run yet left out (the table names them)."""
-    import matplotlib.pyplot as plt
-
     rows = sorted([r for r in cifar10_anchors(results_dir) if r["low"] is not None], key=lambda r: r["low"])
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.4))
@@ -160,7 +156,6 @@ def plot_reproductions(results_dir=None, ax=None):
         ax.hlines(y, r["low"], r["high"], color=c, lw=3)
         ax.plot([r["low"], r["high"]], [y, y], m, color=c, ms=7,
                 mfc=c if r["augmentation"] in markers else "white")
-    import textwrap
 
     ax.set_yticks(range(len(rows)), [textwrap.fill(r["source"], 26) for r in rows])
     ax.plot([], [], "s", color="#999999", label="augmented")
@@ -183,10 +178,7 @@ def plot_architecture(model, ax=None):
     """The network drawn from the model itself, top to bottom: one bar per
     layer output, its length the number of channels (log scale), its label
     the layer and the output's shape; brackets mark the mlpconv blocks."""
-    import math
 
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
 
     rows = architecture_table(model)
     items = [("input", f"{model.cfg.in_channels}x{model.cfg.input_size}x{model.cfg.input_size}")] + \
@@ -245,8 +237,6 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
     so far, on an axis as long as the whole schedule, with its learning-rate
     drops and (Table 1's two nets) the first author's own milestones, which
     his release gives for his run without augmentation."""
-    import matplotlib.pyplot as plt
-
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     exp = EXPERIMENTS[experiment]
@@ -282,8 +272,6 @@ def plot_together(runs: list[tuple[str, int]], labels: dict[str, str] | None = N
     names each experiment's setting. None when fewer than two have started
     or they follow different schedules (each then has its own panel,
     `plot_started`)."""
-    import matplotlib.pyplot as plt
-
     started, schedule = progress.started_together(runs, results_dir)
     if schedule is None:
         return None
@@ -330,8 +318,6 @@ def plot_started(runs: list[tuple[str, int]], results_dir=None):
     """`plot_progress` for each of `runs` (experiment, seed) that has started,
     one panel per run, stacked; None when none has (a page then says so in
     words rather than draw empty axes)."""
-    import matplotlib.pyplot as plt
-
     started = [(e, s) for e, s in runs if progress.run_state(e, s, results_dir)[0] != "not started"]
     if not started:
         return None
@@ -345,8 +331,6 @@ def plot_started(runs: list[tuple[str, int]], results_dir=None):
 def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
     """Test error against epochs trained: one point per finished run, the
     curve so far of each run in progress, the paper's numbers as lines."""
-    import matplotlib.pyplot as plt
-
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     table = tables.error_by_length(dataset, results_dir)
@@ -385,8 +369,6 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
 
 def plot_time_to_accuracy(results_dir=None, axes=None):
     """Test error against wall minutes, one panel per dataset, targets dotted."""
-    import matplotlib.pyplot as plt
-
     if axes is None:
         _, axes = plt.subplots(2, 1, figsize=(8, 8.4))
     recs = results.read_records(results_dir)
@@ -422,8 +404,6 @@ def plot_confidence_maps(fig_data: dict):
     """One row per test image: the image with its true and predicted class,
     then its class maps on one colour scale per row (a colorbar at the end);
     the true class's map is framed green, a wrong prediction's red."""
-    import matplotlib.pyplot as plt
-
     images, maps, labels, preds = fig_data["images"], fig_data["maps"], fig_data["labels"], fig_data["preds"]
     classes = [str(c) for c in fig_data["classes"]]
     n, c = maps.shape[:2]

@@ -24,10 +24,11 @@ from nin_repro.atomic import atomic_path, atomic_write_text
 from nin_repro.checkpoint import CheckpointError
 from nin_repro.device import machine_name, resolve_device, resolve_precision
 from nin_repro.experiments import EXPERIMENTS, TrainConfig
-from nin_repro.run_config import MAX_SEED, resolve_run, run_overrides
+from nin_repro.run_config import MAX_SEED, resolve_run, run_overrides, valid_seed
 from nin_repro.train import redo_in_progress, train
 
 from .chapters import BOOK_PLAN
+from .figure5 import extract_confidence_maps, figure_source, load_confidence_maps
 
 # Figure 5's maps come from the first of these runs that has finished and
 # left its trained net (weights, or a checkpoint in the cache): the paper's
@@ -94,7 +95,7 @@ def plan(only: list[str] | None = None, seeds: list[int] | None = None) -> list[
         if unknown:
             raise ValueError(f"unknown experiment(s) {unknown}; known experiments: {', '.join(EXPERIMENTS)}")
     if seeds is not None:
-        bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= MAX_SEED]
+        bad = [s for s in seeds if not valid_seed(s)]  # all of them before the first run starts
         if bad or not seeds:
             raise ValueError(f"seeds must be one or more integers from 0 to {MAX_SEED}, got {seeds!r}")
         if only:
@@ -250,7 +251,6 @@ def refresh_figure5(run_names: list[str], data_dir=None, cache_dir=None, results
     (a finished full-length run, else one in progress, else a shorter
     finished one), unless the committed maps already come from that run at
     the epoch its net has reached, with the whole-test-set check."""
-    from .figure5 import extract_confidence_maps, figure_source, load_confidence_maps
 
     source = figure_source(run_names, cache_dir, results_dir)
     if source is None:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS, TrainConfig
+from nin_repro.model import NiN, count_macs, count_parameters
 
 from . import comparison, progress
 from .chapters import BOOK_PLAN, CHAPTERS
@@ -240,7 +241,6 @@ def summary_table(results_dir=None) -> pd.DataFrame:
 
 def heads_table(results_dir=None, full: bool = False) -> pd.DataFrame:
     """Table 5: the same mlpconv stack with three heads, each with its size."""
-    from nin_repro.model import NiN, count_parameters
 
     labels = CHAPTERS["table5_heads"].comparison(full)
     names = list(labels)[::-1]
@@ -328,7 +328,6 @@ def protocol_table(names: list[str]) -> pd.DataFrame:
     """The protocol of each named experiment: its net and inputs (size,
     preprocessing, initialization) and the training schedule in words, from
     the experiment registry."""
-    from nin_repro.model import NiN, count_parameters
 
     rows = []
     for name in names:
@@ -345,7 +344,6 @@ def protocol_table(names: list[str]) -> pd.DataFrame:
 
 def sizes_table(names: list[str] | None = None) -> pd.DataFrame:
     """Parameters and multiply-accumulates of each experiment's net."""
-    from nin_repro.model import NiN, count_macs, count_parameters
 
     rows = []
     seen = set()
