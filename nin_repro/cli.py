@@ -71,7 +71,7 @@ def add_locations(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results-dir", help="where run records go (default: results/)")
 
 
-BOOK_COMMANDS = ("reproduce", "table", "figure5", "render")
+BOOK_COMMANDS = ("reproduce", "table", "figure5", "render", "readme")
 
 
 def add_commands(sub) -> None:

@@ -75,7 +75,7 @@ def test_the_nin_repro_script_has_every_command_and_the_library_names_the_books(
 
     library, book = commands(cli.add_commands), commands(book_cli.add_commands)
     assert library == {"train", "experiments", "evaluate", "bench"}
-    assert book == set(cli.BOOK_COMMANDS) == {"table", "reproduce", "figure5", "render"}
+    assert book == set(cli.BOOK_COMMANDS) == {"table", "reproduce", "figure5", "render", "readme"}
     # `python -m nin_repro.cli` alone: a book command is one line saying where it is
     assert cli.main(["reproduce", "--status"]) == 2
     err = capsys.readouterr().err
@@ -88,3 +88,21 @@ def test_the_console_script_is_the_books_entry_point():
     project = tomllib.loads((LIBRARY.parent / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["nin-repro"] == "nin_repro.book.cli:main"
     assert "nin_repro.book" in project["tool"]["setuptools"]["packages"]
+
+
+def test_the_readme_headline_table_is_the_records(tmp_path):
+    from nin_repro.book import readme
+    from test_results import make_record
+
+    # the committed README shows what the committed records say (else: `nin-repro readme`)
+    assert readme.shown_table() == readme.headline_table()
+    assert "| experiment |" in readme.shown_table()
+    # and the check fails when they disagree: another set of records gives another table
+    copy = tmp_path / "README.md"
+    copy.write_text(readme.README.read_text())
+    from nin_repro import results
+    results.write_record(make_record(), tmp_path / "results")
+    assert readme.shown_table(copy) != readme.headline_table(tmp_path / "results")
+    assert readme.write_readme(copy, tmp_path / "results") is True
+    assert readme.shown_table(copy) == readme.headline_table(tmp_path / "results")
+    assert readme.write_readme(copy, tmp_path / "results") is False  # current: nothing written

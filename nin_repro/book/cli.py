@@ -1,6 +1,6 @@
 """The `nin-repro` console script: the library's commands (`train`,
 `experiments`, `evaluate`, `bench`; `nin_repro.cli`) and the book's
-(`table`, `reproduce`, `figure5`, `render`). Argument parsing only; the work
+(`table`, `reproduce`, `figure5`, `render`, `readme`). Argument parsing only; the work
 is done by the library and the book."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from nin_repro import cli, results
 from nin_repro.cli import add_locations
 from nin_repro.experiments import EXPERIMENTS
 
-from . import comparison, figure5, render, reproduce, tables
+from . import comparison, figure5, readme, render, reproduce, tables
 
 
 def _table(args) -> int:
@@ -54,6 +54,13 @@ def _render(args) -> int:
     return 0
 
 
+def _readme(args) -> int:
+    results.existing_results_dir(args.results_dir)
+    changed = readme.write_readme(results_dir=args.results_dir)
+    print(f"{'wrote' if changed else 'already current:'} the headline table of {readme.README}")
+    return 0
+
+
 def add_commands(sub) -> None:
     """The book's commands, on the subparsers `sub` of a `nin-repro` parser."""
     p = sub.add_parser("table", help="paper vs ours from the committed run records")
@@ -88,6 +95,10 @@ def add_commands(sub) -> None:
     p.add_argument("notebooks", nargs="*", help="notebook paths (default: every notebook in notebooks/)")
     p.add_argument("--results-dir", help="the run records the notebooks show (default: results/)")
     p.set_defaults(func=_render)
+
+    p = sub.add_parser("readme", help="write the README's headline table (paper vs ours) from the run records")
+    p.add_argument("--results-dir", help="the run records it shows (default: results/)")
+    p.set_defaults(func=_readme)
 
 
 def main(argv: list[str] | None = None) -> int:
