@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nin_repro import paths, run_config, train
+from nin_repro import paths
 
 from .chapters import CHAPTERS
 
@@ -126,6 +126,10 @@ def retrain(chapter: str, retrain: bool, *, seeds, device, epochs, subset, data_
     if not retrain:
         print("retrain=False: showing the committed run records")
         return
+    # Imported only to train: the training loop's progress bar (tqdm.auto) warns on
+    # stderr in a kernel without ipywidgets, which would be output on every page.
+    from nin_repro import run_config, train
+
     for name in CHAPTERS[chapter].budget:
         for seed in seeds:
             # retrain=True asks for the runs again: a run with a record is trained anew and its record
