@@ -1,5 +1,6 @@
-"""The `nin-repro` console script: argument parsing only; the work is done
-by the library."""
+"""The library's commands (`train`, `experiments`, `evaluate`, `bench`):
+argument parsing only; the work is done by the library. The `nin-repro`
+script adds the book's commands to these (`nin_repro.book.cli`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import json
 import signal
 import sys
 
+from . import bench, distributed, evaluate, results, run_config, train
+from .atomic import DiskFullError
+from .experiments import EXPERIMENTS, get
+
 
 def _train(args) -> int:
-    from .distributed import shutdown
-    from .run_config import resolve_run
-    from .train import FinishedError, train
-
     if args.resume and args.restart:
         raise ValueError("--resume continues a run from its checkpoint and --restart deletes it to start the run "
                          "again: pass one of them, not both")
@@ -23,44 +24,23 @@ def _train(args) -> int:
               file=sys.stderr)
     try:
         for seed in seeds:
-            run = resolve_run(args.experiment, seed, device=args.device, epochs=args.epochs, subset=args.subset,
-                              batch_size=args.batch_size, precision=args.precision, compile=args.compile,
-                              data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
-                              download=args.download)
+            run = run_config.resolve_run(args.experiment, seed, device=args.device, epochs=args.epochs,
+                                         subset=args.subset, batch_size=args.batch_size, precision=args.precision,
+                                         compile=args.compile, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                                         results_dir=args.results_dir, download=args.download)
             try:
-                train(run, resume=args.resume, restart=args.restart, progress=not args.no_progress)
-            except FinishedError as e:
+                train.train(run, resume=args.resume, restart=args.restart, progress=not args.no_progress)
+            except train.FinishedError as e:
                 if len(seeds) == 1:
                     raise
                 # One finished seed of several: the others still train.
                 print(f"nin-repro: skipped: {e}", file=sys.stderr)
     finally:
-        shutdown()
-    return 0
-
-
-def _table(args) -> int:
-    from . import results
-    from .experiments import EXPERIMENTS
-
-    results.existing_results_dir(args.results_dir)
-    records = results.read_records(args.results_dir)
-    names = args.experiments or list(EXPERIMENTS)
-    # An experiment no longer in the registry still has a row where it has records.
-    unknown = [n for n in names if n not in EXPERIMENTS and not any(r["experiment"] == n for r in records)]
-    if unknown:
-        raise ValueError(f"unknown experiment(s) {unknown}: neither defined nor recorded in "
-                         f"{results.runs_dir(args.results_dir)}; known experiments: {', '.join(EXPERIMENTS)}")
-    from .book.comparison import format_table
-    from .book.tables import copy_rows
-
-    print(format_table(copy_rows(names, args.results_dir)))  # a row per copy of the data
+        distributed.shutdown()
     return 0
 
 
 def _experiments(args) -> int:
-    from .experiments import EXPERIMENTS
-
     for exp in EXPERIMENTS.values():
         if args.json:
             print(json.dumps(exp.to_dict()))
@@ -73,44 +53,10 @@ def _experiments(args) -> int:
     return 0
 
 
-def _reproduce(args) -> int:
-    from . import results
-    from .book.reproduce import reproduce
-
-    if args.status:
-        results.existing_results_dir(args.results_dir)
-    jobs = reproduce(only=args.only, seeds=args.seeds, hours=args.hours, redo=args.redo, device=args.device,
-                     data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir,
-                     status_only=args.status)
-    return 0 if all(j.status in ("done", "finished now", "no data") for j in jobs) else 3
-
-
-def _figure5(args) -> int:
-    from . import results
-    from .book.figure5 import extract_confidence_maps
-
-    results.existing_results_dir(args.results_dir)  # a mistyped folder is no study without runs
-    if args.run is None:
-        from .book.reproduce import figure5_names, refresh_figure5
-
-        if not refresh_figure5(figure5_names(), data_dir=args.data_dir, cache_dir=args.cache_dir,
-                               results_dir=args.results_dir):
-            print("Figure 5's maps are up to date (or no run has a trained net yet)")
-        return 0
-    path = extract_confidence_maps(args.run, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                                   results_dir=args.results_dir)
-    print(f"wrote {path}")
-    return 0
-
-
 def _evaluate(args) -> int:
-    from . import results
-    from .evaluate import evaluate_run
-    from .experiments import get
-
     get(args.experiment)
     results.existing_results_dir(args.results_dir)
-    r = evaluate_run(args.experiment, seed=args.seed, data_dir=args.data_dir, cache_dir=args.cache_dir,
+    r = evaluate.evaluate_run(args.experiment, seed=args.seed, data_dir=args.data_dir, cache_dir=args.cache_dir,
                      results_dir=args.results_dir, precision=args.precision)
     print(f"{r['run']}: test error {r['test_error']:.2f}% from {r['weights']} ({r['why_precision'] or r['precision']}, "
           f"{r['seconds']:.0f} s); its record says {r['recorded']:.2f}% ({r['recorded_precision']}; difference "
@@ -119,23 +65,14 @@ def _evaluate(args) -> int:
 
 
 def _bench(args) -> int:
-    from .bench import run_bench, run_levers
-
     where = dict(data_dir=args.data_dir, cache_dir=args.cache_dir, results_dir=args.results_dir)
     for option, value in (("--steps", args.steps), ("--rounds", args.rounds)):
         if value is not None and value < 1:
             raise ValueError(f"{option} must be a positive number, got {value}")
     if args.levers:
-        run_levers(levers=args.only, rounds=args.rounds, steps=args.steps or 4, **where)
+        bench.run_levers(levers=args.only, rounds=args.rounds, steps=args.steps or 4, **where)
     else:
-        run_bench(steps=args.steps or 20, configs=args.only, profile=not args.no_profile, **where)
-    return 0
-
-
-def _render(args) -> int:
-    from .book.render import render
-
-    render(args.notebooks or None, results_dir=args.results_dir)
+        bench.run_bench(steps=args.steps or 20, configs=args.only, profile=not args.no_profile, **where)
     return 0
 
 
@@ -151,10 +88,11 @@ def add_locations(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results-dir", help="where run records go (default: results/)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nin-repro", description="Network In Network reproduction study")
-    sub = parser.add_subparsers(dest="command", required=True)
+BOOK_COMMANDS = ("reproduce", "table", "figure5", "render", "readme")
 
+
+def add_commands(sub) -> None:
+    """The library's commands, on the subparsers `sub` of a `nin-repro` parser."""
     p = sub.add_parser("train", help="train one experiment for one or more seeds and write run records")
     p.add_argument("--experiment", "-e", required=True, help="see `nin-repro experiments`")
     p.add_argument("--seed", dest="seeds", type=int, nargs="+", default=[0], help="one or more seeds")
@@ -173,37 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines only)")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("table", help="paper vs ours from the committed run records")
-    p.add_argument("experiments", nargs="*", help="experiment names (default: all)")
-    p.add_argument("--results-dir")
-    p.set_defaults(func=_table)
-
     p = sub.add_parser("experiments", help="list the experiments and their configurations")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_experiments)
-
-    p = sub.add_parser("reproduce", help="train every run the book needs that has no record yet, "
-                                         "resuming interrupted runs, within a time budget")
-    p.add_argument("--only", nargs="+", help="only these experiments (each with every seed the book plans for it)")
-    p.add_argument("--seeds", nargs="+", type=int,
-                   help="only these seeds (with --only: exactly these seeds of those experiments)")
-    p.add_argument("--hours", type=float, help="time budget; a run stops, checkpointed, before an epoch "
-                                               "that (at the pace of its last) would end past it, and does not "
-                                               "start if an epoch of its kind here would")
-    p.add_argument("--redo", action="store_true",
-                   help="train the finished runs again (a run in progress continues from its snapshot)")
-    p.add_argument("--status", action="store_true",
-                   help="train nothing: say what is done, in progress (with the time it has left) and left")
-    p.add_argument("--device", default="cpu")
-    add_locations(p)
-    p.set_defaults(func=_reproduce)
-
-    p = sub.add_parser("figure5", help="store the confidence maps of a trained run's test images (Figure 5)")
-    p.add_argument("run", nargs="?", help="run name, e.g. cifar10_aug_full__seed0 (a checkpoint, snapshot or "
-                                          "weights of it must exist); without it, the run the book draws "
-                                          "Figure 5 from: a finished full-length one, else one in progress")
-    add_locations(p)
-    p.set_defaults(func=_figure5)
 
     p = sub.add_parser("evaluate", help="test error of a finished run from its committed weights, "
                                         "beside its record's")
@@ -226,17 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     add_locations(p)
     p.set_defaults(func=_bench)
 
-    p = sub.add_parser("render", help="re-execute notebooks in place so their outputs show the current records")
-    p.add_argument("notebooks", nargs="*", help="notebook paths (default: every notebook in notebooks/)")
-    p.add_argument("--results-dir", help="the run records the notebooks show (default: results/)")
-    p.set_defaults(func=_render)
 
+def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse `argv` and run its command: a known failure is one line and exit 2."""
     args = parser.parse_args(argv)
     stop_on_sigterm()
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        again = "rerun `nin-repro reproduce`" if args.command == "reproduce" else "rerun with --resume"
+        again = getattr(args, "interrupted", "rerun with --resume")
         print(f"interrupted; {again} to continue from the last complete epoch", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, RuntimeError) as e:
@@ -244,14 +152,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nin-repro: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a full disk, a read-only folder: the system's words and the file's name
-        from .atomic import DiskFullError
-
         if isinstance(e, DiskFullError):  # names the file, and where the run's last epoch is
             print(f"nin-repro: error: {e}", file=sys.stderr)
             return 2
         print(f"nin-repro: error: {e}; free the space or fix the folder, then rerun (a stopped run resumes "
               "from its last complete epoch)", file=sys.stderr)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The library's commands alone (`python -m nin_repro.cli`). The `nin-repro`
+    script is `nin_repro.book.cli.main`: these and the book's commands."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in BOOK_COMMANDS:
+        # The library never imports the book: name where the command is instead of "invalid choice".
+        print(f"nin-repro: error: {argv[0]!r} is a command of the book: run `nin-repro {argv[0]} ...` "
+              f"or `python -m nin_repro.book.cli {argv[0]} ...`", file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog="nin-repro", description="Network In Network: train and evaluate")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return run(parser, argv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Every named experiment of the study as plain data: the one list that the
-CLI, the notebooks and the tests read; and the learning-rate schedule each
-training configuration implies (`TrainConfig.milestones`, `learning_rate`)."""
+CLI, the notebooks and the tests read. Each training configuration names
+its schedule (`TrainConfig.milestones`); the rate at each step is the
+training loop's (`train.learning_rate`)."""
 
 from __future__ import annotations
 
@@ -78,24 +79,6 @@ class TrainConfig:
             if isinstance(d.get(key), list):
                 d[key] = tuple(d[key])
         return cls(**d)
-
-
-def learning_rate(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
-    """Linear warm-up, then the base rate divided by 10 at each milestone
-    (the paper's), or, for `schedule="onecycle"`, linear decay to 0."""
-    progress = epoch + step / steps_per_epoch
-    if cfg.schedule == "onecycle":
-        up = max(cfg.warmup_epochs, 1 / steps_per_epoch)
-        now = progress + 1 / steps_per_epoch  # the rate after this step
-        if now <= up:
-            return cfg.lr * now / up
-        return cfg.lr * max(0.0, (cfg.epochs - now) / (cfg.epochs - up)) if cfg.epochs > up else 0.0
-    if cfg.schedule != "step":
-        raise ValueError(f"unknown schedule {cfg.schedule!r}; use 'step' or 'onecycle'")
-    lr = cfg.lr * 0.1 ** sum(epoch >= m for m in cfg.milestones())
-    if cfg.warmup_epochs and progress < cfg.warmup_epochs:
-        lr *= (progress + 1 / steps_per_epoch) / cfg.warmup_epochs
-    return lr
 
 
 @dataclass(frozen=True)

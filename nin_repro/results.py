@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 from . import paths
 from .atomic import atomic_write_text
-from .experiments import EXPERIMENTS
+from .experiments import EXPERIMENTS, TrainConfig
+from .model import ModelConfig
 
 REQUIRED_FIELDS = {
     "experiment": str, "dataset": str, "seed": int, "test_error": (int, float), "epochs": int,
@@ -313,15 +315,6 @@ def copy_name(copy: str) -> str:
     return copy_label(copy) or copy
 
 
-def run_precision(record: dict) -> str:
-    """The precision of a run's epochs: one, or each with its epochs (a run
-    resumed on another kind of machine trains there in that machine's)."""
-    spans = _spans(record, lambda h: h["precision"])
-    if len(spans) == 1:
-        return spans[0][0]
-    return ", ".join(f"{p} (epochs {a}-{b})" for p, a, b in spans)
-
-
 def _machine(record: dict, h: dict) -> str:
     # Epochs from before the library recorded the machine fall back to the record's device.
     return h.get("machine") or record["device"] + " (instruction set not recorded)"
@@ -366,11 +359,6 @@ def protocol_changes(record: dict) -> list[str]:
     names the one `auto` picked on its machine) and settings the code no
     longer has; a setting added since the record was written compares its
     default, the behaviour the run had."""
-    from dataclasses import MISSING, fields
-
-    from .experiments import TrainConfig
-    from .model import ModelConfig
-
     exp = EXPERIMENTS.get(record["experiment"])
     if exp is None or record["config"].get("overrides"):
         return []

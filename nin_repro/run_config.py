@@ -81,8 +81,13 @@ def run_overrides(exp: Experiment, epochs: int | None = None, subset: int | None
             if v is not None and not (k == "epochs" and v == exp.train.epochs)}
 
 
+def valid_seed(seed) -> bool:
+    """A seed torch and numpy both take: an integer from 0 to MAX_SEED (not a bool)."""
+    return isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED
+
+
 def _check_numbers(seed, epochs, subset, batch_size) -> None:
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+    if not valid_seed(seed):
         raise ValueError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
     for name, value in (("epochs", epochs), ("subset", subset), ("batch size", batch_size)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):

@@ -26,7 +26,7 @@ from .atomic import DiskFullError
 from .clock import running_seconds
 from .device import (apply_cpu_settings, autocast, available_cores, bf16_is_native, device_name, machine_name,
                      resolve_precision)
-from .experiments import TrainConfig, learning_rate
+from .experiments import TrainConfig
 from .loader import TensorLoader
 from .model import NiN, count_parameters
 from .preprocess import load_inputs
@@ -414,6 +414,24 @@ def _leave_snapshot(resumable: Path, snapshot: Path, write: bool, log=print) -> 
                 return resumable
         checkpoint.copy(resumable, snapshot)
     return snapshot
+
+
+def learning_rate(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
+    """Linear warm-up, then the base rate divided by 10 at each milestone
+    (the paper's), or, for `schedule="onecycle"`, linear decay to 0."""
+    progress = epoch + step / steps_per_epoch
+    if cfg.schedule == "onecycle":
+        up = max(cfg.warmup_epochs, 1 / steps_per_epoch)
+        now = progress + 1 / steps_per_epoch  # the rate after this step
+        if now <= up:
+            return cfg.lr * now / up
+        return cfg.lr * max(0.0, (cfg.epochs - now) / (cfg.epochs - up)) if cfg.epochs > up else 0.0
+    if cfg.schedule != "step":
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; use 'step' or 'onecycle'")
+    lr = cfg.lr * 0.1 ** sum(epoch >= m for m in cfg.milestones())
+    if cfg.warmup_epochs and progress < cfg.warmup_epochs:
+        lr *= (progress + 1 / steps_per_epoch) / cfg.warmup_epochs
+    return lr
 
 
 def train_epoch(run: Run, step_fn, model, opt, train_loader: TensorLoader, test_loader: TensorLoader, *,

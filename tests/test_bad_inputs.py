@@ -189,10 +189,10 @@ def test_4_6_7_a_wrongly_typed_record_is_one_line_naming_it_and_its_field(tmp_pa
                                                                          command, defect, mutate, message):
     import nbclient
 
-    from nin_repro.book import campaign
+    from nin_repro.book import reproduce
 
     monkeypatch.setattr(nbclient, "NotebookClient", lambda *a, **k: pytest.fail("ran a notebook"))
-    monkeypatch.setattr(campaign, "supersede", lambda *a, **k: pytest.fail("moved a record to superseded/"))
+    monkeypatch.setattr(reproduce, "supersede", lambda *a, **k: pytest.fail("moved a record to superseded/"))
     rec = mnist_record()
     mutate(rec)
     path = write_raw_record(tmp_path, rec)

@@ -2,7 +2,7 @@ import json
 import pytest
 
 from nin_repro import checkpoint, experiments, results
-from nin_repro.book import campaign
+from nin_repro.book import findings, plots, progress, tables
 from test_results import make_record
 
 
@@ -28,7 +28,7 @@ def test_each_full_length_run_is_finished_in_progress_or_not_started(tmp_path):
     done = make_record("mnist_full", seed=0, error=0.52)
     done["config"]["overrides"] = {}
     results.write_record(done, tmp_path)
-    table = campaign.full_length_table(tmp_path)
+    table = tables.full_length_table(tmp_path)
     aug = table.loc[("cifar10_aug_full", 0)]
     assert (aug["status"], aug["epochs"], aug["test error (%)"]) == ("in progress", "3 of 260", "41.50")
     assert aug["paper (%)"] == "8.81" and aug["where"] == "cpu (X), AVX2, fp32" and aug["hours so far"] == "0.4"
@@ -44,31 +44,31 @@ def test_a_run_tested_every_5th_epoch_is_shown_by_its_latest_test(tmp_path):
     matplotlib.use("Agg")
     # cifar10_full's first stage is tested after epochs 5, 10, ...: 12 epochs trained, the last test after 10
     snapshot(tmp_path, "cifar10_full", 0, [None] * 4 + [50.0] + [None] * 4 + [40.0, None, None])
-    row = campaign.full_length_table(tmp_path).loc[("cifar10_full", 0)]
+    row = tables.full_length_table(tmp_path).loc[("cifar10_full", 0)]
     assert (row["epochs"], row["test error (%)"]) == ("12 of 260", "40.00 (epoch 10)")
-    assert campaign.progress_line("cifar10_full", 0, tmp_path).startswith(
+    assert findings.progress_line("cifar10_full", 0, tmp_path).startswith(
         "`cifar10_full` seed 0: in progress, epoch 12 of 260; test error 40.00% after epoch 10 (")
-    stage = campaign.stages_table("cifar10_full", 0, tmp_path).loc["1-200"]
+    stage = tables.stages_table("cifar10_full", 0, tmp_path).loc["1-200"]
     assert (stage["trained"], stage["last test error (%)"], stage["best (%)"]) == \
         ("12 of 200", "40.00 (epoch 10)", "40.00 (epoch 10)")
     assert stage["range over its last 5 tests (%)"] == "40.00-50.00"
-    by_length = campaign.error_by_length("cifar10", tmp_path)
+    by_length = tables.error_by_length("cifar10", tmp_path)
     assert by_length[["epochs", "test error (%)", "status"]].values.tolist() == [[10, 40.0, "in progress (12 of 260)"]]
-    ax = campaign.plot_progress("cifar10_full", 0, tmp_path)
+    ax = plots.plot_progress("cifar10_full", 0, tmp_path)
     test, train = ax.get_lines()[:2]
     assert list(test.get_xdata()) == [5, 10] and list(test.get_ydata()) == [50.0, 40.0]
     assert list(train.get_xdata()) == list(range(1, 13))  # training error is measured every epoch
-    campaign.plot_error_by_length("cifar10", tmp_path)  # draws the curve of its tests
+    plots.plot_error_by_length("cifar10", tmp_path)  # draws the curve of its tests
 
 
 def test_a_run_not_tested_yet_says_so(tmp_path):
     snapshot(tmp_path, "cifar10_full", 0, [None, None, None])
-    assert campaign.full_length_table(tmp_path).loc[("cifar10_full", 0)]["test error (%)"] == "not tested yet"
-    assert "epoch 3 of 260; not tested yet (" in campaign.progress_line("cifar10_full", 0, tmp_path)
-    assert campaign.stages_table("cifar10_full", 0, tmp_path).loc["1-200"]["last test error (%)"] == \
+    assert tables.full_length_table(tmp_path).loc[("cifar10_full", 0)]["test error (%)"] == "not tested yet"
+    assert "epoch 3 of 260; not tested yet (" in findings.progress_line("cifar10_full", 0, tmp_path)
+    assert tables.stages_table("cifar10_full", 0, tmp_path).loc["1-200"]["last test error (%)"] == \
         "not tested yet"
-    assert campaign.error_by_length("cifar10", tmp_path).empty  # no error to place at any length yet
-    from nin_repro.book import claims, tables
+    assert tables.error_by_length("cifar10", tmp_path).empty  # no error to place at any length yet
+    from nin_repro.book import claims
 
     assert tables.run_records_table(tmp_path).iloc[-1]["test error (%)"] == "not tested yet"
     assert "`cifar10_full` seed 0 is at epoch 3 of 260 (not tested yet)" in claims.full_length_status(tmp_path)
@@ -79,7 +79,7 @@ def test_a_run_that_moved_shows_each_machine_and_precision(tmp_path):
     state = checkpoint.load(path)
     state["history"][1].update(machine="cpu (B), AVX2", precision="fp32")
     checkpoint.save(path, state)
-    where = campaign.full_length_table(tmp_path).loc[("cifar10_full", 0)]["where"]
+    where = tables.full_length_table(tmp_path).loc[("cifar10_full", 0)]["where"]
     assert where == "cpu (A), AVX512, bf16: epochs 1-1; cpu (B), AVX2, fp32: epochs 2-2"
     # the curve shades each stretch by its kind, one legend entry per kind, so a step can be set
     # against a change of precision; back on the first kind, the same shade and no second entry
@@ -88,7 +88,7 @@ def test_a_run_that_moved_shows_each_machine_and_precision(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = campaign.plot_progress("cifar10_full", 0, tmp_path)
+    ax = plots.plot_progress("cifar10_full", 0, tmp_path)
     shades = list(ax.patches)  # the progress plot draws no other patches (see the next test)
     assert len(shades) == 3
     assert shades[0].get_facecolor() == shades[2].get_facecolor() != shades[1].get_facecolor()
@@ -101,7 +101,7 @@ def test_a_run_on_one_kind_of_machine_is_not_shaded(tmp_path):
 
     matplotlib.use("Agg")
     snapshot(tmp_path, "cifar10_full", 0, [70.0, 60.0])
-    ax = campaign.plot_progress("cifar10_full", 0, tmp_path)
+    ax = plots.plot_progress("cifar10_full", 0, tmp_path)
     assert not ax.patches
     assert not [label for label in ax.get_legend_handles_labels()[1] if label.startswith("epochs on")]
 
@@ -110,7 +110,7 @@ def test_a_corrupt_snapshot_stops_the_book_rather_than_showing_it(tmp_path):
     path = snapshot(tmp_path, "cifar10_full", 0, [70.0])
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(checkpoint.CheckpointError, match="is corrupt"):
-        campaign.full_length_table(tmp_path)
+        tables.full_length_table(tmp_path)
 
 
 def test_progress_plot_spans_the_whole_schedule_and_says_how_far(tmp_path):
@@ -118,18 +118,18 @@ def test_progress_plot_spans_the_whole_schedule_and_says_how_far(tmp_path):
 
     matplotlib.use("Agg")
     snapshot(tmp_path, "cifar10_full", 0, [70.0, 60.0, 55.0])
-    ax = campaign.plot_progress("cifar10_full", 0, tmp_path)
+    ax = plots.plot_progress("cifar10_full", 0, tmp_path)
     assert ax.get_title() == "cifar10_full seed 0: in progress, epoch 3 of 260"
     assert ax.get_xlim()[1] > 260
     labels = ax.get_legend_handles_labels()[1]
     author = "the author's own run, no augmentation (README)"
     assert author in labels and "paper: 10.41%" in labels
-    ax = campaign.plot_progress("cifar10_aug_full", 0, tmp_path)
+    ax = plots.plot_progress("cifar10_aug_full", 0, tmp_path)
     assert ax.get_title().endswith("not started, epoch 0 of 260")
     # the augmented run's panel carries the same landmarks (the chapter's caption names them for both)
     assert author in ax.get_legend_handles_labels()[1]
     assert "paper: 8.81%" in ax.get_legend_handles_labels()[1]
-    ax = campaign.plot_progress("mnist_full", 0, tmp_path)
+    ax = plots.plot_progress("mnist_full", 0, tmp_path)
     assert author not in ax.get_legend_handles_labels()[1]
 
 
@@ -144,7 +144,7 @@ def test_error_by_length_has_finished_runs_and_runs_in_progress(tmp_path):
     fast["config"].update(dataset="cifar10", model=e.model.to_dict(), train=e.train.to_dict())
     results.write_record(fast, tmp_path)
     snapshot(tmp_path, "cifar10_aug_full", 0, [70.0, 50.0])
-    table = campaign.error_by_length("cifar10", tmp_path)
+    table = tables.error_by_length("cifar10", tmp_path)
     assert list(table["experiment"]) == ["cifar10_aug_full", "cifar10"]
     assert list(table["augmentation"]) == ["augmented", "not augmented"]
     assert list(table["status"]) == ["in progress (2 of 260)", "finished"]
@@ -152,7 +152,7 @@ def test_error_by_length_has_finished_runs_and_runs_in_progress(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = campaign.plot_error_by_length("cifar10", tmp_path)
+    ax = plots.plot_error_by_length("cifar10", tmp_path)
     assert ax.get_xlim()[0] <= 1 and ax.get_xlim()[1] >= 260  # the run in progress from its first epoch on
     assert "data" not in table  # no run names a known copy of CIFAR-10: no column for it
 
@@ -166,12 +166,12 @@ def test_error_by_length_sets_each_copy_of_the_data_apart(tmp_path):
         rec.update(dataset="cifar10", epochs=30)
         rec["config"].update(dataset="cifar10", model=exp.model.to_dict(), train=exp.train.to_dict())
         results.write_record(rec, tmp_path)
-    table = campaign.error_by_length("cifar10", tmp_path)
+    table = tables.error_by_length("cifar10", tmp_path)
     assert list(table["data"]) == ["JPEG copy", "near-lossless copy"]
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = campaign.plot_error_by_length("cifar10", tmp_path)
+    ax = plots.plot_error_by_length("cifar10", tmp_path)
     points = {line.get_label(): line for line in ax.get_lines() if line.get_marker() == "o"}
     jpeg = points["ours, not augmented (finished runs, JPEG copy)"]
     lossless = points["ours, not augmented (finished runs, near-lossless copy)"]
@@ -180,15 +180,15 @@ def test_error_by_length_sets_each_copy_of_the_data_apart(tmp_path):
 
 
 def test_progress_line_in_each_state(tmp_path):
-    assert campaign.progress_line("cifar10_full", 0, tmp_path) == "`cifar10_full` seed 0: not started (epoch 0 of 260)."
+    assert findings.progress_line("cifar10_full", 0, tmp_path) == "`cifar10_full` seed 0: not started (epoch 0 of 260)."
     snapshot(tmp_path, "cifar10_full", 0, [70.0, 60.0])
-    assert campaign.progress_line("cifar10_full", 0, tmp_path) == (
+    assert findings.progress_line("cifar10_full", 0, tmp_path) == (
         "`cifar10_full` seed 0: in progress, epoch 2 of 260; test error 60.00% after epoch 2 (0.3 hours so far, "
         "on X, AVX2, fp32).")
     done = make_record("mnist_full", seed=0, error=0.52)
     done["epochs"] = 60
     results.write_record(done, tmp_path)
-    assert campaign.progress_line("mnist_full", 0, tmp_path) == (
+    assert findings.progress_line("mnist_full", 0, tmp_path) == (
         "`mnist_full` seed 0: finished, 0.52% test error after 60 epochs.")
 
 
@@ -196,7 +196,7 @@ def test_progress_plot_of_a_run_without_a_paper_number_draws_no_empty_legend(tmp
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = campaign.plot_progress("cifar10_nodropout_full", 0, tmp_path)
+    ax = plots.plot_progress("cifar10_nodropout_full", 0, tmp_path)
     assert ax.get_legend() is None
     assert not [w for w in recwarn if "legend" in str(w.message)]
     ax.figure.canvas.draw()
@@ -208,14 +208,14 @@ def test_only_runs_that_have_started_are_drawn(tmp_path):
 
     matplotlib.use("Agg")
     runs = [("cifar10_aug_full", 0), ("cifar10_full", 0)]
-    assert campaign.plot_started(runs, tmp_path) is None
+    assert plots.plot_started(runs, tmp_path) is None
     snapshot(tmp_path, "cifar10_full", 0, [70.0, 60.0])
-    fig = campaign.plot_started(runs, tmp_path)
+    fig = plots.plot_started(runs, tmp_path)
     assert [ax.get_title() for ax in fig.axes] == ["cifar10_full seed 0: in progress, epoch 2 of 260"]
 
 
 def test_the_stages_table_shows_each_learning_rate_stage_as_far_as_the_run_has_come(tmp_path):
-    assert campaign.stages_table("mnist_full", 0, tmp_path) is None  # not started
+    assert tables.stages_table("mnist_full", 0, tmp_path) is None  # not started
     # 48 epochs of mnist_full (drops after epochs 46 and 53): the base stage
     # whole, two epochs of the second, none of the third
     errors = [5.0 - 0.1 * i for i in range(40)] + [1.2, 1.0, 1.1, 0.9, 1.0, 1.05] + [0.6, 0.55]
@@ -224,7 +224,7 @@ def test_the_stages_table_shows_each_learning_rate_stage_as_far_as_the_run_has_c
     for h in state["history"][46:]:
         h["lr"] = 0.01
     checkpoint.save(path, state)
-    table = campaign.stages_table("mnist_full", 0, tmp_path)
+    table = tables.stages_table("mnist_full", 0, tmp_path)
     assert list(table.index) == ["1-46", "47-53"]
     base, second = table.loc["1-46"], table.loc["47-53"]
     assert (base["learning rate"], base["trained"], base["last test error (%)"]) == ("0.1", "46 of 46", "1.05")
@@ -233,7 +233,7 @@ def test_the_stages_table_shows_each_learning_rate_stage_as_far_as_the_run_has_c
 
 
 def test_the_stages_reading_tells_a_flat_last_stage_from_one_still_falling(tmp_path):
-    assert campaign.stages_reading("mnist_full", 0, tmp_path) == ""  # not finished
+    assert findings.stages_reading("mnist_full", 0, tmp_path) == ""  # not finished
     flat = make_record("mnist_full", seed=0)
     flat["config"]["overrides"] = {}
     flat["epochs"] = 60
@@ -241,20 +241,20 @@ def test_the_stages_reading_tells_a_flat_last_stage_from_one_still_falling(tmp_p
     flat["history"] = [{**flat["history"][0], "epoch": i + 1, "test_error": e} for i, e in enumerate(errors)]
     flat["test_error"] = errors[-1]
     results.write_record(flat, tmp_path)
-    said = campaign.stages_reading("mnist_full", 0, tmp_path)
+    said = findings.stages_reading("mnist_full", 0, tmp_path)
     assert said.startswith("Its last stage (epochs 54-60) ended at 0.46% (best 0.45%) and moved between 0.46% and "
                            "0.49% over its last 5 epochs, no lower than earlier in the stage")
     falling = [0.60, 0.58, 0.55, 0.53, 0.50, 0.48, 0.46]
     flat["history"] = [{**h, "test_error": e} for h, e in zip(flat["history"], [1.0] * 53 + falling)]
     flat["test_error"] = falling[-1]
     results.write_record(flat, tmp_path)
-    assert "the error was still falling" in campaign.stages_reading("mnist_full", 0, tmp_path)
+    assert "the error was still falling" in findings.stages_reading("mnist_full", 0, tmp_path)
 
 
 def test_the_warmup_table_sets_a_stalled_runs_epochs_beside_the_same_run_with_warmup(tmp_path):
     import json
 
-    assert campaign.warmup_table(tmp_path) is None  # no run stalled
+    assert tables.warmup_table(tmp_path) is None  # no run stalled
     stalls = tmp_path / "stalls"
     stalls.mkdir()
     history = [{"epoch": 1, "train_loss": 2.2570, "test_error": 90.0},
@@ -262,11 +262,11 @@ def test_the_warmup_table_sets_a_stalled_runs_epochs_beside_the_same_run_with_wa
     (stalls / "cifar10_aug_full__seed0.json").write_text(json.dumps(
         {"run": "cifar10_aug_full__seed0", "config": {"experiment": "cifar10_aug_full", "seed": 0},
          "history": history, "wall_seconds": 1400.0, "given_up_because": "stalled"}))
-    table = campaign.warmup_table(tmp_path)
+    table = tables.warmup_table(tmp_path)
     run = "cifar10_aug_full seed 0 (no warm-up, then 1-epoch warm-up)"
     assert list(table.loc[run]["trained again: test error (%)"]) == ["not yet", "not yet"]
     snapshot(tmp_path, "cifar10_aug_full", 0, [80.29])
-    table = campaign.warmup_table(tmp_path)
+    table = tables.warmup_table(tmp_path)
     row = table.loc[(run, 1)]
     assert (row["given up: train loss"], row["given up: test error (%)"]) == ("2.2570", "90.00")
     assert row["trained again: test error (%)"] == "80.29"
@@ -276,19 +276,18 @@ def test_the_warmup_table_sets_a_stalled_runs_epochs_beside_the_same_run_with_wa
         {"run": "mnist_full__seed2", "config": {"experiment": "mnist_full", "seed": 2, "train": {"warmup_epochs": 1.0}},
          "history": [{"epoch": 1, "train_loss": 1.7693, "test_error": 88.65}], "wall_seconds": 27.0,
          "given_up_because": "stalled"}))
-    table = campaign.warmup_table(tmp_path)
+    table = tables.warmup_table(tmp_path)
     warmup = experiments.get("mnist_full").train.warmup_epochs
     assert table.loc[(f"mnist_full seed 2 (1-epoch warm-up, then {warmup:g}-epoch warm-up)", 1)][
         "given up: test error (%)"] == "88.65"
     (stalls / "cifar10_aug_full__seed0.json").write_text("{")
     with pytest.raises(ValueError, match=r"cifar10_aug_full__seed0.json is not a given-up run's file.*git"):
-        campaign.warmup_table(tmp_path)
+        tables.warmup_table(tmp_path)
 
 
 def test_a_given_up_run_is_listed_with_its_cost_and_why(tmp_path):
     import json
 
-    from nin_repro.book import tables
 
     assert tables.given_up_rows(tmp_path) is None
     (tmp_path / "stalls").mkdir()
@@ -308,12 +307,12 @@ def test_table_1s_full_length_stages_stand_beside_the_first_authors_run(tmp_path
     """His release words 200 epochs as "around 14%": the table says "about
     14"; a run with no published milestones has no such column."""
     snapshot(tmp_path, "cifar10_full", 0, [70.0 - 0.2 * i for i in range(200)])
-    table = campaign.stages_table("cifar10_full", 0, tmp_path)
+    table = tables.stages_table("cifar10_full", 0, tmp_path)
     assert list(table.index) == ["1-200"]
-    assert table.loc["1-200", campaign.AUTHOR_COLUMN] == "about 14"
-    assert campaign.has_author_milestones("cifar10_aug_full") and not campaign.has_author_milestones("cifar10")
+    assert table.loc["1-200", tables.AUTHOR_COLUMN] == "about 14"
+    assert tables.has_author_milestones("cifar10_aug_full") and not tables.has_author_milestones("cifar10")
     snapshot(tmp_path, "mnist_full", 0, [1.0, 0.9])
-    assert campaign.AUTHOR_COLUMN not in campaign.stages_table("mnist_full", 0, tmp_path)
+    assert tables.AUTHOR_COLUMN not in tables.stages_table("mnist_full", 0, tmp_path)
 
 
 def test_a_superseded_run_without_its_reason_is_refused_naming_the_file(tmp_path):
@@ -322,19 +321,19 @@ def test_a_superseded_run_without_its_reason_is_refused_naming_the_file(tmp_path
     path = tmp_path / "superseded" / "mnist_full__seed0.json"
     path.write_text(json.dumps(rec))
     with pytest.raises(results.RecordError, match=r"mnist_full__seed0.json: no 'superseded_because'.*git"):
-        campaign.superseded(tmp_path)
+        progress.superseded(tmp_path)
     path.write_text(json.dumps({**rec, "superseded_because": "an earlier protocol"}))
-    assert [r["test_error"] for r in campaign.superseded(tmp_path)] == [0.46]
+    assert [r["test_error"] for r in progress.superseded(tmp_path)] == [0.46]
 
 
 def test_runs_still_training_are_set_side_by_side_at_the_latest_epoch_all_have_tested(tmp_path):
     runs = [("cifar10_full", 0), ("cifar10_nodropout_full", 0)]
     labels = {"cifar10_full": "dropout", "cifar10_nodropout_full": "no dropout"}
-    assert campaign.same_epoch_line(runs, labels, tmp_path) == ""  # neither started
+    assert findings.same_epoch_line(runs, labels, tmp_path) == ""  # neither started
     # tested after epochs 5 and 10 only (every 5th at the base rate); 12 epochs trained
     snapshot(tmp_path, "cifar10_nodropout_full", 0, [None] * 4 + [50.0] + [None] * 4 + [30.0, None, None],
              machine="cpu (Intel(R) Xeon(R) Processor), AVX512", precision="bf16")
-    assert campaign.same_epoch_line(runs, labels, tmp_path) == ""  # nothing to set it beside
+    assert findings.same_epoch_line(runs, labels, tmp_path) == ""  # nothing to set it beside
     done = make_record("cifar10_full", seed=0, error=10.1)
     done["config"]["overrides"] = {}
     done["epochs"] = 260
@@ -343,7 +342,7 @@ def test_runs_still_training_are_set_side_by_side_at_the_latest_epoch_all_have_t
                        for i in range(260)]
     done["test_error"] = done["history"][-1]["test_error"]
     results.write_record(done, tmp_path)
-    said = campaign.same_epoch_line(runs, labels, tmp_path)
+    said = findings.same_epoch_line(runs, labels, tmp_path)
     assert said.startswith("At the same point of the same schedule so far (epoch 10 of 260, ")
     assert "`cifar10_full` seed 0 (dropout) 39.10% test error, 34.10% training error; " \
            "`cifar10_nodropout_full` seed 0 (no dropout) 30.00% test error, 31.00% training error " \
@@ -352,14 +351,14 @@ def test_runs_still_training_are_set_side_by_side_at_the_latest_epoch_all_have_t
     # the same pair on different machines names each
     snapshot(tmp_path, "cifar10_nodropout_full", 0, [None] * 4 + [50.0] + [None] * 4 + [30.0, None, None])
     assert "(`cifar10_full` on Intel Xeon, AVX512, bf16; `cifar10_nodropout_full` on X, AVX2, fp32)" in \
-        campaign.same_epoch_line(runs, labels, tmp_path)
+        findings.same_epoch_line(runs, labels, tmp_path)
     # runs on different schedules are not set side by side
     snapshot(tmp_path, "mnist_full", 0, [1.0] * 10)
-    assert campaign.same_epoch_line([("cifar10_full", 0), ("mnist_full", 0)], None, tmp_path) == ""
+    assert findings.same_epoch_line([("cifar10_full", 0), ("mnist_full", 0)], None, tmp_path) == ""
     # both finished: compared at their end elsewhere, not here
     (tmp_path / "checkpoints" / "cifar10_nodropout_full__seed0.pt").unlink()
     results.write_record({**done, "experiment": "cifar10_nodropout_full"}, tmp_path)
-    assert campaign.same_epoch_line(runs, labels, tmp_path) == ""
+    assert findings.same_epoch_line(runs, labels, tmp_path) == ""
 
 
 def test_rows_on_one_schedule_are_drawn_on_one_axis_once_both_have_started(tmp_path):
@@ -369,9 +368,9 @@ def test_rows_on_one_schedule_are_drawn_on_one_axis_once_both_have_started(tmp_p
     runs = [("cifar10_full", 0), ("cifar10_nodropout_full", 0)]
     labels = {"cifar10_full": "dropout", "cifar10_nodropout_full": "no dropout"}
     snapshot(tmp_path, "cifar10_full", 0, [None] * 4 + [50.0] + [None] * 4 + [40.0])
-    assert campaign.plot_together(runs, labels, tmp_path) is None  # one row alone: its own panel
+    assert plots.plot_together(runs, labels, tmp_path) is None  # one row alone: its own panel
     snapshot(tmp_path, "cifar10_nodropout_full", 0, [60.0, 45.0, 35.0])
-    ax = campaign.plot_together(runs, labels, tmp_path)
+    ax = plots.plot_together(runs, labels, tmp_path)
     lines = {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
     assert list(lines) == ["dropout, test, so far (epoch 10)", "dropout, train",
                            "no dropout, test, so far (epoch 3)", "no dropout, train"]
@@ -382,13 +381,13 @@ def test_rows_on_one_schedule_are_drawn_on_one_axis_once_both_have_started(tmp_p
     assert sorted(line.get_xdata()[0] for line in ax.get_lines() if line.get_label().startswith("_")) == [200, 230]
     # rows on different schedules are not drawn on one axis
     snapshot(tmp_path, "mnist_full", 0, [1.0, 0.9])
-    assert campaign.plot_together([("cifar10_full", 0), ("mnist_full", 0)], None, tmp_path) is None
+    assert plots.plot_together([("cifar10_full", 0), ("mnist_full", 0)], None, tmp_path) is None
 
 
 def test_a_run_in_progress_stands_stage_by_stage_beside_a_finished_one_at_the_same_epochs(tmp_path):
     runs, labels = [("cifar100_full", 0), ("cifar10_full", 0)], {"cifar100_full": "CIFAR-100",
                                                                  "cifar10_full": "CIFAR-10"}
-    assert campaign.stages_beside(runs, labels, tmp_path) is None  # CIFAR-100 not started
+    assert tables.stages_beside(runs, labels, tmp_path) is None  # CIFAR-100 not started
     # CIFAR-10 finished: 260 epochs, 30% at the base rate, 12% then 10% after each drop
     done = make_record("cifar10_full", seed=0, error=10.0)
     done["config"].update(overrides={}, train=experiments.get("cifar10_full").train.to_dict())
@@ -398,10 +397,10 @@ def test_a_run_in_progress_stands_stage_by_stage_beside_a_finished_one_at_the_sa
     done["epochs"] = 260
     results.write_record(done, tmp_path)
     snapshot(tmp_path, "cifar100_full", 0, [60.0, 55.0, 50.0])
-    table = campaign.stages_beside(runs, labels, tmp_path)
+    table = tables.stages_beside(runs, labels, tmp_path)
     assert list(table.index) == [("1-200", "CIFAR-100"), ("1-200", "CIFAR-10")]  # no stage CIFAR-100 has not begun
     assert list(table["trained"]) == ["3 of 200", "3 of 200"]  # CIFAR-10 read at CIFAR-100's epoch 3
     assert list(table["last test error (%)"]) == ["50.00", "29.97"]
-    assert campaign.AUTHOR_COLUMN not in table  # his run is CIFAR-10's landmark, not this comparison's
+    assert tables.AUTHOR_COLUMN not in table  # his run is CIFAR-10's landmark, not this comparison's
     # the full CIFAR-10 stages are unchanged without the cut
-    assert campaign.stages_table("cifar10_full", 0, tmp_path).loc["231-260"]["trained"] == "30 of 30"
+    assert tables.stages_table("cifar10_full", 0, tmp_path).loc["231-260"]["trained"] == "30 of 30"

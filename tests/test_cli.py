@@ -1,6 +1,6 @@
 import pytest
 
-from nin_repro.cli import main
+from nin_repro.book.cli import main
 from test_results import make_record
 from nin_repro import results
 

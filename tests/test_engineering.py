@@ -3,7 +3,7 @@
 import pytest
 
 from nin_repro import results
-from nin_repro.book import engineering
+from nin_repro.book import engineering, plots
 from test_report import curve
 
 
@@ -41,7 +41,7 @@ def test_plot_time_to_accuracy_draws_each_run(tmp_path):
     import matplotlib
     matplotlib.use("Agg")
     results.write_record(curve([3.0, 0.9, 0.7]), tmp_path)
-    axes = engineering.plot_time_to_accuracy(tmp_path)
+    axes = plots.plot_time_to_accuracy(tmp_path)
     mnist_ax = axes[list(engineering.TIME_TARGETS).index("mnist")]
     assert [len(line.get_xdata()) for line in mnist_ax.get_lines() if line.get_marker() == "."] == [3]
 

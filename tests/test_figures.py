@@ -6,9 +6,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from nin_repro import experiments  # noqa: E402
+from nin_repro.book import plots  # noqa: E402
 from nin_repro.book.figure5 import (claim_reading, evaluation_note, extract_confidence_maps, figure_source,  # noqa: E402
-                               load_confidence_maps, map_claim, map_statistics, plot_confidence_maps,
-                               sample_description, shown_reading)
+                                    load_confidence_maps, map_claim, map_statistics, sample_description,
+                                    shown_reading)
 from nin_repro.run_config import resolve_run  # noqa: E402
 from nin_repro.train import train  # noqa: E402
 from tiny import tiny  # noqa: E402
@@ -55,7 +56,7 @@ def test_confidence_maps_from_a_trained_checkpoint(monkeypatch, data_dir, cache_
     own = results.read_record(results.record_path("t_fig__seed0__subset2048", tmp_path / "r"))["history"][-1]
     assert own["test_error"] is not None and "run_test_error" not in d
     assert evaluation_note(d) == f"its net, evaluated here in fp32: {float(d['test_error']):.2f}% test error"
-    fig = plot_confidence_maps(d)
+    fig = plots.plot_confidence_maps(d)
     assert len(fig.axes) == n * 12  # the image, ten maps and a colorbar per image
     # each map drawn at least 96 px wide at the book's 100 dpi, every colour bar labelled
     fig.canvas.draw()

@@ -1,7 +1,7 @@
 import pytest
 
 from nin_repro import checkpoint, experiments
-from nin_repro.book import campaign, chapters, claims, comparison
+from nin_repro.book import chapters, claims, comparison, progress, tables
 from nin_repro import results
 from nin_repro.book.reproduce import plan, reproduce, time_left
 from test_results import make_record
@@ -216,7 +216,7 @@ def test_seeds_pick_exact_jobs_in_the_books_order():
 
 
 def test_cli_reproduce_seeds_reach_the_plan(monkeypatch, capsys):
-    from nin_repro import cli
+    from nin_repro.book import cli
     from nin_repro.book import reproduce as reproduce_module
 
     # the real plan rejects a bad seed before anything trains: a clear error, not a traceback
@@ -352,13 +352,12 @@ def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_tabl
     assert [j.status for j in reproduce(**kw)] == ["finished now"]
     assert seen == [("t_rep_a__seed0", False, True)]
     # the earlier run is kept, with its weights, out of the way of the new record: nothing is lost
-    superseded = campaign.superseded(tmp_path / "results")
+    superseded = progress.superseded(tmp_path / "results")
     assert [r["config"]["train"]["warmup_epochs"] for r in superseded] == [old["warmup_epochs"]]
     assert superseded[0]["superseded_because"] == "trained again under the protocol as it stands"
     assert (tmp_path / "results" / "superseded" / "t_rep_a__seed0.pt").read_bytes() == b"old weights"
     assert not weights.exists() and not results.record_path("t_rep_a__seed0", tmp_path / "results").exists()
     assert claims.compute_table(tmp_path / "results").set_index("status").loc["superseded", "runs"] == 1
-    from nin_repro.book import tables
     assert tables.superseded_lines(tmp_path / "results") == (
         f"- `t_rep_a` seed 0: warmup_epochs: {old['warmup_epochs']} -> {exp.train.warmup_epochs}; "
         "trained again under the protocol as it stands")
@@ -383,4 +382,4 @@ def test_a_redo_of_an_earlier_protocols_run_under_way_resumes_and_keeps_the_old_
         (call["resume"], call["restart"])) or make_record("t_rep_a", seed=0, error=0.9))
     reproduce(**{**tiny_plan, "subset": None, "jobs": [("t_rep_a", 0)]})
     assert seen == [(True, False)]  # resumed, not started again
-    assert [r["test_error"] for r in campaign.superseded(tmp_path / "results")] == [1.0]
+    assert [r["test_error"] for r in progress.superseded(tmp_path / "results")] == [1.0]

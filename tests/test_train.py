@@ -9,9 +9,8 @@ from nin_repro.checkpoint import CheckpointError
 from nin_repro.experiments import TrainConfig
 from nin_repro.device import bf16_is_native, resolve_device, resolve_precision
 from nin_repro.preprocess import load_inputs
-from nin_repro.experiments import learning_rate
 from nin_repro.run_config import resolve_run
-from nin_repro.train import DivergedError, StalledError, evaluate, param_groups, train
+from nin_repro.train import DivergedError, StalledError, evaluate, learning_rate, param_groups, train
 from nin_repro.loader import TensorLoader
 from nin_repro.model import NiN
 from tiny import frozen_clock, tiny

@@ -34,11 +34,14 @@ import pandas as pd
 
 from nin_repro import results
 from nin_repro.experiments import CIFAR_EPOCHS, EXPERIMENTS, FULL_EPOCHS
+from nin_repro.model import NiN, count_parameters
 
-from . import campaign, comparison
+from . import comparison, progress
 from .chapters import BOOK_PLAN, CHAPTERS, run_id_words, run_words
-from .display import printed_cut, shown
+from .display import printed_cut, short_where, shown
+from .figure5 import load_confidence_maps, map_claim
 from .paper import CAFFE_ZOO_PARAMETERS, PAPER_ERRORS
+from .tables import mean_std
 
 # "Reproduced" for an error claim: ours <= the paper's + the tolerance, where
 # the tolerance is the larger of two standard deviations over our seeds and
@@ -151,14 +154,10 @@ class Verdict:
     headline: str = ""  # the deciding evidence in a few words (the one-page summary's "ours")
 
 
-def _fmt(mean: float, std: float | None) -> str:
-    return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
-
-
 def _progress(names: tuple[str, ...], results_dir) -> list[str]:
     """"exp seed s: x% at epoch k of N" for each run of `names` in progress."""
     out = []
-    for (exp, seed), run in sorted(campaign._protocol_in_progress(results_dir).items()):
+    for (exp, seed), run in sorted(progress.protocol_in_progress(results_dir).items()):
         if exp in names:
             out.append(f"{run_words(exp, dataset=True)}, seed {seed}: {results.error_so_far(run['history'])} at epoch {run['epoch']} "
                        f"of {run['epochs']}{_recent_range(run['history'])}")
@@ -189,7 +188,7 @@ def _full_length_so_far(names: tuple[str, ...], results_dir) -> str:
     """The first run of `names` in progress, for the abstract's one line:
     "11.98% at full length after epoch 60 of 260 (still training, now at epoch
     62; 11.98-15.02% over its last 5 tests)"."""
-    run = next(run for (exp, _), run in sorted(campaign._protocol_in_progress(results_dir).items())
+    run = next(run for (exp, _), run in sorted(progress.protocol_in_progress(results_dir).items())
                if exp in names)
     last = results.last_tested(run["history"])
     if last is None:
@@ -202,7 +201,7 @@ def _full_length_so_far(names: tuple[str, ...], results_dir) -> str:
 
 
 def _in_progress_verdict(names: tuple[str, ...], results_dir) -> str | None:
-    runs = [run for (exp, _), run in sorted(campaign._protocol_in_progress(results_dir).items()) if exp in names]
+    runs = [run for (exp, _), run in sorted(progress.protocol_in_progress(results_dir).items()) if exp in names]
     if not runs:
         return None
     return "; ".join(f"in progress (epoch {r['epoch']} of {r['epochs']})" for r in runs)
@@ -228,18 +227,18 @@ def _error_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
     paper = PAPER_ERRORS[exp.paper_key][2]
     full = comparison.summarize(records, list(claim.full))[0] if claim.full else None
     budget = comparison.summarize(records, [budget_name])[0]
-    budget_text = (f"CPU budget ({_length(budget)}): {_fmt(budget['ours_mean'], budget['ours_std'])}% "
+    budget_text = (f"CPU budget ({_length(budget)}): {mean_std(budget['ours_mean'], budget['ours_std'])}% "
                    f"(n={budget['n']})" if budget["n"] else "")
-    budget_headline = (f"{_fmt(budget['ours_mean'], budget['ours_std'])}% (CPU budget, {_length(budget)}, "
+    budget_headline = (f"{mean_std(budget['ours_mean'], budget['ours_std'])}% (CPU budget, {_length(budget)}, "
                        f"n={budget['n']})" if budget["n"] else "")
     if full and full["n"]:
         within = full["ours_mean"] <= paper + tolerance(paper, full["ours_std"])
         extra = _progress(claim.full, results_dir)
         n = _seeds(full["n"], claim.full[0])
-        ours = (f"{_fmt(full['ours_mean'], full['ours_std'])}% ({n}, full length, {_length(full)})"
+        ours = (f"{mean_std(full['ours_mean'], full['ours_std'])}% ({n}, full length, {_length(full)})"
                 + "".join(f"; {p}" for p in extra))
         return Verdict(claim, "reproduced" if within else "not reproduced", ours, "full length",
-                       f"{_fmt(full['ours_mean'], full['ours_std'])}% (full length, {n})")
+                       f"{mean_std(full['ours_mean'], full['ours_std'])}% (full length, {n})")
     running = _in_progress_verdict(claim.full, results_dir)
     if running:
         ours = "; ".join(_progress(claim.full, results_dir) + ([budget_text] if budget_text else []))
@@ -296,7 +295,7 @@ def _finished_rows(claim: Claim, full: dict) -> str:
     if not done or len(done) == len(claim.full):
         return ""
     labels = CHAPTERS[claim.chapter].labels
-    rows = ", ".join(f"{labels[n]} {_fmt(full[n]['ours_mean'], full[n]['ours_std'])}% (n={full[n]['n']})"
+    rows = ", ".join(f"{labels[n]} {mean_std(full[n]['ours_mean'], full[n]['ours_std'])}% (n={full[n]['n']})"
                      for n in done)
     waiting = " and ".join(labels[n] for n in claim.full if not full[n]["n"])
     return f"full length so far: {rows}; {waiting} not finished yet"
@@ -305,8 +304,8 @@ def _finished_rows(claim: Claim, full: dict) -> str:
 def _same_epoch(claim: Claim, results_dir) -> str:
     """"at epoch 70 of each: dropout 14.34%, no dropout 18.65%": the started
     full-length rows at the latest epoch all have tested, while one trains;
-    "" when there is no such point (`campaign.same_epoch`)."""
-    point = campaign.same_epoch([(n, 0) for n in claim.full], results_dir)
+    "" when there is no such point (`progress.same_epoch`)."""
+    point = progress.same_epoch([(n, 0) for n in claim.full], results_dir)
     if point is None:
         return ""
     epoch, rows = point
@@ -341,7 +340,6 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
 
 
 def _maps_verdict(claim: Claim, results_dir) -> Verdict:
-    from .figure5 import load_confidence_maps, map_claim
 
     data = load_confidence_maps(results_dir)
     check = map_claim(data) if data is not None else None
@@ -368,7 +366,6 @@ def _maps_verdict(claim: Claim, results_dir) -> Verdict:
 
 
 def _parameters_verdict(claim: Claim) -> Verdict:
-    from nin_repro.model import NiN, count_parameters
 
     gap_net = NiN(EXPERIMENTS["cifar10"].model)
     gap = count_parameters(gap_net)
@@ -394,10 +391,6 @@ def verdicts(results_dir=None) -> list[Verdict]:
         else:
             out.append(_parameters_verdict(claim))
     return out
-
-
-def verdict_of(key: str, results_dir=None) -> Verdict:
-    return next(v for v in verdicts(results_dir) if v.claim.key == key)
 
 
 def claims_table(results_dir=None, links: bool = True, short: bool = False) -> pd.DataFrame:
@@ -433,7 +426,6 @@ def tally(results_dir=None) -> dict[str, int]:
 # What the study cost -------------------------------------------------------
 
 def _kind(machine: str, precision: str) -> str:
-    from .display import short_where
 
     return short_where(f"{machine}, {precision}")
 
@@ -481,15 +473,15 @@ def compute_table(results_dir=None) -> pd.DataFrame:
 
     for r in results.read_records(results_dir):
         add("finished", r, r["threads"])
-    for run in campaign.in_progress(results_dir):
+    for run in progress.in_progress(results_dir):
         rec = {"experiment": run["experiment"], "seed": run["seed"], "history": run["history"],
                "wall_seconds": run["wall_seconds"], "device": run.get("device", "")}
         add("in progress", rec, run.get("threads"))
-    for run in campaign.given_up(results_dir):
+    for run in progress.given_up(results_dir):
         rec = {"experiment": run["config"]["experiment"], "seed": run["config"]["seed"], "history": run["history"],
                "wall_seconds": run["wall_seconds"], "device": ""}
         add("given up", rec, run.get("provenance", {}).get("threads"))
-    for r in campaign.superseded(results_dir):
+    for r in progress.superseded(results_dir):
         add("superseded", r, r["threads"])
     table = [{**row, "runs": len(row["runs"])} for row in rows.values()]
     order = ["finished", "in progress", "superseded", "given up"]
@@ -541,10 +533,10 @@ def full_length_status(results_dir=None) -> str:
     of each experiment together ("`mnist_full` seeds 0, 1 and 2 finished at
     0.35%, 0.38% and 0.40%"), then each run in progress, then how many have
     not started."""
-    plan = list(dict.fromkeys((n, s) for n, s in BOOK_PLAN if n in campaign.FULL_LENGTH))
+    plan = list(dict.fromkeys((n, s) for n, s in BOOK_PLAN if n in progress.FULL_LENGTH))
     finished, running = {}, []
     for name, seed in plan:
-        state, run = campaign.run_state(name, seed, results_dir)
+        state, run = progress.run_state(name, seed, results_dir)
         if state == "finished":
             finished.setdefault(name, []).append((seed, run["test_error"]))
         elif state == "in progress":
@@ -618,7 +610,7 @@ def abstract(results_dir=None) -> str:
             return f"{_headline(vs[_CLAIM_OF[key]])} against the paper's {paper:.2f}%"
         diff = shown(row["ours_mean"]) - paper
         word = "better" if diff < 0 else "worse" if diff > 0 else "level"
-        return (f"{_fmt(row['ours_mean'], row['ours_std'])}% (n={row['n']}) against {paper:.2f}%, "
+        return (f"{mean_std(row['ours_mean'], row['ours_std'])}% (n={row['n']}) against {paper:.2f}%, "
                 f"{abs(diff):.2f} points {word}")
 
     against = _against_paper(results_dir)

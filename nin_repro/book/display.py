@@ -9,6 +9,10 @@ import re
 import pandas as pd
 
 
+# IPython is imported where a notebook uses it (it comes with the book's extra
+# dependencies): the tables and sentences are built without it.
+
+
 def _cell(value) -> str:
     text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
@@ -63,10 +67,6 @@ def points_text(points: float) -> str:
     point, where two would round a difference of two printed means (0.215
     between 19.130 and 18.915) to a value neither reading gives."""
     return f"{points:.3f}" if abs(points) < 1 else f"{points:.2f}"
-
-
-def bullets(lines: list[str]) -> str:
-    return "\n".join(f"- {line}" for line in lines)
 
 
 def short_where(text: str) -> str:

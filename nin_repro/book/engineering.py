@@ -5,14 +5,15 @@ CPU-budget recipe against the fast recipe of the same architecture."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
-from nin_repro import results
+from nin_repro import paths, results
 from nin_repro.experiments import EXPERIMENTS
 
 from .chapters import CHAPTERS
 from .display import short_where
-from .plots import plain_ticks
 
 NOT_RUN = "not run yet"
 
@@ -88,42 +89,6 @@ def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("run")
 
 
-def plot_time_to_accuracy(results_dir=None, axes=None):
-    """Test error against wall minutes, one panel per dataset, targets dotted."""
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        _, axes = plt.subplots(2, 1, figsize=(8, 8.4))
-    recs = results.read_records(results_dir)
-    for ax, dataset in zip(axes, TIME_TARGETS):
-        drawn = False
-        for name, recipe in TIME_RUNS.items():
-            if EXPERIMENTS[name].dataset != dataset:
-                continue
-            for r in results.protocol_runs(recs, name):
-                tested = [(m, h["test_error"]) for m, h in zip(elapsed_minutes(r), r["history"])
-                          if h["test_error"] is not None]
-                ax.plot(*zip(*tested), marker=".",
-                        ls="-" if "fast" in name else "--", label=f"{recipe}, seed {r['seed']}")
-                drawn = True
-        for t in TIME_TARGETS[dataset]:
-            ax.axhline(t, color="black", lw=0.8, ls=":")
-            ax.annotate(f"target {t:g}%", (1.0, t), xycoords=("axes fraction", "data"), xytext=(-2, 2),
-                        textcoords="offset points", ha="right", va="bottom", fontsize=9)
-        if drawn:
-            ax.set_yscale("log")
-            plain_ticks(ax)
-            ax.legend(loc="upper center")
-        else:
-            ax.text(0.5, 0.5, f"{dataset}: {NOT_RUN}", transform=ax.transAxes, ha="center")
-        ax.set_title({"cifar10": "CIFAR-10", "mnist": "MNIST"}[dataset])
-        ax.set_xlabel("wall minutes (training + evaluation)")
-        ax.set_ylabel("test error (%)")
-        ax.grid(alpha=0.3, which="both")
-    return axes
-
-
-
 def latest_bench(results_dir=None) -> dict | None:
     """The newest `nin-repro bench` record in results/bench/, if any."""
     records = all_benches(results_dir)
@@ -172,9 +137,6 @@ def all_lever_records(results_dir=None) -> list[dict]:
 def _bench_files(pattern: str, fields: tuple, row_fields: tuple, command: str, results_dir=None) -> list[dict]:
     """The records in results/bench/ named like `pattern`, oldest first,
     each checked for `fields` and its rows for `row_fields`."""
-    import json
-
-    from nin_repro import paths
 
     records = []
     for f in sorted((paths.results_dir(results_dir) / "bench").glob(pattern)):

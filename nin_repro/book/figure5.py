@@ -7,7 +7,7 @@ finished run, its committed weights (`results/weights/`).
 a seeded random sample of test images with their maps (misclassified ones
 included) and a check of the paper's claim on the whole test set: how often
 the true class's map holds the strongest response, and where it peaks.
-`plot_confidence_maps` draws the sample, so the book renders without the net.
+`plots.plot_confidence_maps` draws the sample, so the book renders without the net.
 """
 
 from __future__ import annotations
@@ -228,54 +228,6 @@ def sample_description(fig_data: dict) -> str:
                 "drawn misclassified ones")
     return ("the first correctly classified test image of each class, then the first misclassified ones "
             "(a selection, not a random sample: the figure predates the seeded sample)")
-
-
-MAPS_PER_ROW = 5  # ten maps in two rows, so that each map is drawn about 100 px wide on the page
-MAP_INCHES = 1.0  # at the book's 100 dpi: 100 px a map
-
-
-def plot_confidence_maps(fig_data: dict):
-    """One block per test image: the image with its true and predicted class,
-    then its class maps in rows of `MAPS_PER_ROW`, on one colour scale per
-    image (a labelled colour bar at the end); the true class's map is framed
-    green, a wrong prediction's red."""
-    import matplotlib.pyplot as plt
-
-    images, maps, labels, preds = fig_data["images"], fig_data["maps"], fig_data["labels"], fig_data["preds"]
-    classes = [str(c) for c in fig_data["classes"]]
-    n, c = maps.shape[:2]
-    per_row = min(MAPS_PER_ROW, c)
-    rows = -(-c // per_row)
-    fig = plt.figure(figsize=(MAP_INCHES * (per_row + 1.5) + 0.9, (MAP_INCHES + 0.28) * rows * n + 0.2 * n))
-    outer = fig.add_gridspec(n, 1, hspace=0.25)
-    for i in range(n):
-        grid = outer[i].subgridspec(rows, per_row + 2, width_ratios=[1.4] + [1] * per_row + [0.1],
-                                    wspace=0.08, hspace=0.3)
-        ax = fig.add_subplot(grid[:, 0])
-        ax.imshow(images[i].squeeze(), cmap="gray" if images[i].shape[-1] == 1 else None)
-        right = preds[i] == labels[i]
-        ax.set_title(f"{classes[labels[i]]}" + ("" if right else f" → {classes[preds[i]]}"),
-                     color="black" if right else "#c00000", pad=3, loc="left")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        lo, hi = float(maps[i].min()), float(maps[i].max())
-        for k in range(c):
-            ax = fig.add_subplot(grid[k // per_row, 1 + k % per_row])
-            im = ax.imshow(maps[i, k], vmin=lo, vmax=hi, cmap="viridis")
-            color = "lime" if k == labels[i] else ("red" if k == preds[i] else None)
-            for side in ax.spines.values():
-                side.set_visible(color is not None)
-                if color:
-                    side.set_color(color)
-                    side.set_linewidth(3)
-            ax.set_title(classes[k], pad=2)  # on every map: the two rows hold different classes
-            ax.set_xticks([])
-            ax.set_yticks([])
-        cbar = fig.colorbar(im, cax=fig.add_subplot(grid[:, -1]))
-        cbar.set_ticks([lo, hi])
-        cbar.set_ticklabels([f"{lo:.0f}", f"{hi:.0f}"])
-        cbar.set_label("map value")  # the class maps' raw output, one scale per image
-    return fig
 
 
 def shown_reading(fig_data: dict) -> str:

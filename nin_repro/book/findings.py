@@ -9,11 +9,13 @@ from __future__ import annotations
 import statistics
 
 from nin_repro import results
+from nin_repro.experiments import EXPERIMENTS
 
-from . import campaign, comparison
+from . import comparison, progress, tables
+from .claims import NOISE_EPOCHS, epoch_spread, row_noise
 from .chapters import CHAPTERS, run_words
 from .display import points_text, printed_cut, short_where, shown
-from .tables import NOT_RUN, mean_std, missing_status, rows_where
+from .tables import NOT_RUN, copy_rows, mean_std, missing_status, rows_where
 
 
 def verdict(experiment: str, results_dir=None) -> str:
@@ -26,7 +28,6 @@ def verdict(experiment: str, results_dir=None) -> str:
             f"{60 * r['hours'] / r['n']:.0f} min per run on {rows_where(r['runs'])})")
     if r["paper"] is None:
         return text + "."
-    from .claims import row_noise
 
     d, noise = r["difference"], row_noise(r)
     where = "matches" if abs(d) < 0.005 else ("is " + f"{abs(d):.2f} points " + ("worse than" if d > 0 else "better than"))
@@ -80,7 +81,6 @@ def _same_setup(groups: dict[str, list[dict]]) -> list[str]:
 
 
 def _noise(row: dict) -> float:
-    from .claims import row_noise
 
     return row_noise(row)
 
@@ -126,7 +126,6 @@ def _fit_line(rows: dict, labels: dict) -> str:
 
 def noise_line(labels: dict, results_dir=None) -> str:
     """Each row's noise: seed spread and the range of test error over the last epochs."""
-    from .claims import NOISE_EPOCHS, epoch_spread
 
     rows = _summarized(labels, results_dir)
     parts = []
@@ -157,7 +156,6 @@ def copy_effect(experiment: str, results_dir=None) -> str:
     on each copy side by side (`tables.copy_rows`), the gap beside the rows'
     noise, the seeds and setups of each side, and, where one machine and
     precision trained both copies, the like-for-like pair."""
-    from .tables import copy_rows
 
     rows = [r for r in copy_rows([experiment], results_dir) if r["n"]]
     if len(rows) < 2:
@@ -256,7 +254,7 @@ def _protocol_words(full: bool, rows: dict) -> str:
 
 
 def _full_status(names: list[str], results_dir) -> str:
-    return " ".join(campaign.progress_line(n, 0, results_dir) for n in names)
+    return " ".join(progress_line(n, 0, results_dir) for n in names)
 
 
 def heads_reading(results_dir=None) -> str:
@@ -327,3 +325,67 @@ def dropout_reading(results_dir=None) -> str:
         out.append("On this reading, a schedule long enough for overfitting to cost test error is what the "
                    "cut needs; the full-length pair tests it: " + _full_status(full_names, results_dir))
     return " ".join(out)
+
+
+def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
+    """Where one full-length run stands, in words: finished at x%, in
+    progress at epoch k of N (x% so far), or not started."""
+    state, run = progress.run_state(experiment, seed, results_dir)
+    total = EXPERIMENTS[experiment].train.epochs
+    if state == "finished":
+        return f"`{experiment}` seed {seed}: finished, {run['test_error']:.2f}% test error after {run['epochs']} epochs."
+    if state == "in progress":
+        last = results.last_tested(run["history"])
+        tested = "not tested yet" if last is None else \
+            f"test error {last['test_error']:.2f}% after epoch {last['epoch']}"
+        return (f"`{experiment}` seed {seed}: in progress, epoch {run['epoch']} of {total}; {tested} "
+                f"({run['wall_seconds'] / 3600:.1f} hours so far, on {short_where(results.run_where(run))}).")
+    return f"`{experiment}` seed {seed}: not started (epoch 0 of {total})."
+
+
+def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None = None, results_dir=None) -> str:
+    """`same_epoch` in words: each started run's test and training error at
+    that epoch and where it trained, said to be a reading on the way and not
+    the verdict; "" where `same_epoch` finds no such point. `labels` names
+    each experiment's setting ("dropout", "no dropout")."""
+    point = progress.same_epoch(runs, results_dir)
+    if point is None:
+        return ""
+    epoch, rows = point
+    train = EXPERIMENTS[rows[0][0]].train
+    parts, wheres = [], []
+    for experiment, seed, run, h in rows:
+        label = f" ({labels[experiment]})" if labels and experiment in labels else ""
+        parts.append(f"`{experiment}` seed {seed}{label} {h['test_error']:.2f}% test error, "
+                     f"{h['train_error']:.2f}% training error")
+        upto = {**run, "history": [row for row in run["history"] if row["epoch"] <= epoch]}
+        wheres.append(short_where(results.run_where(upto)))
+    ran = (f"every epoch of each on {wheres[0]}" if len(set(wheres)) == 1 else
+           "; ".join(f"`{e}` on {w}" for (e, *_), w in zip(rows, wheres)))
+    drops = sum(m >= epoch for m in train.milestones())
+    to_come = f"with {drops} learning-rate drop{'s' if drops != 1 else ''} still to come" if drops else \
+        "in the last stage of the schedule"
+    return (f"At the same point of the same schedule so far (epoch {epoch} of {train.epochs}, the latest epoch every "
+            f"started run has been tested after): {'; '.join(parts)} ({ran}). A reading on the way, not the "
+            f"verdict: the paper's numbers are those at the end of training, {to_come}.")
+
+
+def stages_reading(experiment: str, seed: int = 0, results_dir=None) -> str:
+    """What the last stage of a finished run says about its length: still
+    falling (its last epochs' mean below every earlier epoch of the stage)
+    or flat; "" before the run has finished."""
+    state, run = progress.run_state(experiment, seed, results_dir)
+    if state != "finished":
+        return ""
+    start = tables.stage_bounds(experiment)[-2]
+    stage = [h["test_error"] for h in results.tested(run["history"]) if h["epoch"] > start]
+    tail, earlier = stage[-tables.STAGE_TAIL:], stage[:-tables.STAGE_TAIL]
+    said = (f"Its last stage (epochs {start + 1}-{run['epochs']}) ended at {stage[-1]:.2f}% (best {min(stage):.2f}%) "
+            f"and moved between {min(tail):.2f}% and {max(tail):.2f}% over its last {len(tail)} epochs")
+    if not earlier:
+        return said + ": too short a stage to tell whether the error still fell."
+    if sum(tail) / len(tail) < min(earlier):
+        return said + (f", below every earlier epoch of the stage (best before them {min(earlier):.2f}%): the error "
+                       "was still falling, and a longer run would likely end lower.")
+    return said + (f", no lower than earlier in the stage (best before them {min(earlier):.2f}%): the error had "
+                   "stopped falling at the final rate.")

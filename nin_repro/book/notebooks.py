@@ -25,6 +25,11 @@ from pathlib import Path
 
 from nin_repro import paths
 
+from .chapters import CHAPTERS
+
+# jupytext and nbformat are imported where they are used: they come with the
+# book's extra dependencies (pyproject's [book]), which `nin-repro train` does
+# not need.
 FOLDER = paths.REPO_ROOT / "notebooks"
 FORMATS = "ipynb,md:myst"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -118,17 +123,17 @@ def retrain(chapter: str, retrain: bool, *, seeds, device, epochs, subset, data_
     """A chapter's `retrain` cell: with `retrain=True`, train each of its
     CPU-budget experiments (`chapters.CHAPTERS[chapter].budget`) for each
     seed, writing run records; else say that the page shows the committed ones."""
-    from .chapters import CHAPTERS
-
     if not retrain:
         print("retrain=False: showing the committed run records")
         return
-    from nin_repro.run_config import resolve_run
-    from nin_repro.train import train
+    # Imported only to train: the training loop's progress bar (tqdm.auto) warns on
+    # stderr in a kernel without ipywidgets, which would be output on every page.
+    from nin_repro import run_config, train
 
     for name in CHAPTERS[chapter].budget:
         for seed in seeds:
             # retrain=True asks for the runs again: a run with a record is trained anew and its record
             # replaced at the end (train() refuses that without restart)
-            train(resolve_run(name, seed, device=device, epochs=epochs, subset=subset, data_dir=data_dir,
-                              results_dir=results_dir), restart=True, progress=False)
+            run = run_config.resolve_run(name, seed, device=device, epochs=epochs, subset=subset, data_dir=data_dir,
+                                         results_dir=results_dir)
+            train.train(run, restart=True, progress=False)

@@ -1,25 +1,36 @@
-"""The book's figures, drawn from the run records and the model, and the
-style they share: learning curves, the Summary's bars, Figure 4's curves
-with and without dropout, CIFAR-10 beside later reproductions, and the
-network itself."""
+"""The book's figures, drawn from the run records, the snapshots of runs in
+progress and the model, and the style they share (`book_style`,
+`plain_ticks`): learning curves, the Summary's bars, Figure 4's curves with
+and without dropout, CIFAR-10 beside later reproductions, the network
+itself, and the full-length runs' progress (each run's curve on its
+schedule, runs started together, the error by training length). Figure 5's
+maps are drawn in `figure5`; the engineering notes' in `engineering`."""
 
 from __future__ import annotations
+
+import math
+import textwrap
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 from nin_repro.model import architecture_table
 
-from . import comparison
+from . import comparison, engineering, progress, tables
 from .chapters import CHAPTERS
-from .paper import PAPER_ERRORS
+from .display import short_where
+from .paper import AUTHOR_CIFAR10_MILESTONES, PAPER_ERRORS
 from .tables import NOT_RUN, cifar10_anchors, experiment_runs, missing_status
 
 
 def book_style() -> None:
     """Matplotlib settings for the book: text no smaller than the page's
     small print once the figure is scaled to the text column."""
-    import matplotlib as mpl
-
     mpl.rcParams.update({"font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11, "xtick.labelsize": 10,
                          "ytick.labelsize": 10, "legend.fontsize": 9, "figure.dpi": 100,
                          "savefig.bbox": "tight", "axes.spines.top": False, "axes.spines.right": False})
@@ -27,8 +38,6 @@ def book_style() -> None:
 
 def plain_ticks(ax, axis: str = "y") -> None:
     """Tick labels as plain numbers (2, 5, 10, 20) on a log axis, not 2x10^0."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
     fmt = FuncFormatter(lambda v, _: f"{v:g}")
     target = ax.yaxis if axis == "y" else ax.xaxis
     target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
@@ -52,8 +61,6 @@ def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, p
     number; where the runs trained on more than one copy of the data, each
     line names its copy. In a figure that sets `experiment` beside the rows
     `compared_with` (protocol runs), only its runs on the copy they share."""
-    import matplotlib.pyplot as plt
-
     if compared_with and protocol_only:
         recs = comparison.compared_rows(results.read_records(results_dir), compared_with)[experiment]["runs"]
     else:
@@ -83,9 +90,6 @@ def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, p
 def plot_summary(results_dir=None, ax=None):
     """Ours against the paper, one pair of bars per table row (the deciding
     row: full length where it has records, else the CPU budget)."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     chapter = CHAPTERS["summary"]
     pairs = [(chapter.twin(n), n) if chapter.twin(n) else (n, None) for n in chapter.budget]
     records = results.read_records(results_dir)
@@ -119,8 +123,6 @@ def plot_dropout_curves(results_dir=None, ax=None, full: bool = False):
     """Figure 4: training and test error per epoch, with and without dropout,
     one colour per run (blues with dropout, reds without): the runs of the
     two rows on the copy of the data they share."""
-    import matplotlib.pyplot as plt
-
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 4.2))
     drawn = False
@@ -144,8 +146,6 @@ def plot_dropout_curves(results_dir=None, ax=None, full: bool = False):
 def plot_reproductions(results_dir=None, ax=None):
     """The same rows as a picture: a dot per reported error, a bar per range;
     ours in colour, rows not run yet left out (the table names them)."""
-    import matplotlib.pyplot as plt
-
     rows = sorted([r for r in cifar10_anchors(results_dir) if r["low"] is not None], key=lambda r: r["low"])
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.4))
@@ -156,7 +156,6 @@ def plot_reproductions(results_dir=None, ax=None):
         ax.hlines(y, r["low"], r["high"], color=c, lw=3)
         ax.plot([r["low"], r["high"]], [y, y], m, color=c, ms=7,
                 mfc=c if r["augmentation"] in markers else "white")
-    import textwrap
 
     ax.set_yticks(range(len(rows)), [textwrap.fill(r["source"], 26) for r in rows])
     ax.plot([], [], "s", color="#999999", label="augmented")
@@ -179,10 +178,7 @@ def plot_architecture(model, ax=None):
     """The network drawn from the model itself, top to bottom: one bar per
     layer output, its length the number of channels (log scale), its label
     the layer and the output's shape; brackets mark the mlpconv blocks."""
-    import math
 
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
 
     rows = architecture_table(model)
     items = [("input", f"{model.cfg.in_channels}x{model.cfg.input_size}x{model.cfg.input_size}")] + \
@@ -211,3 +207,240 @@ def plot_architecture(model, ax=None):
     ax.set_ylim(len(items) - 0.5, -0.6)
     ax.axis("off")
     return ax
+
+
+def _schedule_axis(ax, total: int, milestones) -> None:
+    """An error axis as long as a schedule: its learning-rate drops marked,
+    the error on a log scale with plain tick labels (1, 2, 5, 10, 20, 50)."""
+    for m in milestones:
+        ax.axvline(m, color="grey", lw=0.8, ls="--")
+        ax.text(m, 0.98, " lr/10", transform=ax.get_xaxis_transform(), fontsize=9, va="top", color="grey")
+    ax.set_xlim(0, total + 1)
+    ax.set_yscale("log")
+    plain_ticks(ax)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("error (%)")
+
+
+def _plot_errors(ax, history: list[dict], color, test_label: str, train_label: str) -> None:
+    """A run's test error (solid, at the epochs it was tested after: every
+    5th of a full-length run's first stage) and training error (dashed,
+    every epoch) in one colour."""
+    tested = results.tested(history)
+    ax.plot([h["epoch"] for h in tested], [h["test_error"] for h in tested], color=color, label=test_label)
+    ax.plot([h["epoch"] for h in history], [h["train_error"] for h in history], "--", color=color, alpha=0.6,
+            label=train_label)
+
+
+def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
+    """Test and training error per epoch of one full-length run, finished or
+    so far, on an axis as long as the whole schedule, with its learning-rate
+    drops and (Table 1's two nets) the first author's own milestones, which
+    his release gives for his run without augmentation."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    exp = EXPERIMENTS[experiment]
+    state, run = progress.run_state(experiment, seed, results_dir)
+    total = exp.train.epochs
+    if run:
+        _shade_machines(ax, run)
+        _plot_errors(ax, run["history"], "C0", "test", "train")
+    _schedule_axis(ax, total, exp.train.milestones())
+    key = exp.paper_key
+    if key in PAPER_ERRORS:
+        ax.axhline(PAPER_ERRORS[key][2], color="black", lw=1, ls=":", label=f"paper: {PAPER_ERRORS[key][2]}%")
+    if tables.has_author_milestones(experiment):
+        # his release reports only the run without augmentation; on the augmented run's panel it is a
+        # landmark of the same schedule, not that run's target
+        ax.plot([m[0] for m in AUTHOR_CIFAR10_MILESTONES], [m[1] for m in AUTHOR_CIFAR10_MILESTONES], "k*",
+                ms=9, label="the author's own run, no augmentation (README)")
+    done = len(run["history"]) if run else 0
+    ax.set_title(f"{experiment} seed {seed}: {state}, epoch {done} of {total}")
+    if not run:
+        ax.text(0.5, 0.5, "not started", transform=ax.transAxes, ha="center")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    ax.grid(alpha=0.3, which="both")
+    return ax
+
+
+def plot_together(runs: list[tuple[str, int]], labels: dict[str, str] | None = None, results_dir=None, ax=None):
+    """The started runs of `runs` (experiment, seed) on one axis as long as
+    their shared schedule, finished or so far: each run's test error (solid)
+    and training error (dashed) in its own colour, with the learning-rate
+    drops; the shape of the paper's Figure 4, while its rows train. `labels`
+    names each experiment's setting. None when fewer than two have started
+    or they follow different schedules (each then has its own panel,
+    `plot_started`)."""
+    started, schedule = progress.started_together(runs, results_dir)
+    if schedule is None:
+        return None
+    total, milestones = schedule
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.6))
+    for i, (experiment, seed, state, run) in enumerate(started):
+        color = TOGETHER_COLOURS[i % len(TOGETHER_COLOURS)]
+        name = labels.get(experiment, experiment) if labels else experiment
+        where = "" if state == "finished" else f", so far (epoch {run['epoch']})"
+        _plot_errors(ax, run["history"], color, f"{name}, test{where}", f"{name}, train")
+    _schedule_axis(ax, total, milestones)
+    ax.legend(ncol=2, fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    return ax
+
+
+# One colour per run set together: blue, red, green (Figure 4's dropout and no dropout, then a third row).
+TOGETHER_COLOURS = ("#4c72b0", "#c44e52", "#55a868")
+
+
+def _shade_machines(ax, run: dict) -> None:
+    """A run that moved between kinds of machine (and so, often, between
+    fp32 and bf16): each stretch of epochs shaded by its kind, one legend
+    entry per kind, so a step in the curve can be set against a change of
+    precision. A run trained on one kind is left unshaded."""
+    spans = results.where_spans(run)
+    kinds = list(dict.fromkeys((m, p) for m, p, _, _ in spans))
+    if len(kinds) < 2:
+        return
+    labelled = set()
+    for machine, precision, first, last in spans:
+        i = kinds.index((machine, precision))
+        ax.axvspan(first - 0.5, last + 0.5, color=MACHINE_SHADES[i % len(MACHINE_SHADES)], alpha=0.5, lw=0,
+                   label=None if i in labelled else f"epochs on {short_where(machine)}, {precision}")
+        labelled.add(i)
+
+
+# Light, distinct backgrounds for the kinds of machine a run trained on.
+MACHINE_SHADES = ("#dbe9f6", "#fde0c5", "#d9f0d3", "#e7d4e8")
+
+
+def plot_started(runs: list[tuple[str, int]], results_dir=None):
+    """`plot_progress` for each of `runs` (experiment, seed) that has started,
+    one panel per run, stacked; None when none has (a page then says so in
+    words rather than draw empty axes)."""
+    started = [(e, s) for e, s in runs if progress.run_state(e, s, results_dir)[0] != "not started"]
+    if not started:
+        return None
+    fig, axes = plt.subplots(len(started), 1, figsize=(8, 4.2 * len(started)), squeeze=False)
+    for ax, (experiment, seed) in zip(axes[:, 0], started):
+        plot_progress(experiment, seed, results_dir, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
+    """Test error against epochs trained: one point per finished run, the
+    curve so far of each run in progress, the paper's numbers as lines."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    table = tables.error_by_length(dataset, results_dir)
+    finished = table[table["status"] == "finished"]
+    # each copy of the data its own points, those on the lossy JPEG copy hollow
+    copies = sorted(set(finished["data"])) if "data" in finished else [None]
+    jpeg = results.copy_label(results.JPEG_COPY)
+    for (kind, key), (marker, color) in zip(tables.PAPER_BY_AUGMENTATION[dataset].items(), [("o", "C0"), ("s", "C1")]):
+        for copy in copies:
+            pts = finished[(finished["augmentation"] == kind) & ((finished["data"] == copy) if copy else True)]
+            if len(pts):
+                ax.plot(pts["epochs"], pts["test error (%)"], marker, color=color, ms=7,
+                        mfc="none" if copy == jpeg else color,
+                        label=f"ours, {kind} (finished runs{f', {copy}' if copy else ''})")
+        ax.axhline(PAPER_ERRORS[key][2], lw=1, ls=":", color=color, label=f"paper, {kind}: {PAPER_ERRORS[key][2]}%")
+    first_epoch = min([5] + list(finished["epochs"]))
+    for run in progress.protocol_in_progress(results_dir).values():
+        kind = tables.table_net(run["config"], dataset)
+        h = results.tested(run["history"])
+        if kind and h:
+            first_epoch = min(first_epoch, h[0]["epoch"])  # a young run's whole curve stays in view
+            color = "C0" if kind == "not augmented" else "C1"
+            ax.plot([x["epoch"] for x in h], [x["test_error"] for x in h], lw=1, color=color, alpha=0.7,
+                    label=f"{run['experiment']} seed {run['seed']} so far ({run['epoch']} of {run['epochs']})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain_ticks(ax, "x")
+    plain_ticks(ax, "y")
+    ax.set_xlim(left=first_epoch, right=max([300] + list(table["epochs"])))
+    ax.set_xlabel("epochs trained")
+    ax.set_ylabel("test error (%)")
+    ax.legend()
+    ax.grid(alpha=0.3, which="both")
+    return ax
+
+
+def plot_time_to_accuracy(results_dir=None, axes=None):
+    """Test error against wall minutes, one panel per dataset, targets dotted."""
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(8, 8.4))
+    recs = results.read_records(results_dir)
+    for ax, dataset in zip(axes, engineering.TIME_TARGETS):
+        drawn = False
+        for name, recipe in engineering.TIME_RUNS.items():
+            if EXPERIMENTS[name].dataset != dataset:
+                continue
+            for r in results.protocol_runs(recs, name):
+                tested = [(m, h["test_error"]) for m, h in zip(engineering.elapsed_minutes(r), r["history"])
+                          if h["test_error"] is not None]
+                ax.plot(*zip(*tested), marker=".",
+                        ls="-" if "fast" in name else "--", label=f"{recipe}, seed {r['seed']}")
+                drawn = True
+        for t in engineering.TIME_TARGETS[dataset]:
+            ax.axhline(t, color="black", lw=0.8, ls=":")
+            ax.annotate(f"target {t:g}%", (1.0, t), xycoords=("axes fraction", "data"), xytext=(-2, 2),
+                        textcoords="offset points", ha="right", va="bottom", fontsize=9)
+        if drawn:
+            ax.set_yscale("log")
+            plain_ticks(ax)
+            ax.legend(loc="upper center")
+        else:
+            ax.text(0.5, 0.5, f"{dataset}: {NOT_RUN}", transform=ax.transAxes, ha="center")
+        ax.set_title({"cifar10": "CIFAR-10", "mnist": "MNIST"}[dataset])
+        ax.set_xlabel("wall minutes (training + evaluation)")
+        ax.set_ylabel("test error (%)")
+        ax.grid(alpha=0.3, which="both")
+    return axes
+
+
+MAPS_PER_ROW = 5  # ten maps in two rows, so that each map is drawn about 100 px wide on the page
+MAP_INCHES = 1.0  # at the book's 100 dpi: 100 px a map
+
+
+def plot_confidence_maps(fig_data: dict):
+    """One block per test image: the image with its true and predicted class,
+    then its class maps in rows of `MAPS_PER_ROW`, on one colour scale per
+    image (a labelled colour bar at the end); the true class's map is framed
+    green, a wrong prediction's red."""
+    images, maps, labels, preds = fig_data["images"], fig_data["maps"], fig_data["labels"], fig_data["preds"]
+    classes = [str(c) for c in fig_data["classes"]]
+    n, c = maps.shape[:2]
+    per_row = min(MAPS_PER_ROW, c)
+    rows = -(-c // per_row)
+    fig = plt.figure(figsize=(MAP_INCHES * (per_row + 1.5) + 0.9, (MAP_INCHES + 0.28) * rows * n + 0.2 * n))
+    outer = fig.add_gridspec(n, 1, hspace=0.25)
+    for i in range(n):
+        grid = outer[i].subgridspec(rows, per_row + 2, width_ratios=[1.4] + [1] * per_row + [0.1],
+                                    wspace=0.08, hspace=0.3)
+        ax = fig.add_subplot(grid[:, 0])
+        ax.imshow(images[i].squeeze(), cmap="gray" if images[i].shape[-1] == 1 else None)
+        right = preds[i] == labels[i]
+        ax.set_title(f"{classes[labels[i]]}" + ("" if right else f" → {classes[preds[i]]}"),
+                     color="black" if right else "#c00000", pad=3, loc="left")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        lo, hi = float(maps[i].min()), float(maps[i].max())
+        for k in range(c):
+            ax = fig.add_subplot(grid[k // per_row, 1 + k % per_row])
+            im = ax.imshow(maps[i, k], vmin=lo, vmax=hi, cmap="viridis")
+            color = "lime" if k == labels[i] else ("red" if k == preds[i] else None)
+            for side in ax.spines.values():
+                side.set_visible(color is not None)
+                if color:
+                    side.set_color(color)
+                    side.set_linewidth(3)
+            ax.set_title(classes[k], pad=2)  # on every map: the two rows hold different classes
+            ax.set_xticks([])
+            ax.set_yticks([])
+        cbar = fig.colorbar(im, cax=fig.add_subplot(grid[:, -1]))
+        cbar.set_ticks([lo, hi])
+        cbar.set_ticklabels([f"{lo:.0f}", f"{hi:.0f}"])
+        cbar.set_label("map value")  # the class maps' raw output, one scale per image
+    return fig

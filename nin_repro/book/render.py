@@ -17,6 +17,7 @@ def render(notebooks: list[str | Path] | None = None, timeout: int = 600, log=pr
            results_dir: str | os.PathLike | None = None) -> list[Path]:
     """`results_dir`: the records to show (default: results/); the notebooks'
     kernels read it from NIN_RESULTS, as their `results_dir=None` parameter does."""
+    # The book's extra dependencies (pyproject's [book]): only rendering needs them.
     import nbformat
     from nbclient import NotebookClient
 

@@ -13,19 +13,23 @@ is under way and what is left.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 import math
+import shutil
 import time
 from dataclasses import dataclass
 
-from nin_repro import checkpoint, data, results
+from nin_repro import checkpoint, data, paths, results
+from nin_repro.atomic import atomic_path, atomic_write_text
 from nin_repro.checkpoint import CheckpointError
 from nin_repro.device import machine_name, resolve_device, resolve_precision
 from nin_repro.experiments import EXPERIMENTS, TrainConfig
-from nin_repro.run_config import MAX_SEED, resolve_run, run_overrides
+from nin_repro.run_config import MAX_SEED, resolve_run, run_overrides, valid_seed
 from nin_repro.train import redo_in_progress, train
 
-from . import campaign
 from .chapters import BOOK_PLAN
+from .figure5 import extract_confidence_maps, figure_source, load_confidence_maps
 
 # Figure 5's maps come from the first of these runs that has finished and
 # left its trained net (weights, or a checkpoint in the cache): the paper's
@@ -92,7 +96,7 @@ def plan(only: list[str] | None = None, seeds: list[int] | None = None) -> list[
         if unknown:
             raise ValueError(f"unknown experiment(s) {unknown}; known experiments: {', '.join(EXPERIMENTS)}")
     if seeds is not None:
-        bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= MAX_SEED]
+        bad = [s for s in seeds if not valid_seed(s)]  # all of them before the first run starts
         if bad or not seeds:
             raise ValueError(f"seeds must be one or more integers from 0 to {MAX_SEED}, got {seeds!r}")
         if only:
@@ -166,7 +170,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
                 job.note = results.earlier_runs(job.experiment, results_dir)
             continue
         if changes:  # an earlier protocol's run: kept in results/superseded/, then trained again
-            moved = campaign.supersede(name, "trained again under the protocol as it stands", results_dir)
+            moved = supersede(name, "trained again under the protocol as it stands", results_dir)
             log(f"[{name}] trained under an earlier protocol ({changes}): its record moves to {moved}")
         try:
             run = resolve_run(job.experiment, job.seed, device=device, epochs=epochs, subset=subset,
@@ -248,7 +252,6 @@ def refresh_figure5(run_names: list[str], data_dir=None, cache_dir=None, results
     (a finished full-length run, else one in progress, else a shorter
     finished one), unless the committed maps already come from that run at
     the epoch its net has reached, with the whole-test-set check."""
-    from .figure5 import extract_confidence_maps, figure_source, load_confidence_maps
 
     source = figure_source(run_names, cache_dir, results_dir)
     if source is None:
@@ -271,3 +274,27 @@ def status_report(jobs: list[Job]) -> str:
     if counts["in progress"] or counts["left"]:
         lines.append("run `nin-repro reproduce` again to continue (runs resume from their checkpoints)")
     return "\n".join(lines)
+
+
+def supersede(run_name: str, because: str, results_dir=None) -> Path:
+    """Move a finished run's record, with `because` added, and its weights
+    from results/runs/ and results/weights/ to results/superseded/, before
+    the run is trained again under its protocol as it stands: the new
+    record would otherwise overwrite the old run, its cost and its weights.
+    The new copies are written before the old files go."""
+    root = paths.results_dir(results_dir)
+    folder = root / "superseded"
+    folder.mkdir(parents=True, exist_ok=True)
+    source = results.record_path(run_name, results_dir)
+    record = {**results.read_record(source), "superseded_because": because}
+    weights = checkpoint.weights_path(run_name, results_dir)
+    moved = [(w, folder / w.name) for w in (weights, weights.with_name(weights.name + ".sha256")) if w.exists()]
+    for old, new in moved:
+        with atomic_path(new) as tmp:
+            shutil.copyfile(old, tmp)
+    target = folder / source.name
+    atomic_write_text(target, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    for old, _ in moved:
+        old.unlink()
+    source.unlink()
+    return target

@@ -12,11 +12,12 @@ import pandas as pd
 
 from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS, TrainConfig
+from nin_repro.model import NiN, count_macs, count_parameters
 
-from . import campaign, comparison
+from . import comparison, progress
 from .chapters import BOOK_PLAN, CHAPTERS
 from .display import short_where
-from .paper import LATER_REPRODUCTIONS, PAPER_ERRORS
+from .paper import AUTHOR_CIFAR10_MILESTONES, LATER_REPRODUCTIONS, PAPER_ERRORS
 
 NOT_RUN = "not run yet"
 NOT_STARTED = "not started"
@@ -33,7 +34,7 @@ def mean_std(mean: float, std: float | None) -> str:
 
 
 def is_full_length(experiment: str) -> bool:
-    return experiment in campaign.FULL_LENGTH or experiment.endswith("_full")
+    return experiment in progress.FULL_LENGTH or experiment.endswith("_full")
 
 
 def protocol_label(experiment: str) -> str:
@@ -64,9 +65,9 @@ def missing_status(experiment: str) -> str:
     return NOT_STARTED if is_full_length(experiment) else NOT_RUN
 
 
-def data_copy(record: dict) -> str:
-    """Which copy of the dataset a run trained on, briefly (`results.data_copy`
-    reads it off the checksum in the record)."""
+def data_cell(record: dict) -> str:
+    """A table cell naming the copy of the dataset a run trained on, briefly
+    (`results.data_copy` gives it in full, read off the record's checksum)."""
     if record["dataset"] == "mnist":
         return "lossless copy"
     # the copy's short name: what each copy is, the Method page and the data folder's README say
@@ -107,7 +108,7 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
         rows = list(comparison.compared_rows(results.read_records(results_dir), experiments).values())
     else:
         rows = copy_rows(experiments, results_dir)
-    running = campaign._protocol_in_progress(results_dir)
+    running = progress.protocol_in_progress(results_dir)
     out = []
     for r in rows:
         name = r["experiment"]
@@ -151,7 +152,7 @@ def runs_table(experiment: str, results_dir=None, protocol_only: bool = True) ->
         "seed": r["seed"], "test error (%)": f"{r['test_error']:.2f}",
         "best epoch's error (%)": f"{min(h['test_error'] for h in results.tested(r['history'])):.2f}",
         "epochs": r["epochs"], "wall hours": f"{r['wall_seconds'] / 3600:.1f}",
-        "machine and precision": short_where(results.run_where(r)), "data": data_copy(r),
+        "machine and precision": short_where(results.run_where(r)), "data": data_cell(r),
         **({"overrides": ", ".join(f"{k}={v}" for k, v in r["config"]["overrides"].items())}
            if r["config"].get("overrides") else {}),
     } for r in recs]).set_index("seed")
@@ -174,7 +175,7 @@ def superseded_lines(results_dir=None) -> str:
     """One line per superseded run: what changed in its protocol since, and
     why it was trained again ("" where none was)."""
     return "\n".join(f"- `{r['experiment']}` seed {r['seed']}: {'; '.join(results.protocol_changes(r))}; "
-                     f"{r['superseded_because']}" for r in campaign.superseded(results_dir))
+                     f"{r['superseded_because']}" for r in progress.superseded(results_dir))
 
 
 def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
@@ -185,7 +186,7 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
     commit, date."""
     rows = []
     finished = [(r, _finished_status(r)) for r in results.read_records(results_dir)]
-    replaced = [(r, "superseded") for r in campaign.superseded(results_dir)]  # why: superseded_lines
+    replaced = [(r, "superseded") for r in progress.superseded(results_dir)]  # why: superseded_lines
     for r, status in finished + replaced:
         rows.append({
             "run": _run_label(r["experiment"], r["seed"], r["config"].get("overrides")),
@@ -194,9 +195,9 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
             "core-hours": f"{r['wall_seconds'] * r['threads'] / 3600:.2f}",
             "train img/s": f"{r['images_per_second']:.0f}",
             "machine and precision, by epoch": short_where(results.run_where(r)),
-            "data": data_copy(r), "torch": r["torch_version"], "commit": r["git_commit"],
+            "data": data_cell(r), "torch": r["torch_version"], "commit": r["git_commit"],
             "ended": r.get("finished_at", "")[:10]})
-    for run in campaign.in_progress(results_dir):
+    for run in progress.in_progress(results_dir):
         rows.append({
             "run": _run_label(run["experiment"], run["seed"], run["config"].get("overrides")),
             # the epoch reached goes in the epochs column: a longer status overflowed the page at 688 px
@@ -208,7 +209,7 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
             "core-hours": f"{run['wall_seconds'] * run['threads'] / 3600:.2f}" if "threads" in run else "",
             "train img/s": "", "machine and precision, by epoch": short_where(results.run_where(run)),
             # a snapshot from before snapshots stored their provenance says so
-            "data": data_copy(run), "torch": run.get("torch_version", "not recorded"),
+            "data": data_cell(run), "torch": run.get("torch_version", "not recorded"),
             "commit": run["git_commit"] if "git_commit" in run else "not recorded", "ended": ""})
     # "ended", not "finished": the narrower header keeps the table within the page at 688 px
     columns = {"results": ["run", "status", "test error (%)", "epochs", "wall hours", "core-hours", "train img/s",
@@ -234,7 +235,7 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
     record yet, each with its state (in progress at epoch k, not started)
     and what a run of the same experiment cost where one has finished."""
     recorded = {(r["experiment"], r["seed"]) for r in results.read_records(results_dir) if results.is_protocol_run(r)}
-    running = campaign._protocol_in_progress(results_dir)
+    running = progress.protocol_in_progress(results_dir)
     rows = []
     for name, seed in BOOK_PLAN:
         if (name, seed) in recorded:
@@ -282,7 +283,6 @@ def headline_table(results_dir=None) -> pd.DataFrame:
 
 def heads_table(results_dir=None, full: bool = False) -> pd.DataFrame:
     """Table 5: the same mlpconv stack with three heads, each with its size."""
-    from nin_repro.model import NiN, count_parameters
 
     labels = CHAPTERS["table5_heads"].comparison(full)
     names = list(labels)[::-1]
@@ -312,7 +312,7 @@ def given_up_rows(results_dir=None) -> pd.DataFrame | None:
              "hours": f"{r['wall_seconds'] / 3600:.1f}",
              "where": short_where(results.run_where({"history": r["history"], "device": ""})),
              "why given up": r["given_up_because"]}
-            for r in campaign.given_up(results_dir)]
+            for r in progress.given_up(results_dir)]
     return pd.DataFrame(rows) if rows else None
 
 
@@ -395,7 +395,6 @@ def sizes_table(names: list[str] | None = None) -> pd.DataFrame:
     """Parameters and multiply-accumulates of each distinct net of the named
     experiments (every experiment by default), one row per net, with the
     protocols that train it; each mlpconv block's widths in a column of its own."""
-    from nin_repro.model import NiN, count_macs, count_parameters
 
     from .chapters import DATASET_WORDS
 
@@ -456,3 +455,183 @@ def reproductions_table(results_dir=None) -> pd.DataFrame:
     rows = sorted(cifar10_anchors(results_dir), key=lambda r: (r["low"] is None, r["low"] or 0))
     return pd.DataFrame([{"source": r["source"], "test error (%)": error(r), "augmentation": r["augmentation"],
                           "training": r["training"]} for r in rows])
+
+
+def full_length_table(results_dir=None, experiments: list[str] | None = None) -> pd.DataFrame:
+    """One row per planned full-length run: where it stands, its test error
+    at the last epoch trained (final only when finished), the paper's, and
+    where its epochs ran."""
+    names = experiments or progress.FULL_LENGTH
+    rows = []
+    for name, seed in dict.fromkeys((n, s) for n, s in BOOK_PLAN if n in names):
+        state, run = progress.run_state(name, seed, results_dir)
+        exp = EXPERIMENTS[name]
+        paper = PAPER_ERRORS[exp.paper_key][2] if exp.paper_key in PAPER_ERRORS else None
+        row = {"experiment": name, "seed": seed, "status": state,
+               "epochs": f"{len(run['history']) if run else 0} of {exp.train.epochs}",
+               "test error (%)": "", "paper (%)": "" if paper is None else f"{paper:.2f}",
+               "hours so far": "", "where": ""}
+        if run:
+            row["test error (%)"] = results.latest_test_cell(run["history"])
+            row["hours so far"] = f"{run['wall_seconds'] / 3600:.1f}"
+            row["where"] = results.run_where(run)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["experiment", "seed"])
+
+
+def table_net(config: dict, dataset: str) -> str | None:
+    """"augmented" / "not augmented" for a run of the paper's table net (GAP
+    head, dropout, no BatchNorm, the step schedule, no overrides) on
+    `dataset`, whatever its length; None for any other run."""
+    model, train = config["model"], config["train"]
+    if (config.get("dataset") != dataset or config.get("overrides") or model.get("head") != "gap"
+            or not model.get("dropout") or model.get("batchnorm") or train.get("schedule") != "step"):
+        return None
+    return "augmented" if train.get("translate") or train.get("flip") else "not augmented"
+
+
+def error_by_length(dataset: str, results_dir=None) -> pd.DataFrame:
+    """Every run of the paper's table net on `dataset` (with and without
+    augmentation, any length): epochs trained and test error, finished runs
+    at their end, runs in progress at the epoch they have reached. The
+    question it answers: how much of the gap to the paper is training length."""
+    rows = []
+    for r in results.read_records(results_dir):
+        kind = table_net(r["config"], dataset)
+        if kind:
+            rows.append({"experiment": r["experiment"], "seed": r["seed"], "augmentation": kind,
+                         "data": results.copy_label(results.data_copy(r)),
+                         "epochs": r["epochs"], "test error (%)": round(r["test_error"], 2), "status": "finished"})
+    for run in progress.protocol_in_progress(results_dir).values():
+        kind, last = table_net(run["config"], dataset), results.last_tested(run["history"])
+        if kind and last:  # at the length of its latest test
+            rows.append({"experiment": run["experiment"], "seed": run["seed"], "augmentation": kind,
+                         "data": results.copy_label(results.data_copy(run)),
+                         "epochs": last["epoch"], "test error (%)": round(last["test_error"], 2),
+                         "status": f"in progress ({run['epoch']} of {run['epochs']})"})
+    columns = ["experiment", "seed", "augmentation", "data", "epochs", "test error (%)", "status"]
+    table = pd.DataFrame(rows, columns=columns)
+    if not table["data"].any():
+        table = table.drop(columns="data")  # a dataset the study has one copy of
+    return table.sort_values(["augmentation", "epochs", "experiment", "seed"]).reset_index(drop=True)
+
+
+PAPER_BY_AUGMENTATION = {"cifar10": {"not augmented": "cifar10", "augmented": "cifar10_aug"},
+                         "mnist": {"not augmented": "mnist"}}
+
+
+# How many epochs at the end of a stage show whether the error still falls.
+STAGE_TAIL = 5
+
+
+def has_author_milestones(experiment: str) -> bool:
+    """Whether the first author's milestones (his run of Table 1's net
+    without augmentation, 260 epochs) mark the same schedule as this run's:
+    Table 1's nets at his length."""
+    exp = EXPERIMENTS[experiment]
+    return exp.paper_key in ("cifar10", "cifar10_aug") and exp.train.epochs == AUTHOR_CIFAR10_MILESTONES[-1][0]
+
+
+AUTHOR_COLUMN = "the first author's run, no augmentation (%)"
+
+
+def stage_bounds(experiment: str) -> list[int]:
+    """0, each learning-rate drop, the last epoch: stage k is epochs bounds[k]+1 .. bounds[k+1]."""
+    cfg = EXPERIMENTS[experiment].train
+    return [0, *cfg.milestones(), cfg.epochs]
+
+
+def stages_table(experiment: str, seed: int = 0, results_dir=None, upto: int | None = None) -> pd.DataFrame | None:
+    """One row per learning-rate stage of a full-length run (finished, or as
+    far as it has come): its epochs, rate, its last test error (the one at
+    its end, once the stage is over), its best, and the range over the
+    stage's last tests. The question it answers: did each stage run until
+    the error stopped falling, which is how a length is chosen where no
+    schedule is published. Beside Table 1's nets, the first author's own run
+    at each stage's end, as his release words it ("around 14%" as "about
+    14"). `upto`: as it stood after that epoch. None before the run has started."""
+    _, run = progress.run_state(experiment, seed, results_dir)
+    if not run:
+        return None
+    history = [h for h in run["history"] if upto is None or h["epoch"] <= upto]
+    bounds = stage_bounds(experiment)
+    author = {epoch: ("about " if "around" in words or "near" in words else "") + f"{error:g}"
+              for epoch, error, words in AUTHOR_CIFAR10_MILESTONES} if has_author_milestones(experiment) else None
+    rows = []
+    for first, last in zip(bounds, bounds[1:]):
+        done = [h for h in history if first < h["epoch"] <= last]
+        if not done:
+            break
+        tested = results.tested(done)  # every epoch, or (a full-length run's first stage) every 5th
+        row = {"epochs": f"{first + 1}-{last}", "learning rate": f"{done[-1]['lr']:g}",
+               "trained": f"{len(done)} of {last - first}", "last test error (%)": results.latest_test_cell(done),
+               "best (%)": "", f"range over its last {STAGE_TAIL} tests (%)": ""}
+        if tested:
+            tail = [h["test_error"] for h in tested[-STAGE_TAIL:]]
+            best = min(tested, key=lambda h: h["test_error"])
+            row.update({"best (%)": f"{best['test_error']:.2f} (epoch {best['epoch']})",
+                        f"range over its last {STAGE_TAIL} tests (%)": f"{min(tail):.2f}-{max(tail):.2f}"})
+        if author is not None:
+            row[AUTHOR_COLUMN] = author.get(last, "")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("epochs")
+
+
+def stages_beside(runs: list[tuple[str, int]], labels: dict[str, str] | None = None,
+                  results_dir=None) -> pd.DataFrame | None:
+    """The stages (`stages_table`) of the first of `runs` (experiment, seed)
+    beside those of the others on its schedule, each cut at the epoch the
+    first has reached: a run in progress read against a finished one at the
+    same point (CIFAR-100's against CIFAR-10's). Rows (stage, run), `labels`
+    naming each experiment; None before the first has started."""
+    first, seed = runs[0]
+    _, run = progress.run_state(first, seed, results_dir)
+    if not run:
+        return None
+    upto = run["history"][-1]["epoch"] if run["history"] else 0
+    tables = {}
+    for experiment, s in runs:
+        if stage_bounds(experiment) != stage_bounds(first):
+            continue  # another schedule: its stages are not these
+        table = stages_table(experiment, s, results_dir, upto=upto)
+        if table is not None:
+            label = (labels or {}).get(experiment, experiment) + (f" (seed {s})" if s else "")
+            tables[label] = table.drop(columns=AUTHOR_COLUMN, errors="ignore")
+    rows = [(stage, label, row) for stage in tables[next(iter(tables))].index
+            for label, table in tables.items() if stage in table.index for row in [table.loc[stage]]]
+    out = pd.DataFrame([row for *_, row in rows])
+    out.index = pd.MultiIndex.from_tuples([(stage, label) for stage, label, _ in rows], names=["epochs", "run"])
+    return out
+
+
+def warmup_table(results_dir=None) -> pd.DataFrame | None:
+    """The warm-up the full-length protocol adds, measured: each run given up
+    at the base rate (without a warm-up, or with one too short), epoch by
+    epoch beside the same run trained again with the protocol's warm-up, as
+    far as that has come. Each run's label names both warm-ups. None where
+    no run stalled."""
+    rows = []
+    for stalled in progress.given_up(results_dir):
+        experiment, seed = stalled["config"]["experiment"], stalled["config"]["seed"]
+        _, again = progress.run_state(experiment, seed, results_dir)
+        redone = {h["epoch"]: h for h in again["history"]} if again else {}
+        before = stalled["config"].get("train", {}).get("warmup_epochs", 0.0)
+        after = EXPERIMENTS[experiment].train.warmup_epochs if again is None else \
+            again["config"]["train"]["warmup_epochs"]
+        run = f"{experiment} seed {seed} ({_warmup_words(before)}, then {_warmup_words(after)})"
+        for h in stalled["history"]:
+            r = redone.get(h["epoch"])
+            rows.append({"run": run, "epoch": h["epoch"],
+                         "given up: train loss": f"{h['train_loss']:.4f}",
+                         "given up: test error (%)": _tested(h),
+                         "trained again: train loss": f"{r['train_loss']:.4f}" if r else "not yet",
+                         "trained again: test error (%)": "not yet" if r is None else _tested(r)})
+    return pd.DataFrame(rows).set_index(["run", "epoch"]) if rows else None
+
+
+def _warmup_words(epochs: float) -> str:
+    return "no warm-up" if not epochs else f"{epochs:g}-epoch warm-up"
+
+
+def _tested(h: dict) -> str:
+    return "not tested" if h["test_error"] is None else f"{h['test_error']:.2f}"

@@ -1,0 +1,112 @@
+"""Where each of the book's runs stands: finished (its record), in progress
+(its snapshot in `results/checkpoints/`, "epoch k of N"), not started, given
+up (`results/stalls/`) or superseded (`results/superseded/`). The full-length
+runs span many sessions and machines; nothing here is estimated. The tables,
+sentences and plots of their progress are in `tables`, `findings` and `plots`."""
+
+from __future__ import annotations
+
+import json
+
+from nin_repro import checkpoint, paths, results
+from nin_repro.experiments import EXPERIMENTS
+
+from .chapters import BOOK_PLAN
+
+# The full-length experiments, in the order the book (and `reproduce`) takes them.
+FULL_LENGTH = [name for name in dict.fromkeys(n for n, _ in BOOK_PLAN) if name.endswith("_full")]
+
+
+def in_progress(results_dir=None) -> list[dict]:
+    """Each snapshot in results/checkpoints/ (each checked against its
+    SHA-256) as {run, experiment, seed, epoch, epochs, config, history,
+    wall_seconds, device}: enough of a record for `results.run_where`; and,
+    from a snapshot that stores them, the data source, torch version, commit
+    and threads of the segment that wrote it."""
+    folder = paths.results_dir(results_dir) / "checkpoints"
+    runs = []
+    for path in sorted(folder.glob("*.pt")):
+        state = checkpoint.load(path)
+        config = state["config"]
+        runs.append({"run": path.stem, "experiment": config["experiment"], "seed": config["seed"],
+                     "dataset": config.get("dataset", ""),
+                     "epoch": state["epoch"], "epochs": config["train"]["epochs"], "config": config,
+                     "history": state["history"], "wall_seconds": state["wall_seconds"],
+                     "device": state["history"][-1].get("machine", ""), **state.get("provenance", {})})
+    return runs
+
+
+def protocol_in_progress(results_dir=None) -> dict[tuple[str, int], dict]:
+    return {(r["experiment"], r["seed"]): r for r in in_progress(results_dir) if not r["config"].get("overrides")}
+
+
+def run_state(experiment: str, seed: int, results_dir=None) -> tuple[str, dict | None]:
+    """("finished", record), ("in progress", snapshot run) or ("not started", None)."""
+    for r in results.protocol_runs(results.read_records(results_dir), experiment):
+        if r["seed"] == seed:
+            return "finished", r
+    run = protocol_in_progress(results_dir).get((experiment, seed))
+    return ("in progress", run) if run else ("not started", None)
+
+
+def started_together(runs: list[tuple[str, int]], results_dir=None):
+    """The runs of `runs` (experiment, seed) that have started, as
+    (experiment, seed, state, run), and the schedule they share as (epochs,
+    learning-rate drops); the schedule is None when fewer than two have
+    started or they follow different ones: nothing to set side by side."""
+    started = [(e, s, state, run) for e, s in runs for state, run in [run_state(e, s, results_dir)] if run]
+    schedules = {(EXPERIMENTS[e].train.epochs, tuple(EXPERIMENTS[e].train.milestones())) for e, *_ in started}
+    return started, (schedules.pop() if len(started) >= 2 and len(schedules) == 1 else None)
+
+
+def same_epoch(runs: list[tuple[str, int]], results_dir=None) -> tuple[int, list[tuple[str, int, dict, dict]]] | None:
+    """While one of `runs` (experiment, seed) is still training: the latest
+    epoch every started run has been tested after, and each started run as
+    (experiment, seed, run, that epoch's history entry): the same point of
+    the same schedule. None when fewer than two have started, when none is in
+    progress (finished rows are compared at their end), when they follow
+    different schedules, or when they share no tested epoch."""
+    started, schedule = started_together(runs, results_dir)
+    if schedule is None or all(state == "finished" for *_, state, _ in started):
+        return None
+    common = set.intersection(*({h["epoch"] for h in results.tested(run["history"])} for *_, run in started))
+    if not common:
+        return None
+    epoch = max(common)
+    return epoch, [(e, s, run, next(h for h in run["history"] if h["epoch"] == epoch)) for e, s, _, run in started]
+
+
+GIVEN_UP_FIELDS = ("run", "config", "history", "wall_seconds", "given_up_because")
+
+
+def given_up(results_dir=None) -> list[dict]:
+    """The runs given up (results/stalls/: kept so that the book shows what
+    they cost and why they were stopped), each as its file holds it: run,
+    config, history, wall_seconds, given_up_because."""
+    runs = []
+    for path in sorted((paths.results_dir(results_dir) / "stalls").glob("*.json")):
+        try:
+            run = json.loads(path.read_text())
+            missing = [k for k in GIVEN_UP_FIELDS if k not in run] + \
+                [f"config.{k}" for k in ("experiment", "seed") if k not in run.get("config", {})]
+        except (ValueError, TypeError, AttributeError) as e:
+            missing = [f"readable JSON ({type(e).__name__}: {e})"]
+        if missing:
+            raise ValueError(f"{path} is not a given-up run's file (no {', '.join(missing)}); restore it from git")
+        runs.append(run)
+    return runs
+
+
+def superseded(results_dir=None) -> list[dict]:
+    """The finished runs of an earlier version of their protocol, trained
+    again under the protocol as it stands (results/superseded/: kept so that
+    the book shows what they cost and why they were replaced), each a run
+    record with `superseded_because`."""
+    runs = []
+    for path in sorted((paths.results_dir(results_dir) / "superseded").glob("*.json")):
+        record = results.read_record(path)
+        if not isinstance(record.get("superseded_because"), str):
+            raise results.RecordError(f"{path}: no 'superseded_because' saying why the run was replaced; "
+                                      "restore it from git")
+        runs.append(record)
+    return runs
