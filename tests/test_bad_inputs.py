@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from nin_repro import checkpoint, data, experiments, results
-from nin_repro.cli import main
+from nin_repro.book.cli import main  # the `nin-repro` script: the library's commands and the book's
 from test_data import _decoded, _pack, small_mnist  # noqa: F401  (a fixture)
 from test_results import make_record
 from tiny import tiny

@@ -47,7 +47,7 @@ def test_a_run_tested_every_5th_epoch_is_shown_by_its_latest_test(tmp_path):
     row = tables.full_length_table(tmp_path).loc[("cifar10_full", 0)]
     assert (row["epochs"], row["test error (%)"]) == ("12 of 260", "40.00 (epoch 10)")
     assert findings.progress_line("cifar10_full", 0, tmp_path).startswith(
-        "`cifar10_full` seed 0: in progress, epoch 12 of 260; test error 40.00% after epoch 10 (")
+        "CIFAR-10, 260 epochs, seed 0: in progress, epoch 12 of 260; test error 40.00% after epoch 10 (")
     stage = tables.stages_table("cifar10_full", 0, tmp_path).loc["1-200"]
     assert (stage["trained"], stage["last test error (%)"], stage["best (%)"]) == \
         ("12 of 200", "40.00 (epoch 10)", "40.00 (epoch 10)")
@@ -71,7 +71,7 @@ def test_a_run_not_tested_yet_says_so(tmp_path):
     from nin_repro.book import claims
 
     assert tables.run_records_table(tmp_path).iloc[-1]["test error (%)"] == "not tested yet"
-    assert "`cifar10_full` seed 0 is at epoch 3 of 260 (not tested yet)" in claims.full_length_status(tmp_path)
+    assert "CIFAR-10, 260 epochs, seed 0, is at epoch 3 of 260 (not tested yet)" in claims.full_length_status(tmp_path)
 
 
 def test_a_run_that_moved_shows_each_machine_and_precision(tmp_path):
@@ -180,16 +180,16 @@ def test_error_by_length_sets_each_copy_of_the_data_apart(tmp_path):
 
 
 def test_progress_line_in_each_state(tmp_path):
-    assert findings.progress_line("cifar10_full", 0, tmp_path) == "`cifar10_full` seed 0: not started (epoch 0 of 260)."
+    assert findings.progress_line("cifar10_full", 0, tmp_path) == "CIFAR-10, 260 epochs, seed 0: not started (epoch 0 of 260)."
     snapshot(tmp_path, "cifar10_full", 0, [70.0, 60.0])
     assert findings.progress_line("cifar10_full", 0, tmp_path) == (
-        "`cifar10_full` seed 0: in progress, epoch 2 of 260; test error 60.00% after epoch 2 (0.3 hours so far, "
+        "CIFAR-10, 260 epochs, seed 0: in progress, epoch 2 of 260; test error 60.00% after epoch 2 (0.3 hours so far, "
         "on X, AVX2, fp32).")
     done = make_record("mnist_full", seed=0, error=0.52)
     done["epochs"] = 60
     results.write_record(done, tmp_path)
     assert findings.progress_line("mnist_full", 0, tmp_path) == (
-        "`mnist_full` seed 0: finished, 0.52% test error after 60 epochs.")
+        "MNIST, 60 epochs, seed 0: finished, 0.52% test error after 60 epochs.")
 
 
 def test_progress_plot_of_a_run_without_a_paper_number_draws_no_empty_legend(tmp_path, recwarn):

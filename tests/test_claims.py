@@ -126,7 +126,7 @@ def test_table2_is_decided_by_the_cifar100_full_length_row(tmp_path):
     snapshot(tmp_path, "cifar100_full", 0, [80.0, 60.0])
     v = by_key(tmp_path)["table2"]
     assert (v.verdict, v.decided_by) == ("in progress (epoch 2 of 260)", "full length (training)")
-    assert v.ours.startswith("`cifar100_full` seed 0: 60.00% at epoch 2 of 260")
+    assert v.ours.startswith("CIFAR-100, 260 epochs, seed 0: 60.00% at epoch 2 of 260")
     results.write_record(record("cifar100_full", 0, [60.0, 36.2]), tmp_path)  # within 5% of 35.68
     v = by_key(tmp_path)["table2"]
     assert (v.verdict, v.headline) == ("reproduced", "36.20% (full length, n=1 of 3 planned)")
@@ -292,6 +292,6 @@ def test_the_abstract_gives_each_full_length_experiments_finished_seeds_together
     said = claims.full_length_status(tmp_path)
     assert said.startswith("MNIST, 60 epochs, seeds 0, 1 and 2 finished at 0.35%, 0.38% and 0.40%; ")
     assert "; CIFAR-10, 260 epochs, seed 0 finished at 10.10%; " in said
-    assert "CIFAR-10, no dropout, 260 epochs, seed 0 is at epoch 2 of 260 (so far 40.00%)" in said
+    assert "CIFAR-10, no dropout, 260 epochs, seed 0, is at epoch 2 of 260 (so far 40.00%)" in said
     assert said.endswith(f"; {len(plan) - 5} of the {len(plan)} planned full-length runs have not started")
     assert claims._words([30]) == "30" and claims._words([30, 15]) == "30 and 15" and claims._words([]) == "no"

@@ -221,7 +221,7 @@ def test_verdict_tells_not_run_yet_from_not_runnable_here(tmp_path):
     assert findings.verdict("cifar10_aug", tmp_path) == f"CIFAR-10, augmented, 30 epochs: {tables.NOT_RUN}."
     assert findings.verdict("cifar10_aug_full", tmp_path) == "CIFAR-10, augmented, 260 epochs: not started."
     # no offline copy: the table and the sentence say the same
-    assert findings.verdict("svhn", tmp_path) == "`svhn`: not run here: no offline copy."
+    assert findings.verdict("svhn", tmp_path) == "SVHN, 10 epochs: not run here: no offline copy."
     assert tables.results_table(["svhn"], tmp_path)["ours (%)"].iloc[0] == "not run here: no offline copy"
     # a CPU-budget row the plan leaves to its full-length twin says so, rather than wait to be run
     assert findings.verdict("cifar100", tmp_path) == f"CIFAR-100, 30 epochs: {tables.NOT_PLANNED}."
@@ -306,7 +306,7 @@ def test_schedule_sentences_come_from_the_train_config():
         "translation up to 4 px and horizontal flips")
     # one row per distinct protocol, the experiments sharing it named together, each setting in its column
     table = tables.protocol_table(["cifar10", "cifar10_fc", "mnist_full"])
-    assert list(table["experiments"]) == ["CIFAR-10, 30 epochs, CIFAR-10, FC head, 30 epochs", "MNIST, 60 epochs"]
+    assert list(table["experiments"]) == ["`cifar10`, `cifar10_fc`", "`mnist_full`"]  # the names a command takes
     full = table.iloc[1]
     assert (full["protocol"], full["epochs (rate ÷10 after)"], full["init"], full["input"]) == (
         "full length", "60 (46, 53)", "Gaussian 0.05", "raw")
@@ -349,7 +349,7 @@ def test_runs_on_two_copies_of_the_data_get_a_row_each_and_the_gap_between_them(
                                        "CPU budget, JPEG copy"]
     assert list(table["ours (%)"]) == ["19.00 ± 0.14", "14.80", "19.00"] and list(table["n"]) == [2, 1, 1]
     assert findings.copy_effect("cifar10", tmp_path) == (
-        "CIFAR-10, 30 epochs (1 epochs): on the JPEG copy 19.00 ± 0.14% (n=2, seeds 0, 1, on test, fp32); on the "
+        "CIFAR-10, 30 epochs: on the JPEG copy 19.00 ± 0.14% (n=2, seeds 0, 1, on test, fp32); on the "
         "near-lossless copy 14.80% (n=1, seed 2, on Y, AVX2, fp32). On the near-lossless copy the test error is "
         "4.20 points lower, beyond the rows' noise of up to 0.14 points. No machine and precision trained both "
         "copies, so part of the gap may come from the setup.")
@@ -357,7 +357,7 @@ def test_runs_on_two_copies_of_the_data_get_a_row_each_and_the_gap_between_them(
     assert lines(findings.augmentation_effect(tmp_path))[0].startswith(
         "augmented 19.00% vs not augmented 19.00%: augmented 0.00 points")
     assert findings.setup_caveat(["cifar10", "cifar10_aug"], tmp_path) == (
-        "Setup: CIFAR-10, 30 epochs, CIFAR-10, augmented, 30 epochs all trained on test, fp32; like for like.")
+        "Setup: CIFAR-10, 30 epochs; CIFAR-10, augmented, 30 epochs all trained on test, fp32; like for like.")
     # the learning curves name each run's copy; Figure 4's curves keep to the copy both rows have
     import matplotlib
     matplotlib.use("Agg")

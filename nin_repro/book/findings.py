@@ -332,15 +332,16 @@ def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
     progress at epoch k of N (x% so far), or not started."""
     state, run = progress.run_state(experiment, seed, results_dir)
     total = EXPERIMENTS[experiment].train.epochs
+    name = f"{run_words(experiment, dataset=True)}, seed {seed}"
     if state == "finished":
-        return f"`{experiment}` seed {seed}: finished, {run['test_error']:.2f}% test error after {run['epochs']} epochs."
+        return f"{name}: finished, {run['test_error']:.2f}% test error after {run['epochs']} epochs."
     if state == "in progress":
         last = results.last_tested(run["history"])
         tested = "not tested yet" if last is None else \
             f"test error {last['test_error']:.2f}% after epoch {last['epoch']}"
-        return (f"`{experiment}` seed {seed}: in progress, epoch {run['epoch']} of {total}; {tested} "
+        return (f"{name}: in progress, epoch {run['epoch']} of {total}; {tested} "
                 f"({run['wall_seconds'] / 3600:.1f} hours so far, on {short_where(results.run_where(run))}).")
-    return f"`{experiment}` seed {seed}: not started (epoch 0 of {total})."
+    return f"{name}: not started (epoch 0 of {total})."
 
 
 def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None = None, results_dir=None) -> str:

@@ -1,5 +1,5 @@
 """The README's headline table: the paper's test error beside ours for each
-row of the book's summary, written from the run records between two marker
+error claim of the paper (the book's one-page summary), written from the run records between two marker
 lines of README.md (`nin-repro readme`), so the first screen of the
 repository never disagrees with the records (a test checks it)."""
 
@@ -7,15 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
-from nin_repro import paths, results
+from nin_repro import paths
 from nin_repro.atomic import atomic_write_text
 
-from . import comparison
-from .chapters import CHAPTERS
+from . import tables
 from .display import md_table
-from .tables import NOT_RUN, mean_std
 
 README = paths.REPO_ROOT / "README.md"
 BEGIN = "<!-- headline table: written by `nin-repro readme` from results/runs/; do not edit -->"
@@ -23,15 +19,10 @@ END = "<!-- end of headline table -->"
 
 
 def headline_table(results_dir=None) -> str:
-    """The summary chapter's rows as a Markdown table: paper, ours (mean ±
-    std over seeds), n, epochs; a row without records says so."""
-    rows = comparison.summarize(results.read_records(results_dir), CHAPTERS["summary"].table())
-    table = pd.DataFrame([{
-        "experiment": r["experiment"], "setting": r["setting"],
-        "paper (%)": "-" if r["paper"] is None else f"{r['paper']:.2f}",
-        "ours (%)": NOT_RUN if r["ours_mean"] is None else mean_std(r["ours_mean"], r["ours_std"]),
-        "n": r["n"], "epochs": r["epochs"] or ""} for r in rows])
-    return md_table(table, index=False)
+    """The book's headline table (`tables.headline_table`, the one-page
+    summary's) as Markdown: each error claim of the paper beside the
+    full-length result that decides it, with n, epochs and the data copy."""
+    return md_table(tables.headline_table(results_dir), index=False)
 
 
 def readme_block(text: str, where: str = "README.md") -> tuple[int, int]:
