@@ -251,40 +251,6 @@ def test_the_stages_reading_tells_a_flat_last_stage_from_one_still_falling(tmp_p
     assert "the error was still falling" in findings.stages_reading("mnist_full", 0, tmp_path)
 
 
-def test_the_warmup_table_sets_a_stalled_runs_epochs_beside_the_same_run_with_warmup(tmp_path):
-    import json
-
-    assert tables.warmup_table(tmp_path) is None  # no run stalled
-    stalls = tmp_path / "stalls"
-    stalls.mkdir()
-    history = [{"epoch": 1, "train_loss": 2.2570, "test_error": 90.0},
-               {"epoch": 2, "train_loss": 2.3027, "test_error": 90.0}]
-    (stalls / "cifar10_aug_full__seed0.json").write_text(json.dumps(
-        {"run": "cifar10_aug_full__seed0", "config": {"experiment": "cifar10_aug_full", "seed": 0},
-         "history": history, "wall_seconds": 1400.0, "given_up_because": "stalled"}))
-    table = tables.warmup_table(tmp_path)
-    run = "cifar10_aug_full seed 0 (no warm-up, then 1-epoch warm-up)"
-    assert list(table.loc[run]["trained again: test error (%)"]) == ["not yet", "not yet"]
-    snapshot(tmp_path, "cifar10_aug_full", 0, [80.29])
-    table = tables.warmup_table(tmp_path)
-    row = table.loc[(run, 1)]
-    assert (row["given up: train loss"], row["given up: test error (%)"]) == ("2.2570", "90.00")
-    assert row["trained again: test error (%)"] == "80.29"
-    assert table.loc[(run, 2)]["trained again: test error (%)"] == "not yet"
-    # a run that stalled with a warm-up too short: both warm-ups named, from the files
-    (stalls / "mnist_full__seed2.json").write_text(json.dumps(
-        {"run": "mnist_full__seed2", "config": {"experiment": "mnist_full", "seed": 2, "train": {"warmup_epochs": 1.0}},
-         "history": [{"epoch": 1, "train_loss": 1.7693, "test_error": 88.65}], "wall_seconds": 27.0,
-         "given_up_because": "stalled"}))
-    table = tables.warmup_table(tmp_path)
-    warmup = experiments.get("mnist_full").train.warmup_epochs
-    assert table.loc[(f"mnist_full seed 2 (1-epoch warm-up, then {warmup:g}-epoch warm-up)", 1)][
-        "given up: test error (%)"] == "88.65"
-    (stalls / "cifar10_aug_full__seed0.json").write_text("{")
-    with pytest.raises(ValueError, match=r"cifar10_aug_full__seed0.json is not a given-up run's file.*git"):
-        tables.warmup_table(tmp_path)
-
-
 def test_a_given_up_run_is_listed_with_its_cost_and_why(tmp_path):
     import json
 

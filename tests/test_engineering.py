@@ -3,7 +3,7 @@
 import pytest
 
 from nin_repro import results
-from nin_repro.book import engineering, plots
+from nin_repro.book import engineering
 from test_report import curve
 
 
@@ -28,24 +28,6 @@ def test_time_to_accuracy_table_reports_reached_not_reached_and_not_run(tmp_path
     assert set(cifar["length"]) == {engineering.NOT_RUN}
 
 
-def test_throughput_averages_evaluation_over_the_epochs_that_evaluated(tmp_path):
-    rec = curve([3.0, 2.0, 1.0])
-    for h, ips in zip(rec["history"], [900.0, None, 1100.0]):  # epoch 2 did not test (`test_every`)
-        h["eval_images_per_second"] = ips
-    rec["history"][1].update(test_error=None, test_loss=None)
-    results.write_record(rec, tmp_path)
-    assert engineering.throughput_table(tmp_path).loc["mnist_fast seed 0", "eval img/s"] == 1000
-
-
-def test_plot_time_to_accuracy_draws_each_run(tmp_path):
-    import matplotlib
-    matplotlib.use("Agg")
-    results.write_record(curve([3.0, 0.9, 0.7]), tmp_path)
-    axes = plots.plot_time_to_accuracy(tmp_path)
-    mnist_ax = axes[list(engineering.TIME_TARGETS).index("mnist")]
-    assert [len(line.get_xdata()) for line in mnist_ax.get_lines() if line.get_marker() == "."] == [3]
-
-
 BENCH = {"matmul_tflops": {"bf16": 0.4}, "matmul_size": {"bf16": 2048}, "library_precision": "bf16",
          "cpu_capability": None, "bf16_native": None, "onednn_kernels": None, "rows": [
     {"config": "baseline: x", "images_per_second": 50.0, "precision": "fp32"},
@@ -58,35 +40,6 @@ BENCH = {"matmul_tflops": {"bf16": 0.4}, "matmul_size": {"bf16": 2048}, "library
                 "convolutions": [{"layer": "1x1 conv 192->192 at 16x16", "layers": 2, "forward_ms": 5.0,
                                   "backward_ms": 10.0, "forward_tflops": 0.3, "backward_tflops": 0.2,
                                   "paths": ["oneDNN"]}]}}
-
-
-def test_lever_table_divides_rows_of_one_record():
-    table = engineering.lever_table(BENCH)
-    assert table.loc["dropout mask from random bits", "speed-up"] == "x1.10"
-    assert table.loc["ReLU not in place", "speed-up"] == "x0.95"
-    assert "torch.compile" not in table.index  # no such row measured: no ratio invented
-
-
-def test_lever_table_reads_the_rows_of_a_record_where_the_library_takes_relus_not_in_place():
-    rows = [{"config": "+ malloc keeps freed memory (bf16)", "images_per_second": 200.0},
-            {"config": "+ dropout mask from random bits, bf16, batch 128, ReLU in place", "images_per_second": 220.0},
-            {"config": "nin_repro: + ReLU not in place, bf16, batch 128", "images_per_second": 248.6},
-            {"config": "lever: torch.compile (default mode)", "images_per_second": 241.1}]
-    table = engineering.lever_table({**BENCH, "rows": rows})
-    assert table.loc["dropout mask from random bits", "speed-up"] == "x1.10"
-    assert table.loc["ReLU not in place", "speed-up"] == "x1.13"
-    assert table.loc["torch.compile", "speed-up"] == "x0.97"  # against the library's row, now the one above
-
-
-def test_lever_table_reads_the_rows_of_a_record_where_the_library_fuses_relus_into_convolutions():
-    rows = [{"config": "+ dropout mask from random bits, bf16, batch 128, ReLU in place", "images_per_second": 220.0},
-            {"config": "+ ReLU not in place, bf16, batch 128", "images_per_second": 248.6},
-            {"config": "nin_repro: + ReLU fused into its convolution, bf16, batch 128", "images_per_second": 265.0},
-            {"config": "nin_repro: batch 256, bf16", "images_per_second": 212.0}]
-    table = engineering.lever_table({**BENCH, "rows": rows})
-    assert table.loc["ReLU not in place", "speed-up"] == "x1.13"
-    assert table.loc["ReLU fused into its convolution", "speed-up"] == "x1.07"
-    assert table.loc["batch 256 instead of 128", "speed-up"] == "x0.80"  # against the fused row, the library's
 
 
 def test_profile_tables_rate_each_convolution_against_the_matmul():
@@ -129,35 +82,9 @@ def test_each_kind_of_machine_shows_its_newest_bench(tmp_path):
     assert engineering.cpu_kind({**amx, "onednn_kernels": None}) == "AVX512, native bf16"  # no kernel list: AMX untold
     assert engineering.latest_bench(tmp_path)["finished_at"] == amx["finished_at"]
     # the story pages' line compares like with like: the library at the runs' batch of 128, not its best row
-    both = {**avx2, "rows": avx2["rows"][:1] + [
-        {"config": "nin_repro: + dropout mask, fp32, batch 128", "images_per_second": 90.0, "precision": "fp32"},
-        {"config": "nin_repro: batch 256, fp32", "images_per_second": 120.0, "precision": "fp32"}]}
-    (tmp_path / "bench" / "bench_20261124T090000.json").write_text(json.dumps(both))
-    assert "x1.8 on AMD EPYC (AVX2, 90 against 50 images/s, batch 128)" in engineering.speedup_line(tmp_path)
     (tmp_path / "bench" / "bench_20261125T000000.json").write_text("{torn")
     with pytest.raises(results.RecordError, match="bench_20261125T000000.json: not valid JSON"):
         engineering.bench_machines_table(tmp_path)
-
-
-def test_lever_table_follows_the_precision_the_library_ran():
-    rec = {"library_precision": "fp32", "rows": [
-        {"config": "tensor-resident data, fp32, channels-last, batch 128, glibc malloc defaults",
-         "images_per_second": 100.0},
-        {"config": "tensor-resident data, bf16, channels-last, batch 128, glibc malloc defaults",
-         "images_per_second": 8.0},
-        {"config": "+ malloc keeps freed memory (fp32, channels-last, torch dropout)", "images_per_second": 110.0}]}
-    table = engineering.lever_table(rec)
-    assert table.loc["malloc keeps freed memory (fp32)", "speed-up"] == "x1.10"
-
-
-def test_onednn_table_shares_add_up():
-    rec = {"onednn_kernels": [
-        {"primitive": "convolution", "implementation": "a", "propagation": "backward_weights", "calls": 3, "ms": 3.0},
-        {"primitive": "reorder", "implementation": "b", "propagation": "undef", "calls": 26, "ms": 1.0}]}
-    table = engineering.onednn_table(rec)
-    assert list(table["share"]) == ["75.0%", "25.0%"] and list(table["calls"]) == [3, 26]
-    assert engineering.onednn_table({"onednn_kernels": None}) is None
-
 
 
 def test_a_bench_record_of_another_format_is_refused_by_name(tmp_path):
@@ -179,34 +106,3 @@ def test_the_committed_bench_records_are_all_of_the_current_format():
     assert committed and len(engineering.all_benches()) == len(committed)  # none skipped, none refused
 
 
-def test_levers_measured_side_by_side_are_tabled_with_their_rounds_range(tmp_path):
-    import json
-
-    assert engineering.side_by_side_table(tmp_path) is None
-    (tmp_path / "bench").mkdir()
-    row = lambda lever, lib, with_: {"lever": lever, "batch": 128, "library_images_per_second": lib,  # noqa: E731
-                                     "lever_images_per_second": with_, "ratio": sum(with_) / sum(lib),
-                                     "ratio_low": min(b / a for a, b in zip(lib, with_)),
-                                     "ratio_high": max(b / a for a, b in zip(lib, with_))}
-    record = {"kind": "levers", "device": "cpu (AMD EPYC)", "threads": 2, "cpu_capability": "AVX2",
-              "bf16_native": False, "library_precision": "fp32", "finished_at": "2026-12-02T07:00:00+0000",
-              "rounds": 2, "steps_per_round": 4,
-              "rows": [row("ReLU not in place", [100.0, 90.0], [99.0, 91.0]),
-                       row("dropout removed", [100.0, 90.0], [110.0, 95.0]),
-                       row("batch 256", [100.0, 90.0], [95.0, 80.0])]}
-    (tmp_path / "bench" / "levers_20261202T070000.json").write_text(json.dumps(record))
-    table = engineering.side_by_side_table(tmp_path)
-    relu = table.loc[("AMD EPYC, AVX2, fp32", "ReLU not in place")]
-    assert (relu["rounds"], relu["library img/s"], relu["with the lever"]) == ("2 x 4 steps", 95.0, 95.0)
-    assert relu["speed-up (rounds' range)"] == "x1.000 (x0.990-x1.011)"
-    assert list(table["reading"]) == ["no difference beyond the rounds' spread", "faster in every round",
-                                      "slower in every round"]
-    older = {**record, "finished_at": "2026-12-01T07:00:00+0000", "rows": record["rows"][:1]}
-    (tmp_path / "bench" / "levers_20261201T070000.json").write_text(json.dumps(older))
-    assert engineering.side_by_side_table(tmp_path).equals(table)  # the newest record of a machine only
-    del record["rows"][1]["ratio_low"]
-    (tmp_path / "bench" / "levers_20261202T080000.json").write_text(json.dumps(record))
-    with pytest.raises(results.RecordError, match=r"levers_20261202T080000.json: not a bench record of the current "
-                                                  r"format \(lacks rows\[1\].ratio_low\); restore it from git or "
-                                                  r"rerun `nin-repro bench --levers`"):
-        engineering.side_by_side_table(tmp_path)

@@ -510,18 +510,6 @@ def totals(results_dir=None) -> dict:
             "cpus": sorted({k.split(",")[0].replace(" (instruction set not recorded)", "") for k in kinds})}
 
 
-def hardware(results_dir=None) -> str:
-    """Where the finished runs trained, in a few words: "on CPUs with 2
-    cores each", and the GPUs by name where any run used one."""
-    recs = results.read_records(results_dir)
-    cpu = sorted({r["threads"] for r in recs if r["device"].startswith("cpu")})
-    gpus = sorted({r["device"] for r in recs if not r["device"].startswith("cpu")})
-    parts = [f"on CPUs with {' or '.join(map(str, cpu))} cores each"] if cpu else []
-    if gpus:
-        parts.append("on GPUs (" + ", ".join(gpus) + ")")
-    return " and ".join(parts) + ("" if gpus else ", no GPU") if parts else "nowhere yet"
-
-
 # The abstract --------------------------------------------------------------
 
 def _headline(v: Verdict) -> str:
@@ -549,11 +537,6 @@ def full_length_status(results_dir=None) -> str:
     left = len(plan) - sum(map(len, finished.values())) - len(running)
     return "; ".join(parts) + (f"; {left} of the {len(plan)} planned full-length runs "
                                f"{'has' if left == 1 else 'have'} not started" if left else "")
-
-
-# The runs that answer the paper's tables and figures (the others: a short
-# check of the CIFAR-10 path and the fast recipe of the engineering notes).
-TABLE_RUNS = {n for c in CLAIMS for n in c.full + c.budget}
 
 
 def _words(values: list) -> str:

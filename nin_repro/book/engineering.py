@@ -17,27 +17,6 @@ from .display import short_where
 
 NOT_RUN = "not run yet"
 
-def throughput_table(results_dir=None) -> pd.DataFrame:
-    """Measured speed of every committed run: training and evaluation images/s."""
-    recs = results.read_records(results_dir)
-    if not recs:
-        return pd.DataFrame({"status": [NOT_RUN]})
-    rows = []
-    for r in recs:
-        h = r["history"]
-        # the epochs that evaluated the test split (all but those `test_every` skips) and timed it
-        evals = [x["eval_images_per_second"] for x in h if x.get("eval_images_per_second")]
-        rows.append({
-            "run": f"{r['experiment']} seed {r['seed']}",
-            "machine and precision": short_where(results.run_where(r)),
-            "train img/s": round(r["images_per_second"]),
-            "eval img/s": round(sum(evals) / len(evals)) if evals else "not recorded",
-            "s per epoch": round(sum(x["seconds"] for x in h) / len(h), 1),
-            "wall hours": round(r["wall_seconds"] / 3600, 2),
-        })
-    return pd.DataFrame(rows).set_index("run")
-
-
 # Time to accuracy: the test errors each recipe is timed to, per dataset
 # (CIFAR-10: on the way to the paper's 8.81%; MNIST: 1% and near the paper's 0.47%).
 TIME_TARGETS = {"cifar10": (15.0, 12.0, 10.0), "mnist": (1.0, 0.6)}
@@ -127,11 +106,6 @@ def all_benches(results_dir=None) -> list[dict]:
     """Every bench record, oldest first (their file names carry the time)."""
     return _bench_files("bench_*.json", BENCH_FIELDS, ("config", "images_per_second", "precision"),
                         "`nin-repro bench`", results_dir)
-
-
-def all_lever_records(results_dir=None) -> list[dict]:
-    """Every record of `nin-repro bench --levers`, oldest first."""
-    return _bench_files("levers_*.json", LEVER_FIELDS, LEVER_ROW_FIELDS, "`nin-repro bench --levers`", results_dir)
 
 
 def _bench_files(pattern: str, fields: tuple, row_fields: tuple, command: str, results_dir=None) -> list[dict]:
@@ -251,55 +225,6 @@ def levers(precision: str = "bf16") -> list[tuple[str, str | tuple, str | tuple]
     ]
 
 
-def lever_table(record: dict) -> pd.DataFrame:
-    """Each lever's speed-up, as the ratio of two rows measured in one run."""
-    rows = []
-    for lever, without, with_ in levers(record["library_precision"]):
-        a, b = row_rate(record, without), row_rate(record, with_)
-        if a and b:
-            rows.append({"lever": lever, "img/s without": round(a, 1), "img/s with": round(b, 1),
-                         "speed-up": f"x{b / a:.2f}"})
-    return pd.DataFrame(rows).set_index("lever") if rows else pd.DataFrame({"status": ["no lever rows in this record"]})
-
-
-def side_by_side_table(results_dir=None) -> pd.DataFrame | None:
-    """Each lever measured in alternating rounds against the library's path
-    (`nin-repro bench --levers`), from the newest record of each kind of
-    machine: its speed-up over all rounds, the range of the rounds' own
-    ratios, and what that range says (None where there is no such record)."""
-    newest = {}
-    for r in all_lever_records(results_dir):
-        newest[f"{short_where(r['device'])}, {r['cpu_capability']}, {r['library_precision']}"] = r
-    rows = []
-    for where, r in newest.items():
-        for x in r["rows"]:
-            low, high = x["ratio_low"], x["ratio_high"]
-            rows.append({"machine": where, "lever": x["lever"],
-                         "rounds": f"{len(x['library_images_per_second'])} x {r['steps_per_round']} steps",
-                         "library img/s": round(sum(x["library_images_per_second"])
-                                                / len(x["library_images_per_second"]), 1),
-                         "with the lever": round(sum(x["lever_images_per_second"])
-                                                / len(x["lever_images_per_second"]), 1),
-                         "speed-up (rounds' range)": f"x{x['ratio']:.3f} (x{low:.3f}-x{high:.3f})",
-                         "reading": "faster in every round" if low > 1 else "slower in every round" if high < 1
-                         else "no difference beyond the rounds' spread"})
-    return pd.DataFrame(rows).set_index(["machine", "lever"]) if rows else None
-
-
-def onednn_table(record: dict) -> pd.DataFrame | None:
-    """The oneDNN kernels of one training step (ONEDNN_VERBOSE), from the bench record."""
-    kernels = record.get("onednn_kernels")
-    if not kernels:
-        return None
-    total = sum(k["ms"] for k in kernels)
-    return pd.DataFrame([{"primitive": k["primitive"], "propagation": k["propagation"].replace("_", " "),
-                          # break points for a narrow column: "a:b+c:d" -> "a: b + c: d"
-                          "implementation": k["implementation"].replace("+", " + ").replace(":", ": "), "calls": k["calls"],
-                          "ms": round(k["ms"], 1), "share": f"{100 * k['ms'] / total:.1f}%"}
-                         for k in kernels]).set_index(["primitive", "propagation"])
-
-
-
 def ceiling(record: dict) -> dict:
     """The practical ceiling of one bench record: the fastest rate any single
     operation reached on its CPU (the matmul, or the fastest convolution of
@@ -317,21 +242,3 @@ def ceiling(record: dict) -> dict:
             "best": best, "library": library, "baseline": base}
 
 
-def speedup_line(results_dir=None) -> str:
-    """One sentence for the story pages: how much faster the library's
-    training step ran than a plain PyTorch loop, on each kind of machine
-    measured (the newest bench of each)."""
-    newest = {}
-    for r in all_benches(results_dir):
-        newest[(r["device"], cpu_kind(r))] = r
-    parts = []
-    for (device, kind), r in newest.items():
-        # the library's row at the batch the runs train with (128), as the baseline's: like against like
-        lib, base = row_rate(r, "nin_repro:", "batch 128"), row_rate(r, "baseline")
-        if lib and base and kind != "unknown":
-            parts.append(f"x{lib / base:.1f} on {short_where(device)} ({kind.split(',')[0].split(' (')[0]}, "
-                         f"{lib:.0f} against {base:.0f} images/s, batch 128)")
-    if not parts:
-        return f"Speed of the library against a plain PyTorch loop: {NOT_RUN} (no bench record)."
-    return ("The library's training step, against the plain PyTorch loop a user writes first (DataLoader, "
-            "per-image transforms, fp32), measured side by side on the same machine: " + "; ".join(parts) + ".")

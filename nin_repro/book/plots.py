@@ -13,7 +13,6 @@ import textwrap
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
-import numpy as np
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
@@ -21,7 +20,7 @@ from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 from nin_repro.model import architecture_table
 
-from . import comparison, engineering, progress, tables
+from . import comparison, progress, tables
 from .chapters import CHAPTERS
 from .display import short_where
 from .paper import AUTHOR_CIFAR10_MILESTONES, PAPER_ERRORS
@@ -84,38 +83,6 @@ def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, p
     if ax.get_legend_handles_labels()[0]:  # nothing drawn yet: no empty legend (and no warning)
         ax.legend(ncol=2)
     ax.grid(alpha=0.3, which="both")
-    return ax
-
-
-def plot_summary(results_dir=None, ax=None):
-    """Ours against the paper, one pair of bars per table row (the deciding
-    row: full length where it has records, else the CPU budget)."""
-    chapter = CHAPTERS["summary"]
-    pairs = [(chapter.twin(n), n) if chapter.twin(n) else (n, None) for n in chapter.budget]
-    records = results.read_records(results_dir)
-    rows = []
-    for full, budget in pairs:
-        r = comparison.summarize(records, [full])[0]
-        label = "full length"
-        if r["ours_mean"] is None and budget:
-            r, label = comparison.summarize(records, [budget])[0], f"CPU budget, {EXPERIMENTS[budget].train.epochs} ep."
-        rows.append((r, label if r["ours_mean"] is not None else missing_status(r["experiment"])))
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4.2))
-    y = np.arange(len(rows))
-    ax.barh(y + 0.2, [r["paper"] for r, _ in rows], height=0.38, color="#999999", label="paper")
-    ax.barh(y - 0.2, [r["ours_mean"] or 0 for r, _ in rows], height=0.38, color="#4c72b0", label="ours",
-            xerr=[r["ours_std"] or 0 for r, _ in rows])
-    for yi, (r, label) in zip(y, rows):
-        x = (r["ours_mean"] or 0) + 0.3
-        ax.text(x, yi - 0.2, label, va="center", fontsize=9)
-    ax.set_yticks(y, [f"{PAPER_ERRORS[EXPERIMENTS[r['experiment']].paper_key][0]}: "
-                      f"{PAPER_ERRORS[EXPERIMENTS[r['experiment']].paper_key][1]}" for r, _ in rows])
-    ax.invert_yaxis()
-    ax.set_xlabel("test error (%)")
-    ax.set_xlim(0, max([r["ours_mean"] or 0 for r, _ in rows] + [r["paper"] for r, _ in rows]) * 1.35)
-    ax.legend(loc="lower right")
-    ax.grid(axis="x", alpha=0.3)
     return ax
 
 
@@ -365,39 +332,6 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
     ax.legend()
     ax.grid(alpha=0.3, which="both")
     return ax
-
-
-def plot_time_to_accuracy(results_dir=None, axes=None):
-    """Test error against wall minutes, one panel per dataset, targets dotted."""
-    if axes is None:
-        _, axes = plt.subplots(2, 1, figsize=(8, 8.4))
-    recs = results.read_records(results_dir)
-    for ax, dataset in zip(axes, engineering.TIME_TARGETS):
-        drawn = False
-        for name, recipe in engineering.TIME_RUNS.items():
-            if EXPERIMENTS[name].dataset != dataset:
-                continue
-            for r in results.protocol_runs(recs, name):
-                tested = [(m, h["test_error"]) for m, h in zip(engineering.elapsed_minutes(r), r["history"])
-                          if h["test_error"] is not None]
-                ax.plot(*zip(*tested), marker=".",
-                        ls="-" if "fast" in name else "--", label=f"{recipe}, seed {r['seed']}")
-                drawn = True
-        for t in engineering.TIME_TARGETS[dataset]:
-            ax.axhline(t, color="black", lw=0.8, ls=":")
-            ax.annotate(f"target {t:g}%", (1.0, t), xycoords=("axes fraction", "data"), xytext=(-2, 2),
-                        textcoords="offset points", ha="right", va="bottom", fontsize=9)
-        if drawn:
-            ax.set_yscale("log")
-            plain_ticks(ax)
-            ax.legend(loc="upper center")
-        else:
-            ax.text(0.5, 0.5, f"{dataset}: {NOT_RUN}", transform=ax.transAxes, ha="center")
-        ax.set_title({"cifar10": "CIFAR-10", "mnist": "MNIST"}[dataset])
-        ax.set_xlabel("wall minutes (training + evaluation)")
-        ax.set_ylabel("test error (%)")
-        ax.grid(alpha=0.3, which="both")
-    return axes
 
 
 MAPS_PER_ROW = 5  # ten maps in two rows, so that each map is drawn about 100 px wide on the page

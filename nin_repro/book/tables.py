@@ -253,11 +253,6 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def summary_table(results_dir=None) -> pd.DataFrame:
-    """Every table of the paper beside ours, full length above the CPU budget."""
-    return results_table(CHAPTERS["summary"].table(), results_dir, paper_table=True)
-
-
 def headline_table(results_dir=None) -> pd.DataFrame:
     """The one-page summary's table: each error claim of the paper beside
     the full-length result that decides it (the planned run's state where it
@@ -353,9 +348,6 @@ def schedule_sentence(train: TrainConfig) -> str:
         parts.append(f"test error measured every {train.test_every} epochs at the base rate, every epoch from "
                      "the first drop on")
     return "; ".join(parts)
-
-
-INIT_WORDS = {"kaiming": "He (Kaiming) normal", "caffe": "Gaussian, std 0.05 (the published Caffe init)"}
 
 
 def protocol_table(names: list[str]) -> pd.DataFrame:
@@ -604,34 +596,3 @@ def stages_beside(runs: list[tuple[str, int]], labels: dict[str, str] | None = N
     return out
 
 
-def warmup_table(results_dir=None) -> pd.DataFrame | None:
-    """The warm-up the full-length protocol adds, measured: each run given up
-    at the base rate (without a warm-up, or with one too short), epoch by
-    epoch beside the same run trained again with the protocol's warm-up, as
-    far as that has come. Each run's label names both warm-ups. None where
-    no run stalled."""
-    rows = []
-    for stalled in progress.given_up(results_dir):
-        experiment, seed = stalled["config"]["experiment"], stalled["config"]["seed"]
-        _, again = progress.run_state(experiment, seed, results_dir)
-        redone = {h["epoch"]: h for h in again["history"]} if again else {}
-        before = stalled["config"].get("train", {}).get("warmup_epochs", 0.0)
-        after = EXPERIMENTS[experiment].train.warmup_epochs if again is None else \
-            again["config"]["train"]["warmup_epochs"]
-        run = f"{experiment} seed {seed} ({_warmup_words(before)}, then {_warmup_words(after)})"
-        for h in stalled["history"]:
-            r = redone.get(h["epoch"])
-            rows.append({"run": run, "epoch": h["epoch"],
-                         "given up: train loss": f"{h['train_loss']:.4f}",
-                         "given up: test error (%)": _tested(h),
-                         "trained again: train loss": f"{r['train_loss']:.4f}" if r else "not yet",
-                         "trained again: test error (%)": "not yet" if r is None else _tested(r)})
-    return pd.DataFrame(rows).set_index(["run", "epoch"]) if rows else None
-
-
-def _warmup_words(epochs: float) -> str:
-    return "no warm-up" if not epochs else f"{epochs:g}-epoch warm-up"
-
-
-def _tested(h: dict) -> str:
-    return "not tested" if h["test_error"] is None else f"{h['test_error']:.2f}"
