@@ -104,5 +104,3 @@ def test_the_committed_bench_records_are_all_of_the_current_format():
 
     committed = sorted((paths.results_dir() / "bench").glob("bench_*.json"))
     assert committed and len(engineering.all_benches()) == len(committed)  # none skipped, none refused
-
-

@@ -240,5 +240,3 @@ def ceiling(record: dict) -> dict:
     library = max(r["images_per_second"] for r in record["rows"] if r["config"].startswith("nin_repro:"))
     return {"gflop_per_image": record["step_gflop_per_image"], "fastest_tflops": top, "bound": bound,
             "best": best, "library": library, "baseline": base}
-
-

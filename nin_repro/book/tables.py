@@ -594,5 +594,3 @@ def stages_beside(runs: list[tuple[str, int]], labels: dict[str, str] | None = N
     out = pd.DataFrame([row for *_, row in rows])
     out.index = pd.MultiIndex.from_tuples([(stage, label) for stage, label, _ in rows], names=["epochs", "run"])
     return out
-
-
