@@ -20,7 +20,10 @@ REQUIRED_FIELDS = {
     "wall_seconds": (int, float), "images_per_second": (int, float), "config": dict, "history": list,
 }
 HISTORY_TYPES = {"epoch": int, "lr": (int, float), "train_loss": (int, float), "train_error": (int, float),
-                 "test_loss": (int, float), "test_error": (int, float), "seconds": (int, float), "precision": str}
+                 "test_loss": (int, float), "test_error": (int, float), "seconds": (int, float), "precision": str,
+                 # the CPU or GPU and, for a CPU, the instruction set (`device.machine_name`): one CPU name
+                 # covers machines of different speed and numerics
+                 "machine": str}
 HISTORY_FIELDS = tuple(HISTORY_TYPES)
 # An epoch the test split was not evaluated after (`TrainConfig.test_every`) has these None.
 UNTESTED_FIELDS = ("test_loss", "test_error")
@@ -30,7 +33,7 @@ CONFIG_TYPES = {"train": dict, "model": dict, "overrides": (dict, type(None))}
 # this type where it has them: the tables, plots and `reproduce` read them.
 OPTIONAL_TYPES = {"data_source": str, "finished_at": str, "python_version": str, "world_size": int,
                   "parameters": int}
-OPTIONAL_HISTORY_TYPES = {"machine": (str, type(None)), "train_images_per_second": (int, float),
+OPTIONAL_HISTORY_TYPES = {"train_images_per_second": (int, float),
                           "eval_images_per_second": (int, float, type(None)), "stopped_seconds": (int, float)}
 PRECISIONS = ("bf16", "fp32")  # what an epoch trains in (`device.PRECISIONS`)
 
@@ -315,26 +318,20 @@ def copy_name(copy: str) -> str:
     return copy_label(copy) or copy
 
 
-def _machine(record: dict, h: dict) -> str:
-    # Epochs from before the library recorded the machine fall back to the record's device.
-    return h.get("machine") or record["device"] + " (instruction set not recorded)"
-
-
 def run_machines(record: dict) -> str:
     """Where a run trained: the machine its epochs name (CPU name and
     instruction set), or, for a run resumed on another kind of machine, each
     machine with its epochs."""
-    spans = _spans(record, lambda h: h.get("machine"))
+    spans = _spans(record, lambda h: h["machine"])
     if len(spans) == 1:
-        return spans[0][0] or record["device"]
-    return "; ".join(f"{_machine(record, {'machine': m})}: epochs {a}-{b}" for m, a, b in spans)
+        return spans[0][0]
+    return "; ".join(f"{m}: epochs {a}-{b}" for m, a, b in spans)
 
 
 def where_spans(record: dict) -> list[tuple[str, str, int, int]]:
     """(machine, precision, first epoch, last epoch) for each stretch of a
     run's epochs trained on one kind of machine in one precision."""
-    return [(_machine(record, {"machine": m}), p, a, b)
-            for (m, p), a, b in _spans(record, lambda h: (h.get("machine"), h["precision"]))]
+    return [(m, p, a, b) for (m, p), a, b in _spans(record, lambda h: (h["machine"], h["precision"]))]
 
 
 def run_where(record: dict) -> str:

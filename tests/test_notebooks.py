@@ -131,11 +131,37 @@ def test_retrain_trains_each_budget_row_of_the_chapter_for_each_seed_only_when_a
     calls = []
     monkeypatch.setattr(train_module, "train", lambda run, **kwargs: calls.append((run.experiment.name, run.seed)))
     params = dict(device="cpu", epochs=None, subset=None, data_dir=None, results_dir=None)
-    notebooks.retrain("table5_heads", False, seeds=[0], **params)
+    notebooks.retrain_chapter("table5_heads", False, seeds=[0], **params)
     assert calls == [] and capsys.readouterr().out == "retrain=False: showing the committed run records\n"
-    notebooks.retrain("table5_heads", True, seeds=[0, 1], **params)
+    notebooks.retrain_chapter("table5_heads", True, seeds=[0, 1], **params)
     assert calls == [("cifar10_fc", 0), ("cifar10_fc", 1), ("cifar10_fc_dropout", 0), ("cifar10_fc_dropout", 1),
                      ("cifar10", 0), ("cifar10", 1)]
+
+
+def test_setup_checks_styles_retrains_and_returns_the_chapter(monkeypatch, capsys):
+    """A chapter's one setup call: a bad parameter fails before anything
+    trains; else the book's figure style is set, the chapter's budget rows
+    are trained only when asked, and the chapter's registry entry comes back."""
+    import matplotlib as mpl
+
+    from nin_repro import train as train_module
+    from nin_repro.book import chapters, notebooks
+
+    calls = []
+    monkeypatch.setattr(train_module, "train", lambda run, **kwargs: calls.append((run.experiment.name, run.seed)))
+    params = dict(epochs=None, seeds=[0], device="cpu", data_dir=None, results_dir=None, subset=None)
+    with pytest.raises(ValueError, match="device must be"):
+        notebooks.setup("mnist", True, **{**params, "device": "gpu0"})
+    with pytest.raises(ValueError, match="no chapter 'mnsit' in chapters.CHAPTERS"):
+        notebooks.setup("mnsit", True, **params)
+    assert calls == []
+    mpl.rcParams["font.size"] = 7
+    assert notebooks.setup("svhn", False, **params) is chapters.CHAPTERS["svhn"]
+    assert calls == [] and capsys.readouterr().out == "retrain=False: showing the committed run records\n"
+    assert mpl.rcParams["font.size"] == 11
+    assert notebooks.setup("figure4_dropout", True, **params) is chapters.CHAPTERS["figure4_dropout"]
+    assert calls == [("cifar10", 0), ("cifar10_nodropout", 0)]
+    assert notebooks.setup(None, True, **params) is None and len(calls) == 2  # the page trains on its own
 
 
 def test_retrain_twice_into_one_results_folder_trains_the_runs_again(tmp_path, data_dir, cache_dir, monkeypatch):
@@ -153,10 +179,10 @@ def test_retrain_twice_into_one_results_folder_trains_the_runs_again(tmp_path, d
 
     calls, real_train = [], train_module.train
     monkeypatch.setattr(train_module, "train", lambda run, **kw: calls.append(kw) or real_train(run, **kw))
-    notebooks.retrain("mnist", True, **params)
+    notebooks.retrain_chapter("mnist", True, **params)
     path = results.record_path("mnist__seed0__epochs1_subset256", tmp_path / "r")
     first = results.read_record(path)
-    notebooks.retrain("mnist", True, **params)
+    notebooks.retrain_chapter("mnist", True, **params)
     again = results.read_record(path)
     assert len(calls) == 2 and not any(kw.get("resume") for kw in calls)  # trained twice, from scratch
     assert again["wall_seconds"] != first["wall_seconds"]  # and the second record replaced the first

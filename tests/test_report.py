@@ -3,6 +3,8 @@ records."""
 
 import dataclasses
 
+import pytest
+
 from nin_repro import checkpoint, results
 from nin_repro.book import display, findings, plots, tables
 from test_results import make_record
@@ -18,16 +20,19 @@ def curve(errors, seconds=60.0, experiment="mnist_fast", seed=0):
 
 def test_run_machines_names_each_kind_of_machine_a_resumed_run_used():
     rec = curve([3.0, 2.0, 1.0, 0.9])
-    assert results.run_machines(rec) == rec["device"]  # epochs from before machines were recorded
-    for h, m in zip(rec["history"], [None, "cpu (X), AVX2", "cpu (X), AVX2", "cpu (X), AVX512"]):
-        if m:
-            h["machine"] = m
-    assert results.run_machines(rec) == (f"{rec['device']} (instruction set not recorded): epochs 1-1; "
+    # a record from before the library stored the instruction set says so in the field itself
+    for h, m in zip(rec["history"], ["cpu (X), instruction set not recorded", "cpu (X), AVX2", "cpu (X), AVX2",
+                                     "cpu (X), AVX512"]):
+        h["machine"] = m
+    assert results.run_machines(rec) == ("cpu (X), instruction set not recorded: epochs 1-1; "
                                         "cpu (X), AVX2: epochs 2-3; cpu (X), AVX512: epochs 4-4")
+    results.validate(rec, "test")
     for h in rec["history"]:
         h["machine"] = "cpu (X), AVX2"
     assert results.run_machines(rec) == "cpu (X), AVX2"
-    results.validate(rec, "test")  # the field is allowed in a record
+    del rec["history"][2]["machine"]  # every epoch names its machine: a record without it is incomplete
+    with pytest.raises(results.RecordError, match=r"history\[2\] lacks \['machine'\]"):
+        results.validate(rec, "test")
 
 
 def test_tables_name_each_seeds_machine_and_precision(tmp_path):
@@ -40,9 +45,9 @@ def test_tables_name_each_seeds_machine_and_precision(tmp_path):
     for r in (bf16, fp32):
         results.write_record(r, tmp_path)
     runs = tables.runs_table("mnist", tmp_path)
-    assert list(runs["machine and precision"]) == ["test, bf16", "Intel Xeon, AVX2, fp32"]
+    assert list(runs["machine and precision"]) == ["test, AVX2, bf16", "Intel Xeon, AVX2, fp32"]
     assert list(runs.index) == [0, 1] and runs.index.name == "seed"
-    assert "on test, bf16; Intel Xeon, AVX2, fp32" in findings.verdict("mnist", tmp_path)
+    assert "on test, AVX2, bf16; Intel Xeon, AVX2, fp32" in findings.verdict("mnist", tmp_path)
     # the full provenance is in the run records appendix, epoch by epoch
     appendix = tables.run_records_table(tmp_path, part="provenance").set_index("run")
     assert appendix.loc["mnist, seed 1", "machine and precision, by epoch"] == "Intel Xeon, AVX2, fp32"
@@ -96,13 +101,13 @@ def test_setup_caveat_says_when_compared_rows_ran_on_different_machines_or_preci
     assert findings.setup_caveat(names, tmp_path).startswith("Setup: fewer than two")
     results.write_record(make_record(experiment="cifar10_fc", error=20.0, train={"precision": "bf16"}), tmp_path)
     assert findings.setup_caveat(names, tmp_path) == (
-        "Setup: CIFAR-10, 30 epochs; CIFAR-10, FC head, 30 epochs all trained on test, bf16; like for like.")
+        "Setup: CIFAR-10, 30 epochs; CIFAR-10, FC head, 30 epochs all trained on test, AVX2, bf16; like for like.")
     fp32 = make_record(experiment="cifar10_fc", error=20.0, train={"precision": "fp32"})
     for h in fp32["history"]:
         h["machine"] = "cpu (Y), AVX2"
     results.write_record(fp32, tmp_path)  # same seed: replaces the bf16 record
     text = findings.setup_caveat(names, tmp_path)
-    assert text.startswith("Setup differs: CIFAR-10, 30 epochs on test, bf16; CIFAR-10, FC head, 30 epochs on Y, AVX2, fp32.")
+    assert text.startswith("Setup differs: CIFAR-10, 30 epochs on test, AVX2, bf16; CIFAR-10, FC head, 30 epochs on Y, AVX2, fp32.")
     assert "not the setting" in text
     assert text.endswith("No machine and precision has trained two of these rows yet, so none compares them "
                          "like for like.")
@@ -110,7 +115,7 @@ def test_setup_caveat_says_when_compared_rows_ran_on_different_machines_or_preci
     gap_fp32["history"][0]["machine"] = "cpu (Y), AVX2"
     results.write_record(gap_fp32, tmp_path)  # a second GAP seed, on the FC run's setup
     text = findings.setup_caveat(names, tmp_path)
-    assert text.startswith("Setup differs: CIFAR-10, 30 epochs on test, bf16; Y, AVX2, fp32; CIFAR-10, FC head, 30 epochs on ")
+    assert text.startswith("Setup differs: CIFAR-10, 30 epochs on test, AVX2, bf16; Y, AVX2, fp32; CIFAR-10, FC head, 30 epochs on ")
     assert text.endswith("Like for like on Y, AVX2, fp32: CIFAR-10, 30 epochs 19.50% (n=1), CIFAR-10, FC head, 30 epochs 20.00% (n=1).")
 
 
@@ -259,7 +264,7 @@ def test_reproductions_place_ours_among_the_paper_and_later_runs_lowest_first(tm
     table = tables.reproductions_table(tmp_path).set_index("source")
     ours = table.loc["ours, no augmentation, CPU budget (n=2)"]
     assert ours["test error (%)"] == "11.50 ± 0.71" and ours["augmentation"] == "no"
-    assert ours["training"] == "1 epochs, the CPU budget protocol, on test, fp32"
+    assert ours["training"] == "1 epochs, the CPU budget protocol, on test, AVX2, fp32"
     errors = list(table.index)
     # sorted by error: ours (11.5) after the paper's 10.41, before a later run's 12.30
     assert errors.index("the paper, no augmentation") < errors.index("ours, no augmentation, CPU budget (n=2)") \
@@ -279,7 +284,7 @@ def test_runs_left_are_the_planned_runs_without_a_protocol_record_with_what_the_
     snapshot(tmp_path, "cifar10_aug_full", 0, [70.0, 50.0])
     left = tables.runs_left_table(tmp_path).set_index(["experiment", "seed"])
     assert ("cifar10", 0) not in left.index and ("cifar10_aug", 0) in left.index  # a shortened run is not the row's
-    assert left.loc[("cifar10", 1), "measured cost of this experiment"] == "seed 0 took 1.5 h on test, bf16"
+    assert left.loc[("cifar10", 1), "measured cost of this experiment"] == "seed 0 took 1.5 h on test, AVX2, bf16"
     assert left.loc[("cifar10_aug", 0), "measured cost of this experiment"] == "no run of it yet"
     assert left.loc[("svhn", 0), "status"] == "not run here: no offline copy"
     assert left.loc[("cifar10_aug_full", 0), "status"] == "in progress (epoch 2 of 260)"
@@ -349,7 +354,7 @@ def test_runs_on_two_copies_of_the_data_get_a_row_each_and_the_gap_between_them(
                                        "CPU budget, JPEG copy"]
     assert list(table["ours (%)"]) == ["19.00 ± 0.14", "14.80", "19.00"] and list(table["n"]) == [2, 1, 1]
     assert findings.copy_effect("cifar10", tmp_path) == (
-        "CIFAR-10, 30 epochs: on the JPEG copy 19.00 ± 0.14% (n=2, seeds 0, 1, on test, fp32); on the "
+        "CIFAR-10, 30 epochs: on the JPEG copy 19.00 ± 0.14% (n=2, seeds 0, 1, on test, AVX2, fp32); on the "
         "near-lossless copy 14.80% (n=1, seed 2, on Y, AVX2, fp32). On the near-lossless copy the test error is "
         "4.20 points lower, beyond the rows' noise of up to 0.14 points. No machine and precision trained both "
         "copies, so part of the gap may come from the setup.")
@@ -357,7 +362,7 @@ def test_runs_on_two_copies_of_the_data_get_a_row_each_and_the_gap_between_them(
     assert lines(findings.augmentation_effect(tmp_path))[0].startswith(
         "augmented 19.00% vs not augmented 19.00%: augmented 0.00 points")
     assert findings.setup_caveat(["cifar10", "cifar10_aug"], tmp_path) == (
-        "Setup: CIFAR-10, 30 epochs; CIFAR-10, augmented, 30 epochs all trained on test, fp32; like for like.")
+        "Setup: CIFAR-10, 30 epochs; CIFAR-10, augmented, 30 epochs all trained on test, AVX2, fp32; like for like.")
     # the learning curves name each run's copy; Figure 4's curves keep to the copy both rows have
     import matplotlib
     matplotlib.use("Agg")
@@ -375,7 +380,7 @@ def test_runs_on_two_copies_of_the_data_get_a_row_each_and_the_gap_between_them(
     heads = tables.heads_table(tmp_path)
     assert list(heads["head"]) == ["FC", "FC + dropout", "GAP"] and list(heads["n"]) == [1, 0, 2]
     assert heads.loc[2, "protocol"] == "CPU budget, JPEG copy" and heads.loc[2, "ours (%)"] == "19.00 ± 0.14"
-    lossless["history"][0].pop("machine")
+    lossless["history"][0]["machine"] = "cpu (test), AVX2"  # now on the JPEG runs' machine
     results.write_record(lossless, tmp_path)
     assert findings.copy_effect("cifar10", tmp_path).endswith(
-        "Like for like on test, fp32: JPEG copy 19.00% (n=2), near-lossless copy 14.80% (n=1).")
+        "Like for like on test, AVX2, fp32: JPEG copy 19.00% (n=2), near-lossless copy 14.80% (n=1).")

@@ -263,12 +263,12 @@ def test_a_run_not_started_is_told_what_its_experiment_cost_before(tmp_path):
     results.write_record(rec, tmp_path)
     shorter = make_record("cifar10", seed=1, overrides={"epochs": 1})  # not the protocol: not a guide
     results.write_record(shorter, tmp_path)
-    assert results.earlier_runs("cifar10", tmp_path) == "seed 0 took 3.0 h on cpu (test), fp32"
+    assert results.earlier_runs("cifar10", tmp_path) == "seed 0 took 3.0 h on cpu (test), AVX2, fp32"
     assert results.earlier_runs("cifar10_aug", tmp_path) == ""
     jobs = reproduce(jobs=[("cifar10", 2), ("svhn", 0)], status_only=True, data_dir=tmp_path, cache_dir=tmp_path,
                      results_dir=tmp_path, log=lambda *_: None)
     assert [(j.status, j.note) for j in jobs] == [
-        ("left", "seed 0 took 3.0 h on cpu (test), fp32"),
+        ("left", "seed 0 took 3.0 h on cpu (test), AVX2, fp32"),
         ("left", "needs the official files in the data directory (or, with internet, "
                  "`nin-repro train --experiment svhn --download` fetches them)")]
 

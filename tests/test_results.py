@@ -9,7 +9,7 @@ from nin_repro.book import comparison
 def make_record(experiment="mnist", seed=0, error=0.5, **config):
     precision = config.get("train", {}).get("precision", "fp32")
     history = [{"epoch": 1, "lr": 0.05, "train_loss": 0.3, "train_error": 2.0, "test_loss": 0.1,
-                "test_error": error, "seconds": 50.0, "precision": precision}]
+                "test_error": error, "seconds": 50.0, "precision": precision, "machine": "cpu (test), AVX2"}]
     return {"experiment": experiment, "dataset": "mnist", "seed": seed, "test_error": error, "epochs": 1,
             "device": "cpu (test)", "threads": 2, "torch_version": "2.x", "git_commit": "abc",
             "wall_seconds": 60.0, "images_per_second": 1000.0, "config": {"overrides": {}, **config},
@@ -41,6 +41,7 @@ def test_truncated_json_names_the_file(tmp_path):
     (lambda r: r.update(seed="zero"), "field 'seed' has type str"),
     (lambda r: r.update(history=[]), "empty history"),
     (lambda r: r["history"][0].pop("test_error"), r"history\[0\] lacks \['test_error'\]"),
+    (lambda r: r["history"][0].pop("machine"), r"history\[0\] lacks \['machine'\]"),
     (lambda r: r.update(test_error=0.9), "differs from the last epoch"),
     (lambda r: r.update(test_error=140.0), "not a percentage"),
     # an untested epoch has neither test number; the last epoch of a finished run is always tested

@@ -435,8 +435,7 @@ def _epoch_split(record: dict) -> dict[str, float]:
     split in proportion to its epochs' seconds where it moved."""
     by_kind: dict[str, float] = {}
     for h in record["history"]:
-        machine = h.get("machine") or record.get("device", "") + " (instruction set not recorded)"
-        key = _kind(machine, h["precision"])
+        key = _kind(h["machine"], h["precision"])
         by_kind[key] = by_kind.get(key, 0.0) + h["seconds"]
     total = sum(by_kind.values()) or 1.0
     return {k: record["wall_seconds"] * s / total for k, s in by_kind.items()}
@@ -463,8 +462,7 @@ def compute_table(results_dir=None) -> pd.DataFrame:
                 row["runs"].add((record["experiment"], record["seed"],
                                  status if status in ("given up", "superseded") else ""))
             row["epochs"] += sum(1 for h in record["history"]
-                                 if _kind(h.get("machine") or record.get("device", "") +
-                                          " (instruction set not recorded)", h["precision"]) == kind)
+                                 if _kind(h["machine"], h["precision"]) == kind)
             row["machine-hours"] += seconds / 3600
             if threads is None or row["core-hours"] is None:  # a snapshot does not record its cores
                 row["core-hours"] = None
@@ -507,7 +505,7 @@ def totals(results_dir=None) -> dict:
             "core_hours": sum(r["wall_seconds"] * r["threads"] for r in recs) / 3600,
             "kinds": len(kinds),
             # the processors' names: one name covers CPUs of different instruction sets (AMD EPYC: AVX2 and AVX-512)
-            "cpus": sorted({k.split(",")[0].replace(" (instruction set not recorded)", "") for k in kinds})}
+            "cpus": sorted({k.split(",")[0] for k in kinds})}
 
 
 # The abstract --------------------------------------------------------------

@@ -13,10 +13,11 @@ Each chapter is two files in `notebooks/`:
 A test checks that every pair holds the same cells, so a page cannot ship
 with prose or code its source does not have.
 
-A chapter's first cells are the same in every notebook: its papermill
-parameters, checked here (`check_notebook_params`), and `retrain`, which
-trains the experiments the chapter shows (`chapters.CHAPTERS`) through
-the library.
+A chapter's first two code cells are its papermill parameters (the cell
+tagged `parameters`, the same in every chapter that trains) and one call,
+`CHAPTER = notebooks.setup("<name>", retrain, ...)`: it checks the
+parameters, sets the figures' style and, with `retrain=True`, trains the
+experiments the chapter shows (`chapters.CHAPTERS`) through the library.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from pathlib import Path
 
 from nin_repro import paths
 
-from .chapters import CHAPTERS
+from . import plots
+from .chapters import CHAPTERS, Chapter
 
 # jupytext and nbformat are imported where they are used: they come with the
 # book's extra dependencies (pyproject's [book]), which `nin-repro train` does
@@ -119,10 +121,27 @@ def check_notebook_params(retrain, epochs, seeds, device, subset) -> None:
         raise ValueError(f"subset must be a positive integer or None, got {subset!r}")
 
 
-def retrain(chapter: str, retrain: bool, *, seeds, device, epochs, subset, data_dir, results_dir) -> None:
-    """A chapter's `retrain` cell: with `retrain=True`, train each of its
-    CPU-budget experiments (`chapters.CHAPTERS[chapter].budget`) for each
-    seed, writing run records; else say that the page shows the committed ones."""
+def setup(chapter: str | None, retrain, epochs, seeds, device, data_dir, results_dir, subset) -> Chapter | None:
+    """A chapter's setup cell, given its papermill parameters: fail on a bad
+    one before anything runs, set the book's figure style, retrain the
+    chapter's CPU-budget rows if asked, and return what the chapter shows
+    (`chapters.CHAPTERS[chapter]`). `chapter=None`: a page whose figures
+    come from its own computation, which it runs itself; nothing is trained here."""
+    if chapter is not None and chapter not in CHAPTERS:
+        raise ValueError(f"no chapter {chapter!r} in chapters.CHAPTERS: pick one of {', '.join(CHAPTERS)}")
+    check_notebook_params(retrain, epochs, seeds, device, subset)
+    plots.book_style()
+    if chapter is None:
+        return None
+    retrain_chapter(chapter, retrain, seeds=seeds, device=device, epochs=epochs, subset=subset, data_dir=data_dir,
+                    results_dir=results_dir)
+    return CHAPTERS[chapter]
+
+
+def retrain_chapter(chapter: str, retrain: bool, *, seeds, device, epochs, subset, data_dir, results_dir) -> None:
+    """With `retrain=True`, train each CPU-budget experiment of the chapter
+    (`chapters.CHAPTERS[chapter].budget`) for each seed, writing run records;
+    else say that the page shows the committed ones."""
     if not retrain:
         print("retrain=False: showing the committed run records")
         return
