@@ -38,7 +38,7 @@ def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_pl
         m.setattr(reproduce_module, "time", clock)
         m.setattr(train_module, "time", clock)
         real_load = checkpoint.load
-        m.setattr(checkpoint, "load", lambda path: reads.append(path.name) or real_load(path))
+        m.setattr(checkpoint, "load", lambda path, *then: reads.append(path.name) or real_load(path, *then))
         first = reproduce(hours=1e-7, **{**tiny_plan, "log": said.append})
     # Once, after the run stopped: for the pace of the next run and the note alike.
     assert reads == ["t_rep_a__seed0__subset512.pt"]
