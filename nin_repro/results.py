@@ -325,7 +325,7 @@ def run_machines(record: dict) -> str:
     spans = _spans(record, lambda h: h["machine"])
     if len(spans) == 1:
         return spans[0][0]
-    return "; ".join(f"{m}: epochs {a}-{b}" for m, a, b in spans)
+    return "; ".join(f"{m}: {epoch_span(a, b)}" for m, a, b in spans)
 
 
 def where_spans(record: dict) -> list[tuple[str, str, int, int]]:
@@ -342,7 +342,12 @@ def run_where(record: dict) -> str:
     spans = where_spans(record)
     if len(spans) == 1:
         return f"{run_machines(record)}, {spans[0][1]}"
-    return "; ".join(f"{m}, {p}: epochs {a}-{b}" for m, p, a, b in spans)
+    return "; ".join(f"{m}, {p}: {epoch_span(a, b)}" for m, p, a, b in spans)
+
+
+def epoch_span(first: int, last: int) -> str:
+    """"epochs 1-175", or "epoch 176" for a stretch of one epoch."""
+    return f"epoch {first}" if first == last else f"epochs {first}-{last}"
 
 
 def protocol_changes(record: dict) -> list[str]:

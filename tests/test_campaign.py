@@ -80,7 +80,7 @@ def test_a_run_that_moved_shows_each_machine_and_precision(tmp_path):
     state["history"][1].update(machine="cpu (B), AVX2", precision="fp32")
     checkpoint.save(path, state)
     where = tables.full_length_table(tmp_path).loc[("cifar10_full", 0)]["where"]
-    assert where == "cpu (A), AVX512, bf16: epochs 1-1; cpu (B), AVX2, fp32: epochs 2-2"
+    assert where == "cpu (A), AVX512, bf16: epoch 1; cpu (B), AVX2, fp32: epoch 2"
     # the curve shades each stretch by its kind, one legend entry per kind, so a step can be set
     # against a change of precision; back on the first kind, the same shade and no second entry
     state["history"].append({**state["history"][0], "epoch": 3})

@@ -24,8 +24,8 @@ def test_run_machines_names_each_kind_of_machine_a_resumed_run_used():
     for h, m in zip(rec["history"], ["cpu (X), instruction set not recorded", "cpu (X), AVX2", "cpu (X), AVX2",
                                      "cpu (X), AVX512"]):
         h["machine"] = m
-    assert results.run_machines(rec) == ("cpu (X), instruction set not recorded: epochs 1-1; "
-                                        "cpu (X), AVX2: epochs 2-3; cpu (X), AVX512: epochs 4-4")
+    assert results.run_machines(rec) == ("cpu (X), instruction set not recorded: epoch 1; "
+                                        "cpu (X), AVX2: epochs 2-3; cpu (X), AVX512: epoch 4")
     results.validate(rec, "test")
     for h in rec["history"]:
         h["machine"] = "cpu (X), AVX2"
