@@ -20,18 +20,24 @@ few percent can be told from the machine's drift (`run_levers`).
 from __future__ import annotations
 
 import json
+import os
 import platform
 import resource
+import subprocess
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.data import DataLoader, Dataset
 
-from . import paths
+from . import data, paths, preprocess
 from .atomic import atomic_write_text
-from .device import apply_cpu_settings, cpu_name, set_malloc_tuning
+from .device import apply_cpu_settings, bf16_is_native, cpu_name, resolve_precision, set_malloc_tuning
 from .loader import TensorLoader
 from .model import BitDropout, MlpConv, NiN, ModelConfig, count_macs
+from .train import git_commit
 
 STEP_FLOP_PER_MAC = 6  # forward (2 flop per MAC) + backward (twice the forward)
 
@@ -106,8 +112,7 @@ def _with_levers(model: NiN, dropout: str = "bits", relu_inplace: bool | None = 
 
 def _baseline_batches(images, labels, batch: int):
     """torchvision transforms on each image, a DataLoader collating them."""
-    import torchvision.transforms.v2 as T
-    from torch.utils.data import DataLoader, Dataset
+    import torchvision.transforms.v2 as T  # the baseline's alone: importing torchvision costs each command a second
 
     tf = T.Compose([T.ToImage(), T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(),
                     T.ToDtype(torch.float32, scale=True), T.Normalize([0.49, 0.48, 0.45], [0.25, 0.24, 0.26])])
@@ -133,10 +138,6 @@ def profile_step(x, y, batch: int = 128, steps: int = 6, warmup: int = 2, precis
     """Where the library's training step spends its time (torch.profiler):
     the top operators' shares, and each convolution's forward and backward
     time and TFLOP/s (the same shapes summed: two 192->192 1x1 layers share one)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    from .device import resolve_precision
-
     precision = resolve_precision(precision or "auto", torch.device("cpu"))  # as onednn_kernels
     torch.manual_seed(0)
     model = NiN(ModelConfig()).to(memory_format=torch.channels_last)
@@ -194,8 +195,6 @@ ONEDNN_MARK = "nin_repro: timed step"
 def _onednn_probe(batch: int = 128, steps: int = 3, precision: str = "bf16") -> None:
     """Run in a child process with ONEDNN_VERBOSE=1: a few library steps on
     random data, with a marker line before the last one."""
-    import sys
-
     apply_cpu_settings()
     torch.manual_seed(0)
     model = NiN(ModelConfig()).to(memory_format=torch.channels_last)
@@ -230,12 +229,6 @@ def parse_onednn_verbose(text: str) -> list[dict]:
 def onednn_kernels(batch: int = 128, precision: str | None = None) -> list[dict]:
     """Which oneDNN kernels the library's step runs on this CPU, and their time
     (in the precision the library picks here, unless told another)."""
-    import os
-    import subprocess
-    import sys
-
-    from .device import resolve_precision
-
     precision = resolve_precision(precision or "auto", torch.device("cpu"))
 
     env = {**os.environ, "ONEDNN_VERBOSE": "1"}
@@ -282,8 +275,6 @@ def _bench_inputs(data_dir=None, cache_dir=None):
     (the baseline's input) and as one normalised float tensor (the
     library's): enough for every row's steps; the pipeline's cost per image
     does not depend on how many there are."""
-    from . import data, preprocess
-
     splits = data.load("cifar10", data_dir, cache_dir)
     images, labels = splits.train_images[:4096], splits.train_labels[:4096]
     x = preprocess.to_float_nchw(images)
@@ -293,9 +284,6 @@ def _bench_inputs(data_dir=None, cache_dir=None):
 def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, results_dir=None,
               configs: list[str] | None = None, profile: bool = True, row_seconds: float | None = 45.0,
               log=print) -> dict:
-    from .device import bf16_is_native, resolve_precision
-    from .train import git_commit
-
     cpu = torch.device("cpu")
     precision = resolve_precision("auto", cpu)
     all_configs = bench_configs(precision)
@@ -380,9 +368,6 @@ def run_levers(levers: list[str] | None = None, rounds: int = 6, steps: int = 4,
     on both sides alike; rows measured one after the other, as `run_bench`'s,
     differ by several percent between runs. Writes
     results/bench/levers_<time>.json and returns it."""
-    from .device import bf16_is_native, resolve_precision
-    from .train import git_commit
-
     chosen = [k for k in SIDE_BY_SIDE if not levers or any(w.lower() in k.lower() for w in levers)]
     if not chosen:
         raise ValueError(f"no lever matches {levers}; the levers are: {'; '.join(SIDE_BY_SIDE)}")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
+from PIL import Image, __version__, features
 
 from . import paths
 from .atomic import atomic_path
@@ -121,8 +122,6 @@ CACHE_KEYS = ("train_images", "train_labels", "test_images", "test_labels", "cla
 def _decode_one(encoded: np.ndarray, offsets: np.ndarray, i: int, channels: int, where: Path,
                 split: str) -> np.ndarray:
     """Image `i` of a packed split, H x W x `channels` uint8."""
-    from PIL import Image
-
     try:
         img = Image.open(io.BytesIO(encoded[offsets[i]:offsets[i + 1]].tobytes()))
         arr = np.asarray(img.convert("L" if channels == 1 else "RGB"))
@@ -197,8 +196,6 @@ def _check_encoding(raw: dict, path: Path) -> None:
     if encoding not in ENCODINGS:
         raise DataError(f"{path}: its images are encoded as {encoding!r}, none of {', '.join(ENCODINGS)}; "
                         "it is not a packed dataset of this project: copy it again.")
-    from PIL import __version__, features
-
     if ENCODINGS[encoding] and not features.check(ENCODINGS[encoding]):
         raise DataError(f"{path} holds {encoding.upper()} images, but this Pillow ({__version__}) was built "
                         f"without {encoding.upper()} support: install a Pillow wheel that has it "
@@ -388,7 +385,7 @@ SVHN_VALID_PER_CLASS = {"train": 400, "extra": 200}
 
 def download_official(name: str, root: Path) -> None:
     """Fetch the official files with torchvision (needs internet)."""
-    import torchvision
+    import torchvision  # only to download: importing it costs every command a second
 
     s = spec(name)
     cls = getattr(torchvision.datasets, s.torchvision_class)
@@ -419,7 +416,7 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def _read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    from scipy.io import loadmat
+    from scipy.io import loadmat  # SVHN's .mat files alone need scipy
 
     mat = loadmat(path)
     x = np.ascontiguousarray(mat["X"].transpose(3, 0, 1, 2))  # 32 x 32 x 3 x N -> N x 32 x 32 x 3

@@ -12,8 +12,11 @@ import torch
 from . import checkpoint, paths, results
 from .experiments import get as get_experiment
 from .loader import TensorLoader
+from .device import bf16_is_native, resolve_precision
 from .model import ModelConfig, NiN
+from .preprocess import load_test_inputs
 from .run_config import run_overrides
+from .train import evaluate
 
 
 def evaluation_precision(recorded: str, asked: str | None = None) -> tuple[str, str]:
@@ -22,8 +25,6 @@ def evaluation_precision(recorded: str, asked: str | None = None) -> tuple[str, 
     evaluated in (or `asked`), except a recorded bf16 on a CPU that only
     emulates it, where fp32 answers in a minute and emulated bf16 takes
     about 13 times as long (see `device.bf16_is_native`)."""
-    from .device import bf16_is_native, resolve_precision
-
     cpu = torch.device("cpu")
     if asked is not None:
         return resolve_precision(asked, cpu), ""
@@ -38,9 +39,6 @@ def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, 
     `subset` images, if given) from its weights file, in the precision its
     last epoch was evaluated in (unless told another; see
     `evaluation_precision`), with the record's error beside it."""
-    from .preprocess import load_test_inputs
-    from .train import evaluate
-
     exp = get_experiment(experiment)
     name = results.run_name(experiment, seed, run_overrides(exp, subset=subset))
     record_path = results.record_path(name, results_dir)

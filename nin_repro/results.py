@@ -128,8 +128,6 @@ def _setting_types(cls) -> dict:
     `ModelConfig`) may have in a record, from its default (a setting without
     one, `epochs`, is an int): a float setting takes an int too; a tuple one,
     a list (of numbers); one whose default is None, a list or null."""
-    from dataclasses import MISSING, fields
-
     kinds = {}
     for f in fields(cls):
         default = f.default
@@ -148,9 +146,6 @@ def _validate_settings(config: dict, where: str) -> None:
     """The settings of `config.train` and `config.model` that this code has
     (others, of settings it no longer has, are not read), each of its type:
     an epoch count that is a string would read as another protocol's."""
-    from .experiments import TrainConfig
-    from .model import ModelConfig
-
     for part, cls in (("train", TrainConfig), ("model", ModelConfig)):
         settings = config.get(part)
         if not isinstance(settings, dict):

@@ -41,7 +41,7 @@ from .chapters import BOOK_PLAN, CHAPTERS, run_id_words, run_words
 from .display import printed_cut, short_where, shown
 from .figure5 import load_confidence_maps, map_claim
 from .paper import CAFFE_ZOO_PARAMETERS, PAPER_ERRORS
-from .tables import mean_std
+from .tables import copy_rows, mean_std
 
 # "Reproduced" for an error claim: ours <= the paper's + the tolerance, where
 # the tolerance is the larger of two standard deviations over our seeds and
@@ -568,8 +568,6 @@ def abstract(results_dir=None) -> str:
     numbers beside the paper's (a lower error is better), what went against
     the paper, and the verdicts. Every number is read from the records, the
     model code or the data copies' description (`results`)."""
-    from .tables import copy_rows
-
     records = results.read_records(results_dir)
     t = totals(results_dir)
     vs = {v.claim.key: v for v in verdicts(results_dir)}

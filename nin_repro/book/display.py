@@ -32,14 +32,14 @@ def md_table(df: pd.DataFrame, index: bool = True) -> str:
 
 def table(df: pd.DataFrame, index: bool = True):
     """Show a DataFrame as a Markdown table in a notebook."""
-    from IPython.display import Markdown
+    from IPython.display import Markdown  # Jupyter's packages come with the book's extras, not the base install
 
     return Markdown(md_table(df, index))
 
 
 def text(markdown: str):
     """Show Markdown (a sentence, a list) in a notebook."""
-    from IPython.display import Markdown
+    from IPython.display import Markdown  # Jupyter's packages come with the book's extras, not the base install
 
     return Markdown(markdown)
 
@@ -80,12 +80,12 @@ def short_where(text: str) -> str:
 def show_text(markdown: str) -> None:
     """Display Markdown now (inside an `if` branch, where a notebook does not
     show the value of an expression)."""
-    from IPython.display import display
+    from IPython.display import display  # Jupyter's packages come with the book's extras, not the base install
 
     display(text(markdown))
 
 
 def show_table(df: pd.DataFrame, index: bool = True) -> None:
-    from IPython.display import display
+    from IPython.display import display  # Jupyter's packages come with the book's extras, not the base install
 
     display(table(df, index))

@@ -17,10 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nin_repro import paths
+from nin_repro import checkpoint, paths, results
 from nin_repro.atomic import atomic_path
+from nin_repro.data import load
+from nin_repro.experiments import FULL_EPOCHS
 from nin_repro.experiments import get as get_experiment
 from nin_repro.model import ModelConfig, NiN
+from nin_repro.preprocess import load_test_inputs
 
 SAMPLE_SEED = 0
 
@@ -35,8 +38,6 @@ def _record_and_checkpoint(run_name: str, cache_dir=None, results_dir=None) -> t
     snapshot), counted for a finished run only if it holds the run's last
     epoch (else None: that run's net is its committed weights, if any). A
     corrupt checkpoint raises CheckpointError."""
-    from nin_repro import checkpoint, results
-
     record_path = results.record_path(run_name, results_dir)
     record = results.read_record(record_path) if record_path.exists() else None
     found = checkpoint.newest(run_name, cache_dir, results_dir)
@@ -50,8 +51,6 @@ def _trained_net(run_name: str, cache_dir=None, results_dir=None) -> tuple[dict,
     newest of its checkpoints (the cache's, or the snapshot in the repository
     of a run in progress), else, for a finished run, its committed weights. A
     finished run's checkpoint counts only if it holds the run's last epoch."""
-    from nin_repro import checkpoint
-
     record, state = _record_and_checkpoint(run_name, cache_dir, results_dir)
     if state is not None:
         return state["config"], state["model"], int(state["epoch"]), state["history"]
@@ -69,9 +68,6 @@ def figure_source(run_names: list[str], cache_dir=None, results_dir=None) -> tup
     it trains); else the first finished shorter run with a trained net. None
     when none has a net. A corrupt checkpoint disqualifies its run here
     (training reports it)."""
-    from nin_repro import checkpoint
-    from nin_repro.experiments import FULL_EPOCHS
-
     finished_full, in_progress, finished_short = [], [], []
     for name in run_names:
         try:
@@ -119,9 +115,6 @@ def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, result
     randomly drawn misclassified ones until at least `n_wrong` are wrong, and
     the whole-test-set statistics of `map_statistics`, from the trained net of
     `run_name` (e.g. "cifar10__seed0")."""
-    from nin_repro.data import load
-    from nin_repro.preprocess import load_test_inputs
-
     config, state, epoch, history = _trained_net(run_name, cache_dir, results_dir)
     # The run's own test of this very net, where it tested this epoch: in its
     # epoch's precision, beside the fp32 evaluation below. Only where it tested

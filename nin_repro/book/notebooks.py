@@ -57,7 +57,7 @@ def read_source(path: str | Path):
     """The notebook a chapter's .md describes, ready to execute: cells with
     stable ids (`<name>-<i>`, so re-rendered notebooks diff small), the
     kernel, and the jupytext pairing in its metadata."""
-    import jupytext
+    import jupytext  # Jupyter's packages come with the book's extras, not the base install
 
     md = markdown_twin(path)
     nb = jupytext.read(md, fmt="md:myst")
@@ -76,7 +76,7 @@ def read_source(path: str | Path):
 def notebook_to_execute(path: str | Path):
     """What `nin-repro render` executes for `path`: the cells of its .md
     twin where there is one, else the .ipynb itself."""
-    import nbformat
+    import nbformat  # Jupyter's packages come with the book's extras, not the base install
 
     if markdown_twin(path).is_file():
         return read_source(path)
@@ -91,7 +91,7 @@ def cells(nb) -> list[tuple]:
 def out_of_sync(folder: str | Path = FOLDER) -> list[str]:
     """The chapters whose .ipynb does not hold the cells of their .md (or
     lacks one of the two files), each with what to run."""
-    import nbformat
+    import nbformat  # Jupyter's packages come with the book's extras, not the base install
 
     problems = []
     for ipynb in chapters(folder):

@@ -19,7 +19,7 @@ def render(notebooks: list[str | Path] | None = None, timeout: int = 600, log=pr
     kernels read it from NIN_RESULTS, as their `results_dir=None` parameter does."""
     # The book's extra dependencies (pyproject's [book]): only rendering needs them.
     import nbformat
-    from nbclient import NotebookClient
+    from nbclient import NotebookClient  # Jupyter's packages come with the book's extras, not the base install
 
     # A malformed record would fail in a kernel, as a long traceback: name it here, before a notebook runs.
     folder = results.existing_results_dir(results_dir)

@@ -15,7 +15,7 @@ from nin_repro.experiments import EXPERIMENTS, TrainConfig
 from nin_repro.model import NiN, count_macs, count_parameters
 
 from . import comparison, progress
-from .chapters import BOOK_PLAN, CHAPTERS
+from .chapters import BOOK_PLAN, CHAPTERS, DATASET_WORDS
 from .display import short_where
 from .paper import AUTHOR_CIFAR10_MILESTONES, LATER_REPRODUCTIONS, PAPER_ERRORS
 
@@ -387,8 +387,6 @@ def sizes_table(names: list[str] | None = None) -> pd.DataFrame:
     """Parameters and multiply-accumulates of each distinct net of the named
     experiments (every experiment by default), one row per net, with the
     protocols that train it; each mlpconv block's widths in a column of its own."""
-
-    from .chapters import DATASET_WORDS
 
     nets: dict[tuple, dict] = {}
     for name in names or list(EXPERIMENTS):
