@@ -10,7 +10,7 @@ import pytest
 from nin_repro import experiments, results
 from nin_repro.book import chapters, claims
 from nin_repro.book.display import md_table
-from test_campaign import snapshot
+from test_progress import snapshot
 from test_results import make_record
 
 

@@ -61,7 +61,7 @@ def test_short_where_keeps_what_tells_machines_apart():
 
 
 def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
-    from test_campaign import snapshot
+    from test_progress import snapshot
 
     results.write_record(make_record(experiment="mnist", error=0.8), tmp_path)
     table = tables.results_table(["mnist_full", "mnist", "svhn"], tmp_path)
@@ -274,7 +274,7 @@ def test_reproductions_place_ours_among_the_paper_and_later_runs_lowest_first(tm
 
 def test_runs_left_are_the_planned_runs_without_a_protocol_record_with_what_the_done_ones_cost(tmp_path):
     from nin_repro.book.chapters import BOOK_PLAN
-    from test_campaign import snapshot
+    from test_progress import snapshot
 
     assert len(tables.runs_left_table(tmp_path)) == len(BOOK_PLAN)
     done = make_record(experiment="cifar10", seed=0, error=18.9, train={"precision": "bf16"})

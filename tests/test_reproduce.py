@@ -370,7 +370,7 @@ def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_tabl
 def test_a_redo_of_an_earlier_protocols_run_under_way_resumes_and_keeps_the_old_record(tiny_plan, tmp_path,
                                                                                         monkeypatch):
     from nin_repro.book import reproduce as reproduce_module
-    from test_campaign import snapshot
+    from test_progress import snapshot
 
     exp = experiments.EXPERIMENTS["t_rep_a"]
     old = {**exp.train.to_dict(), "warmup_epochs": exp.train.warmup_epochs + 1}

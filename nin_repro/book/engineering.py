@@ -14,8 +14,8 @@ from nin_repro.experiments import EXPERIMENTS
 
 from .chapters import CHAPTERS
 from .display import short_where
+from .tables import NOT_RUN
 
-NOT_RUN = "not run yet"
 
 # Time to accuracy: the test errors each recipe is timed to, per dataset
 # (CIFAR-10: on the way to the paper's 8.81%; MNIST: 1% and near the paper's 0.47%).
