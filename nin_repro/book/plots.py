@@ -334,8 +334,8 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
     return ax
 
 
-MAPS_PER_ROW = 5  # ten maps in two rows, so that each map is drawn about 100 px wide on the page
-MAP_INCHES = 1.0  # at the book's 100 dpi: 100 px a map
+MAPS_PER_ROW = 5  # ten maps in two rows of five: about 76 px a map on the page (at the book's 100 dpi)
+MAP_INCHES = 1.0  # a map's cell, margins and colour bar included
 
 
 def plot_confidence_maps(fig_data: dict):
