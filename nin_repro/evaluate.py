@@ -9,10 +9,9 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, paths, results
+from . import checkpoint, device, paths, results  # device's functions looked up on call: tests stand in for them
 from .experiments import get as get_experiment
 from .loader import TensorLoader
-from .device import bf16_is_native, resolve_precision
 from .model import ModelConfig, NiN
 from .preprocess import load_test_inputs
 from .run_config import run_overrides
@@ -27,10 +26,10 @@ def evaluation_precision(recorded: str, asked: str | None = None) -> tuple[str, 
     about 13 times as long (see `device.bf16_is_native`)."""
     cpu = torch.device("cpu")
     if asked is not None:
-        return resolve_precision(asked, cpu), ""
-    if recorded == "bf16" and not bf16_is_native(cpu):
+        return device.resolve_precision(asked, cpu), ""
+    if recorded == "bf16" and not device.bf16_is_native(cpu):
         return "fp32", "fp32, as this CPU only emulates the bf16 the run was tested in"
-    return resolve_precision(recorded, cpu), ""
+    return device.resolve_precision(recorded, cpu), ""
 
 
 def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, results_dir=None,
