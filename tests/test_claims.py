@@ -140,7 +140,8 @@ def test_comparisons_weigh_the_gap_against_the_noise(tmp_path):
     results.write_record(record("cifar10_nodropout", 0, [19.6, 19.1], lr=0.0005), tmp_path)
     v = by_key(tmp_path)["figure4"]
     assert v.verdict == "inconclusive at this budget"
-    assert v.ours == ("CPU budget (30 epochs): 1.0% (19.10% without, 18.90% with; noise up to 0.50 points): "
+    assert v.ours == ("CPU budget (30 epochs): a 1.0% cut, 0.200 points (no dropout 19.10%, dropout 18.90%); "
+                      "each run's last 2 test errors span 0.50 and 0.40 points; n=1 each: "
                       "the difference is within the noise")
     # at full length, a cut of more than 20% beyond the noise reproduces it
     results.write_record(record("cifar10_full", 0, [10.6, 10.5], lr=0.001), tmp_path)
@@ -153,6 +154,35 @@ def test_comparisons_weigh_the_gap_against_the_noise(tmp_path):
     assert by_key(tmp_path)["table5"].verdict == "reproduced"
     results.write_record(record("cifar10_fc_full", 0, [10.7, 10.6], lr=0.001), tmp_path)  # FC beats FC + dropout
     assert by_key(tmp_path)["table5"].verdict == "not reproduced"
+
+
+def test_full_length_comparisons_give_each_gap_beside_every_runs_spread_and_the_seeds(tmp_path):
+    # 12 epochs at the final rate: the spread is the range of the last 10 test errors only
+    def last_ten(first, errors):
+        return [first, first] + errors
+
+    results.write_record(record("cifar10_full", 0, last_ten(9.0, [10.1, 10.2] * 5), lr=0.001), tmp_path)
+    results.write_record(record("cifar10_nodropout_full", 0, last_ten(20.0, [13.4, 13.7] * 5), lr=0.001), tmp_path)
+    v = by_key(tmp_path)["figure4"]
+    assert (v.verdict, v.decided_by) == ("reproduced", "full length")
+    assert v.ours == ("full length: a 25.5% cut, 3.50 points (no dropout 13.70%, dropout 10.20%); each run's last 10 "
+                      "test errors span 0.30 and 0.10 points; n=1 each")
+    assert v.headline == ("a 25.5% cut, 3.50 points (no dropout 13.70%, dropout 10.20%); last-10 spreads 0.30 and "
+                          "0.10 points; n=1 each")
+    # dropout raising the error beyond the noise: a rise, not reproduced
+    results.write_record(record("cifar10_nodropout_full", 0, last_ten(20.0, [9.0, 9.1] * 5), lr=0.001), tmp_path)
+    v = by_key(tmp_path)["figure4"]
+    assert v.verdict == "not reproduced"
+    assert v.headline.startswith("a 12.1% rise, 1.10 points (no dropout 9.10%, dropout 10.20%)")
+    # Table 5: the heads in order, each gap, each run's spread, and the seeds (a second GAP seed: n differs)
+    results.write_record(record("cifar10_fc_dropout_full", 0, last_ten(9.0, [11.0, 11.4] * 5), lr=0.001), tmp_path)
+    results.write_record(record("cifar10_fc_full", 0, last_ten(9.0, [12.0, 12.9] * 5), lr=0.001), tmp_path)
+    results.write_record(record("cifar10_full", 1, last_ten(9.0, [10.3, 10.4] * 5), lr=0.001), tmp_path)
+    v = by_key(tmp_path)["table5"]
+    assert v.verdict == "reproduced"
+    assert v.ours == ("full length: GAP 10.30% < FC + dropout 11.40% < FC 12.90%; gaps of 1.10 and 1.50 points; "
+                      "each run's last 10 test errors span 0.10, 0.40 and 0.90 points; n=2, 1, 1; "
+                      "seed std 0.14, -, -")
 
 
 def test_a_comparison_names_its_full_length_rows_that_finished_before_the_others(tmp_path):
@@ -183,7 +213,9 @@ def test_budget_comparisons_decide_neither_way_and_say_which_way_they_went(tmp_p
         results.write_record(record(name, 0, [err, err], lr=0.0005), tmp_path)
     v = by_key(tmp_path)["table5"]
     assert (v.verdict, v.decided_by) == ("inconclusive at this budget", "CPU budget")
-    assert v.ours.endswith("(noise up to 0.00 points): the opposite of the paper's direction, beyond the noise")
+    assert v.ours.endswith("FC 18.00% < FC + dropout 18.60% < GAP 19.00%; gaps of 0.600 and 0.400 points; each "
+                           "run's last 2 test errors span 0.00, 0.00 and 0.00 points; n=1 each: the opposite of "
+                           "the paper's direction, beyond the noise")
     # the paper's order at the budget is no confirmation either
     for name, err in (("cifar10", 18.0), ("cifar10_fc_dropout", 18.6), ("cifar10_fc", 19.0)):
         results.write_record(record(name, 0, [err, err], lr=0.0005), tmp_path)

@@ -29,6 +29,7 @@ rows decided.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -38,7 +39,7 @@ from nin_repro.model import NiN, count_parameters
 
 from . import comparison, progress
 from .chapters import BOOK_PLAN, CHAPTERS, run_id_words, run_words
-from .display import printed_cut, short_where, shown
+from .display import points_text, printed_cut, short_where, shown
 from .figure5 import load_confidence_maps, map_claim
 from .paper import CAFFE_ZOO_PARAMETERS, PAPER_ERRORS
 from .tables import copy_rows, mean_std
@@ -54,7 +55,7 @@ TOLERANCE_FLOOR_RELATIVE = 0.05
 # The noise of one row, for claims that compare rows: the larger of the
 # standard deviation over its seeds and the range of each run's test error
 # over its last epochs at the final learning rate (at most this many).
-NOISE_EPOCHS = 5
+NOISE_EPOCHS = 10
 
 # Figure 5: reproduced when the true class's map holds the strongest single
 # response in more than this percentage of the test images.
@@ -91,9 +92,14 @@ def last_epochs(record_or_run: dict) -> list[dict]:
     return tail[::-1]
 
 
+def last_test_errors(record: dict) -> list[float]:
+    """A run's test errors over its last epochs at the final rate."""
+    return [h["test_error"] for h in results.tested(last_epochs(record))]
+
+
 def epoch_spread(record: dict) -> float:
     """The range of a run's test error over its last epochs at the final rate."""
-    errors = [h["test_error"] for h in results.tested(last_epochs(record))]
+    errors = last_test_errors(record)
     return max(errors) - min(errors)
 
 
@@ -159,7 +165,8 @@ def _progress(names: tuple[str, ...], results_dir) -> list[str]:
     out = []
     for (exp, seed), run in sorted(progress.protocol_in_progress(results_dir).items()):
         if exp in names:
-            out.append(f"{run_words(exp, dataset=True)}, seed {seed}: {results.error_so_far(run['history'])} at epoch {run['epoch']} "
+            out.append(f"{run_words(exp, dataset=True)}, seed {seed}: {results.error_so_far(run['history'])} "
+                       f"at epoch {run['epoch']} "
                        f"of {run['epochs']}{_recent_range(run['history'])}")
     return out
 
@@ -187,7 +194,7 @@ def _recent_range(history: list[dict]) -> str:
 def _full_length_so_far(names: tuple[str, ...], results_dir) -> str:
     """The first run of `names` in progress, for the abstract's one line:
     "11.98% at full length after epoch 60 of 260 (still training, now at epoch
-    62; 11.98-15.02% over its last 5 tests)"."""
+    62; 11.98-15.02% over its last 10 tests)"."""
     run = next(run for (exp, _), run in sorted(progress.protocol_in_progress(results_dir).items())
                if exp in names)
     last = results.last_tested(run["history"])
@@ -252,32 +259,74 @@ def _error_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
     return Verdict(claim, "not run", "not run yet", "")
 
 
-def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> tuple[str, str]:
-    """(outcome, evidence text) for an order or cut claim. The outcome is
+def _spans(row: dict) -> tuple[float, int]:
+    """(points, tests): the widest range of a row's runs' test error over
+    their last epochs at the final rate, and the fewest tests such a window holds."""
+    return max(epoch_spread(r) for r in row["runs"]), min(len(last_test_errors(r)) for r in row["runs"])
+
+
+def _seed_words(rows: dict, names) -> str:
+    """"n=1 each", or each row's n where they differ; with the seed standard
+    deviations where a row has more than one seed."""
+    ns = [rows[n]["n"] for n in names]
+    said = f"n={ns[0]} each" if len(set(ns)) == 1 else "n=" + ", ".join(str(n) for n in ns)
+    stds = [rows[n]["ours_std"] for n in names]
+    return said + ("" if all(s is None for s in stds) else
+                   "; seed std " + ", ".join("-" if s is None else f"{s:.2f}" for s in stds))
+
+
+class Compared(NamedTuple):
+    outcome: str    # "holds", "reversed", "smaller" or "within the noise"
+    summary: str    # the order or the cut: "GAP 10.10% < FC 12.30%", "a 25.4% cut, 3.43 points (...)"
+    detail: str     # every gap beside the spread of each run it rests on, and the seeds
+    short: str      # the spreads and seeds in a few words, for the one-page summary
+
+
+def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> Compared:
+    """An order or cut claim weighed against the noise. The outcome is
     "holds" (the paper's order, or a cut of more than 20%, beyond the noise),
     "reversed" (the opposite order, or dropout raising the error, beyond the
     noise), "smaller" (a cut beyond the noise but of 20% or less) or "within
-    the noise"."""
+    the noise". The words give each difference with the spread of every run
+    it rests on (the range of its last test errors at the final rate) and
+    the number of seeds, so that one seed reads as one seed."""
     means = {n: shown(rows[n]["ours_mean"]) for n in names}  # as printed, so printed gaps add up
     noise = {n: row_noise(rows[n]) for n in names}
+    spans = {n: _spans(rows[n]) for n in names}
+    labels = CHAPTERS[claim.chapter].labels
+
+    def spreads(printed) -> tuple[str, str]:
+        tests = sorted({spans[n][1] for n in printed})
+        widths = _words([f"{spans[n][0]:.2f}" for n in printed])
+        window = "-".join(str(t) for t in dict.fromkeys((tests[0], tests[-1])))
+        seeds = _seed_words(rows, printed)
+        if tests[-1] == 1:  # a run tested once at its final rate has no spread to give
+            return f"one test each at the final rate, so no spread; {seeds}", f"no spread; {seeds}"
+        return (f"each run's last {window} test errors span {widths} points; {seeds}",
+                f"last-{window} spreads {widths} points; {seeds}")
+
     if claim.kind == "order":
-        labels = CHAPTERS[claim.chapter].labels
-        text = " < ".join(f"{labels[n]} {means[n]:.2f}%" for n in sorted(names, key=means.get))
-        gaps = [(means[b] - means[a], max(noise[a], noise[b])) for a, b in zip(names, names[1:])]
-        if all(gap > noise_ab for gap, noise_ab in gaps):
+        ranked = sorted(names, key=means.get)
+        paper_gaps = [(means[b] - means[a], max(noise[a], noise[b])) for a, b in zip(names, names[1:])]
+        if all(gap > noise_ab for gap, noise_ab in paper_gaps):
             outcome = "holds"
-        elif any(-gap > noise_ab for gap, noise_ab in gaps):
+        elif any(-gap > noise_ab for gap, noise_ab in paper_gaps):
             outcome = "reversed"
         else:
             outcome = "within the noise"
-        return outcome, f"{text} (noise up to {max(noise.values()):.2f} points)"
+        gaps = _words([points_text(means[b] - means[a]) for a, b in zip(ranked, ranked[1:])])
+        detail, short = spreads(ranked)
+        return Compared(outcome, " < ".join(f"{labels[n]} {means[n]:.2f}%" for n in ranked),
+                        f"gaps of {gaps} points; {detail}", short)
     with_d, without = names
     gap, cut = printed_cut(rows[without]["ours_mean"], rows[with_d]["ours_mean"])  # from the unrounded means
     beyond = max(noise.values())
     outcome = ("holds" if cut > 20 and gap > beyond else "smaller" if gap > beyond
                else "reversed" if -gap > beyond else "within the noise")
-    return outcome, (f"{cut:.1f}% ({means[without]:.2f}% without, {means[with_d]:.2f}% with; noise up to "
-                     f"{beyond:.2f} points)")
+    change = f"a {cut:.1f}% cut" if gap >= 0 else f"a {-cut:.1f}% rise"
+    detail, short = spreads((without, with_d))
+    return Compared(outcome, f"{change}, {points_text(abs(gap))} points ({labels[without]} {means[without]:.2f}%, "
+                             f"{labels[with_d]} {means[with_d]:.2f}%)", detail, short)
 
 
 # How a comparison at the CPU budget came out, in words (it decides nothing).
@@ -317,15 +366,15 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
     # rows compared with each other rest on the same copy of the data
     full, budget = (comparison.compared_rows(records, names) for names in (claim.full, claim.budget))
     if all(r["n"] for r in full.values()):
-        outcome, text = _compare(claim, claim.full, full)
-        return Verdict(claim, "reproduced" if outcome == "holds" else "not reproduced", f"full length: {text}",
-                       "full length", text)
+        c = _compare(claim, claim.full, full)
+        return Verdict(claim, "reproduced" if c.outcome == "holds" else "not reproduced",
+                       f"full length: {c.summary}; {c.detail}", "full length", f"{c.summary}; {c.short}")
     running = _in_progress_verdict(claim.full, results_dir)
     budget_text = budget_short = ""
     if all(r["n"] for r in budget.values()):
-        outcome, text = _compare(claim, claim.budget, budget)
-        budget_text = f"CPU budget ({CIFAR_EPOCHS} epochs): {text}: {_BUDGET_OUTCOME[outcome]}"
-        budget_short = f"at {CIFAR_EPOCHS} epochs: {_BUDGET_OUTCOME[outcome]}"
+        c = _compare(claim, claim.budget, budget)
+        budget_text = f"CPU budget ({CIFAR_EPOCHS} epochs): {c.summary}; {c.detail}: {_BUDGET_OUTCOME[c.outcome]}"
+        budget_short = f"at {CIFAR_EPOCHS} epochs: {_BUDGET_OUTCOME[c.outcome]}"
     finished = _finished_rows(claim, full)
     if running:
         same = _same_epoch(claim, results_dir)
@@ -349,7 +398,8 @@ def _maps_verdict(claim: Claim, results_dir) -> Verdict:
                                          "finished run has left them yet" + shown, "")
     epoch, epochs = int(data["epoch"]), int(data["epochs"])
     if epoch < epochs:  # drawn from a run still training: its net, at the epoch it had reached
-        ours = (f"{run_id_words(str(data['run']))} at epoch {epoch} of {epochs} ({float(data['test_error']):.2f}% test error): the "
+        ours = (f"{run_id_words(str(data['run']))} at epoch {epoch} of {epochs} "
+                f"({float(data['test_error']):.2f}% test error): the "
                 f"true class's map holds the strongest response in {check['true_peak']:.1f}% of the "
                 f"{check['n']:,} test images")
         return Verdict(claim, f"in progress (epoch {epoch} of {epochs})", ours,
@@ -526,9 +576,11 @@ def full_length_status(results_dir=None) -> str:
         if state == "finished":
             finished.setdefault(name, []).append((seed, run["test_error"]))
         elif state == "in progress":
-            running.append(f"{run_words(name, dataset=True)}, seed {seed}, is at epoch {run['epoch']} of {run['epochs']} "
+            running.append(f"{run_words(name, dataset=True)}, seed {seed}, "
+                           f"is at epoch {run['epoch']} of {run['epochs']} "
                            f"({results.error_so_far(run['history'], brackets=False, prefix='so far ')})")
-    parts = [f"{run_words(name, dataset=True)}, seed{'s' if len(done) > 1 else ''} {_words([s for s, _ in done])} finished at "
+    parts = [f"{run_words(name, dataset=True)}, seed{'s' if len(done) > 1 else ''} {_words([s for s, _ in done])} "
+             f"finished at "
              f"{_words([f'{e:.2f}%' for _, e in done])}" for name, done in finished.items()] + running
     if not parts:
         return f"none of the {len(plan)} planned full-length runs has started yet"
@@ -552,14 +604,19 @@ def _against_paper(results_dir=None) -> list[str]:
         rows = comparison.compared_rows(records, claim.budget)
         if not all(r["n"] for r in rows.values()):
             continue
-        outcome, text = _compare(claim, claim.budget, rows)
-        if outcome == "holds":
+        c = _compare(claim, claim.budget, rows)
+        if c.outcome == "holds":
             continue
         if claim.kind == "order":
-            out.append(f"the {claim.label} heads came in the opposite order ({text.split(' (noise')[0]})"
-                       if outcome == "reversed" else f"the {claim.label} heads differed within the noise")
+            out.append(f"the {claim.label} heads came in the opposite order ({c.summary})"
+                       if c.outcome == "reversed" else f"the {claim.label} heads differed within the noise")
         else:
-            out.append(f"dropout cut the error by {text.split(' (')[0]}, not the paper's more than 20%")
+            with_d, without = (rows[n]["ours_mean"] for n in claim.budget)
+            gap, cut = printed_cut(without, with_d)
+            sign = "-" if gap > 0 else "+"
+            out.append(f"dropout changed the error by {-cut:+.1f}% ({sign}{points_text(abs(gap))} points), "
+                       "not the paper's cut of "
+                       "more than 20%")
     return out
 
 
@@ -572,7 +629,8 @@ def abstract(results_dir=None) -> str:
     t = totals(results_dir)
     vs = {v.claim.key: v for v in verdicts(results_dir)}
     counts = tally(results_dir)
-    full = {r["experiment"]: r for r in comparison.summarize(records, ["cifar10_full", "cifar10_aug_full", "mnist_full"])}
+    full = {r["experiment"]: r
+            for r in comparison.summarize(records, ["cifar10_full", "cifar10_aug_full", "mnist_full"])}
     verdict_words = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
     not_run = [c.label + f" ({c.claim})" for c in CLAIMS if c.kind == "error" and vs[c.key].verdict == "not run"
                and all(EXPERIMENTS[n].requires_download for n in c.full + c.budget)]  # no copy of its data here
