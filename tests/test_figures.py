@@ -170,3 +170,66 @@ def test_the_reading_of_the_check_follows_its_numbers():
     assert "does not favour the middle more than the other maps do" in text
     older = {**strong, "other_central": None}  # a figure file drawn before the other maps were counted
     assert "says nothing yet about the object's position" in claim_reading(older, 50.0)
+
+
+def _synthetic_maps(n=3, classes=10):
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % classes
+    preds = labels.copy()
+    preds[-1] = (labels[-1] + 1) % classes  # one misclassified: its title names both classes
+    return {"images": rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+            "maps": rng.normal(size=(n, classes, 8, 8)).astype(np.float32) * 50, "labels": labels, "preds": preds,
+            "classes": np.array(["automobile", "airplane", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                                 "truck"][:classes])}
+
+
+def _book_figures(results_dir):
+    """Every kind of figure the chapters draw, from synthetic runs: the
+    network, a run's progress (on two kinds of machine, so its legend names
+    both), runs together, the error by training length, Figure 5's maps."""
+    from nin_repro import results
+    from nin_repro.model import NiN
+    from test_claims import record
+    from test_progress import snapshot
+
+    snapshot(results_dir, "cifar10_full", 0, [60.0, 40.0, 30.0], machine="cpu (X), AVX2")
+    snapshot(results_dir, "cifar10_nodropout_full", 0, [61.0, 42.0], machine="cpu (Y), AMX", precision="bf16")
+    results.write_record(record("cifar10", 0, [40.0, 25.0, 19.0]), results_dir)
+    runs = [("cifar10_full", 0), ("cifar10_nodropout_full", 0)]
+    return {"network": plots.plot_architecture(NiN(experiments.get("cifar10").model)).figure,
+            "progress": plots.plot_started(runs, results_dir),
+            "together": plots.plot_together(runs, {"cifar10_full": "dropout", "cifar10_nodropout_full": "no dropout"},
+                                            results_dir).figure,
+            "by length": plots.plot_error_by_length("cifar10", results_dir).figure,
+            "maps": plots.plot_confidence_maps(_synthetic_maps())}
+
+
+def test_every_figure_is_shown_at_its_own_size_with_text_no_smaller_than_the_small_print(tmp_path):
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    with matplotlib.rc_context():
+        plots.book_style()
+        figures = _book_figures(tmp_path)
+        for name, fig in figures.items():
+            fig.canvas.draw()
+            small = [(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text)
+                     if t.get_visible() and t.get_text().strip() and t.get_fontsize() < plots.MIN_TEXT_PT]
+            assert small == [], name
+            # as saved (tight, 0.1 in of padding): no wider than the column, so the page does not shrink it
+            width = (fig.get_tightbbox().width + 0.2) * plots.DPI
+            assert width <= plots.COLUMN_PX, (name, width)
+        # Figure 5: each class map at least 96 px wide, each colour bar labelled
+        maps = figures["maps"]
+        drawn = [ax for ax in maps.axes if ax.get_title() in list(_synthetic_maps()["classes"])]
+        assert len(drawn) == 3 * 10
+        assert min(ax.get_window_extent().width for ax in drawn) * plots.DPI / maps.dpi >= 96
+        assert [ax.get_ylabel() for ax in maps.axes if ax.get_ylabel()].count("map value") == 3
+        plt.close("all")
+    # the check can fail: matplotlib's own style sets legends and tick labels in 10 pt, below the small print
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        fig = plots.plot_together([("cifar10_full", 0), ("cifar10_nodropout_full", 0)], None, tmp_path).figure
+        fig.canvas.draw()
+        assert any(t.get_fontsize() < plots.MIN_TEXT_PT for t in fig.findobj(Text) if t.get_text().strip())
+        plt.close("all")

@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlparse
 import pytest
 import yaml
 
+from nin_repro.book import plots
 from nin_repro.book.claims import CLAIMS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -192,6 +193,21 @@ CELL_LINES_JS = """() => Array.from(document.querySelectorAll('.bd-article td, .
 }).filter(([lines]) => lines > 3)"""
 
 
+# The figures as shown: each at its own size or larger (its text then no
+# smaller than plots.MIN_TEXT_PT at plots.DPI, which test_figures checks), and
+# the page's small print, its smallest text outside code, no larger than that.
+FIGURES_JS = """() => {
+    const article = document.querySelector('.bd-article');
+    const shrunk = Array.from(article.querySelectorAll('img')).filter(i => i.naturalWidth > 200
+        && i.clientWidth < i.naturalWidth - 1).map(i => [i.naturalWidth, i.clientWidth]);
+    const sizes = Array.from(article.querySelectorAll('*')).filter(el => el.offsetParent !== null
+        && !el.closest('pre, code, .pre, .headerlink')
+        && Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim()))
+        .map(el => parseFloat(getComputedStyle(el).fontSize));
+    return {shrunk, small_print: Math.min(...sizes)};
+}"""
+
+
 def over_budget(heights: dict[str, float]) -> list[str]:
     """The pages (and the book) past their length budget, in screens."""
     over = [f"{page}: {heights[page]:.1f} screens > {limit}" for page, limit in CHAPTER_SCREENS.items()
@@ -207,8 +223,9 @@ def test_the_length_budget_catches_a_long_page_and_a_long_book():
     assert over_budget({**fits, "notebooks/runs.html": BOOK_SCREENS})[-1].startswith("the book:")
 
 
-def test_every_page_fits_its_length_and_no_table_cell_wraps_past_three_lines(browser_context, server):
-    heights, wrapped = {}, {}
+def test_every_page_fits_its_length_no_table_cell_wraps_past_three_lines_and_figures_show_at_size(
+        browser_context, server):
+    heights, wrapped, shrunk, small_print = {}, {}, {}, {}
     for page_path in toc_pages():
         page, _, _ = open_page(browser_context, urljoin(server, page_path))
         try:
@@ -216,7 +233,14 @@ def test_every_page_fits_its_length_and_no_table_cell_wraps_past_three_lines(bro
             cells = page.evaluate(CELL_LINES_JS)
             if cells:
                 wrapped[page_path] = cells
+            figures = page.evaluate(FIGURES_JS)
+            if figures["shrunk"]:
+                shrunk[page_path] = figures["shrunk"]
+            small_print[page_path] = figures["small_print"]
         finally:
             page.close()
     assert over_budget(heights) == [], {p: round(h, 1) for p, h in heights.items()}
     assert wrapped == {}
+    assert shrunk == {}, "figures shown smaller than drawn (natural, shown width), so their text shrinks"
+    figure_text_px = plots.MIN_TEXT_PT * plots.DPI / 72
+    assert {p: px for p, px in small_print.items() if px > figure_text_px} == {}

@@ -110,7 +110,7 @@ def map_statistics(maps: torch.Tensor, labels: torch.Tensor) -> dict:
 
 
 def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, results_dir=None,
-                            n_sample: int = 8, n_wrong: int = 3, seed: int = SAMPLE_SEED) -> Path:
+                            n_sample: int = 4, n_wrong: int = 2, seed: int = SAMPLE_SEED) -> Path:
     """Maps of a seeded random sample of `n_sample` test images, topped up with
     randomly drawn misclassified ones until at least `n_wrong` are wrong, and
     the whole-test-set statistics of `map_statistics`, from the trained net of

@@ -1,15 +1,13 @@
 """The book's figures, drawn from the run records, the snapshots of runs in
 progress and the model, and the style they share (`book_style`,
-`plain_ticks`): learning curves, the Summary's bars, Figure 4's curves with
-and without dropout, CIFAR-10 beside later reproductions, the network
-itself, and the full-length runs' progress (each run's curve on its
-schedule, runs started together, the error by training length). Figure 5's
-maps are drawn in `figure5`; the engineering notes' in `engineering`."""
+`plain_ticks`): the network itself, the full-length runs' progress (each
+run's curve on its schedule, runs started together, Figure 4's shape while
+its rows train), the error by training length, and Figure 5's class maps
+(from the sample `figure5` stores)."""
 
 from __future__ import annotations
 
 import math
-import textwrap
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -20,18 +18,26 @@ from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 from nin_repro.model import architecture_table
 
-from . import comparison, progress, tables
-from .chapters import CHAPTERS
+from . import progress, tables
+from .chapters import run_words
 from .display import short_where
 from .paper import AUTHOR_CIFAR10_MILESTONES, PAPER_ERRORS
-from .tables import NOT_RUN, cifar10_anchors, experiment_runs, missing_status
+
+
+# The page's small print (table cells, notes) is 14 px. A figure is drawn at
+# 100 dpi and no wider than the text column at 1280 px (1024 px), so the page
+# shows it at its own size, where text of MIN_TEXT_PT (14.6 px) is no smaller.
+DPI = 100
+MIN_TEXT_PT = 10.5
+COLUMN_PX = 1024
 
 
 def book_style() -> None:
     """Matplotlib settings for the book: text no smaller than the page's
-    small print once the figure is scaled to the text column."""
-    mpl.rcParams.update({"font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11, "xtick.labelsize": 10,
-                         "ytick.labelsize": 10, "legend.fontsize": 9, "figure.dpi": 100,
+    small print (MIN_TEXT_PT at DPI)."""
+    mpl.rcParams.update({"font.size": 11.5, "axes.titlesize": 11.5, "axes.labelsize": 11.5,
+                         "xtick.labelsize": MIN_TEXT_PT, "ytick.labelsize": MIN_TEXT_PT,
+                         "legend.fontsize": MIN_TEXT_PT, "figure.dpi": DPI,
                          "savefig.bbox": "tight", "axes.spines.top": False, "axes.spines.right": False})
 
 
@@ -42,97 +48,6 @@ def plain_ticks(ax, axis: str = "y") -> None:
     target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     target.set_major_formatter(fmt)
     target.set_minor_formatter(NullFormatter())
-
-
-def _plot_run(ax, record: dict, color=None, label: str = "") -> None:
-    """One run's test error (solid) and training error (dashed) per epoch."""
-    tested = results.tested(record["history"])
-    line, = ax.plot([h["epoch"] for h in tested], [h["test_error"] for h in tested], color=color,
-                    label=f"{label}seed {record['seed']}, test")
-    ax.plot([h["epoch"] for h in record["history"]], [h["train_error"] for h in record["history"]], "--",
-            color=line.get_color(), alpha=0.7,
-            label=f"{label}seed {record['seed']}, train")
-
-
-def plot_learning_curves(experiment: str, results_dir=None, ax=None, log=True, protocol_only: bool = True,
-                         title: str | None = None, compared_with: list[str] | None = None):
-    """Train and test error per epoch, one colour per seed, with the paper's
-    number; where the runs trained on more than one copy of the data, each
-    line names its copy. In a figure that sets `experiment` beside the rows
-    `compared_with` (protocol runs), only its runs on the copy they share."""
-    if compared_with and protocol_only:
-        recs = comparison.compared_rows(results.read_records(results_dir), compared_with)[experiment]["runs"]
-    else:
-        recs = experiment_runs(experiment, results_dir, protocol_only)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
-    several = len(results.copy_groups(recs)) > 1
-    for i, r in enumerate(recs):
-        _plot_run(ax, r, color=f"C{i}", label=f"{results.copy_name(results.data_copy(r))}, " if several else "")
-    key = EXPERIMENTS[experiment].paper_key if experiment in EXPERIMENTS else None
-    if key in PAPER_ERRORS:
-        ax.axhline(PAPER_ERRORS[key][2], color="black", lw=1, ls=":", label=f"paper: {PAPER_ERRORS[key][2]}%")
-    if not recs:
-        ax.text(0.5, 0.5, f"{experiment}: {missing_status(experiment)}", transform=ax.transAxes, ha="center")
-    if log and recs:
-        ax.set_yscale("log")
-        plain_ticks(ax)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("error (%)")
-    ax.set_title(title if title is not None else experiment)
-    if ax.get_legend_handles_labels()[0]:  # nothing drawn yet: no empty legend (and no warning)
-        ax.legend(ncol=2)
-    ax.grid(alpha=0.3, which="both")
-    return ax
-
-
-def plot_dropout_curves(results_dir=None, ax=None, full: bool = False):
-    """Figure 4: training and test error per epoch, with and without dropout,
-    one colour per run (blues with dropout, reds without): the runs of the
-    two rows on the copy of the data they share."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 4.2))
-    drawn = False
-    palettes = (("#1f4e8c", "#4c72b0", "#8fb0dd"), ("#8c1f1f", "#c44e52", "#e39a9c"))
-    labels = CHAPTERS["figure4_dropout"].comparison(full)
-    rows = comparison.compared_rows(results.read_records(results_dir), labels)
-    for (name, label), palette in zip(labels.items(), palettes):
-        for i, r in enumerate(rows[name]["runs"]):
-            _plot_run(ax, r, color=palette[i % len(palette)], label=f"{label}, ")
-            drawn = True
-    if not drawn:
-        ax.text(0.5, 0.5, f"{NOT_RUN}: no records of both rows", transform=ax.transAxes, ha="center")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("error (%)")
-    if drawn:
-        ax.legend(ncol=2)
-    ax.grid(alpha=0.3)
-    return ax
-
-
-def plot_reproductions(results_dir=None, ax=None):
-    """The same rows as a picture: a dot per reported error, a bar per range;
-    ours in colour, rows not run yet left out (the table names them)."""
-    rows = sorted([r for r in cifar10_anchors(results_dir) if r["low"] is not None], key=lambda r: r["low"])
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.4))
-    colors = {"paper": "#555555", "later": "#999999", "ours": "#4c72b0"}
-    markers = {"yes": "s", "no": "o"}  # a hollow circle: augmentation not stated
-    for y, r in enumerate(rows):
-        c, m = colors[r["kind"]], markers.get(r["augmentation"], "o")
-        ax.hlines(y, r["low"], r["high"], color=c, lw=3)
-        ax.plot([r["low"], r["high"]], [y, y], m, color=c, ms=7,
-                mfc=c if r["augmentation"] in markers else "white")
-
-    ax.set_yticks(range(len(rows)), [textwrap.fill(r["source"], 26) for r in rows])
-    ax.plot([], [], "s", color="#999999", label="augmented")
-    ax.plot([], [], "o", color="#999999", label="no augmentation")
-    ax.plot([], [], "o", color="#999999", mfc="white", label="augmentation not stated")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
-    ax.invert_yaxis()
-    ax.set_xlabel("CIFAR-10 test error (%)")
-    ax.grid(axis="x", alpha=0.3)
-    return ax
 
 
 # The network ---------------------------------------------------------------
@@ -181,7 +96,7 @@ def _schedule_axis(ax, total: int, milestones) -> None:
     the error on a log scale with plain tick labels (1, 2, 5, 10, 20, 50)."""
     for m in milestones:
         ax.axvline(m, color="grey", lw=0.8, ls="--")
-        ax.text(m, 0.98, " lr/10", transform=ax.get_xaxis_transform(), fontsize=9, va="top", color="grey")
+        ax.text(m, 0.98, " lr/10", transform=ax.get_xaxis_transform(), fontsize=MIN_TEXT_PT, va="top", color="grey")
     ax.set_xlim(0, total + 1)
     ax.set_yscale("log")
     plain_ticks(ax)
@@ -222,7 +137,7 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
         ax.plot([m[0] for m in AUTHOR_CIFAR10_MILESTONES], [m[1] for m in AUTHOR_CIFAR10_MILESTONES], "k*",
                 ms=9, label="the author's own run, no augmentation (README)")
     done = len(run["history"]) if run else 0
-    ax.set_title(f"{experiment} seed {seed}: {state}, epoch {done} of {total}")
+    ax.set_title(f"{run_words(experiment, dataset=True)}, seed {seed}: {state}, epoch {done} of {total}")
     if not run:
         ax.text(0.5, 0.5, "not started", transform=ax.transAxes, ha="center")
     if ax.get_legend_handles_labels()[0]:
@@ -251,7 +166,7 @@ def plot_together(runs: list[tuple[str, int]], labels: dict[str, str] | None = N
         where = "" if state == "finished" else f", so far (epoch {run['epoch']})"
         _plot_errors(ax, run["history"], color, f"{name}, test{where}", f"{name}, train")
     _schedule_axis(ax, total, milestones)
-    ax.legend(ncol=2, fontsize=9)
+    ax.legend(ncol=2)
     ax.grid(alpha=0.3, which="both")
     return ax
 
@@ -321,7 +236,8 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
             first_epoch = min(first_epoch, h[0]["epoch"])  # a young run's whole curve stays in view
             color = "C0" if kind == "not augmented" else "C1"
             ax.plot([x["epoch"] for x in h], [x["test_error"] for x in h], lw=1, color=color, alpha=0.7,
-                    label=f"{run['experiment']} seed {run['seed']} so far ({run['epoch']} of {run['epochs']})")
+                    label=f"{run_words(run['experiment'])}, seed {run['seed']}, so far "
+                          f"({run['epoch']} of {run['epochs']})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain_ticks(ax, "x")
@@ -334,7 +250,7 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
     return ax
 
 
-MAPS_PER_ROW = 5  # ten maps in two rows of five: about 76 px a map on the page (at the book's 100 dpi)
+MAPS_PER_ROW = 5  # ten maps in two rows of five: about 100 px a map on the page (at the book's 100 dpi)
 MAP_INCHES = 1.0  # a map's cell, margins and colour bar included
 
 
@@ -349,7 +265,8 @@ def plot_confidence_maps(fig_data: dict):
     per_row = min(MAPS_PER_ROW, c)
     rows = -(-c // per_row)
     fig = plt.figure(figsize=(MAP_INCHES * (per_row + 1.5) + 0.9, (MAP_INCHES + 0.28) * rows * n + 0.2 * n))
-    outer = fig.add_gridspec(n, 1, hspace=0.25)
+    # thin outer margins: the maps take the column's width (about 100 px each)
+    outer = fig.add_gridspec(n, 1, hspace=0.25, left=0.01, right=0.99, top=0.99, bottom=0.01)
     for i in range(n):
         grid = outer[i].subgridspec(rows, per_row + 2, width_ratios=[1.4] + [1] * per_row + [0.1],
                                     wspace=0.08, hspace=0.3)
