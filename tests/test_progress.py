@@ -119,7 +119,7 @@ def test_progress_plot_spans_the_whole_schedule_and_says_how_far(tmp_path):
     matplotlib.use("Agg")
     snapshot(tmp_path, "cifar10_full", 0, [70.0, 60.0, 55.0])
     ax = plots.plot_progress("cifar10_full", 0, tmp_path)
-    assert ax.get_title() == "cifar10_full seed 0: in progress, epoch 3 of 260"
+    assert ax.get_title() == "CIFAR-10, 260 epochs, seed 0: in progress, epoch 3 of 260"
     assert ax.get_xlim()[1] > 260
     labels = ax.get_legend_handles_labels()[1]
     author = "the author's own run, no augmentation (README)"
@@ -211,7 +211,7 @@ def test_only_runs_that_have_started_are_drawn(tmp_path):
     assert plots.plot_started(runs, tmp_path) is None
     snapshot(tmp_path, "cifar10_full", 0, [70.0, 60.0])
     fig = plots.plot_started(runs, tmp_path)
-    assert [ax.get_title() for ax in fig.axes] == ["cifar10_full seed 0: in progress, epoch 2 of 260"]
+    assert [ax.get_title() for ax in fig.axes] == ["CIFAR-10, 260 epochs, seed 0: in progress, epoch 2 of 260"]
 
 
 def test_the_stages_table_shows_each_learning_rate_stage_as_far_as_the_run_has_come(tmp_path):
@@ -310,13 +310,13 @@ def test_runs_still_training_are_set_side_by_side_at_the_latest_epoch_all_have_t
     results.write_record(done, tmp_path)
     said = findings.same_epoch_line(runs, labels, tmp_path)
     assert said.startswith("At the same point of the same schedule so far (epoch 10 of 260, ")
-    assert "`cifar10_full` seed 0 (dropout) 39.10% test error, 34.10% training error; " \
-           "`cifar10_nodropout_full` seed 0 (no dropout) 30.00% test error, 31.00% training error " \
+    assert "dropout (seed 0) 39.10% test error, 34.10% training error; " \
+           "no dropout (seed 0) 30.00% test error, 31.00% training error " \
            "(every epoch of each on Intel Xeon, AVX512, bf16)" in said
     assert said.endswith("with 2 learning-rate drops still to come.")
     # the same pair on different machines names each
     snapshot(tmp_path, "cifar10_nodropout_full", 0, [None] * 4 + [50.0] + [None] * 4 + [30.0, None, None])
-    assert "(`cifar10_full` on Intel Xeon, AVX512, bf16; `cifar10_nodropout_full` on X, AVX2, fp32)" in \
+    assert "(dropout on Intel Xeon, AVX512, bf16; no dropout on X, AVX2, fp32)" in \
         findings.same_epoch_line(runs, labels, tmp_path)
     # runs on different schedules are not set side by side
     snapshot(tmp_path, "mnist_full", 0, [1.0] * 10)

@@ -23,14 +23,15 @@ def verdict(experiment: str, results_dir=None) -> str:
     r = comparison.summarize(results.read_records(results_dir), [experiment])[0]
     if r["ours_mean"] is None:
         return f"{run_words(experiment, dataset=True)}: {missing_status(experiment)}."
-    text = (f"{run_words(experiment, dataset=True)}: {mean_std(r['ours_mean'], r['ours_std'])}% test error over n={r['n']} "
+    text = (f"{run_words(experiment, dataset=True)}: {mean_std(r['ours_mean'], r['ours_std'])}% test error "
+            f"over n={r['n']} "
             f"seed{'s' if r['n'] > 1 else ''} ({r['epochs']} epochs, "
             f"{60 * r['hours'] / r['n']:.0f} min per run on {rows_where(r['runs'])})")
     if r["paper"] is None:
         return text + "."
 
     d, noise = r["difference"], row_noise(r)
-    where = "matches" if abs(d) < 0.005 else ("is " + f"{abs(d):.2f} points " + ("worse than" if d > 0 else "better than"))
+    where = "matches" if abs(d) < 0.005 else f"is {abs(d):.2f} points {'worse than' if d > 0 else 'better than'}"
     unresolved = (f" (within this row's noise of {noise:.2f} points, the range of its test error over its last "
                   "epochs and over seeds: not a difference these records resolve)" if 0.005 <= abs(d) <= noise else "")
     return text + f"; the paper reports {r['paper']:.2f}%, so ours {where} the paper{unresolved}."
@@ -46,9 +47,11 @@ def setup_caveat(experiments: list[str], results_dir=None) -> str:
     where = {name: rows_where(rows[name]["runs"]) for name in experiments}
     run = {name: w for name, w in where.items() if w}
     if len(run) < 2:
-        return f"Setup: fewer than two of {'; '.join(run_words(e, dataset=True) for e in experiments)} have records yet; nothing to compare."
+        named = "; ".join(run_words(e, dataset=True) for e in experiments)
+        return f"Setup: fewer than two of {named} have records yet; nothing to compare."
     if len(set(run.values())) == 1:
-        return f"Setup: {'; '.join(run_words(e, dataset=True) for e in run)} all trained on {next(iter(run.values()))}; like for like."
+        named = "; ".join(run_words(e, dataset=True) for e in run)
+        return f"Setup: {named} all trained on {next(iter(run.values()))}; like for like."
     return ("Setup differs: " + "; ".join(f"{run_words(n, dataset=True)} on {w}" for n, w in run.items())
             + ". Machine and precision change speed and rounding (bf16 carries 8 significant bits, fp32 24), "
             "so part of a difference between these rows may come from the setup, not the setting. "
@@ -89,7 +92,8 @@ def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
     """'A x% vs B y%: A d points lower (the paper: e points lower; noise: n points).'"""
     ra, rb = rows[a], rows[b]
     if ra["ours_mean"] is None or rb["ours_mean"] is None:
-        return f"{labels[a]} vs {labels[b]}: {NOT_RUN} (needs records of {run_words(a, dataset=True)} and {run_words(b, dataset=True)})."
+        return (f"{labels[a]} vs {labels[b]}: {NOT_RUN} (needs records of {run_words(a, dataset=True)} "
+                f"and {run_words(b, dataset=True)}).")
 
     def side(d):
         return f"{abs(d):.2f} points {'lower' if d > 0 else 'higher'}"
@@ -231,7 +235,8 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
     rows = _summarized(labels, results_dir)
     with_d, without = rows[with_name], rows[without_name]
     if with_d["ours_mean"] is None or without["ours_mean"] is None:
-        return _lines([f"dropout vs no dropout: {NOT_RUN} (needs records of {run_words(with_name, dataset=True)} and {run_words(without_name, dataset=True)})."])
+        return _lines([f"dropout vs no dropout: {NOT_RUN} (needs records of {run_words(with_name, dataset=True)} "
+                       f"and {run_words(without_name, dataset=True)})."])
     noise = max(_noise(with_d), _noise(without))
     gap, cut = printed_cut(without["ours_mean"], with_d["ours_mean"])
     return _lines([
@@ -313,7 +318,8 @@ def dropout_reading(results_dir=None) -> str:
     diff, cut = printed_cut(wo["ours_mean"], w["ours_mean"])
     noise = max(_noise(w), _noise(wo))
     out = [f"{_protocol_words(full, rows)}, dropout {'lowers' if diff >= 0 else 'raises'} the test error "
-           f"by {points_text(abs(diff))} points ({abs(cut):.1f}% of the no-dropout error; the paper: more than 20%), against a noise of up to "
+           f"by {points_text(abs(diff))} points ({abs(cut):.1f}% of the no-dropout error; the paper: more than "
+           f"20%), against a noise of up to "
            f"{noise:.2f} points: the difference is {'within' if abs(diff) <= noise else 'beyond'} it."]
     out.append(f"The gap between test and training error is {gap_w:.2f} points with dropout and {gap_wo:.2f} "
                "without: " + ("dropout keeps the net from fitting its training set as closely, "
@@ -355,14 +361,16 @@ def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None =
     epoch, rows = point
     train = EXPERIMENTS[rows[0][0]].train
     parts, wheres = [], []
+    names = {}
     for experiment, seed, run, h in rows:
-        label = f" ({labels[experiment]})" if labels and experiment in labels else ""
-        parts.append(f"`{experiment}` seed {seed}{label} {h['test_error']:.2f}% test error, "
+        named = labels and experiment in labels
+        names[experiment] = labels[experiment] if named else run_words(experiment, dataset=True)
+        parts.append(f"{names[experiment]} (seed {seed}) {h['test_error']:.2f}% test error, "
                      f"{h['train_error']:.2f}% training error")
         upto = {**run, "history": [row for row in run["history"] if row["epoch"] <= epoch]}
         wheres.append(short_where(results.run_where(upto)))
     ran = (f"every epoch of each on {wheres[0]}" if len(set(wheres)) == 1 else
-           "; ".join(f"`{e}` on {w}" for (e, *_), w in zip(rows, wheres)))
+           "; ".join(f"{names[e]} on {w}" for (e, *_), w in zip(rows, wheres)))
     drops = sum(m >= epoch for m in train.milestones())
     to_come = f"with {drops} learning-rate drop{'s' if drops != 1 else ''} still to come" if drops else \
         "in the last stage of the schedule"
