@@ -456,7 +456,8 @@ def _read_svhn(files: list[Path]) -> OfficialArrays:
                           {"validation_images": allx[valid], "validation_labels": ally[valid]})
 
 
-def svhn_paper_split(train_labels: np.ndarray, extra_labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def svhn_paper_split(train_labels: np.ndarray, extra_labels: np.ndarray,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices into train+extra (concatenated): (training, validation), the
     validation set being 400 per class from train and 200 per class from extra,
     drawn with a fixed seed."""

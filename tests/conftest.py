@@ -1,7 +1,10 @@
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from nin_repro import data
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,3 +36,10 @@ def cache_dir(tmp_path_factory) -> Path:
     safe and saves ~20 s of decoding; checkpoints of tests go elsewhere."""
     value = os.environ.get("NIN_CACHE")
     return Path(value) if value else tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def small_mnist(monkeypatch):
+    """The MNIST spec at 20 training and 10 test images, so that a synthetic
+    packed file (`test_data._pack`) is a complete dataset."""
+    monkeypatch.setitem(data.DATASETS, "mnist", replace(data.DATASETS["mnist"], train_size=20, test_size=10))

@@ -16,7 +16,7 @@ import torch
 
 from nin_repro import checkpoint, data, experiments, results
 from nin_repro.book.cli import main  # the `nin-repro` script: the library's commands and the book's
-from test_data import _decoded, _pack, small_mnist  # noqa: F401  (a fixture)
+from test_data import _edit_decoded, _pack
 from test_results import make_record
 from tiny import tiny
 
@@ -117,11 +117,7 @@ def test_2_a_changed_decoded_cache_is_decoded_again_not_trained_on(small_mnist, 
     _pack(tmp_path / "mnist.npz", 20, 10)
     first = data.load_packed("mnist", tmp_path, tmp_path / "cache")
     assert first.train_images.any()
-    [cached] = _decoded(tmp_path / "cache")
-    with np.load(cached) as z:
-        arrays = {k: z[k] for k in z.files}
-    change(arrays)
-    np.savez(cached, **arrays)
+    cached = _edit_decoded(tmp_path / "cache", change)
     again = data.load_packed("mnist", tmp_path, tmp_path / "cache")
     for key in ("train_images", "train_labels", "test_images", "test_labels"):
         got, want = getattr(again, key), getattr(first, key)

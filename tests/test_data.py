@@ -143,24 +143,27 @@ def test_wrong_shape_is_reported(tmp_path):
         data.load_packed("mnist", tmp_path, tmp_path)
 
 
-@pytest.fixture
-def small_mnist(monkeypatch):
-    """The MNIST spec at 20 training and 10 test images, so that a synthetic
-    packed file (`_pack`) is a complete dataset."""
-    from dataclasses import replace
-
-    monkeypatch.setitem(data.DATASETS, "mnist", replace(data.DATASETS["mnist"], train_size=20, test_size=10))
-
-
-def _rewrite(path, **changes):
+def _rewrite(path, change=None, **changes):
+    """Save the .npz at `path` again with `changes` to its arrays, and
+    `change` applied to the dict of them (in place)."""
     with np.load(path) as z:
         arrays = {k: z[k] for k in z.files}
     arrays.update(changes)
+    if change:
+        change(arrays)
     np.savez(path, **arrays)
 
 
 def _decoded(cache):
     return list((cache / "decoded").glob("*.npz"))
+
+
+def _edit_decoded(cache, change):
+    """Rewrite the one decoded file in `cache` with `change` applied to its
+    arrays (a dict, changed in place), as a damaged cache would be; its path."""
+    [cached] = _decoded(cache)
+    _rewrite(cached, change)
+    return cached
 
 
 def test_a_synthetic_packed_file_loads_and_caches(small_mnist, tmp_path):
@@ -227,11 +230,7 @@ def test_an_invalid_packed_file_is_refused_before_decoding_and_caching(small_mni
 def test_a_cache_file_missing_an_array_is_decoded_again(small_mnist, tmp_path, tear):
     _pack(tmp_path / "mnist.npz", 20, 10)
     first = data.load_packed("mnist", tmp_path, tmp_path / "cache")
-    [cached] = _decoded(tmp_path / "cache")
-    with np.load(cached) as z:
-        arrays = {k: z[k] for k in z.files}
-    tear(arrays)
-    np.savez(cached, **arrays)
+    cached = _edit_decoded(tmp_path / "cache", tear)
     again = data.load_packed("mnist", tmp_path, tmp_path / "cache")
     assert again.classes == first.classes and np.array_equal(again.train_images, first.train_images)
     with np.load(cached) as z:

@@ -107,7 +107,8 @@ def plan(only: list[str] | None = None, seeds: list[int] | None = None) -> list[
     return list(BOOK_PLAN)
 
 
-def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hours: float | None = None, redo: bool = False, device: str = "cpu",
+def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hours: float | None = None,
+              redo: bool = False, device: str = "cpu",
               data_dir=None, cache_dir=None, results_dir=None, subset: int | None = None,
               epochs: int | None = None, jobs: list[tuple[str, int]] | None = None,
               figure_runs: list[tuple[str, int]] | None = FIGURE5_RUNS, status_only: bool = False,
