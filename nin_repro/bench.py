@@ -283,7 +283,12 @@ def _bench_inputs(data_dir=None, cache_dir=None):
 
 def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, results_dir=None,
               configs: list[str] | None = None, profile: bool = True, row_seconds: float | None = 45.0,
-              log=print) -> dict:
+              eval_images: int | None = None, matmul_seconds: float = 10.0, log=print) -> dict:
+    """Each configuration's training speed side by side (`steps` timed steps
+    after `warmup`, or fewer once `row_seconds` have passed), the library's
+    evaluation speed over `eval_images` images (all the bench's 4,096 if
+    None), the machine's matmul rates (each within `matmul_seconds`), and a
+    profile of one step; written to results/bench/ and returned."""
     cpu = torch.device("cpu")
     precision = resolve_precision("auto", cpu)
     all_configs = bench_configs(precision)
@@ -317,13 +322,14 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
     set_malloc_tuning(True)  # the library's setting again
     # Evaluation speed of the library's path (forward only, channels-last).
     model = NiN(ModelConfig()).to(memory_format=torch.channels_last).eval()
-    ev = TensorLoader(x, y, 500, train=False)
+    ev = TensorLoader(x[:eval_images], y[:eval_images], 500, train=False)
     t = time.perf_counter()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
         for xb, _ in ev:
             model(xb)
-    eval_ips = len(y) / (time.perf_counter() - t)
-    measured = {"bf16": matmul_tflops(torch.bfloat16), "fp32": matmul_tflops(torch.float32)}
+    eval_ips = len(y[:eval_images]) / (time.perf_counter() - t)
+    measured = {"bf16": matmul_tflops(torch.bfloat16, max_seconds=matmul_seconds),
+                "fp32": matmul_tflops(torch.float32, max_seconds=matmul_seconds)}
     # matmul_size says what size was measured (an emulated dtype runs a smaller one).
     mm = {k: rate for k, (rate, _) in measured.items()}
     mm_size = {k: n for k, (_, n) in measured.items()}

@@ -8,7 +8,7 @@ from nin_repro.bench import run_bench
 def test_bench_records_side_by_side_speeds(data_dir, cache_dir, tmp_path):
     record = run_bench(steps=1, warmup=1, data_dir=data_dir, cache_dir=cache_dir, results_dir=tmp_path,
                        configs=["baseline", "nin_repro: + ReLU fused"], profile=False,
-                       log=lambda *_: None)
+                       eval_images=500, matmul_seconds=1.0, log=lambda *_: None)
     files = list((tmp_path / "bench").glob("bench_*.json"))
     assert len(files) == 1 and json.loads(files[0].read_text()) == json.loads(json.dumps(record))
     names = [r["config"] for r in record["rows"]]

@@ -23,9 +23,14 @@ SMOKE = [  # notebook, experiments it trains, data (None: the shared datasets)
 
 @pytest.mark.parametrize("name, experiments, synthetic", SMOKE)
 def test_notebook_retrains_a_tiny_subset_and_writes_records(name, experiments, synthetic, tmp_path, data_dir,
-                                                             monkeypatch):
+                                                             cache_dir, monkeypatch):
     from test_official_formats import write_cifar100, write_svhn
 
+    # checkpoints of their own; decoded data and whitening fits (keyed by checksum) shared with the session
+    for shared in ("decoded", "zca"):
+        (cache_dir / shared).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "cache").mkdir(exist_ok=True)
+        (tmp_path / "cache" / shared).symlink_to(cache_dir / shared, target_is_directory=True)
     monkeypatch.setenv("NIN_CACHE", str(tmp_path / "cache"))
     if synthetic:  # no offline copy exists: a small file in the official format
         folder = tmp_path / "data"
