@@ -153,7 +153,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             # first epoch here, or the budget's last minutes start an epoch
             # that the session's end then throws away.
             exp, dev = EXPERIMENTS[job.experiment], resolve_device(device)
-            kind = (exp.dataset, subset, machine_name(dev), resolve_precision(exp.train.precision, dev))
+            kind = (pace_class(exp.dataset), subset, machine_name(dev), resolve_precision(exp.train.precision, dev))
             pace = next_epoch_seconds(kind, state, paces, results_dir)
             if pace is not None and time.time() + pace[0] > deadline:
                 over_budget = True
@@ -198,13 +198,22 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
     return todo
 
 
+def pace_class(dataset: str):
+    """What an epoch's length depends on in the data: the images' shape and
+    how many there are. CIFAR-10 and CIFAR-100 share both (their nets differ
+    in the class maps alone), so one's epoch tells the other's; judged by
+    name, a CIFAR-100 run's first epoch started in a budget's last minutes."""
+    spec = data.DATASETS.get(dataset)
+    return (spec.image_shape, spec.train_size) if spec else dataset
+
+
 def _epoch_pace(config: dict, history: list[dict]) -> tuple[tuple, float]:
     """(kind, seconds) of a run's last epoch (or, where it tests only every
-    few epochs, of the slowest of its last few); runs of one kind (dataset,
-    subset, machine, precision) take about as long an epoch, whatever their
-    head or seed."""
-    kind = (config.get("dataset"), (config.get("overrides") or {}).get("subset"), history[-1].get("machine"),
-            history[-1].get("precision"))
+    few epochs, of the slowest of its last few); runs of one kind (data of
+    one shape and size, subset, machine, precision) take about as long an
+    epoch, whatever their head, classes or seed."""
+    kind = (pace_class(config.get("dataset")), (config.get("overrides") or {}).get("subset"),
+            history[-1].get("machine"), history[-1].get("precision"))
     return kind, results.recent_epoch_seconds(history, config.get("train", {}).get("test_every", 1))
 
 
