@@ -27,9 +27,9 @@ def test_notebook_retrains_a_tiny_subset_and_writes_records(name, experiments, s
     from test_official_formats import write_cifar100, write_svhn
 
     # checkpoints of their own; decoded data and whitening fits (keyed by checksum) shared with the session
+    (tmp_path / "cache").mkdir()
     for shared in ("decoded", "zca"):
         (cache_dir / shared).mkdir(parents=True, exist_ok=True)
-        (tmp_path / "cache").mkdir(exist_ok=True)
         (tmp_path / "cache" / shared).symlink_to(cache_dir / shared, target_is_directory=True)
     monkeypatch.setenv("NIN_CACHE", str(tmp_path / "cache"))
     if synthetic:  # no offline copy exists: a small file in the official format

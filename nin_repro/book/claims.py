@@ -105,8 +105,7 @@ def epoch_spread(record: dict) -> float:
 
 def row_noise(row: dict) -> float:
     """A summarized row's noise: seed std or the largest epoch-to-epoch range of its runs."""
-    spreads = [epoch_spread(r) for r in row["runs"]]
-    return max([row["ours_std"] or 0.0] + spreads)
+    return max(row["ours_std"] or 0.0, _spans(row)[0])
 
 
 @dataclass(frozen=True)
