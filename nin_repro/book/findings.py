@@ -381,20 +381,23 @@ def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None =
 
 def stages_reading(experiment: str, seed: int = 0, results_dir=None) -> str:
     """What the last stage of a finished run says about its length: still
-    falling (its last epochs' mean below every earlier epoch of the stage)
-    or flat; "" before the run has finished."""
+    falling (the mean of its last epochs below the best earlier epoch of the
+    stage) or levelled off; "" before the run has finished. The sentence
+    names the mean and the best it is compared with, and compares them as
+    printed, so that a single low epoch in the tail (8.09% beside an earlier
+    best of 8.13%) does not read as a contradiction."""
     state, run = progress.run_state(experiment, seed, results_dir)
     if state != "finished":
         return ""
     start = tables.stage_bounds(experiment)[-2]
     stage = [h["test_error"] for h in results.tested(run["history"]) if h["epoch"] > start]
     tail, earlier = stage[-tables.STAGE_TAIL:], stage[:-tables.STAGE_TAIL]
-    said = (f"Its last stage (epochs {start + 1}-{run['epochs']}) ended at {stage[-1]:.2f}% (best {min(stage):.2f}%) "
-            f"and moved between {min(tail):.2f}% and {max(tail):.2f}% over its last {len(tail)} epochs")
+    said = f"Its last stage (epochs {start + 1}-{run['epochs']}) ended at {stage[-1]:.2f}% (best {min(stage):.2f}%)"
     if not earlier:
         return said + ": too short a stage to tell whether the error still fell."
-    if sum(tail) / len(tail) < min(earlier):
-        return said + (f", below every earlier epoch of the stage (best before them {min(earlier):.2f}%): the error "
-                       "was still falling, and a longer run would likely end lower.")
-    return said + (f", no lower than earlier in the stage (best before them {min(earlier):.2f}%): the error had "
-                   "stopped falling at the final rate.")
+    mean = shown(statistics.fmean(tail))
+    falling = mean < shown(min(earlier))
+    return said + (f"; its last {len(tail)} epochs averaged {mean:.2f}% (from {min(tail):.2f}% to {max(tail):.2f}%), "
+                   f"{'below' if falling else 'not below'} the best epoch before them ({min(earlier):.2f}%): "
+                   + ("the error was still falling, and a longer run would likely end lower." if falling else
+                      "the error had levelled off at the final rate."))
