@@ -66,7 +66,7 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
     results.write_record(make_record(experiment="mnist", error=0.8), tmp_path)
     table = tables.results_table(["mnist_full", "mnist", "svhn"], tmp_path)
     assert list(table["protocol"]) == ["full length", "CPU budget", "-"]
-    assert list(table["ours (%)"]) == ["not started", "0.80", "not run here: no offline copy"]
+    assert list(table["ours (%)"]) == ["not started", "0.80", "not run: no offline copy of the data"]
     assert list(table["epochs"]) == ["0 of 60", 1, ""]
     snapshot(tmp_path, "mnist_full", 0, [9.0, 2.5])
     row = tables.results_table(["mnist_full"], tmp_path).iloc[0]
@@ -227,8 +227,8 @@ def test_verdict_tells_not_run_yet_from_not_runnable_here(tmp_path):
     assert findings.verdict("cifar10_aug", tmp_path) == f"CIFAR-10, augmented, 30 epochs: {tables.NOT_RUN}."
     assert findings.verdict("cifar10_aug_full", tmp_path) == "CIFAR-10, augmented, 260 epochs: not started."
     # no offline copy: the table and the sentence say the same
-    assert findings.verdict("svhn", tmp_path) == "SVHN, 10 epochs: not run here: no offline copy."
-    assert tables.results_table(["svhn"], tmp_path)["ours (%)"].iloc[0] == "not run here: no offline copy"
+    assert findings.verdict("svhn", tmp_path) == f"SVHN, 10 epochs: {tables.NO_OFFLINE_COPY}."
+    assert tables.results_table(["svhn"], tmp_path)["ours (%)"].iloc[0] == tables.NO_OFFLINE_COPY
     # a CPU-budget row the plan leaves to its full-length twin says so, rather than wait to be run
     assert findings.verdict("cifar100", tmp_path) == f"CIFAR-100, 30 epochs: {tables.NOT_PLANNED}."
     assert list(tables.results_table(["cifar100_full", "cifar100"], tmp_path)["ours (%)"]) == [
@@ -282,7 +282,7 @@ def test_runs_left_are_the_planned_runs_without_a_protocol_record_with_what_the_
     assert ("cifar10", 0) not in left.index and ("cifar10_aug", 0) in left.index  # a shortened run is not the row's
     assert left.loc[("cifar10", 1), "measured cost of this experiment"] == "seed 0 took 1.5 h on test, AVX2, bf16"
     assert left.loc[("cifar10_aug", 0), "measured cost of this experiment"] == "no run of it yet"
-    assert left.loc[("svhn", 0), "status"] == "not run here: no offline copy"
+    assert left.loc[("svhn", 0), "status"] == tables.NO_OFFLINE_COPY
     assert left.loc[("cifar10_aug_full", 0), "status"] == "in progress (epoch 2 of 260)"
     # no finished run of it to measure by: what this one has cost so far
     assert left.loc[("cifar10_aug_full", 0), "measured cost of this experiment"] == \

@@ -20,7 +20,8 @@ from .display import short_where
 from .paper import AUTHOR_CIFAR10_MILESTONES, LATER_REPRODUCTIONS, PAPER_ERRORS
 
 NOT_RUN = "not run yet"
-NOT_STARTED = "not started"
+NOT_STARTED = "not started"  # a planned run with neither a record nor a snapshot; the claims say it alike
+NO_OFFLINE_COPY = "not run: no offline copy of the data"  # SVHN, in every table and verdict
 NOT_PLANNED = "not planned: the full-length row stands for it"
 
 
@@ -59,7 +60,7 @@ def missing_status(experiment: str) -> str:
     (no offline copy of its dataset)."""
     exp = EXPERIMENTS.get(experiment)
     if exp and exp.requires_download:
-        return "not run here: no offline copy"
+        return NO_OFFLINE_COPY
     if exp and f"{experiment}_full" in EXPERIMENTS and all(name != experiment for name, _ in BOOK_PLAN):
         return NOT_PLANNED  # a CPU-budget row the plan leaves to its full-length twin
     return NOT_STARTED if is_full_length(experiment) else NOT_RUN
