@@ -47,6 +47,7 @@ def test_one_row_per_claim_and_every_verdict_from_the_fixed_vocabulary(tmp_path)
     assert v["table2"].verdict == "pending: its full-length run (CIFAR-100, 260 epochs) not started"
     assert v["table2"].ours == "not started"  # CIFAR-100 is here now: its full-length row will decide it
     assert v["table3"].verdict == "not run: no offline copy of the data"
+    assert claims.budget_comparisons_text(tmp_path) == "no comparison has all its 30-epoch rows yet"
     assert "no copy of the dataset was available" in v["table3"].ours
     assert v["table1_plain"].verdict.startswith("pending: ") and v["table1_plain"].ours == "not started"
     assert claims.tally(tmp_path)["pending"] == 6 and claims.tally(tmp_path)["not run"] == 2  # SVHN, the maps
@@ -259,6 +260,7 @@ def test_a_claim_whose_pairs_split_says_which_are_beyond_the_noise_and_which_wit
                               "paper's direction (GAP 0.910 points higher), beyond the noise (0.26 points)")
     assert said[1] == ("in Figure 4, dropout lowered the error by 1.2% (0.220 points): the paper's direction, "
                        "smaller than its cut of more than 20%, within the noise (0.27 points)")
+    assert claims.budget_comparisons_text(tmp_path) == "; ".join(said)  # the Discussion's glue
     line = claims.abstract(tmp_path).splitlines()[3]
     assert "came out against the paper" not in line and "opposite order" not in line
     assert said[1] in line

@@ -674,6 +674,15 @@ def budget_comparisons(results_dir=None) -> tuple[list[str], list[str]]:
     return out, list(dict.fromkeys(copies))
 
 
+def budget_comparisons_text(results_dir=None) -> str:
+    """`budget_comparisons` as one phrase for a sentence ("in Table 5, GAP vs
+    FC + dropout: ...; in Figure 4, dropout lowered the error by 1.1% ..."),
+    for the Discussion to glue where it says how the 30-epoch comparisons
+    came out; "no comparison has all its 30-epoch rows yet" before they have."""
+    said, _ = budget_comparisons(results_dir)
+    return "; ".join(said) if said else f"no comparison has all its {CIFAR_EPOCHS}-epoch rows yet"
+
+
 def _budget_copies(records: list[dict]) -> str:
     """"of the 8 30-epoch CIFAR-10 runs, 7 trained on the JPEG copy and 1
     (CIFAR-10, 30 epochs, seed 2) on the near-lossless copy": the copies the
@@ -725,7 +734,7 @@ def abstract(results_dir=None) -> str:
         return (f"{mean_std(row['ours_mean'], row['ours_std'])}% (n={row['n']}) against {paper:.2f}%, "
                 f"{abs(diff):.2f} points {word}")
 
-    compared, compared_copies = budget_comparisons(results_dir)
+    _, compared_copies = budget_comparisons(results_dir)
     on = f", on the {_words(compared_copies)}" if compared_copies else ""
     lines = [
         # the paper gives no length: 260 epochs is the first author's published schedule (his cuda-convnet
@@ -744,7 +753,7 @@ def abstract(results_dir=None) -> str:
         + (" Each CIFAR-10 row is one seed." if {full[k]["n"] for k in ("cifar10_full", "cifar10_aug_full")} == {1}
            else "") + " A lower error than the paper's is a better result and counts as reproduced.",
         f"**At {CIFAR_EPOCHS} epochs.** With a recipe of our own{on}, each comparison pair by pair: "
-        + ("; ".join(compared) if compared else "none has all its rows yet")
+        + budget_comparisons_text(results_dir)
         + ". Under-trained nets decide no comparison; the full-length runs that do are in the table below.",
         f"**Verdicts.** Of the paper's {len(CLAIMS)} claims: {verdict_words}.",
     ]
