@@ -8,7 +8,7 @@ import json
 import pytest
 
 from nin_repro import experiments, results
-from nin_repro.book import chapters, claims
+from nin_repro.book import claims
 from nin_repro.book.display import md_table
 from test_progress import snapshot
 from test_results import make_record
@@ -353,18 +353,7 @@ def test_maps_of_a_run_in_progress_wait_for_its_end_and_then_decide(tmp_path):
         "inconclusive at this budget", "CPU budget")
 
 
-def test_the_abstract_gives_each_full_length_experiments_finished_seeds_together(tmp_path):
-    plan = list(dict.fromkeys((n, s) for n, s in chapters.BOOK_PLAN if n.endswith("_full")))
-    assert claims.full_length_status(tmp_path) == f"none of the {len(plan)} planned full-length runs has started yet"
-    for seed, error in [(0, 0.35), (2, 0.40), (1, 0.38)]:
-        results.write_record(record("mnist_full", seed, [1.0, error]), tmp_path)
-    results.write_record(record("cifar10_full", 0, [20.0, 10.1]), tmp_path)
-    snapshot(tmp_path, "cifar10_nodropout_full", 0, [60.0, 40.0])
-    said = claims.full_length_status(tmp_path)
-    assert said.startswith("MNIST, 60 epochs, seeds 0, 1 and 2 finished at 0.35%, 0.38% and 0.40%; ")
-    assert "; CIFAR-10, 260 epochs, seed 0 finished at 10.10%; " in said
-    assert "CIFAR-10, no dropout, 260 epochs, seed 0, is at epoch 2 of 260 (so far 40.00%)" in said
-    assert said.endswith(f"; {len(plan) - 5} of the {len(plan)} planned full-length runs have not started")
+def test_words_joins_a_list_as_prose():
     assert claims._words([30]) == "30" and claims._words([30, 15]) == "30 and 15" and claims._words([]) == "no"
 
 

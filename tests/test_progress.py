@@ -28,14 +28,15 @@ def test_each_full_length_run_is_finished_in_progress_or_not_started(tmp_path):
     done = make_record("mnist_full", seed=0, error=0.52)
     done["config"]["overrides"] = {}
     results.write_record(done, tmp_path)
-    table = tables.full_length_table(tmp_path)
-    aug = table.loc[("cifar10_aug_full", 0)]
-    assert (aug["status"], aug["epochs"], aug["test error (%)"]) == ("in progress", "3 of 260", "41.50")
-    assert aug["paper (%)"] == "8.81" and aug["where"] == "cpu (X), AVX2, fp32" and aug["hours so far"] == "0.4"
-    mnist = table.loc[("mnist_full", 0)]
-    assert (mnist["status"], mnist["test error (%)"]) == ("finished", "0.52")
-    assert table.loc[("cifar10_full", 0)]["status"] == "not started"
-    assert table.loc[("cifar10_full", 0)]["epochs"] == "0 of 260"
+    state, run = progress.run_state("cifar10_aug_full", 0, tmp_path)
+    assert (state, run["epoch"], run["history"][-1]["test_error"]) == ("in progress", 3, 41.5)
+    state, run = progress.run_state("mnist_full", 0, tmp_path)
+    assert (state, run["test_error"]) == ("finished", 0.52)
+    assert progress.run_state("cifar10_full", 0, tmp_path) == ("not started", None)
+    left = tables.runs_left_table(tmp_path).set_index(["experiment", "seed"])
+    assert left.loc[("cifar10_aug_full", 0), "status"] == "in progress (epoch 3 of 260)"
+    assert left.loc[("cifar10_full", 0), "status"] == "not started"
+    assert ("mnist_full", 0) not in left.index
 
 
 def test_a_run_tested_every_5th_epoch_is_shown_by_its_latest_test(tmp_path):
@@ -44,8 +45,8 @@ def test_a_run_tested_every_5th_epoch_is_shown_by_its_latest_test(tmp_path):
     matplotlib.use("Agg")
     # cifar10_full's first stage is tested after epochs 5, 10, ...: 12 epochs trained, the last test after 10
     snapshot(tmp_path, "cifar10_full", 0, [None] * 4 + [50.0] + [None] * 4 + [40.0, None, None])
-    row = tables.full_length_table(tmp_path).loc[("cifar10_full", 0)]
-    assert (row["epochs"], row["test error (%)"]) == ("12 of 260", "40.00 (epoch 10)")
+    row = tables.results_table(["cifar10_full"], tmp_path).iloc[0]
+    assert (row["epochs"], row["ours (%)"]) == ("12 of 260", "in progress: 40.00% (tested after epoch 10) at epoch 12 of 260")
     assert findings.progress_line("cifar10_full", 0, tmp_path).startswith(
         "CIFAR-10, 260 epochs, seed 0: in progress, epoch 12 of 260; test error 40.00% after epoch 10 (")
     stage = tables.stages_table("cifar10_full", 0, tmp_path).loc["1-200"]
@@ -63,15 +64,11 @@ def test_a_run_tested_every_5th_epoch_is_shown_by_its_latest_test(tmp_path):
 
 def test_a_run_not_tested_yet_says_so(tmp_path):
     snapshot(tmp_path, "cifar10_full", 0, [None, None, None])
-    assert tables.full_length_table(tmp_path).loc[("cifar10_full", 0)]["test error (%)"] == "not tested yet"
     assert "epoch 3 of 260; not tested yet (" in findings.progress_line("cifar10_full", 0, tmp_path)
     assert tables.stages_table("cifar10_full", 0, tmp_path).loc["1-200"]["last test error (%)"] == \
         "not tested yet"
     assert tables.error_by_length("cifar10", tmp_path).empty  # no error to place at any length yet
-    from nin_repro.book import claims
-
     assert tables.run_records_table(tmp_path).iloc[-1]["test error (%)"] == "not tested yet"
-    assert "CIFAR-10, 260 epochs, seed 0, is at epoch 3 of 260 (not tested yet)" in claims.full_length_status(tmp_path)
 
 
 def test_a_run_that_moved_shows_each_machine_and_precision(tmp_path):
@@ -79,7 +76,7 @@ def test_a_run_that_moved_shows_each_machine_and_precision(tmp_path):
     state = checkpoint.load(path)
     state["history"][1].update(machine="cpu (B), AVX2", precision="fp32")
     checkpoint.save(path, state)
-    where = tables.full_length_table(tmp_path).loc[("cifar10_full", 0)]["where"]
+    where = results.run_where(progress.run_state("cifar10_full", 0, tmp_path)[1])
     assert where == "cpu (A), AVX512, bf16: epoch 1; cpu (B), AVX2, fp32: epoch 2"
     # the curve shades each stretch by its kind, one legend entry per kind, so a step can be set
     # against a change of precision; back on the first kind, the same shade and no second entry
@@ -110,7 +107,7 @@ def test_a_corrupt_snapshot_stops_the_book_rather_than_showing_it(tmp_path):
     path = snapshot(tmp_path, "cifar10_full", 0, [70.0])
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(checkpoint.CheckpointError, match="is corrupt"):
-        tables.full_length_table(tmp_path)
+        progress.in_progress(tmp_path)
 
 
 def test_progress_plot_spans_the_whole_schedule_and_says_how_far(tmp_path):

@@ -626,31 +626,6 @@ def _headline(v: Verdict) -> str:
     return v.headline or v.verdict
 
 
-def full_length_status(results_dir=None) -> str:
-    """Where the full-length runs stand, in one sentence: the finished seeds
-    of each experiment together ("`mnist_full` seeds 0, 1 and 2 finished at
-    0.35%, 0.38% and 0.40%"), then each run in progress, then how many have
-    not started."""
-    plan = list(dict.fromkeys((n, s) for n, s in BOOK_PLAN if n in progress.FULL_LENGTH))
-    finished, running = {}, []
-    for name, seed in plan:
-        state, run = progress.run_state(name, seed, results_dir)
-        if state == "finished":
-            finished.setdefault(name, []).append((seed, run["test_error"]))
-        elif state == "in progress":
-            running.append(f"{run_words(name, dataset=True)}, seed {seed}, "
-                           f"is at epoch {run['epoch']} of {run['epochs']} "
-                           f"({results.error_so_far(run['history'], brackets=False, prefix='so far ')})")
-    parts = [f"{run_words(name, dataset=True)}, seed{'s' if len(done) > 1 else ''} {_words([s for s, _ in done])} "
-             f"finished at "
-             f"{_words([f'{e:.2f}%' for _, e in done])}" for name, done in finished.items()] + running
-    if not parts:
-        return f"none of the {len(plan)} planned full-length runs has started yet"
-    left = len(plan) - sum(map(len, finished.values())) - len(running)
-    return "; ".join(parts) + (f"; {left} of the {len(plan)} planned full-length runs "
-                               f"{'has' if left == 1 else 'have'} not started" if left else "")
-
-
 def _words(values: list) -> str:
     """"30", "30 and 15", "0, 1 and 2"; "no" for none."""
     words = [str(v) for v in values]

@@ -131,10 +131,6 @@ def _bench_files(pattern: str, fields: tuple, row_fields: tuple, command: str, r
 # What every bench record holds (older records were migrated once to this format).
 BENCH_FIELDS = ("device", "threads", "cpu_capability", "bf16_native", "library_precision", "matmul_tflops",
                 "matmul_size", "finished_at", "rows", "profile", "onednn_kernels")
-LEVER_FIELDS = ("device", "threads", "cpu_capability", "bf16_native", "library_precision", "finished_at",
-                "rounds", "steps_per_round", "rows")
-LEVER_ROW_FIELDS = ("lever", "library_images_per_second", "lever_images_per_second", "ratio", "ratio_low",
-                    "ratio_high")
 
 
 def matmul_rate(record: dict, precision: str) -> str:

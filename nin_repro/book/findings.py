@@ -1,6 +1,6 @@
 """What the chapters say about their numbers, in sentences written from the
-run records: how a row compares with the paper, whether compared rows ran
-alike, the effects of the paper's comparisons (Table 1's augmentation,
+run records: how a row compares with the paper, what the copy of the data
+did (and which runs of two copies ran alike), the effects of the paper's comparisons (Table 1's augmentation,
 Table 5's heads, Figure 4's dropout) beside the rows' noise, and what each
 comparison means. The claims and their verdicts are in `claims.py`."""
 
@@ -37,36 +37,6 @@ def verdict(experiment: str, results_dir=None) -> str:
     return text + f"; the paper reports {r['paper']:.2f}%, so ours {where} the paper{unresolved}."
 
 
-def setup_caveat(experiments: list[str], results_dir=None) -> str:
-    """Whether the rows of a comparison ran alike. The book compares heads
-    (Table 5), dropout (Figure 4) and augmentation (Table 1) across runs made
-    on different machines, some in bf16 and some in fp32: a difference
-    between such rows is not the setting's alone, and the reader is told so
-    next to it."""
-    rows = _summarized(experiments, results_dir)
-    where = {name: rows_where(rows[name]["runs"]) for name in experiments}
-    run = {name: w for name, w in where.items() if w}
-    if len(run) < 2:
-        named = "; ".join(run_words(e, dataset=True) for e in experiments)
-        return f"Setup: fewer than two of {named} have records yet; nothing to compare."
-    if len(set(run.values())) == 1:
-        named = "; ".join(run_words(e, dataset=True) for e in run)
-        return f"Setup: {named} all trained on {next(iter(run.values()))}; like for like."
-    return ("Setup differs: " + "; ".join(f"{run_words(n, dataset=True)} on {w}" for n, w in run.items())
-            + ". Machine and precision change speed and rounding (bf16 carries 8 significant bits, fp32 24), "
-            "so part of a difference between these rows may come from the setup, not the setting. "
-            + like_for_like(experiments, [r for name in experiments for r in rows[name]["runs"]]))
-
-
-def like_for_like(experiments: list[str], runs: list[dict]) -> str:
-    """The compared rows again, from the runs of each machine and precision
-    that trained two or more of them: where seeds of a row ran on different
-    setups, the runs that share one compare the settings alone."""
-    lines = _same_setup({run_words(n, dataset=True): [r for r in runs if r["experiment"] == n] for n in experiments})
-    return " ".join(lines) or ("No machine and precision has trained two of these rows yet, so none compares "
-                               "them like for like.")
-
-
 def _same_setup(groups: dict[str, list[dict]]) -> list[str]:
     """"Like for like on <machine and precision>: A x% (n=k), B y% (n=m).",
     one sentence for each machine and precision that trained runs of two or
@@ -83,11 +53,6 @@ def _same_setup(groups: dict[str, list[dict]]) -> list[str]:
 # Comparisons (Table 1's augmentation, Table 5's heads, Figure 4's dropout) ---
 
 
-def _noise(row: dict) -> float:
-
-    return row_noise(row)
-
-
 def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
     """'A x% vs B y%: A d points lower (the paper: e points lower; noise: n points).'"""
     ra, rb = rows[a], rows[b]
@@ -99,7 +64,7 @@ def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
         return f"{abs(d):.2f} points {'lower' if d > 0 else 'higher'}"
 
     paper = "" if None in (ra["paper"], rb["paper"]) else f"the paper: {side(rb['paper'] - ra['paper'])}; "
-    noise = max(_noise(ra), _noise(rb))
+    noise = max(row_noise(ra), row_noise(rb))
     d = shown(rb["ours_mean"]) - shown(ra["ours_mean"])
     within = "within" if abs(d) <= noise else "beyond"
     return (f"{labels[a]} {ra['ours_mean']:.2f}% vs {labels[b]} {rb['ours_mean']:.2f}%: "
@@ -167,7 +132,7 @@ def copy_effect(experiment: str, results_dir=None) -> str:
         return f"{run_words(experiment, dataset=True)} has {has}, so what the copy changes is not measured."
     a, b = rows[:2]
     d = shown(a["ours_mean"]) - shown(b["ours_mean"])
-    noise = max(_noise(a), _noise(b))
+    noise = max(row_noise(a), row_noise(b))
 
     def side(r):
         seeds = ", ".join(str(x) for x in r["seeds"])
@@ -237,7 +202,7 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
     if with_d["ours_mean"] is None or without["ours_mean"] is None:
         return _lines([f"dropout vs no dropout: {NOT_RUN} (needs records of {run_words(with_name, dataset=True)} "
                        f"and {run_words(without_name, dataset=True)})."])
-    noise = max(_noise(with_d), _noise(without))
+    noise = max(row_noise(with_d), row_noise(without))
     gap, cut = printed_cut(without["ours_mean"], with_d["ours_mean"])
     return _lines([
         f"Test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
@@ -276,7 +241,7 @@ def heads_reading(results_dir=None) -> str:
     gap_name = next(iter(labels))
     means = {n: shown(r["ours_mean"]) for n, r in rows.items()}
     train = {n: shown(_train_error(r)) for n, r in rows.items()}
-    noise = max(_noise(r) for r in rows.values())
+    noise = max(row_noise(r) for r in rows.values())
     best = min(means, key=means.get)
     tightest = min(train, key=train.get)
     out = [f"{_protocol_words(full, rows)}, the lowest test error is {labels[best]}'s "
@@ -316,7 +281,7 @@ def dropout_reading(results_dir=None) -> str:
     w, wo = rows[with_name], rows[without_name]
     gap_w, gap_wo = (shown(r["ours_mean"]) - shown(_train_error(r)) for r in (w, wo))
     diff, cut = printed_cut(wo["ours_mean"], w["ours_mean"])
-    noise = max(_noise(w), _noise(wo))
+    noise = max(row_noise(w), row_noise(wo))
     out = [f"{_protocol_words(full, rows)}, dropout {'lowers' if diff >= 0 else 'raises'} the test error "
            f"by {points_text(abs(diff))} points ({abs(cut):.1f}% of the no-dropout error; the paper: more than "
            f"20%), against a noise of up to "

@@ -1,7 +1,6 @@
 """The book's tables, built from the run records (and, for runs in
 progress, their snapshots) and the experiment registry, so no number in a
-table is typed by hand: ours beside the paper's, each experiment's runs, the
-run records appendix, the runs left, and the protocols and sizes of the nets.
+table is typed by hand: ours beside the paper's, the run records appendix, the runs left, and the protocols and sizes of the nets.
 Also what a row says without records (not run yet, not started, not
 runnable here) and where its runs trained, which the sentences (`findings`)
 and the figures (`plots`) say the same way."""
@@ -11,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from nin_repro import results
-from nin_repro.experiments import EXPERIMENTS, TrainConfig
+from nin_repro.experiments import EXPERIMENTS
 from nin_repro.model import NiN, count_macs, count_parameters
 
 from . import comparison, progress
@@ -132,31 +131,6 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
             "ours - paper": "" if r["difference"] is None else f"{r['difference']:+.2f}",
         })
     return pd.DataFrame(out)
-
-
-def experiment_runs(experiment: str, results_dir, protocol_only: bool) -> list[dict]:
-    """The records of one experiment: its protocol runs, or every run (`protocol_only=False`)."""
-    records = results.read_records(results_dir)
-    if protocol_only:
-        return results.protocol_runs(records, experiment)
-    return [r for r in records if r["experiment"] == experiment]
-
-
-def runs_table(experiment: str, results_dir=None, protocol_only: bool = True) -> pd.DataFrame:
-    """Every run of one experiment (only full-protocol runs unless told
-    otherwise): seed, error, cost and where it trained, briefly (the Run
-    records appendix has each run's full provenance)."""
-    recs = experiment_runs(experiment, results_dir, protocol_only)
-    if not recs:
-        return pd.DataFrame({"status": [missing_status(experiment)]}, index=pd.Index([experiment], name="run"))
-    return pd.DataFrame([{
-        "seed": r["seed"], "test error (%)": f"{r['test_error']:.2f}",
-        "best epoch's error (%)": f"{min(h['test_error'] for h in results.tested(r['history'])):.2f}",
-        "epochs": r["epochs"], "wall hours": f"{r['wall_seconds'] / 3600:.1f}",
-        "machine and precision": short_where(results.run_where(r)), "data": data_cell(r),
-        **({"overrides": ", ".join(f"{k}={v}" for k, v in r["config"]["overrides"].items())}
-           if r["config"].get("overrides") else {}),
-    } for r in recs]).set_index("seed")
 
 
 def _run_label(experiment: str, seed: int, overrides: dict | None = None) -> str:
@@ -315,43 +289,6 @@ def given_up_rows(results_dir=None) -> pd.DataFrame | None:
 
 # The nets and their protocols -----------------------------------------------
 
-def schedule_sentence(train: TrainConfig) -> str:
-    """The training protocol of a TrainConfig, in words (the Method page's
-    schedule sentences are generated here, never typed)."""
-    parts = [f"{train.epochs} epochs at batch {train.batch_size}",
-             f"SGD with momentum {train.momentum:g}" + (" (Nesterov)" if train.nesterov else "")]
-    if train.schedule == "onecycle":
-        parts.append(f"one-cycle learning rate: linear up to {train.lr:g} over {train.warmup_epochs:g} epochs, "
-                     "then linear down to 0")
-    else:
-        drops = list(train.milestones())
-        rate = f"learning rate {train.lr:g}"
-        if train.warmup_epochs:
-            rate += (" (warmed up linearly over the first epoch)" if train.warmup_epochs == 1 else
-                     f" (warmed up linearly over the first {train.warmup_epochs:g} epochs)")
-        if drops:
-            rate += ", divided by 10 after epoch" + ("s " if len(drops) > 1 else " ") + \
-                " and ".join(str(d) for d in drops)
-        parts.append(rate)
-    decay = f"weight decay {train.weight_decay:g}" + ("" if train.bias_decay else " (none on biases)")
-    parts.append(decay)
-    mults = []
-    if train.bias_lr_mult != 1:
-        mults.append(f"biases at {train.bias_lr_mult:g}x the rate")
-    if train.class_map_lr_mult != 1:
-        mults.append(f"the class-map layer at {train.class_map_lr_mult:g}x")
-    if mults:
-        parts.append(", ".join(mults))
-    if train.label_smoothing:
-        parts.append(f"label smoothing {train.label_smoothing:g}")
-    parts.append(f"augmentation: translation up to {train.translate} px and horizontal flips"
-                 if train.translate or train.flip else "no augmentation")
-    if train.test_every > 1:
-        parts.append(f"test error measured every {train.test_every} epochs at the base rate, every epoch from "
-                     "the first drop on")
-    return "; ".join(parts)
-
-
 def protocol_table(names: list[str]) -> pd.DataFrame:
     """The training protocols of the named experiments, one row per distinct
     protocol (the experiments that share it named together), the schedule
@@ -448,28 +385,6 @@ def reproductions_table(results_dir=None) -> pd.DataFrame:
     rows = sorted(cifar10_anchors(results_dir), key=lambda r: (r["low"] is None, r["low"] or 0))
     return pd.DataFrame([{"source": r["source"], "test error (%)": error(r), "augmentation": r["augmentation"],
                           "training": r["training"]} for r in rows])
-
-
-def full_length_table(results_dir=None, experiments: list[str] | None = None) -> pd.DataFrame:
-    """One row per planned full-length run: where it stands, its test error
-    at the last epoch trained (final only when finished), the paper's, and
-    where its epochs ran."""
-    names = experiments or progress.FULL_LENGTH
-    rows = []
-    for name, seed in dict.fromkeys((n, s) for n, s in BOOK_PLAN if n in names):
-        state, run = progress.run_state(name, seed, results_dir)
-        exp = EXPERIMENTS[name]
-        paper = PAPER_ERRORS[exp.paper_key][2] if exp.paper_key in PAPER_ERRORS else None
-        row = {"experiment": name, "seed": seed, "status": state,
-               "epochs": f"{len(run['history']) if run else 0} of {exp.train.epochs}",
-               "test error (%)": "", "paper (%)": "" if paper is None else f"{paper:.2f}",
-               "hours so far": "", "where": ""}
-        if run:
-            row["test error (%)"] = results.latest_test_cell(run["history"])
-            row["hours so far"] = f"{run['wall_seconds'] / 3600:.1f}"
-            row["where"] = results.run_where(run)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index(["experiment", "seed"])
 
 
 def table_net(config: dict, dataset: str) -> str | None:
