@@ -305,3 +305,12 @@ def test_runs_on_two_copies_of_the_data_get_a_row_each_and_the_gap_between_them(
     results.write_record(lossless, tmp_path)
     assert findings.copy_effect("cifar10", tmp_path).endswith(
         "Like for like on test, AVX2, fp32: JPEG copy 19.00% (n=2), near-lossless copy 14.80% (n=1).")
+
+
+def test_the_papers_numbers_are_read_by_name_not_by_position(tmp_path):
+    from nin_repro.book.paper import PAPER_ERRORS, paper_error
+
+    assert PAPER_ERRORS["cifar10_fc"].table == "Table 5" and PAPER_ERRORS["cifar10_fc"].error == 11.59
+    assert paper_error("cifar10_fc") == 11.59 and paper_error("no such row") is None and paper_error(None) is None
+    # Table 5's heads as the tables show them: the paper's number of each head
+    assert list(tables.heads_table(tmp_path)["paper (%)"]) == ["11.59", "10.88", "10.41"]

@@ -45,7 +45,7 @@ from . import comparison, progress
 from .chapters import BOOK_PLAN, CHAPTERS, run_id_words, run_words
 from .display import points_text, printed_cut, short_where, shown
 from .figure5 import load_confidence_maps, map_claim
-from .paper import CAFFE_ZOO_PARAMETERS, PAPER_ERRORS
+from .paper import CAFFE_ZOO_PARAMETERS, paper_error
 from .tables import NO_OFFLINE_COPY, NOT_STARTED, copy_rows, mean_std
 
 # "Reproduced" for an error claim: ours <= the paper's + the tolerance, where
@@ -124,23 +124,19 @@ class Claim:
     budget: tuple[str, ...] = ()
 
 
-def _paper(key: str) -> float:
-    return PAPER_ERRORS[key][2]
-
-
 CLAIMS = [
     Claim("table1_plain", "Table 1", "CIFAR-10 without augmentation",
-          f"{_paper('cifar10'):.2f}% test error", "cifar10", "error", ("cifar10_full",), ("cifar10",)),
+          f"{paper_error('cifar10'):.2f}% test error", "cifar10", "error", ("cifar10_full",), ("cifar10",)),
     Claim("table1_aug", "Table 1", "CIFAR-10 with translation and flipping",
-          f"{_paper('cifar10_aug'):.2f}% test error", "cifar10", "error", ("cifar10_aug_full",), ("cifar10_aug",)),
-    Claim("table2", "Table 2", "CIFAR-100", f"{_paper('cifar100'):.2f}% test error", "cifar100", "error",
+          f"{paper_error('cifar10_aug'):.2f}% test error", "cifar10", "error", ("cifar10_aug_full",), ("cifar10_aug",)),
+    Claim("table2", "Table 2", "CIFAR-100", f"{paper_error('cifar100'):.2f}% test error", "cifar100", "error",
           ("cifar100_full",), ("cifar100",)),
-    Claim("table3", "Table 3", "SVHN", f"{_paper('svhn'):.2f}% test error", "svhn", "error", (), ("svhn",)),
-    Claim("table4", "Table 4", "MNIST", f"{_paper('mnist'):.2f}% test error", "mnist", "error",
+    Claim("table3", "Table 3", "SVHN", f"{paper_error('svhn'):.2f}% test error", "svhn", "error", (), ("svhn",)),
+    Claim("table4", "Table 4", "MNIST", f"{paper_error('mnist'):.2f}% test error", "mnist", "error",
           ("mnist_full",), ("mnist",)),
     Claim("table5", "Table 5", "global average pooling beats fully connected heads",
-          f"GAP {_paper('cifar10_gap'):.2f}% < FC + dropout {_paper('cifar10_fc_dropout'):.2f}% "
-          f"< FC {_paper('cifar10_fc'):.2f}%", "table5_heads", "order",
+          f"GAP {paper_error('cifar10_gap'):.2f}% < FC + dropout {paper_error('cifar10_fc_dropout'):.2f}% "
+          f"< FC {paper_error('cifar10_fc'):.2f}%", "table5_heads", "order",
           ("cifar10_full", "cifar10_fc_dropout_full", "cifar10_fc_full"),
           ("cifar10", "cifar10_fc_dropout", "cifar10_fc")),
     Claim("figure4", "Figure 4", "dropout between mlpconv layers cuts the test error",
@@ -234,7 +230,7 @@ def _error_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
     if exp.requires_download:
         return Verdict(claim, NO_OFFLINE_COPY, "no copy of the dataset was available to the study; its code path is "
                                                "tested on synthetic files", "")
-    paper = PAPER_ERRORS[exp.paper_key][2]
+    paper = paper_error(exp.paper_key)
     full = comparison.summarize(records, list(claim.full))[0] if claim.full else None
     budget = comparison.summarize(records, [budget_name])[0]
     budget_text = (f"CPU budget ({_length(budget)}): {mean_std(budget['ours_mean'], budget['ours_std'])}% "
@@ -701,7 +697,7 @@ def abstract(results_dir=None) -> str:
     budget_copies = _budget_copies(records)
 
     def better(key, paper_key):
-        row, paper = full[key], _paper(paper_key)
+        row, paper = full[key], paper_error(paper_key)
         if row["ours_mean"] is None:
             return f"{_headline(vs[_CLAIM_OF[key]])} against the paper's {paper:.2f}%"
         diff = shown(row["ours_mean"]) - paper

@@ -11,7 +11,7 @@ from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 
 from .display import shown
-from .paper import PAPER_ERRORS
+from .paper import PAPER_ERRORS, paper_error
 
 
 def summarize(records: list[dict], experiments: list[str], copy: str | None = None) -> list[dict]:
@@ -30,11 +30,11 @@ def summarize(records: list[dict], experiments: list[str], copy: str | None = No
         # experiment no longer in the registry carries its own.
         paper_key = (EXPERIMENTS[name].paper_key if name in EXPERIMENTS
                      else runs[0]["config"].get("paper_key") if runs else None)
-        paper = PAPER_ERRORS[paper_key][2] if paper_key in PAPER_ERRORS else None
+        paper = paper_error(paper_key)
         mean = statistics.fmean(errors) if errors else None
         rows.append({
             "experiment": name,
-            "setting": PAPER_ERRORS[paper_key][1] if paper_key in PAPER_ERRORS else name,
+            "setting": PAPER_ERRORS[paper_key].setting if paper_key in PAPER_ERRORS else name,
             "paper": paper,
             "ours_mean": mean,
             "ours_std": statistics.stdev(errors) if len(errors) > 1 else None,

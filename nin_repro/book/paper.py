@@ -3,8 +3,14 @@ what later reproductions of its CIFAR-10 net report."""
 
 from typing import NamedTuple
 
-PAPER_ERRORS = {
-    # key: (table, setting, NIN test error %)
+
+class PaperError(NamedTuple):
+    table: str      # the paper's table
+    setting: str    # the row, in words
+    error: float    # NIN's test error (%)
+
+
+PAPER_ERRORS = {key: PaperError(*entry) for key, entry in {
     "cifar10": ("Table 1", "CIFAR-10, dropout, no augmentation", 10.41),
     "cifar10_aug": ("Table 1", "CIFAR-10, dropout + augmentation", 8.81),
     "cifar100": ("Table 2", "CIFAR-100, dropout", 35.68),
@@ -13,7 +19,7 @@ PAPER_ERRORS = {
     "cifar10_fc": ("Table 5", "mlpconv + fully connected", 11.59),
     "cifar10_fc_dropout": ("Table 5", "mlpconv + fully connected + dropout", 10.88),
     "cifar10_gap": ("Table 5", "mlpconv + global average pooling", 10.41),
-}
+}.items()}
 
 
 # The paper states no parameter count. The public Caffe model-zoo definition
@@ -48,9 +54,10 @@ def as_sgd(params: dict = AUTHOR_CIFAR100_PARAMS) -> dict:
             "momentum": params["momentum"]}
 
 
-def paper_error(key: str) -> float | None:
+def paper_error(key: str | None) -> float | None:
+    """The paper's test error (%) for `key`, None where the paper reports none."""
     entry = PAPER_ERRORS.get(key)
-    return None if entry is None else entry[2]
+    return None if entry is None else entry.error
 
 
 # The first author's own account of one CIFAR-10 run (no augmentation) of

@@ -21,7 +21,7 @@ from nin_repro.model import architecture_table
 from . import progress, tables
 from .chapters import run_words
 from .display import short_where
-from .paper import AUTHOR_CIFAR10_MILESTONES, PAPER_ERRORS
+from .paper import AUTHOR_CIFAR10_MILESTONES, paper_error
 
 
 # The page's small print (table cells, notes) is 14 px. A figure is drawn at
@@ -128,9 +128,9 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
         _shade_machines(ax, run)
         _plot_errors(ax, run["history"], "C0", "test", "train")
     _schedule_axis(ax, total, exp.train.milestones())
-    key = exp.paper_key
-    if key in PAPER_ERRORS:
-        ax.axhline(PAPER_ERRORS[key][2], color="black", lw=1, ls=":", label=f"paper: {PAPER_ERRORS[key][2]}%")
+    paper = paper_error(exp.paper_key)
+    if paper is not None:
+        ax.axhline(paper, color="black", lw=1, ls=":", label=f"paper: {paper}%")
     if tables.has_author_milestones(experiment):
         # his release reports only the run without augmentation; on the augmented run's panel it is a
         # landmark of the same schedule, not that run's target
@@ -227,7 +227,8 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
                 ax.plot(pts["epochs"], pts["test error (%)"], marker, color=color, ms=7,
                         mfc="none" if copy == jpeg else color,
                         label=f"ours, {kind} (finished runs{f', {copy}' if copy else ''})")
-        ax.axhline(PAPER_ERRORS[key][2], lw=1, ls=":", color=color, label=f"paper, {kind}: {PAPER_ERRORS[key][2]}%")
+        paper = paper_error(key)
+        ax.axhline(paper, lw=1, ls=":", color=color, label=f"paper, {kind}: {paper}%")
     first_epoch = min([5] + list(finished["epochs"]))
     for run in progress.protocol_in_progress(results_dir).values():
         kind = tables.table_net(run["config"], dataset)

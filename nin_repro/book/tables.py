@@ -16,7 +16,7 @@ from nin_repro.model import NiN, count_macs, count_parameters
 from . import comparison, progress
 from .chapters import BOOK_PLAN, CHAPTERS, DATASET_WORDS
 from .display import short_where
-from .paper import AUTHOR_CIFAR10_MILESTONES, LATER_REPRODUCTIONS, PAPER_ERRORS
+from .paper import AUTHOR_CIFAR10_MILESTONES, LATER_REPRODUCTIONS, PAPER_ERRORS, paper_error
 
 NOT_RUN = "not run yet"
 NOT_STARTED = "not started"  # a planned run with neither a record nor a snapshot; the claims say it alike
@@ -121,7 +121,7 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
                 epochs = f"{max((run['epoch'] for run in runs), default=0)} of {exp.train.epochs}"
         else:
             ours = mean_std(r["ours_mean"], r["ours_std"])
-        setting = f"{PAPER_ERRORS[exp.paper_key][0]}: {r['setting']}" if paper_table and exp else r["setting"]
+        setting = f"{PAPER_ERRORS[exp.paper_key].table}: {r['setting']}" if paper_table and exp else r["setting"]
         made = r["n"] or is_full_length(name) or any(e == name for e, _ in running)
         out.append({
             # a run never made has no protocol to name, only a plan
@@ -261,7 +261,7 @@ def heads_table(results_dir=None, full: bool = False) -> pd.DataFrame:
     df.insert(1, "parameters", [f"{count_parameters(NiN(EXPERIMENTS[n].model)):,}" for n in names])
     # Table 5's GAP row is its own number in the paper, not Table 1's CIFAR-10 row
     keys = ["cifar10_gap" if EXPERIMENTS[n].paper_key == "cifar10" else EXPERIMENTS[n].paper_key for n in names]
-    df["paper (%)"] = [f"{PAPER_ERRORS[k][2]:.2f}" for k in keys]
+    df["paper (%)"] = [f"{paper_error(k):.2f}" for k in keys]
     return df.drop(columns=["setting"])
 
 
@@ -353,7 +353,7 @@ def cifar10_anchors(results_dir=None) -> list[dict]:
     """Our Table 1 rows, the paper's and the later reproductions', as
     (source, low, high, augmentation, training, kind) rows."""
     said = {"no": "no augmentation", "yes": "augmented"}
-    rows = [{"source": f"the paper, {said[aug]}", "low": PAPER_ERRORS[k][2], "high": PAPER_ERRORS[k][2],
+    rows = [{"source": f"the paper, {said[aug]}", "low": paper_error(k), "high": paper_error(k),
              "augmentation": aug, "training": "lr / 10 when training accuracy stops improving, twice", "kind": "paper"}
             for k, aug in (("cifar10", "no"), ("cifar10_aug", "yes"))]
     rows += [{**r._asdict(), "kind": "later"} for r in LATER_REPRODUCTIONS]
