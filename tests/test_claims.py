@@ -348,6 +348,10 @@ def test_maps_of_a_run_in_progress_wait_for_its_end_and_then_decide(tmp_path):
                                                                                              "full length")
     maps_file(tmp_path, "cifar10_aug_full__seed0", 260, 260, true_peak=41.0)
     assert by_key(tmp_path)["figure5"].verdict == "not reproduced"
+    # MNIST's full-length run is 60 epochs long: its maps are a full-length run's, whatever the count
+    maps_file(tmp_path, "mnist_full__seed0", 60, 60, true_peak=41.0)
+    assert (by_key(tmp_path)["figure5"].verdict, by_key(tmp_path)["figure5"].decided_by) == (
+        "not reproduced", "full length")
     maps_file(tmp_path, "cifar10__seed2", 30, 30, true_peak=41.0)
     assert (by_key(tmp_path)["figure5"].verdict, by_key(tmp_path)["figure5"].decided_by) == (
         "inconclusive at this budget", "CPU budget")

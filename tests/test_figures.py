@@ -136,21 +136,36 @@ def _finished(results_dir, experiment, epochs):
 
 
 def test_the_figure_comes_from_a_finished_full_length_run_then_one_in_progress_then_a_shorter_one(tmp_path):
-    names = ["full_a__seed0", "full_b__seed0", "short__seed0", "short__seed1"]
+    a, b = "cifar10_aug_full__seed0", "cifar10_full__seed0"
+    names = [a, b, "cifar10__seed0", "cifar10__seed1"]
     assert figure_source(names, tmp_path / "c", tmp_path) is None  # no net anywhere
-    _finished(tmp_path, "short", 30)
-    _state(tmp_path, "short__seed0", 30, where="weights")
-    assert figure_source(names, tmp_path / "c", tmp_path) == ("short__seed0", 30)
-    _state(tmp_path, "full_b__seed0", 12)  # in progress: beats a finished shorter run
-    assert figure_source(names, tmp_path / "c", tmp_path) == ("full_b__seed0", 12)
-    _state(tmp_path, "full_a__seed0", 3)   # the first in progress in the list's order
-    assert figure_source(names, tmp_path / "c", tmp_path) == ("full_a__seed0", 3)
-    _finished(tmp_path, "full_b", 260)    # finished at full length, its net kept: beats any in progress
-    _state(tmp_path, "full_b__seed0", 260)
-    assert figure_source(names, tmp_path / "c", tmp_path) == ("full_b__seed0", 260)
+    _finished(tmp_path, "cifar10", 30)
+    _state(tmp_path, "cifar10__seed0", 30, where="weights")
+    assert figure_source(names, tmp_path / "c", tmp_path) == ("cifar10__seed0", 30)
+    _state(tmp_path, b, 12)  # in progress: beats a finished shorter run
+    assert figure_source(names, tmp_path / "c", tmp_path) == (b, 12)
+    _state(tmp_path, a, 3)   # the first in progress in the list's order
+    assert figure_source(names, tmp_path / "c", tmp_path) == (a, 3)
+    _finished(tmp_path, "cifar10_full", 260)    # finished at full length, its net kept: beats any in progress
+    _state(tmp_path, b, 260)
+    assert figure_source(names, tmp_path / "c", tmp_path) == (b, 260)
     # a corrupt snapshot leaves its run out (training names the file)
-    (tmp_path / "checkpoints" / "full_b__seed0.pt").write_bytes(b"torn")
-    assert figure_source(names, tmp_path / "c", tmp_path) == ("full_a__seed0", 3)
+    (tmp_path / "checkpoints" / f"{b}.pt").write_bytes(b"torn")
+    assert figure_source(names, tmp_path / "c", tmp_path) == (a, 3)
+
+
+def test_a_finished_full_length_run_is_told_by_its_protocol_not_by_a_count_of_epochs(tmp_path):
+    from nin_repro.book import progress
+
+    # MNIST's full-length protocol is 60 epochs: finished, it is a full-length run, ahead of one in progress
+    names = ["cifar10_aug_full__seed0", "mnist_full__seed0"]
+    _state(tmp_path, "cifar10_aug_full__seed0", 3)
+    _finished(tmp_path, "mnist_full", 60)
+    _state(tmp_path, "mnist_full__seed0", 60, where="weights")
+    assert figure_source(names, tmp_path / "c", tmp_path) == ("mnist_full__seed0", 60)
+    assert progress.is_full_length("mnist_full", 60) and progress.is_full_length("cifar10_full")
+    # a full-length experiment cut short (an override) is not a full-length run; a 30-epoch protocol never is
+    assert not progress.is_full_length("cifar10_full", 30) and not progress.is_full_length("cifar10", 30)
 
 
 def test_the_reading_of_the_check_follows_its_numbers():

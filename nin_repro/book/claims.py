@@ -456,15 +456,16 @@ def _maps_verdict(claim: Claim, results_dir) -> Verdict:
         return Verdict(claim, "not run", "the whole-test-set check needs a trained net's weights, and no "
                                          "finished run has left them yet" + shown, "")
     epoch, epochs = int(data["epoch"]), int(data["epochs"])
+    full = progress.is_full_length(str(data["run"]).partition("__seed")[0], epochs)
     if epoch < epochs:  # drawn from a run still training: its net, at the epoch it had reached
         ours = (f"{run_id_words(str(data['run']))} at epoch {epoch} of {epochs} "
                 f"({float(data['test_error']):.2f}% test error): the "
                 f"true class's map holds the strongest response in {check['true_peak']:.1f}% of the "
                 f"{check['n']:,} test images")
         return Verdict(claim, f"in progress (epoch {epoch} of {epochs})", ours,
-                       ("full length" if epochs >= FULL_EPOCHS else "CPU budget") + " (training)",
+                       ("full length" if full else "CPU budget") + " (training)",
                        f"the true class's map strongest in {check['true_peak']:.1f}% of test images so far")
-    label = "full length" if epochs >= FULL_EPOCHS else "CPU budget"
+    label = "full length" if full else "CPU budget"
     ours = (f"the true class's map holds the strongest response in {check['true_peak']:.1f}% of the "
             f"{check['n']:,} test images ({label}, run: {run_id_words(str(data['run']))})")
     short = f"the true class's map strongest in {check['true_peak']:.1f}% of the {check['n']:,} test images"

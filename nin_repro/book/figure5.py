@@ -20,10 +20,11 @@ import torch
 from nin_repro import checkpoint, paths, results
 from nin_repro.atomic import atomic_path
 from nin_repro.data import load
-from nin_repro.experiments import FULL_EPOCHS
 from nin_repro.experiments import get as get_experiment
 from nin_repro.model import ModelConfig, NiN
 from nin_repro.preprocess import load_test_inputs
+
+from .progress import is_full_length
 
 SAMPLE_SEED = 0
 
@@ -79,7 +80,8 @@ def figure_source(run_names: list[str], cache_dir=None, results_dir=None) -> tup
                 in_progress.append((name, int(state["epoch"])))
         elif state is not None or checkpoint.weights_path(name, results_dir).exists():
             epochs = int(record["epochs"])
-            (finished_full if epochs >= FULL_EPOCHS else finished_short).append((name, epochs))
+            full = is_full_length(record["experiment"], epochs)
+            (finished_full if full else finished_short).append((name, epochs))
     return next(iter(finished_full + in_progress + finished_short), None)
 
 

@@ -14,6 +14,7 @@ from nin_repro.experiments import EXPERIMENTS
 from nin_repro.model import NiN, count_macs, count_parameters
 
 from . import comparison, progress
+from .progress import is_full_length
 from .chapters import BOOK_PLAN, CHAPTERS, DATASET_WORDS
 from .display import short_where
 from .paper import AUTHOR_CIFAR10_MILESTONES, LATER_REPRODUCTIONS, PAPER_ERRORS, paper_error
@@ -31,10 +32,6 @@ def _fmt(x, digits=2):
 def mean_std(mean: float, std: float | None) -> str:
     """A row's error over its seeds: the mean, with ± the spread where n > 1."""
     return _fmt(mean) + (f" ± {std:.2f}" if std is not None else "")
-
-
-def is_full_length(experiment: str) -> bool:
-    return experiment in progress.FULL_LENGTH or experiment.endswith("_full")
 
 
 def protocol_label(experiment: str) -> str:
