@@ -452,9 +452,9 @@ def _maps_verdict(claim: Claim, results_dir) -> Verdict:
     data = load_confidence_maps(results_dir)
     check = map_claim(data) if data is not None else None
     if check is None:
-        shown = "" if data is None else f"; the chapter shows the maps of {len(data['labels'])} test images"
+        drawn = "" if data is None else f"; the chapter shows the maps of {len(data['labels'])} test images"
         return Verdict(claim, "not run", "the whole-test-set check needs a trained net's weights, and no "
-                                         "finished run has left them yet" + shown, "")
+                                         "finished run has left them yet" + drawn, "")
     epoch, epochs = int(data["epoch"]), int(data["epochs"])
     full = progress.is_full_length(str(data["run"]).partition("__seed")[0], epochs)
     if epoch < epochs:  # drawn from a run still training: its net, at the epoch it had reached
