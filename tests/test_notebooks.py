@@ -3,6 +3,7 @@ and bad parameters fail in the first cell with a clear message. (nbval checks
 the committed outputs separately: pytest --nbval notebooks/.)"""
 
 import json
+import re
 from pathlib import Path
 
 import papermill  # a test dependency (pyproject's [test]): missing, these tests fail rather than skip
@@ -127,6 +128,56 @@ def test_inputs_are_hidden_and_parameters_removed_from_the_page():
             if "remove-input" in tags:
                 assert not [o for o in cell.get("outputs", []) if o.get("output_type") == "stream"], \
                     (path.name, cell.source[:60])
+
+
+FIGURE_PASTE = re.compile(r"```\{glue:figure\} (\S+)\n(.*?)```", re.S)
+
+
+def uncaptioned_figures(nb) -> list[str]:
+    """The figures of an executed chapter that the book would show without a
+    caption: an image a code cell displays itself (myst-nb gives it no
+    caption), or one glued but pasted by no `{glue:figure}` with a caption."""
+    pasted = {}
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for key, body in FIGURE_PASTE.findall(cell.source):
+                pasted[key] = " ".join(line for line in body.splitlines() if not line.startswith(":")).strip()
+    bad = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            images = [k for k in out.get("data", {}) if k.split("/")[-2:-1] == ["image"]]
+            key = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            if not images:
+                continue
+            if key is None:
+                bad.append(f"an image shown bare by: {cell.source[:60]}")
+            elif not pasted.get(key):
+                bad.append(f"{key}: glued, not pasted by a {{glue:figure}} with a caption")
+    return bad
+
+
+def test_every_figure_a_chapter_draws_is_pasted_with_a_caption():
+    import nbformat
+
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        assert uncaptioned_figures(nbformat.read(path, as_version=4)) == [], path.name
+
+
+def test_the_caption_check_catches_a_bare_figure_and_one_pasted_without_a_caption():
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    png = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}
+    glued = new_output("display_data", data={f"application/papermill.record/{k}": v for k, v in png.items()},
+                       metadata={"scrapbook": {"name": "fig-x", "mime_prefix": "application/papermill.record/"}})
+    paste = "```{glue:figure} fig-x\n:name: fig-x\n:alt: Error per epoch\n\n%s\n```\n"
+    nb = new_notebook(cells=[new_code_cell("glue('fig-x', fig)", outputs=[glued]),
+                             new_markdown_cell(paste % "Error per epoch of one run.")])
+    assert uncaptioned_figures(nbformat.from_dict(nb)) == []
+    nb.cells[1] = new_markdown_cell(paste % "")
+    assert uncaptioned_figures(nb) == ["fig-x: glued, not pasted by a {glue:figure} with a caption"]
+    nb.cells = [new_code_cell("plt.show()", outputs=[new_output("display_data", data=png)])]
+    assert uncaptioned_figures(nb) == ["an image shown bare by: plt.show()"]
 
 
 def test_retrain_trains_each_budget_row_of_the_chapter_for_each_seed_only_when_asked(monkeypatch, capsys):

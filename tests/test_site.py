@@ -50,6 +50,39 @@ def test_book_builds_without_warnings_from_committed_outputs(built_book):
         assert (built_book / page).exists(), page
 
 
+def uncaptioned_figures(html: str) -> list[str]:
+    """The images of a page's article that are not in a <figure> with a
+    non-empty caption, or whose alt text is no description (empty, or the
+    file's own path: what myst-nb writes for a bare output), by their alt."""
+    from bs4 import BeautifulSoup  # pydata-sphinx-theme's dependency: the book's build needs it anyway
+
+    article = BeautifulSoup(html, "html.parser").find("article", class_="bd-article")
+    bad = []
+    for img in article.find_all("img") if article else []:
+        figure, alt = img.find_parent("figure"), (img.get("alt") or "").strip()
+        caption = figure.find("figcaption") if figure else None
+        if not (caption and caption.get_text(strip=True).removeprefix("Fig.").strip(" .0123456789")) \
+                or not alt or alt.endswith((".png", ".svg", ".jpg")):
+            bad.append(alt or img.get("src", "?"))
+    return bad
+
+
+def test_the_caption_check_catches_a_bare_image_and_a_hash_for_alt_text():
+    page = '<article class="bd-article">{}</article>'
+    good = '<figure><img alt="Error per epoch" src="a.png"><figcaption><p>Fig. 1 Error per epoch.</p></figcaption></figure>'
+    assert uncaptioned_figures(page.format(good)) == []
+    assert uncaptioned_figures(page.format('<img alt="../_images/ab12.png" src="ab12.png">')) == ["../_images/ab12.png"]
+    assert uncaptioned_figures(page.format(good.replace("Error per epoch.", ""))) == ["Error per epoch"]
+    assert uncaptioned_figures(page.format(good.replace('alt="Error per epoch"', 'alt=""'))) == ["a.png"]
+
+
+def test_every_figure_of_the_book_has_a_caption_and_alt_text(built_book):
+    # a figure a chapter draws is a code cell's output: glued and pasted with `{glue:figure}` and its
+    # caption (tests/test_notebooks.py checks the sources), never shown bare
+    bad = {page: found for page in toc_pages() if (found := uncaptioned_figures((built_book / page).read_text()))}
+    assert bad == {}, "figures without a caption or a description for alt text"
+
+
 @pytest.fixture(scope="module")
 def server(built_book):
     class Quiet(http.server.SimpleHTTPRequestHandler):
