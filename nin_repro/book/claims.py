@@ -629,34 +629,37 @@ def _words(values: list) -> str:
     return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]])) or "no"
 
 
-def budget_comparisons(results_dir=None) -> tuple[list[str], list[str]]:
+def budget_comparisons(results_dir=None, short: bool = False) -> tuple[list[str], list[str]]:
     """How the comparisons (Table 5's heads, Figure 4's dropout) came out in
     the CPU-budget rows, each pair on its own (`_pair_words`): its direction
     beside the paper's and whether it is beyond the noise; and the copies of
     the data those rows trained on. The Discussion and the abstract say it
-    in these words."""
+    in these words; `short` leaves the amounts out (the budget page gives
+    them)."""
     records = results.read_records(results_dir)
     out, copies = [], []
     for claim in (c for c in CLAIMS if c.kind in ("order", "cut")):
         rows = comparison.compared_rows(records, claim.budget)
         if not all(r["n"] for r in rows.values()):
             continue
-        out.append(f"in {claim.label}, {'; '.join(_compare(claim, claim.budget, rows).pairs)}")
-        copies += [results.copy_name(r["copy"]) for r in rows.values() if r["copy"]]
+        compared = _compare(claim, claim.budget, rows)
+        out.append(f"in {claim.label}, {'; '.join(compared.pairs_short if short else compared.pairs)}")
+        copies += [results.copy_name(r["copy"]) for r in rows.values() if r["copy"] in results.DATA_COPIES.values()]
     return out, list(dict.fromkeys(copies))
 
 
 def budget_comparisons_text(results_dir=None) -> str:
-    """`budget_comparisons` as one phrase for a sentence ("in Table 5, GAP vs
-    FC + dropout: ...; in Figure 4, dropout lowered the error by 1.1% ..."),
-    for the Discussion to glue where it says how the 30-epoch comparisons
-    came out; "no comparison has all its 30-epoch rows yet" before they have."""
-    said, _ = budget_comparisons(results_dir)
+    """`budget_comparisons` in short as one phrase for a sentence ("in Table
+    5, GAP vs FC + dropout: the opposite of the paper's direction, within the
+    noise; ...; in Figure 4, dropout lowered the error by 1.1%: ..."), for
+    the Discussion and the abstract; "no comparison has all its 30-epoch rows
+    yet" before they have."""
+    said, _ = budget_comparisons(results_dir, short=True)
     return "; ".join(said) if said else f"no comparison has all its {CIFAR_EPOCHS}-epoch rows yet"
 
 
 def _budget_copies(records: list[dict]) -> str:
-    """"of the 8 30-epoch CIFAR-10 runs, 7 trained on the JPEG copy and 1
+    """"7 of the 8 30-epoch CIFAR-10 runs trained on the JPEG copy, 1
     (CIFAR-10, 30 epochs, seed 2) on the near-lossless copy": the copies the
     CPU-budget runs trained on, read from each record's data source
     (`results.copy_groups`), a copy with few runs naming them; "" before any."""
@@ -670,8 +673,9 @@ def _budget_copies(records: list[dict]) -> str:
     parts = [f"{len(rs)}" + (f" ({_words([run_id_words(results.run_name(r['experiment'], r['seed'])) for r in rs])})"
                              if len(rs) <= 2 else "") + f" on the {results.copy_name(copy)}"
              for copy, rs in groups]
-    return f"of the {len(runs)} {CIFAR_EPOCHS}-epoch CIFAR-10 runs, {parts[0].replace(' on', ' trained on', 1)}" \
-        + "".join(f"{', ' if k < len(parts) - 1 else ' and '}{p}" for k, p in enumerate(parts[1:], 1))
+    first, *rest = parts
+    first = first.replace(" on the ", f" of the {len(runs)} {CIFAR_EPOCHS}-epoch CIFAR-10 runs trained on the ", 1)
+    return ", ".join([first, *rest])
 
 
 def abstract(results_dir=None) -> str:
@@ -692,8 +696,8 @@ def abstract(results_dir=None) -> str:
     copies = [r for r in copy_rows(["cifar10"], results_dir) if r["n"]]
     jpeg = next((r for r in copies if r["copy"] == results.JPEG_COPY), None)
     other = next((r for r in copies if r is not jpeg), None)
-    cost = (f"; the {results.copy_name(results.JPEG_COPY)} cost {jpeg['ours_mean'] - other['ours_mean']:.1f} points "
-            f"of test error at {jpeg['epochs']} epochs ({run_words('cifar10', dataset=True)} on each copy)"
+    cost = (f"; at {jpeg['epochs']} epochs the {results.copy_name(results.JPEG_COPY)} cost "
+            f"{jpeg['ours_mean'] - other['ours_mean']:.1f} points of test error (the same protocol on each copy)"
             if jpeg and other else "")
     budget_copies = _budget_copies(records)
 
@@ -724,7 +728,7 @@ def abstract(results_dir=None) -> str:
         f"{better('cifar10_aug_full', 'cifar10_aug')}; MNIST {better('mnist_full', 'mnist')}."
         + (" Each CIFAR-10 row is one seed." if {full[k]["n"] for k in ("cifar10_full", "cifar10_aug_full")} == {1}
            else "") + " A lower error than the paper's is a better result and counts as reproduced.",
-        f"**At {CIFAR_EPOCHS} epochs.** With a recipe of our own{on}, each comparison pair by pair: "
+        f"**At {CIFAR_EPOCHS} epochs.** With a recipe of our own{on}, pair by pair: "
         + budget_comparisons_text(results_dir)
         + ". Under-trained nets decide no comparison; the full-length runs that do are in the table below.",
         f"**Verdicts.** Of the paper's {len(CLAIMS)} claims: {verdict_words}.",
