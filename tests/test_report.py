@@ -121,7 +121,7 @@ def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order
                       "noise is up to 1.04 points, so the gap is within it).")  # GAP's seeds spread by 1.04
     assert out[2] == "The paper's order (GAP < FC + dropout < FC) holds here: GAP 17.70% < FC + dropout 18.00% < FC 18.50%."
     assert out[3].startswith("At the last epoch") and out[3].count("train vs") == 3
-    assert "GAP: seed std 1.04; last-epochs range 0.00, 0.00, 0.00 points" in out[4]
+    assert "GAP: seed std 1.04; one test at the final rate, so no range" in out[4]
     assert out[5] == "One seed only for FC + dropout, FC: their noise is the epoch-to-epoch range alone."
 
 
@@ -163,7 +163,7 @@ def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_
     assert out[1] == ("At the last epoch (training error measured during it, with dropout on): dropout 12.00% train "
                       "vs 16.00% test (a gap of 4.00 points); no dropout 6.00% train vs 20.00% test (a gap of 14.00 "
                       "points).")
-    assert "no dropout: last-epochs range 0.50 points" in out[2]
+    assert "no dropout: range over the last 2 tests 0.50 points" in out[2]
     assert out[3] == "One seed only for dropout, no dropout: their noise is the epoch-to-epoch range alone."
     reading = findings.dropout_reading(tmp_path)
     assert reading.startswith("At the CPU budget (1 epochs), dropout lowers the test error by 4.00 points (20.0% of")

@@ -12,7 +12,7 @@ from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 
 from . import comparison, progress, tables
-from .claims import NOISE_EPOCHS, epoch_spread, row_noise
+from .claims import NOISE_EPOCHS, epoch_spread, last_test_errors, row_noise
 from .chapters import CHAPTERS, run_words
 from .display import points_text, printed_cut, short_where, shown
 from .tables import NOT_RUN, copy_rows, mean_std, missing_status, rows_where
@@ -103,12 +103,16 @@ def noise_line(labels: dict, results_dir=None) -> str:
         if r["ours_mean"] is None:
             continue
         ranges = ", ".join(f"{epoch_spread(x):.2f}" for x in r["runs"])
+        tests = sorted({len(last_test_errors(x)) for x in r["runs"]})  # the window each range is over
+        window = "-".join(str(t) for t in dict.fromkeys((tests[0], tests[-1])))
         seeds = f"seed std {r['ours_std']:.2f}; " if r["ours_std"] is not None else ""
-        parts.append(f"{label}: {seeds}last-epochs range {ranges} points")
+        spread = (f"range over the last {window} tests {ranges} points" if tests[-1] > 1
+                  else "one test at the final rate, so no range")
+        parts.append(f"{label}: {seeds}{spread}")
     if not parts:
         return ""
-    return (f"Noise (the range of each run's test error over its last epochs at the final learning rate, "
-            f"{NOISE_EPOCHS} at most, and the spread over seeds): " + "; ".join(parts) + ".")
+    return (f"Noise (the spread over seeds, and the range of each run's test error over its last tests at "
+            f"the final learning rate, {NOISE_EPOCHS} at most): " + "; ".join(parts) + ".")
 
 
 def _summarized(names, results_dir) -> dict:
