@@ -110,8 +110,8 @@ def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order
                       "FC 18.50% < GAP 18.90%.")
     assert out[3] == ("At the last epoch (training error measured during it, with dropout on): GAP 2.00% train "
                       "vs 18.90% test (a gap of 16.90 points); FC 2.00% train vs 18.50% test (a gap of 16.50 points).")
-    assert out[4].startswith("Noise (the range of each run's test error over its last epochs at the final "
-                             "learning rate, 10 at most")
+    assert out[4].startswith("Noise (the spread over seeds, and the range of each run's test error over its last "
+                             "tests at the final learning rate, 10 at most)")
     assert out[5].startswith("One seed only for GAP, FC:")
     for seed, error in ((1, 17.0), (2, 17.2)):  # GAP now lower on average, over three seeds
         results.write_record(make_record(experiment="cifar10", seed=seed, error=error), tmp_path)
