@@ -134,13 +134,16 @@ def _library_batches(x, y, batch: int, channels_last: bool):
         yield from loader
 
 
-def profile_step(x, y, batch: int = 128, steps: int = 6, warmup: int = 2, precision: str | None = None) -> dict:
+def profile_step(x, y, batch: int = 128, steps: int = 6, warmup: int = 2, precision: str | None = None,
+                 config: ModelConfig | None = None) -> dict:
     """Where the library's training step spends its time (torch.profiler):
     the top operators' shares, and each convolution's forward and backward
-    time and TFLOP/s (the same shapes summed: two 192->192 1x1 layers share one)."""
+    time and TFLOP/s (the same shapes summed: two 192->192 1x1 layers share one),
+    for the net of `config` (the CIFAR-10 net if None)."""
     precision = resolve_precision(precision or "auto", torch.device("cpu"))  # as onednn_kernels
+    config = config or ModelConfig()
     torch.manual_seed(0)
-    model = NiN(ModelConfig()).to(memory_format=torch.channels_last)
+    model = NiN(config).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     batches = _library_batches(x, y, batch, True)
     bf16 = precision == "bf16"
@@ -171,7 +174,8 @@ def profile_step(x, y, batch: int = 128, steps: int = 6, warmup: int = 2, precis
         n, _, h, w = inp
         layer = f"{kh}x{kw} conv {c_in}->{c_out} at {h}x{w}"
         row = convs.setdefault(layer, {"layer": layer, "layers": 0, "paths": [], "forward_ms": 0.0,
-                                       "backward_ms": 0.0, "_macs": n * c_out * h * w * c_in * kh * kw})
+                                       "backward_ms": 0.0, "_macs": n * c_out * h * w * c_in * kh * kw,
+                                       "_in_channels": c_in})
         if kind == "forward":
             row["layers"] += e.count // steps
         if path and path not in row["paths"]:
@@ -179,8 +183,9 @@ def profile_step(x, y, batch: int = 128, steps: int = 6, warmup: int = 2, precis
         row[f"{kind}_ms"] += per_step_ms(e.self_cpu_time_total)
     for row in convs.values():
         macs = row.pop("_macs") * row["layers"]
-        # backward computes the weight gradient, plus the input gradient except for the first layer
-        first = row["layer"].split(" conv ")[1].startswith("3->")
+        # backward computes the weight gradient, plus the input gradient except for the first layer,
+        # the only one that reads the images' channels (3 for CIFAR, 1 for MNIST; the others read 48 or more)
+        first = row.pop("_in_channels") == config.in_channels
         for kind, flop in (("forward", 2 * macs), ("backward", 2 * macs * (1 if first else 2))):
             row[f"{kind}_tflops"] = flop / (row[f"{kind}_ms"] / 1e3) / 1e12 if row[f"{kind}_ms"] else 0.0
     return {"batch": batch, "steps": steps, "precision": precision, "step_ms": per_step_ms(total),

@@ -147,6 +147,29 @@ def test_profile_names_every_convolution_and_where_the_step_goes(precision):
     assert {"aten::convolution_backward", "aten::_slow_conv2d_backward"} & {o["op"] for o in prof["top_ops"]}
 
 
+def test_profile_tells_the_first_layer_by_its_input_channels_on_one_channel_images():
+    """The first convolution's backward has no input gradient to compute, so
+    its backward is counted at the forward's flop; the others' at twice it.
+    An MNIST-like net reads 1 channel, not CIFAR's 3."""
+    import torch
+
+    from nin_repro.bench import profile_step
+    from nin_repro.model import ModelConfig
+
+    cfg = ModelConfig(in_channels=1, block1=(8, 8, 8), block2=(8, 8, 8), block3=(8, 8), input_size=28)
+    torch.manual_seed(0)
+    prof = profile_step(torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,)), batch=8, steps=1, warmup=1,
+                        precision="fp32", config=cfg)
+    layers = {r["layer"]: r for r in prof["convolutions"]}
+    assert "5x5 conv 1->8 at 28x28" in layers
+    for name, r in layers.items():
+        # flop counted = tflops * ms; backward over forward is 1 for the first layer, 2 for the others
+        ratio = (r["backward_tflops"] * r["backward_ms"]) / (r["forward_tflops"] * r["forward_ms"])
+        assert ratio == pytest.approx(1.0 if name.startswith("5x5 conv 1->") else 2.0), name
+        assert set(r) == {"layer", "layers", "paths", "forward_ms", "backward_ms", "forward_tflops",
+                          "backward_tflops"}
+
+
 def test_onednn_verbose_is_parsed_from_the_marked_step_only():
     from nin_repro.bench import ONEDNN_MARK, parse_onednn_verbose
 
