@@ -49,6 +49,24 @@ def test_profile_tables_rate_each_convolution_against_the_matmul():
     assert engineering.bench_profile_tables({**BENCH, "profile": None}) is None
 
 
+def test_the_ceiling_finds_rows_by_name_and_says_what_a_partial_bench_did_not_measure():
+    full = {**BENCH, "step_gflop_per_image": 1.0}  # bound: 0.4 TFLOP/s / 1 GFLOP = 400 images/s
+    c = engineering.ceiling(full)
+    assert (c["baseline"], c["library"], c["best"], c["bound"]) == (50.0, 220.0, 220.0, pytest.approx(400.0))
+    # `nin-repro bench --only`: rows in another order, or without the baseline or the library's rows
+    reordered = {**full, "rows": full["rows"][::-1]}
+    assert engineering.ceiling(reordered)["baseline"] == 50.0
+    assert engineering.ceiling_text(full).endswith("the library reached 220 (55% of that bound, x4.40 the baseline).")
+    library_only = {**full, "rows": [r for r in full["rows"] if r["config"].startswith("nin_repro:")]}
+    assert engineering.ceiling(library_only)["baseline"] is None
+    assert engineering.ceiling_text(library_only).endswith(
+        "the library reached 220 (55% of that bound); this bench did not measure the baseline.")
+    baseline_only = {**full, "rows": full["rows"][:1]}
+    assert engineering.ceiling(baseline_only)["library"] is None
+    assert engineering.ceiling_text(baseline_only).endswith(
+        "bounds the step at 400 images/s; this bench did not measure the library's path.")
+
+
 def test_each_kind_of_machine_shows_its_newest_bench(tmp_path):
     import json
 

@@ -225,14 +225,31 @@ def ceiling(record: dict) -> dict:
     """The practical ceiling of one bench record: the fastest rate any single
     operation reached on its CPU (the matmul, or the fastest convolution of
     the profile) divided by the step's cost per image, against the best
-    speed measured and the library's own path."""
+    speed measured and the library's own path. Rows are found by their
+    names: a record of `nin-repro bench --only ...` may lack the baseline or
+    the library's rows, and then "baseline" or "library" is None."""
     rates = [record["matmul_tflops"][record["library_precision"]]]
     if record.get("profile"):
         rates += [r[k] for r in record["profile"]["convolutions"] for k in ("forward_tflops", "backward_tflops")]
     top = max(rates)
     bound = top * 1e12 / (record["step_gflop_per_image"] * 1e9)
-    base = record["rows"][0]["images_per_second"]
-    best = max(r["images_per_second"] for r in record["rows"])
-    library = max(r["images_per_second"] for r in record["rows"] if r["config"].startswith("nin_repro:"))
+    library = max((r["images_per_second"] for r in record["rows"] if r["config"].startswith("nin_repro:")),
+                  default=None)
     return {"gflop_per_image": record["step_gflop_per_image"], "fastest_tflops": top, "bound": bound,
-            "best": best, "library": library, "baseline": base}
+            "best": max((r["images_per_second"] for r in record["rows"]), default=None),
+            "library": library, "baseline": row_rate(record, "baseline")}
+
+
+def ceiling_text(record: dict) -> str:
+    """The engineering chapter's line on the step's ceiling: what the
+    library reached against the bound and the baseline, or a plain sentence
+    where the record did not measure one of them."""
+    c = ceiling(record)
+    head = (f"At {c['gflop_per_image']:.2f} GFLOP per image, the fastest single operation "
+            f"({c['fastest_tflops']:.2f} TFLOP/s) bounds the step at {c['bound']:.0f} images/s")
+    if c["library"] is None:
+        return f"{head}; this bench did not measure the library's path."
+    reached = f"{head}; the library reached {c['library']:.0f} ({100 * c['library'] / c['bound']:.0f}% of that bound"
+    if c["baseline"] is None:
+        return f"{reached}); this bench did not measure the baseline."
+    return f"{reached}, x{c['library'] / c['baseline']:.2f} the baseline)."
