@@ -269,6 +269,16 @@ def test_the_protocol_table_comes_from_the_train_config():
     assert table.iloc[0]["rate, warm-up"] == "0.05, warm-up 1"
 
 
+def test_every_net_of_the_study_has_a_label_of_its_own():
+    # MNIST has two nets, ours at the CPU budget and the first author's mnist_def at full length:
+    # the table names whose each is, so no two rows read alike
+    sizes = tables.sizes_table(["mnist", "mnist_full", "mnist_fast", "cifar10", "cifar10_full"])
+    assert list(sizes["net"]) == ["MNIST (ours)", "MNIST (the author's mnist_def)", "MNIST (ours), BatchNorm",
+                                  "CIFAR-10"]
+    assert list(sizes["protocols"])[:2] == ["CPU budget", "full length"]
+    assert not tables.sizes_table()["net"].duplicated().any()
+
+
 def test_runs_on_two_copies_of_the_data_get_a_row_each_and_the_gap_between_them(tmp_path):
     from test_results import JPEG_SOURCE, LOSSLESS_SOURCE, on_copy
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from nin_repro import results
-from nin_repro.experiments import EXPERIMENTS
+from nin_repro.experiments import EXPERIMENTS, MNIST_AUTHOR_MODEL, MNIST_MODEL, SVHN_AUTHOR_MODEL
 from nin_repro.model import NiN, count_macs, count_parameters
 
 from . import comparison, progress
@@ -320,6 +320,19 @@ def protocol_table(names: list[str]) -> pd.DataFrame:
 HEAD_WORDS = {"gap": "", "fc": ", FC head", "fc_dropout": ", FC head"}  # dropout adds no parameter
 
 
+def _structure(m) -> tuple:
+    """What makes two nets the same layers, whatever their initialization,
+    head or BatchNorm."""
+    return m.in_channels, m.block1, m.block2, m.block3, m.block3_kernel, m.pool2
+
+
+# Whose net each is, where a dataset has more than one: MNIST trains our
+# narrow net at the CPU budget and the first author's cuda-convnet net at
+# full length (the registry's words); SVHN's is his too.
+NET_ORIGINS = {_structure(MNIST_MODEL): "ours", _structure(MNIST_AUTHOR_MODEL): "the author's mnist_def",
+               _structure(SVHN_AUTHOR_MODEL): "the author's svhn_def"}
+
+
 def sizes_table(names: list[str] | None = None) -> pd.DataFrame:
     """Parameters and multiply-accumulates of each distinct net of the named
     experiments (every experiment by default), one row per net, with the
@@ -329,8 +342,9 @@ def sizes_table(names: list[str] | None = None) -> pd.DataFrame:
     for name in names or list(EXPERIMENTS):
         e = EXPERIMENTS[name]
         m = e.model
-        label = DATASET_WORDS.get(e.dataset, e.dataset) + HEAD_WORDS.get(m.head, f", {m.head}") \
-            + (", BatchNorm" if m.batchnorm else "")
+        origin = NET_ORIGINS.get(_structure(m))
+        label = DATASET_WORDS.get(e.dataset, e.dataset) + (f" ({origin})" if origin else "") \
+            + HEAD_WORDS.get(m.head, f", {m.head}") + (", BatchNorm" if m.batchnorm else "")
         key = (label, m.block1, m.block2, m.block3, m.num_classes, m.pool2)
         if key not in nets:
             net = NiN(m)
