@@ -324,7 +324,9 @@ def architecture_table(model: NiN) -> list[dict]:
         for stage in list(model.features) + [model.head]:
             for layer in (stage if isinstance(stage, nn.Sequential) else [stage]):
                 x = layer(x)
-                if isinstance(layer, (nn.ReLU, nn.Flatten, nn.Identity, nn.BatchNorm2d)):
+                # a dropout of rate 0 (Figure 4's net) does nothing: the net has no dropout to show
+                if isinstance(layer, (nn.ReLU, nn.Flatten, nn.Identity, nn.BatchNorm2d)) or (
+                        isinstance(layer, BitDropout) and layer.p == 0.0):
                     continue
                 rows.append({
                     "layer": repr(layer).split("(")[0] if not isinstance(layer, nn.Conv2d)

@@ -248,3 +248,26 @@ def test_every_figure_is_shown_at_its_own_size_with_text_no_smaller_than_the_sma
         fig.canvas.draw()
         assert any(t.get_fontsize() < plots.MIN_TEXT_PT for t in fig.findobj(Text) if t.get_text().strip())
         plt.close("all")
+
+
+@pytest.mark.parametrize("dropout, shown", [(0.5, ["dropout 0.5"] * 2), (0.3, ["dropout 0.3"] * 2), (0.0, [])])
+def test_the_network_drawing_shows_the_nets_own_dropout(dropout, shown):
+    from dataclasses import replace
+
+    import matplotlib.pyplot as plt
+
+    from nin_repro.model import NiN, architecture_table, count_parameters
+
+    model = NiN(replace(experiments.get("cifar10").model, dropout=dropout))
+    ax = plots.plot_architecture(model)
+    labels = [t.get_text().split("  →  ")[0] for t in ax.texts]
+    plt.close(ax.figure)
+    assert [s for s in labels if "dropout" in s] == shown
+    # a net without dropout has no dropout layer in its table either; its parameters all counted
+    rows = architecture_table(model)
+    assert sum(r["layer"] == "BitDropout" for r in rows) == len(shown)
+    assert sum(r["parameters"] for r in rows) == count_parameters(model)
+    # the FC + dropout head's dropout is torch's, always at 0.5
+    head = [t.get_text() for t in plots.plot_architecture(NiN(replace(model.cfg, head="fc_dropout"))).texts]
+    plt.close("all")
+    assert sum(s.startswith("dropout 0.5") for s in head) == 1 + len(shown) * (dropout == 0.5)

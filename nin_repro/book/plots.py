@@ -52,16 +52,24 @@ def plain_ticks(ax, axis: str = "y") -> None:
 
 # The network ---------------------------------------------------------------
 
+# The FC + dropout head's `nn.Dropout` is always 0.5 (model.NiN); the
+# dropout between the mlpconv blocks (`BitDropout`) is the config's rate.
 LAYER_LABELS = {"MaxPool2d": "max pool 3x3/2", "AvgPool2d": "avg pool 3x3/2", "AdaptiveAvgPool2d": "global avg pool",
-                "Dropout": "dropout 0.5", "BitDropout": "dropout 0.5", "Linear": "linear"}
+                "Dropout": "dropout 0.5", "Linear": "linear"}
+
+
+def layer_label(name: str, cfg) -> str:
+    """A layer of `architecture_table` in words, the dropout between the
+    blocks at the rate of the net's config `cfg`."""
+    if name == "BitDropout":
+        return f"dropout {cfg.dropout:g}"
+    return LAYER_LABELS.get(name, name.replace("Conv ", "conv "))
 
 
 def plot_architecture(model, ax=None):
     """The network drawn from the model itself, top to bottom: one bar per
     layer output, its length the number of channels (log scale), its label
     the layer and the output's shape; brackets mark the mlpconv blocks."""
-
-
     rows = architecture_table(model)
     items = [("input", f"{model.cfg.in_channels}x{model.cfg.input_size}x{model.cfg.input_size}")] + \
         [(r["layer"], r["output"]) for r in rows]
@@ -75,7 +83,7 @@ def plot_architecture(model, ax=None):
         w = 0.6 + 0.45 * math.log2(max(ch, 1))
         color = next((c for k, c in colors.items() if name.startswith(k)), "#8172b3")
         ax.add_patch(Rectangle((1.2, i - 0.35), w, 0.7, color=color, alpha=0.85))
-        label = LAYER_LABELS.get(name, name.replace("Conv ", "conv "))
+        label = layer_label(name, model.cfg)
         dims = shape.split("x")
         size = f"{dims[0]} x {dims[1]} x {dims[2]}" if len(dims) == 3 else dims[0]
         ax.text(1.2 + w + 0.15, i, f"{label}  →  {size}", va="center", fontsize=10.5)
