@@ -316,22 +316,28 @@ def count_macs(model: NiN, input_size: int | None = None) -> int:
 
 
 def architecture_table(model: NiN) -> list[dict]:
-    """One row per layer with its output shape and parameters, for the book."""
+    """One row per layer with its output shape and parameters, for the book.
+    The model runs in eval mode (dropout off, BatchNorm on its running
+    statistics) and is left in the mode it had, as `count_macs` leaves it."""
     rows = []
     x = torch.zeros(1, model.cfg.in_channels, model.cfg.input_size, model.cfg.input_size)
-    model = model.eval()
-    with torch.no_grad():
-        for stage in list(model.features) + [model.head]:
-            for layer in (stage if isinstance(stage, nn.Sequential) else [stage]):
-                x = layer(x)
-                # a dropout of rate 0 (Figure 4's net) does nothing: the net has no dropout to show
-                if isinstance(layer, (nn.ReLU, nn.Flatten, nn.Identity, nn.BatchNorm2d)) or (
-                        isinstance(layer, BitDropout) and layer.p == 0.0):
-                    continue
-                rows.append({
-                    "layer": repr(layer).split("(")[0] if not isinstance(layer, nn.Conv2d)
-                    else f"Conv {layer.kernel_size[0]}x{layer.kernel_size[1]}",
-                    "output": "x".join(str(s) for s in x.shape[1:]),
-                    "parameters": sum(p.numel() for p in layer.parameters()),
-                })
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for stage in list(model.features) + [model.head]:
+                for layer in (stage if isinstance(stage, nn.Sequential) else [stage]):
+                    x = layer(x)
+                    # a dropout of rate 0 (Figure 4's net) does nothing: the net has no dropout to show
+                    if isinstance(layer, (nn.ReLU, nn.Flatten, nn.Identity, nn.BatchNorm2d)) or (
+                            isinstance(layer, BitDropout) and layer.p == 0.0):
+                        continue
+                    rows.append({
+                        "layer": repr(layer).split("(")[0] if not isinstance(layer, nn.Conv2d)
+                        else f"Conv {layer.kernel_size[0]}x{layer.kernel_size[1]}",
+                        "output": "x".join(str(s) for s in x.shape[1:]),
+                        "parameters": sum(p.numel() for p in layer.parameters()),
+                    })
+    finally:
+        model.train(was_training)
     return rows

@@ -81,6 +81,13 @@ def test_architecture_table_sums_to_the_parameter_count():
     assert rows[-1]["layer"] == "AdaptiveAvgPool2d" and rows[-1]["output"] == "10x1x1"
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_architecture_table_leaves_the_model_in_the_mode_it_had(training):
+    model = NiN(ModelConfig(batchnorm=True)).train(training)
+    architecture_table(model)
+    assert all(m.training == training for m in model.modules())
+
+
 def test_bit_dropout_keeps_half_and_rescales():
     """The bit-mask dropout: every entry is either 0 or 2x its input, about
     half are kept, each position is kept about half the time over draws
