@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,20 +109,26 @@ def fit_preprocessing(name: str, train_images: np.ndarray, method: str, zca_cach
 def _fit_zca(train, train_images: np.ndarray, folder: Path | None) -> ZCA:
     """`ZCA.fit(train())`, or the fit an earlier process left in `folder`
     for the same training images (a cache file that is torn, corrupt or of
-    another shape is fitted again and replaced). `train` is called only for
-    a fit: a cached one needs no training split in floats."""
+    another shape is fitted again and replaced, and a line on stderr says
+    so: never skipped in silence, as `checkpoint.newest` does). `train` is
+    called only for a fit: a cached one needs no training split in floats."""
     if folder is None:
         return ZCA.fit(train())
     digest = hashlib.sha256(np.ascontiguousarray(train_images).data).hexdigest()[:16]
     path = Path(folder) / f"zca-{digest}-gcn{GCN_SCALE:g}-bias{ZCA_BIAS:g}.pt"
     size = int(np.prod(train_images.shape[1:]))
     if path.exists():
+        then = "the ZCA is fitted again and replaces it"
         try:
-            state = checkpoint.load(path)
+            state = checkpoint.load(path, then)
             if state["mean"].shape == (size,) and state["matrix"].shape == (size, size):
                 return ZCA(state["mean"], state["matrix"])
-        except (checkpoint.CheckpointError, KeyError, AttributeError):
-            pass
+            problem = f"{path} holds a ZCA for images of another size (these have {size} values); {then}"
+        except checkpoint.CheckpointError as e:
+            problem = str(e)
+        except (KeyError, AttributeError) as e:
+            problem = f"{path} is not a ZCA fit ({type(e).__name__}: {e}); {then}"
+        print(f"warning: {problem}", file=sys.stderr)
     zca = ZCA.fit(train())
     checkpoint.save(path, {"mean": zca.mean, "matrix": zca.matrix})  # checksummed and atomic, as a run's state
     return zca

@@ -121,18 +121,30 @@ def test_the_zca_fit_is_kept_by_the_training_images_checksum_and_changes_no_numb
     assert len(list(tmp_path.glob("zca-*.pt"))) == 2
 
 
-def test_a_corrupt_zca_cache_file_is_fitted_again_and_replaced(tmp_path):
+def test_a_corrupt_zca_cache_file_is_fitted_again_and_replaced(tmp_path, capsys):
     rng = np.random.default_rng(1)
     train = rng.integers(0, 256, (200, 4, 4, 3), dtype=np.uint8)
     want_train, want_test = _old_gcn_zca(train, train[:10])
     prepare("cifar10", train, train[:10], "gcn_zca", zca_cache=tmp_path)
+    assert capsys.readouterr().err == ""  # a fresh fit: nothing to say
     [cached] = tmp_path.glob("zca-*.pt")
     cached.write_bytes(cached.read_bytes()[:100])  # torn
     tr, te = prepare("cifar10", train, train[:10], "gcn_zca", zca_cache=tmp_path)
     assert torch.equal(tr, want_train) and torch.equal(te, want_test)
+    # not in silence: one line naming the file and that it is fitted again
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"warning: {cached} is corrupt") and line.endswith("the ZCA is fitted again and replaces it")
     from nin_repro import checkpoint
 
     assert set(checkpoint.load(cached)) == {"mean", "matrix"}  # replaced by a sound fit
+    # a sound file of another shape says so too
+    checkpoint.save(cached, {"mean": torch.zeros(3), "matrix": torch.zeros(3, 3)})
+    prepare("cifar10", train, train[:10], "gcn_zca", zca_cache=tmp_path)
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == f"warning: {cached} holds a ZCA for images of another size (these have 48 values); " \
+                   "the ZCA is fitted again and replaces it"
+    prepare("cifar10", train, train[:10], "gcn_zca", zca_cache=tmp_path)
+    assert capsys.readouterr().err == ""  # the sound fit it wrote is read without a word
 
 
 @pytest.mark.parametrize("method", ["scale", "raw", "gcn_zca", "lcn"])
