@@ -324,3 +324,14 @@ def test_the_papers_numbers_are_read_by_name_not_by_position(tmp_path):
     assert paper_error("cifar10_fc") == 11.59 and paper_error("no such row") is None and paper_error(None) is None
     # Table 5's heads as the tables show them: the paper's number of each head
     assert list(tables.heads_table(tmp_path)["paper (%)"]) == ["11.59", "10.88", "10.41"]
+
+
+def test_the_authors_cifar100_params_cannot_be_changed_through_as_sgds_default():
+    from nin_repro.book.paper import AUTHOR_CIFAR100_PARAMS, as_sgd
+
+    before = as_sgd()
+    with pytest.raises(TypeError):
+        AUTHOR_CIFAR100_PARAMS["epsW"] = 1.0
+    assert as_sgd() == before and before["lr"] == pytest.approx(0.02)
+    # a caller's own parameters still work, a plain dict among them
+    assert as_sgd({**AUTHOR_CIFAR100_PARAMS, "epsW": 0.02})["lr"] == pytest.approx(0.04)

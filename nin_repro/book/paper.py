@@ -1,6 +1,8 @@
 """The paper's reported test errors (%), in one place (Lin et al. 2014), and
 what later reproductions of its CIFAR-10 net report."""
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 
@@ -40,11 +42,12 @@ SOURCES = {
 
 
 # The first author's CIFAR-100 layer parameters (mavenlin/cuda-convnet,
-# NIN/cifar-100_params; ../shared/paper.md), the same on every layer.
-AUTHOR_CIFAR100_PARAMS = {"epsW": 0.01, "epsB": 0.02, "momentum": 0.9, "wc": 0.001, "coeff": 2}
+# NIN/cifar-100_params; ../shared/paper.md), the same on every layer; read-only,
+# as it is `as_sgd`'s default: a caller's change would alter every later call.
+AUTHOR_CIFAR100_PARAMS = MappingProxyType({"epsW": 0.01, "epsB": 0.02, "momentum": 0.9, "wc": 0.001, "coeff": 2})
 
 
-def as_sgd(params: dict = AUTHOR_CIFAR100_PARAMS) -> dict:
+def as_sgd(params: Mapping = AUTHOR_CIFAR100_PARAMS) -> dict:
     """cuda-convnet's rates as plain SGD with weight decay: a step is
     inc = mom*inc + epsW*(coeff*mean_grad) - epsW*wc*W, so the weights' rate
     is epsW*coeff (the biases' epsB*coeff), the decay wc/coeff, and each step
