@@ -285,6 +285,34 @@ class NiN(nn.Module):
         return self.head(self.features(x))
 
 
+def load_net(config: dict, state: dict, config_from: str = "the config", weights_from: str = "the state dict",
+             fix: str = "") -> NiN:
+    """The net a stored `config` (`ModelConfig.to_dict`'s dict) describes,
+    with the weights of `state` in it, after checking that every weight is
+    there with its shape: a ValueError of one line naming `config_from` or
+    `weights_from` (the files they came from) where they do not fit, with
+    `fix` (what to do) after it. `load_state_dict` would say it in a page."""
+    then = f"; {fix}" if fix else ""
+    try:
+        model = NiN(ModelConfig.from_dict(config))
+    except (TypeError, ValueError, KeyError) as e:
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise ValueError(f"{config_from}: config.model describes no net of this study "
+                         f"({type(e).__name__}: {first}){then}") from None
+    mine = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in state.items()}
+    if mine != theirs:
+        missing, extra = sorted(set(mine) - set(theirs)), sorted(set(theirs) - set(mine))
+        shapes = sorted(k for k in set(mine) & set(theirs) if mine[k] != theirs[k])
+        what = "; ".join(f"{n} {', '.join(ks[:3])}{' ...' if len(ks) > 3 else ''}"
+                         for n, ks in (("missing", missing), ("unexpected", extra), ("of another shape", shapes))
+                         if ks)
+        raise ValueError(f"{weights_from} does not fit the net that config.model of {config_from} describes "
+                         f"({what}){then}")
+    model.load_state_dict(state)
+    return model
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

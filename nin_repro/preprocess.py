@@ -142,8 +142,9 @@ def prepare(name: str, train_images: np.ndarray, test_images: np.ndarray, method
     return transform(train_images), transform(test_images)
 
 
-def _splits(exp, data_dir, cache_dir, download: bool, subset: int | None):
-    splits = data.load(exp.dataset, data_dir, cache_dir, download)
+def _splits(exp, data_dir, cache_dir, download: bool, subset: int | None, splits: data.Splits | None = None):
+    if splits is None:
+        splits = data.load(exp.dataset, data_dir, cache_dir, download)
     tr_img, tr_lab, te_img, te_lab = splits.train_images, splits.train_labels, splits.test_images, splits.test_labels
     if subset:
         # Smoke runs: the first `subset` training images, and as many test images.
@@ -159,10 +160,12 @@ def load_inputs(exp, data_dir=None, cache_dir=None, download=False, subset: int 
     return train_x, torch.from_numpy(tr_lab), test_x, torch.from_numpy(te_lab), source
 
 
-def load_test_inputs(exp, data_dir=None, cache_dir=None, subset: int | None = None):
+def load_test_inputs(exp, data_dir=None, cache_dir=None, subset: int | None = None,
+                     splits: data.Splits | None = None):
     """The test split only, preprocessed with the training split's
     statistics, and its labels: what an evaluation or a figure of a trained
-    net reads (the training split is not transformed)."""
-    tr_img, _, te_img, te_lab, _ = _splits(exp, data_dir, cache_dir, False, subset)
+    net reads (the training split is not transformed). `splits`: the
+    dataset as the caller already loaded it (else it is loaded here)."""
+    tr_img, _, te_img, te_lab, _ = _splits(exp, data_dir, cache_dir, False, subset, splits)
     transform = fit_preprocessing(exp.dataset, tr_img, exp.preprocess, paths.cache_dir(cache_dir) / "zca")
     return transform(te_img), torch.from_numpy(te_lab)

@@ -29,9 +29,21 @@ def _train_tiny(monkeypatch, data_dir, cache_dir, tmp_path, name, epochs, subset
 
 
 def test_confidence_maps_from_a_trained_checkpoint(monkeypatch, data_dir, cache_dir, tmp_path):
+    from nin_repro import data
+    from nin_repro.book import figure5
+
     _train_tiny(monkeypatch, data_dir, cache_dir, tmp_path, "t_fig", epochs=1, subset=2048)
+    loads, load = [], data.load
+
+    def counted(*a, **k):
+        loads.append(a[0])
+        return load(*a, **k)
+
+    monkeypatch.setattr(data, "load", counted)
+    monkeypatch.setattr(figure5, "load", counted)
     path = extract_confidence_maps("t_fig__seed0__subset2048", data_dir=data_dir, cache_dir=tmp_path / "cache",
                                    results_dir=tmp_path / "r", n_sample=6, n_wrong=2)
+    assert loads == ["mnist"]  # the dataset read once: the images shown and the net's input
     assert path.stat().st_size < 5_000_000
     d = load_confidence_maps(tmp_path / "r")
     n = len(d["labels"])
@@ -92,6 +104,23 @@ def test_a_figure_from_before_the_check_says_so():
     old = {"labels": np.array([0]), "preds": np.array([0]), "maps": np.zeros((1, 10, 8, 8))}
     assert map_claim(old) is None
     assert "not a random sample" in sample_description(old)
+
+
+def test_weights_that_do_not_fit_the_runs_net_are_named_in_one_line(tmp_path):
+    from nin_repro import checkpoint, results
+    from nin_repro.model import NiN, ModelConfig
+    from test_results import make_record
+
+    mnist = experiments.get("mnist").model
+    record = make_record(experiment="mnist", model=mnist.to_dict())
+    record["config"]["experiment"] = "mnist"
+    results.write_record(record, tmp_path)
+    weights = checkpoint.weights_path("mnist__seed0", tmp_path)
+    checkpoint.save_weights(weights, NiN(ModelConfig()).state_dict(), "mnist__seed0")  # CIFAR-10's net
+    with pytest.raises(ValueError, match=rf"^{weights} does not fit the net that config.model of "
+                                         rf"{results.record_path('mnist__seed0', tmp_path)} describes "
+                                         r"\(of another shape .*\); train the run again with --restart"):
+        extract_confidence_maps("mnist__seed0", cache_dir=tmp_path / "cache", results_dir=tmp_path)
 
 
 def test_missing_checkpoint_says_what_to_do(tmp_path):

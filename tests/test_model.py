@@ -241,3 +241,29 @@ def test_relus_run_inside_their_convolutions_where_onednn_can_take_them():
         assert can_fuse_relu(conv, x) == torch.ops.mkldnn._is_mkldnn_bf16_supported()
     assert not can_fuse_relu(conv, x.double())  # a dtype the convolution's weights are not in
     assert not can_fuse_relu(torch.nn.Conv2d(3, 8, 3, stride=2), x)
+
+
+def test_load_net_builds_the_configs_net_with_its_weights_or_says_in_one_line_what_does_not_fit():
+    from nin_repro.model import load_net
+
+    cfg = ModelConfig(in_channels=1, block1=(8, 8, 8), block2=(8, 8, 8), block3=(8, 8), input_size=28)
+    torch.manual_seed(0)
+    trained = NiN(cfg).state_dict()
+    net = load_net(cfg.to_dict(), trained)
+    assert net.cfg == cfg and all(torch.equal(v, trained[k]) for k, v in net.state_dict().items())
+    # a weight of another shape, one missing and one unexpected: named, in one line, with what to do
+    wrong = {**trained, "features.0.0.weight": torch.zeros(8, 3, 5, 5), "head.extra": torch.zeros(1)}
+    del wrong["features.6.0.bias"]
+    with pytest.raises(ValueError) as e:
+        load_net(cfg.to_dict(), wrong, "runs/x.json", "weights/x.pt", "train it again")
+    assert str(e.value) == ("weights/x.pt does not fit the net that config.model of runs/x.json describes "
+                            "(missing features.6.0.bias; unexpected head.extra; of another shape "
+                            "features.0.0.weight); train it again")
+    # the CIFAR-10 net's weights in the MNIST net's config: every convolution of another shape
+    with pytest.raises(ValueError, match=r"^the state dict does not fit .*of another shape .* \.\.\.\)$"):
+        load_net(cfg.to_dict(), NiN(ModelConfig()).state_dict())
+    with pytest.raises(ValueError, match=r"^c.json: config.model describes no net of this study \(TypeError: "):
+        load_net({**cfg.to_dict(), "width": 3}, trained, config_from="c.json")
+    with pytest.raises(ValueError, match=r"unknown head 'maxout'"):
+        load_net({**cfg.to_dict(), "head": "maxout"}, trained)
+

@@ -21,7 +21,7 @@ from nin_repro import checkpoint, paths, results
 from nin_repro.atomic import atomic_path
 from nin_repro.data import load
 from nin_repro.experiments import get as get_experiment
-from nin_repro.model import ModelConfig, NiN
+from nin_repro.model import load_net
 from nin_repro.preprocess import load_test_inputs
 
 from .progress import is_full_length
@@ -33,31 +33,39 @@ def figure_path(results_dir=None) -> Path:
     return paths.results_dir(results_dir) / "figures" / "confidence_maps.npz"
 
 
-def _record_and_checkpoint(run_name: str, cache_dir=None, results_dir=None) -> tuple[dict | None, dict | None]:
-    """A run's record (None while it trains) and the checkpoint state that
-    holds its net: the newest of its checkpoints (cache or repository
-    snapshot), counted for a finished run only if it holds the run's last
-    epoch (else None: that run's net is its committed weights, if any). A
-    corrupt checkpoint raises CheckpointError."""
+def _record_and_checkpoint(run_name: str, cache_dir=None,
+                           results_dir=None) -> tuple[dict | None, tuple[Path, dict] | None]:
+    """A run's record (None while it trains) and the checkpoint (path,
+    state) that holds its net: the newest of its checkpoints (cache or
+    repository snapshot), counted for a finished run only if it holds the
+    run's last epoch (else None: that run's net is its committed weights, if
+    any). A corrupt checkpoint raises CheckpointError."""
     record_path = results.record_path(run_name, results_dir)
     record = results.read_record(record_path) if record_path.exists() else None
     found = checkpoint.newest(run_name, cache_dir, results_dir)
     if found and (record is None or int(found[1]["epoch"]) == int(record["epochs"])):
-        return record, found[1]
+        return record, found
     return record, None
 
 
-def _trained_net(run_name: str, cache_dir=None, results_dir=None) -> tuple[dict, dict, int, list[dict]]:
-    """(config, model state, epochs trained, per-epoch history) of a run: the
-    newest of its checkpoints (the cache's, or the snapshot in the repository
-    of a run in progress), else, for a finished run, its committed weights. A
-    finished run's checkpoint counts only if it holds the run's last epoch."""
-    record, state = _record_and_checkpoint(run_name, cache_dir, results_dir)
-    if state is not None:
-        return state["config"], state["model"], int(state["epoch"]), state["history"]
+def _trained_net(run_name: str, cache_dir=None, results_dir=None) -> tuple[dict, torch.nn.Module, int, list[dict]]:
+    """(config, net, epochs trained, per-epoch history) of a run: the newest
+    of its checkpoints (the cache's, or the snapshot in the repository of a
+    run in progress), else, for a finished run, its committed weights. A
+    finished run's checkpoint counts only if it holds the run's last epoch.
+    Weights that do not fit the net their config describes raise one line
+    naming the files (`model.load_net`)."""
+    record, found = _record_and_checkpoint(run_name, cache_dir, results_dir)
+    fix = "train the run again with --restart to write it anew"
+    if found is not None:
+        path, state = found
+        net = load_net(state["config"].get("model", {}), state["model"], str(path), str(path), fix)
+        return state["config"], net, int(state["epoch"]), state["history"]
     weights = checkpoint.weights_path(run_name, results_dir)
     if weights.exists() and record is not None:
-        return record["config"], checkpoint.load_weights(weights), int(record["epochs"]), record["history"]
+        net = load_net(record["config"].get("model", {}), checkpoint.load_weights(weights),
+                       str(results.record_path(run_name, results_dir)), str(weights), fix)
+        return record["config"], net, int(record["epochs"]), record["history"]
     raise FileNotFoundError(f"no checkpoint of {run_name} (cache or results/checkpoints/) and no weights {weights}: "
                             "train the run first (nin-repro reproduce / train)")
 
@@ -72,13 +80,13 @@ def figure_source(run_names: list[str], cache_dir=None, results_dir=None) -> tup
     finished_full, in_progress, finished_short = [], [], []
     for name in run_names:
         try:
-            record, state = _record_and_checkpoint(name, cache_dir, results_dir)
+            record, found = _record_and_checkpoint(name, cache_dir, results_dir)
         except checkpoint.CheckpointError:
             continue
         if record is None:
-            if state is not None:
-                in_progress.append((name, int(state["epoch"])))
-        elif state is not None or checkpoint.weights_path(name, results_dir).exists():
+            if found is not None:
+                in_progress.append((name, int(found[1]["epoch"])))
+        elif found is not None or checkpoint.weights_path(name, results_dir).exists():
             epochs = int(record["epochs"])
             full = is_full_length(record["experiment"], epochs)
             (finished_full if full else finished_short).append((name, epochs))
@@ -117,7 +125,7 @@ def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, result
     randomly drawn misclassified ones until at least `n_wrong` are wrong, and
     the whole-test-set statistics of `map_statistics`, from the trained net of
     `run_name` (e.g. "cifar10__seed0")."""
-    config, state, epoch, history = _trained_net(run_name, cache_dir, results_dir)
+    config, model, epoch, history = _trained_net(run_name, cache_dir, results_dir)
     # The run's own test of this very net, where it tested this epoch: in its
     # epoch's precision, beside the fp32 evaluation below. Only where it tested
     # the whole test split, as this evaluation does: a `--subset` run tested
@@ -125,11 +133,9 @@ def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, result
     own = None if (config.get("overrides") or {}).get("subset") else next(
         (h for h in history if h["epoch"] == epoch and h.get("test_error") is not None), None)
     exp = get_experiment(config["experiment"])
-    model = NiN(ModelConfig.from_dict(config["model"]))
-    model.load_state_dict(state)
     model.eval()
-    test_x, test_y = load_test_inputs(exp, data_dir, cache_dir)
-    splits = load(exp.dataset, data_dir, cache_dir)
+    splits = load(exp.dataset, data_dir, cache_dir)  # once: the images shown and, preprocessed, the net's input
+    test_x, test_y = load_test_inputs(exp, data_dir, cache_dir, splits=splits)
     with torch.no_grad():
         maps = torch.cat([model.confidence_maps(x) for x in test_x.split(500)])
     preds = maps.mean(dim=(2, 3)).argmax(1)
