@@ -8,7 +8,8 @@ A verdict is one of:
   (for a claim that compares rows: a full-length run shows the paper's order
   or cut, by more than the noise of the rows compared);
 - **not reproduced**: a full-length row (the first author's own length on
-  CIFAR-10; on MNIST his net on a schedule of the same shape) misses it;
+  CIFAR-10; on MNIST his net on a schedule of the same shape; on SVHN his
+  net at as many SGD steps as on CIFAR-10) misses it;
 - **pending: <runs> not started**: the full-length runs that will decide it
   have not started (`tables.NOT_STARTED`, the word the tables use for them);
   whatever the CPU-budget rows (a fraction of the paper's length, and a
