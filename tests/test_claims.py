@@ -140,6 +140,38 @@ def test_table2_is_decided_by_the_cifar100_full_length_row(tmp_path):
     assert by_key(tmp_path)["table2"].verdict == "not reproduced"
 
 
+def test_table3_is_decided_by_the_svhn_full_length_row_once_someone_with_the_data_runs_it(tmp_path):
+    from nin_repro.book.paper import paper_error
+
+    claim = next(c for c in claims.CLAIMS if c.key == "table3")
+    assert (claim.full, claim.budget) == (("svhn_full",), ("svhn",))
+    # no data here: not run, as the tables say, and counted so
+    assert (by_key(tmp_path)["table3"].verdict, by_key(tmp_path)["table3"].decided_by) == (
+        "not run: no offline copy of the data", "")
+    # a 10-epoch check of the path that misses the paper decides nothing: the full-length run is awaited
+    results.write_record(record("svhn", 0, [10.0, 4.0]), tmp_path)
+    length = experiments.get("svhn_full").train.epochs
+    assert by_key(tmp_path)["table3"].verdict == f"pending: its full-length run (SVHN, {length} epochs) not started"
+    paper = paper_error("svhn")
+    near, far = paper + 0.9 * claims.tolerance(paper, None), paper + 2 * claims.tolerance(paper, None)
+    results.write_record(record("svhn_full", 0, [10.0, near]), tmp_path)
+    v = by_key(tmp_path)["table3"]
+    assert (v.verdict, v.decided_by) == ("reproduced", "full length")
+    assert v.headline == f"{near:.2f}% (full length, n=1)"
+    results.write_record(record("svhn_full", 0, [10.0, far]), tmp_path)
+    assert (by_key(tmp_path)["table3"].verdict, by_key(tmp_path)["table3"].decided_by) == (
+        "not reproduced", "full length")
+    (tmp_path / "runs" / "svhn__seed0.json").unlink()  # the full-length row alone decides it too
+    assert by_key(tmp_path)["table3"].verdict == "not reproduced"
+
+
+def test_table3_in_progress_is_no_longer_not_run(tmp_path):
+    snapshot(tmp_path, "svhn_full", 0, [8.0, 4.0])
+    v = by_key(tmp_path)["table3"]
+    length = experiments.get("svhn_full").train.epochs
+    assert (v.verdict, v.decided_by) == (f"in progress (epoch 2 of {length})", "full length (training)")
+
+
 def test_comparisons_weigh_the_gap_against_the_noise(tmp_path):
     # Figure 4 at the budget: a 0.2-point cut, inside a 0.5-point epoch-to-epoch range
     results.write_record(record("cifar10", 0, [19.3, 18.9], lr=0.0005), tmp_path)

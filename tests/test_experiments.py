@@ -57,8 +57,46 @@ def test_a_chapters_comparison_keeps_the_papers_order_and_its_table_puts_full_le
     assert chapters.CHAPTERS["cifar10"].comparison(full=True) == {"cifar10_aug_full": "augmented",
                                                                      "cifar10_full": "not augmented"}
     assert chapters.CHAPTERS["summary"].table() == [
-        "cifar10_full", "cifar10", "cifar10_aug_full", "cifar10_aug", "cifar100_full", "cifar100", "svhn",
+        "cifar10_full", "cifar10", "cifar10_aug_full", "cifar10_aug", "cifar100_full", "cifar100", "svhn_full", "svhn",
         "mnist_full", "mnist", "cifar10_fc_full", "cifar10_fc", "cifar10_fc_dropout_full", "cifar10_fc_dropout"]
+
+
+def test_svhn_full_sees_as_many_images_as_the_cifar10_full_length_run():
+    """No SVHN schedule is published: svhn_full is the CIFAR-10 full-length
+    protocol at the same number of SGD steps (images seen), within one SVHN
+    epoch's worth, with the author's stage shape."""
+    svhn, c10 = experiments.get("svhn_full"), experiments.get("cifar10_full")
+    sizes = {name: data.DATASETS[name].train_size for name in ("svhn", "cifar10")}
+    seen = {"svhn": svhn.train.epochs * sizes["svhn"], "cifar10": c10.train.epochs * sizes["cifar10"]}
+    assert abs(seen["svhn"] - seen["cifar10"]) <= sizes["svhn"] / 2  # the nearest whole number of epochs
+    assert svhn.train.epochs < c10.train.epochs / 10  # an SVHN epoch is over ten CIFAR-10 epochs of images
+    # the stages keep the CIFAR-10 shape (base rate to 200/260, 1/10 to 230/260), as MNIST's 46/53 of 60 do
+    for (mine, theirs) in zip(svhn.train.milestones(), c10.train.milestones()):
+        assert abs(mine / svhn.train.epochs - theirs / c10.train.epochs) <= 0.5 / svhn.train.epochs
+    assert experiments.full_shape(experiments.get("mnist_full").train.epochs) == \
+        experiments.get("mnist_full").train.milestones()
+    # the rest is the CIFAR-10 recipe: rates, decay, per-parameter multipliers, warm-up, batch
+    same = ("lr", "momentum", "weight_decay", "batch_size", "bias_lr_mult", "bias_decay", "class_map_lr_mult",
+            "warmup_epochs", "schedule", "translate", "flip")
+    assert {k: getattr(svhn.train, k) for k in same} == {k: getattr(c10.train, k) for k in same}
+    assert svhn.train.test_every == 1  # a long epoch: every one tested
+    assert (svhn.model, svhn.preprocess, svhn.paper_key, svhn.requires_download) == (
+        experiments.SVHN_AUTHOR_MODEL, "lcn", "svhn", True)
+    assert svhn.model == experiments.get("svhn").model and not svhn.train.short_run
+
+
+def test_the_svhn_full_length_follows_the_dataset_sizes(monkeypatch):
+    """Computed from `data.DATASETS`, not typed: another size, another length."""
+    spec = data.DATASETS["svhn"]
+    monkeypatch.setitem(data.DATASETS, "svhn", replace(spec, train_size=spec.train_size // 2))
+    halved = experiments.equal_updates_train("svhn")
+    assert halved.epochs == round(experiments.FULL_EPOCHS * data.DATASETS["cifar10"].train_size
+                                  / data.DATASETS["svhn"].train_size)
+    assert abs(halved.epochs - 2 * experiments.get("svhn_full").train.epochs) <= 1
+    assert halved.milestones() == experiments.full_shape(halved.epochs)
+    monkeypatch.setitem(data.DATASETS, "svhn", replace(spec, train_size=data.DATASETS["cifar10"].train_size))
+    # at CIFAR-10's size, CIFAR-10's schedule (tested every epoch)
+    assert experiments.equal_updates_train("svhn") == replace(experiments.FULL_TRAIN, test_every=1)
 
 
 def test_cifar100_full_is_the_cifar10_full_recipe_with_100_class_maps():

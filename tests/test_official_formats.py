@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from nin_repro import data
+from nin_repro import data, experiments
 
 rng = np.random.default_rng(0)
 
@@ -141,7 +141,8 @@ def test_corrupt_official_file_is_reported(tmp_path):
         data.load("cifar100", tmp_path)
 
 
-@pytest.mark.parametrize("experiment, writer", [("cifar100", write_cifar100), ("svhn", write_svhn)])
+@pytest.mark.parametrize("experiment, writer", [("cifar100", write_cifar100), ("svhn", write_svhn),
+                                                 ("svhn_full", write_svhn)])
 def test_the_table_experiments_train_on_the_official_format(experiment, writer, tmp_path):
     from nin_repro.run_config import resolve_run
     from nin_repro.train import train
@@ -150,5 +151,9 @@ def test_the_table_experiments_train_on_the_official_format(experiment, writer, 
     run = resolve_run(experiment, epochs=1, subset=256, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
                       results_dir=tmp_path / "results")
     record = train(run, progress=False, log=lambda *_: None)
-    assert record["dataset"] == experiment and len(record["history"]) == 1
+    assert record["dataset"] == experiment.removesuffix("_full") and len(record["history"]) == 1
     assert record["parameters"] == (984_356 if experiment == "cifar100" else 1_986_026)  # svhn_def
+    # its own recipe (rates, warm-up, tests), cut to one epoch
+    length = ("epochs", "milestones", "lr_drop_epochs")
+    assert {k: v for k, v in record["config"]["train"].items() if k not in length} == \
+        {k: v for k, v in experiments.get(experiment).train.to_dict().items() if k not in length}

@@ -160,10 +160,26 @@ def test_figure5_follows_a_run_in_progress_until_it_finishes(tiny_plan, tmp_path
     assert int(load_confidence_maps(tmp_path / "results")["epoch"]) == 2
 
 
-def test_experiments_without_data_are_reported_not_fatal(tmp_path):
-    jobs = reproduce(jobs=[("svhn", 0)], data_dir=tmp_path, cache_dir=tmp_path, results_dir=tmp_path,
+@pytest.mark.parametrize("experiment", ["svhn", "svhn_full"])
+def test_experiments_without_data_are_reported_not_fatal(tmp_path, experiment):
+    jobs = reproduce(jobs=[(experiment, 0)], data_dir=tmp_path, cache_dir=tmp_path, results_dir=tmp_path,
                      log=lambda *_: None)
     assert jobs[0].status == "no data" and "svhn" in jobs[0].note
+    # nothing started: no snapshot, no record
+    assert not list(tmp_path.rglob("*.pt")) and not (tmp_path / "runs").exists()
+
+
+def test_the_whole_plan_without_svhn_files_passes_svhn_full_by_with_its_reason(tmp_path):
+    """Table 3's full-length run comes after the CIFAR ones and, with no SVHN
+    files in the data folder, is skipped with one line, not trained."""
+    planned = plan()
+    assert planned.index(("svhn_full", 0)) > max(i for i, (n, _) in enumerate(planned)
+                                                 if n.endswith("_full") and n.startswith("cifar"))
+    lines = []
+    jobs = reproduce(jobs=[j for j in planned if j[0].startswith("svhn")], data_dir=tmp_path, cache_dir=tmp_path,
+                     results_dir=tmp_path, figure_runs=None, log=lines.append)
+    assert [(j.experiment, j.status) for j in jobs] == [("svhn_full", "no data"), ("svhn", "no data")]
+    assert all("\n" not in j.note and "--download" in j.note for j in jobs)
 
 
 def test_plan_covers_every_table_and_rejects_unknown_names():
@@ -194,7 +210,8 @@ def test_the_plan_takes_the_full_length_runs_that_decide_claims_in_order_and_no_
                     ("mnist_full", 2),  # finished: skipped
                     ("cifar10_nodropout_full", 0), ("cifar10_fc_full", 0), ("cifar100_full", 0),
                     ("cifar10_fc_dropout_full", 0), ("cifar10_full", 1), ("cifar10_aug_full", 1),
-                    ("cifar10_full", 2), ("cifar10_aug_full", 2), ("cifar100_full", 1), ("cifar100_full", 2)]
+                    ("cifar10_full", 2), ("cifar10_aug_full", 2), ("cifar100_full", 1), ("cifar100_full", 2),
+                    ("svhn_full", 0)]  # Table 3's: no data here, it waits for someone with the official files
     # each full-length run of the plan comes before every CPU-budget run still to train
     assert max(plan().index(job) for job in full) < min(
         i for i, (name, _) in enumerate(plan()) if not name.endswith("_full") and name != "cifar10")
@@ -265,12 +282,12 @@ def test_a_run_not_started_is_told_what_its_experiment_cost_before(tmp_path):
     results.write_record(shorter, tmp_path)
     assert results.earlier_runs("cifar10", tmp_path) == "seed 0 took 3.0 h on cpu (test), AVX2, fp32"
     assert results.earlier_runs("cifar10_aug", tmp_path) == ""
-    jobs = reproduce(jobs=[("cifar10", 2), ("svhn", 0)], status_only=True, data_dir=tmp_path, cache_dir=tmp_path,
-                     results_dir=tmp_path, log=lambda *_: None)
+    jobs = reproduce(jobs=[("cifar10", 2), ("svhn_full", 0), ("svhn", 0)], status_only=True, data_dir=tmp_path,
+                     cache_dir=tmp_path, results_dir=tmp_path, log=lambda *_: None)
     assert [(j.status, j.note) for j in jobs] == [
-        ("left", "seed 0 took 3.0 h on cpu (test), AVX2, fp32"),
+        ("left", "seed 0 took 3.0 h on cpu (test), AVX2, fp32")] + [
         ("left", "needs the official files in the data directory (or, with internet, "
-                 "`nin-repro train --experiment svhn --download` fetches them)")]
+                 f"`nin-repro train --experiment {name} --download` fetches them)") for name in ("svhn_full", "svhn")]
 
 
 def test_a_fresh_run_starts_only_if_an_epoch_of_its_kind_fits_the_budget(tiny_plan, tmp_path, monkeypatch):

@@ -165,8 +165,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             elif state is not None:
                 job.status, job.note = "in progress", checkpoint_progress(state)
             elif EXPERIMENTS[job.experiment].requires_download:
-                job.note = ("needs the official files in the data directory (or, with internet, "
-                            f"`nin-repro train --experiment {job.experiment} --download` fetches them)")
+                job.note = needs_data(job.experiment)
             else:
                 job.note = results.earlier_runs(job.experiment, results_dir)
             continue
@@ -183,7 +182,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         except data.DataError as e:
             if not EXPERIMENTS[job.experiment].requires_download:
                 raise
-            job.status, job.note = "no data", str(e).split(". ")[0]
+            job.status, job.note = "no data", f"{str(e).split('. ')[0]}: {needs_data(job.experiment)}"
             continue
         state = record or _newest_or_none(name, cache_dir, results_dir)[0]
         if state and state["history"]:
@@ -196,6 +195,12 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         refresh_figure5(figure5_names(figure_runs, epochs, subset), data_dir, cache_dir, results_dir, log)
     log(status_report(todo))
     return todo
+
+
+def needs_data(experiment: str) -> str:
+    """What a run of a dataset the study has no copy of needs, in one line."""
+    return ("needs the official files in the data directory (or, with internet, "
+            f"`nin-repro train --experiment {experiment} --download` fetches them)")
 
 
 def pace_class(dataset: str):
