@@ -22,12 +22,13 @@ def _train(args) -> int:
     if len(seeds) < len(args.seeds):
         print(f"seeds {' '.join(map(str, args.seeds))}: each trained once ({' '.join(map(str, seeds))})",
               file=sys.stderr)
+    # Every seed (and every other argument) checked before the first run starts, not after hours of it.
+    runs = [run_config.resolve_run(args.experiment, seed, device=args.device, epochs=args.epochs,
+                                   subset=args.subset, batch_size=args.batch_size, precision=args.precision,
+                                   compile=args.compile, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                                   results_dir=args.results_dir, download=args.download) for seed in seeds]
     try:
-        for seed in seeds:
-            run = run_config.resolve_run(args.experiment, seed, device=args.device, epochs=args.epochs,
-                                         subset=args.subset, batch_size=args.batch_size, precision=args.precision,
-                                         compile=args.compile, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                                         results_dir=args.results_dir, download=args.download)
+        for run in runs:
             try:
                 train.train(run, resume=args.resume, restart=args.restart, progress=not args.no_progress)
             except train.FinishedError as e:

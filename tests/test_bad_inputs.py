@@ -394,3 +394,102 @@ def test_8_a_finished_seed_among_several_is_skipped_with_a_line_and_the_next_one
     assert first.stat().st_mtime_ns == stamp
     assert cli_run("t_seeds", "--seed", "0") == 2  # one seed asked for: it is the error
     assert "has finished already" in one_line(capsys)
+
+
+# 9. An audit of bad input against what is already written: every argument, the data included, is checked
+# before anything is deleted, moved or trained.
+
+def bad_data_folder(tmp_path, data_dir, kind):
+    """A data folder whose mnist.npz is missing, empty or cut short."""
+    folder = tmp_path / f"data_{kind}"
+    folder.mkdir()
+    if kind == "empty":
+        (folder / "mnist.npz").write_bytes(b"")
+    elif kind == "truncated":
+        with open(data_dir / "mnist.npz", "rb") as f:
+            (folder / "mnist.npz").write_bytes(f.read(1_000_000))
+    return folder
+
+
+def saved_state(*paths):
+    """Stand-ins for a run's checkpoint and snapshot, and their bytes, to check that none is deleted."""
+    for path in paths:
+        checkpoint.save(path, {"epoch": 1})
+    return {path: path.read_bytes() for path in paths}
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "truncated"])
+def test_9_restart_with_a_bad_data_folder_deletes_neither_checkpoint_nor_snapshot(cli_run, tmp_path, data_dir,
+                                                                                   monkeypatch, capsys, kind):
+    name = "t_restart_bad__seed0__subset256"
+    kept = saved_state(checkpoint.cache_path(name, cli_run.cache), checkpoint.snapshot_path(name, tmp_path / "results"))
+    no_training(monkeypatch)
+    folder = bad_data_folder(tmp_path, data_dir, kind)
+    assert cli_run("t_restart_bad", "--restart", "--data-dir", str(folder)) == 2
+    assert str(folder) in one_line(capsys)
+    assert {path: path.read_bytes() for path in kept} == kept
+
+
+def test_9_a_notebooks_retrain_with_a_bad_data_folder_deletes_nothing(tmp_path, data_dir, monkeypatch):
+    from nin_repro.book import notebooks
+
+    monkeypatch.setenv("NIN_CACHE", str(tmp_path / "cache"))
+    name = "mnist__seed0__epochs1_subset256"
+    kept = saved_state(checkpoint.cache_path(name), checkpoint.snapshot_path(name, tmp_path / "r"))
+    no_training(monkeypatch)
+    with pytest.raises(data.DataError, match="mnist.npz not found in"):
+        notebooks.retrain_chapter("mnist", True, seeds=[0], device="cpu", epochs=1, subset=256,
+                                  data_dir=bad_data_folder(tmp_path, data_dir, "missing"), results_dir=tmp_path / "r")
+    assert {path: path.read_bytes() for path in kept} == kept
+
+
+def test_9_reproduce_redo_with_a_bad_data_folder_deletes_nothing(tmp_path, data_dir, monkeypatch):
+    from nin_repro.book.reproduce import reproduce
+
+    monkeypatch.setitem(experiments.EXPERIMENTS, "t_redo_bad", tiny("t_redo_bad", epochs=1))
+    rec = make_record("t_redo_bad", seed=0)
+    results.write_record(rec, tmp_path / "r")
+    ckpt = checkpoint.cache_path("t_redo_bad__seed0", tmp_path / "c")
+    checkpoint.save(ckpt, {"config": rec["config"], "epoch": 1, "history": rec["history"]})  # the record's own
+    kept = {ckpt: ckpt.read_bytes()}
+    no_training(monkeypatch)
+    with pytest.raises(data.DataError, match="not a readable numpy archive"):
+        reproduce(jobs=[("t_redo_bad", 0)], redo=True, data_dir=bad_data_folder(tmp_path, data_dir, "empty"),
+                  cache_dir=tmp_path / "c", results_dir=tmp_path / "r", figure_runs=None, log=lambda *_: None)
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert results.read_records(tmp_path / "r") == [rec]
+
+
+def test_9_every_seed_is_checked_before_the_first_run_trains(tmp_path, capsys, monkeypatch):
+    import nin_repro.train as train_module
+
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: pytest.fail("trained a seed before checking the others"))
+    assert main(["train", "-e", "mnist", "--seed", "3", "-1", "--results-dir", str(tmp_path)]) == 2
+    assert "seed must be an integer from 0 to 2147483647, got -1" in one_line(capsys)
+
+
+@pytest.mark.parametrize("param, value, message", [
+    ("retrain", 1, "retrain must be True or False"),
+    ("seeds", [True], "seeds must be a non-empty list of integers from 0 to 2147483647"),
+    ("seeds", [2**31], "seeds must be a non-empty list of integers from 0 to 2147483647"),
+    ("seeds", [], "seeds must be a non-empty list"),
+    ("epochs", True, "epochs must be a positive integer, got True"),
+    ("subset", 0, "subset must be a positive integer, got 0"),
+    ("device", "gpu0", "unknown device 'gpu0'"),
+])
+def test_9_a_notebooks_parameters_are_checked_by_the_librarys_own_rules(monkeypatch, param, value, message):
+    from nin_repro import train as train_module
+    from nin_repro.book import notebooks
+
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: pytest.fail("trained"))
+    params = dict(retrain=True, epochs=None, seeds=[0], device="cpu", data_dir=None, results_dir=None, subset=None)
+    with pytest.raises(ValueError, match=message):
+        notebooks.setup("mnist", **{**params, param: value})
+
+
+def test_9_a_notebook_with_a_mistyped_results_folder_is_refused(tmp_path):
+    from nin_repro.book import notebooks
+
+    missing = tmp_path / "mistyped"
+    with pytest.raises(FileNotFoundError, match=f"results folder {missing} does not exist"):
+        notebooks.setup("mnist", False, None, [0], "cpu", None, missing, None)
