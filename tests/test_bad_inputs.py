@@ -493,3 +493,136 @@ def test_9_a_notebook_with_a_mistyped_results_folder_is_refused(tmp_path):
     missing = tmp_path / "mistyped"
     with pytest.raises(FileNotFoundError, match=f"results folder {missing} does not exist"):
         notebooks.setup("mnist", False, None, [0], "cpu", None, missing, None)
+
+
+def earlier_protocol_record(folder, name="t_early"):
+    """A finished run of `name` (a tiny MNIST experiment) under an earlier warm-up, with its weights."""
+    exp = experiments.EXPERIMENTS[name]
+    old = {**exp.train.to_dict(), "warmup_epochs": exp.train.warmup_epochs + 1}
+    rec = make_record(name, seed=0, error=1.0, train=old, model=exp.model.to_dict())
+    path = results.write_record(rec, folder)
+    checkpoint.save(checkpoint.weights_path(f"{name}__seed0", folder), {"run": f"{name}__seed0", "model": {}})
+    return path
+
+
+@pytest.mark.parametrize("bad", ["device", "no-data-folder", "no-data-file"])
+def test_9_reproduce_checks_its_arguments_before_it_supersedes_a_record(tmp_path, monkeypatch, bad):
+    from nin_repro.book.reproduce import reproduce
+
+    monkeypatch.setitem(experiments.EXPERIMENTS, "t_early", tiny("t_early", epochs=1))
+    path = earlier_protocol_record(tmp_path / "r")
+    before = path.read_bytes()
+    no_training(monkeypatch)
+    kw = dict(jobs=[("t_early", 0)], cache_dir=tmp_path / "c", results_dir=tmp_path / "r", figure_runs=None,
+              data_dir=tmp_path, log=lambda *_: None)
+    expected = {"device": (ValueError, "unknown device 'nonsense'"),
+                "no-data-folder": (FileNotFoundError, f"data folder {tmp_path / 'nosuch'} does not exist"),
+                "no-data-file": (data.MissingDataError, f"mnist.npz not found in {tmp_path}")}[bad]
+    if bad == "device":
+        kw["device"] = "nonsense"
+    elif bad == "no-data-folder":
+        kw["data_dir"] = tmp_path / "nosuch"
+    with pytest.raises(expected[0], match=expected[1]):
+        reproduce(**kw)
+    assert path.read_bytes() == before and not (tmp_path / "r" / "superseded").exists()
+    assert checkpoint.weights_path("t_early__seed0", tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("status", [[], ["--status"]])
+def test_9_reproduce_refuses_a_bad_device_with_nothing_to_train(tmp_path, capsys, status):
+    write_raw_record(tmp_path, mnist_record())  # mnist seed 0 is done: nothing to train
+    assert main(["reproduce", "--only", "mnist", "--seeds", "0", *status, "--device", "nonsense",
+                 "--results-dir", str(tmp_path), "--cache-dir", str(tmp_path / "c")]) == 2
+    assert "unknown device 'nonsense'" in one_line(capsys)
+
+
+def test_9_a_run_superseded_twice_keeps_both_earlier_records_and_their_weights(tmp_path, monkeypatch):
+    from nin_repro.book import progress
+    from nin_repro.book.reproduce import supersede
+
+    monkeypatch.setitem(experiments.EXPERIMENTS, "t_early", tiny("t_early", epochs=1))
+    folder = tmp_path / "superseded"
+    folder.mkdir()
+    (folder / "t_early__seed0.json").write_text("legacy")  # a record superseded under the first naming
+    weights = {}
+    for when in ("2026-01-01T10:00:00+0000", "2026-02-01T10:00:00+0000"):
+        path = earlier_protocol_record(tmp_path)
+        path.write_text(json.dumps({**json.loads(path.read_text()), "finished_at": when}))
+        weights[when] = checkpoint.weights_path("t_early__seed0", tmp_path).read_bytes()
+        supersede("t_early__seed0", "because", tmp_path)
+    assert (folder / "t_early__seed0.json").read_text() == "legacy"  # never over an earlier one
+    for when, stamp in (("2026-01-01T10:00:00+0000", "20260101T100000"), ("2026-02-01T10:00:00+0000",
+                                                                             "20260201T100000")):
+        assert json.loads((folder / f"t_early__seed0__{stamp}.json").read_text())["finished_at"] == when
+        kept = folder / f"t_early__seed0__{stamp}.pt"
+        assert kept.read_bytes() == weights[when]
+        assert kept.with_name(kept.name + ".sha256").read_text().split() == [checkpoint.sha256(kept), kept.name]
+    (folder / "t_early__seed0.json").unlink()
+    assert len(progress.superseded(tmp_path)) == 2  # the book's reader finds both
+
+
+def test_9_supersede_refuses_corrupt_weights_and_moves_nothing(tmp_path, monkeypatch):
+    from nin_repro.book.reproduce import supersede
+
+    monkeypatch.setitem(experiments.EXPERIMENTS, "t_early", tiny("t_early", epochs=1))
+    path = earlier_protocol_record(tmp_path)
+    weights = checkpoint.weights_path("t_early__seed0", tmp_path)
+    weights.write_bytes(weights.read_bytes()[:-3])
+    with pytest.raises(checkpoint.CheckpointError, match=f"{weights} is corrupt"):
+        supersede("t_early__seed0", "because", tmp_path)
+    assert path.exists() and weights.exists() and not list((tmp_path / "superseded").glob("*"))
+
+
+@pytest.mark.parametrize("setting", sorted(experiments.NOT_IDENTITY_TRAIN))
+def test_9_a_setting_that_does_not_change_what_is_trained_is_no_earlier_protocol(setting):
+    now = experiments.EXPERIMENTS["mnist"].train.to_dict()
+    other = {"precision": "bf16", "compile": not now["compile"], "eval_batch_size": now["eval_batch_size"] + 1,
+             "channels_last": not now["channels_last"], "test_every": now["test_every"] + 4}[setting]
+    rec = mnist_record()
+    rec["config"]["train"][setting] = other
+    assert results.protocol_changes(rec) == []  # reproduce would supersede and train the run again
+    config = {**rec["config"], "train": {**rec["config"]["train"], setting: now[setting]}}
+    assert checkpoint.identity(rec["config"]) == checkpoint.identity(config)  # one set for both
+
+
+def test_9_a_network_failure_under_download_says_so(cli_run, tmp_path, monkeypatch, capsys):
+    import urllib.error
+
+    import torchvision
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    assert cli_run("t_offline", "--download", "--data-dir", str(folder)) == 2
+    err = one_line(capsys)
+    assert f"no internet access: copy the official files into {folder}, or rerun with network" in err
+    assert "free the space" not in err
+
+
+def test_9_a_command_without_download_never_tells_to_pass_it(tmp_path, capsys):
+    from nin_repro.model import NiN
+
+    checkpoint.save_weights(checkpoint.weights_path("mnist__seed0", tmp_path),
+                            NiN(experiments.EXPERIMENTS["mnist"].model).state_dict(), "mnist__seed0")
+    write_raw_record(tmp_path, mnist_record())
+    (tmp_path / "data").mkdir()
+    assert main(["evaluate", "mnist", "--results-dir", str(tmp_path), "--data-dir", str(tmp_path / "data")]) == 2
+    err = one_line(capsys)
+    assert f"mnist.npz not found in {tmp_path / 'data'}" in err
+    assert "pass --download" not in err and "`nin-repro train ... --download` fetches them" in err
+
+
+def test_9_a_corrupt_data_file_is_never_taken_for_a_missing_one(tmp_path):
+    """Whatever its folder is called: a folder named "missing..." once turned
+    an unreadable file into "not found"."""
+    from test_official_formats import write_cifar100
+
+    folder = tmp_path / "missing_files"
+    write_cifar100(folder)
+    (folder / "cifar-100-python" / "train").write_bytes(b"not a pickle")
+    with pytest.raises(data.DataError, match="unreadable") as e:
+        data.load("cifar100", folder)
+    assert not isinstance(e.value, data.MissingDataError)
