@@ -626,3 +626,18 @@ def test_9_a_corrupt_data_file_is_never_taken_for_a_missing_one(tmp_path):
     with pytest.raises(data.DataError, match="unreadable") as e:
         data.load("cifar100", folder)
     assert not isinstance(e.value, data.MissingDataError)
+
+
+def test_9_render_of_a_notebook_whose_cell_raises_is_one_line_naming_it(tmp_path, capsys):
+    import nbformat
+
+    path = tmp_path / "broken.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+                                         nbformat.v4.new_code_cell("raise KeyError('no such run')")])
+    nbformat.write(nb, str(path))
+    before = path.read_bytes()
+    assert main(["render", str(path), "--results-dir", str(tmp_path)]) == 2
+    err = one_line(capsys)
+    assert err.startswith(f"nin-repro: error: {path}: a cell raised KeyError: 'no such run'; fix the cell in {path}")
+    assert "\x1b[" not in err and "then render again" in err
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["broken.ipynb"]
