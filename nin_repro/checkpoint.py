@@ -40,10 +40,11 @@ import torch
 from . import paths
 from .atomic import DiskFullError, atomic_path
 from .data import sha256
+from .errors import NinReproError
 from .experiments import NOT_IDENTITY_TRAIN
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(NinReproError, RuntimeError):
     """A checkpoint is corrupt, torn, or belongs to another configuration."""
 
 

@@ -11,6 +11,7 @@ import sys
 
 from . import bench, distributed, evaluate, results, run_config, train
 from .atomic import DiskFullError
+from .errors import NinReproError
 from .experiments import EXPERIMENTS, get
 
 
@@ -148,8 +149,9 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
         again = getattr(args, "interrupted", "rerun with --resume")
         print(f"interrupted; {again} to continue from the last complete epoch", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        # Known failure modes carry messages that say what to do; no traceback.
+    except (NinReproError, ValueError, FileNotFoundError) as e:
+        # Known failure modes carry messages that say what to do; no traceback. Any other error (a
+        # RuntimeError of torch: a bug, a GPU out of memory) keeps its traceback.
         print(f"nin-repro: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a full disk, a read-only folder: the system's words and the file's name

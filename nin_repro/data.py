@@ -30,9 +30,10 @@ from PIL import Image, __version__, features
 
 from . import paths
 from .atomic import atomic_path
+from .errors import NinReproError
 
 
-class DataError(RuntimeError):
+class DataError(NinReproError, RuntimeError):
     """A dataset file is missing, corrupt or not what it should be."""
 
 

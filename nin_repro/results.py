@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import paths
 from .atomic import atomic_write_text
+from .errors import NinReproError
 from .experiments import EXPERIMENTS, NOT_IDENTITY_TRAIN, TrainConfig
 from .model import ModelConfig
 
@@ -38,7 +39,7 @@ OPTIONAL_HISTORY_TYPES = {"train_images_per_second": (int, float),
 PRECISIONS = ("bf16", "fp32")  # what an epoch trains in (`device.PRECISIONS`)
 
 
-class RecordError(ValueError):
+class RecordError(NinReproError, ValueError):
     """A results file is malformed; the message names the file."""
 
 

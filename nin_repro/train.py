@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from . import checkpoint, distributed, paths, results
 from .atomic import DiskFullError
 from .clock import running_seconds
+from .errors import NinReproError
 from .device import (apply_cpu_settings, autocast, available_cores, bf16_is_native, device_name, machine_name,
                      resolve_precision)
 from .experiments import TrainConfig
@@ -33,15 +34,15 @@ from .preprocess import load_inputs
 from .run_config import Run
 
 
-class DivergedError(RuntimeError):
+class DivergedError(NinReproError, RuntimeError):
     """The loss became NaN or infinite."""
 
 
-class StalledError(RuntimeError):
+class StalledError(NinReproError, RuntimeError):
     """A whole epoch after the warm-up at chance level (see `_stalled`)."""
 
 
-class FinishedError(ValueError):
+class FinishedError(NinReproError, ValueError):
     """The run has a record already: nothing to train without --restart."""
 
 

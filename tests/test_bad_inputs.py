@@ -641,3 +641,22 @@ def test_9_render_of_a_notebook_whose_cell_raises_is_one_line_naming_it(tmp_path
     assert err.startswith(f"nin-repro: error: {path}: a cell raised KeyError: 'no such run'; fix the cell in {path}")
     assert "\x1b[" not in err and "then render again" in err
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["broken.ipynb"]
+
+
+def test_10_an_unexpected_runtime_error_keeps_its_traceback_and_a_known_one_is_one_line(tmp_path, capsys,
+                                                                                       monkeypatch):
+    import nin_repro.train as train_module
+
+    def out_of_memory(*a, **k):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(train_module, "train", out_of_memory)
+    with pytest.raises(RuntimeError, match="CUDA out of memory"):  # a bug or the machine: not a bad input
+        main(["train", "-e", "mnist", "--results-dir", str(tmp_path)])
+
+    def diverged(*a, **k):
+        raise train_module.DivergedError("[mnist__seed0] loss became nan; lower the learning rate")
+
+    monkeypatch.setattr(train_module, "train", diverged)
+    assert main(["train", "-e", "mnist", "--results-dir", str(tmp_path)]) == 2
+    assert "loss became nan; lower the learning rate" in one_line(capsys)

@@ -9,13 +9,14 @@ from pathlib import Path
 
 from nin_repro import paths, results
 from nin_repro.atomic import atomic_path
+from nin_repro.errors import NinReproError
 
 from . import notebooks
 
 NOTEBOOKS = paths.REPO_ROOT / "notebooks"
 
 
-class RenderError(ValueError):
+class RenderError(NinReproError, ValueError):
     """A notebook's cell raised while it was rendered."""
 
 

@@ -13,6 +13,7 @@ is under way and what is left.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 import math
@@ -173,12 +174,9 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             else:
                 job.note = results.earlier_runs(job.experiment, results_dir)
             continue
-        def move_earlier_protocol(name=name, changes=changes):
-            # an earlier protocol's run: kept in results/superseded/, then trained again. Called by
-            # train() once the data is loaded and every check has passed: a bad input moves nothing.
-            moved = supersede(name, "trained again under the protocol as it stands", results_dir)
-            log(f"[{name}] trained under an earlier protocol ({changes}): its record moves to {moved}")
-
+        # An earlier protocol's run moves to results/superseded/ (then trains again) from inside
+        # train(), once the data is loaded and every check has passed: a bad input moves nothing.
+        supersede_first = functools.partial(_supersede_earlier, name, changes, results_dir, log) if changes else None
         try:
             run = resolve_run(job.experiment, job.seed, device=device, epochs=epochs, subset=subset,
                               data_dir=data_dir, cache_dir=cache_dir, results_dir=results_dir)
@@ -186,7 +184,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             # does a run that has never finished (its snapshot is all the epochs it has trained)
             restart = again and finished is not None and not redoing
             record = train(run, resume=not restart, restart=restart, deadline=deadline, log=log,
-                           before_training=move_earlier_protocol if changes else None)
+                           before_training=supersede_first)
         except data.MissingDataError as e:
             if not EXPERIMENTS[job.experiment].requires_download:
                 raise
@@ -291,6 +289,11 @@ def status_report(jobs: list[Job]) -> str:
     if counts["in progress"] or counts["left"]:
         lines.append("run `nin-repro reproduce` again to continue (runs resume from their checkpoints)")
     return "\n".join(lines)
+
+
+def _supersede_earlier(run_name: str, changes: str, results_dir, log) -> None:
+    moved = supersede(run_name, "trained again under the protocol as it stands", results_dir)
+    log(f"[{run_name}] trained under an earlier protocol ({changes}): its record moves to {moved}")
 
 
 def supersede(run_name: str, because: str, results_dir=None) -> Path:
