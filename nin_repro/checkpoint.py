@@ -40,9 +40,11 @@ import torch
 from . import paths
 from .atomic import DiskFullError, atomic_path
 from .data import sha256
+from .errors import NinReproError
+from .experiments import NOT_IDENTITY_TRAIN
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(NinReproError, RuntimeError):
     """A checkpoint is corrupt, torn, or belongs to another configuration."""
 
 
@@ -184,7 +186,7 @@ def copy(src: Path, dst: Path) -> None:
     verify(src, f"it was not copied to {dst}, which is left as it was")
     with signals_held(), atomic_path(dst) as tmp, atomic_path(_sum_path(dst)) as tmp_sum:
         shutil.copyfile(src, tmp)  # both copied before either is renamed, as in `save`
-        shutil.copyfile(_sum_path(src), tmp_sum)
+        tmp_sum.write_text(f"{_recorded_sum(src)}  {dst.name}\n")  # the line names the copy (`sha256sum -c`)
 
 
 def newest(run_name: str, cache_dir=None, results_dir=None, warn=None) -> tuple[Path, dict] | None:
@@ -238,11 +240,9 @@ def _stderr(line: str) -> None:
 
 
 # Settings a checkpoint stores that do not change what is trained: words for
-# the book, and how the arithmetic is run (each epoch's row names its own
-# precision), and how often the test split is evaluated (evaluation draws no
-# random numbers). A resumed run may differ in them; it then stores the new ones.
+# the book, and the training settings of `experiments.NOT_IDENTITY_TRAIN`.
+# A resumed run may differ in them; it then stores the new ones.
 NOT_IDENTITY = {"description", "paper_key"}
-NOT_IDENTITY_TRAIN = {"precision", "compile", "eval_batch_size", "channels_last", "test_every"}
 
 
 def identity(config: dict | None) -> dict | None:

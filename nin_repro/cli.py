@@ -11,6 +11,7 @@ import sys
 
 from . import bench, distributed, evaluate, results, run_config, train
 from .atomic import DiskFullError
+from .errors import NinReproError
 from .experiments import EXPERIMENTS, get
 
 
@@ -22,12 +23,13 @@ def _train(args) -> int:
     if len(seeds) < len(args.seeds):
         print(f"seeds {' '.join(map(str, args.seeds))}: each trained once ({' '.join(map(str, seeds))})",
               file=sys.stderr)
+    # Every seed (and every other argument) checked before the first run starts, not after hours of it.
+    runs = [run_config.resolve_run(args.experiment, seed, device=args.device, epochs=args.epochs,
+                                   subset=args.subset, batch_size=args.batch_size, precision=args.precision,
+                                   compile=args.compile, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                                   results_dir=args.results_dir, download=args.download) for seed in seeds]
     try:
-        for seed in seeds:
-            run = run_config.resolve_run(args.experiment, seed, device=args.device, epochs=args.epochs,
-                                         subset=args.subset, batch_size=args.batch_size, precision=args.precision,
-                                         compile=args.compile, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                                         results_dir=args.results_dir, download=args.download)
+        for run in runs:
             try:
                 train.train(run, resume=args.resume, restart=args.restart, progress=not args.no_progress)
             except train.FinishedError as e:
@@ -147,8 +149,9 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
         again = getattr(args, "interrupted", "rerun with --resume")
         print(f"interrupted; {again} to continue from the last complete epoch", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        # Known failure modes carry messages that say what to do; no traceback.
+    except (NinReproError, ValueError, FileNotFoundError) as e:
+        # Known failure modes carry messages that say what to do; no traceback. Any other error (a
+        # RuntimeError of torch: a bug, a GPU out of memory) keeps its traceback.
         print(f"nin-repro: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a full disk, a read-only folder: the system's words and the file's name

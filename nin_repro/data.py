@@ -13,9 +13,11 @@ Two sources, one result (uint8 images N x H x W x C, int64 labels):
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import os
 import pickle
+import urllib.error
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,10 +30,38 @@ from PIL import Image, __version__, features
 
 from . import paths
 from .atomic import atomic_path
+from .errors import NinReproError
 
 
-class DataError(RuntimeError):
+class DataError(NinReproError, RuntimeError):
     """A dataset file is missing, corrupt or not what it should be."""
+
+
+class MissingDataError(DataError):
+    """A dataset's files are not in the data folder (as opposed to there but
+    corrupt): `summary` says which, in a few words, without the remedy."""
+
+    def __init__(self, summary: str, remedy: str):
+        super().__init__(f"{summary}. {remedy}")
+        self.summary = summary
+
+
+# What to do about a missing dataset, in every command: only `train` has --download.
+FETCH_HINT = ("Point --data-dir / NIN_DATA at the folder holding the packed datasets (here: ../shared/data), or at "
+              "one holding the official files (with internet, `nin-repro train ... --download` fetches them)")
+
+
+def existing_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The data folder given (`data_dir`, else NIN_DATA), which must be a
+    folder that exists: a mistyped one is said before anything runs. None
+    where none is given (the commands that read data say what to pass)."""
+    if not (data_dir or os.environ.get("NIN_DATA")):
+        return None
+    folder = paths.data_dir(data_dir)
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise FileNotFoundError(f"data folder {folder} {what}; check --data-dir (default: NIN_DATA)")
+    return folder
 
 
 @dataclass(frozen=True)
@@ -109,7 +139,7 @@ def verify_checksum(path: Path) -> str:
         raise DataError(
             f"{path}: SHA-256 is {digest}, but {path.parent / 'SHA256SUMS'} says {expected}. "
             "The file is corrupt or was changed: copy it again from the shared data folder "
-            "(or delete it and use --download)."
+            "(or delete it and fetch the official files: `nin-repro train ... --download`, with internet)."
         )
     return digest
 
@@ -310,11 +340,7 @@ def load_packed(name: str, data_dir: str | os.PathLike | None = None,
     folder = paths.data_dir(data_dir)
     path = folder / s.packed_file
     if not path.exists():
-        raise DataError(
-            f"{s.packed_file} not found in {folder}. Point --data-dir / NIN_DATA at the folder "
-            "holding the packed datasets (here: ../shared/data), or pass --download to fetch "
-            "the official files with torchvision."
-        )
+        raise MissingDataError(f"{s.packed_file} not found in {folder}", FETCH_HINT + ".")
     digest = verify_checksum(path)
     cached = paths.cache_dir(cache_dir) / "decoded" / f"{name}-{digest[:16]}.npz"
     arrays = _read_cache(cached, s) if cached.exists() else None
@@ -389,8 +415,15 @@ def download_official(name: str, root: Path) -> None:
 
     s = spec(name)
     cls = getattr(torchvision.datasets, s.torchvision_class)
-    for keyword, value in s.torchvision_splits:
-        cls(str(root), **{keyword: value}, download=True)
+    try:
+        for keyword, value in s.torchvision_splits:
+            cls(str(root), **{keyword: value}, download=True)
+    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
+        # Not a full disk or a folder to fix: the network. (URLError is an OSError, which the
+        # command line would otherwise answer with "free the space or fix the folder".)
+        raise DataError(f"{name}: the official files could not be downloaded into {root} "
+                        f"({type(e).__name__}: {getattr(e, 'reason', e)}); no internet access: copy the official "
+                        f"files into {root}, or rerun with network") from e
 
 
 class OfficialArrays(NamedTuple):
@@ -504,7 +537,8 @@ def load_official(name: str, root: str | os.PathLike) -> Splits:
     root = Path(root)
     missing = [f for f in s.official_files if not (root / f).exists()]
     if missing:
-        raise DataError(f"{name}: official files missing under {root}: {', '.join(missing)}")
+        raise MissingDataError(f"{name}: official files missing under {root}: {', '.join(missing)}",
+                               FETCH_HINT + ".")
     try:
         a = s.read_official([root / f for f in s.official_files])
     except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as e:
@@ -534,11 +568,7 @@ def load(name: str, data_dir: str | os.PathLike | None = None, cache_dir: str | 
         download_official(name, folder)
     try:
         return load_official(name, folder)
-    except DataError as e:
-        if "missing" not in str(e):
-            raise
-        what = f"{s.packed_file} not found in {folder}, nor" if s.packed_file else "no"
-        raise DataError(
-            f"{name}: {what} official files for {name} there. Point --data-dir / NIN_DATA "
-            f"at a folder holding them (here: ../shared/data), or pass --download to fetch them."
-        ) from None
+    except MissingDataError:
+        what = f"{s.packed_file} not found in {folder}, nor its official files" if s.packed_file else \
+            f"no official files for {name} in {folder}"
+        raise MissingDataError(f"{name}: {what}", FETCH_HINT + ".") from None

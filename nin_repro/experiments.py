@@ -81,6 +81,15 @@ class TrainConfig:
         return cls(**d)
 
 
+# The TrainConfig settings that say how a run computes and reports, not what
+# it trains: how the arithmetic is run (each epoch's row names its own
+# precision) and how often the test split is evaluated (evaluation draws no
+# random numbers). A checkpoint resumes across them (`checkpoint.identity`),
+# and a finished run that differs from its protocol in them alone is no run
+# of an earlier protocol (`results.protocol_changes`): one set for both.
+NOT_IDENTITY_TRAIN = frozenset({"precision", "compile", "eval_batch_size", "channels_last", "test_every"})
+
+
 @dataclass(frozen=True)
 class Experiment:
     name: str

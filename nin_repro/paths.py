@@ -17,7 +17,7 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path:
         raise FileNotFoundError(
             "no data directory given: pass --data-dir (data_dir=... in notebooks) or set "
             "NIN_DATA to the folder holding cifar10.npz / mnist.npz (in this project: "
-            "../shared/data), or use --download to fetch the official files with torchvision"
+            "../shared/data), or fetch the official files with `nin-repro train ... --download` (with internet)"
         )
     return Path(value).expanduser().resolve()
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from . import paths
 from .atomic import atomic_write_text
-from .experiments import EXPERIMENTS, TrainConfig
+from .errors import NinReproError
+from .experiments import EXPERIMENTS, NOT_IDENTITY_TRAIN, TrainConfig
 from .model import ModelConfig
 
 REQUIRED_FIELDS = {
@@ -38,7 +39,7 @@ OPTIONAL_HISTORY_TYPES = {"train_images_per_second": (int, float),
 PRECISIONS = ("bf16", "fp32")  # what an epoch trains in (`device.PRECISIONS`)
 
 
-class RecordError(ValueError):
+class RecordError(NinReproError, ValueError):
     """A results file is malformed; the message names the file."""
 
 
@@ -352,9 +353,10 @@ def protocol_changes(record: dict) -> list[str]:
     version of the protocol, which no table counts and `reproduce` trains
     again. Empty where they agree; for a run with overrides (not a protocol
     run in any case), an experiment no longer in the registry, or a config
-    part the record does not keep. Not compared: the precision (a record
-    names the one `auto` picked on its machine) and settings the code no
-    longer has; a setting added since the record was written compares its
+    part the record does not keep. Not compared: the settings that do not
+    change what is trained (`experiments.NOT_IDENTITY_TRAIN`, as a checkpoint
+    resumes across them; the precision among them: a record names the one
+    `auto` picked on its machine) and settings the code no longer has; a setting added since the record was written compares its
     default, the behaviour the run had."""
     exp = EXPERIMENTS.get(record["experiment"])
     if exp is None or record["config"].get("overrides"):
@@ -367,7 +369,7 @@ def protocol_changes(record: dict) -> list[str]:
         defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
         then, now, defaults = (json.loads(json.dumps(d)) for d in (then, now, defaults))  # tuples as JSON lists
         for key in now:
-            if key == "precision" or (key not in then and key not in defaults):
+            if key in NOT_IDENTITY_TRAIN or (key not in then and key not in defaults):
                 continue
             was = then.get(key, defaults.get(key))
             if was != now[key]:

@@ -57,7 +57,7 @@ def resolve_run(experiment: str | Experiment, seed: int = 0, *, device: str = "c
     """The run of `experiment` these arguments ask for. A bad argument is a
     ValueError here, with one line, before any data is read."""
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
-    _check_numbers(seed, epochs, subset, batch_size)
+    check_numbers(seed, epochs, subset, batch_size)
     overrides = run_overrides(exp, epochs, subset, batch_size)
     cfg = replace(exp.train, epochs=epochs or exp.train.epochs, batch_size=batch_size or exp.train.batch_size,
                   precision=precision or exp.train.precision,
@@ -86,7 +86,8 @@ def valid_seed(seed) -> bool:
     return isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED
 
 
-def _check_numbers(seed, epochs, subset, batch_size) -> None:
+def check_numbers(seed, epochs=None, subset=None, batch_size=None) -> None:
+    """A ValueError, with one line, unless the seed and the numbers given are valid (None: not given)."""
     if not valid_seed(seed):
         raise ValueError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
     for name, value in (("epochs", epochs), ("subset", subset), ("batch size", batch_size)):

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from . import checkpoint, distributed, paths, results
 from .atomic import DiskFullError
 from .clock import running_seconds
+from .errors import NinReproError
 from .device import (apply_cpu_settings, autocast, available_cores, bf16_is_native, device_name, machine_name,
                      resolve_precision)
 from .experiments import TrainConfig
@@ -33,15 +34,15 @@ from .preprocess import load_inputs
 from .run_config import Run
 
 
-class DivergedError(RuntimeError):
+class DivergedError(NinReproError, RuntimeError):
     """The loss became NaN or infinite."""
 
 
-class StalledError(RuntimeError):
+class StalledError(NinReproError, RuntimeError):
     """A whole epoch after the warm-up at chance level (see `_stalled`)."""
 
 
-class FinishedError(ValueError):
+class FinishedError(NinReproError, ValueError):
     """The run has a record already: nothing to train without --restart."""
 
 
@@ -55,7 +56,8 @@ STALL_TOLERANCE = 0.01  # of the training loss, around ln(classes)
 
 
 def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool = True, progress: bool = True,
-          stop_after_epoch: int | None = None, deadline: float | None = None, log=print) -> dict | None:
+          stop_after_epoch: int | None = None, deadline: float | None = None, log=print,
+          before_training=None) -> dict | None:
     """Train a run (`run_config.resolve_run`) and return (and write) its record.
 
     `stop_after_epoch` / `deadline` (a `time.time()` value) end the call early
@@ -65,9 +67,13 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
     does Ctrl-C, SIGTERM or any error but a stall or a divergence), and the
     run continues with `resume=True`, on this machine or another;
     `restart=True` deletes the run's checkpoint and snapshot and starts it
-    again (without either, an unfinished run is refused, and one whose
-    checkpoint holds its last epoch but that has no record yet is completed:
-    its record and weights are written from that checkpoint). Each epoch
+    again, once the data is loaded and every check has passed (a bad data
+    folder deletes nothing); without either, an unfinished run is refused,
+    and one whose checkpoint holds its last epoch but that has no record yet
+    is completed: its record and weights are written from that checkpoint.
+    `before_training()`, if given, is called at that same point, before
+    anything is deleted (`reproduce` moves an earlier protocol's record out
+    of the way there: a bad data folder leaves it in place). Each epoch
     trains in the precision this machine computes fastest (with
     `precision="auto"`), and its history row says which. Under `torchrun`
     the run is data-parallel (see `distributed.py`); every rank returns the
@@ -87,16 +93,12 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
     # One process per run: a second one would write (or --restart delete) the
     # same checkpoint and record.
     with checkpoint.run_lock(ckpt.with_suffix(".lock"), enabled=ctx.is_main):
-        if restart:
-            _delete_state(run, (ckpt, snapshot), ctx.is_main, log)
-            found = None
-        else:
-            found = _checkpoint_to_resume(run, resume, log)
-            if found and not resume and not _unfinished(found[1]):
-                # Its last epoch is trained: trained again from scratch, days of compute would be lost
-                log(f"[{name}] {found[0]} holds all {found[1]['epoch']} epochs of the run, whose record is not "
-                    f"written yet: writing its record and weights from it, training nothing")
-                resume = True
+        found = None if restart else _checkpoint_to_resume(run, resume, log)
+        if found and not resume and not _unfinished(found[1]):
+            # Its last epoch is trained: trained again from scratch, days of compute would be lost
+            log(f"[{name}] {found[0]} holds all {found[1]['epoch']} epochs of the run, whose record is not "
+                f"written yet: writing its record and weights from it, training nothing")
+            resume = True
         threads, commit = _use_cores(dev, ctx), git_commit()
         train_loader, test_loader, n_train, n_test, source = _loaders(run, ctx)
         model, opt, step_fn = _model_and_optimizer(run, ctx)
@@ -106,6 +108,11 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
             resumable, history, start_epoch, wall_before = _resume(found, run, model, opt, train_loader, ctx, log)
         elif resume:
             log(f"[{name}] no checkpoint at {ckpt} or {snapshot}: starting from scratch")
+        # Everything that can fail on a bad input has been checked: only now is anything moved or deleted.
+        if before_training is not None and ctx.is_main:
+            before_training()
+        if restart:
+            _delete_state(run, (ckpt, snapshot), ctx.is_main, log)
         log(f"[{name}] {run.experiment.description}; {count_parameters(model):,} parameters; "
             f"{n_train:,} train / {n_test:,} test images; device {device_name(dev)}"
             f"{f' x {ctx.world_size} processes' if ctx.active else ''}, {threads} threads, {precision}; "

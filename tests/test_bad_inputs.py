@@ -394,3 +394,269 @@ def test_8_a_finished_seed_among_several_is_skipped_with_a_line_and_the_next_one
     assert first.stat().st_mtime_ns == stamp
     assert cli_run("t_seeds", "--seed", "0") == 2  # one seed asked for: it is the error
     assert "has finished already" in one_line(capsys)
+
+
+# 9. An audit of bad input against what is already written: every argument, the data included, is checked
+# before anything is deleted, moved or trained.
+
+def bad_data_folder(tmp_path, data_dir, kind):
+    """A data folder whose mnist.npz is missing, empty or cut short."""
+    folder = tmp_path / f"data_{kind}"
+    folder.mkdir()
+    if kind == "empty":
+        (folder / "mnist.npz").write_bytes(b"")
+    elif kind == "truncated":
+        with open(data_dir / "mnist.npz", "rb") as f:
+            (folder / "mnist.npz").write_bytes(f.read(1_000_000))
+    return folder
+
+
+def saved_state(*paths):
+    """Stand-ins for a run's checkpoint and snapshot, and their bytes, to check that none is deleted."""
+    for path in paths:
+        checkpoint.save(path, {"epoch": 1})
+    return {path: path.read_bytes() for path in paths}
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "truncated"])
+def test_9_restart_with_a_bad_data_folder_deletes_neither_checkpoint_nor_snapshot(cli_run, tmp_path, data_dir,
+                                                                                   monkeypatch, capsys, kind):
+    name = "t_restart_bad__seed0__subset256"
+    kept = saved_state(checkpoint.cache_path(name, cli_run.cache), checkpoint.snapshot_path(name, tmp_path / "results"))
+    no_training(monkeypatch)
+    folder = bad_data_folder(tmp_path, data_dir, kind)
+    assert cli_run("t_restart_bad", "--restart", "--data-dir", str(folder)) == 2
+    assert str(folder) in one_line(capsys)
+    assert {path: path.read_bytes() for path in kept} == kept
+
+
+def test_9_a_notebooks_retrain_with_a_bad_data_folder_deletes_nothing(tmp_path, data_dir, monkeypatch):
+    from nin_repro.book import notebooks
+
+    monkeypatch.setenv("NIN_CACHE", str(tmp_path / "cache"))
+    name = "mnist__seed0__epochs1_subset256"
+    kept = saved_state(checkpoint.cache_path(name), checkpoint.snapshot_path(name, tmp_path / "r"))
+    no_training(monkeypatch)
+    with pytest.raises(data.DataError, match="mnist.npz not found in"):
+        notebooks.retrain_chapter("mnist", True, seeds=[0], device="cpu", epochs=1, subset=256,
+                                  data_dir=bad_data_folder(tmp_path, data_dir, "missing"), results_dir=tmp_path / "r")
+    assert {path: path.read_bytes() for path in kept} == kept
+
+
+def test_9_reproduce_redo_with_a_bad_data_folder_deletes_nothing(tmp_path, data_dir, monkeypatch):
+    from nin_repro.book.reproduce import reproduce
+
+    monkeypatch.setitem(experiments.EXPERIMENTS, "t_redo_bad", tiny("t_redo_bad", epochs=1))
+    rec = make_record("t_redo_bad", seed=0)
+    results.write_record(rec, tmp_path / "r")
+    ckpt = checkpoint.cache_path("t_redo_bad__seed0", tmp_path / "c")
+    checkpoint.save(ckpt, {"config": rec["config"], "epoch": 1, "history": rec["history"]})  # the record's own
+    kept = {ckpt: ckpt.read_bytes()}
+    no_training(monkeypatch)
+    with pytest.raises(data.DataError, match="not a readable numpy archive"):
+        reproduce(jobs=[("t_redo_bad", 0)], redo=True, data_dir=bad_data_folder(tmp_path, data_dir, "empty"),
+                  cache_dir=tmp_path / "c", results_dir=tmp_path / "r", figure_runs=None, log=lambda *_: None)
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert results.read_records(tmp_path / "r") == [rec]
+
+
+def test_9_every_seed_is_checked_before_the_first_run_trains(tmp_path, capsys, monkeypatch):
+    import nin_repro.train as train_module
+
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: pytest.fail("trained a seed before checking the others"))
+    assert main(["train", "-e", "mnist", "--seed", "3", "-1", "--results-dir", str(tmp_path)]) == 2
+    assert "seed must be an integer from 0 to 2147483647, got -1" in one_line(capsys)
+
+
+@pytest.mark.parametrize("param, value, message", [
+    ("retrain", 1, "retrain must be True or False"),
+    ("seeds", [True], "seeds must be a non-empty list of integers from 0 to 2147483647"),
+    ("seeds", [2**31], "seeds must be a non-empty list of integers from 0 to 2147483647"),
+    ("seeds", [], "seeds must be a non-empty list"),
+    ("epochs", True, "epochs must be a positive integer, got True"),
+    ("subset", 0, "subset must be a positive integer, got 0"),
+    ("device", "gpu0", "unknown device 'gpu0'"),
+])
+def test_9_a_notebooks_parameters_are_checked_by_the_librarys_own_rules(monkeypatch, param, value, message):
+    from nin_repro import train as train_module
+    from nin_repro.book import notebooks
+
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: pytest.fail("trained"))
+    params = dict(retrain=True, epochs=None, seeds=[0], device="cpu", data_dir=None, results_dir=None, subset=None)
+    with pytest.raises(ValueError, match=message):
+        notebooks.setup("mnist", **{**params, param: value})
+
+
+def test_9_a_notebook_with_a_mistyped_results_folder_is_refused(tmp_path):
+    from nin_repro.book import notebooks
+
+    missing = tmp_path / "mistyped"
+    with pytest.raises(FileNotFoundError, match=f"results folder {missing} does not exist"):
+        notebooks.setup("mnist", False, None, [0], "cpu", None, missing, None)
+
+
+def earlier_protocol_record(folder, name="t_early"):
+    """A finished run of `name` (a tiny MNIST experiment) under an earlier warm-up, with its weights."""
+    exp = experiments.EXPERIMENTS[name]
+    old = {**exp.train.to_dict(), "warmup_epochs": exp.train.warmup_epochs + 1}
+    rec = make_record(name, seed=0, error=1.0, train=old, model=exp.model.to_dict())
+    path = results.write_record(rec, folder)
+    checkpoint.save(checkpoint.weights_path(f"{name}__seed0", folder), {"run": f"{name}__seed0", "model": {}})
+    return path
+
+
+@pytest.mark.parametrize("bad", ["device", "no-data-folder", "no-data-file"])
+def test_9_reproduce_checks_its_arguments_before_it_supersedes_a_record(tmp_path, monkeypatch, bad):
+    from nin_repro.book.reproduce import reproduce
+
+    monkeypatch.setitem(experiments.EXPERIMENTS, "t_early", tiny("t_early", epochs=1))
+    path = earlier_protocol_record(tmp_path / "r")
+    before = path.read_bytes()
+    no_training(monkeypatch)
+    kw = dict(jobs=[("t_early", 0)], cache_dir=tmp_path / "c", results_dir=tmp_path / "r", figure_runs=None,
+              data_dir=tmp_path, log=lambda *_: None)
+    expected = {"device": (ValueError, "unknown device 'nonsense'"),
+                "no-data-folder": (FileNotFoundError, f"data folder {tmp_path / 'nosuch'} does not exist"),
+                "no-data-file": (data.MissingDataError, f"mnist.npz not found in {tmp_path}")}[bad]
+    if bad == "device":
+        kw["device"] = "nonsense"
+    elif bad == "no-data-folder":
+        kw["data_dir"] = tmp_path / "nosuch"
+    with pytest.raises(expected[0], match=expected[1]):
+        reproduce(**kw)
+    assert path.read_bytes() == before and not (tmp_path / "r" / "superseded").exists()
+    assert checkpoint.weights_path("t_early__seed0", tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("status", [[], ["--status"]])
+def test_9_reproduce_refuses_a_bad_device_with_nothing_to_train(tmp_path, capsys, status):
+    write_raw_record(tmp_path, mnist_record())  # mnist seed 0 is done: nothing to train
+    assert main(["reproduce", "--only", "mnist", "--seeds", "0", *status, "--device", "nonsense",
+                 "--results-dir", str(tmp_path), "--cache-dir", str(tmp_path / "c")]) == 2
+    assert "unknown device 'nonsense'" in one_line(capsys)
+
+
+def test_9_a_run_superseded_twice_keeps_both_earlier_records_and_their_weights(tmp_path, monkeypatch):
+    from nin_repro.book import progress
+    from nin_repro.book.reproduce import supersede
+
+    monkeypatch.setitem(experiments.EXPERIMENTS, "t_early", tiny("t_early", epochs=1))
+    folder = tmp_path / "superseded"
+    folder.mkdir()
+    (folder / "t_early__seed0.json").write_text("legacy")  # a record superseded under the first naming
+    weights = {}
+    for when in ("2026-01-01T10:00:00+0000", "2026-02-01T10:00:00+0000"):
+        path = earlier_protocol_record(tmp_path)
+        path.write_text(json.dumps({**json.loads(path.read_text()), "finished_at": when}))
+        weights[when] = checkpoint.weights_path("t_early__seed0", tmp_path).read_bytes()
+        supersede("t_early__seed0", "because", tmp_path)
+    assert (folder / "t_early__seed0.json").read_text() == "legacy"  # never over an earlier one
+    for when, stamp in (("2026-01-01T10:00:00+0000", "20260101T100000"), ("2026-02-01T10:00:00+0000",
+                                                                             "20260201T100000")):
+        assert json.loads((folder / f"t_early__seed0__{stamp}.json").read_text())["finished_at"] == when
+        kept = folder / f"t_early__seed0__{stamp}.pt"
+        assert kept.read_bytes() == weights[when]
+        assert kept.with_name(kept.name + ".sha256").read_text().split() == [checkpoint.sha256(kept), kept.name]
+    (folder / "t_early__seed0.json").unlink()
+    assert len(progress.superseded(tmp_path)) == 2  # the book's reader finds both
+
+
+def test_9_supersede_refuses_corrupt_weights_and_moves_nothing(tmp_path, monkeypatch):
+    from nin_repro.book.reproduce import supersede
+
+    monkeypatch.setitem(experiments.EXPERIMENTS, "t_early", tiny("t_early", epochs=1))
+    path = earlier_protocol_record(tmp_path)
+    weights = checkpoint.weights_path("t_early__seed0", tmp_path)
+    weights.write_bytes(weights.read_bytes()[:-3])
+    with pytest.raises(checkpoint.CheckpointError, match=f"{weights} is corrupt"):
+        supersede("t_early__seed0", "because", tmp_path)
+    assert path.exists() and weights.exists() and not list((tmp_path / "superseded").glob("*"))
+
+
+@pytest.mark.parametrize("setting", sorted(experiments.NOT_IDENTITY_TRAIN))
+def test_9_a_setting_that_does_not_change_what_is_trained_is_no_earlier_protocol(setting):
+    now = experiments.EXPERIMENTS["mnist"].train.to_dict()
+    other = {"precision": "bf16", "compile": not now["compile"], "eval_batch_size": now["eval_batch_size"] + 1,
+             "channels_last": not now["channels_last"], "test_every": now["test_every"] + 4}[setting]
+    rec = mnist_record()
+    rec["config"]["train"][setting] = other
+    assert results.protocol_changes(rec) == []  # reproduce would supersede and train the run again
+    config = {**rec["config"], "train": {**rec["config"]["train"], setting: now[setting]}}
+    assert checkpoint.identity(rec["config"]) == checkpoint.identity(config)  # one set for both
+
+
+def test_9_a_network_failure_under_download_says_so(cli_run, tmp_path, monkeypatch, capsys):
+    import urllib.error
+
+    import torchvision
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    assert cli_run("t_offline", "--download", "--data-dir", str(folder)) == 2
+    err = one_line(capsys)
+    assert f"no internet access: copy the official files into {folder}, or rerun with network" in err
+    assert "free the space" not in err
+
+
+def test_9_a_command_without_download_never_tells_to_pass_it(tmp_path, capsys):
+    from nin_repro.model import NiN
+
+    checkpoint.save_weights(checkpoint.weights_path("mnist__seed0", tmp_path),
+                            NiN(experiments.EXPERIMENTS["mnist"].model).state_dict(), "mnist__seed0")
+    write_raw_record(tmp_path, mnist_record())
+    (tmp_path / "data").mkdir()
+    assert main(["evaluate", "mnist", "--results-dir", str(tmp_path), "--data-dir", str(tmp_path / "data")]) == 2
+    err = one_line(capsys)
+    assert f"mnist.npz not found in {tmp_path / 'data'}" in err
+    assert "pass --download" not in err and "`nin-repro train ... --download` fetches them" in err
+
+
+def test_9_a_corrupt_data_file_is_never_taken_for_a_missing_one(tmp_path):
+    """Whatever its folder is called: a folder named "missing..." once turned
+    an unreadable file into "not found"."""
+    from test_official_formats import write_cifar100
+
+    folder = tmp_path / "missing_files"
+    write_cifar100(folder)
+    (folder / "cifar-100-python" / "train").write_bytes(b"not a pickle")
+    with pytest.raises(data.DataError, match="unreadable") as e:
+        data.load("cifar100", folder)
+    assert not isinstance(e.value, data.MissingDataError)
+
+
+def test_9_render_of_a_notebook_whose_cell_raises_is_one_line_naming_it(tmp_path, capsys):
+    import nbformat
+
+    path = tmp_path / "broken.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+                                         nbformat.v4.new_code_cell("raise KeyError('no such run')")])
+    nbformat.write(nb, str(path))
+    before = path.read_bytes()
+    assert main(["render", str(path), "--results-dir", str(tmp_path)]) == 2
+    err = one_line(capsys)
+    assert err.startswith(f"nin-repro: error: {path}: a cell raised KeyError: 'no such run'; fix the cell in {path}")
+    assert "\x1b[" not in err and "then render again" in err
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["broken.ipynb"]
+
+
+def test_10_an_unexpected_runtime_error_keeps_its_traceback_and_a_known_one_is_one_line(tmp_path, capsys,
+                                                                                       monkeypatch):
+    import nin_repro.train as train_module
+
+    def out_of_memory(*a, **k):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(train_module, "train", out_of_memory)
+    with pytest.raises(RuntimeError, match="CUDA out of memory"):  # a bug or the machine: not a bad input
+        main(["train", "-e", "mnist", "--results-dir", str(tmp_path)])
+
+    def diverged(*a, **k):
+        raise train_module.DivergedError("[mnist__seed0] loss became nan; lower the learning rate")
+
+    monkeypatch.setattr(train_module, "train", diverged)
+    assert main(["train", "-e", "mnist", "--results-dir", str(tmp_path)]) == 2
+    assert "loss became nan; lower the learning rate" in one_line(capsys)

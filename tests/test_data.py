@@ -251,7 +251,7 @@ def test_a_new_dataset_is_one_spec_with_its_reader(monkeypatch, tmp_path):
     np.save(tmp_path / "toy" / "images.npy", np.zeros((8, 4, 4, 1), np.uint8))
     s = data.load("toy", tmp_path)
     assert s.train_images.shape == (6, 4, 4, 1) and s.test_labels.dtype == np.int64 and s.classes[2] == "c"
-    with pytest.raises(data.DataError, match="no official files for toy there"):
+    with pytest.raises(data.MissingDataError, match=f"no official files for toy in {tmp_path / 'elsewhere'}"):
         data.load("toy", tmp_path / "elsewhere")
 
 

@@ -206,7 +206,7 @@ def test_setup_checks_styles_retrains_and_returns_the_chapter(monkeypatch, capsy
     calls = []
     monkeypatch.setattr(train_module, "train", lambda run, **kwargs: calls.append((run.experiment.name, run.seed)))
     params = dict(epochs=None, seeds=[0], device="cpu", data_dir=None, results_dir=None, subset=None)
-    with pytest.raises(ValueError, match="device must be"):
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
         notebooks.setup("mnist", True, **{**params, "device": "gpu0"})
     with pytest.raises(ValueError, match="no chapter 'mnsit' in chapters.CHAPTERS"):
         notebooks.setup("mnsit", True, **params)

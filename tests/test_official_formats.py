@@ -126,11 +126,13 @@ def test_svhn_split_refuses_too_few_images():
 
 
 def test_missing_official_files_say_what_to_do(tmp_path):
-    with pytest.raises(data.DataError, match="no official files for svhn there.*--download"):
+    # the folder it looked in, and a remedy every command can follow (only `train` has --download)
+    with pytest.raises(data.MissingDataError, match=rf"svhn: no official files for svhn in {tmp_path}\. .*"
+                                                    r"`nin-repro train \.\.\. --download` fetches them"):
         data.load("svhn", tmp_path)
     # a dataset with a packed copy names it too
-    with pytest.raises(data.DataError, match=rf"cifar100.npz not found in {tmp_path}, nor official files for "
-                                             r"cifar100 there.*--download"):
+    with pytest.raises(data.MissingDataError, match=rf"cifar100.npz not found in {tmp_path}, nor its official "
+                                                    r"files\. .*--download"):
         data.load("cifar100", tmp_path)
 
 

@@ -88,7 +88,7 @@ def test_a_redo_that_outlives_a_stop_continues_and_is_not_started_again(tiny_pla
     with monkeypatch.context() as m:
         m.setattr(reproduce_module, "train", lambda run, **call: seen.append(call) or real_train(run, **call))
         assert [j.status for j in reproduce(**kw)] == ["finished now"]
-    assert seen == [{"resume": True, "restart": False, "deadline": None, "log": kw["log"]}]
+    assert seen == [{"resume": True, "restart": False, "deadline": None, "log": kw["log"], "before_training": None}]
     assert not snapshot.exists()
     redone = results.read_record(record)
     assert [h["test_loss"] for h in redone["history"]] == [h["test_loss"] for h in first["history"]]
@@ -164,7 +164,8 @@ def test_figure5_follows_a_run_in_progress_until_it_finishes(tiny_plan, tmp_path
 def test_experiments_without_data_are_reported_not_fatal(tmp_path, experiment):
     jobs = reproduce(jobs=[(experiment, 0)], data_dir=tmp_path, cache_dir=tmp_path, results_dir=tmp_path,
                      log=lambda *_: None)
-    assert jobs[0].status == "no data" and "svhn" in jobs[0].note
+    assert jobs[0].status == "no data"
+    assert jobs[0].note.startswith(f"svhn: no official files for svhn in {tmp_path}: needs the official files")
     # nothing started: no snapshot, no record
     assert not list(tmp_path.rglob("*.pt")) and not (tmp_path / "runs").exists()
 
@@ -360,6 +361,18 @@ def test_epochs_equal_to_the_experiments_own_find_the_run_train_would_write(tmp_
     assert [j.status for j in same] == ["done"] and [j.status for j in other] == ["left"]
 
 
+def training_that_starts(seen, error):
+    """A stand-in for `train` that passes its checks and starts: it calls
+    `before_training` (where `reproduce` supersedes an earlier protocol's
+    record) and returns a record of `error`."""
+    def train(run, **call):
+        seen.append((run.name, call["resume"], call["restart"]))
+        if call.get("before_training"):
+            call["before_training"]()
+        return make_record(run.experiment.name, seed=run.seed, error=error)
+    return train
+
+
 def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_table(tiny_plan, tmp_path, monkeypatch):
     """A protocol changed after a run finished (mnist_full's warm-up, 1 -> 5
     epochs): the run no longer counts, and `reproduce` trains it again from
@@ -374,11 +387,10 @@ def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_tabl
         f"warmup_epochs: {exp.train.warmup_epochs + 1} -> {exp.train.warmup_epochs}"]
     assert comparison.summarize(results.read_records(tmp_path / "results"), ["t_rep_a"])[0]["n"] == 0
     seen = []
-    monkeypatch.setattr(reproduce_module, "train", lambda run, **call: seen.append(
-        (run.name, call["resume"], call["restart"])) or make_record("t_rep_a", seed=0, error=0.9))
+    monkeypatch.setattr(reproduce_module, "train", training_that_starts(seen, error=0.9))
     weights = checkpoint.weights_path("t_rep_a__seed0", tmp_path / "results")
-    weights.parent.mkdir(parents=True)
-    weights.write_bytes(b"old weights")
+    checkpoint.save(weights, {"run": "t_rep_a__seed0", "model": {}})
+    old_weights = weights.read_bytes()
     kw = {**tiny_plan, "subset": None, "jobs": [("t_rep_a", 0)]}
     assert [j.status for j in reproduce(**kw)] == ["finished now"]
     assert seen == [("t_rep_a__seed0", False, True)]
@@ -386,7 +398,8 @@ def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_tabl
     superseded = progress.superseded(tmp_path / "results")
     assert [r["config"]["train"]["warmup_epochs"] for r in superseded] == [old["warmup_epochs"]]
     assert superseded[0]["superseded_because"] == "trained again under the protocol as it stands"
-    assert (tmp_path / "results" / "superseded" / "t_rep_a__seed0.pt").read_bytes() == b"old weights"
+    kept = tmp_path / "results" / "superseded" / "t_rep_a__seed0__abc.pt"  # named after the record's commit
+    assert kept.read_bytes() == old_weights and checkpoint.load(kept)["run"] == "t_rep_a__seed0"
     assert not weights.exists() and not results.record_path("t_rep_a__seed0", tmp_path / "results").exists()
     assert claims.compute_table(tmp_path / "results").set_index("status").loc["superseded", "runs"] == 1
     assert tables.superseded_lines(tmp_path / "results") == (
@@ -409,8 +422,7 @@ def test_a_redo_of_an_earlier_protocols_run_under_way_resumes_and_keeps_the_old_
                          tmp_path / "results")
     snapshot(tmp_path / "results", "t_rep_a", 0, [50.0])  # the new protocol's training, one epoch in
     seen = []
-    monkeypatch.setattr(reproduce_module, "train", lambda run, **call: seen.append(
-        (call["resume"], call["restart"])) or make_record("t_rep_a", seed=0, error=0.9))
+    monkeypatch.setattr(reproduce_module, "train", training_that_starts(seen, error=0.9))
     reproduce(**{**tiny_plan, "subset": None, "jobs": [("t_rep_a", 0)]})
-    assert seen == [(True, False)]  # resumed, not started again
+    assert seen == [("t_rep_a__seed0", True, False)]  # resumed, not started again
     assert [r["test_error"] for r in progress.superseded(tmp_path / "results")] == [1.0]

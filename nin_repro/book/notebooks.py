@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nin_repro import paths
+from nin_repro import paths, results
 
 from . import plots
 from .chapters import CHAPTERS, Chapter
@@ -108,17 +108,19 @@ def out_of_sync(folder: str | Path = FOLDER) -> list[str]:
 
 
 def check_notebook_params(retrain, epochs, seeds, device, subset) -> None:
-    """Fail in the notebook's first cell, with a message that says what to pass."""
+    """Fail in the notebook's first cell, with a message that says what to
+    pass: the library's own checks (`run_config`, `device`), so a notebook
+    accepts exactly what `nin-repro train` does."""
+    from nin_repro import run_config  # imports torch: only once a notebook runs its setup
+    from nin_repro.device import resolve_device
+
     if not isinstance(retrain, bool):
         raise ValueError(f"retrain must be True or False, got {retrain!r}")
-    if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
-        raise ValueError(f"epochs must be a positive integer or None (the experiment's own), got {epochs!r}")
-    if not isinstance(seeds, (list, tuple)) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
-    if device not in ("cpu", "cuda", "auto") and not str(device).startswith("cuda:"):
-        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
-    if subset is not None and (not isinstance(subset, int) or subset < 1):
-        raise ValueError(f"subset must be a positive integer or None, got {subset!r}")
+    if not isinstance(seeds, (list, tuple)) or not seeds or not all(run_config.valid_seed(s) for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of integers from 0 to {run_config.MAX_SEED}, "
+                         f"got {seeds!r}")
+    run_config.check_numbers(seeds[0], epochs=epochs, subset=subset)
+    resolve_device(device)
 
 
 def setup(chapter: str | None, retrain, epochs, seeds, device, data_dir, results_dir, subset) -> Chapter | None:
@@ -130,6 +132,8 @@ def setup(chapter: str | None, retrain, epochs, seeds, device, data_dir, results
     if chapter is not None and chapter not in CHAPTERS:
         raise ValueError(f"no chapter {chapter!r} in chapters.CHAPTERS: pick one of {', '.join(CHAPTERS)}")
     check_notebook_params(retrain, epochs, seeds, device, subset)
+    if not retrain:  # a page that only reads the records: a mistyped folder is no study without runs
+        results.existing_results_dir(results_dir)
     plots.book_style()
     if chapter is None:
         return None
@@ -149,10 +153,10 @@ def retrain_chapter(chapter: str, retrain: bool, *, seeds, device, epochs, subse
     # stderr in a kernel without ipywidgets, which would be output on every page.
     from nin_repro import run_config, train
 
-    for name in CHAPTERS[chapter].budget:
-        for seed in seeds:
-            # retrain=True asks for the runs again: a run with a record is trained anew and its record
-            # replaced at the end (train() refuses that without restart)
-            run = run_config.resolve_run(name, seed, device=device, epochs=epochs, subset=subset, data_dir=data_dir,
-                                         results_dir=results_dir)
-            train.train(run, restart=True, progress=False)
+    # Every run resolved (its arguments checked) before the first one trains.
+    runs = [run_config.resolve_run(name, seed, device=device, epochs=epochs, subset=subset, data_dir=data_dir,
+                                   results_dir=results_dir) for name in CHAPTERS[chapter].budget for seed in seeds]
+    for run in runs:
+        # retrain=True asks for the runs again: a run with a record is trained anew and its record
+        # replaced at the end (train() refuses that without restart)
+        train.train(run, restart=True, progress=False)

@@ -4,43 +4,66 @@ their committed outputs show the current run records (`nin-repro render`)."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from nin_repro import paths, results
+from nin_repro.atomic import atomic_path
+from nin_repro.errors import NinReproError
 
-from . import notebooks as chapters
+from . import notebooks
 
 NOTEBOOKS = paths.REPO_ROOT / "notebooks"
 
 
-def render(notebooks: list[str | Path] | None = None, timeout: int = 600, log=print,
+class RenderError(NinReproError, ValueError):
+    """A notebook's cell raised while it was rendered."""
+
+
+def _first_line(text: str) -> str:
+    """The first line of an error's words, without terminal colour codes."""
+    plain = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(text)).strip()
+    return plain.splitlines()[0] if plain else "(no message)"
+
+
+def render(chosen: list[str | Path] | None = None, timeout: int = 600, log=print,
            results_dir: str | os.PathLike | None = None) -> list[Path]:
-    """`results_dir`: the records to show (default: results/); the notebooks'
-    kernels read it from NIN_RESULTS, as their `results_dir=None` parameter does."""
+    """Render the notebooks at `chosen` (default: every chapter).
+    `results_dir`: the records to show (default: results/); the notebooks'
+    kernels read it from NIN_RESULTS, as their `results_dir=None` parameter
+    does. A cell that raises is a `RenderError` of one line naming the
+    notebook and the cell's error; the notebook is left as it was."""
     # The book's extra dependencies (pyproject's [book]): only rendering needs them.
     import nbformat
     from nbclient import NotebookClient  # Jupyter's packages come with the book's extras, not the base install
+    from nbclient.exceptions import CellExecutionError
 
     # A malformed record would fail in a kernel, as a long traceback: name it here, before a notebook runs.
     folder = results.existing_results_dir(results_dir)
     results.read_records(folder)
     # A chapter named by its .md source renders into its .ipynb twin: never over the source.
-    targets = [chapters.notebook_twin(p) for p in notebooks] if notebooks else chapters.chapters(NOTEBOOKS)
-    missing = [str(p) for p in targets if not p.is_file() and not chapters.markdown_twin(p).is_file()]
+    targets = [notebooks.notebook_twin(p) for p in chosen] if chosen else notebooks.chapters(NOTEBOOKS)
+    missing = [str(p) for p in targets if not p.is_file() and not notebooks.markdown_twin(p).is_file()]
     if missing:
         raise FileNotFoundError(f"no notebook {', '.join(missing)}; the book's are in {NOTEBOOKS}")
     before = os.environ.get("NIN_RESULTS")
     os.environ["NIN_RESULTS"] = str(folder)  # the kernels inherit it
     try:
         for path in targets:
-            nb = chapters.notebook_to_execute(path)  # the cells of its MyST Markdown source
-            NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            nb = notebooks.notebook_to_execute(path)  # the cells of its MyST Markdown source
+            try:
+                NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                               resources={"metadata": {"path": str(path.parent)}}).execute()
+            except CellExecutionError as e:  # its message is the whole traceback, in terminal colours
+                source = notebooks.markdown_twin(path)
+                source = source if source.is_file() else path
+                raise RenderError(f"{path}: a cell raised {e.ename}: {_first_line(e.evalue)}; fix the cell in "
+                                  f"{source} (or what it reads), then render again; {path.name} is left as it "
+                                  "was") from None
             for cell in nb.cells:  # keep diffs small: no per-run execution metadata
                 cell.get("metadata", {}).pop("execution", None)
-            tmp = path.with_suffix(".ipynb.tmp")
-            nbformat.write(nb, tmp)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                nbformat.write(nb, str(tmp))
             log(f"rendered {path}")
     finally:
         if before is None:

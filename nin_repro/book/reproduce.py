@@ -13,19 +13,19 @@ is under way and what is left.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 import math
-import shutil
 import time
 from dataclasses import dataclass
 
 from nin_repro import checkpoint, data, paths, results
-from nin_repro.atomic import atomic_path, atomic_write_text
+from nin_repro.atomic import atomic_write_text
 from nin_repro.checkpoint import CheckpointError
 from nin_repro.device import machine_name, resolve_device, resolve_precision
 from nin_repro.experiments import EXPERIMENTS, TrainConfig
-from nin_repro.run_config import MAX_SEED, resolve_run, run_overrides, valid_seed
+from nin_repro.run_config import MAX_SEED, check_numbers, resolve_run, run_overrides, valid_seed
 from nin_repro.train import redo_in_progress, train
 
 from .chapters import BOOK_PLAN
@@ -119,6 +119,10 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         # nan would run with no budget at all, a negative one act as --status: neither is what was meant
         raise ValueError(f"--hours must be a finite number of hours >= 0, got {hours!r}; "
                          "leave it out to run without a budget")
+    # Every argument checked before any record moves or any run starts, whether or not there is anything to train.
+    resolve_device(device)
+    check_numbers(0, epochs=epochs, subset=subset)
+    data.existing_data_dir(data_dir)
     if status_only:
         hours, figure_runs = 0, None
     deadline = None if hours is None else time.time() + hours * 3600
@@ -169,20 +173,21 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             else:
                 job.note = results.earlier_runs(job.experiment, results_dir)
             continue
-        if changes:  # an earlier protocol's run: kept in results/superseded/, then trained again
-            moved = supersede(name, "trained again under the protocol as it stands", results_dir)
-            log(f"[{name}] trained under an earlier protocol ({changes}): its record moves to {moved}")
+        # An earlier protocol's run moves to results/superseded/ (then trains again) from inside
+        # train(), once the data is loaded and every check has passed: a bad input moves nothing.
+        supersede_first = functools.partial(_supersede_earlier, name, changes, results_dir, log) if changes else None
         try:
             run = resolve_run(job.experiment, job.seed, device=device, epochs=epochs, subset=subset,
                               data_dir=data_dir, cache_dir=cache_dir, results_dir=results_dir)
             # --redo starts a finished run again, once: a redo already under way continues, and so
             # does a run that has never finished (its snapshot is all the epochs it has trained)
             restart = again and finished is not None and not redoing
-            record = train(run, resume=not restart, restart=restart, deadline=deadline, log=log)
-        except data.DataError as e:
+            record = train(run, resume=not restart, restart=restart, deadline=deadline, log=log,
+                           before_training=supersede_first)
+        except data.MissingDataError as e:
             if not EXPERIMENTS[job.experiment].requires_download:
                 raise
-            job.status, job.note = "no data", f"{str(e).split('. ')[0]}: {needs_data(job.experiment)}"
+            job.status, job.note = "no data", f"{e.summary}: {needs_data(job.experiment)}"
             continue
         state = record or _newest_or_none(name, cache_dir, results_dir)[0]
         if state and state["history"]:
@@ -263,7 +268,7 @@ def figure5_names(figure_runs: list[tuple[str, int]] = FIGURE5_RUNS, epochs: int
 
 
 def refresh_figure5(run_names: list[str], data_dir=None, cache_dir=None, results_dir=None, log=print) -> bool:
-    """Redraw Figure 5's data from the run `figures.figure_source` picks
+    """Redraw Figure 5's data from the run `figure5.figure_source` picks
     (a finished full-length run, else one in progress, else a shorter
     finished one), unless the committed maps already come from that run at
     the epoch its net has reached, with the whole-test-set check."""
@@ -291,25 +296,41 @@ def status_report(jobs: list[Job]) -> str:
     return "\n".join(lines)
 
 
+def _supersede_earlier(run_name: str, changes: str, results_dir, log) -> None:
+    moved = supersede(run_name, "trained again under the protocol as it stands", results_dir)
+    log(f"[{run_name}] trained under an earlier protocol ({changes}): its record moves to {moved}")
+
+
 def supersede(run_name: str, because: str, results_dir=None) -> Path:
     """Move a finished run's record, with `because` added, and its weights
     from results/runs/ and results/weights/ to results/superseded/, before
     the run is trained again under its protocol as it stands: the new
     record would otherwise overwrite the old run, its cost and its weights.
-    The new copies are written before the old files go."""
-    root = paths.results_dir(results_dir)
-    folder = root / "superseded"
-    folder.mkdir(parents=True, exist_ok=True)
+    Each superseded run keeps a name of its own (`superseded_name`): a run
+    superseded twice keeps both earlier records. The weights are copied with
+    their checksum verified, and the new copies are written before the old
+    files go."""
+    folder = paths.results_dir(results_dir) / "superseded"
     source = results.record_path(run_name, results_dir)
     record = {**results.read_record(source), "superseded_because": because}
+    target = superseded_name(folder, run_name, record)
     weights = checkpoint.weights_path(run_name, results_dir)
-    moved = [(w, folder / w.name) for w in (weights, weights.with_name(weights.name + ".sha256")) if w.exists()]
-    for old, new in moved:
-        with atomic_path(new) as tmp:
-            shutil.copyfile(old, tmp)
-    target = folder / source.name
+    if weights.exists():
+        checkpoint.copy(weights, target.with_suffix(".pt"))  # a corrupt file stops here, nothing moved
     atomic_write_text(target, json.dumps(record, indent=1, sort_keys=True) + "\n")
-    for old, _ in moved:
-        old.unlink()
+    checkpoint.remove(weights)
     source.unlink()
+    return target
+
+
+def superseded_name(folder: Path, run_name: str, record: dict) -> Path:
+    """Where a superseded record goes: `<run>__<when it finished>.json` (or
+    its commit, where it has no time), never over an earlier one. (The
+    first records superseded are named `<run>.json`; they keep that name.)"""
+    stamp = "".join(c for c in str(record.get("finished_at") or "")[:19] if c.isalnum())
+    stamp = stamp or str(record.get("git_commit") or "")[:12] or "undated"
+    target, n = folder / f"{run_name}__{stamp}.json", 1
+    while target.exists() or target.with_suffix(".pt").exists():
+        n += 1
+        target = folder / f"{run_name}__{stamp}_{n}.json"
     return target
