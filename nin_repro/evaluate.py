@@ -12,7 +12,7 @@ import torch
 from . import checkpoint, device, paths, results  # device's functions looked up on call: tests stand in for them
 from .experiments import get as get_experiment
 from .loader import TensorLoader
-from .model import ModelConfig, NiN
+from .model import NiN, load_net
 from .preprocess import load_test_inputs
 from .run_config import run_overrides
 from .train import evaluate
@@ -72,21 +72,5 @@ def _net_of(record: dict, record_path, weights) -> NiN:
         fix = f"restore both from git (git checkout -- {committed}) or train the run again with --restart"
     except ValueError:  # outside the repository: git cannot restore them
         fix = "train the run again with --restart to write both anew"
-    try:
-        model = NiN(ModelConfig.from_dict(record["config"].get("model", {})))
-    except (TypeError, ValueError, KeyError) as e:
-        raise ValueError(f"{record_path}: config.model describes no net of this study ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else ''}); {fix}") from None
-    state = checkpoint.load_weights(weights)
-    mine = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    theirs = {k: tuple(v.shape) for k, v in state.items()}
-    if mine != theirs:
-        missing, extra = sorted(set(mine) - set(theirs)), sorted(set(theirs) - set(mine))
-        shapes = sorted(k for k in set(mine) & set(theirs) if mine[k] != theirs[k])
-        what = "; ".join(f"{n} {', '.join(ks[:3])}{' ...' if len(ks) > 3 else ''}"
-                         for n, ks in (("missing", missing), ("unexpected", extra), ("of another shape", shapes))
-                         if ks)
-        raise ValueError(f"{weights} does not fit the net that config.model of {record_path} describes "
-                         f"({what}); {fix}")
-    model.load_state_dict(state)
-    return model
+    return load_net(record["config"].get("model", {}), checkpoint.load_weights(weights), str(record_path),
+                    str(weights), fix)
