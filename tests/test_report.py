@@ -82,7 +82,7 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
     new = tables.run_records_table(tmp_path, part="provenance").set_index("run").loc["cifar10_aug_full, seed 0"]
     assert (new["data copy"], new["torch"], new["commit"]) == (
         "near-lossless", "2.14.1",
-        "0123456789abcdef0123456789abcdef01234567-dirty")  # the whole hash, and whether the tree was clean
+        "0123456789ab-dirty")  # enough of the hash for git, and whether the tree was clean
     # its cores known, its core-hours so far are (2 epochs of 500 s on 2 threads), as the compute table counts them
     assert tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0", "core-hours"] == "0.56"
 
@@ -267,6 +267,11 @@ def test_the_protocol_table_comes_from_the_train_config():
     assert (full["protocol"], full["epochs (rate ÷10 after)"], full["init"], full["input"]) == (
         "full length", "60 (46, 53)", "Gaussian 0.05", "raw")
     assert table.iloc[0]["rate, warm-up"] == "0.05, warm-up 1"
+    # Table 1's augmented run shares its protocol's row, marked on its name
+    table = tables.protocol_table(["cifar10_full", "cifar10_aug_full", "cifar10_aug"])
+    assert list(table["experiments"]) == ["`cifar10_full`, `cifar10_aug_full` (+ translate, flip)",
+                                          "`cifar10_aug` (+ translate, flip)"]
+    assert set(table["input"]) == {"gcn_zca"}
 
 
 def test_every_net_of_the_study_has_a_label_of_its_own():

@@ -150,6 +150,14 @@ def superseded_lines(results_dir=None) -> str:
                      f"{r['superseded_because']}" for r in progress.superseded(results_dir))
 
 
+def short_commit(commit: str) -> str:
+    """A commit as the tables show it: its first 12 hex digits (what `git
+    show` takes; the record keeps the whole hash) and "-dirty" where the
+    tree had uncommitted changes, which the whole hash made wrap a row."""
+    head, dirty, _ = commit.partition("-dirty")
+    return head[:12] + dirty
+
+
 def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
     """Every run of the study, finished (superseded ones too: results/superseded/)
     or in progress: the appendix the
@@ -167,7 +175,7 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
             "core-hours": f"{r['wall_seconds'] * r['threads'] / 3600:.2f}",
             "train img/s": f"{r['images_per_second']:.0f}",
             "machine and precision, by epoch": short_where(results.run_where(r)),
-            "data": data_cell(r), "torch": r["torch_version"], "commit": r["git_commit"],
+            "data": data_cell(r), "torch": r["torch_version"], "commit": short_commit(r["git_commit"]),
             "ended": r.get("finished_at", "")[:10]})
     for run in progress.in_progress(results_dir):
         rows.append({
@@ -182,7 +190,7 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
             "train img/s": "", "machine and precision, by epoch": short_where(results.run_where(run)),
             # a snapshot from before snapshots stored their provenance says so
             "data": data_cell(run), "torch": run.get("torch_version", "not recorded"),
-            "commit": run["git_commit"] if "git_commit" in run else "not recorded", "ended": ""})
+            "commit": short_commit(run["git_commit"]) if "git_commit" in run else "not recorded", "ended": ""})
     # "ended", not "finished": the narrower header keeps the table within the page at 688 px
     columns = {"results": ["run", "status", "test error (%)", "epochs", "wall hours", "core-hours", "train img/s",
                            "ended"],
@@ -288,7 +296,8 @@ def given_up_rows(results_dir=None) -> pd.DataFrame | None:
 
 def protocol_table(names: list[str]) -> pd.DataFrame:
     """The training protocols of the named experiments, one row per distinct
-    protocol (the experiments that share it named together), the schedule
+    protocol (the experiments that share it named together, an augmented one
+    marked "(+ translate, flip)" on its name), the schedule
     broken into short columns so that each setting is stated once, from the
     experiment registry (the nets' sizes are `sizes_table`'s)."""
     groups: dict[tuple, list[str]] = {}
@@ -311,9 +320,11 @@ def protocol_table(names: list[str]) -> pd.DataFrame:
                "decay": f"{t.weight_decay:g}" + ("" if t.bias_decay else ", not biases"),
                "multipliers": mults or "-",
                "init": {"kaiming": "He", "caffe": "Gaussian 0.05"}.get(e.model.init, e.model.init),
-               "input": e.preprocess + (", translate + flip" if t.translate or t.flip else "")
-               + (f", label smoothing {t.label_smoothing:g}" if t.label_smoothing else "")}
-        groups.setdefault(tuple(row.items()), []).append(f"`{name}`")
+               "input": e.preprocess + (f", label smoothing {t.label_smoothing:g}" if t.label_smoothing else "")}
+        # augmentation is the one setting Table 1's two rows differ in: marked on the experiment's name
+        # rather than given a row of its own that repeats every other setting
+        augmented = " (+ translate, flip)" if t.translate or t.flip else ""
+        groups.setdefault(tuple(row.items()), []).append(f"`{name}`{augmented}")
     return pd.DataFrame([{"experiments": ", ".join(members), **dict(key)} for key, members in groups.items()])
 
 
