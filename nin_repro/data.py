@@ -569,6 +569,8 @@ def load(name: str, data_dir: str | os.PathLike | None = None, cache_dir: str | 
     try:
         return load_official(name, folder)
     except MissingDataError:
+        if any((folder / f).exists() for f in s.official_files):
+            raise  # some are there: its message names the ones that are not
         what = f"{s.packed_file} not found in {folder}, nor its official files" if s.packed_file else \
             f"no official files for {name} in {folder}"
         raise MissingDataError(f"{name}: {what}", FETCH_HINT + ".") from None

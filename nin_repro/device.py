@@ -72,18 +72,28 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def resolve_device(device: str) -> torch.device:
+def parse_device(device: str) -> torch.device | None:
+    """The device a name means, its spelling checked but not whether this
+    machine has it (None for "auto"): what a page that trains nothing checks."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return None
     try:
         dev = torch.device(device)
-    except RuntimeError as e:
+    except (RuntimeError, TypeError) as e:
         raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'") from e
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}; use 'cpu', 'cuda' or 'auto'")
+    return dev
+
+
+def resolve_device(device: str) -> torch.device:
+    """The device to train on: `parse_device`'s, present on this machine."""
+    dev = parse_device(device)
+    if dev is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested, but this machine has no CUDA GPU "
                          "(torch.cuda.is_available() is False); use --device cpu")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {device!r}; use 'cpu', 'cuda' or 'auto'")
     return dev
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import papermill  # a test dependency (pyproject's [test]): missing, these tests fail rather than skip
 import pytest
+import torch
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -56,7 +57,7 @@ def test_notebook_retrains_a_tiny_subset_and_writes_records(name, experiments, s
 
 @pytest.mark.parametrize("params, message", [
     (dict(epochs=-1), "epochs must be a positive integer"),
-    (dict(device="gpu0"), "device must be"),
+    (dict(device="gpu0"), "unknown device 'gpu0'"),
     (dict(seeds=[]), "seeds must be a non-empty list"),
 ])
 def test_bad_parameters_fail_in_the_first_code_cell(params, message, tmp_path):
@@ -208,6 +209,13 @@ def test_setup_checks_styles_retrains_and_returns_the_chapter(monkeypatch, capsy
     params = dict(epochs=None, seeds=[0], device="cpu", data_dir=None, results_dir=None, subset=None)
     with pytest.raises(ValueError, match="unknown device 'gpu0'"):
         notebooks.setup("mnist", True, **{**params, "device": "gpu0"})
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):  # misspelt, even where nothing trains
+        notebooks.setup("mnist", False, **{**params, "device": "gpu0"})
+    if not torch.cuda.is_available():  # a page read with device="cuda" trains nothing: no GPU needed
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            notebooks.setup("mnist", True, **{**params, "device": "cuda"})
+        assert notebooks.setup("svhn", False, **{**params, "device": "cuda"}) is chapters.CHAPTERS["svhn"]
+        capsys.readouterr()
     with pytest.raises(ValueError, match="no chapter 'mnsit' in chapters.CHAPTERS"):
         notebooks.setup("mnsit", True, **params)
     assert calls == []

@@ -134,6 +134,11 @@ def test_missing_official_files_say_what_to_do(tmp_path):
     with pytest.raises(data.MissingDataError, match=rf"cifar100.npz not found in {tmp_path}, nor its official "
                                                     r"files\. .*--download"):
         data.load("cifar100", tmp_path)
+    # some of the files there: the message names those missing, not "no official files"
+    (tmp_path / "train_32x32.mat").write_bytes(b"")
+    with pytest.raises(data.MissingDataError, match=rf"official files missing under {tmp_path}: "
+                                                    r"extra_32x32\.mat, test_32x32\.mat"):
+        data.load("svhn", tmp_path)
 
 
 def test_corrupt_official_file_is_reported(tmp_path):

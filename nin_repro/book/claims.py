@@ -328,7 +328,7 @@ def _pair_words(claim: Claim, names: tuple[str, ...], means: dict, noise: dict,
     for i, a in enumerate(names):  # the paper's order: each earlier row lower than each later one
         for b in names[i + 1:]:
             gap = means[b] - means[a]
-            higher, lower = (a, b) if gap < 0 else (b, a)
+            higher = a if gap < 0 else b
             way = "level" if gap == 0 else f"{'the paper' if gap > 0 else 'the opposite of the paper'}'s direction"
             amount = "" if gap == 0 else f" ({labels[higher]} {points_text(abs(gap))} points higher)"
             noise_ab = max(noise[a], noise[b])

@@ -112,7 +112,7 @@ def check_notebook_params(retrain, epochs, seeds, device, subset) -> None:
     pass: the library's own checks (`run_config`, `device`), so a notebook
     accepts exactly what `nin-repro train` does."""
     from nin_repro import run_config  # imports torch: only once a notebook runs its setup
-    from nin_repro.device import resolve_device
+    from nin_repro.device import parse_device, resolve_device
 
     if not isinstance(retrain, bool):
         raise ValueError(f"retrain must be True or False, got {retrain!r}")
@@ -120,7 +120,8 @@ def check_notebook_params(retrain, epochs, seeds, device, subset) -> None:
         raise ValueError(f"seeds must be a non-empty list of integers from 0 to {run_config.MAX_SEED}, "
                          f"got {seeds!r}")
     run_config.check_numbers(seeds[0], epochs=epochs, subset=subset)
-    resolve_device(device)
+    # a page that only reads its records uses no device: "cuda" must be spelled right, not present
+    (resolve_device if retrain else parse_device)(device)
 
 
 def setup(chapter: str | None, retrain, epochs, seeds, device, data_dir, results_dir, subset) -> Chapter | None:

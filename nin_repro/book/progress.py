@@ -11,7 +11,6 @@ import json
 from nin_repro import checkpoint, paths, results
 from nin_repro.experiments import EXPERIMENTS
 
-from .chapters import BOOK_PLAN
 
 def is_full_length(experiment: str, epochs: int | None = None) -> bool:
     """Whether `experiment` is one of the full-length protocols (the first
@@ -24,10 +23,6 @@ def is_full_length(experiment: str, epochs: int | None = None) -> bool:
     if not experiment.endswith("_full"):
         return False
     return epochs is None or (experiment in EXPERIMENTS and epochs >= EXPERIMENTS[experiment].train.epochs)
-
-
-# The full-length experiments, in the order the book (and `reproduce`) takes them.
-FULL_LENGTH = [name for name in dict.fromkeys(n for n, _ in BOOK_PLAN) if is_full_length(name)]
 
 
 def in_progress(results_dir=None) -> list[dict]:

@@ -318,8 +318,10 @@ def supersede(run_name: str, because: str, results_dir=None) -> Path:
     if weights.exists():
         checkpoint.copy(weights, target.with_suffix(".pt"))  # a corrupt file stops here, nothing moved
     atomic_write_text(target, json.dumps(record, indent=1, sort_keys=True) + "\n")
-    checkpoint.remove(weights)
+    # the record first: a stop between the two leaves weights without a record (read by no table), not a
+    # record without weights that the next run would supersede a second time and count twice
     source.unlink()
+    checkpoint.remove(weights)
     return target
 
 
