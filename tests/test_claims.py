@@ -242,6 +242,8 @@ def test_a_comparison_names_its_full_length_rows_that_finished_before_the_others
     t5 = by_key(tmp_path)["table5"]
     assert t5.verdict == "pending: full-length FC + dropout and FC not started"
     assert t5.ours.startswith("full length so far: GAP 10.50% (n=1); FC + dropout and FC not started")
+    # the short form (a table cell) leaves the runs waited for to the verdict
+    assert t5.headline.startswith("full length so far: GAP 10.50% (n=1); at 30 epochs, ")
     pending = {k for k, v in by_key(tmp_path).items() if v.verdict.startswith("pending")}
     # and every error claim whose full-length row has not started: CIFAR-10 augmented, CIFAR-100, MNIST
     assert pending == {"figure4", "table5", "table1_aug", "table2", "table4"}
@@ -289,8 +291,9 @@ def test_a_claim_whose_pairs_split_says_which_are_beyond_the_noise_and_which_wit
     results.write_record(record("cifar10_fc", 0, [18.2, 18.0], lr=0.0005), tmp_path)
     results.write_record(record("cifar10_nodropout", 0, [19.4, 19.13], lr=0.0005), tmp_path)
     v = by_key(tmp_path)["table5"]
-    assert ("at 30 epochs, GAP vs FC + dropout: the opposite of the paper's direction, within the noise; "
-            "GAP vs FC: the opposite of the paper's direction, beyond the noise") in v.headline
+    assert "at 30 epochs, 0 of 3 pairs in the paper's order, 2 of 3 beyond the noise" in v.headline
+    assert by_key(tmp_path)["figure4"].headline.endswith(
+        "at 30 epochs, dropout lowered the error by 1.2% (the paper: over 20%), within the noise")
     assert v.ours.endswith("GAP vs FC + dropout: the opposite of the paper's direction (GAP 0.060 points higher), "
                            "within the noise (0.26 points); GAP vs FC: the opposite of the paper's direction (GAP "
                            "0.910 points higher), beyond the noise (0.26 points); FC + dropout vs FC: the opposite "

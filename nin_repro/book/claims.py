@@ -294,7 +294,7 @@ class Compared(NamedTuple):
     detail: str     # every gap beside the spread of each run it rests on, and the seeds
     short: str      # the spreads and seeds in a few words, for the one-page summary
     pairs: list[str]  # each pair the paper orders, its direction and whether it is beyond the noise (`_pair_words`)
-    pairs_short: list[str]  # the same without the amounts, for the one-page summary
+    pairs_short: list[str]  # the same in a few words, for a table cell
 
 
 def _beyond(gap: float, noise: float, amount: bool = True) -> str:
@@ -309,8 +309,9 @@ def _pair_words(claim: Claim, names: tuple[str, ...], means: dict, noise: dict,
     a cut, which way dropout moved the error, by how much beside the paper's
     20%, and against the noise. A claim's rows can split, one pair beyond
     the noise and another within it, so none is summed up for all. Each in
-    full, and in short (no amounts: "GAP vs FC: the opposite of the paper's
-    direction, beyond the noise")."""
+    full, and in short (for an order, how many pairs keep the paper's order
+    and how many lie beyond the noise: "0 of 3 pairs in the paper's order, 2
+    of 3 beyond the noise")."""
     labels = CHAPTERS[claim.chapter].labels
     if cut is not None:  # (points, percent) that dropout took off, from the unrounded means
         gap, percent = cut
@@ -323,8 +324,8 @@ def _pair_words(claim: Claim, names: tuple[str, ...], means: dict, noise: dict,
                if gap > 0 else "the opposite of the paper's direction")
         moved = f"dropout {'lowered' if gap > 0 else 'raised'} the error by {abs(percent):.1f}%"
         return ([f"{moved} ({points_text(abs(gap))} points): {way}, {_beyond(gap, noise_ab)}"],
-                [f"{moved}: {way}, {_beyond(gap, noise_ab, False)}"])
-    out, short = [], []
+                [f"{moved}{' (the paper: over 20%)' if 0 < percent <= 20 else ''}, {_beyond(gap, noise_ab, False)}"])
+    out, kept, beyond = [], 0, 0
     for i, a in enumerate(names):  # the paper's order: each earlier row lower than each later one
         for b in names[i + 1:]:
             gap = means[b] - means[a]
@@ -333,8 +334,9 @@ def _pair_words(claim: Claim, names: tuple[str, ...], means: dict, noise: dict,
             amount = "" if gap == 0 else f" ({labels[higher]} {points_text(abs(gap))} points higher)"
             noise_ab = max(noise[a], noise[b])
             out.append(f"{labels[a]} vs {labels[b]}: {way}{amount}, {_beyond(gap, noise_ab)}")
-            short.append(f"{labels[a]} vs {labels[b]}: {way}, {_beyond(gap, noise_ab, False)}")
-    return out, short
+            kept, beyond = kept + (gap > 0), beyond + (abs(gap) > noise_ab)
+    # in short, a count that fits a table cell: the pairs themselves are the long form's
+    return out, [f"{kept} of {len(out)} pairs in the paper's order, {beyond} of {len(out)} beyond the noise"]
 
 
 def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> Compared:
@@ -397,17 +399,20 @@ def _waiting(claim: Claim, full: dict, results_dir) -> dict[str, list[str]]:
     return out
 
 
-def _finished_rows(claim: Claim, full: dict, results_dir) -> str:
+def _finished_rows(claim: Claim, full: dict, results_dir, others: bool = True) -> str:
     """"full length so far: GAP 10.21% (n=1); FC + dropout and FC not
     started": the compared rows that finished before the others (a
-    comparison waits for all of them), the others in the tables' words, or
-    "" when none or all have."""
+    comparison waits for all of them), the others in the tables' words
+    (unless `others` is False: a verdict that names them), or "" when none
+    or all have."""
     done = [n for n in claim.full if full[n]["n"]]
     if not done or len(done) == len(claim.full):
         return ""
     labels = CHAPTERS[claim.chapter].labels
     rows = ", ".join(f"{labels[n]} {mean_std(full[n]['ours_mean'], full[n]['ours_std'])}% (n={full[n]['n']})"
                      for n in done)
+    if not others:
+        return f"full length so far: {rows}"
     waiting = "; ".join(f"{_words(names)} {state}" for state, names in _waiting(claim, full, results_dir).items())
     return f"full length so far: {rows}; {waiting}"
 
@@ -448,8 +453,9 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
     waiting = _waiting(claim, full, results_dir)[NOT_STARTED]
     verdict = _pending(f"full-length {_words(waiting)}")
     if budget_text:
+        done = _finished_rows(claim, full, results_dir, others=False)  # the verdict names the runs it waits for
         return Verdict(claim, verdict, "; ".join([finished] * bool(finished) + [budget_text]),
-                       "", "; ".join([finished] * bool(finished) + [budget_short]))
+                       "", "; ".join([done] * bool(done) + [budget_short]))
     missing = [run_words(n, dataset=True) for n, r in budget.items() if not r["n"]]
     return Verdict(claim, verdict, "; ".join([finished] * bool(finished)
                                              + [f"no record of {_words(missing)} yet"]), "")
