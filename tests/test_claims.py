@@ -25,6 +25,12 @@ def record(experiment, seed, errors, train_error=5.0, lr=0.1):
     return rec
 
 
+
+def budget_rows(tmp_path, **errors):
+    """A finished 30-epoch record (seed 0, the budget's rate) per experiment, with these test errors."""
+    for name, errs in errors.items():
+        results.write_record(record(name, 0, errs, lr=0.0005), tmp_path)
+
 def by_key(results_dir):
     return {v.claim.key: v for v in claims.verdicts(results_dir)}
 
@@ -229,10 +235,8 @@ def test_full_length_comparisons_give_each_gap_beside_every_runs_spread_and_the_
 
 
 def test_a_comparison_names_its_full_length_rows_that_finished_before_the_others(tmp_path):
-    results.write_record(record("cifar10", 0, [19.3, 18.9], lr=0.0005), tmp_path)
-    results.write_record(record("cifar10_nodropout", 0, [19.6, 19.1], lr=0.0005), tmp_path)
-    results.write_record(record("cifar10_fc", 0, [18.0, 18.0], lr=0.0005), tmp_path)
-    results.write_record(record("cifar10_fc_dropout", 0, [18.8, 18.8], lr=0.0005), tmp_path)
+    budget_rows(tmp_path, cifar10=[19.3, 18.9], cifar10_nodropout=[19.6, 19.1], cifar10_fc=[18.0, 18.0],
+                cifar10_fc_dropout=[18.8, 18.8])
     results.write_record(record("cifar10_full", 0, [10.6, 10.5], lr=0.001), tmp_path)
     # the GAP / dropout row finished; its comparison rows have not started: pending, in the tables' words
     v = by_key(tmp_path)["figure4"]
@@ -286,10 +290,8 @@ def test_budget_comparisons_decide_neither_way_and_say_which_way_each_pair_went(
 def test_a_claim_whose_pairs_split_says_which_are_beyond_the_noise_and_which_within(tmp_path):
     # the 30-epoch heads as the study has them: GAP 0.06 points above FC + dropout (within a 0.26-point noise),
     # 0.91 above FC (beyond it); dropout 0.22 points lower (the paper's direction, within the noise)
-    results.write_record(record("cifar10", 0, [19.17, 18.91], lr=0.0005), tmp_path)
-    results.write_record(record("cifar10_fc_dropout", 0, [18.95, 18.85], lr=0.0005), tmp_path)
-    results.write_record(record("cifar10_fc", 0, [18.2, 18.0], lr=0.0005), tmp_path)
-    results.write_record(record("cifar10_nodropout", 0, [19.4, 19.13], lr=0.0005), tmp_path)
+    budget_rows(tmp_path, cifar10=[19.17, 18.91], cifar10_fc_dropout=[18.95, 18.85], cifar10_fc=[18.2, 18.0],
+                cifar10_nodropout=[19.4, 19.13])
     v = by_key(tmp_path)["table5"]
     assert "at 30 epochs, 0 of 3 pairs in the paper's order, 2 of 3 beyond the noise" in v.headline
     assert by_key(tmp_path)["figure4"].headline.endswith(
