@@ -25,11 +25,11 @@ def record(experiment, seed, errors, train_error=5.0, lr=0.1):
     return rec
 
 
-
 def budget_rows(tmp_path, **errors):
     """A finished 30-epoch record (seed 0, the budget's rate) per experiment, with these test errors."""
     for name, errs in errors.items():
         results.write_record(record(name, 0, errs, lr=0.0005), tmp_path)
+
 
 def by_key(results_dir):
     return {v.claim.key: v for v in claims.verdicts(results_dir)}
