@@ -57,11 +57,7 @@ def existing_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
     where none is given (the commands that read data say what to pass)."""
     if not (data_dir or os.environ.get("NIN_DATA")):
         return None
-    folder = paths.data_dir(data_dir)
-    if not folder.is_dir():
-        what = "is a file, not a folder" if folder.exists() else "does not exist"
-        raise FileNotFoundError(f"data folder {folder} {what}; check --data-dir (default: NIN_DATA)")
-    return folder
+    return paths.existing_folder(paths.data_dir(data_dir), "data", "--data-dir (default: NIN_DATA)")
 
 
 @dataclass(frozen=True)

@@ -39,3 +39,12 @@ def results_dir(explicit: str | os.PathLike | None = None) -> Path:
     """Run records (`NIN_RESULTS`, else results/ of this checkout)."""
     value = explicit or os.environ.get("NIN_RESULTS") or REPO_ROOT / "results"
     return Path(value).expanduser().resolve()
+
+
+def existing_folder(folder: Path, name: str, check: str) -> Path:
+    """`folder` where it is one: a mistyped path (missing, or a file) is said
+    in one line naming it and the setting to `check`, before anything runs."""
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise FileNotFoundError(f"{name} folder {folder} {what}; check {check}")
+    return folder

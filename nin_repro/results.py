@@ -256,14 +256,8 @@ def read_records(results_dir: str | os.PathLike | None = None) -> list[dict]:
 def existing_results_dir(results_dir: str | os.PathLike | None = None) -> Path:
     """The results folder, for commands that only read it: one that does not
     exist is a mistyped --results-dir (or NIN_RESULTS), not a study without runs."""
-    folder = paths.results_dir(results_dir)
-    if folder.exists() and not folder.is_dir():
-        raise FileNotFoundError(f"results folder {folder} is a file, not a folder; check --results-dir "
-                                "(default: results/ of this checkout, or NIN_RESULTS)")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"results folder {folder} does not exist; check --results-dir "
-                                "(default: results/ of this checkout, or NIN_RESULTS)")
-    return folder
+    return paths.existing_folder(paths.results_dir(results_dir), "results",
+                                 "--results-dir (default: results/ of this checkout, or NIN_RESULTS)")
 
 
 def _spans(record: dict, key) -> list[list]:
