@@ -86,6 +86,13 @@ def valid_seed(seed) -> bool:
     return isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED
 
 
+def check_seeds(seeds) -> None:
+    """A ValueError, with one line, unless `seeds` is a non-empty list of
+    valid seeds: every one checked before the first run starts."""
+    if not isinstance(seeds, (list, tuple)) or not seeds or not all(valid_seed(s) for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of integers from 0 to {MAX_SEED}, got {seeds!r}")
+
+
 def check_numbers(seed, epochs=None, subset=None, batch_size=None) -> None:
     """A ValueError, with one line, unless the seed and the numbers given are valid (None: not given)."""
     if not valid_seed(seed):

@@ -229,7 +229,7 @@ def test_seeds_pick_exact_jobs_in_the_books_order():
     assert plan(seeds=[2]) == [("mnist_full", 2), ("cifar10", 2), ("cifar10_full", 2), ("cifar10_aug_full", 2),
                                ("cifar100_full", 2), ("mnist", 2)]
     for bad in ([], [-1], ["0"], [0, 2**31]):  # every seed is checked before the first job trains
-        with pytest.raises(ValueError, match="seeds must be one or more integers from 0 to 2147483647"):
+        with pytest.raises(ValueError, match="seeds must be a non-empty list of integers from 0 to 2147483647"):
             plan(["cifar10"], seeds=bad)
 
 
@@ -239,7 +239,7 @@ def test_cli_reproduce_seeds_reach_the_plan(monkeypatch, capsys):
 
     # the real plan rejects a bad seed before anything trains: a clear error, not a traceback
     assert cli.main(["reproduce", "--only", "cifar10", "--seeds", "-1"]) == 2
-    assert "seeds must be one or more integers from 0 to" in capsys.readouterr().err
+    assert "seeds must be a non-empty list of integers from 0 to" in capsys.readouterr().err
     seen = {}
     monkeypatch.setattr(reproduce_module, "reproduce", lambda **kw: seen.update(kw) or [])
     assert cli.main(["reproduce", "--only", "cifar10_aug", "--seeds", "0", "--hours", "1"]) == 0

@@ -48,7 +48,7 @@ from . import comparison, progress
 from .chapters import BOOK_PLAN, CHAPTERS, run_id_words, run_words
 from .display import points_text, printed_cut, short_where, shown
 from .figure5 import load_confidence_maps, map_claim
-from .paper import CAFFE_ZOO_PARAMETERS, paper_error
+from .paper import CAFFE_ZOO_PARAMETERS, DROPOUT_CUT_PERCENT, paper_error
 from .tables import NO_OFFLINE_COPY, NOT_STARTED, copy_rows, mean_std
 
 # "Reproduced" for an error claim: ours <= the paper's + the tolerance, where
@@ -144,7 +144,7 @@ CLAIMS = [
           ("cifar10_full", "cifar10_fc_dropout_full", "cifar10_fc_full"),
           ("cifar10", "cifar10_fc_dropout", "cifar10_fc")),
     Claim("figure4", "Figure 4", "dropout between mlpconv layers cuts the test error",
-          "by more than 20% (relative)", "figure4_dropout", "cut",
+          f"by more than {DROPOUT_CUT_PERCENT}% (relative)", "figure4_dropout", "cut",
           ("cifar10_full", "cifar10_nodropout_full"), ("cifar10", "cifar10_nodropout")),
     Claim("figure5", "Figure 5", "each class's map is a confidence map",
           "the true class's map responds most strongly (shown on test images)", "figure5_maps", "maps"),
@@ -320,11 +320,14 @@ def _pair_words(claim: Claim, names: tuple[str, ...], means: dict, noise: dict,
         if gap == 0:
             return ([f"dropout left the error unchanged, {_beyond(gap, noise_ab)}"],
                     [f"dropout left the error unchanged, {_beyond(gap, noise_ab, False)}"])
-        way = ("the paper's direction" + ("" if percent > 20 else ", smaller than its cut of more than 20%")
+        short_of = f"{DROPOUT_CUT_PERCENT}%"  # the paper's cut, named where ours is smaller
+        way = ("the paper's direction" + ("" if percent > DROPOUT_CUT_PERCENT else
+                                          f", smaller than its cut of more than {short_of}")
                if gap > 0 else "the opposite of the paper's direction")
         moved = f"dropout {'lowered' if gap > 0 else 'raised'} the error by {abs(percent):.1f}%"
         return ([f"{moved} ({points_text(abs(gap))} points): {way}, {_beyond(gap, noise_ab)}"],
-                [f"{moved}{' (the paper: over 20%)' if 0 < percent <= 20 else ''}, {_beyond(gap, noise_ab, False)}"])
+                [f"{moved}{f' (the paper: over {short_of})' if 0 < percent <= DROPOUT_CUT_PERCENT else ''}, "
+                 f"{_beyond(gap, noise_ab, False)}"])
     out, kept, beyond = [], 0, 0
     for i, a in enumerate(names):  # the paper's order: each earlier row lower than each later one
         for b in names[i + 1:]:
@@ -378,7 +381,7 @@ def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> Compared:
     with_d, without = names
     gap, cut = printed_cut(rows[without]["ours_mean"], rows[with_d]["ours_mean"])  # from the unrounded means
     beyond = max(noise.values())
-    outcome = ("holds" if cut > 20 and gap > beyond else "smaller" if gap > beyond
+    outcome = ("holds" if cut > DROPOUT_CUT_PERCENT and gap > beyond else "smaller" if gap > beyond
                else "reversed" if -gap > beyond else "within the noise")
     change = f"a {cut:.1f}% cut" if gap >= 0 else f"a {-cut:.1f}% rise"
     detail, short = spreads((without, with_d))

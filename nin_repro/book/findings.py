@@ -16,6 +16,7 @@ from .claims import NOISE_EPOCHS, epoch_spread, last_test_errors, row_noise
 from .chapters import CHAPTERS, run_words
 from .display import points_text, printed_cut, short_where, shown
 from .tables import NOT_RUN, copy_rows, mean_std, missing_status, rows_where
+from .paper import DROPOUT_CUT_PERCENT
 
 
 def verdict(experiment: str, results_dir=None) -> str:
@@ -210,7 +211,7 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
     gap, cut = printed_cut(without["ours_mean"], with_d["ours_mean"])
     return _lines([
         f"Test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
-        f"a {cut:.1f}% relative reduction, {points_text(gap)} points (the paper: more than 20%; n={with_d['n']} and "
+        f"a {cut:.1f}% relative reduction, {points_text(gap)} points (the paper: more than {DROPOUT_CUT_PERCENT}%; n={with_d['n']} and "
         f"{without['n']}). The rows' noise is up to {noise:.2f} points, so the difference is "
         f"{'within' if abs(gap) <= noise else 'beyond'} it.",
         _fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels))
@@ -288,7 +289,7 @@ def dropout_reading(results_dir=None) -> str:
     noise = max(row_noise(w), row_noise(wo))
     out = [f"{_protocol_words(full, rows)}, dropout {'lowers' if diff >= 0 else 'raises'} the test error "
            f"by {points_text(abs(diff))} points ({abs(cut):.1f}% of the no-dropout error; the paper: more than "
-           f"20%), against a noise of up to "
+           f"{DROPOUT_CUT_PERCENT}%), against a noise of up to "
            f"{noise:.2f} points: the difference is {'within' if abs(diff) <= noise else 'beyond'} it."]
     out.append(f"The gap between test and training error is {gap_w:.2f} points with dropout and {gap_wo:.2f} "
                "without: " + ("dropout keeps the net from fitting its training set as closely, "

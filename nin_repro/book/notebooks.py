@@ -116,9 +116,7 @@ def check_notebook_params(retrain, epochs, seeds, device, subset) -> None:
 
     if not isinstance(retrain, bool):
         raise ValueError(f"retrain must be True or False, got {retrain!r}")
-    if not isinstance(seeds, (list, tuple)) or not seeds or not all(run_config.valid_seed(s) for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of integers from 0 to {run_config.MAX_SEED}, "
-                         f"got {seeds!r}")
+    run_config.check_seeds(seeds)
     run_config.check_numbers(seeds[0], epochs=epochs, subset=subset)
     # a page that only reads its records uses no device: "cuda" must be spelled right, not present
     (resolve_device if retrain else parse_device)(device)

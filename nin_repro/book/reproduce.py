@@ -25,7 +25,7 @@ from nin_repro.atomic import atomic_write_text
 from nin_repro.checkpoint import CheckpointError
 from nin_repro.device import machine_name, resolve_device, resolve_precision
 from nin_repro.experiments import EXPERIMENTS, TrainConfig
-from nin_repro.run_config import MAX_SEED, check_numbers, resolve_run, run_overrides, valid_seed
+from nin_repro.run_config import check_numbers, check_seeds, resolve_run, run_overrides
 from nin_repro.train import redo_in_progress, train
 
 from .chapters import BOOK_PLAN
@@ -96,9 +96,7 @@ def plan(only: list[str] | None = None, seeds: list[int] | None = None) -> list[
         if unknown:
             raise ValueError(f"unknown experiment(s) {unknown}; known experiments: {', '.join(EXPERIMENTS)}")
     if seeds is not None:
-        bad = [s for s in seeds if not valid_seed(s)]  # all of them before the first run starts
-        if bad or not seeds:
-            raise ValueError(f"seeds must be one or more integers from 0 to {MAX_SEED}, got {seeds!r}")
+        check_seeds(seeds)
         if only:
             return [(n, s) for n in dict.fromkeys(only) for s in dict.fromkeys(seeds)]
         return [(n, s) for n, s in BOOK_PLAN if s in seeds]
