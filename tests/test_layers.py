@@ -106,3 +106,14 @@ def test_the_readme_headline_table_is_the_records(tmp_path):
     assert readme.write_readme(copy, tmp_path / "results") is True
     assert readme.shown_table(copy) == readme.headline_table(tmp_path / "results")
     assert readme.write_readme(copy, tmp_path / "results") is False  # current: nothing written
+
+
+def test_the_readmes_layout_names_every_module():
+    # a module added or renamed without its line in the README's layout would leave a reader lost
+    import re
+
+    layout = (LIBRARY.parent / "README.md").read_text().split("## Layout", 1)[1]
+    named = set(re.findall(r"\b(\w+)\.py\b", layout))
+    for folder in (LIBRARY, LIBRARY / "book"):
+        missing = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"} - named
+        assert not missing, f"README's layout does not name {sorted(missing)} of {folder.name}/"
