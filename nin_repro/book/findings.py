@@ -255,14 +255,18 @@ def heads_reading(results_dir=None) -> str:
     if close:
         out.append(f"{', '.join(close)} {'is' if len(close) == 1 else 'are'} within that noise of it: "
                    "those gaps are not differences these records can resolve.")
-    out.append(f"{labels[tightest]} fits its training set most closely ({train[tightest]:.2f}% training error, "
-               f"against {labels[gap_name]}'s {train[gap_name]:.2f}%).")
+    others = ", ".join(f"{labels[n]} {train[n]:.2f}%" for n in labels if n != tightest)
+    out.append(f"{labels[tightest]} fits its training set most closely ({train[tightest]:.2f}% training error; "
+               f"{others}).")
     if best != gap_name and tightest == best:
         out.append("The head that fits the training set most closely also has the lowest test error: on this "
                    "reading, at this length fitting the training set has not yet cost test error, so a "
                    "regularizing head has nothing to win. The paper's argument for GAP, a structural "
                    "regularizer, predicts its advantage where overfitting costs: at the paper's length, not "
                    "necessarily at this one.")
+    elif best == gap_name and tightest == gap_name:
+        out.append("GAP has the lowest test error and also fits its training set most closely: it wins here by "
+                   "fitting better, not as a regularizer would, by fitting less closely.")
     elif best == gap_name:
         out.append("GAP has the lowest test error while fitting its training set less closely: the reading "
                    "the paper gives, GAP as a structural regularizer.")
