@@ -72,6 +72,21 @@ def test_bad_parameters_fail_in_the_first_code_cell(params, message, tmp_path):
     assert all(not c.get("outputs") for c in code_cells[3:])
 
 
+READ_ONLY = ["intro", "method", "budget", "summary", "runs", "engineering"]  # pages whose one parameter is results_dir
+
+
+@pytest.mark.parametrize("name", READ_ONLY)
+def test_a_page_that_only_reads_records_takes_results_dir_and_refuses_a_missing_one(name, tmp_path):
+    # papermill puts `-p results_dir` after the cell tagged "parameters": a page without one
+    # would set results_dir back to None and show the committed records instead, silently
+    out = tmp_path / "out.ipynb"
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(papermill.PapermillExecutionError, match=f"results folder {missing} does not exist"):
+        papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), kernel_name="python3",
+                                   parameters=dict(results_dir=str(missing)), progress_bar=False,
+                                   cwd=str(NOTEBOOKS))
+
+
 def test_every_chapter_is_a_myst_markdown_notebook_paired_with_its_executed_ipynb():
     # The .md is the source a person edits; the .ipynb holds the same cells with
     # their outputs. A page whose .ipynb lags its .md would show prose or code

@@ -122,6 +122,14 @@ def check_notebook_params(retrain, epochs, seeds, device, subset) -> None:
     (resolve_device if retrain else parse_device)(device)
 
 
+def page_setup(results_dir) -> None:
+    """The setup cell of a page that only reads the records (its one
+    papermill parameter, `results_dir`): a mistyped folder fails here in
+    one line, not as a study without runs; figures take the book's style."""
+    results.existing_results_dir(results_dir)
+    plots.book_style()
+
+
 def setup(chapter: str | None, retrain, epochs, seeds, device, data_dir, results_dir, subset) -> Chapter | None:
     """A chapter's setup cell, given its papermill parameters: fail on a bad
     one before anything runs, set the book's figure style, retrain the
