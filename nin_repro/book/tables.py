@@ -106,6 +106,7 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
     else:
         rows = copy_rows(experiments, results_dir)
     running = progress.protocol_in_progress(results_dir)
+    planned = {name for name, _ in BOOK_PLAN}
     out = []
     for r in rows:
         name = r["experiment"]
@@ -114,14 +115,14 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
         if r["ours_mean"] is None:
             runs = [run for (e, _), run in sorted(running.items()) if e == name]
             ours = "; ".join(_progress_cell(run) for run in runs) or missing_status(name)
-            if exp and (runs or is_full_length(name)):
+            if exp and (runs or is_full_length(name) or name in planned):
                 epochs = f"{max((run['epoch'] for run in runs), default=0)} of {exp.train.epochs}"
         else:
             ours = mean_std(r["ours_mean"], r["ours_std"])
         setting = f"{PAPER_ERRORS[exp.paper_key].table}: {r['setting']}" if paper_table and exp else r["setting"]
-        made = r["n"] or is_full_length(name) or any(e == name for e, _ in running)
+        made = r["n"] or is_full_length(name) or name in planned or any(e == name for e, _ in running)
         out.append({
-            # a run never made has no protocol to name, only a plan
+            # a run neither made nor planned has no protocol to name
             "setting": setting, "protocol": protocol_label(name) + row_copy(r) if made else "-",
             "epochs": epochs,
             "paper (%)": _fmt(r["paper"]) or "-", "ours (%)": ours, "n": r["n"],
