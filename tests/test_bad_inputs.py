@@ -493,6 +493,10 @@ def test_9_a_notebook_with_a_mistyped_results_folder_is_refused(tmp_path):
     missing = tmp_path / "mistyped"
     with pytest.raises(FileNotFoundError, match=f"results folder {missing} does not exist"):
         notebooks.setup("mnist", False, None, [0], "cpu", None, missing, None)
+    # the data folder too, though a page that only reads records reads data in one place (CIFAR-100's
+    # duplicate images): there a mistyped folder would have read as "no data at hand"
+    with pytest.raises(FileNotFoundError, match=f"data folder {missing} does not exist"):
+        notebooks.setup("cifar100", False, None, [0], "cpu", missing, None, None)
 
 
 def earlier_protocol_record(folder, name="t_early"):

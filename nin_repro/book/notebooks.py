@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nin_repro import paths, results
+from nin_repro import data, paths, results
 
 from . import plots
 from .chapters import CHAPTERS, Chapter
@@ -141,6 +141,7 @@ def setup(chapter: str | None, retrain, epochs, seeds, device, data_dir, results
     check_notebook_params(retrain, epochs, seeds, device, subset)
     if not retrain:  # a page that only reads the records: a mistyped folder is no study without runs
         results.existing_results_dir(results_dir)
+    data.existing_data_dir(data_dir)  # a page reading data without retraining (CIFAR-100's duplicates) too
     plots.book_style()
     if chapter is None:
         return None
