@@ -320,13 +320,13 @@ def _pair_words(claim: Claim, names: tuple[str, ...], means: dict, noise: dict,
         if gap == 0:
             return ([f"dropout left the error unchanged, {_beyond(gap, noise_ab)}"],
                     [f"dropout left the error unchanged, {_beyond(gap, noise_ab, False)}"])
-        short_of = f"{DROPOUT_CUT_PERCENT}%"  # the paper's cut, named where ours is smaller
+        paper_cut = f"{DROPOUT_CUT_PERCENT}%"  # named where ours is smaller
         way = ("the paper's direction" + ("" if percent > DROPOUT_CUT_PERCENT else
-                                          f", smaller than its cut of more than {short_of}")
+                                          f", smaller than its cut of more than {paper_cut}")
                if gap > 0 else "the opposite of the paper's direction")
         moved = f"dropout {'lowered' if gap > 0 else 'raised'} the error by {abs(percent):.1f}%"
         return ([f"{moved} ({points_text(abs(gap))} points): {way}, {_beyond(gap, noise_ab)}"],
-                [f"{moved}{f' (the paper: over {short_of})' if 0 < percent <= DROPOUT_CUT_PERCENT else ''}, "
+                [f"{moved}{f' (the paper: over {paper_cut})' if 0 < percent <= DROPOUT_CUT_PERCENT else ''}, "
                  f"{_beyond(gap, noise_ab, False)}"])
     out, kept, beyond = [], 0, 0
     for i, a in enumerate(names):  # the paper's order: each earlier row lower than each later one

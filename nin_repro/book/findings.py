@@ -15,8 +15,8 @@ from . import comparison, progress, tables
 from .claims import NOISE_EPOCHS, epoch_spread, last_test_errors, row_noise
 from .chapters import CHAPTERS, run_words
 from .display import points_text, printed_cut, short_where, shown
-from .tables import NOT_RUN, copy_rows, mean_std, missing_status, rows_where
 from .paper import DROPOUT_CUT_PERCENT
+from .tables import NOT_RUN, copy_rows, mean_std, missing_status, rows_where
 
 
 def verdict(experiment: str, results_dir=None) -> str:
@@ -211,9 +211,9 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
     gap, cut = printed_cut(without["ours_mean"], with_d["ours_mean"])
     return _lines([
         f"Test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
-        f"a {cut:.1f}% relative reduction, {points_text(gap)} points (the paper: more than {DROPOUT_CUT_PERCENT}%; n={with_d['n']} and "
-        f"{without['n']}). The rows' noise is up to {noise:.2f} points, so the difference is "
-        f"{'within' if abs(gap) <= noise else 'beyond'} it.",
+        f"a {cut:.1f}% relative reduction, {points_text(gap)} points (the paper: more than "
+        f"{DROPOUT_CUT_PERCENT}%; n={with_d['n']} and {without['n']}). The rows' noise is up to {noise:.2f} "
+        f"points, so the difference is {'within' if abs(gap) <= noise else 'beyond'} it.",
         _fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels))
 
 
