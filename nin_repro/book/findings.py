@@ -233,8 +233,9 @@ def _full_status(names: list[str], results_dir) -> str:
 
 
 def heads_reading(results_dir=None) -> str:
-    """Table 5 in words, from its numbers: which head is lowest, whether that
-    is beyond the noise, and what the training errors say about why."""
+    """Table 5 in words, after its numbers (`heads_effect`): which head is
+    lowest, whether that is beyond the noise, and what the training errors
+    say about why."""
     chapter = CHAPTERS["table5_heads"]
     full_names = list(chapter.comparison(full=True))
     full = all(r["n"] for r in _summarized(full_names, results_dir).values())
@@ -249,27 +250,24 @@ def heads_reading(results_dir=None) -> str:
     noise = max(row_noise(r) for r in rows.values())
     best = min(means, key=means.get)
     tightest = min(train, key=train.get)
-    out = [f"{_protocol_words(full, rows)}, the lowest test error is {labels[best]}'s "
-           f"({means[best]:.2f}%); the rows' noise is up to {noise:.2f} points."]
+    # the numbers are in the lines this follows (`heads_effect`): here, only what they mean
     close = [labels[n] for n in labels if n != best and means[n] - means[best] <= noise]
-    if close:
-        out.append(f"{', '.join(close)} {'is' if len(close) == 1 else 'are'} within that noise of it: "
-                   "those gaps are not differences these records can resolve.")
-    others = ", ".join(f"{labels[n]} {train[n]:.2f}%" for n in labels if n != tightest)
-    out.append(f"{labels[tightest]} fits its training set most closely ({train[tightest]:.2f}% training error; "
-               f"{others}).")
+    within = (f", with {', '.join(close)} within the rows' noise of it (gaps these records cannot resolve)"
+              if close else "")
+    fits = (" and also fits its training set most closely" if tightest == best else
+            f"; {labels[tightest]} fits its training set most closely")
+    out = [f"{_protocol_words(full, rows)}, {labels[best]} has the lowest test error{within}{fits}."]
     if best != gap_name and tightest == best:
-        out.append("The head that fits the training set most closely also has the lowest test error: on this "
-                   "reading, at this length fitting the training set has not yet cost test error, so a "
-                   "regularizing head has nothing to win. The paper's argument for GAP, a structural "
-                   "regularizer, predicts its advantage where overfitting costs: at the paper's length, not "
-                   "necessarily at this one.")
+        out.append("Fitting the training set has not cost test error here, so a regularizing head has nothing "
+                   "to win: " + ("the paper's reading of GAP as a structural regularizer is not borne out at "
+                                 "its own length." if full else
+                                 "the paper's argument for GAP, a structural regularizer, predicts its advantage "
+                                 "where overfitting costs, at the paper's length, not necessarily at this one."))
     elif best == gap_name and tightest == gap_name:
-        out.append("GAP has the lowest test error and also fits its training set most closely: it wins here by "
-                   "fitting better, not as a regularizer would, by fitting less closely.")
+        out.append("GAP wins by fitting better, not as a regularizer would, by fitting less closely.")
     elif best == gap_name:
-        out.append("GAP has the lowest test error while fitting its training set less closely: the reading "
-                   "the paper gives, GAP as a structural regularizer.")
+        out.append("GAP wins while fitting its training set less closely: the reading the paper gives, GAP as a "
+                   "structural regularizer.")
     if not full:
         out.append("The full-length runs of the three heads will answer it at the paper's length: "
                    + _full_status(full_names, results_dir))
@@ -277,8 +275,8 @@ def heads_reading(results_dir=None) -> str:
 
 
 def dropout_reading(results_dir=None) -> str:
-    """Figure 4 in words, from its numbers: the cut beside the noise and what
-    the train-test gaps say."""
+    """Figure 4 in words, after its numbers (`dropout_effect`): what the
+    train-test gaps and the noise say of the cut."""
     chapter = CHAPTERS["figure4_dropout"]
     full_names = list(chapter.comparison(full=True))
     full = all(r["n"] for r in _summarized(full_names, results_dir).values())
@@ -289,18 +287,16 @@ def dropout_reading(results_dir=None) -> str:
         return "Both rows need records before there is anything to read. " + _full_status(full_names, results_dir)
     w, wo = rows[with_name], rows[without_name]
     gap_w, gap_wo = (shown(r["ours_mean"]) - shown(_train_error(r)) for r in (w, wo))
-    diff, cut = printed_cut(wo["ours_mean"], w["ours_mean"])
+    diff, _ = printed_cut(wo["ours_mean"], w["ours_mean"])
     noise = max(row_noise(w), row_noise(wo))
-    out = [f"{_protocol_words(full, rows)}, dropout {'lowers' if diff >= 0 else 'raises'} the test error "
-           f"by {points_text(abs(diff))} points ({abs(cut):.1f}% of the no-dropout error; the paper: more than "
-           f"{DROPOUT_CUT_PERCENT}%), against a noise of up to "
-           f"{noise:.2f} points: the difference is {'within' if abs(diff) <= noise else 'beyond'} it."]
-    out.append(f"The gap between test and training error is {gap_w:.2f} points with dropout and {gap_wo:.2f} "
-               "without: " + ("dropout keeps the net from fitting its training set as closely, "
-                              if gap_wo > gap_w else "dropout does not narrow it, ")
-               + ("yet the two test errors end close together: the net without dropout has fitted its training "
-                  "set without yet paying for it in test error." if abs(diff) <= noise else
-                  "and the test errors differ by more than the noise."))
+    # the numbers are in the lines this follows (`dropout_effect`): here, only what they mean
+    narrows = gap_wo > gap_w
+    out = [f"{_protocol_words(full, rows)}, dropout {'narrows' if narrows else 'does not narrow'} the gap between "
+           "training and test error, "
+           + (f"{'yet' if narrows else 'and'} the two test errors end close together: the net without dropout has "
+              "fitted its training set without yet paying for it in test error." if abs(diff) <= noise else
+              f"and the test errors differ by more than the noise: dropout {'lowers' if diff > 0 else 'raises'} "
+              "the error.")]
     if not full:
         out.append("On this reading, a schedule long enough for overfitting to cost test error is what the "
                    "cut needs; the full-length pair tests it: " + _full_status(full_names, results_dir))
