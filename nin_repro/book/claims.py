@@ -731,9 +731,10 @@ def abstract(results_dir=None) -> str:
         f"{better('cifar10_aug_full', 'cifar10_aug')}; MNIST {better('mnist_full', 'mnist')}."
         + (" Each CIFAR-10 row is one seed." if {full[k]["n"] for k in ("cifar10_full", "cifar10_aug_full")} == {1}
            else "") + " A lower error than the paper's is a better result and counts as reproduced.",
-        # how each pair came out at 30 epochs is in the claims table just below: said once, there
-        f"**At {CIFAR_EPOCHS} epochs** (a recipe of our own{on}) under-trained nets decide no comparison; the "
-        "claims table below gives how each pair came out, and the full-length runs that decide them.",
+        # how each pair came out at 30 epochs: said once, in the budget chapter (the claims table just
+        # below gives them too, but only until the full-length runs decide)
+        f"**At {CIFAR_EPOCHS} epochs** (a recipe of our own{on}) under-trained nets decide no comparison "
+        "({doc}`budget` gives how each pair came out); the full-length runs decide them, in the claims table below.",
         f"**Verdicts.** Of the paper's {len(CLAIMS)} claims: {verdict_words}.",
     ]
     return "\n".join(f"{i + 1}. {line}" for i, line in enumerate(lines))
