@@ -23,6 +23,7 @@ NOT_RUN = "not run yet"
 NOT_STARTED = "not started"  # a planned run with neither a record nor a snapshot; the claims say it alike
 NO_OFFLINE_COPY = "not run: no offline copy of the data"  # SVHN, in every table and verdict
 NOT_PLANNED = "not planned: the full-length row stands for it"
+PLANNED = frozenset(name for name, _ in BOOK_PLAN)  # the experiments `reproduce` trains for the book
 
 
 def _fmt(x, digits=2):
@@ -57,7 +58,7 @@ def missing_status(experiment: str) -> str:
     exp = EXPERIMENTS.get(experiment)
     if exp and exp.requires_download:
         return NO_OFFLINE_COPY
-    if exp and f"{experiment}_full" in EXPERIMENTS and all(name != experiment for name, _ in BOOK_PLAN):
+    if exp and f"{experiment}_full" in EXPERIMENTS and experiment not in PLANNED:
         return NOT_PLANNED  # a CPU-budget row the plan leaves to its full-length twin
     return NOT_STARTED if is_full_length(experiment) else NOT_RUN
 
@@ -106,7 +107,6 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
     else:
         rows = copy_rows(experiments, results_dir)
     running = progress.protocol_in_progress(results_dir)
-    planned = {name for name, _ in BOOK_PLAN}
     out = []
     for r in rows:
         name = r["experiment"]
@@ -115,12 +115,12 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
         if r["ours_mean"] is None:
             runs = [run for (e, _), run in sorted(running.items()) if e == name]
             ours = "; ".join(_progress_cell(run) for run in runs) or missing_status(name)
-            if exp and (runs or is_full_length(name) or name in planned):
+            if exp and (runs or is_full_length(name) or name in PLANNED):
                 epochs = f"{max((run['epoch'] for run in runs), default=0)} of {exp.train.epochs}"
         else:
             ours = mean_std(r["ours_mean"], r["ours_std"])
         setting = f"{PAPER_ERRORS[exp.paper_key].table}: {r['setting']}" if paper_table and exp else r["setting"]
-        made = r["n"] or is_full_length(name) or name in planned or any(e == name for e, _ in running)
+        made = r["n"] or is_full_length(name) or name in PLANNED or any(e == name for e, _ in running)
         out.append({
             # a run neither made nor planned has no protocol to name
             "setting": setting, "protocol": protocol_label(name) + row_copy(r) if made else "-",
