@@ -186,7 +186,7 @@ def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_
     results.write_record(without, tmp_path)
     out = lines(findings.dropout_effect(tmp_path))
     assert out[0] == ("Test error 20.00% without dropout, 16.00% with it: a 20.0% relative reduction, 4.00 points "
-                      "(the paper: more than 20%; n=1 and 1). The rows' noise is up to 0.50 points, so the "
+                      "(the paper: more than 20%; n=1 each). The rows' noise is up to 0.50 points, so the "
                       "difference is beyond it.")
     assert out[1] == ("At the last epoch (training error measured during it, with dropout on): dropout 12.00% train "
                       "vs 16.00% test (a gap of 4.00 points); no dropout 6.00% train vs 20.00% test (a gap of 14.00 "
@@ -380,3 +380,19 @@ def test_the_authors_cifar100_params_cannot_be_changed_through_as_sgds_default()
     assert as_sgd() == before and before["lr"] == pytest.approx(0.02)
     # a caller's own parameters still work, a plain dict among them
     assert as_sgd({**AUTHOR_CIFAR100_PARAMS, "epsW": 0.02})["lr"] == pytest.approx(0.04)
+
+
+def test_standing_says_which_finished_rows_reach_the_papers_error_and_which_stay_above(tmp_path):
+    names = ["cifar10_full", "mnist_full", "cifar100_full"]
+    assert findings.standing(names, tmp_path) == "have no finished row to set against the paper yet"
+    results.write_record(curve([0.50, 0.40], experiment="mnist_full"), tmp_path)  # the paper: 0.47%
+    assert findings.standing(names, tmp_path) == "reach the paper's error or lower on MNIST; one seed so far on MNIST"
+    results.write_record(curve([12.0, 11.0], experiment="cifar10_full"), tmp_path)  # the paper: 10.41%
+    results.write_record(curve([0.45, 0.44], experiment="mnist_full", seed=1), tmp_path)
+    assert findings.standing(names, tmp_path) == ("reach the paper's error or lower on MNIST, and stay above it on "
+                                                  "CIFAR-10 (by 0.59 points); one seed so far on CIFAR-10")
+    above = tmp_path / "above"
+    results.write_record(curve([12.0, 11.0], experiment="cifar10_full"), above)
+    results.write_record(curve([40.0, 36.0], experiment="cifar100_full"), above)  # the paper: 35.68%
+    assert findings.standing(names, above).startswith(
+        "stay above the paper's error on CIFAR-10 (by 0.59 points) and CIFAR-100 (by 0.32 points)")

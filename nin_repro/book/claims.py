@@ -278,7 +278,7 @@ def _spans(row: dict) -> tuple[float, int]:
     return max(epoch_spread(r) for r in row["runs"]), min(len(last_test_errors(r)) for r in row["runs"])
 
 
-def _seed_words(rows: dict, names) -> str:
+def seed_words(rows: dict, names) -> str:
     """"n=1 each", or each row's n where they differ; with the seed standard
     deviations where a row has more than one seed."""
     ns = [rows[n]["n"] for n in names]
@@ -359,7 +359,7 @@ def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> Compared:
         tests = sorted({spans[n][1] for n in printed})
         widths = _words([f"{spans[n][0]:.2f}" for n in printed])
         window = "-".join(str(t) for t in dict.fromkeys((tests[0], tests[-1])))
-        seeds = _seed_words(rows, printed)
+        seeds = seed_words(rows, printed)
         if tests[-1] == 1:  # a run tested once at its final rate has no spread to give
             return f"one test each at the final rate, so no spread; {seeds}", f"no spread; {seeds}"
         return (f"each run's last {window} test errors span {widths} points; {seeds}",

@@ -12,7 +12,7 @@ from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 
 from . import comparison, progress, tables
-from .claims import NOISE_EPOCHS, epoch_spread, last_test_errors, row_noise
+from .claims import NOISE_EPOCHS, epoch_spread, last_test_errors, row_noise, seed_words
 from .chapters import CHAPTERS, run_words
 from .display import points_text, printed_cut, short_where, shown
 from .paper import DROPOUT_CUT_PERCENT
@@ -36,6 +36,31 @@ def verdict(experiment: str, results_dir=None) -> str:
     unresolved = (f" (within this row's noise of {noise:.2f} points, the range of its test error over its last "
                   "epochs and over seeds: not a difference these records resolve)" if 0.005 <= abs(d) <= noise else "")
     return text + f"; the paper reports {r['paper']:.2f}%, so ours {where} the paper{unresolved}."
+
+
+def standing(experiments: list[str], results_dir=None) -> str:
+    """Where the finished rows of `experiments` stand against the paper, in
+    one clause: "reach the paper's error or lower on CIFAR-10 and MNIST, and
+    stay above it on ... (by x points); one seed so far on CIFAR-10"."""
+    rows = [r for r in comparison.summarize(results.read_records(results_dir), experiments)
+            if r["ours_mean"] is not None and r["paper"] is not None]
+    if not rows:
+        return "have no finished row to set against the paper yet"
+
+    def name(r):  # "CIFAR-10 augmented": the row without its length, which the sentence gives
+        return run_words(r["experiment"], dataset=True).rsplit(", ", 1)[0].replace(", ", " ")
+
+    level = [name(r) for r in rows if r["difference"] <= 0]
+    above = [f"{name(r)} (by {r['difference']:.2f} points)" for r in rows if r["difference"] > 0]
+    single = [name(r) for r in rows if r["n"] == 1]
+    said = ([f"reach the paper's error or lower on {_and(level)}"] if level else []) + (
+        [f"stay above it on {_and(above)}" if level else f"stay above the paper's error on {_and(above)}"]
+        if above else [])
+    return ", and ".join(said) + (f"; one seed so far on {_and(single)}" if single else "")
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _same_setup(groups: dict[str, list[dict]]) -> list[str]:
@@ -212,7 +237,7 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
     return _lines([
         f"Test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
         f"a {cut:.1f}% relative reduction, {points_text(gap)} points (the paper: more than "
-        f"{DROPOUT_CUT_PERCENT}%; n={with_d['n']} and {without['n']}). The rows' noise is up to {noise:.2f} "
+        f"{DROPOUT_CUT_PERCENT}%; {seed_words(rows, labels)}). The rows' noise is up to {noise:.2f} "
         f"points, so the difference is {'within' if abs(gap) <= noise else 'beyond'} it.",
         _fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels))
 
