@@ -96,7 +96,9 @@ class MlpConv(nn.Sequential):
     the same (a test compares both paths in fp32 and bf16), and on the Xeon
     with AMX in bf16 the ReLUs as their own modules (`fuse_relu = False`,
     the bench's lever) ran at x0.947 of this, slower in every one of 8 rounds
-    (results/bench/levers_20261203T063430.json). A Sequential, so the
+    (results/bench/levers_20261203T063430.json); on an AMD Zen 3 in fp32
+    the two ran level (x1.007, x0.967-x1.058 over 6 rounds;
+    results/bench/levers_20261205T234633.json). A Sequential, so the
     parameters keep their names (`features.0.2.weight`)."""
 
     fuse_relu: bool = True
