@@ -46,7 +46,7 @@ def test_budget_stops_after_a_checkpointed_epoch_then_resumes_then_skips(tiny_pl
     assert first[0].note.startswith("checkpoint after epoch 1/2: test error ")  # how far it got
     assert "; 1 epochs left, about " in first[0].note  # and what the rest will take
     assert any(line.startswith("[t_rep_b__seed0__subset512] not run now: its next epoch, about ")
-               and "(the last epoch of the run before it), would end past the budget" in line for line in said)
+               and "(the last epoch of t_rep_a__seed0__subset512), would end past the budget" in line for line in said)
     assert not (tmp_path / "results" / "runs").exists()
     checkpoints = sorted((tmp_path / "cache").rglob("*.pt"))
     assert [p.name for p in checkpoints] == ["t_rep_a__seed0__subset512.pt"]
@@ -343,9 +343,9 @@ def test_a_cifar100_run_is_judged_by_a_cifar10_epoch_here_before_it_starts(tmp_p
     assert pace_class("cifar100") == pace_class("cifar10") != pace_class("mnist")
     history = [{"epoch": 1, "seconds": 1050.0, "machine": "cpu (X)", "precision": "fp32"}]
     ran = {"config": {"dataset": "cifar10", "overrides": {}, "train": {"test_every": 1}}, "history": history}
-    paces = [_epoch_pace(ran["config"], ran["history"])]
+    paces = [(*_epoch_pace(ran["config"], ran["history"]), "cifar10_full__seed0")]
     kind = (pace_class("cifar100"), None, "cpu (X)", "fp32")
-    assert next_epoch_seconds(kind, None, paces, tmp_path) == (1050.0, "the last epoch of the run before it")
+    assert next_epoch_seconds(kind, None, paces, tmp_path) == (1050.0, "the last epoch of cifar10_full__seed0")
     assert next_epoch_seconds((pace_class("mnist"), None, "cpu (X)", "fp32"), None, paces, tmp_path) is None
 
 
@@ -426,3 +426,35 @@ def test_a_redo_of_an_earlier_protocols_run_under_way_resumes_and_keeps_the_old_
     reproduce(**{**tiny_plan, "subset": None, "jobs": [("t_rep_a", 0)]})
     assert seen == [("t_rep_a__seed0", True, False)]  # resumed, not started again
     assert [r["test_error"] for r in progress.superseded(tmp_path / "results")] == [1.0]
+
+
+def test_the_status_times_what_is_left_here_by_the_pace_of_a_run_of_its_kind_trained_here(tmp_path, monkeypatch):
+    """A run in progress here is timed by its own recent epochs; a run not
+    started, by the last epoch of the run of its kind (same images, machine
+    and precision) before it; the report sums them, and says how many runs
+    it could not time."""
+    from nin_repro.book import reproduce as reproduce_module
+    from nin_repro.device import machine_name, resolve_device, resolve_precision
+
+    dev = resolve_device("cpu")
+    here = {"machine": machine_name(dev),
+            "precision": resolve_precision(experiments.get("cifar10_full").train.precision, dev)}
+    train = experiments.get("cifar10_full").train.to_dict() | {"epochs": 10, "test_every": 1}
+    state = {"epoch": 4, "wall_seconds": 4 * 1800.0,
+             "config": {"dataset": "cifar10", "overrides": {}, "train": train},
+             "history": [{"epoch": e, "seconds": 1800.0, "test_error": 50.0, **here} for e in range(1, 5)]}
+    monkeypatch.setattr(reproduce_module, "_newest_or_none",
+                        lambda name, *_: (state, "") if name.startswith("cifar10_nodropout_full") else (None, ""))
+    jobs = reproduce(jobs=[("cifar10_nodropout_full", 0), ("cifar100_full", 0), ("mnist_full", 0), ("svhn_full", 0)],
+                     status_only=True, data_dir=tmp_path, cache_dir=tmp_path, results_dir=tmp_path,
+                     log=lambda *_: None)
+    epochs = experiments.get("cifar100_full").train.epochs
+    assert [j.hours for j in jobs] == [3.0, epochs * 0.5, None, None]  # 6 epochs left at 30 min; no MNIST pace here
+    assert jobs[1].note == (f"about {epochs * 0.5:.1f} h here at 30 min/epoch "
+                            "(the last epoch of cifar10_nodropout_full__seed0)")
+    assert reproduce_module.status_report(jobs).splitlines()[-2] == (
+        f"about {3 + epochs * 0.5:.0f} h of training left on this machine for 2 of the 4 runs not done (the others "
+        "lack their data, or an epoch of their kind trained here to time them by)")
+    state["history"][-1]["machine"] = "cpu (elsewhere)"  # its last epoch ran on another machine: not timed here
+    assert reproduce(jobs=[("cifar10_nodropout_full", 0)], status_only=True, data_dir=tmp_path, cache_dir=tmp_path,
+                     results_dir=tmp_path, log=lambda *_: None)[0].hours is None

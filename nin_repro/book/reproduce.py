@@ -45,6 +45,7 @@ class Job:
     seed: int
     status: str = "left"  # done | finished now | in progress | left | no data
     note: str = ""
+    hours: float | None = None  # training it has left on this machine, where an epoch of its kind ran here
 
 
 def checkpoint_progress(state: dict) -> str:
@@ -57,14 +58,11 @@ def checkpoint_progress(state: dict) -> str:
     return note + (f"; {time_left(history, state['config']['train'])}" if epochs > state["epoch"] else "")
 
 
-def time_left(history: list[dict], train: dict) -> str:
-    """The epochs a run has left (its `config["train"]`) times its recent
-    pace: for each kind of epoch still to come (tested, and untested where
-    it tests only every few epochs), the fastest of the last three of that
-    kind on the machine of the last epoch. The fastest, because sharing the
-    cores with another job (a test suite) only ever slows an epoch, and the
-    plan is one run at a time; that machine only, because a run resumed on
-    another kind of CPU keeps another pace."""
+def _remaining(history: list[dict], train: dict) -> dict:
+    """The epochs a run has left (its `config["train"]`), how many of them
+    test, and the hours they take at its recent pace: for each kind of epoch
+    (tested, and untested where it tests only every few epochs), the fastest
+    of the last three of that kind on the machine of the last epoch."""
     cfg = TrainConfig.from_dict(train)
     machine = history[-1].get("machine")
     here = [h for h in history if h.get("machine") == machine]
@@ -73,8 +71,19 @@ def time_left(history: list[dict], train: dict) -> str:
     pace = {kind: min(recent[kind] or recent[not kind]) for kind in (True, False)}
     to_come = [cfg.tests_after(e) for e in range(len(history), cfg.epochs)]
     tested = sum(to_come)
-    left, hours = len(to_come), (tested * pace[True] + (len(to_come) - tested) * pace[False]) / 3600
-    where = f" on {machine}" if machine else ""
+    return {"left": len(to_come), "tested": tested, "machine": machine, "recent": recent, "pace": pace,
+            "hours": (tested * pace[True] + (len(to_come) - tested) * pace[False]) / 3600}
+
+
+def time_left(history: list[dict], train: dict) -> str:
+    """The epochs a run has left times its recent pace (`_remaining`), in
+    words. The fastest recent epoch, because sharing the cores with another
+    job (a test suite) only ever slows an epoch, and the plan is one run at a
+    time; the last epoch's machine only, because a run resumed on another
+    kind of CPU keeps another pace."""
+    r = _remaining(history, train)
+    left, tested, hours, recent, pace = r["left"], r["tested"], r["hours"], r["recent"], r["pace"]
+    where = f" on {r['machine']}" if r["machine"] else ""
     if tested in (0, left):  # one kind of epoch to come
         kind = tested > 0  # the kind to come, or the other where none of it ran yet (its pace stands in)
         if not recent[kind]:
@@ -128,7 +137,8 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
     # Read once: a malformed record stops the call now, not after hours of
     # training; a job's own record is written only by its own training.
     recorded = {results.record_name(r): r for r in results.read_records(results_dir)}
-    paces: list[tuple[tuple, float]] = []  # the last epoch of each run this call trained
+    # (kind, seconds, run) of the last epoch of each run this call trained, or found in progress
+    paces: list[tuple[tuple, float, str]] = []
     for job in todo:
         # Named as train() names it (epochs equal to the experiment's own do not name a run).
         name = results.run_name(job.experiment, job.seed, run_overrides(EXPERIMENTS[job.experiment], epochs, subset))
@@ -148,28 +158,34 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         if finished is not None and not again and not redoing:
             job.status = "done"  # the snapshot beside its record is older than the record
             continue
+        exp, dev = EXPERIMENTS[job.experiment], resolve_device(device)
+        kind = (pace_class(exp.dataset), subset, machine_name(dev), resolve_precision(exp.train.precision, dev))
         over_budget = deadline is not None and time.time() >= deadline
         if deadline is not None and not over_budget:
             # train() stops before an epoch that would end past the deadline,
             # judged by the epoch it just ran; the same rule before a run's
             # first epoch here, or the budget's last minutes start an epoch
             # that the session's end then throws away.
-            exp, dev = EXPERIMENTS[job.experiment], resolve_device(device)
-            kind = (pace_class(exp.dataset), subset, machine_name(dev), resolve_precision(exp.train.precision, dev))
             pace = next_epoch_seconds(kind, state, paces, results_dir)
             if pace is not None and time.time() + pace[0] > deadline:
                 over_budget = True
                 log(f"[{name}] not run now: its next epoch, about {pace[0] / 60:.0f} min here ({pace[1]}), "
                     "would end past the budget")
         if over_budget:
+            total = epochs or exp.train.epochs
             if unreadable:
                 job.status, job.note = "in progress", unreadable
             elif state is not None:
                 job.status, job.note = "in progress", checkpoint_progress(state)
-            elif EXPERIMENTS[job.experiment].requires_download:
+                job.hours, here = hours_here(kind, state, total, paces, results_dir)
+                job.note += f"; {here}" if here else ""
+                if state["history"]:  # the pace of the runs of its kind after it
+                    paces.append((*_epoch_pace(state["config"], state["history"]), name))
+            elif exp.requires_download:
                 job.note = needs_data(job.experiment)
             else:
-                job.note = results.earlier_runs(job.experiment, results_dir)
+                job.hours, here = hours_here(kind, None, total, paces, results_dir)
+                job.note = "; ".join(filter(None, [here, results.earlier_runs(job.experiment, results_dir)]))
             continue
         # An earlier protocol's run moves to results/superseded/ (then trains again) from inside
         # train(), once the data is loaded and every check has passed: a bad input moves nothing.
@@ -189,9 +205,10 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             continue
         state = record or _newest_or_none(name, cache_dir, results_dir)[0]
         if state and state["history"]:
-            paces.append(_epoch_pace(state["config"], state["history"]))
+            paces.append((*_epoch_pace(state["config"], state["history"]), name))
         if record is None:
             job.status, job.note = "in progress", checkpoint_progress(state)
+            job.hours = hours_here(kind, state, epochs or exp.train.epochs, paces, results_dir)[0]
         else:
             job.status, job.note = "finished now", f"test error {record['test_error']:.2f}%"
     if figure_runs:
@@ -235,7 +252,7 @@ def _newest_or_none(name: str, cache_dir=None, results_dir=None) -> tuple[dict |
     return (found[1] if found else None), ""
 
 
-def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple, float]], results_dir=None
+def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple, float, str]], results_dir=None
                        ) -> tuple[float, str] | None:
     """How long the run's next epoch should take, and what says so: its own
     last epoch (`state`: its checkpoint, if any), if it ran here; else the
@@ -245,9 +262,9 @@ def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple,
         own_kind, seconds = _epoch_pace(state["config"], state["history"])
         if own_kind == kind:
             return seconds, "its last epoch"
-    for seen_kind, seconds in reversed(paces):
+    for seen_kind, seconds, run_name in reversed(paces):
         if seen_kind == kind:
-            return seconds, "the last epoch of the run before it"
+            return seconds, f"the last epoch of {run_name}"
     records = sorted((r for r in results.read_records(results_dir) if r["history"]),
                      key=lambda r: r.get("finished_at", ""))
     for r in reversed(records):
@@ -255,6 +272,22 @@ def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple,
         if rec_kind == kind:
             return seconds, f"the last epoch of {results.record_name(r)}"
     return None
+
+
+def hours_here(kind: tuple, state: dict | None, epochs: int, paces: list[tuple[tuple, float, str]], results_dir=None
+               ) -> tuple[float | None, str]:
+    """The hours of training a run has left on this machine (`kind`, as
+    `next_epoch_seconds` takes it), and, where they rest on another run's
+    pace, a note saying so: its own recent pace where its last epoch ran here
+    (its note already gives it), else the pace of a run of its kind here
+    times the epochs it has left; None where no epoch of its kind ran here."""
+    if state and state["history"] and _epoch_pace(state["config"], state["history"])[0] == kind:
+        return _remaining(state["history"], state["config"]["train"])["hours"], ""
+    pace = next_epoch_seconds(kind, None, paces, results_dir)
+    if pace is None:
+        return None, ""
+    hours = (epochs - (state["epoch"] if state else 0)) * pace[0] / 3600
+    return hours, f"about {hours:.1f} h here at {pace[0] / 60:.0f} min/epoch ({pace[1]})"
 
 
 def figure5_names(figure_runs: list[tuple[str, int]] = FIGURE5_RUNS, epochs: int | None = None,
@@ -289,6 +322,14 @@ def status_report(jobs: list[Job]) -> str:
         lines.append(f"{j.experiment:<24} {j.seed:>4}  {j.status}{'  (' + j.note + ')' if j.note else ''}")
     counts = {s: sum(j.status == s for j in jobs) for s in ("done", "finished now", "in progress", "left", "no data")}
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    open_jobs = [j for j in jobs if j.status in ("in progress", "left")]
+    timed = [j for j in open_jobs if j.hours is not None]
+    if timed:
+        lines.append(f"about {sum(j.hours for j in timed):.0f} h of training left on this machine for "
+                     + (f"the {len(timed)}" if len(timed) == len(open_jobs) else
+                        f"{len(timed)} of the {len(open_jobs)}") + " runs not done"
+                     + ("" if len(timed) == len(open_jobs) else
+                        " (the others lack their data, or an epoch of their kind trained here to time them by)"))
     if counts["in progress"] or counts["left"]:
         lines.append("run `nin-repro reproduce` again to continue (runs resume from their checkpoints)")
     return "\n".join(lines)
