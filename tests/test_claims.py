@@ -8,7 +8,7 @@ import json
 import pytest
 
 from nin_repro import experiments, results
-from nin_repro.book import claims
+from nin_repro.book import abstract, claims, cost, display
 from nin_repro.book.display import md_table
 from test_progress import snapshot
 from test_results import make_record
@@ -53,7 +53,7 @@ def test_one_row_per_claim_and_every_verdict_from_the_fixed_vocabulary(tmp_path)
     assert v["table2"].verdict == "pending: full-length run not started"
     assert v["table2"].ours == "not started"  # CIFAR-100 is here now: its full-length row will decide it
     assert v["table3"].verdict == "not run: no offline copy of the data"
-    assert claims.compared_copies(tmp_path) == []
+    assert abstract.compared_copies(tmp_path) == []
     assert "no copy of the dataset was available" in v["table3"].ours
     assert v["table1_plain"].verdict.startswith("pending: ") and v["table1_plain"].ours == "not started"
     assert claims.tally(tmp_path)["pending"] == 6 and claims.tally(tmp_path)["not run"] == 2  # SVHN, the maps
@@ -88,11 +88,11 @@ def test_a_full_length_run_in_progress_says_how_far_it_has_come(tmp_path):
     assert v.headline == ("19.10% (CPU budget, 2 epochs, n=1) and 41.50% at full length after epoch 3 of 260 "
                           "(still training; 41.50-70.00% over its last 3 tests)")
     assert claims.tally(tmp_path)["in progress"] == 1
-    abstract = claims.abstract(tmp_path)
+    said = abstract.abstract(tmp_path)
     # a row still training: its headline, so far, against the paper's
     assert ("with augmentation 19.10% (CPU budget, 2 epochs, n=1) and 41.50% at full length after epoch 3 of 260 "
-            "(still training; 41.50-70.00% over its last 3 tests) against the paper's 8.81%") in abstract
-    assert abstract.count("\n") == 4  # five lines
+            "(still training; 41.50-70.00% over its last 3 tests) against the paper's 8.81%") in said
+    assert said.count("\n") == 4  # five lines
 
 
 def test_a_run_in_progress_tested_every_5th_epoch_quotes_its_tests(tmp_path):
@@ -105,7 +105,7 @@ def test_a_run_in_progress_tested_every_5th_epoch_quotes_its_tests(tmp_path):
     # the abstract's headline: the epoch last tested, then how far training has gone since
     assert v.headline == ("45.00% at full length after epoch 15 of 260 (still training, now at epoch 16; "
                           "40.00-50.00% over its last 3 tests)")
-    assert "45.00% at full length after epoch 15 of 260 (still training, now at epoch 16" in claims.abstract(tmp_path)
+    assert "45.00% at full length after epoch 15 of 260 (still training, now at epoch 16" in abstract.abstract(tmp_path)
 
 
 def test_a_run_in_progress_not_tested_yet_says_so_in_the_headline(tmp_path):
@@ -126,10 +126,10 @@ def test_a_finished_full_length_row_decides_and_can_fail(tmp_path):
     assert v["table1_plain"].headline == "10.80% (full length, n=1 of 3 planned)"
     assert v["table1_plain"].ours == "10.80% (n=1 of 3 planned, full length, 2 epochs)"
     # the abstract says which way a finished row differs from the paper: a lower error is better
-    abstract = claims.abstract(tmp_path)
-    assert "CIFAR-10 without augmentation 10.80% (n=1) against 10.41%, 0.39 points worse" in abstract
+    said = abstract.abstract(tmp_path)
+    assert "CIFAR-10 without augmentation 10.80% (n=1) against 10.41%, 0.39 points worse" in said
     results.write_record(record("cifar10_full", 0, [30.0, 10.1]), tmp_path)
-    assert "CIFAR-10 without augmentation 10.10% (n=1) against 10.41%, 0.31 points better" in claims.abstract(tmp_path)
+    assert "CIFAR-10 without augmentation 10.10% (n=1) against 10.41%, 0.31 points better" in abstract.abstract(tmp_path)
 
 
 def test_table2_is_decided_by_the_cifar100_full_length_row(tmp_path):
@@ -303,7 +303,7 @@ def test_a_claim_whose_pairs_split_says_which_are_beyond_the_noise_and_which_wit
     assert by_key(tmp_path)["figure4"].ours.endswith(
         "dropout lowered the error by 1.2% (0.220 points): the paper's direction, smaller than its cut of more than "
         "20%, within the noise (0.27 points)")
-    line = claims.abstract(tmp_path).splitlines()[3]
+    line = abstract.abstract(tmp_path).splitlines()[3]
     assert "came out against the paper" not in line and "opposite order" not in line
     assert "decide no comparison" in line and "the paper's direction" not in line  # the pairs: the table's, once
 
@@ -323,7 +323,7 @@ def test_compute_table_splits_a_run_that_moved_and_counts_runs_in_progress(tmp_p
         h.update(machine=machine, precision=precision, seconds=100.0)
     results.write_record(moved, tmp_path)
     snapshot(tmp_path, "mnist_full", 0, [9.0, 2.0])
-    table = claims.compute_table(tmp_path).set_index(["status", "machine and precision"])
+    table = cost.compute_table(tmp_path).set_index(["status", "machine and precision"])
     assert table.loc[("finished", "B, AVX2, fp32"), "machine-hours"] == "2.0"
     assert table.loc[("finished", "A, AVX512, bf16"), "core-hours"] == "2.0"
     assert table.loc[("in progress", "X, AVX2, fp32"), "epochs"] == 2
@@ -335,7 +335,7 @@ def test_compute_table_splits_a_run_that_moved_and_counts_runs_in_progress(tmp_p
     assert table.loc[("total", ""), "runs"] == table.drop(("total", ""))["runs"].sum()
     assert table.loc[("total", ""), "core-hours"] == "6.0"
     snapshot(tmp_path, "mnist_full", 0, [9.0, 2.0], provenance={"threads": 2, "torch_version": "2.x"})
-    table = claims.compute_table(tmp_path).set_index(["status", "machine and precision"])
+    table = cost.compute_table(tmp_path).set_index(["status", "machine and precision"])
     assert table.loc[("in progress", "X, AVX2, fp32"), "machine-hours"] == "0.3"  # 2 epochs of 500 s
     assert table.loc[("in progress", "X, AVX2, fp32"), "core-hours"] == "0.6"
     assert table.loc[("total", ""), "core-hours"] == f"{6 + 1000 * 2 / 3600:.1f}"
@@ -345,11 +345,11 @@ def test_compute_table_splits_a_run_that_moved_and_counts_runs_in_progress(tmp_p
         {"run": "mnist_full__seed0", "config": {"experiment": "mnist_full", "seed": 0}, "wall_seconds": 1800.0,
          "given_up_because": "stalled", "history": [{"epoch": 1, "seconds": 900.0, "precision": "fp32",
                                                     "machine": "cpu (X), AVX2"}] * 2}))
-    table = claims.compute_table(tmp_path).set_index(["status", "machine and precision"])
+    table = cost.compute_table(tmp_path).set_index(["status", "machine and precision"])
     assert table.loc[("given up", "X, AVX2, fp32"), "machine-hours"] == "0.5"
     assert table.loc[("given up", "X, AVX2, fp32"), "epochs"] == 2
     assert table.loc[("total", ""), "runs"] == 3
-    t = claims.totals(tmp_path)
+    t = cost.totals(tmp_path)
     assert (t["runs"], t["machine_hours"], t["core_hours"]) == (1, 3.0, 6.0)
 
 
@@ -400,7 +400,7 @@ def test_maps_of_a_run_in_progress_wait_for_its_end_and_then_decide(tmp_path):
 
 
 def test_words_joins_a_list_as_prose():
-    assert claims._words([30]) == "30" and claims._words([30, 15]) == "30 and 15" and claims._words([]) == "no"
+    assert display.listed([30]) == "30" and display.listed([30, 15]) == "30 and 15" and display.listed([]) == "no"
 
 
 def test_the_abstract_says_which_copy_each_30_epoch_run_trained_on_and_whose_length_it_is(tmp_path):
@@ -408,8 +408,8 @@ def test_the_abstract_says_which_copy_each_30_epoch_run_trained_on_and_whose_len
     near = "cifar10.npz (recovered; sha256 393f6a5dbfc8b440)"
     for seed, source, err in ((0, jpeg, 18.9), (1, jpeg, 18.92), (2, near, 14.8)):
         results.write_record({**record("cifar10", seed, [30.0, err]), "data_source": source}, tmp_path)
-    abstract = claims.abstract(tmp_path)
-    what, data = abstract.splitlines()[:2]
+    said = abstract.abstract(tmp_path)
+    what, data = said.splitlines()[:2]
     # the paper gives no length: 260 epochs is the first author's published schedule, MNIST's a schedule of ours
     assert "the paper's length" not in what and "the paper gives none" in what
     assert "MNIST for 60 on a schedule of ours" in what
@@ -419,4 +419,4 @@ def test_the_abstract_says_which_copy_each_30_epoch_run_trained_on_and_whose_len
             "trained on the JPEG copy, 1 (CIFAR-10, 30 epochs, seed 2) on the near-lossless copy; at 2 epochs the "
             "JPEG copy cost 4.1 points of test error") in data
     results.write_record({**record("cifar10", 2, [30.0, 18.8]), "data_source": jpeg}, tmp_path)
-    assert "The 30-epoch CIFAR-10 runs all trained on the JPEG copy." in claims.abstract(tmp_path)
+    assert "The 30-epoch CIFAR-10 runs all trained on the JPEG copy." in abstract.abstract(tmp_path)

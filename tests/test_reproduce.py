@@ -1,7 +1,7 @@
 import pytest
 
 from nin_repro import checkpoint, experiments
-from nin_repro.book import chapters, claims, comparison, progress, tables
+from nin_repro.book import chapters, comparison, cost, progress, tables
 from nin_repro import results
 from nin_repro.book.reproduce import plan, reproduce, time_left
 from test_results import make_record
@@ -401,7 +401,7 @@ def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_tabl
     kept = tmp_path / "results" / "superseded" / "t_rep_a__seed0__abc.pt"  # named after the record's commit
     assert kept.read_bytes() == old_weights and checkpoint.load(kept)["run"] == "t_rep_a__seed0"
     assert not weights.exists() and not results.record_path("t_rep_a__seed0", tmp_path / "results").exists()
-    assert claims.compute_table(tmp_path / "results").set_index("status").loc["superseded", "runs"] == 1
+    assert cost.compute_table(tmp_path / "results").set_index("status").loc["superseded", "runs"] == 1
     assert tables.superseded_lines(tmp_path / "results") == (
         f"- `t_rep_a` seed 0: warmup_epochs: {old['warmup_epochs']} -> {exp.train.warmup_epochs}; "
         "trained again under the protocol as it stands")

@@ -1,6 +1,7 @@
 """The paper's claims, each with its evidence and ours, and a verdict
 computed from the records (the shape of an ML Reproducibility Challenge
-report); the abstract that opens the book; what the study cost.
+report). The abstract that opens the book is `abstract.py`'s; what the
+study cost, `cost.py`'s.
 
 A verdict is one of:
 
@@ -41,15 +42,15 @@ from typing import NamedTuple
 import pandas as pd
 
 from nin_repro import results
-from nin_repro.experiments import CIFAR_EPOCHS, EXPERIMENTS, FULL_EPOCHS
+from nin_repro.experiments import CIFAR_EPOCHS, EXPERIMENTS
 from nin_repro.model import NiN, count_parameters
 
 from . import comparison, progress
 from .chapters import BOOK_PLAN, CHAPTERS, run_id_words, run_words
-from .display import points_text, printed_cut, short_where, shown
+from .display import listed, points_text, printed_cut, shown
 from .figure5 import load_confidence_maps, map_claim
 from .paper import CAFFE_ZOO_PARAMETERS, DROPOUT_CUT_PERCENT, paper_error
-from .tables import NO_OFFLINE_COPY, NOT_STARTED, copy_rows, mean_std
+from .tables import NO_OFFLINE_COPY, NOT_STARTED, mean_std
 
 # "Reproduced" for an error claim: ours <= the paper's + the tolerance, where
 # the tolerance is the larger of two standard deviations over our seeds and
@@ -357,7 +358,7 @@ def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> Compared:
 
     def spreads(printed) -> tuple[str, str]:
         tests = sorted({spans[n][1] for n in printed})
-        widths = _words([f"{spans[n][0]:.2f}" for n in printed])
+        widths = listed([f"{spans[n][0]:.2f}" for n in printed])
         window = "-".join(str(t) for t in dict.fromkeys((tests[0], tests[-1])))
         seeds = seed_words(rows, printed)
         if tests[-1] == 1:  # a run tested once at its final rate has no spread to give
@@ -374,7 +375,7 @@ def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> Compared:
             outcome = "reversed"
         else:
             outcome = "within the noise"
-        gaps = _words([points_text(means[b] - means[a]) for a, b in zip(ranked, ranked[1:])])
+        gaps = listed([points_text(means[b] - means[a]) for a, b in zip(ranked, ranked[1:])])
         detail, short = spreads(ranked)
         return Compared(outcome, " < ".join(f"{labels[n]} {means[n]:.2f}%" for n in ranked),
                         f"gaps of {gaps} points; {detail}", short, *_pair_words(claim, names, means, noise))
@@ -416,7 +417,7 @@ def _finished_rows(claim: Claim, full: dict, results_dir, others: bool = True) -
                      for n in done)
     if not others:
         return f"full length so far: {rows}"
-    waiting = "; ".join(f"{_words(names)} {state}" for state, names in _waiting(claim, full, results_dir).items())
+    waiting = "; ".join(f"{listed(names)} {state}" for state, names in _waiting(claim, full, results_dir).items())
     return f"full length so far: {rows}; {waiting}"
 
 
@@ -454,14 +455,14 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
                        "full length (training)", same or finished or "; ".join(_progress(claim.full, results_dir)))
     # the full-length rows that decide have not started: the budget rows are evidence beside the verdict
     waiting = _waiting(claim, full, results_dir)[NOT_STARTED]
-    verdict = _pending(f"full-length {_words(waiting)}")
+    verdict = _pending(f"full-length {listed(waiting)}")
     if budget_text:
         done = _finished_rows(claim, full, results_dir, others=False)  # the verdict names the runs it waits for
         return Verdict(claim, verdict, "; ".join([finished] * bool(finished) + [budget_text]),
                        "", "; ".join([done] * bool(done) + [budget_short]))
     missing = [run_words(n, dataset=True) for n, r in budget.items() if not r["n"]]
     return Verdict(claim, verdict, "; ".join([finished] * bool(finished)
-                                             + [f"no record of {_words(missing)} yet"]), "")
+                                             + [f"no record of {listed(missing)} yet"]), "")
 
 
 def _maps_verdict(claim: Claim, results_dir) -> Verdict:
@@ -547,197 +548,3 @@ def tally(results_dir=None) -> dict[str, int]:
     for v in verdicts(results_dir):
         counts[next(k for k in VERDICTS if v.verdict.startswith(k))] += 1
     return counts
-
-
-# What the study cost -------------------------------------------------------
-
-def _kind(machine: str, precision: str) -> str:
-
-    return short_where(f"{machine}, {precision}")
-
-
-def _epoch_split(record: dict) -> dict[str, float]:
-    """A run's wall seconds by kind of machine (machine and precision),
-    split in proportion to its epochs' seconds where it moved."""
-    by_kind: dict[str, float] = {}
-    for h in record["history"]:
-        key = _kind(h["machine"], h["precision"])
-        by_kind[key] = by_kind.get(key, 0.0) + h["seconds"]
-    total = sum(by_kind.values()) or 1.0
-    return {k: record["wall_seconds"] * s / total for k, s in by_kind.items()}
-
-
-def compute_table(results_dir=None) -> pd.DataFrame:
-    """Machine-hours (wall) and core-hours (wall x threads) by kind of
-    machine, for the finished runs, the runs in progress and the runs given
-    up (results/stalls/) or superseded (results/superseded/: finished under
-    an earlier protocol), with a total. A run in progress or given up counts
-    the threads its snapshot's provenance names; one from before snapshots
-    stored their provenance records none, so its core-hours are "-" and the
-    total's leave it out."""
-    rows: dict[tuple[str, str], dict] = {}
-
-    def add(status, record, threads):
-        split = _epoch_split(record)
-        main = max(split, key=split.get, default=None)  # a run counts once: where most of its time went
-        for kind, seconds in split.items():
-            row = rows.setdefault((status, kind), {"status": status, "machine and precision": kind, "runs": set(),
-                                                   "epochs": 0, "machine-hours": 0.0, "core-hours": 0.0})
-            # a run given up or superseded is an attempt of its own beside the run trained again
-            if kind == main:
-                row["runs"].add((record["experiment"], record["seed"],
-                                 status if status in ("given up", "superseded") else ""))
-            row["epochs"] += sum(1 for h in record["history"]
-                                 if _kind(h["machine"], h["precision"]) == kind)
-            row["machine-hours"] += seconds / 3600
-            if threads is None or row["core-hours"] is None:  # a snapshot does not record its cores
-                row["core-hours"] = None
-            else:
-                row["core-hours"] += seconds * threads / 3600
-
-    for r in results.read_records(results_dir):
-        add("finished", r, r["threads"])
-    for run in progress.in_progress(results_dir):
-        rec = {"experiment": run["experiment"], "seed": run["seed"], "history": run["history"],
-               "wall_seconds": run["wall_seconds"], "device": run.get("device", "")}
-        add("in progress", rec, run.get("threads"))
-    for run in progress.given_up(results_dir):
-        rec = {"experiment": run["config"]["experiment"], "seed": run["config"]["seed"], "history": run["history"],
-               "wall_seconds": run["wall_seconds"], "device": ""}
-        add("given up", rec, run.get("provenance", {}).get("threads"))
-    for r in progress.superseded(results_dir):
-        add("superseded", r, r["threads"])
-    table = [{**row, "runs": len(row["runs"])} for row in rows.values()]
-    order = ["finished", "in progress", "superseded", "given up"]
-    table.sort(key=lambda r: (order.index(r["status"]), -r["machine-hours"]))
-    if table:
-        table.append({"status": "total", "machine and precision": "",
-                      "runs": len({run for row in rows.values() for run in row["runs"]}),
-                      "epochs": sum(r["epochs"] for r in table),
-                      "machine-hours": sum(r["machine-hours"] for r in table),
-                      "core-hours": sum(r["core-hours"] for r in table if r["core-hours"] is not None)})
-    df = pd.DataFrame(table, columns=["status", "machine and precision", "runs", "epochs", "machine-hours",
-                                      "core-hours"])
-    for col in ("machine-hours", "core-hours"):
-        df[col] = df[col].map(lambda x: "-" if x is None or pd.isna(x) else f"{x:.1f}")
-    return df
-
-
-def totals(results_dir=None) -> dict:
-    """The finished runs' count, machine-hours, core-hours and kinds of machine."""
-    recs = results.read_records(results_dir)
-    kinds = {k for r in recs for k in _epoch_split(r)}
-    return {"runs": len(recs), "machine_hours": sum(r["wall_seconds"] for r in recs) / 3600,
-            "core_hours": sum(r["wall_seconds"] * r["threads"] for r in recs) / 3600,
-            "kinds": len(kinds),
-            # the processors' names: one name covers CPUs of different instruction sets (AMD EPYC: AVX2 and AVX-512)
-            "cpus": sorted({k.split(",")[0] for k in kinds})}
-
-
-# The abstract --------------------------------------------------------------
-
-def _headline(v: Verdict) -> str:
-    return v.headline or v.verdict
-
-
-def _words(values: list) -> str:
-    """"30", "30 and 15", "0, 1 and 2"; "no" for none."""
-    words = [str(v) for v in values]
-    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]])) or "no"
-
-
-def compared_copies(results_dir=None) -> list[str]:
-    """The copies of the data the CPU-budget rows of the comparisons (Table
-    5's heads, Figure 4's dropout) trained on, in words, for the abstract to
-    say where its 30-epoch readings come from; how each pair came out is the
-    claims table's (`_pair_words`)."""
-    records = results.read_records(results_dir)
-    copies = []
-    for claim in (c for c in CLAIMS if c.kind in ("order", "cut")):
-        rows = comparison.compared_rows(records, claim.budget)
-        if all(r["n"] for r in rows.values()):
-            copies += [results.copy_name(r["copy"]) for r in rows.values()
-                       if r["copy"] in results.DATA_COPIES.values()]
-    return list(dict.fromkeys(copies))
-
-
-def _budget_copies(records: list[dict]) -> str:
-    """"7 of the 8 30-epoch CIFAR-10 runs trained on the JPEG copy, 1
-    (CIFAR-10, 30 epochs, seed 2) on the near-lossless copy": the copies the
-    CPU-budget runs trained on, read from each record's data source
-    (`results.copy_groups`), a copy with few runs naming them; "" before any."""
-    runs = [r for r in records if r["dataset"] == "cifar10" and results.is_protocol_run(r)
-            and r["experiment"] in EXPERIMENTS and EXPERIMENTS[r["experiment"]].train.epochs == CIFAR_EPOCHS]
-    groups = results.copy_groups(runs)
-    if not groups:
-        return ""
-    if len(groups) == 1:
-        return f"the {CIFAR_EPOCHS}-epoch CIFAR-10 runs all trained on the {results.copy_name(groups[0][0])}"
-    parts = [f"{len(rs)}" + (f" ({_words([run_id_words(results.run_name(r['experiment'], r['seed'])) for r in rs])})"
-                             if len(rs) <= 2 else "") + f" on the {results.copy_name(copy)}"
-             for copy, rs in groups]
-    first, *rest = parts
-    first = first.replace(" on the ", f" of the {len(runs)} {CIFAR_EPOCHS}-epoch CIFAR-10 runs trained on the ", 1)
-    return ", ".join([first, *rest])
-
-
-def abstract(results_dir=None) -> str:
-    """Five lines: what was run and n, the copies of the data, the headline
-    numbers beside the paper's (a lower error is better), what the 30-epoch
-    comparisons can say, and the verdicts. Every number is read from the records, the
-    model code or the data copies' description (`results`)."""
-    records = results.read_records(results_dir)
-    t = totals(results_dir)
-    vs = {v.claim.key: v for v in verdicts(results_dir)}
-    counts = tally(results_dir)
-    full = {r["experiment"]: r
-            for r in comparison.summarize(records, ["cifar10_full", "cifar10_aug_full", "mnist_full"])}
-    verdict_words = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
-    not_run = [c.label + f" ({c.claim})" for c in CLAIMS if c.kind == "error" and vs[c.key].verdict.startswith("not run")
-               and all(EXPERIMENTS[n].requires_download for n in c.full + c.budget)]  # no copy of its data here
-    fills = results.NEAR_LOSSLESS_JPEG_FILLS
-    copies = [r for r in copy_rows(["cifar10"], results_dir) if r["n"]]
-    jpeg = next((r for r in copies if r["copy"] == results.JPEG_COPY), None)
-    other = next((r for r in copies if r is not jpeg), None)
-    cost = (f"; at {jpeg['epochs']} epochs the {results.copy_name(results.JPEG_COPY)} cost "
-            f"{jpeg['ours_mean'] - other['ours_mean']:.1f} points of test error (the same protocol on each copy)"
-            if jpeg and other else "")
-    budget_copies = _budget_copies(records)
-
-    def better(key, paper_key):
-        row, paper = full[key], paper_error(paper_key)
-        if row["ours_mean"] is None:
-            return f"{_headline(vs[_CLAIM_OF[key]])} against the paper's {paper:.2f}%"
-        diff = shown(row["ours_mean"]) - paper
-        word = "better" if diff < 0 else "worse" if diff > 0 else "level"
-        return (f"{mean_std(row['ours_mean'], row['ours_std'])}% (n={row['n']}) against {paper:.2f}%, "
-                f"{abs(diff):.2f} points {word}")
-
-    copies = compared_copies(results_dir)
-    on = f", on the {_words(copies)}" if copies else ""
-    lines = [
-        # the paper gives no length: 260 epochs is the first author's published schedule (his cuda-convnet
-        # README), MNIST's 60 a schedule of ours of the same shape
-        f"**What was run.** NiN, re-implemented in PyTorch, trained for the length the first author published "
-        f"for CIFAR-10 (his release's README; the paper gives none): CIFAR-10 for {FULL_EPOCHS} epochs on his "
-        f"schedule, MNIST for {EXPERIMENTS['mnist_full'].train.epochs} on a schedule of ours of the same shape, "
-        f"with his MNIST net; {t['runs']} finished runs, {t['machine_hours']:.0f} machine-hours on CPUs. "
-        + (f"Not run: {_words(not_run)}, for want of a copy of the data." if not_run else ""),
-        f"**Data.** The CIFAR-10 copy was rebuilt from public mirrors: all but {sum(fills.values())} of its 60,000 "
-        f"images bit-exact, those {sum(fills.values())} ({fills['test']} of them test images) filled from a JPEG "
-        f"(quality 75) copy."
-        + (f" {budget_copies[0].upper()}{budget_copies[1:]}{cost}." if budget_copies else ""),
-        f"**Headline.** CIFAR-10 without augmentation {better('cifar10_full', 'cifar10')}; with augmentation "
-        f"{better('cifar10_aug_full', 'cifar10_aug')}; MNIST {better('mnist_full', 'mnist')}."
-        + (" Each CIFAR-10 row is one seed." if {full[k]["n"] for k in ("cifar10_full", "cifar10_aug_full")} == {1}
-           else "") + " A lower error than the paper's is a better result and counts as reproduced.",
-        # how each pair came out at 30 epochs: said once, in the budget chapter (the claims table just
-        # below gives them too, but only until the full-length runs decide)
-        f"**At {CIFAR_EPOCHS} epochs** (a recipe of our own{on}) under-trained nets decide no comparison "
-        "({doc}`budget` gives how each pair came out); the full-length runs decide them, in the claims table below.",
-        f"**Verdicts.** Of the paper's {len(CLAIMS)} claims: {verdict_words}.",
-    ]
-    return "\n".join(f"{i + 1}. {line}" for i, line in enumerate(lines))
-
-
-_CLAIM_OF = {"cifar10_full": "table1_plain", "cifar10_aug_full": "table1_aug", "mnist_full": "table4"}

@@ -77,6 +77,12 @@ def short_where(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace(" Processor", "").replace(" CPU", "")).strip()
 
 
+def listed(values: list) -> str:
+    """"30", "30 and 15", "0, 1 and 2"; "no" for none."""
+    words = [str(v) for v in values]
+    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]])) or "no"
+
+
 def show_text(markdown: str) -> None:
     """Display Markdown now (inside an `if` branch, where a notebook does not
     show the value of an expression)."""

@@ -14,7 +14,7 @@ from nin_repro.experiments import EXPERIMENTS
 from . import comparison, progress, tables
 from .claims import NOISE_EPOCHS, epoch_spread, last_test_errors, row_noise, seed_words
 from .chapters import CHAPTERS, run_words
-from .display import points_text, printed_cut, short_where, shown
+from .display import listed, points_text, printed_cut, short_where, shown
 from .paper import DROPOUT_CUT_PERCENT
 from .tables import NOT_RUN, copy_rows, mean_std, missing_status, rows_where
 
@@ -53,14 +53,10 @@ def standing(experiments: list[str], results_dir=None) -> str:
     level = [name(r) for r in rows if r["difference"] <= 0]
     above = [f"{name(r)} (by {r['difference']:.2f} points)" for r in rows if r["difference"] > 0]
     single = [name(r) for r in rows if r["n"] == 1]
-    said = ([f"reach the paper's error or lower on {_and(level)}"] if level else []) + (
-        [f"stay above it on {_and(above)}" if level else f"stay above the paper's error on {_and(above)}"]
+    said = ([f"reach the paper's error or lower on {listed(level)}"] if level else []) + (
+        [f"stay above it on {listed(above)}" if level else f"stay above the paper's error on {listed(above)}"]
         if above else [])
-    return ", and ".join(said) + (f"; one seed so far on {_and(single)}" if single else "")
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    return ", and ".join(said) + (f"; one seed so far on {listed(single)}" if single else "")
 
 
 def _same_setup(groups: dict[str, list[dict]]) -> list[str]:
