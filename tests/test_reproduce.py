@@ -317,7 +317,7 @@ def test_a_fresh_run_starts_only_if_an_epoch_of_its_kind_fits_the_budget(tiny_pl
     assert [j.status for j in jobs] == ["finished now"]
 
 
-def test_the_forecast_of_a_run_tested_every_5th_epoch_counts_its_slower_tested_epoch(tmp_path):
+def test_the_forecast_of_a_run_tested_every_5th_epoch_counts_its_slower_tested_epoch():
     from nin_repro.book.reproduce import next_epoch_seconds, pace_class
 
     row = {"machine": "cpu (X)", "precision": "fp32"}
@@ -325,17 +325,17 @@ def test_the_forecast_of_a_run_tested_every_5th_epoch_counts_its_slower_tested_e
     state = {"config": {"dataset": "cifar10", "overrides": {}, "train": {"test_every": 5}},
              "history": [{**row, "epoch": 4 + i, "seconds": s} for i, s in enumerate(seconds)]}
     kind = (pace_class("cifar10"), None, "cpu (X)", "fp32")
-    assert next_epoch_seconds(kind, state, [], tmp_path) == (664.0, "its last epoch")
+    assert next_epoch_seconds(kind, state, [], []) == (664.0, "its last epoch")
     state["history"][-3]["seconds"] = 705.0  # epoch 7, a tested one, among the last five
-    assert next_epoch_seconds(kind, state, [], tmp_path) == (705.0, "its last epoch")
+    assert next_epoch_seconds(kind, state, [], []) == (705.0, "its last epoch")
     state["history"][-3]["machine"] = "cpu (Y)"  # an epoch on another machine says nothing of this one's pace
-    assert next_epoch_seconds(kind, state, [], tmp_path) == (664.0, "its last epoch")
+    assert next_epoch_seconds(kind, state, [], []) == (664.0, "its last epoch")
     state["config"]["train"]["test_every"] = 1  # tested every epoch: the last epoch is the pace
     state["history"][-3]["machine"] = "cpu (X)"
-    assert next_epoch_seconds(kind, state, [], tmp_path) == (664.0, "its last epoch")
+    assert next_epoch_seconds(kind, state, [], []) == (664.0, "its last epoch")
 
 
-def test_a_cifar100_run_is_judged_by_a_cifar10_epoch_here_before_it_starts(tmp_path):
+def test_a_cifar100_run_is_judged_by_a_cifar10_epoch_here_before_it_starts():
     """Same images' shape and count, so the same pace: a CIFAR-100 run that
     has not trained here yet does not start in the budget's last minutes."""
     from nin_repro.book.reproduce import _epoch_pace, next_epoch_seconds, pace_class
@@ -345,8 +345,8 @@ def test_a_cifar100_run_is_judged_by_a_cifar10_epoch_here_before_it_starts(tmp_p
     ran = {"config": {"dataset": "cifar10", "overrides": {}, "train": {"test_every": 1}}, "history": history}
     paces = [(*_epoch_pace(ran["config"], ran["history"]), "cifar10_full__seed0")]
     kind = (pace_class("cifar100"), None, "cpu (X)", "fp32")
-    assert next_epoch_seconds(kind, None, paces, tmp_path) == (1050.0, "the last epoch of cifar10_full__seed0")
-    assert next_epoch_seconds((pace_class("mnist"), None, "cpu (X)", "fp32"), None, paces, tmp_path) is None
+    assert next_epoch_seconds(kind, None, paces, []) == (1050.0, "the last epoch of cifar10_full__seed0")
+    assert next_epoch_seconds((pace_class("mnist"), None, "cpu (X)", "fp32"), None, paces, []) is None
 
 
 def test_epochs_equal_to_the_experiments_own_find_the_run_train_would_write(tmp_path):

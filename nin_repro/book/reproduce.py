@@ -136,7 +136,8 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
     todo = [Job(n, s) for n, s in (jobs or plan(only, seeds))]
     # Read once: a malformed record stops the call now, not after hours of
     # training; a job's own record is written only by its own training.
-    recorded = {results.record_name(r): r for r in results.read_records(results_dir)}
+    records = results.read_records(results_dir)
+    recorded = {results.record_name(r): r for r in records}
     # (kind, seconds, run) of the last epoch of each run this call trained, or found in progress
     paces: list[tuple[tuple, float, str]] = []
     for job in todo:
@@ -166,7 +167,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             # judged by the epoch it just ran; the same rule before a run's
             # first epoch here, or the budget's last minutes start an epoch
             # that the session's end then throws away.
-            pace = next_epoch_seconds(kind, state, paces, results_dir)
+            pace = next_epoch_seconds(kind, state, paces, records)
             if pace is not None and time.time() + pace[0] > deadline:
                 over_budget = True
                 log(f"[{name}] not run now: its next epoch, about {pace[0] / 60:.0f} min here ({pace[1]}), "
@@ -177,14 +178,14 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
                 job.status, job.note = "in progress", unreadable
             elif state is not None:
                 job.status, job.note = "in progress", checkpoint_progress(state)
-                job.hours, here = hours_here(kind, state, total, paces, results_dir)
+                job.hours, here = hours_here(kind, state, total, paces, records)
                 job.note += f"; {here}" if here else ""
                 if state["history"]:  # the pace of the runs of its kind after it
                     paces.append((*_epoch_pace(state["config"], state["history"]), name))
             elif exp.requires_download:
                 job.note = needs_data(job.experiment)
             else:
-                job.hours, here = hours_here(kind, None, total, paces, results_dir)
+                job.hours, here = hours_here(kind, None, total, paces, records)
                 job.note = "; ".join(filter(None, [here, results.earlier_runs(job.experiment, results_dir)]))
             continue
         # An earlier protocol's run moves to results/superseded/ (then trains again) from inside
@@ -208,7 +209,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             paces.append((*_epoch_pace(state["config"], state["history"]), name))
         if record is None:
             job.status, job.note = "in progress", checkpoint_progress(state)
-            job.hours = hours_here(kind, state, epochs or exp.train.epochs, paces, results_dir)[0]
+            job.hours = hours_here(kind, state, epochs or exp.train.epochs, paces, records)[0]
         else:
             job.status, job.note = "finished now", f"test error {record['test_error']:.2f}%"
     if figure_runs:
@@ -252,12 +253,12 @@ def _newest_or_none(name: str, cache_dir=None, results_dir=None) -> tuple[dict |
     return (found[1] if found else None), ""
 
 
-def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple, float, str]], results_dir=None
+def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple, float, str]], records: list[dict]
                        ) -> tuple[float, str] | None:
     """How long the run's next epoch should take, and what says so: its own
     last epoch (`state`: its checkpoint, if any), if it ran here; else the
-    last epoch of a run of the same kind trained earlier in this call; else that of the newest finished record of
-    that kind. None when nothing of its kind has run here: it then starts."""
+    last epoch of a run of the same kind trained earlier in this call; else that of the newest finished record
+    (of `records`, read once per call) of that kind. None when nothing of its kind has run here: it then starts."""
     if state and state["history"]:
         own_kind, seconds = _epoch_pace(state["config"], state["history"])
         if own_kind == kind:
@@ -265,17 +266,15 @@ def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple,
     for seen_kind, seconds, run_name in reversed(paces):
         if seen_kind == kind:
             return seconds, f"the last epoch of {run_name}"
-    records = sorted((r for r in results.read_records(results_dir) if r["history"]),
-                     key=lambda r: r.get("finished_at", ""))
-    for r in reversed(records):
+    for r in reversed(sorted((r for r in records if r["history"]), key=lambda r: r.get("finished_at", ""))):
         rec_kind, seconds = _epoch_pace(r["config"], r["history"])
         if rec_kind == kind:
             return seconds, f"the last epoch of {results.record_name(r)}"
     return None
 
 
-def hours_here(kind: tuple, state: dict | None, epochs: int, paces: list[tuple[tuple, float, str]], results_dir=None
-               ) -> tuple[float | None, str]:
+def hours_here(kind: tuple, state: dict | None, epochs: int, paces: list[tuple[tuple, float, str]],
+               records: list[dict]) -> tuple[float | None, str]:
     """The hours of training a run has left on this machine (`kind`, as
     `next_epoch_seconds` takes it), and, where they rest on another run's
     pace, a note saying so: its own recent pace where its last epoch ran here
@@ -283,7 +282,7 @@ def hours_here(kind: tuple, state: dict | None, epochs: int, paces: list[tuple[t
     times the epochs it has left; None where no epoch of its kind ran here."""
     if state and state["history"] and _epoch_pace(state["config"], state["history"])[0] == kind:
         return _remaining(state["history"], state["config"]["train"])["hours"], ""
-    pace = next_epoch_seconds(kind, None, paces, results_dir)
+    pace = next_epoch_seconds(kind, None, paces, records)
     if pace is None:
         return None, ""
     hours = (epochs - (state["epoch"] if state else 0)) * pace[0] / 3600
