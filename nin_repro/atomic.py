@@ -44,6 +44,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        # mkstemp's file is its owner's alone (0600): give it the mode the file
+        # had, or a new file's, so a rewritten notebook or record stays readable
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else _new_file_mode())
         os.replace(tmp, path)
         # Make the rename itself durable.
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -58,6 +61,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _new_file_mode() -> int:
+    umask = os.umask(0)  # read it the only way there is: set it, then put it back
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
