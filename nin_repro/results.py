@@ -1,5 +1,6 @@
-"""Run records: one JSON per run in results/runs/, written atomically,
-read back with validation, and the runs a table rests on."""
+"""Run records: one JSON per run in results/runs/ (and one per run given up,
+in results/stalls/), written atomically, read back with validation, and the
+runs a table rests on."""
 
 from __future__ import annotations
 
@@ -251,6 +252,46 @@ def read_records(results_dir: str | os.PathLike | None = None) -> list[dict]:
                               f"run: move it out of {folder}")
         records.append(record)
     return records
+
+
+# A run given up (a stall at chance level, a diverged loss): what its file in results/stalls/ holds.
+GIVEN_UP_FIELDS = ("run", "config", "history", "wall_seconds", "given_up_because")
+
+
+def stalls_dir(results_dir: str | os.PathLike | None = None) -> Path:
+    return paths.results_dir(results_dir) / "stalls"
+
+
+def write_given_up(entry: dict, results_dir: str | os.PathLike | None = None) -> Path:
+    """Keep a given-up run (`GIVEN_UP_FIELDS`) in results/stalls/, where the
+    book shows what it cost and why it stopped: `<run>.json`, or beside an
+    earlier attempt `<run>__<n>.json`, never over it; written atomically."""
+    folder = stalls_dir(results_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    target, n = folder / f"{entry['run']}.json", 1
+    while target.exists():
+        n += 1
+        target = folder / f"{entry['run']}__{n}.json"
+    atomic_write_text(target, json.dumps(entry, indent=1, sort_keys=True) + "\n")
+    return target
+
+
+def given_up(results_dir: str | os.PathLike | None = None) -> list[dict]:
+    """The runs given up (results/stalls/), each as its file holds it: run,
+    config, history, wall_seconds, given_up_because; sorted by file name
+    (a run's attempts in the order they were given up)."""
+    runs = []
+    for path in sorted(stalls_dir(results_dir).glob("*.json")):
+        try:
+            run = json.loads(path.read_text())
+            missing = [k for k in GIVEN_UP_FIELDS if k not in run] + \
+                [f"config.{k}" for k in ("experiment", "seed") if k not in run.get("config", {})]
+        except (ValueError, TypeError, AttributeError) as e:
+            missing = [f"readable JSON ({type(e).__name__}: {e})"]
+        if missing:
+            raise RecordError(f"{path} is not a given-up run's file (no {', '.join(missing)}); restore it from git")
+        runs.append(run)
+    return runs
 
 
 def existing_results_dir(results_dir: str | os.PathLike | None = None) -> Path:

@@ -34,11 +34,20 @@ from .preprocess import load_inputs
 from .run_config import Run
 
 
-class DivergedError(NinReproError, RuntimeError):
+class GaveUpError(NinReproError, RuntimeError):
+    """A run that cannot go on as it is (resumed, it would fail again): `train`
+    gives it up (`_give_up`). `reason`: what happened, for its file."""
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message
+
+
+class DivergedError(GaveUpError):
     """The loss became NaN or infinite."""
 
 
-class StalledError(NinReproError, RuntimeError):
+class StalledError(GaveUpError):
     """A whole epoch after the warm-up at chance level (see `_stalled`)."""
 
 
@@ -64,8 +73,9 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
     after a completed, checkpointed epoch (for the deadline: the last epoch
     expected to end before it, at the pace of the epoch just run); it then
     returns None, leaves the run's snapshot in `results/checkpoints/` (so
-    does Ctrl-C, SIGTERM or any error but a stall or a divergence), and the
-    run continues with `resume=True`, on this machine or another;
+    does Ctrl-C, SIGTERM or any error but a stall or a divergence, which
+    give the run up: `_give_up`), and the run continues with `resume=True`,
+    on this machine or another;
     `restart=True` deletes the run's checkpoint and snapshot and starts it
     again, once the data is loaded and every check has passed (a bad data
     folder deletes nothing); without either, an unfinished run is refused,
@@ -141,25 +151,23 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
                     _save_checkpoint(ckpt, run, epoch + 1, history, wall, model, opt, train_loader, ctx, provenance)
                     resumable = ckpt
                 if _stalled(row, epoch, cfg, run.experiment.model.num_classes, len(train_loader)):
-                    where = _leave_snapshot(resumable, snapshot, writes, log)
-                    raise StalledError(
-                        f"[{name}] stalled at chance level: training loss {row['train_loss']:.4f} through epoch "
-                        f"{epoch + 1}, after the warm-up (ln {run.experiment.model.num_classes} = "
-                        f"{math.log(run.experiment.model.num_classes):.4f}), {_test_words(row, cfg)}; "
-                        f"its state is kept in {where}; give the experiment a longer warm-up or a lower rate and "
-                        f"start it again: nin-repro train --experiment {run.experiment.name} --seed {run.seed} "
-                        "--restart")
+                    classes = run.experiment.model.num_classes
+                    reason = (f"stalled at chance level: training loss {row['train_loss']:.4f} through epoch "
+                              f"{epoch + 1}, after a {cfg.warmup_epochs:g}-epoch warm-up (ln {classes} = "
+                              f"{math.log(classes):.4f})")
+                    raise StalledError(f"[{name}] {reason}, {_test_words(row, cfg)}", reason)
                 pace = results.recent_epoch_seconds(history, cfg.test_every)
                 if _stop_now(epoch, cfg.epochs, pace, stop_after_epoch, deadline, ctx):
                     where = _leave_snapshot(resumable, snapshot, writes, log)
                     log(f"[{name}] stopped after epoch {epoch + 1}/{cfg.epochs}; snapshot {where}; "
                         "continue with --resume")
                     return None
-        except (StalledError, DivergedError):
-            # A run that cannot go on as it is: resumed, it would repeat the failure. A stalled one has
-            # left its state already; a diverged one keeps its last good epoch in the cache only, so that
-            # the book does not show it as a run in progress.
-            raise
+        except GaveUpError as e:  # resumed, it would fail again
+            kept = _give_up(run, e.reason, history, wall_before + running_seconds() - t_start, provenance,
+                            resumable, ckpt, snapshot, writes, ctx.is_main)
+            raise type(e)(f"{e}; {kept}. Lower the rate or lengthen the warm-up (experiments.py): `nin-repro "
+                          "reproduce` then trains the run again from scratch, as does `nin-repro train "
+                          f"--experiment {run.experiment.name} --seed {run.seed} --restart`", e.reason) from None
         except BaseException as e:  # Ctrl-C, SIGTERM through the CLI's handler, or any other failure (a
             # full disk, a GPU error): the last complete epoch goes into the repository either way, since
             # a cache may not outlive the machine
@@ -202,6 +210,34 @@ def _stalled(row: dict, epoch: int, cfg: TrainConfig, classes: int, steps: int) 
     """Whether epoch `epoch` (from 0), a whole epoch past the warm-up, trained at chance level."""
     return (epoch + 1 > math.ceil(cfg.warmup_epochs) and steps >= STALL_MIN_STEPS
             and abs(row["train_loss"] - math.log(classes)) < STALL_TOLERANCE)
+
+
+def _give_up(run: Run, reason: str, history: list[dict], wall: float, provenance: dict, resumable: Path | None,
+             ckpt: Path, snapshot: Path, write: bool, is_main: bool) -> str:
+    """A run that cannot go on: its epochs go to results/stalls/ (`write`),
+    where the book shows it as given up and `reproduce` passes over it until
+    its recipe changes; its last good state stays in the cache only (moved
+    there if the repository's snapshot held it), since a snapshot would show
+    it as in progress. Returns where each now is, in words."""
+    if resumable is None:
+        return "no epoch had completed, so nothing is kept"
+    if not is_main:
+        return f"the state after its last good epoch ({len(history)}) is kept in {ckpt}"
+    with checkpoint.signals_held():
+        if resumable != ckpt:  # it resumed from the snapshot and failed in its first epoch here
+            checkpoint.copy(resumable, ckpt)
+        words = f"the state after its last good epoch ({len(history)}) is kept in {ckpt}"
+        if not write:
+            return words
+        try:
+            kept = results.write_given_up({"run": run.name, "config": run.config, "history": history,
+                                           "wall_seconds": wall, "epochs_trained": len(history),
+                                           "given_up_because": reason, "provenance": provenance}, run.results_dir)
+        except OSError as e:  # the failure is still what the user hears about
+            return f"{words}; its history could not be kept in {results.stalls_dir(run.results_dir)} ({e})"
+        if snapshot.exists():
+            checkpoint.remove(snapshot)
+    return f"{words}, its history in {kept}, which the book shows as given up"
 
 
 def _check_folders(run: Run, ckpt: Path, write: bool) -> None:
@@ -472,11 +508,8 @@ def train_epoch(run: Run, step_fn, model, opt, train_loader: TensorLoader, test_
         if (step + 1) % 50 == 0 or step + 1 == steps:
             total = distributed.all_sum(loss_sum, ctx).item()
             if not math.isfinite(total):
-                kept = (f"the last good checkpoint (after epoch {epoch}) is kept at {resumable}"
-                        if resumable else "no epoch had completed, so nothing is kept")
-                raise DivergedError(f"[{run_name}] loss became {total} in epoch {epoch + 1} (step {step + 1}); "
-                                    f"{kept}. Lower the learning rate or lengthen the warm-up, then start the "
-                                    "run again with --restart.")
+                reason = f"loss became {total} in epoch {epoch + 1} (step {step + 1})"
+                raise DivergedError(f"[{run_name}] {reason}", reason)
             if progress and ctx.is_main:
                 seen = (step + 1) * cfg.batch_size
                 bar.set_postfix(loss=f"{total / ctx.world_size / (step + 1):.3f}",

@@ -458,3 +458,35 @@ def test_the_status_times_what_is_left_here_by_the_pace_of_a_run_of_its_kind_tra
     state["history"][-1]["machine"] = "cpu (elsewhere)"  # its last epoch ran on another machine: not timed here
     assert reproduce(jobs=[("cifar10_nodropout_full", 0)], status_only=True, data_dir=tmp_path, cache_dir=tmp_path,
                      results_dir=tmp_path, log=lambda *_: None)[0].hours is None
+
+
+def test_a_run_that_stalls_is_given_up_the_plan_goes_on_and_it_trains_again_once_its_recipe_changes(
+        tiny_plan, tmp_path, monkeypatch):
+    """A stall (or a divergence) gives the run up (results/stalls/) and the
+    next run of the plan trains; later calls pass over it, training nothing
+    of it, until its recipe changes: then it starts again from scratch, not
+    from the failed attempt's state, and the attempt stays on file."""
+    from dataclasses import replace
+
+    stuck = tiny("t_rep_a", epochs=2, lr=1e-9, warmup_epochs=0.0, batch_size=32)
+    monkeypatch.setitem(experiments.EXPERIMENTS, "t_rep_a", replace(stuck, model=replace(stuck.model, init="caffe")))
+    kw = {**tiny_plan, "subset": 2048, "figure_runs": None}  # 64 steps an epoch: enough to judge a stall
+    name, said = "t_rep_a__seed0__subset2048", []
+    first = reproduce(**{**kw, "log": said.append})
+    assert [j.status for j in first] == ["given up", "finished now"]
+    assert first[0].note.startswith("stalled at chance level: training loss 2.30")
+    assert any(line.startswith(f"nin-repro: [{name}] stalled at chance level") for line in said)
+    [attempt] = results.given_up(tmp_path / "results")
+    assert attempt["run"] == name and not checkpoint.snapshot_path(name, tmp_path / "results").exists()
+    cached = checkpoint.cache_path(name, tmp_path / "cache")
+    stamp = cached.stat().st_mtime_ns
+    again = reproduce(**kw)
+    assert [j.status for j in again] == ["given up", "done"]
+    assert again[0].note.startswith("stalled at chance level") and "change its recipe" in again[0].note
+    assert cached.stat().st_mtime_ns == stamp and len(results.given_up(tmp_path / "results")) == 1
+    monkeypatch.setitem(experiments.EXPERIMENTS, "t_rep_a", tiny("t_rep_a", epochs=2, batch_size=32))
+    fixed = reproduce(**kw)
+    assert [j.status for j in fixed] == ["finished now", "done"]
+    record = results.read_record(results.record_path(name, tmp_path / "results"))
+    assert len(record["history"]) == 2 and record["history"][0] != attempt["history"][0]  # from scratch
+    assert results.given_up(tmp_path / "results") == [attempt]

@@ -226,18 +226,29 @@ def test_a_cpu_snapshot_continues_on_a_gpu(data_dir, cache_dir, tmp_path, shared
     assert after["rng"][0]["cuda"] is not None and after["rng"][0]["loader"].numel() > 16
 
 
-def test_a_run_stalled_at_chance_level_stops_with_one_line_and_keeps_its_state(data_dir, cache_dir, tmp_path,
-                                                                              shared_decoded):
+def test_a_run_stalled_at_chance_level_is_given_up_with_one_line_its_epochs_kept(data_dir, cache_dir, tmp_path,
+                                                                                 shared_decoded):
     """A net that learns nothing (here: a learning rate of 1e-9 on the Caffe
     init, whose tiny weights score every image alike) sits at ln 10 for a whole
-    epoch after the warm-up: the run stops there, saying so, its state kept;
-    a net that learns, with as many steps per epoch, trains on."""
+    epoch after the warm-up: the run stops there, saying so; it is given up,
+    its epochs in results/stalls/, its state in the cache only (a snapshot
+    of an earlier stop leaves the repository: the book would show it in
+    progress); a net that learns, with as many steps per epoch, trains on."""
     caffe = lambda exp: replace(exp, model=replace(exp.model, init="caffe"))  # noqa: E731
-    stuck = caffe(tiny("t_stuck", epochs=3, lr=1e-9, warmup_epochs=0.0, batch_size=32))
+    stuck = caffe(tiny("t_stuck", epochs=3, lr=1e-9, warmup_epochs=1.0, batch_size=32))
+    name, results_dir = "t_stuck__seed0__subset2048", tmp_path / "results"
+    run(stuck, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=2048, stop_after_epoch=1)  # the warm-up
+    assert checkpoint.snapshot_path(name, results_dir).exists()
     with pytest.raises(StalledError, match=r"\[t_stuck__seed0__subset2048\] stalled at chance level: training "
-                                           r"loss 2\.30\d\d through epoch 1, after the warm-up.*--restart"):
-        run(stuck, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=2048)
-    assert checkpoint.load(checkpoint.snapshot_path("t_stuck__seed0__subset2048", tmp_path / "results"))["epoch"] == 1
+                                           r"loss 2\.30\d\d through epoch 2, after a 1-epoch warm-up.*kept in .*"
+                                           r"stalls/t_stuck__seed0__subset2048\.json.*--restart`$"):
+        run(stuck, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=2048, resume=True)
+    assert not checkpoint.snapshot_path(name, results_dir).exists()
+    assert checkpoint.load(checkpoint.cache_path(name, shared_decoded))["epoch"] == 2
+    [kept] = results.given_up(results_dir)
+    assert kept["run"] == name and len(kept["history"]) == 2 == kept["epochs_trained"]
+    assert kept["given_up_because"].startswith("stalled at chance level: training loss 2.30")
+    assert kept["config"]["train"]["lr"] == 1e-9 and kept["wall_seconds"] > 0
     healthy = tiny("t_unstuck", epochs=2, batch_size=32)
     assert len(run(healthy, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=2048)["history"]) == 2
 
@@ -379,7 +390,7 @@ def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(data_d
     # A sane first epoch, then a learning rate that blows the weights up.
     monkeypatch.setattr(train_module, "learning_rate", lambda cfg, epoch, step, steps: 0.05 if epoch == 0 else 1e9)
     exp = tiny("t_diverge", epochs=3, warmup_epochs=0)
-    with pytest.raises(DivergedError, match=r"in epoch 2 .*last good checkpoint \(after epoch 1\)"):
+    with pytest.raises(DivergedError, match=r"loss became nan in epoch 2 .*last good epoch \(1\) is kept in "):
         run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
     assert not (tmp_path / "results" / "runs").exists()  # no record of a failed run
     state = checkpoint.load(checkpoint.cache_path("t_diverge__seed0__subset1024", shared_decoded))
@@ -387,6 +398,8 @@ def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(data_d
     assert all(torch.isfinite(v).all() for v in state["model"].values())
     # not left in the repository: resumed, it would diverge again, and the book would show it in progress
     assert not checkpoint.snapshot_path("t_diverge__seed0__subset1024", tmp_path / "results").exists()
+    [kept] = results.given_up(tmp_path / "results")  # given up: the book shows what it cost
+    assert kept["given_up_because"].startswith("loss became nan in epoch 2") and len(kept["history"]) == 1
 
 
 def test_a_redo_that_finished_but_could_not_write_its_record_writes_it_when_run_again(

@@ -61,7 +61,7 @@ def compute_table(results_dir=None) -> pd.DataFrame:
         rec = {"experiment": run["experiment"], "seed": run["seed"], "history": run["history"],
                "wall_seconds": run["wall_seconds"], "device": run.get("device", "")}
         add("in progress", rec, run.get("threads"))
-    for run in progress.given_up(results_dir):
+    for run in results.given_up(results_dir):
         rec = {"experiment": run["config"]["experiment"], "seed": run["config"]["seed"], "history": run["history"],
                "wall_seconds": run["wall_seconds"], "device": ""}
         add("given up", rec, run.get("provenance", {}).get("threads"))

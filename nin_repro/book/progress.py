@@ -6,8 +6,6 @@ sentences and plots of their progress are in `tables`, `findings` and `plots`.""
 
 from __future__ import annotations
 
-import json
-
 from nin_repro import checkpoint, paths, results
 from nin_repro.experiments import EXPERIMENTS
 
@@ -82,27 +80,6 @@ def same_epoch(runs: list[tuple[str, int]], results_dir=None) -> tuple[int, list
         return None
     epoch = max(common)
     return epoch, [(e, s, run, next(h for h in run["history"] if h["epoch"] == epoch)) for e, s, _, run in started]
-
-
-GIVEN_UP_FIELDS = ("run", "config", "history", "wall_seconds", "given_up_because")
-
-
-def given_up(results_dir=None) -> list[dict]:
-    """The runs given up (results/stalls/: kept so that the book shows what
-    they cost and why they were stopped), each as its file holds it: run,
-    config, history, wall_seconds, given_up_because."""
-    runs = []
-    for path in sorted((paths.results_dir(results_dir) / "stalls").glob("*.json")):
-        try:
-            run = json.loads(path.read_text())
-            missing = [k for k in GIVEN_UP_FIELDS if k not in run] + \
-                [f"config.{k}" for k in ("experiment", "seed") if k not in run.get("config", {})]
-        except (ValueError, TypeError, AttributeError) as e:
-            missing = [f"readable JSON ({type(e).__name__}: {e})"]
-        if missing:
-            raise ValueError(f"{path} is not a given-up run's file (no {', '.join(missing)}); restore it from git")
-        runs.append(run)
-    return runs
 
 
 def superseded(results_dir=None) -> list[dict]:

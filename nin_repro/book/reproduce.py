@@ -7,8 +7,10 @@ without `redo`), and so is one of an earlier version of its protocol, whose
 record (with its weights) moves to results/superseded/ before it is trained
 again; an interrupted run resumes from its checkpoint; a run stops, checkpointed, before an epoch that
 would end past the budget, and a run whose first epoch here would already end
-past it does not start. The status report says what is done, what
-is under way and what is left.
+past it does not start. A run that stalls or diverges is given up
+(results/stalls/) and the plan goes on; it is passed over until its recipe
+changes, then trained again from scratch. The status report says what is
+done, what is under way and what is left.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from nin_repro.checkpoint import CheckpointError
 from nin_repro.device import machine_name, resolve_device, resolve_precision
 from nin_repro.experiments import EXPERIMENTS, TrainConfig
 from nin_repro.run_config import check_numbers, check_seeds, resolve_run, run_overrides
-from nin_repro.train import redo_in_progress, train
+from nin_repro.train import GaveUpError, redo_in_progress, train
 
 from .chapters import BOOK_PLAN
 from .figure5 import extract_confidence_maps, figure_source, load_confidence_maps
@@ -43,7 +45,7 @@ FIGURE5_RUNS = [("cifar10_full", 0), ("cifar10_aug_full", 0), ("cifar10", 2), ("
 class Job:
     experiment: str
     seed: int
-    status: str = "left"  # done | finished now | in progress | left | no data
+    status: str = "left"  # done | finished now | in progress | left | given up | no data
     note: str = ""
     hours: float | None = None  # training it has left on this machine, where an epoch of its kind ran here
 
@@ -138,6 +140,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
     # training; a job's own record is written only by its own training.
     records = results.read_records(results_dir)
     recorded = {results.record_name(r): r for r in records}
+    given_up = results.given_up(results_dir)
     # (kind, seconds, run) of the last epoch of each run this call trained, or found in progress
     paces: list[tuple[tuple, float, str]] = []
     for job in todo:
@@ -159,6 +162,15 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         if finished is not None and not again and not redoing:
             job.status = "done"  # the snapshot beside its record is older than the record
             continue
+        run = resolve_run(job.experiment, job.seed, device=device, epochs=epochs, subset=subset,
+                          data_dir=data_dir, cache_dir=cache_dir, results_dir=results_dir)
+        standing, failed_state = give_up_standing(run, state, given_up)
+        if standing is not None:
+            job.status = "given up"
+            job.note = (f"{standing['given_up_because']}; change its recipe in experiments.py and it trains again "
+                        "from scratch")
+            continue
+        state = None if failed_state else state  # an earlier recipe's: the run starts again
         exp, dev = EXPERIMENTS[job.experiment], resolve_device(device)
         kind = (pace_class(exp.dataset), subset, machine_name(dev), resolve_precision(exp.train.precision, dev))
         over_budget = deadline is not None and time.time() >= deadline
@@ -192,17 +204,20 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         # train(), once the data is loaded and every check has passed: a bad input moves nothing.
         supersede_first = functools.partial(_supersede_earlier, name, changes, results_dir, log) if changes else None
         try:
-            run = resolve_run(job.experiment, job.seed, device=device, epochs=epochs, subset=subset,
-                              data_dir=data_dir, cache_dir=cache_dir, results_dir=results_dir)
             # --redo starts a finished run again, once: a redo already under way continues, and so
-            # does a run that has never finished (its snapshot is all the epochs it has trained)
-            restart = again and finished is not None and not redoing
+            # does a run that has never finished (its snapshot is all the epochs it has trained);
+            # the state of an attempt given up under an earlier recipe is no start for the new one
+            restart = (again and finished is not None and not redoing) or failed_state
             record = train(run, resume=not restart, restart=restart, deadline=deadline, log=log,
                            before_training=supersede_first)
         except data.MissingDataError as e:
             if not EXPERIMENTS[job.experiment].requires_download:
                 raise
             job.status, job.note = "no data", f"{e.summary}: {needs_data(job.experiment)}"
+            continue
+        except GaveUpError as e:  # said in full as it happened; the plan goes on with the next run
+            log(f"nin-repro: {e}")
+            job.status, job.note = "given up", e.reason
             continue
         state = record or _newest_or_none(name, cache_dir, results_dir)[0]
         if state and state["history"]:
@@ -216,6 +231,21 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         refresh_figure5(figure5_names(figure_runs, epochs, subset), data_dir, cache_dir, results_dir, log)
     log(status_report(todo))
     return todo
+
+
+def give_up_standing(run, state: dict | None, given_up: list[dict]) -> tuple[dict | None, bool]:
+    """(the give-up that stands for `run`, if any; whether its state, `state`,
+    is that of an attempt given up). An attempt given up under the recipe the
+    run has now stands, unless the run was started again since (its state is
+    another training): resumed or started again as it is, it would fail as
+    before. After a change of recipe the failed attempt's state is no start."""
+    attempts = [g for g in given_up if g["run"] == run.name]
+    failed_state = state is not None and any(g["history"] == state["history"] for g in attempts)
+    recipe = json.loads(json.dumps(checkpoint.identity(run.config)))  # as JSON keeps it: tuples as lists
+    standing = [g for g in attempts if checkpoint.identity(g["config"]) == recipe]
+    if standing and (state is None or failed_state):
+        return standing[-1], failed_state
+    return None, failed_state
 
 
 def needs_data(experiment: str) -> str:
@@ -319,7 +349,8 @@ def status_report(jobs: list[Job]) -> str:
     lines = ["", f"{'experiment':<24} {'seed':>4}  status"]
     for j in jobs:
         lines.append(f"{j.experiment:<24} {j.seed:>4}  {j.status}{'  (' + j.note + ')' if j.note else ''}")
-    counts = {s: sum(j.status == s for j in jobs) for s in ("done", "finished now", "in progress", "left", "no data")}
+    counts = {s: sum(j.status == s for j in jobs)
+              for s in ("done", "finished now", "in progress", "left", "given up", "no data")}
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n))
     open_jobs = [j for j in jobs if j.status in ("in progress", "left")]
     timed = [j for j in open_jobs if j.hours is not None]

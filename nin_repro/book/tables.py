@@ -289,7 +289,7 @@ def given_up_rows(results_dir=None) -> pd.DataFrame | None:
              "hours": f"{r['wall_seconds'] / 3600:.1f}",
              "where": short_where(results.run_where({"history": r["history"], "device": ""})),
              "why given up": r["given_up_because"]}
-            for r in progress.given_up(results_dir)]
+            for r in results.given_up(results_dir)]
     return pd.DataFrame(rows) if rows else None
 
 
