@@ -537,7 +537,8 @@ def load_official(name: str, root: str | os.PathLike) -> Splits:
                                FETCH_HINT + ".")
     try:
         a = s.read_official([root / f for f in s.official_files])
-    except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as e:
+    except Exception as e:  # a damaged file fails in whatever way its parser does (scipy's MatReadError,
+        # an IndexError in a short idx header, a TypeError in a pickle of something else)
         raise DataError(f"{name}: the official files under {root} are unreadable ({type(e).__name__}: {e}); "
                         "download them again") from e
     out = Splits(np.ascontiguousarray(a.train_images, dtype=np.uint8), np.asarray(a.train_labels, dtype=np.int64),

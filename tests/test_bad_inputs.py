@@ -6,6 +6,7 @@ numbered as the probes' report groups them (1: compute lost ... 8: seeds)."""
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -632,6 +633,31 @@ def test_9_a_corrupt_data_file_is_never_taken_for_a_missing_one(tmp_path):
     assert not isinstance(e.value, data.MissingDataError)
 
 
+@pytest.mark.parametrize("damage", ["mnist-short-header", "cifar100-not-a-dict", "svhn-empty-mat"])
+def test_9_a_damaged_official_file_is_one_line_however_its_parser_fails(tmp_path, damage):
+    import pickle
+
+    from test_official_formats import write_cifar100, write_idx, write_svhn
+
+    name = damage.split("-")[0]
+    if name == "mnist":
+        raw = tmp_path / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        for f, n in (("train-images-idx3-ubyte", 30), ("t10k-images-idx3-ubyte", 10)):
+            write_idx(raw / f, np.zeros((n, 28, 28)))
+        write_idx(raw / "train-labels-idx1-ubyte", np.arange(30) % 10)
+        (raw / "t10k-labels-idx1-ubyte").write_bytes(b"\0\0")  # cut inside its header
+    elif name == "cifar100":
+        write_cifar100(tmp_path)
+        (tmp_path / "cifar-100-python" / "train").write_bytes(pickle.dumps([1, 2, 3]))
+    else:
+        write_svhn(tmp_path, per_class_train=1, per_class_extra=1, n_test=10)
+        (tmp_path / "test_32x32.mat").write_bytes(b"")
+    with pytest.raises(data.DataError, match=rf"^{name}: the official files under .* are unreadable \(\w+: .*\); "
+                                             "download them again$"):
+        data.load(name, tmp_path)
+
+
 def test_9_render_of_a_notebook_whose_cell_raises_is_one_line_naming_it(tmp_path, capsys):
     import nbformat
 
@@ -645,6 +671,21 @@ def test_9_render_of_a_notebook_whose_cell_raises_is_one_line_naming_it(tmp_path
     assert err.startswith(f"nin-repro: error: {path}: a cell raised KeyError: 'no such run'; fix the cell in {path}")
     assert "\x1b[" not in err and "then render again" in err
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["broken.ipynb"]
+
+
+def test_9_render_of_a_notebook_whose_cell_runs_too_long_is_one_line_naming_it(tmp_path):
+    import nbformat
+
+    from nin_repro.book.render import RenderError, render
+
+    path = tmp_path / "slow.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time; time.sleep(30)")]),
+                   str(path))
+    before = path.read_bytes()
+    with pytest.raises(RenderError, match=rf"^{re.escape(str(path))}: a cell ran past the 2 s each cell may take; "
+                                          r"slow\.ipynb is left as it was"):
+        render([path], timeout=2, results_dir=tmp_path, log=lambda *_: None)
+    assert path.read_bytes() == before
 
 
 def test_10_an_unexpected_runtime_error_keeps_its_traceback_and_a_known_one_is_one_line(tmp_path, capsys,

@@ -36,7 +36,7 @@ def render(chosen: list[str | Path] | None = None, timeout: int = 600, log=print
     # The book's extra dependencies (pyproject's [book]): only rendering needs them.
     import nbformat
     from nbclient import NotebookClient  # Jupyter's packages come with the book's extras, not the base install
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     # A malformed record would fail in a kernel, as a long traceback: name it here, before a notebook runs.
     folder = results.existing_results_dir(results_dir)
@@ -60,6 +60,12 @@ def render(chosen: list[str | Path] | None = None, timeout: int = 600, log=print
                 raise RenderError(f"{path}: a cell raised {e.ename}: {_first_line(e.evalue)}; fix the cell in "
                                   f"{source} (or what it reads), then render again; {path.name} is left as it "
                                   "was") from None
+            except (CellTimeoutError, DeadKernelError) as e:  # a TimeoutError (an OSError) and a RuntimeError:
+                # the command line would blame the folder, or print a traceback
+                what = (f"a cell ran past the {timeout} s each cell may take" if isinstance(e, CellTimeoutError)
+                        else "its kernel died (out of memory?)")
+                raise RenderError(f"{path}: {what}; {path.name} is left as it was; run it in Jupyter to see "
+                                  "which cell, then render again") from None
             for cell in nb.cells:  # keep diffs small: no per-run execution metadata
                 cell.get("metadata", {}).pop("execution", None)
             with atomic_path(path) as tmp:
