@@ -156,6 +156,26 @@ def load(path: Path, then: str | None = None) -> dict:
     return state
 
 
+# What every report of a run in progress reads of a training checkpoint
+# (train._save_checkpoint), and what says that it is one.
+STATE_TYPES = {"config": dict, "epoch": int, "history": list, "wall_seconds": (int, float)}
+
+
+def load_state(path: Path, then: str | None = None) -> dict:
+    """A training checkpoint (`load`), after checking it holds what resuming
+    it reads: a weights file or another dict in its place is one line here,
+    not a KeyError deep in a resume or a report."""
+    state = load(path, then)
+    wrong = [k for k, typ in STATE_TYPES.items() if not isinstance(state.get(k), typ)]
+    train = state["config"].get("train") if "config" not in wrong else None
+    if not (isinstance(train, dict) and isinstance(train.get("epochs"), int)):
+        wrong.append("config.train.epochs")
+    if wrong:
+        raise CheckpointError(f"{path} matches its checksum but is no training checkpoint (its {', '.join(wrong)} "
+                              f"missing or of another type: a weights file?); {then or _repair_hint(path)}")
+    return state
+
+
 def _repair_hint(path: Path) -> str:
     """What to do about a corrupt file: a committed one comes back from git;
     another is deleted (or replaced by a sound copy)."""
@@ -206,7 +226,7 @@ def newest(run_name: str, cache_dir=None, results_dir=None, warn=None) -> tuple[
         if found and same_file(path, found[0][0]):
             continue  # a copy of the sound one already read (7.7 MB for CIFAR-10): read once
         try:
-            found.append((path, load(path, _newest_hint(path, cache, snapshot))))
+            found.append((path, load_state(path, _newest_hint(path, cache, snapshot))))
         except CheckpointError as e:
             if path == snapshot:  # the repository's copy can be restored from git: stop and say how
                 raise
@@ -215,7 +235,7 @@ def newest(run_name: str, cache_dir=None, results_dir=None, warn=None) -> tuple[
         raise errors[0]
     if not found:
         return None
-    best = max(found, key=lambda pair: pair[1].get("epoch", 0))
+    best = max(found, key=lambda pair: pair[1]["epoch"])
     for e in errors:
         (warn or _stderr)(f"warning: {e}; using {best[0]} (after epoch {best[1].get('epoch')}) instead")
     return best

@@ -446,7 +446,7 @@ def _leave_snapshot(resumable: Path, snapshot: Path, write: bool, log=print) -> 
             if checkpoint.same_file(resumable, snapshot):
                 return snapshot
             try:
-                theirs = checkpoint.load(snapshot)["epoch"]
+                theirs = checkpoint.load_state(snapshot)["epoch"]
             except checkpoint.CheckpointError as e:
                 log(f"warning: {e}; it is left as it is, and this run's state stays in {resumable}")
                 return resumable

@@ -197,6 +197,26 @@ def test_4_6_7_a_wrongly_typed_record_is_one_line_naming_it_and_its_field(tmp_pa
     assert f"{path}: {message}" in one_line(capsys)
 
 
+def test_4_a_weights_file_in_a_snapshots_place_is_one_line_not_a_keyerror(tmp_path, cli_run, capsys):
+    """A weights file (or any checksummed dict) copied to results/checkpoints/:
+    its checksum matches, but it holds no epoch, history or configuration,
+    which resuming it and the book's progress tables read."""
+    from nin_repro.book import progress
+    from nin_repro.model import NiN
+
+    name = "t_weights_in_place__seed0__subset256"
+    snapshot = checkpoint.snapshot_path(name, tmp_path / "results")
+    checkpoint.save_weights(snapshot, NiN(tiny("t_weights_in_place").model).state_dict(), name)
+    for read in (lambda: checkpoint.newest(name, tmp_path / "cache", tmp_path / "results"),
+                 lambda: progress.in_progress(tmp_path / "results")):
+        with pytest.raises(checkpoint.CheckpointError, match=rf"{name}\.pt matches its checksum but is no training "
+                                                             r"checkpoint \(its config, epoch, history, wall_seconds"):
+            read()
+    capsys.readouterr()
+    assert cli_run("t_weights_in_place", "--resume") == 2
+    assert "is no training checkpoint" in one_line(capsys)
+
+
 def test_4_a_well_typed_record_of_the_protocol_is_no_earlier_protocol(tmp_path):
     """The other side of the epochs-as-a-string row: the same record with an
     int is the protocol's run, counted by the table."""
@@ -451,7 +471,8 @@ def test_9_reproduce_redo_with_a_bad_data_folder_deletes_nothing(tmp_path, data_
     rec = make_record("t_redo_bad", seed=0)
     results.write_record(rec, tmp_path / "r")
     ckpt = checkpoint.cache_path("t_redo_bad__seed0", tmp_path / "c")
-    checkpoint.save(ckpt, {"config": rec["config"], "epoch": 1, "history": rec["history"]})  # the record's own
+    checkpoint.save(ckpt, {"config": rec["config"], "epoch": 1, "history": rec["history"],  # the record's own
+                           "wall_seconds": rec["wall_seconds"]})
     kept = {ckpt: ckpt.read_bytes()}
     no_training(monkeypatch)
     with pytest.raises(data.DataError, match="not a readable numpy archive"):

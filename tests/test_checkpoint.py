@@ -14,7 +14,7 @@ from nin_repro.checkpoint import CheckpointError
 
 
 def state(epoch, **extra):
-    return {"config": {"experiment": "t", "train": {"epochs": 5}}, "epoch": epoch, "history": [],
+    return {"config": {"experiment": "t", "train": {"epochs": 5}}, "epoch": epoch, "history": [], "wall_seconds": 1.0,
             "model": {"w": torch.full((3,), float(epoch))}, **extra}
 
 

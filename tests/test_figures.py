@@ -150,7 +150,7 @@ def _state(results_dir, name, epoch, where="snapshot"):
             else checkpoint.weights_path(name, results_dir))
     path.parent.mkdir(parents=True, exist_ok=True)
     if where == "snapshot":
-        checkpoint.save(path, {"epoch": epoch})
+        checkpoint.save(path, {"epoch": epoch, "config": {"train": {"epochs": 260}}, "history": [], "wall_seconds": 0.0})
     else:
         path.write_bytes(b"weights")  # only its presence counts when choosing
 

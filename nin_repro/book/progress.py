@@ -32,7 +32,7 @@ def in_progress(results_dir=None) -> list[dict]:
     folder = paths.results_dir(results_dir) / "checkpoints"
     runs = []
     for path in sorted(folder.glob("*.pt")):
-        state = checkpoint.load(path)
+        state = checkpoint.load_state(path)
         config = state["config"]
         runs.append({"run": path.stem, "experiment": config["experiment"], "seed": config["seed"],
                      "dataset": config.get("dataset", ""),
