@@ -198,18 +198,16 @@ def latest_test_cell(history: list[dict]) -> str:
     return f"{last['test_error']:.2f}" + ("" if last is history[-1] else f" (epoch {last['epoch']})")
 
 
-def error_so_far(history: list[dict], brackets: bool = True, prefix: str = "", suffix: str = "") -> str:
+def error_so_far(history: list[dict], prefix: str = "", suffix: str = "") -> str:
     """A run in progress's test error so far: "41.50%" when its latest epoch
-    was tested, "13.89% (tested after epoch 45)" when later epochs were not
-    (or, without brackets, "13.89%, tested after epoch 45"), each between
-    `prefix` and `suffix`; "not tested yet" before its first test."""
+    was tested, "13.89% (tested after epoch 45)" when later epochs were not,
+    each between `prefix` and `suffix`; "not tested yet" before its first test."""
     last = last_tested(history)
     if last is None:
         return "not tested yet"
     said = f"{last['test_error']:.2f}%"
     if last is not history[-1]:
-        when = f"tested after epoch {last['epoch']}"
-        said += f" ({when})" if brackets else f", {when}"
+        said += f" (tested after epoch {last['epoch']})"
     return prefix + said + suffix
 
 

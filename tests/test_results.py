@@ -69,7 +69,6 @@ def test_a_record_with_untested_epochs_reads_back_and_its_tests_are_picked_out(t
     assert [h["epoch"] for h in results.tested(history)] == [2]
     assert results.error_so_far(history) == "0.50%"
     assert results.error_so_far(history + [history[0]]) == "0.50% (tested after epoch 2)"
-    assert results.error_so_far(history + [history[0]], brackets=False) == "0.50%, tested after epoch 2"
     assert results.error_so_far(history[:1]) == "not tested yet" and results.last_tested(history[:1]) is None
     assert results.latest_test_cell(history) == "0.50"
     assert results.latest_test_cell(history + [history[0]]) == "0.50 (epoch 2)"

@@ -140,11 +140,10 @@ def matmul_rate(record: dict, precision: str) -> str:
     return f"{record['matmul_tflops'][precision]:.2f}" + (f" (n={n})" if n != 2048 else "")
 
 
-def row_rate(record: dict, prefix: str | tuple[str, ...], contains: str = "") -> float | None:
+def row_rate(record: dict, prefix: str) -> float | None:
     """Images per second of a bench record's first row whose configuration
-    starts with `prefix` (or one of several; and names `contains`), or None."""
-    return next((x["images_per_second"] for x in record["rows"]
-                 if x["config"].startswith(prefix) and contains in x["config"]), None)
+    starts with `prefix`, or None."""
+    return next((x["images_per_second"] for x in record["rows"] if x["config"].startswith(prefix)), None)
 
 
 def bench_machines_table(results_dir=None) -> pd.DataFrame:
@@ -188,37 +187,6 @@ def bench_profile_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame] | No
         f"bwd, of {precision} matmul": f"{100 * r['backward_tflops'] / mm:.0f}%",
     } for r in prof["convolutions"]]).set_index("convolution")
     return ops, convs
-
-
-# The library's row of a bench record, the bit-mask dropout row and the
-# non-in-place ReLU row: the library's row was the non-in-place ReLU row
-# before the library fused each ReLU into its convolution, and the bit-mask
-# dropout row before that ("nin_repro: + dropout mask ..."), so a row is
-# found by any of its names.
-LIBRARY_ROW = ("nin_repro: + ReLU fused", "nin_repro: + ReLU not in place", "nin_repro: + dropout mask")
-BIT_DROPOUT_ROW = ("+ dropout mask", "nin_repro: + dropout mask")
-NOT_IN_PLACE_ROW = ("+ ReLU not in place", "nin_repro: + ReLU not in place")
-
-
-def levers(precision: str = "bf16") -> list[tuple[str, str | tuple, str | tuple]]:
-    """What each lever of the bench is worth: (lever, row without it, row with
-    it), matched by the start of the rows' names (or any of several starts);
-    `precision` is the one the library's rows ran in."""
-    return [
-        ("tensor-resident data and batched augmentation (fp32, NCHW)", "baseline", "tensor-resident data, fp32, NCHW"),
-        ("channels-last (fp32)", "tensor-resident data, fp32, NCHW", "tensor-resident data, fp32, channels-last"),
-        ("bf16 autocast (NCHW)", "tensor-resident data, fp32, NCHW", "tensor-resident data, bf16, NCHW"),
-        ("bf16 + channels-last together", "tensor-resident data, fp32, NCHW",
-         "tensor-resident data, bf16, channels-last"),
-        (f"malloc keeps freed memory ({precision})", f"tensor-resident data, {precision}, channels-last",
-         "+ malloc keeps"),
-        ("dropout mask from random bits", "+ malloc keeps", BIT_DROPOUT_ROW),
-        ("ReLU not in place", BIT_DROPOUT_ROW, (*NOT_IN_PLACE_ROW, "lever: ReLU not in place")),
-        ("ReLU fused into its convolution", NOT_IN_PLACE_ROW, "nin_repro: + ReLU fused"),
-        ("torch.compile", LIBRARY_ROW, "lever: torch.compile"),
-        ("batch 256 instead of 128", LIBRARY_ROW, "nin_repro: batch 256"),
-        ("dropout removed (the ceiling of any dropout fix)", LIBRARY_ROW, "ceiling: dropout removed"),
-    ]
 
 
 def ceiling(record: dict) -> dict:
