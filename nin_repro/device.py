@@ -52,7 +52,8 @@ def available_cores() -> int:
 
 
 def apply_cpu_settings(threads: int | None = None) -> dict:
-    """Keep freed memory in the process and use every core; returns what was set."""
+    """Keep freed memory in the process and use `threads` (default: every
+    core); returns what was set."""
     if not _applied.get("malloc"):
         _applied["malloc"] = set_malloc_tuning(True)
     n = threads or available_cores()

@@ -66,7 +66,8 @@ class ModelConfig:
 
 def mlpconv(in_ch: int, widths: tuple[int, int, int], kernel: int, last_relu: bool = True,
             batchnorm: bool = False, last_batchnorm: bool = True) -> "MlpConv":
-    """A k x k convolution followed by two 1x1 convolutions, each with ReLU.
+    """A k x k convolution followed by two 1x1 convolutions, each with ReLU
+    (the last one only if `last_relu`: the class maps' block has none).
 
     The 1x1 convolutions are a two-layer perceptron applied at every pixel
     ("cascaded cross-channel parametric pooling" in the paper). With

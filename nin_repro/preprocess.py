@@ -110,8 +110,9 @@ def _fit_zca(train, train_images: np.ndarray, folder: Path | None) -> ZCA:
     """`ZCA.fit(train())`, or the fit an earlier process left in `folder`
     for the same training images (a cache file that is torn, corrupt or of
     another shape is fitted again and replaced, and a line on stderr says
-    so: never skipped in silence, as `checkpoint.newest` does). `train` is
-    called only for a fit: a cached one needs no training split in floats."""
+    so: like a corrupt checkpoint in `checkpoint.newest`, never passed over
+    in silence). `train` is called only for a fit: a cached one needs no
+    training split in floats."""
     if folder is None:
         return ZCA.fit(train())
     digest = hashlib.sha256(np.ascontiguousarray(train_images).data).hexdigest()[:16]

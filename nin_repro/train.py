@@ -3,8 +3,8 @@ bf16 autocast + channels_last, evaluation, a checkpoint each epoch (see
 `checkpoint.py`), resume, and a run record and the trained weights at the end.
 
 Read top to bottom: `train()` is the whole recipe; what it trains is one
-resolved `Run` (see `run_config.py`), the helpers below it are its steps in
-the order it takes them.
+resolved `Run` (see `run_config.py`); below it come its steps (checks,
+resume, give-up, record), then one epoch (`train_epoch`) and its parts.
 """
 
 from __future__ import annotations
@@ -81,6 +81,8 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
     folder deletes nothing); without either, an unfinished run is refused,
     and one whose checkpoint holds its last epoch but that has no record yet
     is completed: its record and weights are written from that checkpoint.
+    `write=False` leaves the repository as it is (no record, weights,
+    snapshot or given-up file written, none deleted); the cache is written.
     `before_training()`, if given, is called at that same point, before
     anything is deleted (`reproduce` moves an earlier protocol's record out
     of the way there: a bad data folder leaves it in place). Each epoch
@@ -122,7 +124,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
         if before_training is not None and ctx.is_main:
             before_training()
         if restart:
-            _delete_state(run, (ckpt, snapshot), ctx.is_main, log)
+            _delete_state(run, (ckpt, snapshot) if write else (ckpt,), ctx.is_main, log)
         log(f"[{name}] {run.experiment.description}; {count_parameters(model):,} parameters; "
             f"{n_train:,} train / {n_test:,} test images; device {device_name(dev)}"
             f"{f' x {ctx.world_size} processes' if ctx.active else ''}, {threads} threads, {precision}; "
