@@ -1,6 +1,7 @@
-"""The five lines that open the book (`abstract`): what was run, the copies
+"""The six lines that open the book (`abstract`): what was run, the copies
 of the data, the headline numbers beside the paper's, what the 30-epoch
-comparisons can say, and the verdicts, every number read from the records."""
+comparisons can say, the verdicts, and what was easy and hard; every number
+read from the records."""
 
 from __future__ import annotations
 
@@ -56,9 +57,9 @@ def _budget_copies(records: list[dict]) -> str:
 
 
 def abstract(results_dir=None) -> str:
-    """Five lines: what was run and n, the copies of the data, the headline
+    """Six lines: what was run and n, the copies of the data, the headline
     numbers beside the paper's (a lower error is better), what the 30-epoch
-    comparisons can say, and the verdicts. Every number is read from the records, the
+    comparisons can say, the verdicts, and what was easy and hard. Every number is read from the records, the
     model code or the data copies' description (`results`)."""
     records = results.read_records(results_dir)
     t = totals(results_dir)
@@ -110,6 +111,10 @@ def abstract(results_dir=None) -> str:
         f"**At {CIFAR_EPOCHS} epochs** (a recipe of our own{on}) under-trained nets decide no comparison "
         "({doc}`budget` gives how each pair came out); the full-length runs decide them, in the claims table below.",
         f"**Verdicts.** Of the paper's {len(CLAIMS)} claims: {verdict_words}.",
+        "**Easy, hard.** The net and its recipe came from the paper and the first author's public release "
+        "(README, layer and parameter files), which served in place of asking the authors; the hard parts were "
+        "a training stalled at chance level without BatchNorm, the length on CPUs and recovering the data "
+        "offline ({doc}`summary`).",
     ]
     return "\n".join(f"{i + 1}. {line}" for i, line in enumerate(lines))
 

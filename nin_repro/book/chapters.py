@@ -110,15 +110,15 @@ VARIANT_WORDS = {"aug": "augmented", "nodropout": "no dropout", "fc": "FC head",
                  "short": "short check", "fast": "fast recipe", "aug_fast": "fast recipe, augmented"}
 
 
-def run_words(experiment: str, dataset: bool = False) -> str:
+def run_words(experiment: str, dataset: bool = False, length: bool = True) -> str:
     """"cifar10_nodropout_full" -> "no dropout, 260 epochs" (with `dataset`:
     "CIFAR-10, no dropout, 260 epochs"): the variant of the paper's net,
-    then the length its protocol trains."""
+    then (unless not `length`) the length its protocol trains."""
     exp = EXPERIMENTS[experiment]
     rest = experiment[len(exp.dataset):].strip("_").removesuffix("full").strip("_")
     words = [DATASET_WORDS.get(exp.dataset, exp.dataset)] if dataset else []
     words += [VARIANT_WORDS.get(rest, rest.replace("_", " "))] if rest else []
-    return ", ".join(words + [f"{exp.train.epochs} epochs"])
+    return ", ".join(words + ([f"{exp.train.epochs} epochs"] if length else []))
 
 
 def run_id_words(run_id: str) -> str:

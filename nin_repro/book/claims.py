@@ -423,14 +423,21 @@ def _finished_rows(claim: Claim, full: dict, results_dir, others: bool = True) -
 
 def _same_epoch(claim: Claim, results_dir) -> str:
     """"at epoch 70 of each: dropout 14.34%, no dropout 18.65%": the started
-    full-length rows at the latest epoch all have tested, while one trains;
-    "" when there is no such point (`progress.same_epoch`)."""
+    full-length rows at the latest epoch all have tested, while one trains
+    (and for a cut, the cut there: what the claim is about); "" when there
+    is no such point (`progress.same_epoch`)."""
     point = progress.same_epoch([(n, 0) for n in claim.full], results_dir)
     if point is None:
         return ""
     epoch, rows = point
     labels = CHAPTERS[claim.chapter].labels
-    return f"at epoch {epoch} of each: " + ", ".join(f"{labels[e]} {h['test_error']:.2f}%" for e, _, _, h in rows)
+    words = f"at epoch {epoch} of each: " + ", ".join(f"{labels[e]} {h['test_error']:.2f}%" for e, _, _, h in rows)
+    errors = {e: h["test_error"] for e, _, _, h in rows}
+    if claim.kind == "cut" and len(errors) == 2:
+        with_d, without = claim.full
+        percent = printed_cut(errors[without], errors[with_d])[1]
+        words += f" (a {percent:.1f}% {'cut' if percent >= 0 else 'rise'} there)" if percent else " (level there)"
+    return words
 
 
 def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:

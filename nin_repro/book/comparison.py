@@ -10,6 +10,7 @@ import statistics
 from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 
+from .chapters import run_words
 from .display import shown
 from .paper import PAPER_ERRORS, paper_error
 
@@ -34,7 +35,8 @@ def summarize(records: list[dict], experiments: list[str], copy: str | None = No
         mean = statistics.fmean(errors) if errors else None
         rows.append({
             "experiment": name,
-            "setting": PAPER_ERRORS[paper_key].setting if paper_key in PAPER_ERRORS else name,
+            "setting": (PAPER_ERRORS[paper_key].setting if paper_key in PAPER_ERRORS
+                        else run_words(name, dataset=True, length=False) if name in EXPERIMENTS else name),
             "paper": paper,
             "ours_mean": mean,
             "ours_std": statistics.stdev(errors) if len(errors) > 1 else None,
