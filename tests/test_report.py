@@ -243,6 +243,9 @@ def test_verdict_tells_not_run_yet_from_not_runnable_here(tmp_path):
         "not started", "not planned: the full-length row stands for it"]
     results.write_record(curve([3.0, 1.0], experiment="mnist"), tmp_path)
     assert findings.verdict("mnist", tmp_path).startswith("MNIST, 15 epochs: 1.00% test error over n=1 seed (2 epochs")
+    # at the experiment's own length, the length is said once, in the row's name
+    results.write_record({**curve([3.0, 1.0], experiment="mnist"), "epochs": 15}, tmp_path)
+    assert findings.verdict("mnist", tmp_path).startswith("MNIST, 15 epochs: 1.00% test error over n=1 seed (1 min per run on ")
 
 
 def test_a_difference_from_the_paper_inside_the_rows_noise_is_called_unresolved(tmp_path):

@@ -24,9 +24,10 @@ def verdict(experiment: str, results_dir=None) -> str:
     r = comparison.summarize(results.read_records(results_dir), [experiment])[0]
     if r["ours_mean"] is None:
         return f"{run_words(experiment, dataset=True)}: {missing_status(experiment)}."
+    # the length once: the runs' own where it is not the one the label names
+    length = f"{r['epochs']} epochs, " if r["epochs"] != EXPERIMENTS[experiment].train.epochs else ""
     text = (f"{run_words(experiment, dataset=True)}: {mean_std(r['ours_mean'], r['ours_std'])}% test error "
-            f"over n={r['n']} "
-            f"seed{'s' if r['n'] > 1 else ''} ({r['epochs']} epochs, "
+            f"over n={r['n']} seed{'s' if r['n'] > 1 else ''} ({length}"
             f"{60 * r['hours'] / r['n']:.0f} min per run on {rows_where(r['runs'])})")
     if r["paper"] is None:
         return text + "."
