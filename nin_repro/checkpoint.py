@@ -33,6 +33,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 import torch
@@ -348,7 +349,7 @@ def run_lock(path: Path, enabled: bool = True):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            holder = path.read_text().split() if path.exists() else []
+            holder = _lock_holder(path)
             if holder and _alive(holder):
                 raise ValueError(f"{path.stem} is already training in process {holder[0]} on {holder[1]} "
                                  f"(lock {path}); wait for it to finish or stop it first (if no such process "
@@ -365,6 +366,21 @@ def run_lock(path: Path, enabled: bool = True):
     finally:
         if path.exists() and path.read_text().strip() == me:
             path.unlink()
+
+
+def _lock_holder(path: Path) -> list[str]:
+    """[pid, host] of a lock file; empty if it is gone, or empty still a
+    moment later: a lock is created empty and written just after, so an
+    empty one read once may be a run taking it this instant, not a stale one."""
+    for wait in (0.0, 0.5):
+        time.sleep(wait)
+        try:
+            holder = path.read_text().split()
+        except FileNotFoundError:
+            return []
+        if holder:
+            return holder
+    return []
 
 
 def _alive(holder: list[str]) -> bool:

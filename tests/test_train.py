@@ -753,6 +753,17 @@ def test_a_second_process_on_the_same_run_is_refused_and_a_stale_lock_taken_over
     lock.write_text(f"{dead} {socket.gethostname()}\n")  # left by a process that was killed
     with checkpoint.run_lock(lock):
         assert lock.read_text().split()[0] == str(os.getpid())
+    # created empty, written an instant later: a run taking the lock now, not a stale lock
+    import threading
+
+    lock.write_text("")
+    threading.Timer(0.2, lambda: lock.write_text(f"{os.getpid()} {socket.gethostname()}\n")).start()
+    with pytest.raises(ValueError, match="is already training"):
+        with checkpoint.run_lock(lock):
+            pass
+    lock.write_text("")  # and empty for good: left by a process killed between creating and writing it
+    with checkpoint.run_lock(lock):
+        assert lock.read_text().split()[0] == str(os.getpid())
 
 
 def test_a_snapshot_written_by_the_committed_format_still_resumes(data_dir, cache_dir, tmp_path, shared_decoded):
