@@ -44,6 +44,9 @@ class RecordError(NinReproError, ValueError):
     """A results file is malformed; the message names the file."""
 
 
+RESTORE = "restore the file from git or rerun the run"  # what to do about a malformed record
+
+
 def runs_dir(results_dir: str | os.PathLike | None = None) -> Path:
     return paths.results_dir(results_dir) / "runs"
 
@@ -71,30 +74,31 @@ def record_path(run_name: str, results_dir: str | os.PathLike | None = None) -> 
 
 def validate(record: dict, where: str = "record") -> dict:
     if not isinstance(record, dict):
-        raise RecordError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        raise RecordError(f"{where}: expected a JSON object, got {type(record).__name__}; {RESTORE}")
     for key, typ in REQUIRED_FIELDS.items():
         if key not in record:
             raise RecordError(f"{where}: missing field {key!r}; the file is not a complete run record "
                               "(rerun the run or delete the file)")
         if not isinstance(record[key], typ) or isinstance(record[key], bool):
-            raise RecordError(f"{where}: field {key!r} has type {type(record[key]).__name__}")
+            raise RecordError(f"{where}: field {key!r} has type {type(record[key]).__name__}, expected "
+                              f"{_names(typ)}; {RESTORE}")
     for key, typ in OPTIONAL_TYPES.items():
         if key in record and not _is(record[key], typ):
             raise RecordError(f"{where}: field {key!r} has type {type(record[key]).__name__}, expected "
-                              f"{_names(typ)}; restore the file from git or rerun the run")
+                              f"{_names(typ)}; {RESTORE}")
     for key, typ in CONFIG_TYPES.items():
         if key in record["config"] and not isinstance(record["config"][key], typ):
             raise RecordError(f"{where}: config.{key} has type {type(record['config'][key]).__name__}, "
-                              "expected an object; restore the file from git or rerun the run")
+                              f"expected an object; {RESTORE}")
     _validate_settings(record["config"], where)
     if not record["history"]:
-        raise RecordError(f"{where}: empty history")
+        raise RecordError(f"{where}: empty history; {RESTORE}")
     for i, row in enumerate(record["history"]):
         if not isinstance(row, dict):
-            raise RecordError(f"{where}: history[{i}] has type {type(row).__name__}, expected an object")
+            raise RecordError(f"{where}: history[{i}] has type {type(row).__name__}, expected an object; {RESTORE}")
         missing = [k for k in HISTORY_FIELDS if k not in row]
         if missing:
-            raise RecordError(f"{where}: history[{i}] lacks {missing}")
+            raise RecordError(f"{where}: history[{i}] lacks {missing}; {RESTORE}")
         untested = row["test_error"] is None and row["test_loss"] is None
         wrong = [f"{k!r} has type {type(row[k]).__name__}" for k, typ in HISTORY_TYPES.items()
                  if (not isinstance(row[k], typ) or isinstance(row[k], bool))
@@ -104,11 +108,11 @@ def validate(record: dict, where: str = "record") -> dict:
         if not wrong and row["precision"] not in PRECISIONS:
             wrong.append(f"'precision' is {row['precision']!r}, not one of {', '.join(PRECISIONS)}")
         if wrong:
-            raise RecordError(f"{where}: history[{i}]: {', '.join(wrong)}")
+            raise RecordError(f"{where}: history[{i}]: {', '.join(wrong)}; {RESTORE}")
     if not (0.0 <= record["test_error"] <= 100.0) or not math.isfinite(record["test_error"]):
-        raise RecordError(f"{where}: test_error {record['test_error']} is not a percentage")
+        raise RecordError(f"{where}: test_error {record['test_error']} is not a percentage; {RESTORE}")
     if record["history"][-1]["test_error"] != record["test_error"]:
-        raise RecordError(f"{where}: test_error differs from the last epoch's in history")
+        raise RecordError(f"{where}: test_error differs from the last epoch's in history; {RESTORE}")
     return record
 
 
@@ -160,11 +164,11 @@ def _validate_settings(config: dict, where: str) -> None:
                 isinstance(value, (list, tuple)) and not all(_is(v, (int, float)) for v in value))
             if not bad and key == "precision" and value not in ("auto", *PRECISIONS):
                 raise RecordError(f"{where}: config.train.precision is {value!r}, not one of auto, "
-                                  f"{', '.join(PRECISIONS)}; restore the file from git or rerun the run")
+                                  f"{', '.join(PRECISIONS)}; {RESTORE}")
             if bad:
                 expected = _names(typ).replace("list or tuple", "a list of numbers")
                 raise RecordError(f"{where}: config.{part}.{key} is {json.dumps(value)} ({type(value).__name__}), "
-                                  f"expected {expected}; restore the file from git or rerun the run")
+                                  f"expected {expected}; {RESTORE}")
 
 
 def tested(history: list[dict]) -> list[dict]:

@@ -56,8 +56,9 @@ def test_malformed_records_are_rejected_with_the_reason(tmp_path, mutate, messag
     path = tmp_path / "runs" / "bad.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(rec))
-    with pytest.raises(results.RecordError, match=message):
+    with pytest.raises(results.RecordError, match=message) as e:
         results.read_records(tmp_path)
+    assert str(e.value).startswith(str(path)) and ("rerun the run" in str(e.value))  # the file, and what to do
 
 
 def test_a_record_with_untested_epochs_reads_back_and_its_tests_are_picked_out(tmp_path):
