@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import DataLoader, Dataset
 
-from . import data, paths, preprocess
+from . import checkpoint, data, paths, preprocess
 from .atomic import atomic_write_text
 from .device import apply_cpu_settings, bf16_is_native, cpu_name, resolve_precision, set_malloc_tuning
 from .loader import TensorLoader
@@ -231,16 +231,21 @@ def parse_onednn_verbose(text: str) -> list[dict]:
     return sorted(groups.values(), key=lambda g: -g["ms"])
 
 
-def onednn_kernels(batch: int = 128, precision: str | None = None) -> list[dict]:
+def onednn_kernels(batch: int = 128, precision: str | None = None, log=print) -> list[dict] | None:
     """Which oneDNN kernels the library's step runs on this CPU, and their time
-    (in the precision the library picks here, unless told another)."""
+    (in the precision the library picks here, unless told another); None,
+    said in a line, if the probe's process fails: the bench's rows, minutes
+    of measuring, are still written."""
     precision = resolve_precision(precision or "auto", torch.device("cpu"))
 
     env = {**os.environ, "ONEDNN_VERBOSE": "1"}
     code = f"from nin_repro.bench import _onednn_probe; _onednn_probe({batch}, precision={precision!r})"
-    out = subprocess.run([sys.executable, "-c", code],
-                         env=env, capture_output=True, text=True, check=True).stdout
-    return parse_onednn_verbose(out)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        log(f"warning: the oneDNN kernel probe failed ({last}); the record has no kernel list")
+        return None
+    return parse_onednn_verbose(done.stdout)
 
 
 def bench_configs(precision: str) -> dict[str, tuple]:
@@ -294,6 +299,7 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
     evaluation speed over `eval_images` images (all the bench's 4,096 if
     None), the machine's matmul rates (each within `matmul_seconds`), and a
     profile of one step; written to results/bench/ and returned."""
+    checkpoint.writable_folder(paths.results_dir(results_dir) / "bench", "bench records")  # now, not after minutes
     cpu = torch.device("cpu")
     precision = resolve_precision("auto", cpu)
     all_configs = bench_configs(precision)
@@ -339,7 +345,7 @@ def run_bench(steps: int = 20, warmup: int = 3, data_dir=None, cache_dir=None, r
     mm = {k: rate for k, (rate, _) in measured.items()}
     mm_size = {k: n for k, (_, n) in measured.items()}
     prof = profile_step(x, y, precision=precision) if profile else None
-    kernels = onednn_kernels(precision=precision) if profile else None
+    kernels = onednn_kernels(precision=precision, log=log) if profile else None
     base = next((r["images_per_second"] for r in rows if r["config"].startswith("baseline")), None)
     for r in rows:
         r["speedup_vs_baseline"] = r["images_per_second"] / base if base else None
@@ -384,6 +390,7 @@ def run_levers(levers: list[str] | None = None, rounds: int = 6, steps: int = 4,
         raise ValueError(f"no lever matches {levers}; the levers are: {'; '.join(SIDE_BY_SIDE)}")
     if rounds < 2 or steps < 1:
         raise ValueError(f"need at least 2 rounds of at least 1 step, got {rounds} rounds of {steps}")
+    checkpoint.writable_folder(paths.results_dir(results_dir) / "bench", "bench records")  # now, not after minutes
     settings = apply_cpu_settings()
     set_malloc_tuning(True)  # the library's setting (a `run_bench` row before may have switched it)
     cpu = torch.device("cpu")

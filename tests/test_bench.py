@@ -265,3 +265,28 @@ def test_levers_run_real_steps_and_refuse_an_unknown_lever(data_dir, cache_dir, 
         bench.run_levers(rounds=1, results_dir=tmp_path)
     assert cli.main(["bench", "--levers", "--only", "relu6", "--results-dir", str(tmp_path)]) == 2
     assert len(list((tmp_path / "bench").glob("levers_*.json"))) == 1  # nothing written by the refused ones
+
+
+@pytest.mark.parametrize("command", ["bench", "levers"])
+def test_a_bench_refuses_a_folder_it_cannot_write_before_it_measures(tmp_path, monkeypatch, command):
+    from nin_repro import bench
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("a file where the results folder would go")
+    monkeypatch.setattr(bench, "_bench_inputs", lambda *a: pytest.fail("measured before checking the folder"))
+    run = bench.run_bench if command == "bench" else bench.run_levers
+    with pytest.raises(ValueError, match=rf"cannot use {blocked / 'bench'} for bench records: .* is a file"):
+        run(results_dir=blocked, log=lambda *_: None)
+
+
+def test_a_failed_kernel_probe_is_a_line_and_no_list_not_a_lost_bench(monkeypatch):
+    import subprocess
+
+    from nin_repro import bench
+
+    failed = subprocess.CompletedProcess([], 1, stdout="", stderr="Traceback ...\nRuntimeError: probe broke\n")
+    monkeypatch.setattr(bench.subprocess, "run", lambda *a, **k: failed)
+    said = []
+    assert bench.onednn_kernels(batch=4, log=said.append) is None
+    assert said == ["warning: the oneDNN kernel probe failed (RuntimeError: probe broke); the record has no "
+                    "kernel list"]
