@@ -86,7 +86,7 @@ class TrainConfig:
 # precision) and how often the test split is evaluated (evaluation draws no
 # random numbers). A checkpoint resumes across them (`checkpoint.identity`),
 # and a finished run that differs from its protocol in them alone is no run
-# of an earlier protocol (`results.protocol_changes`): one set for both.
+# of an earlier protocol (`book.provenance.protocol_changes`): one set for both.
 NOT_IDENTITY_TRAIN = frozenset({"precision", "compile", "eval_batch_size", "channels_last", "test_every"})
 
 

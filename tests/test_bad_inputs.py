@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from nin_repro import checkpoint, data, experiments, results
+from nin_repro.book import provenance
 from nin_repro.book.cli import main  # the `nin-repro` script: the library's commands and the book's
 from test_data import _edit_decoded, _pack
 from test_results import make_record
@@ -222,7 +223,7 @@ def test_4_a_well_typed_record_of_the_protocol_is_no_earlier_protocol(tmp_path):
     int is the protocol's run, counted by the table."""
     write_raw_record(tmp_path, mnist_record())
     [rec] = results.read_records(tmp_path)
-    assert results.protocol_changes(rec) == [] and results.is_protocol_run(rec)
+    assert provenance.protocol_changes(rec) == [] and provenance.is_protocol_run(rec)
 
 
 # 5. figure5 with a mistyped --results-dir.
@@ -606,7 +607,7 @@ def test_9_a_setting_that_does_not_change_what_is_trained_is_no_earlier_protocol
              "channels_last": not now["channels_last"], "test_every": now["test_every"] + 4}[setting]
     rec = mnist_record()
     rec["config"]["train"][setting] = other
-    assert results.protocol_changes(rec) == []  # reproduce would supersede and train the run again
+    assert provenance.protocol_changes(rec) == []  # reproduce would supersede and train the run again
     config = {**rec["config"], "train": {**rec["config"]["train"], setting: now[setting]}}
     assert checkpoint.identity(rec["config"]) == checkpoint.identity(config)  # one set for both
 

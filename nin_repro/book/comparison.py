@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import statistics
 
-from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 
+from . import provenance
 from .chapters import run_words
 from .display import shown
 from .paper import PAPER_ERRORS, paper_error
@@ -23,7 +23,7 @@ def summarize(records: list[dict], experiments: list[str], copy: str | None = No
     copies it leaves out."""
     rows = []
     for name in experiments:
-        groups = results.copy_groups(results.protocol_runs(records, name))
+        groups = provenance.copy_groups(provenance.protocol_runs(records, name))
         row_copy = copy if copy is not None else (groups[0][0] if groups else None)
         runs = dict(groups).get(row_copy, [])
         errors = [r["test_error"] for r in runs]
@@ -56,14 +56,14 @@ def compared_rows(records: list[dict], experiments) -> dict[str, dict]:
     """`summarize`'s rows of experiments compared with each other, by name,
     each pooling the runs on the copy of the data they share (`shared_copy`)."""
     names = list(experiments)
-    return {r["experiment"]: r for r in summarize(records, names, copy=results.shared_copy(records, names))}
+    return {r["experiment"]: r for r in summarize(records, names, copy=provenance.shared_copy(records, names))}
 
 
 def format_table(rows: list[dict]) -> str:
     """A plain-text table: paper vs ours; rows without records say 'not run yet';
     a row of an experiment with runs on several copies of the data names its copy."""
     def name(r):
-        label = results.copy_label(r["copy"])
+        label = provenance.copy_label(r["copy"])
         copy = f" ({label})" if r["other_copies"] and label else ""
         return r["experiment"] + copy
 

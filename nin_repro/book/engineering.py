@@ -12,6 +12,7 @@ import pandas as pd
 from nin_repro import paths, results
 from nin_repro.experiments import EXPERIMENTS
 
+from . import progress, provenance
 from .chapters import CHAPTERS
 from .display import short_where
 from .tables import NOT_RUN
@@ -51,7 +52,7 @@ def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
     for name, recipe in TIME_RUNS.items():
         if EXPERIMENTS[name].dataset != dataset:
             continue
-        runs = results.protocol_runs(recs, name)
+        runs = provenance.protocol_runs(recs, name)
         if not runs:
             rows.append({"run": f"{recipe} ({name})", "length": NOT_RUN,
                          **{f"< {t:g}%": "" for t in TIME_TARGETS[dataset]}, "best (%)": "",
@@ -63,8 +64,8 @@ def time_to_accuracy_table(dataset: str, results_dir=None) -> pd.DataFrame:
                 cells[f"< {t:g}%"] = f"{hit[0]:.1f} min (epoch {hit[1]})" if hit else "not reached"
             rows.append({"run": f"{recipe} ({name}), seed {r['seed']}",
                          "length": f"{elapsed_minutes(r)[-1]:.1f} min, {r['epochs']} epochs", **cells,
-                         "best (%)": round(min(h["test_error"] for h in results.tested(r["history"])), 2),
-                         "machine": short_where(results.run_where(r))})
+                         "best (%)": round(min(h["test_error"] for h in progress.tested(r["history"])), 2),
+                         "machine": short_where(provenance.run_where(r))})
     return pd.DataFrame(rows).set_index("run")
 
 

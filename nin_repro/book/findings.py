@@ -11,7 +11,7 @@ import statistics
 from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 
-from . import comparison, progress, tables
+from . import comparison, progress, provenance, tables
 from .claims import NOISE_EPOCHS, epoch_spread, last_test_errors, row_noise, seed_words
 from .chapters import CHAPTERS, run_words
 from .display import listed, points_text, printed_cut, short_where, shown
@@ -68,7 +68,7 @@ def _same_setup(groups: dict[str, list[dict]]) -> list[str]:
     by_setup: dict[str, dict[str, list[float]]] = {}
     for name, runs in groups.items():
         for r in runs:
-            by_setup.setdefault(short_where(results.run_where(r)), {}).setdefault(name, []).append(r["test_error"])
+            by_setup.setdefault(short_where(provenance.run_where(r)), {}).setdefault(name, []).append(r["test_error"])
     return [f"Like for like on {w}: " + ", ".join(f"{n} {sum(e) / len(e):.2f}% (n={len(e)})" for n, e in rows.items())
             + "." for w, rows in by_setup.items() if len(rows) >= 2]
 
@@ -139,7 +139,7 @@ def noise_line(labels: dict, results_dir=None) -> str:
 
 
 def _summarized(names, results_dir) -> dict:
-    """The rows of `names`, each pooling the runs on the copy of the data they share (`results.shared_copy`)."""
+    """The rows of `names`, each pooling the runs on the copy of the data they share (`provenance.shared_copy`)."""
     return comparison.compared_rows(results.read_records(results_dir), names)
 
 
@@ -163,20 +163,20 @@ def copy_effect(experiment: str, results_dir=None) -> str:
 
     def side(r):
         seeds = ", ".join(str(x) for x in r["seeds"])
-        return (f"on the {results.copy_name(r['copy'])} {mean_std(r['ours_mean'], r['ours_std'])}% "
+        return (f"on the {provenance.copy_name(r['copy'])} {mean_std(r['ours_mean'], r['ours_std'])}% "
                 f"(n={r['n']}, seed{'s' if r['n'] > 1 else ''} {seeds}, on {rows_where(r['runs'])})")
 
     lower = b if d > 0 else a
     within = "within" if abs(d) <= noise else "beyond"
     text = (f"{run_words(experiment, dataset=True)}: {side(a)}; {side(b)}. "
-            f"On the {results.copy_name(lower['copy'])} the test error is {abs(d):.2f} points lower, "
+            f"On the {provenance.copy_name(lower['copy'])} the test error is {abs(d):.2f} points lower, "
             f"{within} the rows' noise of up to {noise:.2f} points.")
     return text + " " + like_for_like_copies(a, b)
 
 
 def like_for_like_copies(a: dict, b: dict) -> str:
     """The two copies' runs that share a machine and precision, if any."""
-    lines = _same_setup({results.copy_name(r["copy"]): r["runs"] for r in (a, b)})
+    lines = _same_setup({provenance.copy_name(r["copy"]): r["runs"] for r in (a, b)})
     return " ".join(lines) or ("No machine and precision trained both copies, so part of the gap may come "
                                "from the setup.")
 
@@ -334,11 +334,11 @@ def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
     if state == "finished":
         return f"{name}: finished, {run['test_error']:.2f}% test error after {run['epochs']} epochs."
     if state == "in progress":
-        last = results.last_tested(run["history"])
+        last = progress.last_tested(run["history"])
         tested = "not tested yet" if last is None else \
             f"test error {last['test_error']:.2f}% after epoch {last['epoch']}"
         return (f"{name}: in progress, epoch {run['epoch']} of {total}; {tested} "
-                f"({run['wall_seconds'] / 3600:.1f} hours so far, on {short_where(results.run_where(run))}).")
+                f"({run['wall_seconds'] / 3600:.1f} hours so far, on {short_where(provenance.run_where(run))}).")
     return f"{name}: not started (epoch 0 of {total})."
 
 
@@ -360,7 +360,7 @@ def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None =
         parts.append(f"{names[experiment]} (seed {seed}) {h['test_error']:.2f}% test error, "
                      f"{h['train_error']:.2f}% training error")
         upto = {**run, "history": [row for row in run["history"] if row["epoch"] <= epoch]}
-        wheres.append(short_where(results.run_where(upto)))
+        wheres.append(short_where(provenance.run_where(upto)))
     ran = (f"every epoch of each on {wheres[0]}" if len(set(wheres)) == 1 else
            "; ".join(f"{names[e]} on {w}" for (e, *_), w in zip(rows, wheres)))
     drops = sum(m >= epoch for m in train.milestones())
@@ -382,7 +382,7 @@ def stages_reading(experiment: str, seed: int = 0, results_dir=None) -> str:
     if state != "finished":
         return ""
     start = tables.stage_bounds(experiment)[-2]
-    stage = [h["test_error"] for h in results.tested(run["history"]) if h["epoch"] > start]
+    stage = [h["test_error"] for h in progress.tested(run["history"]) if h["epoch"] > start]
     tail, earlier = stage[-tables.STAGE_TAIL:], stage[:-tables.STAGE_TAIL]
     said = f"Its last stage (epochs {start + 1}-{run['epochs']}) ended at {stage[-1]:.2f}% (best {min(stage):.2f}%)"
     if not earlier:

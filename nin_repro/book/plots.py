@@ -14,11 +14,10 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 from nin_repro.model import architecture_table
 
-from . import progress, tables
+from . import progress, provenance, tables
 from .chapters import run_words
 from .display import short_where
 from .paper import AUTHOR_CIFAR10_MILESTONES, paper_error
@@ -116,7 +115,7 @@ def _plot_errors(ax, history: list[dict], color, test_label: str, train_label: s
     """A run's test error (solid, at the epochs it was tested after: every
     5th of a full-length run's first stage) and training error (dashed,
     every epoch) in one colour."""
-    tested = results.tested(history)
+    tested = progress.tested(history)
     ax.plot([h["epoch"] for h in tested], [h["test_error"] for h in tested], color=color, label=test_label)
     ax.plot([h["epoch"] for h in history], [h["train_error"] for h in history], "--", color=color, alpha=0.6,
             label=train_label)
@@ -188,7 +187,7 @@ def _shade_machines(ax, run: dict) -> None:
     fp32 and bf16): each stretch of epochs shaded by its kind, one legend
     entry per kind, so a step in the curve can be set against a change of
     precision. A run trained on one kind is left unshaded."""
-    spans = results.where_spans(run)
+    spans = provenance.where_spans(run)
     kinds = list(dict.fromkeys((m, p) for m, p, _, _ in spans))
     if len(kinds) < 2:
         return
@@ -227,7 +226,7 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
     finished = table[table["status"] == "finished"]
     # each copy of the data its own points, those on the lossy JPEG copy hollow
     copies = sorted(set(finished["data"])) if "data" in finished else [None]
-    jpeg = results.copy_label(results.JPEG_COPY)
+    jpeg = provenance.copy_label(provenance.JPEG_COPY)
     for (kind, key), (marker, color) in zip(tables.PAPER_BY_AUGMENTATION[dataset].items(), [("o", "C0"), ("s", "C1")]):
         for copy in copies:
             pts = finished[(finished["augmentation"] == kind) & ((finished["data"] == copy) if copy else True)]
@@ -240,7 +239,7 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
     first_epoch = min([5] + list(finished["epochs"]))
     for run in progress.protocol_in_progress(results_dir).values():
         kind = tables.table_net(run["config"], dataset)
-        h = results.tested(run["history"])
+        h = progress.tested(run["history"])
         if kind and h:
             first_epoch = min(first_epoch, h[0]["epoch"])  # a young run's whole curve stays in view
             color = "C0" if kind == "not augmented" else "C1"

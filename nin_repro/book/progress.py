@@ -9,6 +9,43 @@ from __future__ import annotations
 from nin_repro import checkpoint, paths, results
 from nin_repro.experiments import EXPERIMENTS
 
+from . import provenance
+
+
+def tested(history: list[dict]) -> list[dict]:
+    """The epochs of a history that end with a test evaluation (all but those
+    `TrainConfig.test_every` skips; a finished run's last always does)."""
+    return [h for h in history if h["test_error"] is not None]
+
+
+def last_tested(history: list[dict]) -> dict | None:
+    """The latest epoch with a test error: what a run in progress has shown so far."""
+    done = tested(history)
+    return done[-1] if done else None
+
+
+def latest_test_cell(history: list[dict]) -> str:
+    """A table cell for the latest test of a run (or of a stretch of its
+    epochs): "41.50" when its last epoch was tested, "13.89 (epoch 45)" when
+    later ones were not, "not tested yet" before its first test."""
+    last = last_tested(history)
+    if last is None:
+        return "not tested yet"
+    return f"{last['test_error']:.2f}" + ("" if last is history[-1] else f" (epoch {last['epoch']})")
+
+
+def error_so_far(history: list[dict], prefix: str = "", suffix: str = "") -> str:
+    """A run in progress's test error so far: "41.50%" when its latest epoch
+    was tested, "13.89% (tested after epoch 45)" when later epochs were not,
+    each between `prefix` and `suffix`; "not tested yet" before its first test."""
+    last = last_tested(history)
+    if last is None:
+        return "not tested yet"
+    said = f"{last['test_error']:.2f}%"
+    if last is not history[-1]:
+        said += f" (tested after epoch {last['epoch']})"
+    return prefix + said + suffix
+
 
 def is_full_length(experiment: str, epochs: int | None = None) -> bool:
     """Whether `experiment` is one of the full-length protocols (the first
@@ -26,7 +63,7 @@ def is_full_length(experiment: str, epochs: int | None = None) -> bool:
 def in_progress(results_dir=None) -> list[dict]:
     """Each snapshot in results/checkpoints/ (each checked against its
     SHA-256) as {run, experiment, seed, epoch, epochs, config, history,
-    wall_seconds, device}: enough of a record for `results.run_where`; and,
+    wall_seconds, device}: enough of a record for `provenance.run_where`; and,
     from a snapshot that stores them, the data source, torch version, commit
     and threads of the segment that wrote it."""
     folder = paths.results_dir(results_dir) / "checkpoints"
@@ -48,7 +85,7 @@ def protocol_in_progress(results_dir=None) -> dict[tuple[str, int], dict]:
 
 def run_state(experiment: str, seed: int, results_dir=None) -> tuple[str, dict | None]:
     """("finished", record), ("in progress", snapshot run) or ("not started", None)."""
-    for r in results.protocol_runs(results.read_records(results_dir), experiment):
+    for r in provenance.protocol_runs(results.read_records(results_dir), experiment):
         if r["seed"] == seed:
             return "finished", r
     run = protocol_in_progress(results_dir).get((experiment, seed))
@@ -75,7 +112,7 @@ def same_epoch(runs: list[tuple[str, int]], results_dir=None) -> tuple[int, list
     started, schedule = started_together(runs, results_dir)
     if schedule is None or all(state == "finished" for *_, state, _ in started):
         return None
-    common = set.intersection(*({h["epoch"] for h in results.tested(run["history"])} for *_, run in started))
+    common = set.intersection(*({h["epoch"] for h in tested(run["history"])} for *_, run in started))
     if not common:
         return None
     epoch = max(common)

@@ -30,6 +30,7 @@ from nin_repro.experiments import EXPERIMENTS, TrainConfig
 from nin_repro.run_config import check_numbers, check_seeds, resolve_run, run_overrides
 from nin_repro.train import GaveUpError, redo_in_progress, train
 
+from . import progress, provenance
 from .chapters import BOOK_PLAN
 from .figure5 import extract_confidence_maps, figure_source, load_confidence_maps
 
@@ -55,7 +56,7 @@ def checkpoint_progress(state: dict) -> str:
     report says of a run in progress, with the time its remaining epochs take
     at its recent pace (what a session needs to know to plan around it)."""
     history, epochs = state["history"], state["config"]["train"]["epochs"]
-    tested = results.error_so_far(history, prefix="test error ")
+    tested = progress.error_so_far(history, prefix="test error ")
     note = f"checkpoint after epoch {state['epoch']}/{epochs}: {tested}, {state['wall_seconds'] / 60:.0f} min so far"
     return note + (f"; {time_left(history, state['config']['train'])}" if epochs > state["epoch"] else "")
 
@@ -150,7 +151,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
         # (a redo that outlived a stop: its snapshot sits beside the record),
         # or it followed an earlier version of its protocol: trained again.
         finished = recorded.get(name)
-        changes = "; ".join(results.protocol_changes(finished)) if finished is not None else ""
+        changes = "; ".join(provenance.protocol_changes(finished)) if finished is not None else ""
         again = redo or bool(changes)
         if finished is not None and not again and not checkpoint.snapshot_path(name, results_dir).exists():
             job.status = "done"
@@ -198,7 +199,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
                 job.note = needs_data(job.experiment)
             else:
                 job.hours, here = hours_here(kind, None, total, paces, records)
-                job.note = "; ".join(filter(None, [here, results.earlier_runs(job.experiment, results_dir)]))
+                job.note = "; ".join(filter(None, [here, provenance.earlier_runs(job.experiment, results_dir)]))
             continue
         # An earlier protocol's run moves to results/superseded/ (then trains again) from inside
         # train(), once the data is loaded and every check has passed: a bad input moves nothing.

@@ -13,7 +13,7 @@ from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS, MNIST_AUTHOR_MODEL, MNIST_MODEL, SVHN_AUTHOR_MODEL
 from nin_repro.model import NiN, count_macs, count_parameters
 
-from . import comparison, progress
+from . import comparison, progress, provenance
 from .progress import is_full_length
 from .chapters import BOOK_PLAN, CHAPTERS, DATASET_WORDS
 from .display import short_where
@@ -65,22 +65,22 @@ def missing_status(experiment: str) -> str:
 
 def data_cell(record: dict) -> str:
     """A table cell naming the copy of the dataset a run trained on, briefly
-    (`results.data_copy` gives it in full, read off the record's checksum)."""
+    (`provenance.data_copy` gives it in full, read off the record's checksum)."""
     if record["dataset"] == "mnist":
         return "lossless copy"
     # the copy's short name: what each copy is, the Method page and the data folder's README say
-    return results.copy_name(results.data_copy(record))
+    return provenance.copy_name(provenance.data_copy(record))
 
 
 def _progress_cell(run: dict) -> str:
-    return f"in progress: {results.error_so_far(run['history'])} at epoch {run['epoch']} of {run['epochs']}"
+    return f"in progress: {progress.error_so_far(run['history'])} at epoch {run['epoch']} of {run['epochs']}"
 
 
 def row_copy(row: dict) -> str:
     """", JPEG copy": the copy of CIFAR-10 a summarized row's runs trained on,
     to follow its protocol's name ("" for a row without runs, or of a dataset
     the study has one copy of)."""
-    label = results.copy_label(row["copy"])
+    label = provenance.copy_label(row["copy"])
     return f", {label}" if label else ""
 
 
@@ -99,7 +99,7 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
     """Paper vs ours, one row per experiment and copy of the data (its
     protocol, copy and length named; `copy_rows`), or, for rows `compared`
     with each other, one row per experiment on the copy they share
-    (`results.shared_copy`); each setting after its paper table's name with
+    (`provenance.shared_copy`); each setting after its paper table's name with
     `paper_table`. A row without records says whether it is in progress
     (with its error so far), not started, not run yet or not runnable here."""
     if compared:
@@ -140,14 +140,14 @@ def _run_label(experiment: str, seed: int, overrides: dict | None = None) -> str
 def _finished_status(record: dict) -> str:
     """"finished", or, for a run of an earlier version of its protocol (no
     table counts it), what has changed since."""
-    changes = results.protocol_changes(record)
+    changes = provenance.protocol_changes(record)
     return "finished" + (f" under an earlier protocol ({'; '.join(changes)}); not counted" if changes else "")
 
 
 def superseded_lines(results_dir=None) -> str:
     """One line per superseded run: what changed in its protocol since, and
     why it was trained again ("" where none was)."""
-    return "\n".join(f"- `{r['experiment']}` seed {r['seed']}: {'; '.join(results.protocol_changes(r))}; "
+    return "\n".join(f"- `{r['experiment']}` seed {r['seed']}: {'; '.join(provenance.protocol_changes(r))}; "
                      f"{r['superseded_because']}" for r in progress.superseded(results_dir))
 
 
@@ -175,7 +175,7 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
             "epochs": r["epochs"], "wall hours": f"{r['wall_seconds'] / 3600:.2f}",
             "core-hours": f"{r['wall_seconds'] * r['threads'] / 3600:.2f}",
             "train img/s": f"{r['images_per_second']:.0f}",
-            "machine and precision, by epoch": short_where(results.run_where(r)),
+            "machine and precision, by epoch": short_where(provenance.run_where(r)),
             "data": data_cell(r), "torch": r["torch_version"], "commit": short_commit(r["git_commit"]),
             "ended": r.get("finished_at", "")[:10]})
     for run in progress.in_progress(results_dir):
@@ -183,12 +183,12 @@ def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
             "run": _run_label(run["experiment"], run["seed"], run["config"].get("overrides")),
             # the epoch reached goes in the epochs column: a longer status overflowed the page at 688 px
             "status": "in progress",
-            "test error (%)": results.error_so_far(run["history"], suffix=" so far"),
+            "test error (%)": progress.error_so_far(run["history"], suffix=" so far"),
             "epochs": f"{run['epoch']} of {run['epochs']}",
             "wall hours": f"{run['wall_seconds'] / 3600:.2f}",
             # a snapshot from before snapshots stored their threads has no core count
             "core-hours": f"{run['wall_seconds'] * run['threads'] / 3600:.2f}" if "threads" in run else "",
-            "train img/s": "", "machine and precision, by epoch": short_where(results.run_where(run)),
+            "train img/s": "", "machine and precision, by epoch": short_where(provenance.run_where(run)),
             # a snapshot from before snapshots stored their provenance says so
             "data": data_cell(run), "torch": run.get("torch_version", "not recorded"),
             "commit": short_commit(run["git_commit"]) if "git_commit" in run else "not recorded", "ended": ""})
@@ -215,7 +215,7 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
     """The runs the book plans (`nin-repro reproduce`'s list) that have no
     record yet, each with its state (in progress at epoch k, not started)
     and what a run of the same experiment cost where one has finished."""
-    recorded = {(r["experiment"], r["seed"]) for r in results.read_records(results_dir) if results.is_protocol_run(r)}
+    recorded = {(r["experiment"], r["seed"]) for r in results.read_records(results_dir) if provenance.is_protocol_run(r)}
     running = progress.protocol_in_progress(results_dir)
     rows = []
     for name, seed in BOOK_PLAN:
@@ -223,12 +223,12 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
             continue
         run = running.get((name, seed))
         so_far = (f"this run so far: {run['epoch']} epochs in {run['wall_seconds'] / 3600:.1f} h on "
-                  + short_where(results.run_where(run))
+                  + short_where(provenance.run_where(run))
                   if run else "")
         rows.append({"experiment": name, "seed": seed,
                      "status": f"in progress (epoch {run['epoch']} of {run['epochs']})" if run
                      else missing_status(name),
-                     "measured cost of this experiment": short_where(results.earlier_runs(name, results_dir))
+                     "measured cost of this experiment": short_where(provenance.earlier_runs(name, results_dir))
                      or so_far or "no run of it yet"})
     columns = ["experiment", "seed", "status", "measured cost of this experiment"]
     return pd.DataFrame(rows, columns=columns)
@@ -247,7 +247,7 @@ def headline_table(results_dir=None) -> pd.DataFrame:
         table = results_table(names, results_dir)
         row, first = table.iloc[0], copy_rows(names, results_dir)[0]
         diff = first["difference"]
-        copy = "-" if not first["n"] else (results.copy_label(first["copy"]) or
+        copy = "-" if not first["n"] else (provenance.copy_label(first["copy"]) or
                                            ("official images, lossless" if first["copy"] else "not recorded"))
         out.append({"paper's table": f"{claim.label}: {claim.claim}", "paper (%)": row["paper (%)"],
                     "ours (%)": row["ours (%)"],
@@ -274,7 +274,7 @@ def heads_table(results_dir=None, full: bool = False) -> pd.DataFrame:
 def rows_where(records: list[dict]) -> str:
     """Where the runs of one table row trained: each distinct machine and
     precision once, in record order (seeds may span machines)."""
-    return "; ".join(dict.fromkeys(short_where(results.run_where(r)) for r in records))
+    return "; ".join(dict.fromkeys(short_where(provenance.run_where(r)) for r in records))
 
 
 def given_up_rows(results_dir=None) -> pd.DataFrame | None:
@@ -285,9 +285,9 @@ def given_up_rows(results_dir=None) -> pd.DataFrame | None:
              "epochs": f"{len(r['history'])} of {r['config']['train']['epochs']}"
              if "train" in r["config"] else str(len(r["history"])),
              "last train loss": f"{r['history'][-1]['train_loss']:.4f}",
-             "last test error (%)": results.latest_test_cell(r["history"]),
+             "last test error (%)": progress.latest_test_cell(r["history"]),
              "hours": f"{r['wall_seconds'] / 3600:.1f}",
-             "where": short_where(results.run_where({"history": r["history"], "device": ""})),
+             "where": short_where(provenance.run_where({"history": r["history"], "device": ""})),
              "why given up": r["given_up_because"]}
             for r in results.given_up(results_dir)]
     return pd.DataFrame(rows) if rows else None
@@ -431,13 +431,13 @@ def error_by_length(dataset: str, results_dir=None) -> pd.DataFrame:
         kind = table_net(r["config"], dataset)
         if kind:
             rows.append({"experiment": r["experiment"], "seed": r["seed"], "augmentation": kind,
-                         "data": results.copy_label(results.data_copy(r)),
+                         "data": provenance.copy_label(provenance.data_copy(r)),
                          "epochs": r["epochs"], "test error (%)": round(r["test_error"], 2), "status": "finished"})
     for run in progress.protocol_in_progress(results_dir).values():
-        kind, last = table_net(run["config"], dataset), results.last_tested(run["history"])
+        kind, last = table_net(run["config"], dataset), progress.last_tested(run["history"])
         if kind and last:  # at the length of its latest test
             rows.append({"experiment": run["experiment"], "seed": run["seed"], "augmentation": kind,
-                         "data": results.copy_label(results.data_copy(run)),
+                         "data": provenance.copy_label(provenance.data_copy(run)),
                          "epochs": last["epoch"], "test error (%)": round(last["test_error"], 2),
                          "status": f"in progress ({run['epoch']} of {run['epochs']})"})
     columns = ["experiment", "seed", "augmentation", "data", "epochs", "test error (%)", "status"]
@@ -493,9 +493,9 @@ def stages_table(experiment: str, seed: int = 0, results_dir=None, upto: int | N
         done = [h for h in history if first < h["epoch"] <= last]
         if not done:
             break
-        tested = results.tested(done)  # every epoch, or (a full-length run's first stage) every 5th
+        tested = progress.tested(done)  # every epoch, or (a full-length run's first stage) every 5th
         row = {"epochs": f"{first + 1}-{last}", "learning rate": f"{done[-1]['lr']:g}",
-               "trained": f"{len(done)} of {last - first}", "last test error (%)": results.latest_test_cell(done),
+               "trained": f"{len(done)} of {last - first}", "last test error (%)": progress.latest_test_cell(done),
                "best (%)": "", f"range over its last {STAGE_TAIL} tests (%)": ""}
         if tested:
             tail = [h["test_error"] for h in tested[-STAGE_TAIL:]]
