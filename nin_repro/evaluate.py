@@ -15,7 +15,7 @@ from .loader import TensorLoader
 from .model import NiN, load_net
 from .preprocess import load_test_inputs
 from .run_config import run_overrides
-from .train import evaluate
+from .train import evaluate_split
 
 
 def evaluation_precision(recorded: str, asked: str | None = None) -> tuple[str, str]:
@@ -56,7 +56,7 @@ def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, 
     t0 = time.perf_counter()
     test_x, test_y = load_test_inputs(exp, data_dir, cache_dir, subset=subset)
     loader = TensorLoader(test_x, test_y, 500, train=False)
-    _, wrong = evaluate(model, loader, torch.device("cpu"), precision)
+    _, wrong = evaluate_split(model, loader, torch.device("cpu"), precision)
     error = 100.0 * wrong.item() / len(test_y)
     return {"run": name, "test_error": error, "recorded": record["test_error"],
             "difference": error - record["test_error"], "precision": precision,

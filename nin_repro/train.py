@@ -251,10 +251,10 @@ def _check_folders(run: Run, ckpt: Path, write: bool) -> None:
             checkpoint.writable_folder(folder, what)
 
 
-def _delete_state(run: Run, paths: tuple[Path, ...], is_main: bool, log) -> None:
+def _delete_state(run: Run, files: tuple[Path, ...], is_main: bool, log) -> None:
     """--restart: delete the run's checkpoint and snapshot, unread (a corrupt
     one is no reason to refuse); a record stays until the new one replaces it."""
-    for path in paths if is_main else ():  # one process deletes (under torchrun: rank 0)
+    for path in files if is_main else ():  # one process deletes (under torchrun: rank 0)
         if path.exists():
             log(f"[{run.name}] --restart: deleting {path}")
             checkpoint.remove(path)
@@ -520,7 +520,7 @@ def train_epoch(run: Run, step_fn, model, opt, train_loader: TensorLoader, test_
     t1 = running_seconds()
     tested = cfg.tests_after(epoch)
     if tested:
-        test_loss_sum, test_wrong = evaluate(model, test_loader, dev, precision)
+        test_loss_sum, test_wrong = evaluate_split(model, test_loader, dev, precision)
     else:
         test_loss_sum = test_wrong = torch.zeros((), device=dev)
     eval_seconds = running_seconds() - t1
@@ -570,8 +570,10 @@ def param_groups(model: NiN, cfg: TrainConfig) -> list[dict]:
     return [{"params": ps, "lr_mult": mult, "weight_decay": decay} for (mult, decay), ps in groups.items()]
 
 
-def evaluate(model, loader: TensorLoader, dev: torch.device, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(summed loss, number wrong) over the loader's split, as device tensors."""
+def evaluate_split(model, loader: TensorLoader, dev: torch.device, precision: str
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed loss, number wrong) over the loader's split, as device tensors
+    (`nin_repro.evaluate` scores a finished run's weights with it)."""
     model.eval()
     loss_sum = torch.zeros((), device=dev)
     wrong = torch.zeros((), device=dev, dtype=torch.long)

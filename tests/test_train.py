@@ -11,7 +11,7 @@ from nin_repro.experiments import TrainConfig
 from nin_repro.device import bf16_is_native, resolve_device, resolve_precision
 from nin_repro.preprocess import load_inputs
 from nin_repro.run_config import resolve_run
-from nin_repro.train import DivergedError, StalledError, evaluate, learning_rate, param_groups, train
+from nin_repro.train import DivergedError, StalledError, evaluate_split, learning_rate, param_groups, train
 from nin_repro.loader import TensorLoader
 from nin_repro.model import NiN
 from tiny import frozen_clock, tiny
@@ -43,8 +43,8 @@ def test_one_epoch_on_a_subset_lowers_the_loss(data_dir, cache_dir, tmp_path, sh
     exp = tiny("t_lowers", epochs=1, warmup_epochs=0.2, batch_size=16)
     _, _, test_x, test_y, _ = load_inputs(exp, data_dir, shared_decoded, subset=2048)
     torch.manual_seed(0)  # the same initial weights as the run below
-    loss_sum, _ = evaluate(NiN(exp.model).to(memory_format=torch.channels_last),
-                           TensorLoader(test_x, test_y, 256, train=False), torch.device("cpu"), "bf16")
+    loss_sum, _ = evaluate_split(NiN(exp.model).to(memory_format=torch.channels_last),
+                                  TensorLoader(test_x, test_y, 256, train=False), torch.device("cpu"), "bf16")
     before = loss_sum.item() / len(test_y)
     rec = run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, subset=2048)
     assert rec["history"][0]["train_loss"] < before

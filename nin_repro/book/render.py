@@ -7,14 +7,11 @@ import os
 import re
 from pathlib import Path
 
-from nin_repro import paths, results
+from nin_repro import results
 from nin_repro.atomic import atomic_path
 from nin_repro.errors import NinReproError
 
 from . import notebooks
-
-NOTEBOOKS = paths.REPO_ROOT / "notebooks"
-
 
 class RenderError(NinReproError, ValueError):
     """A notebook's cell raised while it was rendered."""
@@ -42,10 +39,10 @@ def render(chosen: list[str | Path] | None = None, timeout: int = 600, log=print
     folder = results.existing_results_dir(results_dir)
     results.read_records(folder)
     # A chapter named by its .md source renders into its .ipynb twin: never over the source.
-    targets = [notebooks.notebook_twin(p) for p in chosen] if chosen else notebooks.chapters(NOTEBOOKS)
+    targets = [notebooks.notebook_twin(p) for p in chosen] if chosen else notebooks.chapters()
     missing = [str(p) for p in targets if not p.is_file() and not notebooks.markdown_twin(p).is_file()]
     if missing:
-        raise FileNotFoundError(f"no notebook {', '.join(missing)}; the book's are in {NOTEBOOKS}")
+        raise FileNotFoundError(f"no notebook {', '.join(missing)}; the book's are in {notebooks.FOLDER}")
     before = os.environ.get("NIN_RESULTS")
     os.environ["NIN_RESULTS"] = str(folder)  # the kernels inherit it
     try:
