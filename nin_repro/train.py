@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import checkpoint, distributed, paths, results
+from . import checkpoint, distributed, lock, paths, results
 from .atomic import DiskFullError
 from .clock import running_seconds
 from .errors import NinReproError
@@ -104,7 +104,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
         _check_folders(run, ckpt, write)
     # One process per run: a second one would write (or --restart delete) the
     # same checkpoint and record.
-    with checkpoint.run_lock(ckpt.with_suffix(".lock"), enabled=ctx.is_main):
+    with lock.run_lock(ckpt.with_suffix(".lock"), enabled=ctx.is_main):
         found = None if restart else _checkpoint_to_resume(run, resume, log)
         if found and not resume and not _unfinished(found[1]):
             # Its last epoch is trained: trained again from scratch, days of compute would be lost

@@ -741,10 +741,12 @@ def test_a_second_process_on_the_same_run_is_refused_and_a_stale_lock_taken_over
     import subprocess
     import sys
 
+    from nin_repro.lock import run_lock
+
     lock = tmp_path / "r__seed0.lock"
-    with checkpoint.run_lock(lock):
+    with run_lock(lock):
         with pytest.raises(ValueError, match=rf"r__seed0 is already training in process {os.getpid()}"):
-            with checkpoint.run_lock(lock):
+            with run_lock(lock):
                 pass
     assert not lock.exists()  # released
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
@@ -752,7 +754,7 @@ def test_a_second_process_on_the_same_run_is_refused_and_a_stale_lock_taken_over
     import socket
 
     lock.write_text(f"{dead} {socket.gethostname()}\n")  # left by a process that was killed
-    with checkpoint.run_lock(lock):
+    with run_lock(lock):
         assert lock.read_text().split()[0] == str(os.getpid())
     # created empty, written an instant later: a run taking the lock now, not a stale lock
     import threading
@@ -760,10 +762,10 @@ def test_a_second_process_on_the_same_run_is_refused_and_a_stale_lock_taken_over
     lock.write_text("")
     threading.Timer(0.2, lambda: lock.write_text(f"{os.getpid()} {socket.gethostname()}\n")).start()
     with pytest.raises(ValueError, match="is already training"):
-        with checkpoint.run_lock(lock):
+        with run_lock(lock):
             pass
     lock.write_text("")  # and empty for good: left by a process killed between creating and writing it
-    with checkpoint.run_lock(lock):
+    with run_lock(lock):
         assert lock.read_text().split()[0] == str(os.getpid())
 
 
