@@ -40,6 +40,7 @@ def test_tolerance_is_two_seed_stds_or_a_floor():
     assert claims.tolerance(0.47, None) == pytest.approx(0.1)       # the 0.1-point floor
     assert claims.tolerance(10.41, 0.4) == pytest.approx(0.8)       # two seed stds
     assert "2 standard deviations" in claims.tolerance_rule()
+    assert claims.tolerance_rule().endswith(f"more than {claims.MAPS_MAJORITY:g}% of the test images")
 
 
 def test_one_row_per_claim_and_every_verdict_from_the_fixed_vocabulary(tmp_path):

@@ -85,7 +85,9 @@ def tolerance_rule() -> str:
             f"reproduced when full-length runs show the paper's order (or cut) by more than the noise of the "
             f"rows compared "
             f"(the larger of their seed standard deviation and the range of each run's test error over its "
-            f"last {NOISE_EPOCHS} epochs at the final learning rate, or fewer where the final stage is shorter)")
+            f"last {NOISE_EPOCHS} epochs at the final learning rate, or fewer where the final stage is shorter); "
+            f"Figure 5's is when the true class's map holds the strongest response in more than "
+            f"{MAPS_MAJORITY:g}% of the test images")
 
 
 def last_epochs(record_or_run: dict) -> list[dict]:
