@@ -218,17 +218,18 @@ def _give_up(run: Run, reason: str, history: list[dict], wall: float, provenance
              ckpt: Path, snapshot: Path, write: bool, is_main: bool) -> str:
     """A run that cannot go on: its epochs go to results/stalls/ (`write`),
     where the book shows it as given up and `reproduce` passes over it until
-    its recipe changes; its last good state stays in the cache only (moved
-    there if the repository's snapshot held it), since a snapshot would show
-    it as in progress. Returns where each now is, in words."""
+    its recipe changes; its state after its last epoch (for a divergence, the
+    last finite one) stays in the cache only (moved there if the repository's
+    snapshot held it), since a snapshot would show it as in progress. Returns
+    where each now is, in words."""
     if resumable is None:
         return "no epoch had completed, so nothing is kept"
     if not is_main:
-        return f"the state after its last good epoch ({len(history)}) is kept in {ckpt}"
+        return f"its state after epoch {len(history)} is kept in {ckpt}"
     with checkpoint.signals_held():
         if resumable != ckpt:  # it resumed from the snapshot and failed in its first epoch here
             checkpoint.copy(resumable, ckpt)
-        words = f"the state after its last good epoch ({len(history)}) is kept in {ckpt}"
+        words = f"its state after epoch {len(history)} is kept in {ckpt}"
         if not write:
             return words
         try:

@@ -391,7 +391,7 @@ def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(data_d
     # A sane first epoch, then a learning rate that blows the weights up.
     monkeypatch.setattr(train_module, "learning_rate", lambda cfg, epoch, step, steps: 0.05 if epoch == 0 else 1e9)
     exp = tiny("t_diverge", epochs=3, warmup_epochs=0)
-    with pytest.raises(DivergedError, match=r"loss became nan in epoch 2 .*last good epoch \(1\) is kept in "):
+    with pytest.raises(DivergedError, match=r"loss became nan in epoch 2 .*its state after epoch 1 is kept in "):
         run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded)
     assert not (tmp_path / "results" / "runs").exists()  # no record of a failed run
     state = checkpoint.load(checkpoint.cache_path("t_diverge__seed0__subset1024", shared_decoded))
