@@ -422,3 +422,39 @@ def test_the_abstract_says_which_copy_each_30_epoch_run_trained_on_and_whose_len
             "JPEG copy cost 4.1 points of test error") in data
     results.write_record({**record("cifar10", 2, [30.0, 18.8]), "data_source": jpeg}, tmp_path)
     assert "The 30-epoch CIFAR-10 runs all trained on the JPEG copy." in abstract.abstract(tmp_path)
+
+
+def test_a_row_whose_run_was_given_up_under_its_protocol_says_so_not_not_started(tmp_path):
+    """A stall under the recipe as it stands: the row, its verdict and its
+    sentence say "given up", until the recipe changes (then the attempt is
+    history, in the runs appendix, and the row is "not started" again) or
+    the run trains again."""
+    from dataclasses import replace
+
+    from nin_repro.book import findings, tables
+    from nin_repro.run_config import resolve_run
+
+    def give_up(config):
+        history = [{**make_record()["history"][0], "epoch": i + 1, "train_loss": 4.6052} for i in range(2)]
+        results.write_given_up({"run": "cifar100_full__seed0", "config": config, "history": history,
+                                "wall_seconds": 60.0, "given_up_because": "stalled at chance level: training loss "
+                                "4.6052 through epoch 2"}, tmp_path)
+
+    give_up(json.loads(json.dumps(resolve_run("cifar100_full", 0).config)))
+    said = "given up after epoch 2: stalled at chance level"
+    assert by_key(tmp_path)["table2"].verdict == "pending: full-length run given up"
+    assert tables.results_table(["cifar100_full"], tmp_path)["ours (%)"].iloc[0] == said
+    assert findings.verdict("cifar100_full", tmp_path) == f"CIFAR-100, 260 epochs: {said}."
+    # a compared row given up: the comparison waits, saying for which row and why
+    fc = json.loads(json.dumps(resolve_run("cifar10_fc_full", 0).config))
+    results.write_given_up({"run": "cifar10_fc_full__seed0", "config": fc, "history": [make_record()["history"][0]],
+                            "wall_seconds": 60.0, "given_up_because": "loss became nan in epoch 2 (step 50)"}, tmp_path)
+    assert by_key(tmp_path)["table5"].verdict == ("pending: full-length GAP and FC + dropout not started; "
+                                                  "full-length FC given up")
+    # the recipe changed since: the attempt is history, and the row waits for its run again
+    (tmp_path / "stalls" / "cifar100_full__seed0.json").unlink()
+    old = resolve_run(replace(experiments.get("cifar100_full"),
+                              train=replace(experiments.get("cifar100_full").train, warmup_epochs=0.0)), 0).config
+    give_up(json.loads(json.dumps(old)))
+    assert by_key(tmp_path)["table2"].verdict == "pending: full-length run not started"
+    assert tables.results_table(["cifar100_full"], tmp_path)["ours (%)"].iloc[0] == "not started"

@@ -266,13 +266,15 @@ def _error_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
     # the run that decides has not started: what the budget row shows is evidence, not a verdict
     # the claim's row names the dataset: the verdict cell stays within its three lines
     waiting = "full-length run" if claim.full else "its run"
-    return Verdict(claim, _pending(waiting), budget_text or NOT_STARTED, "", budget_headline)
+    gave_up = any(n in progress.given_up_now(results_dir) for n in claim.full)
+    return Verdict(claim, _pending({progress.GIVEN_UP if gave_up else NOT_STARTED: [waiting]}),
+                   budget_text or NOT_STARTED, "", budget_headline)
 
 
-def _pending(runs: str) -> str:
-    """The verdict of a claim whose deciding runs have not started, in the
-    tables' word for such a run."""
-    return f"pending: {runs} {NOT_STARTED}"
+def _pending(waiting: dict[str, list[str]]) -> str:
+    """The verdict of a claim whose deciding runs have not started, or were
+    given up, in the tables' words for such runs (`_waiting`)."""
+    return "pending: " + "; ".join(f"{listed(runs)} {state}" for state, runs in waiting.items())
 
 
 def _spans(row: dict) -> tuple[float, int]:
@@ -395,13 +397,15 @@ def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> Compared:
 
 def _waiting(claim: Claim, full: dict, results_dir) -> dict[str, list[str]]:
     """The compared full-length rows without a record, by state ("in
-    progress", "not started"), each by its label."""
+    progress", "given up", "not started"), each by its label."""
     labels = CHAPTERS[claim.chapter].labels
     running = {e for e, _ in progress.protocol_in_progress(results_dir)}
+    gave_up = progress.given_up_now(results_dir)
     out: dict[str, list[str]] = {}
     for n in claim.full:
         if not full[n]["n"]:
-            out.setdefault("in progress" if n in running else NOT_STARTED, []).append(labels[n])
+            state = "in progress" if n in running else progress.GIVEN_UP if n in gave_up else NOT_STARTED
+            out.setdefault(state, []).append(labels[n])
     return out
 
 
@@ -462,9 +466,9 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
         return Verdict(claim, running, "; ".join(_progress(claim.full, results_dir) + [finished] * bool(finished)
                                                  + [same] * bool(same) + [budget_text] * bool(budget_text)),
                        "full length (training)", same or finished or "; ".join(_progress(claim.full, results_dir)))
-    # the full-length rows that decide have not started: the budget rows are evidence beside the verdict
-    waiting = _waiting(claim, full, results_dir)[NOT_STARTED]
-    verdict = _pending(f"full-length {listed(waiting)}")
+    # the full-length rows that decide have not started (or were given up): the budget rows are evidence beside it
+    waiting = _waiting(claim, full, results_dir)
+    verdict = _pending({state: [f"full-length {listed(names)}"] for state, names in waiting.items()})
     if budget_text:
         done = _finished_rows(claim, full, results_dir, others=False)  # the verdict names the runs it waits for
         return Verdict(claim, verdict, "; ".join([finished] * bool(finished) + [budget_text]),

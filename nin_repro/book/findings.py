@@ -23,7 +23,7 @@ def verdict(experiment: str, results_dir=None) -> str:
     """One sentence on how our runs compare with the paper, from the records."""
     r = comparison.summarize(results.read_records(results_dir), [experiment])[0]
     if r["ours_mean"] is None:
-        return f"{run_words(experiment, dataset=True)}: {missing_status(experiment)}."
+        return f"{run_words(experiment, dataset=True)}: {missing_status(experiment, results_dir)}."
     # the length once: the runs' own where it is not the one the label names
     length = f"{r['epochs']} epochs, " if r["epochs"] != EXPERIMENTS[experiment].train.epochs else ""
     text = (f"{run_words(experiment, dataset=True)}: {mean_std(r['ours_mean'], r['ours_std'])}% test error "

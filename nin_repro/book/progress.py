@@ -83,6 +83,31 @@ def protocol_in_progress(results_dir=None) -> dict[tuple[str, int], dict]:
     return {(r["experiment"], r["seed"]): r for r in in_progress(results_dir) if not r["config"].get("overrides")}
 
 
+GIVEN_UP = "given up"  # a run that stalled or diverged under its protocol as it stands
+
+
+def given_up_now(results_dir=None) -> dict[str, dict]:
+    """The runs given up (results/stalls/) under their protocol as it stands
+    that have neither a record nor a snapshot since: by experiment, its
+    latest such attempt, which stands where the row's result would until its
+    recipe changes. An attempt given up under an earlier recipe is history
+    (the runs appendix lists it), not the row's state."""
+    recorded = {(r["experiment"], r["seed"]) for r in results.read_records(results_dir)}
+    running = protocol_in_progress(results_dir)
+    now = {}
+    for g in results.given_up(results_dir):
+        key = (g["config"]["experiment"], g["config"]["seed"])
+        if key not in recorded and key not in running and \
+                provenance.is_protocol_run({"experiment": key[0], "config": g["config"]}):
+            now[key[0]] = g
+    return now
+
+
+def given_up_words(attempt: dict) -> str:
+    """"given up after epoch 3: stalled at chance level" (its file says the rest)."""
+    return f"{GIVEN_UP} after epoch {len(attempt['history'])}: {attempt['given_up_because'].split(':')[0]}"
+
+
 def run_state(experiment: str, seed: int, results_dir=None) -> tuple[str, dict | None]:
     """("finished", record), ("in progress", snapshot run) or ("not started", None)."""
     for r in provenance.protocol_runs(results.read_records(results_dir), experiment):

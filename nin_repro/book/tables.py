@@ -50,14 +50,18 @@ def protocol_label(experiment: str) -> str:
     return "CPU budget"
 
 
-def missing_status(experiment: str) -> str:
+def missing_status(experiment: str, results_dir=None) -> str:
     """What the book says for an experiment without records: not run yet,
-    not started (a full-length run), not planned (a CPU-budget row whose
+    not started (a full-length run), given up (it stalled or diverged under
+    its protocol as it stands), not planned (a CPU-budget row whose
     full-length twin the plan trains instead), or not runnable here at all
     (no offline copy of its dataset)."""
     exp = EXPERIMENTS.get(experiment)
     if exp and exp.requires_download:
         return NO_OFFLINE_COPY
+    attempt = progress.given_up_now(results_dir).get(experiment)
+    if attempt:
+        return progress.given_up_words(attempt)
     if exp and f"{experiment}_full" in EXPERIMENTS and experiment not in PLANNED:
         return NOT_PLANNED  # a CPU-budget row the plan leaves to its full-length twin
     return NOT_STARTED if is_full_length(experiment) else NOT_RUN
@@ -114,7 +118,7 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
         epochs = r["epochs"] or ""
         if r["ours_mean"] is None:
             runs = [run for (e, _), run in sorted(running.items()) if e == name]
-            ours = "; ".join(_progress_cell(run) for run in runs) or missing_status(name)
+            ours = "; ".join(_progress_cell(run) for run in runs) or missing_status(name, results_dir)
             if exp and (runs or is_full_length(name) or name in PLANNED):
                 epochs = f"{max((run['epoch'] for run in runs), default=0)} of {exp.train.epochs}"
         else:
@@ -227,7 +231,7 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
                   if run else "")
         rows.append({"experiment": name, "seed": seed,
                      "status": f"in progress (epoch {run['epoch']} of {run['epochs']})" if run
-                     else missing_status(name),
+                     else missing_status(name, results_dir),
                      "measured cost of this experiment": short_where(provenance.earlier_runs(name, results_dir))
                      or so_far or "no run of it yet"})
     columns = ["experiment", "seed", "status", "measured cost of this experiment"]
@@ -390,7 +394,7 @@ def cifar10_anchors(results_dir=None) -> list[dict]:
         rows.append({"source": f"ours, {said[aug]}, {protocol}{row_copy(r)} (n={r['n']})", "low": mean, "high": mean,
                      "spread": std, "augmentation": aug,
                      "training": (f"{r['epochs']} epochs, the {protocol} protocol, on {rows_where(r['runs'])}"
-                                  if mean is not None else missing_status(r["experiment"])),
+                                  if mean is not None else missing_status(r["experiment"], results_dir)),
                      "kind": "ours"})
     return rows
 
