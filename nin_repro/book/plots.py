@@ -253,7 +253,8 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
     ax.set_xlim(left=first_epoch, right=max([300] + list(table["epochs"])))
     ax.set_xlabel("epochs trained")
     ax.set_ylabel("test error (%)")
-    ax.legend()
+    # below the axes: inside, it hid the 30-epoch points and the paper's lines
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.25), frameon=False)
     ax.grid(alpha=0.3, which="both")
     return ax
 
