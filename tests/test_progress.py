@@ -119,7 +119,7 @@ def test_progress_plot_spans_the_whole_schedule_and_says_how_far(tmp_path):
     assert ax.get_title() == "CIFAR-10, 260 epochs, seed 0: in progress, epoch 3 of 260"
     assert ax.get_xlim()[1] > 260
     labels = ax.get_legend_handles_labels()[1]
-    author = "the author's own run, no augmentation (README)"
+    author = "first author's run, no augmentation"
     assert author in labels and "paper: 10.41%" in labels
     ax = plots.plot_progress("cifar10_aug_full", 0, tmp_path)
     assert ax.get_title().endswith("not started, epoch 0 of 260")

@@ -142,7 +142,7 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
         # his release reports only the run without augmentation; on the augmented run's panel it is a
         # landmark of the same schedule, not that run's target
         ax.plot([m[0] for m in AUTHOR_CIFAR10_MILESTONES], [m[1] for m in AUTHOR_CIFAR10_MILESTONES], "k*",
-                ms=9, label="the author's own run, no augmentation (README)")
+                ms=9, label="first author's run, no augmentation")
     done = len(run["history"]) if run else 0
     ax.set_title(f"{run_words(experiment, dataset=True)}, seed {seed}: {state}, epoch {done} of {total}")
     if not run:
