@@ -266,7 +266,8 @@ def _error_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
     # the run that decides has not started: what the budget row shows is evidence, not a verdict
     # the claim's row names the dataset: the verdict cell stays within its three lines
     waiting = "full-length run" if claim.full else "its run"
-    gave_up = any(n in progress.given_up_now(results_dir) for n in claim.full)
+    given_up = progress.given_up_now(results_dir)
+    gave_up = any(n in given_up for n in claim.full)
     return Verdict(claim, _pending({progress.GIVEN_UP if gave_up else NOT_STARTED: [waiting]}),
                    budget_text or NOT_STARTED, "", budget_headline)
 

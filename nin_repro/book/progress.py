@@ -92,15 +92,14 @@ def given_up_now(results_dir=None) -> dict[str, dict]:
     latest such attempt, which stands where the row's result would until its
     recipe changes. An attempt given up under an earlier recipe is history
     (the runs appendix lists it), not the row's state."""
+    attempts = [g for g in results.given_up(results_dir)
+                if provenance.is_protocol_run({"experiment": g["config"]["experiment"], "config": g["config"]})]
+    if not attempts:  # the usual case: no records to read, no snapshot to load and verify
+        return {}
     recorded = {(r["experiment"], r["seed"]) for r in results.read_records(results_dir)}
     running = protocol_in_progress(results_dir)
-    now = {}
-    for g in results.given_up(results_dir):
-        key = (g["config"]["experiment"], g["config"]["seed"])
-        if key not in recorded and key not in running and \
-                provenance.is_protocol_run({"experiment": key[0], "config": g["config"]}):
-            now[key[0]] = g
-    return now
+    return {g["config"]["experiment"]: g for g in attempts
+            if (g["config"]["experiment"], g["config"]["seed"]) not in recorded | running.keys()}
 
 
 def given_up_words(attempt: dict) -> str:
