@@ -125,13 +125,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
             before_training()
         if restart:
             _delete_state(run, (ckpt, snapshot) if write else (ckpt,), ctx.is_main, log)
-        log(f"[{name}] {run.experiment.description}; {count_parameters(model):,} parameters; "
-            f"{n_train:,} train / {n_test:,} test images; device {device_name(dev)}"
-            f"{f' x {ctx.world_size} processes' if ctx.active else ''}, {threads} threads, {precision}; "
-            f"data {source}")
-        if precision == "bf16" and not bf16_is_native(dev):
-            log(f"[{name}] warning: bf16 on {device_name(dev)}, which has no native bf16: expect it to be "
-                "several times slower than --precision fp32 (or auto)")
+        _announce(run, model, n_train, n_test, threads, precision, source, ctx, log)
         # Each epoch names its machine and precision: a run resumed in a later
         # session may finish on another kind of CPU, at another speed.
         machine = machine_name(dev)
@@ -152,12 +146,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
                 with checkpoint.signals_held():  # a stop during the save finds `resumable` naming it
                     _save_checkpoint(ckpt, run, epoch + 1, history, wall, model, opt, train_loader, ctx, provenance)
                     resumable = ckpt
-                if _stalled(row, epoch, cfg, run.experiment.model.num_classes, len(train_loader)):
-                    classes = run.experiment.model.num_classes
-                    reason = (f"stalled at chance level: training loss {row['train_loss']:.4f} through epoch "
-                              f"{epoch + 1}, after a {cfg.warmup_epochs:g}-epoch warm-up (ln {classes} = "
-                              f"{math.log(classes):.4f})")
-                    raise StalledError(f"[{name}] {reason}, {_test_words(row, cfg)}", reason)
+                _raise_if_stalled(run, row, epoch, len(train_loader))
                 pace = results.recent_epoch_seconds(history, cfg.test_every)
                 if _stop_now(epoch, cfg.epochs, pace, stop_after_epoch, deadline, ctx):
                     where = _leave_snapshot(resumable, snapshot, writes, log)
@@ -170,36 +159,71 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
             raise type(e)(f"{e}; {kept}. Lower the rate or lengthen the warm-up (experiments.py): `nin-repro "
                           "reproduce` then trains the run again from scratch, as does `nin-repro train "
                           f"--experiment {run.experiment.name} --seed {run.seed} --restart`", e.reason) from None
-        except BaseException as e:  # Ctrl-C, SIGTERM through the CLI's handler, or any other failure (a
-            # full disk, a GPU error): the last complete epoch goes into the repository either way, since
-            # a cache may not outlive the machine
-            if resumable is not None:
-                what = "interrupted" if isinstance(e, KeyboardInterrupt) else f"stopped by {type(e).__name__}"
-                where = resumable
-                try:
-                    where = _leave_snapshot(resumable, snapshot, writes, log)
-                    log(f"[{name}] {what}; the last complete epoch is kept in {where}; continue with --resume")
-                except (checkpoint.CheckpointError, OSError) as bad:  # report it, and still say what stopped the run
-                    log(f"[{name}] {what}; its state could not be left in the repository: {bad}")
-                if isinstance(e, DiskFullError):
-                    raise DiskFullError(e.path, f"the last epoch is kept in {where}; free some space, then "
-                                                "rerun with --resume") from e
-            elif isinstance(e, DiskFullError):
-                raise DiskFullError(e.path, "no epoch had completed, so nothing is kept; free some space and "
-                                            "rerun") from e
+        except BaseException as e:  # Ctrl-C, SIGTERM through the CLI's handler, or any other failure
+            kept = _keep_last_epoch(e, name, resumable, snapshot, writes, log)
+            if kept is not None:
+                raise kept from e
             raise
 
         wall = wall_before + running_seconds() - t_start
-        if start_epoch == cfg.epochs and resumable is not None:
-            # Nothing trained here (a finished checkpoint completed): the record names what the run
-            # trained on and with, as its last segment's checkpoint stored it.
-            trained = checkpoint.load(resumable).get("provenance") or {}
-            source = trained.get("data_source", source)
-            commit, threads = trained.get("git_commit", commit), trained.get("threads", threads)
+        if start_epoch == cfg.epochs and resumable is not None:  # nothing trained here: a finished checkpoint
+            source, commit, threads = _trained_with(resumable, source, commit, threads)
         record = _record(run, model, history, wall, threads, commit, source)
         if writes:
             _write_results(run, record, model, resumable, snapshot, log)
         return record
+
+
+def _announce(run: Run, model, n_train: int, n_test: int, threads: int, precision: str, source: str, ctx,
+              log) -> None:
+    """The run's first lines: what trains, on what, in which precision, from which data."""
+    dev = run.device
+    log(f"[{run.name}] {run.experiment.description}; {count_parameters(model):,} parameters; "
+        f"{n_train:,} train / {n_test:,} test images; device {device_name(dev)}"
+        f"{f' x {ctx.world_size} processes' if ctx.active else ''}, {threads} threads, {precision}; "
+        f"data {source}")
+    if precision == "bf16" and not bf16_is_native(dev):
+        log(f"[{run.name}] warning: bf16 on {device_name(dev)}, which has no native bf16: expect it to be "
+            "several times slower than --precision fp32 (or auto)")
+
+
+def _raise_if_stalled(run: Run, row: dict, epoch: int, steps: int) -> None:
+    """Give the run up (`StalledError`) if epoch `epoch` (from 0) trained at chance level."""
+    cfg, classes = run.train, run.experiment.model.num_classes
+    if _stalled(row, epoch, cfg, classes, steps):
+        reason = (f"stalled at chance level: training loss {row['train_loss']:.4f} through epoch {epoch + 1}, "
+                  f"after a {cfg.warmup_epochs:g}-epoch warm-up (ln {classes} = {math.log(classes):.4f})")
+        raise StalledError(f"[{run.name}] {reason}, {_test_words(row, cfg)}", reason)
+
+
+def _keep_last_epoch(e: BaseException, name: str, resumable: Path | None, snapshot: Path, write: bool,
+                     log) -> DiskFullError | None:
+    """A run stopped by `e` (Ctrl-C, SIGTERM, a full disk, a GPU error...):
+    its last complete epoch goes into the repository either way, since a
+    cache may not outlive the machine. Returns the error to raise in place
+    of `e` (a full disk, told where the state is), or None to raise `e`."""
+    if resumable is None:
+        if isinstance(e, DiskFullError):
+            return DiskFullError(e.path, "no epoch had completed, so nothing is kept; free some space and rerun")
+        return None
+    what = "interrupted" if isinstance(e, KeyboardInterrupt) else f"stopped by {type(e).__name__}"
+    where = resumable
+    try:
+        where = _leave_snapshot(resumable, snapshot, write, log)
+        log(f"[{name}] {what}; the last complete epoch is kept in {where}; continue with --resume")
+    except (checkpoint.CheckpointError, OSError) as bad:  # report it, and still say what stopped the run
+        log(f"[{name}] {what}; its state could not be left in the repository: {bad}")
+    if isinstance(e, DiskFullError):
+        return DiskFullError(e.path, f"the last epoch is kept in {where}; free some space, then rerun with --resume")
+    return None
+
+
+def _trained_with(resumable: Path, source: str, commit: str, threads: int) -> tuple[str, str, int]:
+    """(data source, commit, threads) of the segment that trained a run
+    completed here from its finished checkpoint, as that checkpoint stored
+    them: the record names what the run trained on and with, not this call."""
+    trained = checkpoint.load(resumable).get("provenance") or {}
+    return trained.get("data_source", source), trained.get("git_commit", commit), trained.get("threads", threads)
 
 
 def _test_words(row: dict, cfg: TrainConfig) -> str:

@@ -351,6 +351,36 @@ def test_an_interrupted_or_failed_run_leaves_its_last_complete_epoch_in_the_repo
                            )["epoch"] == 1
 
 
+
+def test_a_stopped_run_says_where_its_last_epoch_is_or_that_none_is_kept(tmp_path):
+    """The failure handler on its own: a full disk names the file and where
+    the run's state is (or that no epoch had completed); a snapshot that
+    cannot be written is reported, and what stopped the run still surfaces."""
+    from nin_repro.atomic import DiskFullError
+    from nin_repro.train import _keep_last_epoch
+
+    lines = []
+    ckpt, snapshot = tmp_path / "cache" / "r.pt", tmp_path / "results" / "checkpoints" / "r.pt"
+    full = DiskFullError(tmp_path / "cache" / "r.pt")
+    told = _keep_last_epoch(full, "r", None, snapshot, True, lines.append)
+    assert isinstance(told, DiskFullError) and "no epoch had completed, so nothing is kept" in str(told)
+    assert _keep_last_epoch(KeyboardInterrupt(), "r", None, snapshot, True, lines.append) is None
+    assert not snapshot.exists() and lines == []
+
+    checkpoint.save(ckpt, {"epoch": 1})
+    told = _keep_last_epoch(full, "r", ckpt, snapshot, True, lines.append)
+    assert f"the last epoch is kept in {snapshot}" in str(told) and checkpoint.load(snapshot)["epoch"] == 1
+    assert lines == [f"[r] stopped by DiskFullError; the last complete epoch is kept in {snapshot}; "
+                     "continue with --resume"]
+
+    blocked = tmp_path / "results2"
+    blocked.write_text("a file where the results folder should be")
+    lines.clear()
+    assert _keep_last_epoch(KeyboardInterrupt(), "r", ckpt, blocked / "checkpoints" / "r.pt", True,
+                            lines.append) is None
+    assert len(lines) == 1 and lines[0].startswith("[r] interrupted; its state could not be left in the repository")
+
+
 def test_an_unfinished_run_is_not_overwritten_without_resume(data_dir, cache_dir, tmp_path, shared_decoded):
     exp = tiny("t_overwrite", epochs=2)
     assert run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, stop_after_epoch=1) is None
