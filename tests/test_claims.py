@@ -40,7 +40,8 @@ def test_tolerance_is_two_seed_stds_or_a_floor():
     assert claims.tolerance(0.47, None) == pytest.approx(0.1)       # the 0.1-point floor
     assert claims.tolerance(10.41, 0.4) == pytest.approx(0.8)       # two seed stds
     assert "2 standard deviations" in claims.tolerance_rule()
-    assert claims.tolerance_rule().endswith(f"more than {claims.MAPS_MAJORITY:g}% of the test images")
+    assert claims.tolerance_rule().endswith(f"more than {claims.MAPS_MAJORITY:g}% of the test images.")
+    assert claims.tolerance_rule().count("\n- ") == 2  # three bullets: error claims, comparisons, Figure 5
 
 
 def test_one_row_per_claim_and_every_verdict_from_the_fixed_vocabulary(tmp_path):
@@ -126,11 +127,14 @@ def test_a_finished_full_length_row_decides_and_can_fail(tmp_path):
     # one of the two planned seeds: the verdict says it rests on fewer than planned
     assert v["table1_plain"].headline == "10.80% (full length, n=1 of 3 planned)"
     assert v["table1_plain"].ours == "10.80% (n=1 of 3 planned, full length, 2 epochs)"
-    # the abstract says which way a finished row differs from the paper: a lower error is better
+    # the verdict on one seed says so where it is given, beside the fixed vocabulary's word
+    assert claims.claims_table(tmp_path, short=True).iloc[0]["verdict"] == "**reproduced** (one seed)"
+    assert claims.claims_table(tmp_path).iloc[1]["verdict"] == "**not reproduced** (one seed)"
+    # the abstract says which way a finished row differs from the paper, lower or higher (one seed: no more)
     said = abstract.abstract(tmp_path)
-    assert "CIFAR-10 without augmentation 10.80% (n=1) against 10.41%, 0.39 points worse" in said
+    assert "CIFAR-10 without augmentation 10.80% (n=1) against 10.41%, 0.39 points higher" in said
     results.write_record(record("cifar10_full", 0, [30.0, 10.1]), tmp_path)
-    assert "CIFAR-10 without augmentation 10.10% (n=1) against 10.41%, 0.31 points better" in abstract.abstract(tmp_path)
+    assert "CIFAR-10 without augmentation 10.10% (n=1) against 10.41%, 0.31 points lower" in abstract.abstract(tmp_path)
 
 
 def test_table2_is_decided_by_the_cifar100_full_length_row(tmp_path):
@@ -422,6 +426,13 @@ def test_the_abstract_says_which_copy_each_30_epoch_run_trained_on_and_whose_len
             "JPEG copy cost 4.1 points of test error") in data
     results.write_record({**record("cifar10", 2, [30.0, 18.8]), "data_source": jpeg}, tmp_path)
     assert "The 30-epoch CIFAR-10 runs all trained on the JPEG copy." in abstract.abstract(tmp_path)
+    # two copies: the full-length runs' is read from their records too
+    assert "260-epoch" not in abstract.abstract(tmp_path).splitlines()[1]
+    results.write_record({**record("cifar10_full", 0, [30.0, 10.1]), "data_source": near}, tmp_path)
+    data = abstract.abstract(tmp_path).splitlines()[1]
+    assert "Two copies of CIFAR-10" in data and "an all-JPEG copy (quality 75)" in data
+    assert ("The 260-epoch CIFAR-10 runs all trained on the near-lossless copy. The 30-epoch CIFAR-10 runs all "
+            "trained on the JPEG copy.") in data
 
 
 def test_a_row_whose_run_was_given_up_under_its_protocol_says_so_not_not_started(tmp_path):

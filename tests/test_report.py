@@ -251,11 +251,11 @@ def test_verdict_tells_not_run_yet_from_not_runnable_here(tmp_path):
 def test_a_difference_from_the_paper_inside_the_rows_noise_is_called_unresolved(tmp_path):
     results.write_record(curve([0.50, 0.46], experiment="mnist"), tmp_path)  # the paper: 0.47%
     said = findings.verdict("mnist", tmp_path)
-    assert said.endswith("ours is 0.01 points better than the paper (within this row's noise of 0.04 points, the "
+    assert said.endswith("ours is 0.01 points lower than the paper (within this row's noise of 0.04 points, the "
                          "range of its test error over its last epochs and over seeds: not a difference these "
                          "records resolve).")
     results.write_record(curve([0.90, 0.80], experiment="mnist"), tmp_path)  # 0.33 above, noise 0.10
-    assert findings.verdict("mnist", tmp_path).endswith("ours is 0.33 points worse than the paper.")
+    assert findings.verdict("mnist", tmp_path).endswith("ours is 0.33 points higher than the paper.")
 
 
 def test_reproductions_place_ours_among_the_paper_and_later_runs_lowest_first(tmp_path):

@@ -78,16 +78,18 @@ def tolerance(paper: float, std: float | None) -> float:
 
 
 def tolerance_rule() -> str:
-    """The rule, in words, from the constants above."""
-    return (f"an error claim is reproduced when our mean test error is at most the paper's plus the larger of "
-            f"{TOLERANCE_SEED_STDS:g} standard deviations over our seeds, {TOLERANCE_FLOOR_POINTS:g} points, "
-            f"and {100 * TOLERANCE_FLOOR_RELATIVE:g}% of the paper's number; a claim that compares rows is "
-            f"reproduced when full-length runs show the paper's order (or cut) by more than the noise of the "
-            f"rows compared "
-            f"(the larger of their seed standard deviation and the range of each run's test error over its "
-            f"last {NOISE_EPOCHS} epochs at the final learning rate, or fewer where the final stage is shorter); "
-            f"Figure 5's is when the true class's map holds the strongest response in more than "
-            f"{MAPS_MAJORITY:g}% of the test images")
+    """The rule, in words, from the constants above: three bullets (error
+    claims, comparisons, Figure 5), a Markdown list."""
+    return "\n".join(f"- {rule}" for rule in (
+        f"**An error claim** is reproduced when our mean test error is at most the paper's plus the largest of "
+        f"{TOLERANCE_SEED_STDS:g} standard deviations over our seeds, {TOLERANCE_FLOOR_POINTS:g} points and "
+        f"{100 * TOLERANCE_FLOOR_RELATIVE:g}% of the paper's number.",
+        f"**A comparison** (an order or a cut) is reproduced when full-length runs show the paper's order or cut by "
+        f"more than the noise of the rows compared: the larger of their seed standard deviation and the range of "
+        f"each run's test error over its last {NOISE_EPOCHS} epochs at the final learning rate (fewer where "
+        f"the final stage is shorter).",
+        f"**Figure 5's claim** is reproduced when the true class's map holds the strongest response in more than "
+        f"{MAPS_MAJORITY:g}% of the test images."))
 
 
 def last_epochs(record_or_run: dict) -> list[dict]:
@@ -164,6 +166,7 @@ class Verdict:
     ours: str           # our evidence, in a few words
     decided_by: str     # "full length", "CPU budget", or "" (not run)
     headline: str = ""  # the deciding evidence in a few words (the one-page summary's "ours")
+    seeds: int = 0      # the seeds of the deciding full-length row (fewest of a comparison's rows); 0: none
 
 
 def _progress(names: tuple[str, ...], results_dir) -> list[str]:
@@ -254,7 +257,7 @@ def _error_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
         ours = (f"{mean_std(full['ours_mean'], full['ours_std'])}% ({n}, full length, {_length(full)})"
                 + "".join(f"; {p}" for p in extra))
         return Verdict(claim, "reproduced" if within else "not reproduced", ours, "full length",
-                       f"{mean_std(full['ours_mean'], full['ours_std'])}% (full length, {n})")
+                       f"{mean_std(full['ours_mean'], full['ours_std'])}% (full length, {n})", full["n"])
     running = _in_progress_verdict(claim.full, results_dir)
     if running:
         ours = "; ".join(_progress(claim.full, results_dir) + ([budget_text] if budget_text else []))
@@ -454,7 +457,7 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
         c = _compare(claim, claim.full, full)
         return Verdict(claim, "reproduced" if c.outcome == "holds" else "not reproduced",
                        f"full length: {c.summary}; {c.detail}; {'; '.join(c.pairs)}", "full length",
-                       f"{c.summary}; {c.short}")
+                       f"{c.summary}; {c.short}", min(r["n"] for r in full.values()))
     running = _in_progress_verdict(claim.full, results_dir)
     budget_text = budget_short = ""
     if all(r["n"] for r in budget.values()):
@@ -546,13 +549,14 @@ def claims_table(results_dir=None, links: bool = True, short: bool = False) -> p
         c = v.claim
         claim = f"{c.label}: {c.claim}"
         link = f"{{doc}}`{claim} <{c.chapter}>`" if links else claim
+        one = " (one seed)" if v.seeds == 1 else ""  # a verdict on one seed says so where it is given
         if not short:
-            rows.append({"claim": link, "verdict": f"**{v.verdict}**", "paper": c.paper, "ours": v.ours,
+            rows.append({"claim": link, "verdict": f"**{v.verdict}**{one}", "paper": c.paper, "ours": v.ours,
                          "decided by": v.decided_by or "-"})
             continue
         by = "" if not v.decided_by or v.decided_by.startswith(("full length", "the model code")) \
             or "budget" in v.verdict else f" ({v.decided_by})"
-        rows.append({"claim": link, "verdict": f"**{v.verdict}**{by}", "paper": c.paper,
+        rows.append({"claim": link, "verdict": f"**{v.verdict}**{one}{by}", "paper": c.paper,
                      "ours": v.headline or v.ours})
     return pd.DataFrame(rows)
 

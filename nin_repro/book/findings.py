@@ -33,7 +33,7 @@ def verdict(experiment: str, results_dir=None) -> str:
         return text + "."
 
     d, noise = r["difference"], row_noise(r)
-    where = "matches" if abs(d) < 0.005 else f"is {abs(d):.2f} points {'worse than' if d > 0 else 'better than'}"
+    where = "matches" if abs(d) < 0.005 else f"is {abs(d):.2f} points {'higher than' if d > 0 else 'lower than'}"
     unresolved = (f" (within this row's noise of {noise:.2f} points, the range of its test error over its last "
                   "epochs and over seeds: not a difference these records resolve)" if 0.005 <= abs(d) <= noise else "")
     return text + f"; the paper reports {r['paper']:.2f}%, so ours {where} the paper{unresolved}."

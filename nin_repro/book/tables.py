@@ -241,8 +241,9 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
 def headline_table(results_dir=None) -> pd.DataFrame:
     """The one-page summary's table: each error claim of the paper beside
     the full-length result that decides it (the planned run's state where it
-    has none), with n, length and the copy of the data. A lower error than
-    the paper's is said to be better, a higher one worse."""
+    has none), with n, length and the copy of the data. The difference
+    says "lower" or "higher", not better or worse: a row of one seed
+    cannot say more than which way it fell."""
     from .claims import CLAIMS  # claims reads this module's tables
 
     out = []
@@ -255,7 +256,7 @@ def headline_table(results_dir=None) -> pd.DataFrame:
                                            ("official images, lossless" if first["copy"] else "not recorded"))
         out.append({"paper's table": f"{claim.label}: {claim.claim}", "paper (%)": row["paper (%)"],
                     "ours (%)": row["ours (%)"],
-                    "ours - paper": "" if diff is None else f"{diff:+.2f} ({'better' if diff < 0 else 'worse'})"
+                    "ours - paper": "" if diff is None else f"{diff:+.2f} ({'lower' if diff < 0 else 'higher'})"
                     if round(diff, 2) else "+0.00",
                     "n": row["n"], "epochs": row["epochs"] or "-", "data copy": copy})
     return pd.DataFrame(out)
