@@ -337,8 +337,8 @@ def test_compute_table_splits_a_run_that_moved_and_counts_runs_in_progress(tmp_p
     assert table.loc[("total", ""), "runs"] == 2
     # the run that moved counts once, in the row of the machine it spent most of its time on
     assert table.loc[("finished", "B, AVX2, fp32"), "runs"] == 1
-    assert table.loc[("finished", "A, AVX512, bf16"), "runs"] == 0
-    assert table.loc[("total", ""), "runs"] == table.drop(("total", ""))["runs"].sum()
+    assert table.loc[("finished", "A, AVX512, bf16"), "runs"] == "-"  # epochs of a run counted in another row
+    assert table.loc[("total", ""), "runs"] == table.drop(("total", ""))["runs"].replace("-", 0).sum()
     assert table.loc[("total", ""), "core-hours"] == "6.0"
     snapshot(tmp_path, "mnist_full", 0, [9.0, 2.0], provenance={"threads": 2, "torch_version": "2.x"})
     table = cost.compute_table(tmp_path).set_index(["status", "machine and precision"])
@@ -348,9 +348,12 @@ def test_compute_table_splits_a_run_that_moved_and_counts_runs_in_progress(tmp_p
     stalls = tmp_path / "stalls"  # an attempt of the run in progress, given up: its own run, its cost counted
     stalls.mkdir()
     (stalls / "mnist_full__seed0.json").write_text(json.dumps(
-        {"run": "mnist_full__seed0", "config": {"experiment": "mnist_full", "seed": 0}, "wall_seconds": 1800.0,
+        {"run": "mnist_full__seed0", "config": {"experiment": "mnist_full", "seed": 0, "train": {"epochs": 60}},
+         "wall_seconds": 1800.0,
          "given_up_because": "stalled", "history": [{"epoch": 1, "seconds": 900.0, "precision": "fp32",
-                                                    "machine": "cpu (X), AVX2"}] * 2}))
+                                                    "machine": "cpu (X), AVX2", "lr": 0.1, "train_loss": 2.3026,
+                                                    "train_error": 90.0, "test_loss": 2.3026,
+                                                    "test_error": 90.0}] * 2}))
     table = cost.compute_table(tmp_path).set_index(["status", "machine and precision"])
     assert table.loc[("given up", "X, AVX2, fp32"), "machine-hours"] == "0.5"
     assert table.loc[("given up", "X, AVX2, fp32"), "epochs"] == 2
@@ -378,6 +381,7 @@ def maps_file(results_dir, run, epoch, epochs, true_peak):
     path = figure_path(results_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, labels=np.array([0]), preds=np.array([0]), maps=np.zeros((1, 10, 8, 8)),
+                        images=np.zeros((1, 32, 32, 3), dtype=np.uint8), classes=np.array([str(i) for i in range(10)]),
                         run=np.array(run), epoch=np.array(epoch), epochs=np.array(epochs), test_error=np.array(23.4),
                         stats_n=np.array(10_000), stats_true_peak=np.array(true_peak), stats_true_mean=np.array(76.6),
                         stats_peak_central=np.array(60.0), stats_central_share=np.array(25.0))

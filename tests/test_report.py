@@ -399,3 +399,16 @@ def test_standing_says_which_finished_rows_reach_the_papers_error_and_which_stay
     results.write_record(curve([40.0, 36.0], experiment="cifar100_full"), above)  # the paper: 35.68%
     assert findings.standing(names, above).startswith(
         "stay above the paper's error on CIFAR-10 (by 0.59 points) and CIFAR-100 (by 0.32 points)")
+
+
+def test_the_discussion_says_it_does_not_test_why_rows_fall_below_the_paper(tmp_path):
+    names = ["cifar10_full", "mnist_full"]
+    assert findings.below_paper(names, tmp_path) == ""
+    results.write_record(curve([12.0, 11.0], experiment="cifar10_full"), tmp_path)  # above the paper's 10.41%
+    assert findings.below_paper(names, tmp_path) == ""
+    results.write_record(curve([0.50, 0.40], experiment="mnist_full"), tmp_path)  # below the paper's 0.47%
+    assert findings.below_paper(names, tmp_path) == (
+        "This study does not test why the MNIST row ends below the paper's error.")
+    results.write_record(curve([12.0, 10.0], experiment="cifar10_full"), tmp_path)
+    assert findings.below_paper(names, tmp_path) == (
+        "This study does not test why every finished full-length row ends below the paper's error.")

@@ -34,7 +34,9 @@ def compute_table(results_dir=None) -> pd.DataFrame:
     an earlier protocol), with a total. A run in progress or given up counts
     the threads its snapshot's provenance names; one from before snapshots
     stored their provenance records none, so its core-hours are "-" and the
-    total's leave it out."""
+    total's leave it out. A run counts once, in the row of the machine where
+    most of its time went; a row holding only parts of runs counted
+    elsewhere shows "-" runs."""
     rows: dict[tuple[str, str], dict] = {}
 
     def add(status, record, threads):
@@ -78,6 +80,8 @@ def compute_table(results_dir=None) -> pd.DataFrame:
                       "core-hours": sum(r["core-hours"] for r in table if r["core-hours"] is not None)})
     df = pd.DataFrame(table, columns=["status", "machine and precision", "runs", "epochs", "machine-hours",
                                       "core-hours"])
+    # a row whose epochs belong to runs counted in another row (where most of their time went): "-", not 0 runs
+    df["runs"] = df["runs"].map(lambda n: n or "-")
     for col in ("machine-hours", "core-hours"):
         df[col] = df[col].map(lambda x: "-" if x is None or pd.isna(x) else f"{x:.1f}")
     return df

@@ -39,6 +39,29 @@ def verdict(experiment: str, results_dir=None) -> str:
     return text + f"; the paper reports {r['paper']:.2f}%, so ours {where} the paper{unresolved}."
 
 
+def _row_name(r: dict) -> str:
+    """"CIFAR-10 augmented": a summarized row without its length, which the sentence gives."""
+    return run_words(r["experiment"], dataset=True).rsplit(", ", 1)[0].replace(", ", " ")
+
+
+def below_paper(experiments: list[str], results_dir=None) -> str:
+    """One sentence for the Discussion where finished rows of `experiments`
+    fall below the paper's error: which ones, and that the study does not
+    test why; "" where none does. (`standing`, beside it, says which rows
+    rest on one seed; the chapter links the recipe's deviations from the
+    paper.)"""
+    rows = [r for r in comparison.summarize(results.read_records(results_dir), experiments)
+            if r["ours_mean"] is not None and r["paper"] is not None]
+    below = [r for r in rows if r["difference"] < 0]
+    if not below:
+        return ""
+    if len(below) == len(rows):
+        which = "every finished full-length row ends" if len(rows) > 1 else f"the {_row_name(below[0])} row ends"
+    else:
+        which = f"the {listed([_row_name(r) for r in below])} row{'s end' if len(below) > 1 else ' ends'}"
+    return f"This study does not test why {which} below the paper's error."
+
+
 def standing(experiments: list[str], results_dir=None) -> str:
     """Where the finished rows of `experiments` stand against the paper, in
     one clause: "reach the paper's error or lower on CIFAR-10 and MNIST, and
@@ -48,9 +71,7 @@ def standing(experiments: list[str], results_dir=None) -> str:
     if not rows:
         return "have no finished row to set against the paper yet"
 
-    def name(r):  # "CIFAR-10 augmented": the row without its length, which the sentence gives
-        return run_words(r["experiment"], dataset=True).rsplit(", ", 1)[0].replace(", ", " ")
-
+    name = _row_name
     level = [name(r) for r in rows if r["difference"] <= 0]
     above = [f"{name(r)} (by {r['difference']:.2f} points)" for r in rows if r["difference"] > 0]
     single = [name(r) for r in rows if r["n"] == 1]
