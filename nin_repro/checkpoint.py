@@ -117,7 +117,8 @@ def _write(tmp: Path, data, target: Path) -> None:
 
 def _recorded_sum(path: Path) -> str | None:
     sums = _sum_path(path)
-    words = sums.read_text().split() if sums.exists() else []
+    # bytes that are no text make no checksum either: a mismatch, said as one, not a decoding error
+    words = sums.read_bytes().decode("ascii", errors="replace").split() if sums.exists() else []
     return words[0] if words else None
 
 

@@ -17,8 +17,7 @@ from .experiments import EXPERIMENTS, get
 
 def _train(args) -> int:
     if args.resume and args.restart:
-        raise ValueError("--resume continues a run from its checkpoint and --restart deletes it to start the run "
-                         "again: pass one of them, not both")
+        raise ValueError(train.RESUME_AND_RESTART)
     seeds = list(dict.fromkeys(args.seeds))  # `--seed 5 5` trains seed 5 once
     if len(seeds) < len(args.seeds):
         print(f"seeds {' '.join(map(str, args.seeds))}: each trained once ({' '.join(map(str, seeds))})",
@@ -28,15 +27,19 @@ def _train(args) -> int:
                                    subset=args.subset, batch_size=args.batch_size, precision=args.precision,
                                    compile=args.compile, data_dir=args.data_dir, cache_dir=args.cache_dir,
                                    results_dir=args.results_dir, download=args.download) for seed in seeds]
+    todo = []
+    for run in runs:
+        try:
+            train.preflight(run, resume=args.resume, restart=args.restart)
+        except train.FinishedError as e:
+            if len(runs) == 1:
+                raise
+            print(f"nin-repro: skipped: {e}", file=sys.stderr)  # one finished seed of several: the others train
+            continue
+        todo.append(run)
     try:
-        for run in runs:
-            try:
-                train.train(run, resume=args.resume, restart=args.restart, progress=not args.no_progress)
-            except train.FinishedError as e:
-                if len(seeds) == 1:
-                    raise
-                # One finished seed of several: the others still train.
-                print(f"nin-repro: skipped: {e}", file=sys.stderr)
+        for run in todo:
+            train.train(run, resume=args.resume, restart=args.restart, progress=not args.no_progress)
     finally:
         distributed.shutdown()
     return 0
@@ -57,6 +60,7 @@ def _experiments(args) -> int:
 
 def _evaluate(args) -> int:
     get(args.experiment)
+    run_config.check_numbers(args.seed)
     results.existing_results_dir(args.results_dir)
     r = evaluate.evaluate_run(args.experiment, seed=args.seed, data_dir=args.data_dir, cache_dir=args.cache_dir,
                      results_dir=args.results_dir, precision=args.precision)
@@ -99,7 +103,8 @@ def add_commands(sub) -> None:
     p.add_argument("--experiment", "-e", required=True, help="see `nin-repro experiments`")
     p.add_argument("--seed", dest="seeds", type=int, nargs="+", default=[0], help="one or more seeds")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
-    p.add_argument("--epochs", type=int, help="override the experiment's epochs (marks the record)")
+    p.add_argument("--epochs", type=int, help="override the experiment's epochs (marks the record; rate drops set at fixed "
+                                          "epochs stay there, those set as fractions scale)")
     p.add_argument("--subset", type=int, help="train on the first N images only (smoke runs)")
     p.add_argument("--batch-size", type=int, help="override the batch size (marks the record)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"],

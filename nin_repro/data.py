@@ -55,7 +55,7 @@ def existing_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
     """The data folder given (`data_dir`, else NIN_DATA), which must be a
     folder that exists: a mistyped one is said before anything runs. None
     where none is given (the commands that read data say what to pass)."""
-    if not (data_dir or os.environ.get("NIN_DATA")):
+    if data_dir is None and not os.environ.get("NIN_DATA"):
         return None
     return paths.existing_folder(paths.data_dir(data_dir), "data", "--data-dir (default: NIN_DATA)")
 
@@ -121,7 +121,12 @@ def expected_checksum(path: Path) -> str | None:
     sums = path.parent / "SHA256SUMS"
     if not sums.exists():
         return None
-    for line in sums.read_text().splitlines():
+    try:
+        lines = sums.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise DataError(f"{sums} is no list of checksums (not text): copy it again from the shared data folder, "
+                        "or delete it to load the data unchecked") from None
+    for line in lines:
         parts = line.split()
         if len(parts) == 2 and parts[1].lstrip("*") == path.name:
             return parts[0].lower()
@@ -337,6 +342,8 @@ def load_packed(name: str, data_dir: str | os.PathLike | None = None,
     path = folder / s.packed_file
     if not path.exists():
         raise MissingDataError(f"{s.packed_file} not found in {folder}", FETCH_HINT + ".")
+    if not path.is_file():
+        raise DataError(f"{path} is not a file (a folder?): copy {s.packed_file} again from the shared data folder")
     digest = verify_checksum(path)
     cached = paths.cache_dir(cache_dir) / "decoded" / f"{name}-{digest[:16]}.npz"
     arrays = _read_cache(cached, s) if cached.exists() else None
@@ -555,10 +562,12 @@ def load(name: str, data_dir: str | os.PathLike | None = None, cache_dir: str | 
     else the official files (fetched into the data directory, or into the
     cache when none is set, with `download`)."""
     s = spec(name)
-    if download and not (data_dir or os.environ.get("NIN_DATA")):
+    if download and data_dir is None and not os.environ.get("NIN_DATA"):
         folder = paths.cache_dir(cache_dir) / "official"
+    elif download:
+        folder = paths.data_dir(data_dir)  # created by the download where it is missing
     else:
-        folder = paths.data_dir(data_dir)
+        folder = existing_data_dir(data_dir) or paths.data_dir(data_dir)  # (the latter: none given, says what to)
     if s.packed_file and (folder / s.packed_file).exists():
         return load_packed(name, folder, cache_dir)
     if download:

@@ -78,12 +78,16 @@ def parse_device(device: str) -> torch.device | None:
     machine has it (None for "auto"): what a page that trains nothing checks."""
     if device == "auto":
         return None
+    if not isinstance(device, (str, torch.device)):  # torch reads a bare number as a GPU's index
+        raise ValueError(f"device must be a name ('cpu', 'cuda', 'cuda:N' or 'auto'), got {device!r}")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
         raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'") from e
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"unsupported device {device!r}; use 'cpu', 'cuda' or 'auto'")
+    if dev.type == "cpu" and dev.index is not None:  # one CPU device: its cores are threads, not indexes
+        raise ValueError(f"device {device!r}: the CPU takes no index; use 'cpu'")
     return dev
 
 
@@ -95,6 +99,10 @@ def resolve_device(device: str) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested, but this machine has no CUDA GPU "
                          "(torch.cuda.is_available() is False); use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ValueError(f"device {str(dev)!r} requested, but this machine has {count} GPU{'s' * (count != 1)} "
+                         f"(cuda:0 to cuda:{count - 1}); use one of those, 'cuda' or 'auto'")
     return dev
 
 

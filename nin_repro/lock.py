@@ -27,9 +27,7 @@ def run_lock(path: Path, enabled: bool = True):
         except FileExistsError:
             holder = _lock_holder(path)
             if holder and _alive(holder):
-                raise ValueError(f"{path.stem} is already training in process {holder[0]} on {holder[1]} "
-                                 f"(lock {path}); wait for it to finish or stop it first (if no such process "
-                                 "trains it any more, e.g. the machine restarted, delete the lock)") from None
+                raise _held(path, holder) from None
             path.unlink(missing_ok=True)  # stale: its process is gone
             continue
         with os.fdopen(fd, "w") as f:
@@ -42,6 +40,22 @@ def run_lock(path: Path, enabled: bool = True):
     finally:
         if path.exists() and path.read_text().strip() == me:
             path.unlink()
+
+
+def check_free(path: Path) -> None:
+    """Refuse now, as `run_lock` would, if a live process holds the lock
+    `path`: for a run that trains after another (`train --seed 0 1`).
+    Takes nothing."""
+    path = Path(path)
+    holder = _lock_holder(path) if path.exists() else []
+    if holder and _alive(holder):
+        raise _held(path, holder)
+
+
+def _held(path: Path, holder: list[str]) -> ValueError:
+    return ValueError(f"{path.stem} is already training in process {holder[0]} on {holder[1]} (lock {path}); "
+                      "wait for it to finish or stop it first (if no such process trains it any more, e.g. the "
+                      "machine restarted, delete the lock)")
 
 
 def _lock_holder(path: Path) -> list[str]:

@@ -91,14 +91,24 @@ def validate(record: dict, where: str = "record") -> dict:
             raise RecordError(f"{where}: config.{key} has type {type(record['config'][key]).__name__}, "
                               f"expected an object; {RESTORE}")
     _validate_settings(record["config"], where)
-    if not record["history"]:
-        raise RecordError(f"{where}: empty history; {RESTORE}")
-    for i, row in enumerate(record["history"]):
+    _validate_history(record["history"], where)
+    if not (0.0 <= record["test_error"] <= 100.0) or not math.isfinite(record["test_error"]):
+        raise RecordError(f"{where}: test_error {record['test_error']} is not a percentage; {RESTORE}")
+    if record["history"][-1]["test_error"] != record["test_error"]:
+        raise RecordError(f"{where}: test_error differs from the last epoch's in history; {RESTORE}")
+    return record
+
+
+def _validate_history(history: list, where: str, restore: str = RESTORE) -> None:
+    """A non-empty list of epoch rows, each with `HISTORY_FIELDS` of their types."""
+    if not history:
+        raise RecordError(f"{where}: empty history; {restore}")
+    for i, row in enumerate(history):
         if not isinstance(row, dict):
-            raise RecordError(f"{where}: history[{i}] has type {type(row).__name__}, expected an object; {RESTORE}")
+            raise RecordError(f"{where}: history[{i}] has type {type(row).__name__}, expected an object; {restore}")
         missing = [k for k in HISTORY_FIELDS if k not in row]
         if missing:
-            raise RecordError(f"{where}: history[{i}] lacks {missing}; {RESTORE}")
+            raise RecordError(f"{where}: history[{i}] lacks {missing}; {restore}")
         untested = row["test_error"] is None and row["test_loss"] is None
         wrong = [f"{k!r} has type {type(row[k]).__name__}" for k, typ in HISTORY_TYPES.items()
                  if (not isinstance(row[k], typ) or isinstance(row[k], bool))
@@ -108,12 +118,7 @@ def validate(record: dict, where: str = "record") -> dict:
         if not wrong and row["precision"] not in PRECISIONS:
             wrong.append(f"'precision' is {row['precision']!r}, not one of {', '.join(PRECISIONS)}")
         if wrong:
-            raise RecordError(f"{where}: history[{i}]: {', '.join(wrong)}; {RESTORE}")
-    if not (0.0 <= record["test_error"] <= 100.0) or not math.isfinite(record["test_error"]):
-        raise RecordError(f"{where}: test_error {record['test_error']} is not a percentage; {RESTORE}")
-    if record["history"][-1]["test_error"] != record["test_error"]:
-        raise RecordError(f"{where}: test_error differs from the last epoch's in history; {RESTORE}")
-    return record
+            raise RecordError(f"{where}: history[{i}]: {', '.join(wrong)}; {restore}")
 
 
 def _is(value, typ) -> bool:
@@ -250,15 +255,42 @@ def given_up(results_dir: str | os.PathLike | None = None) -> list[dict]:
     runs = []
     for path in sorted(stalls_dir(results_dir).glob("*.json")):
         try:
-            run = json.loads(path.read_text())
-            missing = [k for k in GIVEN_UP_FIELDS if k not in run] + \
-                [f"config.{k}" for k in ("experiment", "seed") if k not in run.get("config", {})]
-        except (ValueError, TypeError, AttributeError) as e:
-            missing = [f"readable JSON ({type(e).__name__}: {e})"]
-        if missing:
-            raise RecordError(f"{path} is not a given-up run's file (no {', '.join(missing)}); restore it from git")
-        runs.append(run)
+            run = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise RecordError(f"{path} is not a given-up run's file (not readable JSON: {e}); "
+                              f"{RESTORE_GIVEN_UP}") from None
+        runs.append(_validate_given_up(run, str(path)))
     return runs
+
+
+RESTORE_GIVEN_UP = "restore it from git"
+GIVEN_UP_TYPES = {"run": str, "config": dict, "history": list, "wall_seconds": (int, float),
+                  "given_up_because": str}
+
+
+def _validate_given_up(run, where: str) -> dict:
+    """A given-up run's file as the book reads it: `GIVEN_UP_TYPES`, its
+    config's experiment, seed and epochs, and a history of epoch rows."""
+    if not isinstance(run, dict):
+        raise RecordError(f"{where}: expected a JSON object, got {type(run).__name__}; {RESTORE_GIVEN_UP}")
+    missing = [k for k in GIVEN_UP_FIELDS if k not in run]
+    if missing:
+        raise RecordError(f"{where} is not a given-up run's file (no {', '.join(missing)}); {RESTORE_GIVEN_UP}")
+    for key, typ in GIVEN_UP_TYPES.items():
+        if not _is(run[key], typ):
+            raise RecordError(f"{where}: field {key!r} has type {type(run[key]).__name__}, expected "
+                              f"{_names(typ)}; {RESTORE_GIVEN_UP}")
+    config = run["config"]
+    for key, typ in (("experiment", str), ("seed", int), ("train", dict)):
+        if not _is(config.get(key), typ):
+            raise RecordError(f"{where}: config.{key} is {json.dumps(config.get(key))}, expected {_names(typ)}; "
+                              f"{RESTORE_GIVEN_UP}")
+    if not _is(config["train"].get("epochs"), int):
+        raise RecordError(f"{where}: config.train.epochs is {json.dumps(config['train'].get('epochs'))}, expected "
+                          f"int; {RESTORE_GIVEN_UP}")
+    _validate_settings(config, where)
+    _validate_history(run["history"], where, RESTORE_GIVEN_UP)
+    return run
 
 
 def existing_results_dir(results_dir: str | os.PathLike | None = None) -> Path:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from . import distributed, results
+from . import data, distributed, paths, results
 from .device import resolve_device, resolve_precision
 from .experiments import Experiment, TrainConfig, get as get_experiment
 
@@ -58,6 +58,8 @@ def resolve_run(experiment: str | Experiment, seed: int = 0, *, device: str = "c
     ValueError here, with one line, before any data is read."""
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     check_numbers(seed, epochs, subset, batch_size)
+    paths.check_given(data_dir=data_dir, cache_dir=cache_dir, results_dir=results_dir)
+    check_subset(exp, subset, batch_size or exp.train.batch_size)
     overrides = run_overrides(exp, epochs, subset, batch_size)
     cfg = replace(exp.train, epochs=epochs or exp.train.epochs, batch_size=batch_size or exp.train.batch_size,
                   precision=precision or exp.train.precision,
@@ -100,3 +102,19 @@ def check_numbers(seed, epochs=None, subset=None, batch_size=None) -> None:
     for name, value in (("epochs", epochs), ("subset", subset), ("batch size", batch_size)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_subset(exp: Experiment, subset: int | None, batch_size: int) -> None:
+    """A ValueError, with one line, for a subset the data cannot give (more
+    images than the split holds: the run would train on all of them under a
+    subset's name) or too small to fill one batch, said before the data is
+    read and preprocessed."""
+    if subset is None:
+        return
+    size = data.spec(exp.dataset).train_size
+    if subset > size:
+        raise ValueError(f"subset {subset} is more than {exp.dataset}'s {size:,} training images: pass at most "
+                         f"{size}, or none to train on all of them")
+    if subset < batch_size:
+        raise ValueError(f"subset {subset} is fewer images than one batch of {batch_size}: pass a subset of "
+                         f"{batch_size} or more, or a batch size of {subset} or less")

@@ -63,6 +63,9 @@ class FinishedError(NinReproError, ValueError):
 STALL_MIN_STEPS = 50
 STALL_TOLERANCE = 0.01  # of the training loss, around ln(classes)
 
+RESUME_AND_RESTART = ("--resume continues a run from its checkpoint and --restart deletes it to start the run "
+                      "again: pass one of them, not both")
+
 
 def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool = True, progress: bool = True,
           stop_after_epoch: int | None = None, deadline: float | None = None, log=print,
@@ -92,8 +95,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
     record, rank 0 writes it."""
     cfg, name, dev = run.train, run.name, run.device
     if resume and restart:
-        raise ValueError("--resume continues a run from its checkpoint and --restart deletes it to start the run "
-                         "again: pass one of them, not both")
+        raise ValueError(RESUME_AND_RESTART)
     ctx = distributed.setup(dev)
     log = log if ctx.is_main else (lambda *_: None)
     # The configuration keeps the precision as asked ("auto"); each epoch's
@@ -224,6 +226,21 @@ def _trained_with(resumable: Path, source: str, commit: str, threads: int) -> tu
     them: the record names what the run trained on and with, not this call."""
     trained = checkpoint.load(resumable).get("provenance") or {}
     return trained.get("data_source", source), trained.get("git_commit", commit), trained.get("threads", threads)
+
+
+def preflight(run: Run, *, resume: bool = False, restart: bool = False) -> None:
+    """The checks `train` makes before it reads any data, asked of a run
+    that trains later: `nin-repro train --seed 0 1` refuses a bad seed 1
+    (an unfinished checkpoint without --resume, a finished record, a run
+    training elsewhere, an unwritable folder) before seed 0 trains for
+    hours. Writes nothing."""
+    if resume and restart:
+        raise ValueError(RESUME_AND_RESTART)
+    ckpt = checkpoint.cache_path(run.name, run.cache_dir)
+    _check_folders(run, ckpt, write=True)
+    lock.check_free(ckpt.with_suffix(".lock"))
+    if not restart:
+        _checkpoint_to_resume(run, resume, log=lambda *_: None)
 
 
 def _test_words(row: dict, cfg: TrainConfig) -> str:

@@ -499,6 +499,13 @@ def test_9_every_seed_is_checked_before_the_first_run_trains(tmp_path, capsys, m
     ("epochs", True, "epochs must be a positive integer, got True"),
     ("subset", 0, "subset must be a positive integer, got 0"),
     ("device", "gpu0", "unknown device 'gpu0'"),
+    ("device", 0, "device must be a name"),  # torch would read it as cuda:0
+    ("device", "cpu:1", "the CPU takes no index"),
+    ("subset", 100_000, "subset 100000 is more than mnist's 60,000 training images"),
+    ("subset", 5, "subset 5 is fewer images than one batch of 128"),
+    ("data_dir", 5, r"data_dir in a notebook\) must be a folder path \(a string\), got 5"),
+    ("results_dir", ["results"], r"results_dir in a notebook\) must be a folder path"),
+    ("results_dir", "", r"results_dir in a notebook\) is empty"),
 ])
 def test_9_a_notebooks_parameters_are_checked_by_the_librarys_own_rules(monkeypatch, param, value, message):
     from nin_repro import train as train_module
@@ -727,3 +734,195 @@ def test_10_an_unexpected_runtime_error_keeps_its_traceback_and_a_known_one_is_o
     monkeypatch.setattr(train_module, "train", diverged)
     assert main(["train", "-e", "mnist", "--results-dir", str(tmp_path)]) == 2
     assert "loss became nan; lower the learning rate" in one_line(capsys)
+
+
+
+# 11. A second audit: checks that came after work had begun, or never.
+
+def test_11_a_later_seed_that_cannot_train_is_refused_before_the_first_one_trains(cli_run, tmp_path, capsys,
+                                                                                  monkeypatch, data_dir):
+    from nin_repro.run_config import resolve_run
+    from nin_repro.train import train
+
+    monkeypatch.setitem(experiments.EXPERIMENTS, "t_later", tiny("t_later", epochs=2))
+    later = resolve_run("t_later", 1, subset=256, data_dir=data_dir, cache_dir=cli_run.cache,
+                        results_dir=tmp_path / "results")
+    assert train(later, stop_after_epoch=1, progress=False, log=lambda *_: None) is None  # seed 1 unfinished
+    capsys.readouterr()
+    no_training(monkeypatch)
+    assert cli_run("t_later", "--seed", "0", "1", epochs=2) == 2
+    assert "t_later__seed1__subset256 has an unfinished checkpoint (after epoch 1)" in one_line(capsys)
+    assert not checkpoint.cache_path("t_later__seed0__subset256", cli_run.cache).exists()
+
+
+def test_11_a_later_seed_training_elsewhere_is_refused_before_the_first_one_trains(cli_run, capsys, monkeypatch):
+    monkeypatch.setitem(experiments.EXPERIMENTS, "t_busy", tiny("t_busy"))
+    lock = checkpoint.cache_path("t_busy__seed1__subset256", cli_run.cache).with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(f"{os.getppid()} {__import__('socket').gethostname()}\n")  # a live process holds it
+    no_training(monkeypatch)
+    assert cli_run("t_busy", "--seed", "0", "1") == 2
+    assert f"t_busy__seed1__subset256 is already training in process {os.getppid()}" in one_line(capsys)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--subset", "100000"], "subset 100000 is more than mnist's 60,000 training images: pass at most 60000"),
+    (["--subset", "5"], "subset 5 is fewer images than one batch of 128: pass a subset of 128 or more"),
+    (["--device", "cpu:1"], "the CPU takes no index"),
+    (["--results-dir", ""], "--results-dir (results_dir in a notebook) is empty: pass a folder"),
+    (["--data-dir", ""], "--data-dir (data_dir in a notebook) is empty"),
+    (["--cache-dir", ""], "--cache-dir is empty"),
+])
+def test_11_train_refuses_what_it_would_quietly_have_changed(tmp_path, capsys, monkeypatch, args, message):
+    import nin_repro.train as train_module
+
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: pytest.fail("trained"))
+    where = [] if "--results-dir" in args else ["--results-dir", str(tmp_path)]
+    assert main(["train", "-e", "mnist", *where, *args]) == 2
+    assert message in one_line(capsys)
+
+
+def test_11_a_gpu_index_the_machine_lacks_is_refused(monkeypatch):
+    from nin_repro.device import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match=r"device 'cuda:7' requested, but this machine has 1 GPU \(cuda:0 to "
+                                         r"cuda:0\)"):
+        resolve_device("cuda:7")
+    assert resolve_device("cuda:0") == torch.device("cuda", 0)
+
+
+def test_11_evaluate_checks_the_seed(tmp_path, capsys):
+    assert main(["evaluate", "mnist", "--seed", "-1", "--results-dir", str(tmp_path)]) == 2
+    assert "seed must be an integer from 0 to 2147483647, got -1" in one_line(capsys)
+
+
+def test_11_reproduce_of_seeds_the_plan_lacks_says_so(tmp_path, capsys):
+    assert main(["reproduce", "--seeds", "7", "--status", "--results-dir", str(tmp_path)]) == 2
+    assert "no planned run has seed 7 (the plan's seeds: 0, 1, 2); pass --only EXPERIMENT --seeds 7" in \
+        one_line(capsys)
+
+
+def test_11_a_seed_given_twice_in_a_notebook_is_trained_once(monkeypatch):
+    from nin_repro import train as train_module
+    from nin_repro.book import notebooks
+
+    trained = []
+    monkeypatch.setattr(train_module, "train", lambda run, **k: trained.append(run.seed))
+    notebooks.setup("mnist", True, None, [0, 1, 0], "cpu", None, None, None)
+    assert trained == [0, 1]
+
+
+@pytest.mark.parametrize("damage", ["a-file", "a-folder-for-its-file", "checksums-not-text"])
+def test_11_a_data_folder_that_is_no_data_folder_is_named(tmp_path, capsys, damage, data_dir):
+    import shutil
+
+    folder = tmp_path / "data"
+    if damage == "a-file":
+        folder.write_text("not a folder")
+        message = f"data folder {folder} is a file, not a folder"
+    elif damage == "a-folder-for-its-file":
+        (folder / "mnist.npz").mkdir(parents=True)
+        message = f"{folder / 'mnist.npz'} is not a file (a folder?): copy mnist.npz again"
+    else:
+        folder.mkdir()
+        shutil.copy(data_dir / "mnist.npz", folder / "mnist.npz")
+        (folder / "SHA256SUMS").write_bytes(b"\xff\xfe\x00garbage")
+        message = f"{folder / 'SHA256SUMS'} is no list of checksums (not text)"
+    with pytest.raises((data.DataError, FileNotFoundError), match=re.escape(message)):
+        data.load("mnist", folder, tmp_path / "cache")
+
+
+def test_11_a_checksum_file_that_is_no_text_is_a_mismatch_and_the_snapshot_is_used(tmp_path):
+    state = {"config": {"train": {"epochs": 3}}, "epoch": 1, "history": [], "wall_seconds": 1.0}
+    cache, repo = checkpoint.cache_path("r", tmp_path / "c"), checkpoint.snapshot_path("r", tmp_path / "res")
+    checkpoint.save(cache, {**state, "epoch": 2})
+    checkpoint.save(repo, state)
+    cache.with_suffix(".pt.sha256").write_bytes(b"\xff\xfe not a checksum")
+    warned = []
+    path, found = checkpoint.newest("r", tmp_path / "c", tmp_path / "res", warn=warned.append)
+    assert path == repo and found["epoch"] == 1 and "corrupt" in warned[0]
+
+
+def write_figure5_file(folder, raw: bytes):
+    path = folder / "figures" / "confidence_maps.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(raw)
+    return path
+
+
+@pytest.mark.parametrize("raw", [b"", b"PK\x03\x04 cut short",
+                                 b"version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 1\n"],
+                         ids=["empty", "cut-short", "lfs-pointer"])
+def test_11_a_damaged_figure5_file_is_one_line_and_reproduce_draws_it_again(tmp_path, capsys, monkeypatch, raw):
+    from nin_repro.book import reproduce as reproduce_module
+    from nin_repro.book.figure5 import FigureError, load_confidence_maps
+
+    path = write_figure5_file(tmp_path, raw)
+    with pytest.raises(FigureError, match=rf"^{re.escape(str(path))} is no readable Figure 5 file .*; restore it"):
+        load_confidence_maps(tmp_path)
+    monkeypatch.setattr(reproduce_module, "figure_source", lambda *a: ("cifar10_full__seed0", 260))
+    drawn = []
+    monkeypatch.setattr(reproduce_module, "extract_confidence_maps", lambda name, **k: drawn.append(name) or path)
+    said = []
+    assert reproduce_module.refresh_figure5(["cifar10_full__seed0"], results_dir=tmp_path, log=said.append)
+    assert drawn == ["cifar10_full__seed0"] and said[0].startswith(f"warning: {path} is no readable Figure 5 file")
+
+
+def test_11_a_figure5_file_of_other_arrays_is_named(tmp_path):
+    from nin_repro.book.figure5 import FigureError, load_confidence_maps
+
+    path = tmp_path / "figures" / "confidence_maps.npz"
+    path.parent.mkdir()
+    np.savez(path, images=np.zeros(1))
+    with pytest.raises(FigureError, match=r"lacks maps, labels, preds, classes, run, epoch, epochs: it is no Figure 5"):
+        load_confidence_maps(tmp_path)
+
+
+GIVEN_UP = {"run": "mnist_full__seed2", "wall_seconds": 10.0, "given_up_because": "stalled at chance level",
+            "provenance": {}}
+
+
+def given_up_entry(**changes):
+    rec = mnist_record()
+    entry = {**GIVEN_UP, "config": {**rec["config"], "experiment": "mnist_full", "seed": 2},
+             "history": rec["history"]}
+    entry.update(changes)
+    return entry
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(history=[]), "empty history"),
+    (dict(history="lost"), "field 'history' has type str, expected list"),
+    (dict(history=[{"epoch": 1}]), r"history\[0\] lacks"),
+    (dict(config=["experiment", "seed"]), "field 'config' has type list, expected dict"),
+    (dict(config={"experiment": "mnist_full", "seed": 2}), "config.train is null, expected dict"),
+    (dict(config={"experiment": "mnist_full", "seed": 2, "train": {}}), "config.train.epochs is null, expected int"),
+    (dict(wall_seconds="ten"), "field 'wall_seconds' has type str"),
+])
+def test_11_a_malformed_given_up_file_is_one_line_naming_it_in_the_book_and_render(tmp_path, capsys, monkeypatch,
+                                                                                    changes, message):
+    import nbclient
+
+    path = results.stalls_dir(tmp_path) / "mnist_full__seed2.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(given_up_entry(**changes)))
+    with pytest.raises(results.RecordError, match=rf"^{re.escape(str(path))}: .*{message}"):
+        results.given_up(tmp_path)
+    monkeypatch.setattr(nbclient, "NotebookClient", lambda *a, **k: pytest.fail("a kernel started"))
+    assert main(["render", "--results-dir", str(tmp_path)]) == 2
+    assert str(path) in one_line(capsys)
+
+
+def test_11_a_well_formed_given_up_file_is_read(tmp_path):
+    path = results.write_given_up(given_up_entry(), tmp_path)
+    assert results.given_up(tmp_path)[0]["run"] == "mnist_full__seed2" and path.name == "mnist_full__seed2.json"
+
+
+def test_11_render_of_a_markdown_file_that_is_no_notebook_is_refused(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("# A project\n\nSome words.\n")
+    assert main(["render", str(readme), "--results-dir", str(tmp_path)]) == 2
+    assert f"{readme} is no notebook's source (no jupytext header)" in one_line(capsys)
+    assert not (tmp_path / "README.ipynb").exists()

@@ -251,8 +251,11 @@ def test_a_new_dataset_is_one_spec_with_its_reader(monkeypatch, tmp_path):
     np.save(tmp_path / "toy" / "images.npy", np.zeros((8, 4, 4, 1), np.uint8))
     s = data.load("toy", tmp_path)
     assert s.train_images.shape == (6, 4, 4, 1) and s.test_labels.dtype == np.int64 and s.classes[2] == "c"
+    (tmp_path / "elsewhere").mkdir()
     with pytest.raises(data.MissingDataError, match=f"no official files for toy in {tmp_path / 'elsewhere'}"):
         data.load("toy", tmp_path / "elsewhere")
+    with pytest.raises(FileNotFoundError, match=f"data folder {tmp_path / 'nowhere'} does not exist"):
+        data.load("toy", tmp_path / "nowhere")
 
 
 def test_every_dataset_has_its_reader_and_files():

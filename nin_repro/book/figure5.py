@@ -19,6 +19,7 @@ import torch
 
 from nin_repro import checkpoint, paths, results
 from nin_repro.atomic import atomic_path
+from nin_repro.errors import NinReproError
 from nin_repro.data import load
 from nin_repro.experiments import get as get_experiment
 from nin_repro.model import load_net
@@ -161,12 +162,34 @@ def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, result
     return out
 
 
+class FigureError(NinReproError, ValueError):
+    """The committed Figure 5 file cannot be read."""
+
+
+# What every reader of the file takes from it; the rest is drawn or checked where it is used.
+FIGURE_KEYS = ("images", "maps", "labels", "preds", "classes", "run", "epoch", "epochs")
+
+
 def load_confidence_maps(results_dir=None) -> dict | None:
+    """Figure 5's stored sample and check (None where none is drawn yet); a
+    file that is no such sample (cut short, a Git LFS pointer, another
+    file's arrays) is a `FigureError` of one line naming it and the remedy."""
     path = figure_path(results_dir)
     if not path.exists():
         return None
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+    try:
+        with np.load(path) as z:  # no pickles: a file that needs them is not one this project wrote
+            fig = {k: z[k] for k in z.files}
+    except Exception as e:  # np.load's failures are of many types (BadZipFile, EOFError, ValueError, OSError)
+        raise FigureError(f"{path} is no readable Figure 5 file ({type(e).__name__}: {e}); {_FIGURE_REMEDY}") from None
+    missing = [k for k in FIGURE_KEYS if k not in fig]
+    if missing:
+        raise FigureError(f"{path} lacks {', '.join(missing)}: it is no Figure 5 file; {_FIGURE_REMEDY}")
+    return fig
+
+
+_FIGURE_REMEDY = ("restore it (git checkout -- results/figures/confidence_maps.npz) or delete it and run "
+                  "`nin-repro figure5`, which draws it again")
 
 
 def map_claim(fig_data: dict) -> dict | None:

@@ -73,6 +73,16 @@ def read_source(path: str | Path):
     return nb
 
 
+def is_notebook_source(path: str | Path) -> bool:
+    """Whether `path`'s .md twin, where it has one, is a notebook's MyST
+    source (its front matter names jupytext), not any Markdown file."""
+    md = markdown_twin(path)
+    if not md.is_file():
+        return True  # an .ipynb alone
+    text = md.read_text(encoding="utf-8", errors="replace")
+    return text.startswith("---") and "jupytext:" in text.split("\n---", 1)[0]
+
+
 def notebook_to_execute(path: str | Path):
     """What `nin-repro render` executes for `path`: the cells of its .md
     twin where there is one, else the .ipynb itself."""
@@ -139,6 +149,7 @@ def setup(chapter: str | None, retrain, epochs, seeds, device, data_dir, results
     if chapter is not None and chapter not in CHAPTERS:
         raise ValueError(f"no chapter {chapter!r} in chapters.CHAPTERS: pick one of {', '.join(CHAPTERS)}")
     check_notebook_params(retrain, epochs, seeds, device, subset)
+    paths.results_dir(results_dir)  # a path, where one is given: an empty one must not mean results/
     if not retrain:  # a page that only reads the records: a mistyped folder is no study without runs
         results.existing_results_dir(results_dir)
     data.existing_data_dir(data_dir)  # a page reading data without retraining (CIFAR-100's duplicates) too
@@ -163,7 +174,8 @@ def retrain_chapter(chapter: str, retrain: bool, *, seeds, device, epochs, subse
 
     # Every run resolved (its arguments checked) before the first one trains.
     runs = [run_config.resolve_run(name, seed, device=device, epochs=epochs, subset=subset, data_dir=data_dir,
-                                   results_dir=results_dir) for name in CHAPTERS[chapter].budget for seed in seeds]
+                                   results_dir=results_dir)
+            for name in CHAPTERS[chapter].budget for seed in dict.fromkeys(seeds)]  # a repeated seed: once
     for run in runs:
         # retrain=True asks for the runs again: a run with a record is trained anew and its record
         # replaced at the end (train() refuses that without restart)

@@ -11,7 +11,8 @@ from nin_repro import results
 from nin_repro.atomic import atomic_path
 from nin_repro.errors import NinReproError
 
-from . import notebooks
+from . import notebooks, progress
+from .figure5 import load_confidence_maps
 
 class RenderError(NinReproError, ValueError):
     """A notebook's cell raised while it was rendered."""
@@ -35,14 +36,22 @@ def render(chosen: list[str | Path] | None = None, timeout: int = 600, log=print
     from nbclient import NotebookClient  # Jupyter's packages come with the book's extras, not the base install
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    # A malformed record would fail in a kernel, as a long traceback: name it here, before a notebook runs.
+    # A malformed record, given-up file, snapshot or Figure 5 file would fail in a kernel, blamed on a
+    # cell: name it here, before a notebook runs.
     folder = results.existing_results_dir(results_dir)
     results.read_records(folder)
+    results.given_up(folder)
+    progress.in_progress(folder)
+    load_confidence_maps(folder)
     # A chapter named by its .md source renders into its .ipynb twin: never over the source.
     targets = [notebooks.notebook_twin(p) for p in chosen] if chosen else notebooks.chapters()
     missing = [str(p) for p in targets if not p.is_file() and not notebooks.markdown_twin(p).is_file()]
     if missing:
         raise FileNotFoundError(f"no notebook {', '.join(missing)}; the book's are in {notebooks.FOLDER}")
+    plain = [str(notebooks.markdown_twin(p)) for p in targets if not notebooks.is_notebook_source(p)]
+    if plain:  # README.md: executed, it would become a README.ipynb
+        raise ValueError(f"{', '.join(plain)} is no notebook's source (no jupytext header); the book's chapters "
+                         f"are in {notebooks.FOLDER}")
     before = os.environ.get("NIN_RESULTS")
     os.environ["NIN_RESULTS"] = str(folder)  # the kernels inherit it
     try:

@@ -32,7 +32,7 @@ from nin_repro.train import GaveUpError, redo_in_progress, train
 
 from . import progress, provenance
 from .chapters import BOOK_PLAN
-from .figure5 import extract_confidence_maps, figure_source, load_confidence_maps
+from .figure5 import FigureError, extract_confidence_maps, figure_source, load_confidence_maps
 
 # Figure 5's maps come from the first of these runs that has finished and
 # left its trained net (weights, or a checkpoint in the cache): the paper's
@@ -111,7 +111,13 @@ def plan(only: list[str] | None = None, seeds: list[int] | None = None) -> list[
         check_seeds(seeds)
         if only:
             return [(n, s) for n in dict.fromkeys(only) for s in dict.fromkeys(seeds)]
-        return [(n, s) for n, s in BOOK_PLAN if s in seeds]
+        jobs = [(n, s) for n, s in BOOK_PLAN if s in seeds]
+        if not jobs:  # else it would report nothing and train nothing, and exit as if done
+            planned = sorted({s for _, s in BOOK_PLAN})
+            raise ValueError(f"no planned run has seed {' or '.join(map(str, seeds))} (the plan's seeds: "
+                             f"{', '.join(map(str, planned))}); pass --only EXPERIMENT --seeds "
+                             f"{' '.join(map(str, seeds))} to train an extra seed of one experiment")
+        return jobs
     if only:
         return [(n, s) for n, s in BOOK_PLAN if n in only] or [(n, 0) for n in dict.fromkeys(only)]
     return list(BOOK_PLAN)
@@ -338,7 +344,11 @@ def refresh_figure5(run_names: list[str], data_dir=None, cache_dir=None, results
     if source is None:
         return False
     name, epoch = source
-    current = load_confidence_maps(results_dir)
+    try:
+        current = load_confidence_maps(results_dir)
+    except FigureError as e:  # after hours of training, the status report is still owed: draw it anew
+        log(f"warning: {e}; drawing it again")
+        current = None
     if current is not None and str(current["run"]) == name and int(current["epoch"]) == epoch and "stats_n" in current:
         return False
     path = extract_confidence_maps(name, data_dir=data_dir, cache_dir=cache_dir, results_dir=results_dir)
