@@ -233,7 +233,7 @@ def preflight(run: Run, *, resume: bool = False, restart: bool = False) -> None:
     that trains later: `nin-repro train --seed 0 1` refuses a bad seed 1
     (an unfinished checkpoint without --resume, a finished record, a run
     training elsewhere, an unwritable folder) before seed 0 trains for
-    hours. Writes nothing."""
+    hours. Writes nothing in the repository."""
     if resume and restart:
         raise ValueError(RESUME_AND_RESTART)
     ckpt = checkpoint.cache_path(run.name, run.cache_dir)
