@@ -186,8 +186,8 @@ def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_
     results.write_record(without, tmp_path)
     out = lines(findings.dropout_effect(tmp_path))
     assert out[0] == ("Test error 20.00% without dropout, 16.00% with it: a 20.0% relative reduction, 4.00 points "
-                      "(the paper: more than 20%; n=1 each). The rows' noise is up to 0.50 points, so the "
-                      "difference is beyond it.")
+                      "(the paper: a reduction of more than 20%; 1 seed each). The rows' noise is up to 0.50 points, "
+                      "so the difference is beyond it.")
     assert out[1] == ("At the last epoch (training error measured during it, with dropout on): dropout 12.00% train "
                       "vs 16.00% test (a gap of 4.00 points); no dropout 6.00% train vs 20.00% test (a gap of 14.00 "
                       "points).")
@@ -215,7 +215,9 @@ def test_dropout_reading_says_when_the_test_errors_end_within_the_noise(tmp_path
 def test_a_cut_is_taken_from_the_unrounded_means(tmp_path):
     # Means of 19.1335 and 18.9145 print as 19.13 and 18.91; the records
     # differ by 0.219 points, a cut of 1.1% (the printed values would give
-    # 0.22 and 1.2%): the cut and its points come from the records.
+    # 1.2%): the cut comes from the records, and the chapter's points, two
+    # decimals, from the printed means (0.22) that the reader subtracts; the
+    # claims table keeps the records' 0.219.
     with_dropout = make_record(experiment="cifar10", error=18.9145)
     with_dropout["history"][-1]["train_error"] = 13.6861  # prints 13.69: a gap of 5.22 (unrounded: 5.2284)
     without = make_record(experiment="cifar10_nodropout", error=19.1335)
@@ -223,12 +225,17 @@ def test_a_cut_is_taken_from_the_unrounded_means(tmp_path):
         results.write_record(r, tmp_path)
     out = lines(findings.dropout_effect(tmp_path))
     assert out[0].startswith("Test error 19.13% without dropout, 18.91% with it: a 1.1% relative reduction, "
-                             "0.219 points")
+                             "0.22 points")
     assert "dropout 13.69% train vs 18.91% test (a gap of 5.22 points)" in out[1]
     from nin_repro.book import claims
     fig4 = next(v for v in claims.verdicts(tmp_path) if v.claim.chapter == "figure4_dropout")
     assert "a 1.1% cut, 0.219 points (no dropout 19.13%, dropout 18.91%); one test each at the final rate" \
         in fig4.ours
+
+    # a second dropout seed: the rows' seeds differ, and each row says its own
+    results.write_record(make_record(experiment="cifar10", seed=1, error=18.9345), tmp_path)
+    assert "(the paper: a reduction of more than 20%; dropout row: 2 seeds (std 0.01); no-dropout row: 1 seed)" \
+        in lines(findings.dropout_effect(tmp_path))[0]
 
 
 def test_verdict_tells_not_run_yet_from_not_runnable_here(tmp_path):
@@ -399,6 +406,16 @@ def test_standing_says_which_finished_rows_reach_the_papers_error_and_which_stay
     results.write_record(curve([40.0, 36.0], experiment="cifar100_full"), above)  # the paper: 35.68%
     assert findings.standing(names, above).startswith(
         "stay above the paper's error on CIFAR-10 (by 0.59 points) and CIFAR-100 (by 0.32 points)")
+
+
+def test_the_first_authors_stages_stand_beside_our_run_without_augmentation_only(tmp_path):
+    from test_progress import snapshot
+
+    for name in ("cifar10_full", "cifar10_aug_full"):
+        snapshot(tmp_path, name, 0, [70.0 - 0.2 * i for i in range(200)])
+    assert tables.stages_table("cifar10_full", 0, tmp_path).loc["1-200", tables.AUTHOR_COLUMN] == "about 14"
+    # his release reports no augmented run: the column is there, for the table the two share, but blank
+    assert tables.stages_table("cifar10_aug_full", 0, tmp_path).loc["1-200", tables.AUTHOR_COLUMN] == ""
 
 
 def test_the_discussion_says_it_does_not_test_why_rows_fall_below_the_paper(tmp_path):

@@ -104,7 +104,8 @@ def abstract(results_dir=None) -> str:
         f"schedule, MNIST for {EXPERIMENTS['mnist_full'].train.epochs} on a schedule of ours of the same shape, "
         f"with his MNIST net; {t['runs']} finished runs, {t['machine_hours']:.0f} machine-hours on CPUs between "
         "them (unfinished and given-up runs: {doc}`summary`). "
-        + (f"Not run: {listed(not_run)}, for want of a copy of the data." if not_run else ""),
+        + (f"Not run: {listed(not_run)}, for want of a copy of the data; " if not_run else "Not run: ")
+        + "the paper's side experiment of GAP in place of a conventional CNN's fully connected layers.",
         f"**Data.** Two copies of CIFAR-10, both from public mirrors: a near-lossless rebuild, all but "
         f"{sum(fills.values())} of its 60,000 images bit-exact (those {sum(fills.values())}, {fills['test']} of "
         f"them test images, filled from the other copy), and an all-{provenance.JPEG_COPY}."

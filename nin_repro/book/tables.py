@@ -485,7 +485,8 @@ def stages_table(experiment: str, seed: int = 0, results_dir=None, upto: int | N
     the error stopped falling, which is how a length is chosen where no
     schedule is published. Beside Table 1's nets, the first author's own run
     at each stage's end, as his release words it ("around 14%" as "about
-    14"). `upto`: as it stood after that epoch. None before the run has started."""
+    14"; blank beside an augmented run, his being without augmentation).
+    `upto`: as it stood after that epoch. None before the run has started."""
     _, run = progress.run_state(experiment, seed, results_dir)
     if not run:
         return None
@@ -507,8 +508,8 @@ def stages_table(experiment: str, seed: int = 0, results_dir=None, upto: int | N
             best = min(tested, key=lambda h: h["test_error"])
             row.update({"best (%)": f"{best['test_error']:.2f} (epoch {best['epoch']})",
                         f"range over its last {STAGE_TAIL} tests (%)": f"{min(tail):.2f}-{max(tail):.2f}"})
-        if author is not None:
-            row[AUTHOR_COLUMN] = author.get(last, "")
+        if author is not None:  # his release reports his run without augmentation only: blank beside ours with it
+            row[AUTHOR_COLUMN] = author.get(last, "") if EXPERIMENTS[experiment].paper_key == "cifar10" else ""
         rows.append(row)
     return pd.DataFrame(rows).set_index("epochs")
 
