@@ -264,8 +264,9 @@ def test_a_given_up_run_is_listed_with_its_cost_and_why(tmp_path):
 
     assert tables.given_up_rows(tmp_path) is None
     (tmp_path / "stalls").mkdir()
-    history = [{"epoch": e, "train_loss": loss, "test_error": 90.0, "seconds": 700.0, "precision": "fp32",
-                "machine": "cpu (AMD EPYC), AVX2"} for e, loss in ((1, 2.2570), (2, 2.3027))]
+    history = [{"epoch": e, "lr": 0.1, "train_loss": loss, "train_error": 90.0, "test_loss": loss,
+                "test_error": 90.0, "seconds": 700.0, "precision": "fp32", "machine": "cpu (AMD EPYC), AVX2"}
+               for e, loss in ((1, 2.2570), (2, 2.3027))]  # a row as train() writes it
     (tmp_path / "stalls" / "cifar10_aug_full__seed0.json").write_text(json.dumps(
         {"run": "cifar10_aug_full__seed0", "wall_seconds": 1440.0, "history": history,
          "given_up_because": "stalled at chance level",
