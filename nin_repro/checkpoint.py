@@ -40,7 +40,7 @@ from . import paths
 from .atomic import DiskFullError, atomic_path
 from .data import sha256
 from .errors import NinReproError
-from .experiments import NOT_IDENTITY_TRAIN
+from .experiments import recipe_changes
 
 
 class CheckpointError(NinReproError, RuntimeError):
@@ -259,47 +259,35 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-# Settings a checkpoint stores that do not change what is trained: words for
-# the book, and the training settings of `experiments.NOT_IDENTITY_TRAIN`.
-# A resumed run may differ in them; it then stores the new ones.
-NOT_IDENTITY = {"description", "paper_key"}
+# What a checkpoint's configuration holds besides its recipe
+# (`experiments.recipe_changes`) that must match for it to resume: which run
+# it is, and how many processes share its random streams. The rest (the
+# description, the paper's key) are words for the book.
+SAME_RUN = ("experiment", "seed", "overrides", "world_size")
 
 
-def identity(config: dict | None) -> dict | None:
-    """The part of a run's configuration that says what is trained."""
-    if not isinstance(config, dict):
-        return None
-    out = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
-    if isinstance(out.get("train"), dict):
-        out["train"] = {k: v for k, v in out["train"].items() if k not in NOT_IDENTITY_TRAIN}
-    return out
+def config_differences(saved: dict | None, current: dict) -> list[str]:
+    """Where a checkpoint's (or a given-up attempt's) configuration and this
+    run's differ in what is trained, each "setting: theirs there, this
+    run's here"; empty where a checkpoint resumes."""
+    if not isinstance(saved, dict):
+        return ["the checkpoint stores none"]
+    diffs = [f"{key}: {saved.get(key)!r} there, {current.get(key)!r} here" for key in SAME_RUN
+             if saved.get(key) != current.get(key)]
+    return diffs + [f"{part + '.' if part else ''}{key}: {was!r} there, {now!r} here"
+                    for part, key, was, now in recipe_changes(saved, current)]
 
 
 def check_config(path: Path, state: dict, config: dict) -> dict:
     """`state`, after checking it was written by a run that trains the same
-    thing (`identity`: a reworded description or another precision still
-    resumes)."""
-    saved, current = identity(state.get("config")), identity(config)
-    if saved != current:
+    thing (`config_differences`: a reworded description, another precision
+    or a setting added to the code since, at its default, still resumes)."""
+    differences = config_differences(state.get("config"), config)
+    if differences:
         raise CheckpointError(f"{path} was written by a run with another configuration "
-                              f"({config_difference(saved, current)}); delete it or resume with "
+                              f"({'; '.join(differences)}); delete it or resume with "
                               "the same experiment, seed, overrides and number of processes")
     return state
-
-
-def config_difference(saved: dict | None, current: dict) -> str:
-    """The settings where a checkpoint's configuration and this run's differ, for the error message."""
-    if saved is None:
-        return "the checkpoint stores none"
-    diffs = []
-    for key in sorted(set(saved) | set(current)):
-        a, b = saved.get(key), current.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            diffs += [f"{key}.{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in sorted(set(a) | set(b))
-                      if a.get(k) != b.get(k)]
-        elif a != b:
-            diffs.append(f"{key}: {a!r} there, {b!r} here")
-    return "; ".join(diffs) or "no setting differs"
 
 
 def save_weights(path: Path, model_state: dict, run_name: str) -> None:

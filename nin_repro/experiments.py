@@ -5,7 +5,8 @@ training loop's (`train.learning_rate`)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import json
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 
 from .data import DATASETS
 from .model import ModelConfig
@@ -84,10 +85,38 @@ class TrainConfig:
 # The TrainConfig settings that say how a run computes and reports, not what
 # it trains: how the arithmetic is run (each epoch's row names its own
 # precision) and how often the test split is evaluated (evaluation draws no
-# random numbers). A checkpoint resumes across them (`checkpoint.identity`),
+# random numbers). A checkpoint resumes across them (`recipe_changes`),
 # and a finished run that differs from its protocol in them alone is no run
 # of an earlier protocol (`book.provenance.protocol_changes`): one set for both.
 NOT_IDENTITY_TRAIN = frozenset({"precision", "compile", "eval_batch_size", "channels_last", "test_every"})
+
+
+def recipe_changes(then: dict, now: dict) -> list[tuple[str, str, object, object]]:
+    """Where what run configuration `then` trains (a record's, a
+    checkpoint's, a given-up attempt's) differs from what `now` trains:
+    (part, setting, then's value, now's) for the data and its preprocessing
+    (part "") and each train and model setting. A setting `then` lacks,
+    written before the code had it, compares as its default: the behaviour
+    that run had. Not compared: a setting `now` lacks (the code no longer
+    has it), a part either lacks, and the settings that do not change what
+    is trained (`NOT_IDENTITY_TRAIN`). The one test of "the same recipe":
+    which checkpoint resumes, which record is of an earlier protocol, which
+    given-up attempt still stands."""
+    then, now = json.loads(json.dumps(then)), json.loads(json.dumps(now))  # tuples as lists, as JSON keeps them
+    changes = [("", key, then[key], now[key]) for key in ("dataset", "preprocess")
+               if key in then and key in now and then[key] != now[key]]
+    for part, cls in (("train", TrainConfig), ("model", ModelConfig)):
+        was_all, now_all = then.get(part), now.get(part)
+        if not (isinstance(was_all, dict) and isinstance(now_all, dict)):
+            continue
+        defaults = json.loads(json.dumps({f.name: f.default for f in fields(cls) if f.default is not MISSING}))
+        for key, value in now_all.items():
+            if key in NOT_IDENTITY_TRAIN or (key not in was_all and key not in defaults):
+                continue
+            was = was_all.get(key, defaults.get(key))
+            if was != value:
+                changes.append((part, key, was, value))
+    return changes
 
 
 @dataclass(frozen=True)

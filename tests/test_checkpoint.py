@@ -143,6 +143,30 @@ def test_the_repair_hint_fits_where_the_file_is(tmp_path):
         checkpoint._repair_hint(inside)
 
 
+def test_a_setting_added_to_the_code_since_a_checkpoint_resumes_it_at_its_default():
+    """A run of days must survive a new TrainConfig or ModelConfig setting:
+    its checkpoint, written without it, trained with its default. The same
+    test decides which record is of an earlier protocol."""
+    from nin_repro.experiments import EXPERIMENTS
+
+    exp = EXPERIMENTS["cifar10_full"]
+    now = {"experiment": exp.name, "dataset": exp.dataset, "preprocess": exp.preprocess, "seed": 0,
+           "overrides": {}, "train": exp.train.to_dict(), "model": exp.model.to_dict()}
+    older = {**now, "train": {k: v for k, v in now["train"].items() if k != "label_smoothing"},
+             "model": {k: v for k, v in now["model"].items() if k != "final_relu"}}
+    assert checkpoint.check_config("p", {"config": older}, now)
+    smoothed = {**now, "train": {**now["train"], "label_smoothing": 0.1}}
+    with pytest.raises(CheckpointError, match=r"train.label_smoothing: 0.1 there, 0.0 here"):
+        checkpoint.check_config("p", {"config": smoothed}, now)
+    other_data = {**now, "preprocess": "lcn"}
+    with pytest.raises(CheckpointError, match=r"preprocess: 'lcn' there, 'gcn_zca' here"):
+        checkpoint.check_config("p", {"config": other_data}, now)
+    with pytest.raises(CheckpointError, match=r"seed: 1 there, 0 here"):
+        checkpoint.check_config("p", {"config": {**now, "seed": 1}}, now)
+    # a setting the code no longer has is not read, so it does not refuse the checkpoint
+    assert checkpoint.check_config("p", {"config": {**older, "train": {**older["train"], "retired": 3}}}, now)
+
+
 def test_words_and_arithmetic_settings_do_not_make_another_run():
     saved = {"experiment": "e", "description": "old words", "paper_key": "cifar10", "seed": 0,
              "model": {"dropout": 0.5}, "train": {"lr": 0.1, "precision": "auto", "compile": False,

@@ -6,12 +6,8 @@ are `nin_repro.results`'s."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import MISSING, fields
-
 from nin_repro import results
-from nin_repro.experiments import EXPERIMENTS, NOT_IDENTITY_TRAIN, TrainConfig
-from nin_repro.model import ModelConfig
+from nin_repro.experiments import EXPERIMENTS, recipe_changes
 
 
 def _spans(record: dict, key) -> list[list]:
@@ -101,28 +97,15 @@ def protocol_changes(record: dict) -> list[str]:
     version of the protocol, which no table counts and `reproduce` trains
     again. Empty where they agree; for a run with overrides (not a protocol
     run in any case), an experiment no longer in the registry, or a config
-    part the record does not keep. Not compared: the settings that do not
-    change what is trained (`experiments.NOT_IDENTITY_TRAIN`, as a checkpoint
-    resumes across them; the precision among them: a record names the one
-    `auto` picked on its machine) and settings the code no longer has; a setting added since the record was written compares its
-    default, the behaviour the run had."""
+    part the record does not keep. Compared as `experiments.recipe_changes`
+    compares (so a checkpoint resumes across the same settings; the
+    precision is not compared: a record names the one `auto` picked)."""
     exp = EXPERIMENTS.get(record["experiment"])
     if exp is None or record["config"].get("overrides"):
         return []
-    changes = []
-    for part, cls, now in (("train", TrainConfig, exp.train.to_dict()), ("model", ModelConfig, exp.model.to_dict())):
-        then = record["config"].get(part)
-        if not isinstance(then, dict):
-            continue
-        defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
-        then, now, defaults = (json.loads(json.dumps(d)) for d in (then, now, defaults))  # tuples as JSON lists
-        for key in now:
-            if key in NOT_IDENTITY_TRAIN or (key not in then and key not in defaults):
-                continue
-            was = then.get(key, defaults.get(key))
-            if was != now[key]:
-                changes.append(f"{key}: {was} -> {now[key]}")
-    return changes
+    now = {"dataset": exp.dataset, "preprocess": exp.preprocess, "train": exp.train.to_dict(),
+           "model": exp.model.to_dict()}
+    return [f"{key}: {was} -> {value}" for _, key, was, value in recipe_changes(record["config"], now)]
 
 
 def is_protocol_run(record: dict) -> bool:

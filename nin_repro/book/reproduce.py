@@ -248,8 +248,7 @@ def give_up_standing(run, state: dict | None, given_up: list[dict]) -> tuple[dic
     before. After a change of recipe the failed attempt's state is no start."""
     attempts = [g for g in given_up if g["run"] == run.name]
     failed_state = state is not None and any(g["history"] == state["history"] for g in attempts)
-    recipe = json.loads(json.dumps(checkpoint.identity(run.config)))  # as JSON keeps it: tuples as lists
-    standing = [g for g in attempts if checkpoint.identity(g["config"]) == recipe]
+    standing = [g for g in attempts if not checkpoint.config_differences(g["config"], run.config)]
     if standing and (state is None or failed_state):
         return standing[-1], failed_state
     return None, failed_state
