@@ -12,9 +12,9 @@ from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 
 from . import comparison, progress, provenance, tables
-from .claims import NOISE_EPOCHS, epoch_spread, last_test_errors, row_noise, seed_words
+from .claims import NOISE_EPOCHS, epoch_spread, last_test_errors, row_noise
 from .chapters import CHAPTERS, run_words
-from .display import listed, points_text, printed_cut, short_where, shown
+from .display import listed, printed_cut, short_where, shown
 from .paper import DROPOUT_CUT_PERCENT
 from .tables import NOT_RUN, copy_rows, mean_std, missing_status, rows_where
 
