@@ -274,6 +274,8 @@ def config_differences(saved: dict | None, current: dict) -> list[str]:
         return ["the checkpoint stores none"]
     diffs = [f"{key}: {saved.get(key)!r} there, {current.get(key)!r} here" for key in SAME_RUN
              if saved.get(key) != current.get(key)]
+    diffs += [f"{part}: none there" for part in ("train", "model")
+              if isinstance(current.get(part), dict) and not isinstance(saved.get(part), dict)]
     return diffs + [f"{part + '.' if part else ''}{key}: {was!r} there, {now!r} here"
                     for part, key, was, now in recipe_changes(saved, current)]
 

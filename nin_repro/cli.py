@@ -39,7 +39,12 @@ def _train(args) -> int:
         todo.append(run)
     try:
         for run in todo:
-            train.train(run, resume=args.resume, restart=args.restart, progress=not args.no_progress)
+            try:
+                train.train(run, resume=args.resume, restart=args.restart, progress=not args.no_progress)
+            except train.FinishedError as e:  # finished elsewhere while an earlier seed trained
+                if len(runs) == 1:
+                    raise
+                print(f"nin-repro: skipped: {e}", file=sys.stderr)
     finally:
         distributed.shutdown()
     return 0

@@ -122,7 +122,7 @@ def expected_checksum(path: Path) -> str | None:
     if not sums.exists():
         return None
     try:
-        lines = sums.read_text().splitlines()
+        lines = sums.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
         raise DataError(f"{sums} is no list of checksums (not text): copy it again from the shared data folder, "
                         "or delete it to load the data unchecked") from None

@@ -88,7 +88,7 @@ class TrainConfig:
 # random numbers). A checkpoint resumes across them (`recipe_changes`),
 # and a finished run that differs from its protocol in them alone is no run
 # of an earlier protocol (`book.provenance.protocol_changes`): one set for both.
-NOT_IDENTITY_TRAIN = frozenset({"precision", "compile", "eval_batch_size", "channels_last", "test_every"})
+NOT_RECIPE_TRAIN = frozenset({"precision", "compile", "eval_batch_size", "channels_last", "test_every"})
 
 
 def recipe_changes(then: dict, now: dict) -> list[tuple[str, str, object, object]]:
@@ -98,8 +98,9 @@ def recipe_changes(then: dict, now: dict) -> list[tuple[str, str, object, object
     (part "") and each train and model setting. A setting `then` lacks,
     written before the code had it, compares as its default: the behaviour
     that run had. Not compared: a setting `now` lacks (the code no longer
-    has it), a part either lacks, and the settings that do not change what
-    is trained (`NOT_IDENTITY_TRAIN`). The one test of "the same recipe":
+    has it), a part either lacks (`checkpoint.config_differences` refuses a
+    checkpoint without one), and the training settings that do not change
+    what is trained (`NOT_RECIPE_TRAIN`). The one test of "the same recipe":
     which checkpoint resumes, which record is of an earlier protocol, which
     given-up attempt still stands."""
     then, now = json.loads(json.dumps(then)), json.loads(json.dumps(now))  # tuples as lists, as JSON keeps them
@@ -111,7 +112,7 @@ def recipe_changes(then: dict, now: dict) -> list[tuple[str, str, object, object
             continue
         defaults = json.loads(json.dumps({f.name: f.default for f in fields(cls) if f.default is not MISSING}))
         for key, value in now_all.items():
-            if key in NOT_IDENTITY_TRAIN or (key not in was_all and key not in defaults):
+            if (part == "train" and key in NOT_RECIPE_TRAIN) or (key not in was_all and key not in defaults):
                 continue
             was = was_all.get(key, defaults.get(key))
             if was != value:

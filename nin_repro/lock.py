@@ -45,7 +45,7 @@ def run_lock(path: Path, enabled: bool = True):
 def check_free(path: Path) -> None:
     """Refuse now, as `run_lock` would, if a live process holds the lock
     `path`: for a run that trains after another (`train --seed 0 1`).
-    Takes nothing."""
+    Does not take the lock."""
     path = Path(path)
     holder = _lock_holder(path) if path.exists() else []
     if holder and _alive(holder):

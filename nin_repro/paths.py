@@ -23,10 +23,11 @@ def check_given(**locations) -> None:
 
 
 def given(explicit, setting: str) -> str | os.PathLike | None:
-    """A location passed explicitly, None where none was: an empty one (a
-    mistyped variable in `--results-dir "$RESULTS"`) must not quietly mean
-    the default, the committed results/ included, and a number or a list
-    is no folder."""
+    """A location passed explicitly, None where none was: an empty string
+    (a mistyped variable in `--results-dir "$RESULTS"`) must not quietly
+    mean the default, the committed results/ included, and a number or a
+    list is no folder. (An environment variable set to nothing counts as
+    unset, as shells write it to unset one for a command.)"""
     if explicit is None:
         return None
     if not isinstance(explicit, (str, os.PathLike)):

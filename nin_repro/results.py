@@ -258,12 +258,14 @@ def given_up(results_dir: str | os.PathLike | None = None) -> list[dict]:
             run = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, OSError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             raise RecordError(f"{path} is not a given-up run's file (not readable JSON: {e}); "
-                              f"{RESTORE_GIVEN_UP}") from None
+                              f"{_restore_given_up(path)}") from None
         runs.append(_validate_given_up(run, str(path)))
     return runs
 
 
-RESTORE_GIVEN_UP = "restore it from git"
+def _restore_given_up(path) -> str:
+    return f"restore it from git, or move it out of {Path(path).parent} (the run is then trained again)"
+
 GIVEN_UP_TYPES = {"run": str, "config": dict, "history": list, "wall_seconds": (int, float),
                   "given_up_because": str}
 
@@ -271,25 +273,26 @@ GIVEN_UP_TYPES = {"run": str, "config": dict, "history": list, "wall_seconds": (
 def _validate_given_up(run, where: str) -> dict:
     """A given-up run's file as the book reads it: `GIVEN_UP_TYPES`, its
     config's experiment, seed and epochs, and a history of epoch rows."""
+    restore = _restore_given_up(where)
     if not isinstance(run, dict):
-        raise RecordError(f"{where}: expected a JSON object, got {type(run).__name__}; {RESTORE_GIVEN_UP}")
+        raise RecordError(f"{where}: expected a JSON object, got {type(run).__name__}; {restore}")
     missing = [k for k in GIVEN_UP_FIELDS if k not in run]
     if missing:
-        raise RecordError(f"{where} is not a given-up run's file (no {', '.join(missing)}); {RESTORE_GIVEN_UP}")
+        raise RecordError(f"{where} is not a given-up run's file (no {', '.join(missing)}); {restore}")
     for key, typ in GIVEN_UP_TYPES.items():
         if not _is(run[key], typ):
             raise RecordError(f"{where}: field {key!r} has type {type(run[key]).__name__}, expected "
-                              f"{_names(typ)}; {RESTORE_GIVEN_UP}")
+                              f"{_names(typ)}; {restore}")
     config = run["config"]
     for key, typ in (("experiment", str), ("seed", int), ("train", dict)):
         if not _is(config.get(key), typ):
             raise RecordError(f"{where}: config.{key} is {json.dumps(config.get(key))}, expected {_names(typ)}; "
-                              f"{RESTORE_GIVEN_UP}")
+                              f"{restore}")
     if not _is(config["train"].get("epochs"), int):
         raise RecordError(f"{where}: config.train.epochs is {json.dumps(config['train'].get('epochs'))}, expected "
-                          f"int; {RESTORE_GIVEN_UP}")
+                          f"int; {restore}")
     _validate_settings(config, where)
-    _validate_history(run["history"], where, RESTORE_GIVEN_UP)
+    _validate_history(run["history"], where, restore)
     return run
 
 

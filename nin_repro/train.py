@@ -107,7 +107,7 @@ def train(run: Run, *, resume: bool = False, restart: bool = False, write: bool 
     # One process per run: a second one would write (or --restart delete) the
     # same checkpoint and record.
     with lock.run_lock(ckpt.with_suffix(".lock"), enabled=ctx.is_main):
-        found = None if restart else _checkpoint_to_resume(run, resume, log)
+        found = _found_checkpoint(run, resume, restart, log)
         if found and not resume and not _unfinished(found[1]):
             # Its last epoch is trained: trained again from scratch, days of compute would be lost
             log(f"[{name}] {found[0]} holds all {found[1]['epoch']} epochs of the run, whose record is not "
@@ -231,16 +231,25 @@ def _trained_with(resumable: Path, source: str, commit: str, threads: int) -> tu
 def preflight(run: Run, *, resume: bool = False, restart: bool = False) -> None:
     """The checks `train` makes before it reads any data, asked of a run
     that trains later: `nin-repro train --seed 0 1` refuses a bad seed 1
-    (an unfinished checkpoint without --resume, a finished record, a run
-    training elsewhere, an unwritable folder) before seed 0 trains for
-    hours. Writes nothing in the repository."""
+    (an unfinished checkpoint without --resume, one of another
+    configuration, a finished record, a run training elsewhere, an
+    unwritable folder) before seed 0 trains for hours. Writes nothing in the repository."""
+    # train()'s own checks before its data loads, in its order; the lock only looked at, not taken
     if resume and restart:
         raise ValueError(RESUME_AND_RESTART)
     ckpt = checkpoint.cache_path(run.name, run.cache_dir)
     _check_folders(run, ckpt, write=True)
     lock.check_free(ckpt.with_suffix(".lock"))
-    if not restart:
-        _checkpoint_to_resume(run, resume, log=lambda *_: None)
+    _found_checkpoint(run, resume, restart, log=lambda *_: None)
+
+
+def _found_checkpoint(run: Run, resume: bool, restart: bool, log) -> tuple[Path, dict] | None:
+    """The checkpoint the run continues from (`_checkpoint_to_resume`;
+    none with --restart), checked to be of this run's configuration."""
+    found = None if restart else _checkpoint_to_resume(run, resume, log)
+    if found:
+        checkpoint.check_config(found[0], found[1], run.config)
+    return found
 
 
 def _test_words(row: dict, cfg: TrainConfig) -> str:
@@ -362,6 +371,9 @@ def _loaders(run: Run, ctx) -> tuple[TensorLoader, TensorLoader, int, int, str]:
     train_x, train_y, test_x, test_y, source = load_inputs(run.experiment, run.data_dir, run.cache_dir,
                                                            run.download, run.subset)
     n_train, n_test = len(train_y), len(test_y)
+    if run.subset and n_train < run.subset:  # official files that are a user's own smaller set
+        raise ValueError(f"subset {run.subset} is more than the {n_train:,} training images in the data ({source}): "
+                         f"pass at most {n_train}")
     train_x, train_y, test_x, test_y = (distributed.shard(t, ctx) for t in (train_x, train_y, test_x, test_y))
     train_loader = TensorLoader(train_x, train_y, cfg.batch_size // ctx.world_size, train=True,
                                 translate=cfg.translate, flip=cfg.flip, seed=run.seed + 1_000_003 * ctx.rank,
@@ -392,11 +404,10 @@ def _model_and_optimizer(run: Run, ctx):
 
 def _resume(found: tuple[Path, dict], run: Run, model, opt, train_loader: TensorLoader, ctx, log
             ) -> tuple[Path, list[dict], int, float]:
-    """Load a checkpoint of this run's configuration into the net, the
-    optimizer and the random streams: (its path, the history, the epochs
-    done, the seconds spent)."""
+    """Load a checkpoint of this run's configuration (`_found_checkpoint`)
+    into the net, the optimizer and the random streams: (its path, the
+    history, the epochs done, the seconds spent)."""
     path, state = found
-    checkpoint.check_config(path, state, run.config)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     try:

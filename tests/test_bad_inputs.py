@@ -607,7 +607,7 @@ def test_9_supersede_refuses_corrupt_weights_and_moves_nothing(tmp_path, monkeyp
     assert path.exists() and weights.exists() and not list((tmp_path / "superseded").glob("*"))
 
 
-@pytest.mark.parametrize("setting", sorted(experiments.NOT_IDENTITY_TRAIN))
+@pytest.mark.parametrize("setting", sorted(experiments.NOT_RECIPE_TRAIN))
 def test_9_a_setting_that_does_not_change_what_is_trained_is_no_earlier_protocol(setting):
     now = experiments.EXPERIMENTS["mnist"].train.to_dict()
     other = {"precision": "bf16", "compile": not now["compile"], "eval_batch_size": now["eval_batch_size"] + 1,
@@ -753,6 +753,22 @@ def test_11_a_later_seed_that_cannot_train_is_refused_before_the_first_one_train
     assert cli_run("t_later", "--seed", "0", "1", epochs=2) == 2
     assert "t_later__seed1__subset256 has an unfinished checkpoint (after epoch 1)" in one_line(capsys)
     assert not checkpoint.cache_path("t_later__seed0__subset256", cli_run.cache).exists()
+
+
+def test_11_a_later_seeds_checkpoint_of_another_configuration_is_refused_before_the_first_trains(
+        cli_run, tmp_path, capsys, monkeypatch, data_dir):
+    from nin_repro.run_config import resolve_run
+    from nin_repro.train import train
+
+    monkeypatch.setitem(experiments.EXPERIMENTS, "t_recipe", tiny("t_recipe", epochs=2, lr=0.02))
+    later = resolve_run("t_recipe", 1, subset=256, data_dir=data_dir, cache_dir=cli_run.cache,
+                        results_dir=tmp_path / "results")
+    assert train(later, stop_after_epoch=1, progress=False, log=lambda *_: None) is None
+    capsys.readouterr()
+    no_training(monkeypatch)
+    assert cli_run("t_recipe", "--seed", "0", "1", "--resume", epochs=2) == 2  # cli_run's recipe: lr 0.05
+    assert "was written by a run with another configuration (train.lr: 0.02 there, 0.05 here)" in one_line(capsys)
+    assert not checkpoint.cache_path("t_recipe__seed0__subset256", cli_run.cache).exists()
 
 
 def test_11_a_later_seed_training_elsewhere_is_refused_before_the_first_one_trains(cli_run, capsys, monkeypatch):

@@ -163,6 +163,8 @@ def test_a_setting_added_to_the_code_since_a_checkpoint_resumes_it_at_its_defaul
         checkpoint.check_config("p", {"config": other_data}, now)
     with pytest.raises(CheckpointError, match=r"seed: 1 there, 0 here"):
         checkpoint.check_config("p", {"config": {**now, "seed": 1}}, now)
+    with pytest.raises(CheckpointError, match=r"model: none there"):  # nothing to compare is no match
+        checkpoint.check_config("p", {"config": {k: v for k, v in now.items() if k != "model"}}, now)
     # a setting the code no longer has is not read, so it does not refuse the checkpoint
     assert checkpoint.check_config("p", {"config": {**older, "train": {**older["train"], "retired": 3}}}, now)
 

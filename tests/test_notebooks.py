@@ -37,7 +37,8 @@ def test_notebook_retrains_a_tiny_subset_and_writes_records(name, experiments, s
     if synthetic:  # no offline copy exists: a small file in the official format
         folder = tmp_path / "data"
         folder.mkdir()
-        {"cifar100": write_cifar100, "svhn": write_svhn}[synthetic](folder)
+        # enough training images for the subset of 256 (SVHN's split holds 400 + 200 per class out)
+        {"cifar100": write_cifar100, "svhn": lambda f: write_svhn(f, per_class_train=430)}[synthetic](folder)
         data_dir = folder
     out = tmp_path / f"{name}.ipynb"
     papermill.execute_notebook(

@@ -155,7 +155,7 @@ def test_the_table_experiments_train_on_the_official_format(experiment, writer, 
     from nin_repro.train import train
 
     writer(tmp_path / "data")
-    run = resolve_run(experiment, epochs=1, subset=256, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
+    run = resolve_run(experiment, epochs=1, subset=128, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
                       results_dir=tmp_path / "results")
     record = train(run, progress=False, log=lambda *_: None)
     assert record["dataset"] == experiment.removesuffix("_full") and len(record["history"]) == 1
@@ -164,3 +164,19 @@ def test_the_table_experiments_train_on_the_official_format(experiment, writer, 
     length = ("epochs", "milestones", "lr_drop_epochs")
     assert {k: v for k, v in record["config"]["train"].items() if k not in length} == \
         {k: v for k, v in experiments.get(experiment).train.to_dict().items() if k not in length}
+
+
+def test_a_subset_larger_than_a_users_own_official_files_is_refused_before_training(tmp_path, monkeypatch):
+    """Official files may hold fewer images than the dataset (a user's own
+    set): a subset beyond them would train on all of them under its name."""
+    import nin_repro.train as train_module
+    from nin_repro.run_config import resolve_run
+
+    write_cifar10(tmp_path / "data")  # 5 batches of 60: 300 training images
+    monkeypatch.setattr(train_module, "train_epoch", lambda *a, **k: pytest.fail("an epoch was trained"))
+    run = resolve_run("cifar10", epochs=1, subset=400, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
+                      results_dir=tmp_path / "results")
+    with pytest.raises(ValueError, match="subset 400 is more than the 300 training images in the data "
+                                         r"\(official cifar10 files at .*\): pass at most 300"):
+        train_module.train(run, progress=False, log=lambda *_: None)
+    assert not (tmp_path / "results" / "runs").exists()

@@ -181,15 +181,16 @@ def load_confidence_maps(results_dir=None) -> dict | None:
         with np.load(path) as z:  # no pickles: a file that needs them is not one this project wrote
             fig = {k: z[k] for k in z.files}
     except Exception as e:  # np.load's failures are of many types (BadZipFile, EOFError, ValueError, OSError)
-        raise FigureError(f"{path} is no readable Figure 5 file ({type(e).__name__}: {e}); {_FIGURE_REMEDY}") from None
+        raise FigureError(f"{path} is no readable Figure 5 file ({type(e).__name__}: {e}); "
+                          f"{_figure_remedy(path)}") from None
     missing = [k for k in FIGURE_KEYS if k not in fig]
     if missing:
-        raise FigureError(f"{path} lacks {', '.join(missing)}: it is no Figure 5 file; {_FIGURE_REMEDY}")
+        raise FigureError(f"{path} lacks {', '.join(missing)}: it is no Figure 5 file; {_figure_remedy(path)}")
     return fig
 
 
-_FIGURE_REMEDY = ("restore it (git checkout -- results/figures/confidence_maps.npz) or delete it and run "
-                  "`nin-repro figure5`, which draws it again")
+def _figure_remedy(path: Path) -> str:
+    return f"restore it (git checkout -- {path}) or run `nin-repro figure5`, which draws it again"
 
 
 def map_claim(fig_data: dict) -> dict | None:

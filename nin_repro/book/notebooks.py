@@ -176,6 +176,8 @@ def retrain_chapter(chapter: str, retrain: bool, *, seeds, device, epochs, subse
     runs = [run_config.resolve_run(name, seed, device=device, epochs=epochs, subset=subset, data_dir=data_dir,
                                    results_dir=results_dir)
             for name in CHAPTERS[chapter].budget for seed in dict.fromkeys(seeds)]  # a repeated seed: once
+    for run in runs:  # each checked (folders, lock) before the first trains
+        train.preflight(run, restart=True)
     for run in runs:
         # retrain=True asks for the runs again: a run with a record is trained anew and its record
         # replaced at the end (train() refuses that without restart)

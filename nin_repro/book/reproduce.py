@@ -26,7 +26,7 @@ from nin_repro import checkpoint, data, paths, results
 from nin_repro.atomic import atomic_write_text
 from nin_repro.checkpoint import CheckpointError
 from nin_repro.device import machine_name, resolve_device, resolve_precision
-from nin_repro.experiments import EXPERIMENTS, TrainConfig
+from nin_repro.experiments import EXPERIMENTS, TrainConfig, recipe_changes
 from nin_repro.run_config import check_numbers, check_seeds, resolve_run, run_overrides
 from nin_repro.train import GaveUpError, redo_in_progress, train
 
@@ -248,7 +248,8 @@ def give_up_standing(run, state: dict | None, given_up: list[dict]) -> tuple[dic
     before. After a change of recipe the failed attempt's state is no start."""
     attempts = [g for g in given_up if g["run"] == run.name]
     failed_state = state is not None and any(g["history"] == state["history"] for g in attempts)
-    standing = [g for g in attempts if not checkpoint.config_differences(g["config"], run.config)]
+    # its name holds the experiment, the seed and the overrides: the same run, so the recipe decides
+    standing = [g for g in attempts if not recipe_changes(g["config"], run.config)]
     if standing and (state is None or failed_state):
         return standing[-1], failed_state
     return None, failed_state
