@@ -426,9 +426,9 @@ def test_the_abstract_says_which_copy_each_30_epoch_run_trained_on_and_whose_len
     assert "MNIST for 60 on a schedule of ours" in what
     # one run trained on the near-lossless copy: the sentence is read from the records, not asserted
     assert "trained on that JPEG copy itself" not in data
-    assert ("2 (CIFAR-10, 30 epochs, seed 0 and CIFAR-10, 30 epochs, seed 1) of the 3 30-epoch CIFAR-10 runs "
-            "trained on the JPEG copy, 1 (CIFAR-10, 30 epochs, seed 2) on the near-lossless copy; at 2 epochs the "
-            "JPEG copy cost 4.1 points of test error") in data
+    assert ("Of the 3 CIFAR-10 runs of 30 epochs, 2 (without augmentation, seeds 0 and 1) trained on the JPEG "
+            "copy, 1 (without augmentation, seed 2) on the near-lossless copy; at 2 epochs the JPEG copy cost 4.1 "
+            "points of test error") in data
     results.write_record({**record("cifar10", 2, [30.0, 18.8]), "data_source": jpeg}, tmp_path)
     assert "The 30-epoch CIFAR-10 runs all trained on the JPEG copy." in abstract.abstract(tmp_path)
     # two copies: the full-length runs' is read from their records too

@@ -9,7 +9,7 @@ from nin_repro import results
 from nin_repro.experiments import CIFAR_EPOCHS, EXPERIMENTS, FULL_EPOCHS
 
 from . import comparison, provenance
-from .chapters import run_id_words
+from .chapters import run_words
 from .claims import CLAIMS, Verdict, tally, verdicts
 from .cost import totals
 from .display import listed, shown
@@ -37,8 +37,8 @@ def compared_copies(results_dir=None) -> list[str]:
 
 
 def _budget_copies(records: list[dict], epochs: int = CIFAR_EPOCHS) -> str:
-    """"7 of the 8 30-epoch CIFAR-10 runs trained on the JPEG copy, 1
-    (CIFAR-10, 30 epochs, seed 2) on the near-lossless copy": the copies the
+    """"of the 8 CIFAR-10 runs of 30 epochs, 7 trained on the JPEG copy, 1
+    (without augmentation, seed 2) on the near-lossless copy": the copies the
     CIFAR-10 runs of one length (`epochs`: the CPU budget's by default, or
     the full length's) trained on, read from each record's data source
     (`provenance.copy_groups`), a copy with few runs naming them; "" before any."""
@@ -49,12 +49,20 @@ def _budget_copies(records: list[dict], epochs: int = CIFAR_EPOCHS) -> str:
         return ""
     if len(groups) == 1:
         return f"the {epochs}-epoch CIFAR-10 runs all trained on the {provenance.copy_name(groups[0][0])}"
-    parts = [f"{len(rs)}" + (f" ({listed([run_id_words(results.run_name(r['experiment'], r['seed'])) for r in rs])})"
-                             if len(rs) <= 2 else "") + f" on the {provenance.copy_name(copy)}"
+    parts = [f"{len(rs)}" + (f" ({_runs_named(rs)})" if len(rs) <= 2 else "") + f" on the {provenance.copy_name(copy)}"
              for copy, rs in groups]
     first, *rest = parts
-    first = first.replace(" on the ", f" of the {len(runs)} {epochs}-epoch CIFAR-10 runs trained on the ", 1)
-    return ", ".join([first, *rest])
+    first = first.replace(" on the ", " trained on the ", 1)
+    return f"of the {len(runs)} CIFAR-10 runs of {epochs} epochs, " + ", ".join([first, *rest])
+
+
+def _runs_named(runs: list[dict]) -> str:
+    """"without augmentation, seeds 0 and 1": a few runs, in words."""
+    def variant(r):
+        return run_words(r["experiment"], length=False) or "without augmentation"
+    if len({r["experiment"] for r in runs}) == 1:
+        return f"{variant(runs[0])}, seed{'s' if len(runs) > 1 else ''} {listed([r['seed'] for r in runs])}"
+    return listed([f"{variant(r)}, seed {r['seed']}" for r in runs])
 
 
 def _sentence(words: str) -> str:
@@ -112,8 +120,8 @@ def abstract(results_dir=None) -> str:
         + (_sentence(full_copies) + "." if full_copies else "")
         + (_sentence(budget_copies) + f"{cost}." if budget_copies else ""),
         f"**Headline.** CIFAR-10 without augmentation {against('cifar10_full', 'cifar10')}; with augmentation "
-        f"{against('cifar10_aug_full', 'cifar10_aug')}; MNIST {against('mnist_full', 'mnist')} (n: the "
-        "seeds). An error at or below the paper's counts as reproduced.",
+        f"{against('cifar10_aug_full', 'cifar10_aug')}; MNIST {against('mnist_full', 'mnist')}; n counts "
+        "each row's seeds.",
         # how each pair came out at 30 epochs: said once, in the budget chapter (the claims table just
         # below gives them too, but only until the full-length runs decide)
         f"**At {CIFAR_EPOCHS} epochs** (a recipe of our own{on}) under-trained nets decide no "

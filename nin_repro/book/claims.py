@@ -512,10 +512,11 @@ def _maps_verdict(claim: Claim, results_dir) -> Verdict:
     ours = (f"the true class's map holds the strongest response in {check['true_peak']:.1f}% of the "
             f"{check['n']:,} test images ({label}, run: {run_id_words(str(data['run']))})")
     short = f"the true class's map strongest in {check['true_peak']:.1f}% of the {check['n']:,} test images"
+    # the maps of one trained net: one seed
     if check["true_peak"] > MAPS_MAJORITY:
-        return Verdict(claim, "reproduced", ours, label, short)
+        return Verdict(claim, "reproduced", ours, label, short, seeds=1)
     return Verdict(claim, "not reproduced" if label == "full length" else "inconclusive at this budget", ours, label,
-                   short)
+                   short, seeds=1)
 
 
 def _parameters_verdict(claim: Claim) -> Verdict:

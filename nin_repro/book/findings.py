@@ -56,7 +56,8 @@ def below_paper(experiments: list[str], results_dir=None) -> str:
     if not below:
         return ""
     if len(below) == len(rows):
-        which = "every finished full-length row ends" if len(rows) > 1 else f"the {_row_name(below[0])} row ends"
+        which = ("every finished full-length row of an error claim ends" if len(rows) > 1
+                 else f"the {_row_name(below[0])} row ends")
     else:
         which = f"the {listed([_row_name(r) for r in below])} row{'s end' if len(below) > 1 else ' ends'}"
     return f"This study does not test why {which} below the paper's error."
@@ -116,22 +117,11 @@ def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
             f"{noise:.2f} points, so the gap is {within} it).")
 
 
-def _row_seeds(rows: dict, labels: dict) -> str:
-    """"dropout row: 2 seeds (std 0.01); no-dropout row: 1 seed", or "1 seed
-    each" where every row has as many seeds and none a spread."""
-    ns = {rows[n]["n"] for n in labels}
-    if len(ns) == 1 and all(rows[n]["ours_std"] is None for n in labels):
-        n = ns.pop()
-        return f"{n} seed{'s' if n != 1 else ''} each"
-    return "; ".join(f"{labels[n].replace(' ', '-')} row: {rows[n]['n']} seed{'s' if rows[n]['n'] != 1 else ''}"
-                     + (f" (std {rows[n]['ours_std']:.2f})" if rows[n]["ours_std"] is not None else "")
-                     for n in labels)
-
-
 def _single_seed_line(rows: dict, labels: dict) -> list[str]:
     """One seed gives no seed-to-seed spread: say which rows rest on one."""
     single = [labels[n] for n in labels if rows[n]["n"] == 1]
-    return [f"One seed only for {', '.join(single)}: their noise is the epoch-to-epoch range alone."
+    its = "their" if len(single) > 1 else "its"
+    return [f"One seed only for {', '.join(single)}: {its} noise is the epoch-to-epoch range alone."
             ] if single else []
 
 
@@ -268,7 +258,7 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
     return _lines([
         f"Test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
         f"a {cut:.1f}% relative {'reduction' if gap >= 0 else 'rise'}, {abs(points):.2f} points (the paper: a "
-        f"reduction of more than {DROPOUT_CUT_PERCENT}%; {_row_seeds(rows, labels)}). The rows' noise is up to "
+        f"reduction of more than {DROPOUT_CUT_PERCENT}%). The rows' noise is up to "
         f"{noise:.2f} points, so the difference is {'within' if abs(gap) <= noise else 'beyond'} it.",
         _fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels))
 
