@@ -227,7 +227,9 @@ def read_records(results_dir: str | os.PathLike | None = None) -> list[dict]:
 
 
 # A run given up (a stall at chance level, a diverged loss): what its file in results/stalls/ holds.
-GIVEN_UP_FIELDS = ("run", "config", "history", "wall_seconds", "given_up_because")
+GIVEN_UP_TYPES = {"run": str, "config": dict, "history": list, "wall_seconds": (int, float),
+                  "given_up_because": str}
+GIVEN_UP_FIELDS = tuple(GIVEN_UP_TYPES)
 
 
 def stalls_dir(results_dir: str | os.PathLike | None = None) -> Path:
@@ -265,9 +267,6 @@ def given_up(results_dir: str | os.PathLike | None = None) -> list[dict]:
 
 def _restore_given_up(path) -> str:
     return f"restore it from git, or move it out of {Path(path).parent} (the run is then trained again)"
-
-GIVEN_UP_TYPES = {"run": str, "config": dict, "history": list, "wall_seconds": (int, float),
-                  "given_up_because": str}
 
 
 def _validate_given_up(run, where: str) -> dict:

@@ -337,7 +337,7 @@ def _pair_words(claim: Claim, names: tuple[str, ...], means: dict, noise: dict,
         return ([f"{moved} ({points_text(abs(gap))} points): {way}, {_beyond(gap, noise_ab)}"],
                 [f"{moved}{f' (the paper: over {paper_cut})' if 0 < percent <= DROPOUT_CUT_PERCENT else ''}, "
                  f"{_beyond(gap, noise_ab, False)}"])
-    out, kept, reversed_, beyond = [], 0, 0, []
+    out, kept, reversed_, beyond = [], 0, 0, 0
     for i, a in enumerate(names):  # the paper's order: each earlier row lower than each later one
         for b in names[i + 1:]:
             gap = means[b] - means[a]
@@ -346,15 +346,13 @@ def _pair_words(claim: Claim, names: tuple[str, ...], means: dict, noise: dict,
             amount = "" if gap == 0 else f" ({labels[higher]} {points_text(abs(gap))} points higher)"
             noise_ab = max(noise[a], noise[b])
             out.append(f"{labels[a]} vs {labels[b]}: {way}{amount}, {_beyond(gap, noise_ab)}")
-            kept, reversed_ = kept + (gap > 0), reversed_ + (gap < 0)
-            if abs(gap) > noise_ab:
-                beyond.append(f"{labels[a]} vs {labels[b]}")
+            kept, reversed_, beyond = kept + (gap > 0), reversed_ + (gap < 0), beyond + (abs(gap) > noise_ab)
     # in short, for a table cell: the order as it came out, named, and which gaps lie beyond the noise
     order = " < ".join(labels[n] for n in sorted(names, key=means.get))  # the numbers: the chapter's table
     way = ("the paper's order" if kept == len(out) else "the paper's order reversed" if reversed_ == len(out)
            else f"the paper's order in {kept} of {len(out)} pairs")
-    noted = ("no gap beyond the noise" if not beyond else "every gap beyond the noise" if len(beyond) == len(out)
-             else f"{len(beyond)} of {len(out)} gaps beyond the noise")  # which ones: the chapter's table
+    noted = ("no gap beyond the noise" if not beyond else "every gap beyond the noise" if beyond == len(out)
+             else f"{beyond} of {len(out)} gaps beyond the noise")  # which ones: the chapter's table
     return out, [f"{way} ({order}); {noted}"]
 
 

@@ -72,10 +72,9 @@ def standing(experiments: list[str], results_dir=None) -> str:
     if not rows:
         return "have no finished row to set against the paper yet"
 
-    name = _row_name
-    level = [name(r) for r in rows if r["difference"] <= 0]
-    above = [f"{name(r)} (by {r['difference']:.2f} points)" for r in rows if r["difference"] > 0]
-    single = [name(r) for r in rows if r["n"] == 1]
+    level = [_row_name(r) for r in rows if r["difference"] <= 0]
+    above = [f"{_row_name(r)} (by {r['difference']:.2f} points)" for r in rows if r["difference"] > 0]
+    single = [_row_name(r) for r in rows if r["n"] == 1]
     said = ([f"reach the paper's error or lower on {listed(level)}"] if level else []) + (
         [f"stay above it on {listed(above)}" if level else f"stay above the paper's error on {listed(above)}"]
         if above else [])
