@@ -12,7 +12,7 @@ from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 
 from . import comparison, progress, provenance, tables
-from .claims import NOISE_EPOCHS, epoch_spread, last_test_errors, row_noise
+from .claims import NOISE_EPOCHS, epoch_spread, last_epochs, last_test_errors, row_noise
 from .chapters import CHAPTERS, run_words
 from .display import listed, printed_cut, short_where, shown
 from .paper import DROPOUT_CUT_PERCENT
@@ -268,6 +268,14 @@ def _train_error(row: dict) -> float:
     return statistics.fmean(r["history"][-1]["train_error"] for r in row["runs"])
 
 
+def _train_noise(rows: dict) -> float:
+    """The widest range of any run's training error over its last epochs at
+    the final rate: training errors closer than this are not told apart
+    (at full length several heads may all end at 0.00%)."""
+    return max(max(h["train_error"] for h in tail) - min(h["train_error"] for h in tail)
+               for row in rows.values() for tail in (last_epochs(r) for r in row["runs"]))
+
+
 def _protocol_words(full: bool, rows: dict) -> str:
     epochs = next(iter(rows.values()))["epochs"]
     return f"At full length ({epochs} epochs)" if full else f"At the CPU budget ({epochs} epochs)"
@@ -294,15 +302,26 @@ def heads_reading(results_dir=None) -> str:
     train = {n: shown(_train_error(r)) for n, r in rows.items()}
     noise = max(row_noise(r) for r in rows.values())
     best = min(means, key=means.get)
-    tightest = min(train, key=train.get)
+    # the heads whose training error is the lowest, within the training errors' own noise
+    closest = [n for n in labels if train[n] - min(train.values()) <= _train_noise(rows)]
+    tightest = closest[0] if len(closest) == 1 else None
     # the numbers are in the lines this follows (`heads_effect`): here, only what they mean
     close = [labels[n] for n in labels if n != best and means[n] - means[best] <= noise]
     within = (f", with {', '.join(close)} within the rows' noise of it (gaps these records cannot resolve)"
               if close else "")
-    fits = (" and also fits its training set most closely" if tightest == best else
-            f"; {labels[tightest]} fits its training set most closely")
+    if tightest == best:
+        fits = " and also fits its training set most closely"
+    elif best in closest:
+        others = [labels[n] for n in closest if n != best]
+        fits = (f"; {listed(others)} {'fits its training set' if len(others) == 1 else 'fit theirs'} as closely "
+                "(within the training errors' own noise)")
+    else:
+        fits = (f"; {listed([labels[n] for n in closest])} "
+                f"{'fits its training set' if tightest else 'fit their training sets'} most closely")
     out = [f"{_protocol_words(full, rows)}, {labels[best]} has the lowest test error{within}{fits}."]
-    if best != gap_name and tightest == best:
+    if best in closest and not tightest:
+        out.append(f"So the training errors cannot say why {labels[best]} is lowest.")
+    elif best != gap_name and tightest == best:
         out.append("Fitting the training set has not cost test error here, so a regularizing head has nothing "
                    "to win: " + ("the paper's reading of GAP as a structural regularizer is not borne out at "
                                  "its own length." if full else
