@@ -300,3 +300,22 @@ def test_the_network_drawing_shows_the_nets_own_dropout(dropout, shown):
     head = [t.get_text() for t in plots.plot_architecture(NiN(replace(model.cfg, head="fc_dropout"))).texts]
     plt.close("all")
     assert sum(s.startswith("dropout 0.5") for s in head) == 1 + len(shown) * (dropout == 0.5)
+
+
+def test_a_training_error_of_zero_is_drawn_at_a_zero_on_the_axis_not_off_a_log_scale(tmp_path):
+    import matplotlib.pyplot as plt
+    from nin_repro import checkpoint
+    from test_progress import snapshot
+
+    path = snapshot(tmp_path, "cifar10_nodropout_full", 0, [60.0, 40.0, 30.0])
+    state = checkpoint.load_state(path)
+    state["history"][-1]["train_error"] = 0.0  # a net that fits every training image
+    checkpoint.save(path, state)
+    snapshot(tmp_path, "cifar10_full", 0, [60.0, 40.0, 30.0])
+    zero = plots.plot_progress("cifar10_nodropout_full", 0, tmp_path)
+    low, high = zero.get_ylim()
+    assert low < 0 and high > 61 and 0 in zero.get_yticks() and zero.get_yscale() == "symlog"
+    assert plots.plot_progress("cifar10_full", 0, tmp_path).get_yscale() == "log"  # no zero: a log scale
+    together = plots.plot_together([("cifar10_full", 0), ("cifar10_nodropout_full", 0)], None, tmp_path)
+    assert together.get_ylim()[0] < 0
+    plt.close("all")

@@ -12,7 +12,7 @@ import math
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 from nin_repro.experiments import EXPERIMENTS
 from nin_repro.model import architecture_table
@@ -98,15 +98,32 @@ def plot_architecture(model, ax=None):
     return ax
 
 
+# Below this error (%) a schedule axis that must show a 0 is linear (`_schedule_axis`).
+ZERO_AXIS_LINEAR_BELOW = 0.1
+
+
 def _schedule_axis(ax, total: int, milestones) -> None:
     """An error axis as long as a schedule: its learning-rate drops marked,
-    the error on a log scale with plain tick labels (1, 2, 5, 10, 20, 50)."""
+    the error on a log scale with plain tick labels (1, 2, 5, 10, 20, 50).
+    A curve that reaches 0.00% (a net that fits every training image) cannot
+    be drawn on a log scale, where it would fall off the axis: the scale is
+    then linear below 0.1% down to a 0 at the bottom."""
+    drawn = [y for line in ax.get_lines() for y in line.get_ydata()]
     for m in milestones:
         ax.axvline(m, color="grey", lw=0.8, ls="--")
         ax.text(m, 0.98, " lr/10", transform=ax.get_xaxis_transform(), fontsize=MIN_TEXT_PT, va="top", color="grey")
     ax.set_xlim(0, total + 1)
-    ax.set_yscale("log")
-    plain_ticks(ax)
+    if any(y == 0 for y in drawn):
+        ax.set_yscale("symlog", linthresh=ZERO_AXIS_LINEAR_BELOW, linscale=0.5)
+        top = max(drawn)
+        ticks = [0.0] + [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100) if t <= top * 1.5]
+        ax.set_ylim(-0.15 * ZERO_AXIS_LINEAR_BELOW, top * 1.3)  # room below 0: the curve along it stays in sight
+        ax.yaxis.set_major_locator(FixedLocator(ticks))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_locator(NullLocator())
+    else:
+        ax.set_yscale("log")
+        plain_ticks(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
 
