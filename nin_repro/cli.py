@@ -5,6 +5,7 @@ script adds the book's commands to these (`nin_repro.book.cli`)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -13,6 +14,18 @@ from . import bench, distributed, evaluate, results, run_config, train
 from .atomic import DiskFullError
 from .errors import NinReproError
 from .experiments import EXPERIMENTS, get
+
+
+@contextlib.contextmanager
+def _skipped_if_finished(several: bool):
+    """One finished seed of several is skipped with a line, the others train;
+    a single finished run is the error itself."""
+    try:
+        yield
+    except train.FinishedError as e:
+        if not several:
+            raise
+        print(f"nin-repro: skipped: {e}", file=sys.stderr)
 
 
 def _train(args) -> int:
@@ -27,24 +40,16 @@ def _train(args) -> int:
                                    subset=args.subset, batch_size=args.batch_size, precision=args.precision,
                                    compile=args.compile, data_dir=args.data_dir, cache_dir=args.cache_dir,
                                    results_dir=args.results_dir, download=args.download) for seed in seeds]
+    several = len(runs) > 1
     todo = []
     for run in runs:
-        try:
+        with _skipped_if_finished(several):
             train.preflight(run, resume=args.resume, restart=args.restart)
-        except train.FinishedError as e:
-            if len(runs) == 1:
-                raise
-            print(f"nin-repro: skipped: {e}", file=sys.stderr)  # one finished seed of several: the others train
-            continue
-        todo.append(run)
+            todo.append(run)
     try:
         for run in todo:
-            try:
+            with _skipped_if_finished(several):  # finished elsewhere while an earlier seed trained
                 train.train(run, resume=args.resume, restart=args.restart, progress=not args.no_progress)
-            except train.FinishedError as e:  # finished elsewhere while an earlier seed trained
-                if len(runs) == 1:
-                    raise
-                print(f"nin-repro: skipped: {e}", file=sys.stderr)
     finally:
         distributed.shutdown()
     return 0

@@ -418,6 +418,25 @@ def test_8_a_finished_seed_among_several_is_skipped_with_a_line_and_the_next_one
     assert "has finished already" in one_line(capsys)
 
 
+def test_8_a_seed_finished_elsewhere_while_an_earlier_one_trained_is_skipped_and_the_rest_train(tmp_path, capsys,
+                                                                                                  monkeypatch):
+    import nin_repro.train as train_module
+
+    trained = []
+
+    def train(run, **k):
+        if run.seed == 6:  # its record appeared after the preflight, while seed 5 trained
+            raise train_module.FinishedError(f"{run.name} has finished already")
+        trained.append(run.seed)
+
+    monkeypatch.setattr(train_module, "train", train)
+    assert main(["train", "-e", "mnist", "--seed", "5", "6", "7", "--results-dir", str(tmp_path)]) == 0
+    assert trained == [5, 7]
+    assert "nin-repro: skipped: mnist__seed6 has finished already" in capsys.readouterr().err
+    assert main(["train", "-e", "mnist", "--seed", "6", "--results-dir", str(tmp_path)]) == 2  # alone: the error
+    assert "has finished already" in one_line(capsys)
+
+
 # 9. An audit of bad input against what is already written: every argument, the data included, is checked
 # before anything is deleted, moved or trained.
 
