@@ -474,6 +474,14 @@ def test_a_row_whose_run_was_given_up_under_its_protocol_says_so_not_not_started
                             "wall_seconds": 60.0, "given_up_because": "loss became nan in epoch 2 (step 50)"}, tmp_path)
     assert by_key(tmp_path)["table5"].verdict == ("pending: full-length GAP and FC + dropout not started; "
                                                   "full-length FC given up")
+    # GAP finished and a further seed of it training: that run cannot complete the comparison, so the
+    # verdict still waits for the given-up row (it said "in progress") and the row's sentence says why
+    results.write_record(record("cifar10_full", 0, [60.0, 10.1]), tmp_path)
+    snapshot(tmp_path, "cifar10_full", 1, [70.0, 50.0])
+    assert by_key(tmp_path)["table5"].verdict == ("pending: full-length FC + dropout not started; "
+                                                  "full-length FC given up")
+    assert ("FC head, 260 epochs, seed 0: given up after epoch 1: loss became nan in epoch 2 (step 50)."
+            in findings.heads_reading(tmp_path))
     # the recipe changed since: the attempt is history, and the row waits for its run again
     (tmp_path / "stalls" / "cifar100_full__seed0.json").unlink()
     old = resolve_run(replace(experiments.get("cifar100_full"),

@@ -469,7 +469,8 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
         return Verdict(claim, "reproduced" if c.outcome == "holds" else "not reproduced",
                        f"full length: {c.summary}; {c.detail}; {'; '.join(c.pairs)}", "full length",
                        f"{c.summary}; {c.short}", min(r["n"] for r in full.values()))
-    running = _in_progress_verdict(claim.full, results_dir)
+    # only a run of a row still without a record can complete the comparison (not a further seed of a done row)
+    running = _in_progress_verdict(tuple(n for n in claim.full if not full[n]["n"]), results_dir)
     budget_text = budget_short = ""
     if all(r["n"] for r in budget.values()):
         c = _compare(claim, claim.budget, budget)

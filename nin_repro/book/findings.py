@@ -369,7 +369,7 @@ def dropout_reading(results_dir=None) -> str:
 
 def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
     """Where one full-length run stands, in words: finished at x%, in
-    progress at epoch k of N (x% so far), or not started."""
+    progress at epoch k of N (x% so far), given up (and why), or not started."""
     state, run = progress.run_state(experiment, seed, results_dir)
     total = EXPERIMENTS[experiment].train.epochs
     name = f"{run_words(experiment, dataset=True)}, seed {seed}"
@@ -381,6 +381,9 @@ def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
             f"test error {last['test_error']:.2f}% after epoch {last['epoch']}"
         return (f"{name}: in progress, epoch {run['epoch']} of {total}; {tested} "
                 f"({run['wall_seconds'] / 3600:.1f} hours so far, on {short_where(provenance.run_where(run))}).")
+    attempt = progress.given_up_now(results_dir).get(experiment)
+    if attempt and attempt["config"]["seed"] == seed:
+        return f"{name}: {progress.given_up_words(attempt)}."
     return f"{name}: not started (epoch 0 of {total})."
 
 
