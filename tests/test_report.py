@@ -233,6 +233,53 @@ def test_dropout_reading_says_when_the_test_errors_end_within_the_noise(tmp_path
         "errors end close together: the net without dropout has fitted its training set without yet paying")
 
 
+def test_dropout_reading_within_the_noise_says_no_more_than_the_gaps_show(tmp_path):
+    # the net without dropout does not fit its training set more closely: no "fitted without paying"
+    with_dropout = make_record(experiment="cifar10", error=19.0)
+    with_dropout["history"][-1]["train_error"] = 6.0
+    without = curve([19.5, 19.1], experiment="cifar10_nodropout")
+    without["history"][-1]["train_error"] = 12.0
+    for r in (with_dropout, without):
+        results.write_record(r, tmp_path)
+    assert findings.dropout_reading(tmp_path).startswith(
+        "At the CPU budget (1 epochs), dropout does not narrow the gap between training and test error, and the two "
+        "test errors end close together. On this reading")
+
+
+def test_dropout_raising_the_error_reads_as_a_rise_and_equal_means_as_no_change(tmp_path):
+    with_dropout = make_record(experiment="cifar10", error=21.0)
+    results.write_record(with_dropout, tmp_path)
+    results.write_record(make_record(experiment="cifar10_nodropout", error=19.5), tmp_path)
+    assert lines(findings.dropout_effect(tmp_path))[0].startswith(
+        "Test error 19.50% without dropout, 21.00% with it: a 7.7% relative rise, 1.50 points")
+    results.write_record(make_record(experiment="cifar10_nodropout", error=21.0), tmp_path)
+    assert lines(findings.dropout_effect(tmp_path))[0].startswith(
+        "Test error 21.00% without dropout, 21.00% with it: no relative change, 0.00 points")
+
+
+def test_heads_level_to_the_printed_digit_are_a_tie_not_an_order(tmp_path):
+    for seed, error in enumerate((18.0, 18.01, 18.0)):  # GAP's mean 18.0033 prints as 18.00
+        results.write_record(make_record(experiment="cifar10", seed=seed, error=error), tmp_path)
+    results.write_record(make_record(experiment="cifar10_fc_dropout", error=18.0), tmp_path)
+    results.write_record(make_record(experiment="cifar10_fc", error=19.0), tmp_path)
+    out = lines(findings.heads_effect(tmp_path))
+    assert out[1].startswith("GAP 18.00% vs FC + dropout 18.00%: GAP level with it (the paper: 0.47 points lower")
+    assert out[2] == ("The paper's order (GAP < FC + dropout < FC) does not hold here: GAP 18.00% = FC + dropout "
+                      "18.00% < FC 19.00%.")
+    assert display.order_text(["a", "b"], {"a": 1.004, "b": 1.0}) == "a 1.00% = b 1.00%"
+
+
+def test_heads_reading_draws_no_why_from_a_lead_within_the_noise(tmp_path):
+    for name, error, train in (("cifar10", 18.0, 6.0), ("cifar10_fc_dropout", 18.1, 4.0), ("cifar10_fc", 19.0, 2.0)):
+        rec = curve([18.3, error], experiment=name)  # each run moved 0.3 points or more over its last epochs
+        for h in rec["history"]:
+            h["train_error"] = train
+        results.write_record(rec, tmp_path)
+    out = findings.heads_reading(tmp_path)
+    assert "GAP has the lowest test error, with FC + dropout within the rows' noise of it" in out
+    assert "GAP wins" not in out and "regularizer" not in out
+
+
 def test_a_cut_is_taken_from_the_unrounded_means(tmp_path):
     # Means of 19.1335 and 18.9145 print as 19.13 and 18.91; the records
     # differ by 0.219 points, a cut of 1.1% (the printed values would give
@@ -381,7 +428,7 @@ def test_runs_on_two_copies_of_the_data_get_a_row_each_and_the_gap_between_them(
         "copies, so part of the gap may come from the setup.")
     # the comparison with augmentation uses the JPEG rows only, the copy both have runs on
     assert lines(findings.augmentation_effect(tmp_path))[0].startswith(
-        "augmented 19.00% vs not augmented 19.00%: augmented 0.00 points")
+        "augmented 19.00% vs not augmented 19.00%: augmented level with it")
     # Table 5 sets GAP beside the heads on the copy they share: the JPEG one
     results.write_record(on_copy(make_record(experiment="cifar10_fc", error=18.0), JPEG_SOURCE), tmp_path)
     heads = tables.heads_table(tmp_path)

@@ -47,7 +47,7 @@ from nin_repro.model import NiN, count_parameters
 
 from . import comparison, progress
 from .chapters import BOOK_PLAN, CHAPTERS, run_id_words, run_words
-from .display import listed, points_text, printed_cut, shown
+from .display import listed, order_text, points_text, printed_cut, shown
 from .figure5 import load_confidence_maps, map_claim
 from .paper import CAFFE_ZOO_PARAMETERS, DROPOUT_CUT_PERCENT, paper_error
 from .tables import NO_OFFLINE_COPY, NOT_STARTED, mean_std
@@ -332,7 +332,7 @@ def _pair_words(claim: Claim, names: tuple[str, ...], means: dict, noise: dict,
         gap, percent = cut
         with_d, without = names
         noise_ab = max(noise[with_d], noise[without])
-        if gap == 0:
+        if round(gap, 3) == 0:  # as printed (`points_text`)
             return ([f"dropout left the error unchanged, {_beyond(gap, noise_ab)}"],
                     [f"dropout left the error unchanged, {_beyond(gap, noise_ab, False)}"])
         paper_cut = f"{DROPOUT_CUT_PERCENT}%"  # named where ours is smaller
@@ -354,7 +354,7 @@ def _pair_words(claim: Claim, names: tuple[str, ...], means: dict, noise: dict,
             out.append(f"{labels[a]} vs {labels[b]}: {way}{amount}, {_beyond(gap, noise_ab)}")
             kept, reversed_, beyond = kept + (gap > 0), reversed_ + (gap < 0), beyond + (abs(gap) > noise_ab)
     # in short, for a table cell: the order as it came out, named, and which gaps lie beyond the noise
-    order = " < ".join(labels[n] for n in sorted(names, key=means.get))  # the numbers: the chapter's table
+    order = order_text(sorted(names, key=means.get), means, labels.get, numbers=False)  # the numbers: the chapter's
     way = ("the paper's order" if kept == len(out) else "the paper's order reversed" if reversed_ == len(out)
            else f"the paper's order in {kept} of {len(out)} pairs")
     noted = ("no gap beyond the noise" if not beyond else "every gap beyond the noise" if beyond == len(out)
@@ -396,14 +396,14 @@ def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> Compared:
             outcome = "within the noise"
         gaps = listed([points_text(means[b] - means[a]) for a, b in zip(ranked, ranked[1:])])
         detail, short = spreads(ranked)
-        return Compared(outcome, " < ".join(f"{labels[n]} {means[n]:.2f}%" for n in ranked),
+        return Compared(outcome, order_text(ranked, means, labels.get),
                         f"gaps of {gaps} points; {detail}", short, *_pair_words(claim, names, means, noise))
     with_d, without = names
     gap, cut = printed_cut(rows[without]["ours_mean"], rows[with_d]["ours_mean"])  # from the unrounded means
     beyond = max(noise.values())
     outcome = ("holds" if cut > DROPOUT_CUT_PERCENT and gap > beyond else "smaller" if gap > beyond
                else "reversed" if -gap > beyond else "within the noise")
-    change = f"a {cut:.1f}% cut" if gap >= 0 else f"a {-cut:.1f}% rise"
+    change = ("no change" if round(gap, 3) == 0 else f"a {cut:.1f}% cut" if gap > 0 else f"a {-cut:.1f}% rise")
     detail, short = spreads((without, with_d))
     return Compared(outcome, f"{change}, {points_text(abs(gap))} points ({labels[without]} {means[without]:.2f}%, "
                              f"{labels[with_d]} {means[with_d]:.2f}%)", detail, short,

@@ -52,6 +52,16 @@ def shown(percent: float) -> float:
     return round(percent, 2)
 
 
+def order_text(ranked: list, means: dict, label=str, numbers: bool = True) -> str:
+    """Rows lowest first, "GAP 10.10% < FC + dropout 10.70% = FC 10.70%":
+    an "=" where the printed means are equal, so that a tie never reads as
+    an order. `means` holds each row's mean (%), `label` names a row."""
+    def one(n):
+        return f"{label(n)} {means[n]:.2f}%" if numbers else label(n)
+    return one(ranked[0]) + "".join(f" {'=' if shown(means[a]) == shown(means[b]) else '<'} {one(b)}"
+                                    for a, b in zip(ranked, ranked[1:]))
+
+
 def printed_cut(before: float, after: float) -> tuple[float, float]:
     """How much lower `after` is than `before` (test errors in %), in points
     and in percent of `before`, from the unrounded means: a mean of two seeds

@@ -14,7 +14,7 @@ from nin_repro.experiments import EXPERIMENTS
 from . import comparison, progress, provenance, tables
 from .claims import NOISE_EPOCHS, epoch_spread, last_epochs, last_test_errors, row_noise
 from .chapters import CHAPTERS, run_words
-from .display import listed, printed_cut, short_where, shown
+from .display import listed, order_text, printed_cut, short_where, shown
 from .paper import DROPOUT_CUT_PERCENT
 from .tables import NOT_RUN, copy_rows, mean_std, missing_status, rows_where
 
@@ -105,7 +105,7 @@ def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
                 f"and {run_words(b, dataset=True)}).")
 
     def side(d):
-        return f"{abs(d):.2f} points {'lower' if d > 0 else 'higher'}"
+        return "level with it" if round(d, 2) == 0 else f"{abs(d):.2f} points {'lower' if d > 0 else 'higher'}"
 
     paper = "" if None in (ra["paper"], rb["paper"]) else f"the paper: {side(rb['paper'] - ra['paper'])}; "
     noise = max(row_noise(ra), row_noise(rb))
@@ -211,16 +211,17 @@ def heads_effect(results_dir=None, full: bool = False) -> str:
     gap, fc_dropout, fc = labels
     rows = _summarized(labels, results_dir)
     lines = [_difference_line(gap, other, rows, labels) for other in (fc, fc_dropout)]
-    ours = {n: r["ours_mean"] for n, r in rows.items() if r["ours_mean"] is not None}
+    ours = {n: shown(r["ours_mean"]) for n, r in rows.items() if r["ours_mean"] is not None}  # as printed
     if len(ours) < 2:
         return _lines(lines + ["The paper's order (GAP < FC + dropout < FC): not checkable until two heads "
                                "have records."])
-    ranked = sorted(ours, key=ours.get)
+    ranked = sorted(ours, key=ours.get)  # a tie keeps the paper's order, and shows as "="
     expected = [n for n in labels if n in ours]
-    order = " < ".join(f"{labels[n]} {ours[n]:.2f}%" for n in ranked)
+    strict = all(ours[a] < ours[b] for a, b in zip(ranked, ranked[1:]))
     partial = "" if len(ours) == len(labels) else " (among the heads run so far)"
-    lines.append(f"The paper's order (GAP < FC + dropout < FC) {'holds' if ranked == expected else 'does not hold'}"
-                 f" here{partial}: {order}.")
+    lines.append(f"The paper's order (GAP < FC + dropout < FC) "
+                 f"{'holds' if ranked == expected and strict else 'does not hold'} here{partial}: "
+                 f"{order_text(ranked, ours, labels.get)}.")
     return _lines(lines + [_fit_line(rows, labels), noise_line(labels, results_dir)]
                   + _single_seed_line(rows, labels))
 
@@ -254,9 +255,11 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
     noise = max(row_noise(with_d), row_noise(without))
     gap, cut = printed_cut(without["ours_mean"], with_d["ours_mean"])  # the percentage from the unrounded means
     points = shown(without["ours_mean"]) - shown(with_d["ours_mean"])  # the points as the printed means give them
+    change = ("no relative change" if round(gap, 3) == 0 else
+              f"a {abs(cut):.1f}% relative {'reduction' if gap > 0 else 'rise'}")
     return _lines([
         f"Test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
-        f"a {cut:.1f}% relative {'reduction' if gap >= 0 else 'rise'}, {abs(points):.2f} points (the paper: a "
+        f"{change}, {abs(points):.2f} points (the paper: a "
         f"reduction of more than {DROPOUT_CUT_PERCENT}%). The rows' noise is up to "
         f"{noise:.2f} points, so the difference is {'within' if abs(gap) <= noise else 'beyond'} it.",
         _fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels))
@@ -319,7 +322,9 @@ def heads_reading(results_dir=None) -> str:
         fits = (f"; {listed([labels[n] for n in closest])} "
                 f"{'fits its training set' if tightest else 'fit their training sets'} most closely")
     out = [f"{_protocol_words(full, rows)}, {labels[best]} has the lowest test error{within}{fits}."]
-    if best in closest and not tightest:
+    if close:
+        pass  # a lead within the noise is not resolved: no reading of why it is there
+    elif best in closest and not tightest:
         out.append(f"So the training errors cannot say why {labels[best]} is lowest.")
     elif best != gap_name and tightest == best:
         out.append("Fitting the training set has not cost test error here, so a regularizing head has nothing "
@@ -357,8 +362,9 @@ def dropout_reading(results_dir=None) -> str:
     narrows = gap_wo > gap_w
     out = [f"{_protocol_words(full, rows)}, dropout {'narrows' if narrows else 'does not narrow'} the gap between "
            "training and test error, "
-           + (f"{'yet' if narrows else 'and'} the two test errors end close together: the net without dropout has "
-              "fitted its training set without yet paying for it in test error." if abs(diff) <= noise else
+           + ((f"yet the two test errors end close together: the net without dropout has fitted its training set "
+               f"without {'' if full else 'yet '}paying for it in test error." if narrows else
+               "and the two test errors end close together.") if abs(diff) <= noise else
               f"and the test errors differ by more than the noise: dropout {'lowers' if diff > 0 else 'raises'} "
               "the error.")]
     if not full:
