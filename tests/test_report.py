@@ -110,7 +110,8 @@ def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order
     assert out[1].startswith("GAP vs FC + dropout: not run yet")
     assert out[2] == ("The paper's order (GAP < FC + dropout < FC) does not hold here (among the heads run so far): "
                       "FC 18.50% < GAP 18.90%.")
-    assert out[3] == ("At the last epoch (training error measured during it, with dropout on): GAP 2.00% train "
+    assert out[3] == ("At the last epoch (training error measured while it trained, dropout on where the net has it): "
+                      "GAP 2.00% train "
                       "vs 18.90% test (a gap of 16.90 points); FC 2.00% train vs 18.50% test (a gap of 16.50 points).")
     assert out[4].startswith("Noise (the spread over seeds, and the range of each run's test error over its last "
                              "tests at the final learning rate, 10 at most)")
@@ -189,7 +190,8 @@ def test_augmentation_effect_gives_the_gap_and_how_closely_each_row_fit_its_trai
     # both epochs ran at one rate here, so each run's last-epochs range spans its whole curve
     assert out[0] == ("augmented 18.00% vs not augmented 19.00%: augmented 1.00 points lower (the paper: 1.60 points "
                       "lower; the rows' noise is up to 12.50 points, so the gap is within it).")
-    assert out[1] == ("At the last epoch (training error measured during it, with dropout on): augmented 18.60% train "
+    assert out[1] == ("At the last epoch (training error measured while it trained, dropout on where the net has it): "
+                      "augmented 18.60% train "
                       "vs 18.00% test (a gap of -0.60 points); not augmented 14.00% train vs 19.00% test (a gap of "
                       "5.00 points).")
     assert out[3] == "One seed only for not augmented: its noise is the epoch-to-epoch range alone."
@@ -209,7 +211,8 @@ def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_
     assert out[0] == ("Test error 20.00% without dropout, 16.00% with it: a 20.0% relative reduction, 4.00 points "
                       "(the paper: a reduction of more than 20%). The rows' noise is up to 0.50 points, "
                       "so the difference is beyond it.")
-    assert out[1] == ("At the last epoch (training error measured during it, with dropout on): dropout 12.00% train "
+    assert out[1] == ("At the last epoch (training error measured while it trained, dropout on where the net has it): "
+                      "dropout 12.00% train "
                       "vs 16.00% test (a gap of 4.00 points); no dropout 6.00% train vs 20.00% test (a gap of 14.00 "
                       "points).")
     assert "no dropout: range over the last 2 tests 0.50 points" in out[2]

@@ -135,7 +135,8 @@ def _fit_line(rows: dict, labels: dict) -> str:
         train = statistics.fmean(r["history"][-1]["train_error"] for r in rows[n]["runs"])
         fits.append(f"{label} {train:.2f}% train vs {rows[n]['ours_mean']:.2f}% test "
                     f"(a gap of {shown(rows[n]['ours_mean']) - shown(train):.2f} points)")
-    return "At the last epoch (training error measured during it, with dropout on): " + "; ".join(fits) + "."
+    return ("At the last epoch (training error measured while it trained, dropout on where the net has it): "
+            + "; ".join(fits) + ".")
 
 
 def noise_line(labels: dict, results_dir=None) -> str:
