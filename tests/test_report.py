@@ -89,6 +89,18 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
     assert tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0", "core-hours"] == "0.56"
 
 
+def test_a_row_with_records_says_which_further_seed_is_training(tmp_path):
+    from test_progress import snapshot
+
+    done = make_record(experiment="mnist_full", error=0.4)
+    done["config"]["overrides"] = {}
+    results.write_record(done, tmp_path)
+    assert tables.results_table(["mnist_full"], tmp_path).iloc[0]["ours (%)"] == "0.40"
+    snapshot(tmp_path, "mnist_full", 1, [9.0])
+    row = tables.results_table(["mnist_full"], tmp_path).iloc[0]
+    assert (row["ours (%)"], row["n"]) == ("0.40; seed 1 training (epoch 1 of 60)", 1)
+
+
 def lines(markdown):
     """The bullet lines of an effect, without their "- "."""
     out = markdown.splitlines()

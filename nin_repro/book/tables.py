@@ -105,13 +105,14 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
     with each other, one row per experiment on the copy they share
     (`provenance.shared_copy`); each setting after its paper table's name with
     `paper_table`. A row without records says whether it is in progress
-    (with its error so far), not started, not run yet or not runnable here."""
+    (with its error so far), not started, not run yet or not runnable here;
+    a row with records names any further seed of it still training."""
     if compared:
         rows = list(comparison.compared_rows(results.read_records(results_dir), experiments).values())
     else:
         rows = copy_rows(experiments, results_dir)
     running = progress.protocol_in_progress(results_dir)
-    out = []
+    out, noted = [], set()
     for r in rows:
         name = r["experiment"]
         exp = EXPERIMENTS.get(name)
@@ -123,6 +124,12 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
                 epochs = f"{max((run['epoch'] for run in runs), default=0)} of {exp.train.epochs}"
         else:
             ours = mean_std(r["ours_mean"], r["ours_std"])
+            # a further seed of the row training: said in the row (once, where the row has one per copy)
+            more = [run for (e, _), run in sorted(running.items()) if e == name and name not in noted]
+            if more:
+                ours += "; " + "; ".join(f"seed {run['seed']} training (epoch {run['epoch']} of {run['epochs']})"
+                                         for run in more)
+                noted.add(name)
         setting = f"{PAPER_ERRORS[exp.paper_key].table}: {r['setting']}" if paper_table and exp else r["setting"]
         made = r["n"] or is_full_length(name) or name in PLANNED or any(e == name for e, _ in running)
         out.append({
