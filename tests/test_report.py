@@ -236,29 +236,23 @@ def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_
     assert "CIFAR-10, no dropout, 260 epochs, seed 0: not started (epoch 0 of 260)." in reading
 
 
-def test_dropout_reading_says_when_the_test_errors_end_within_the_noise(tmp_path):
+@pytest.mark.parametrize("train_with, train_without, reading", [
+    # the net without dropout fits its training set more closely, yet ends as close to the test error
+    (12.0, 6.0, "dropout narrows the gap between training and test error, yet the two test errors end close "
+                "together: the net without dropout has fitted its training set without yet paying"),
+    # it does not fit more closely: no "fitted without paying"
+    (6.0, 12.0, "dropout does not narrow the gap between training and test error, and the two test errors end "
+                "close together. On this reading"),
+])
+def test_dropout_reading_says_when_the_test_errors_end_within_the_noise(tmp_path, train_with, train_without,
+                                                                        reading):
     with_dropout = make_record(experiment="cifar10", error=19.0)
-    with_dropout["history"][-1]["train_error"] = 12.0
+    with_dropout["history"][-1]["train_error"] = train_with
     without = curve([19.5, 19.1], experiment="cifar10_nodropout")  # a 0.4-point range: 0.1 apart is within it
-    without["history"][-1]["train_error"] = 6.0
+    without["history"][-1]["train_error"] = train_without
     for r in (with_dropout, without):
         results.write_record(r, tmp_path)
-    assert findings.dropout_reading(tmp_path).startswith(
-        "At the CPU budget (1 epochs), dropout narrows the gap between training and test error, yet the two test "
-        "errors end close together: the net without dropout has fitted its training set without yet paying")
-
-
-def test_dropout_reading_within_the_noise_says_no_more_than_the_gaps_show(tmp_path):
-    # the net without dropout does not fit its training set more closely: no "fitted without paying"
-    with_dropout = make_record(experiment="cifar10", error=19.0)
-    with_dropout["history"][-1]["train_error"] = 6.0
-    without = curve([19.5, 19.1], experiment="cifar10_nodropout")
-    without["history"][-1]["train_error"] = 12.0
-    for r in (with_dropout, without):
-        results.write_record(r, tmp_path)
-    assert findings.dropout_reading(tmp_path).startswith(
-        "At the CPU budget (1 epochs), dropout does not narrow the gap between training and test error, and the two "
-        "test errors end close together. On this reading")
+    assert findings.dropout_reading(tmp_path).startswith(f"At the CPU budget (1 epochs), {reading}")
 
 
 def test_dropout_raising_the_error_reads_as_a_rise_and_equal_means_as_no_change(tmp_path):
