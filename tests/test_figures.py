@@ -319,3 +319,20 @@ def test_a_training_error_of_zero_is_drawn_at_a_zero_on_the_axis_not_off_a_log_s
     together = plots.plot_together([("cifar10_full", 0), ("cifar10_nodropout_full", 0)], None, tmp_path)
     assert together.get_ylim()[0] < 0
     plt.close("all")
+
+
+def test_a_runs_panel_draws_its_rows_other_seeds_test_error_finished_or_so_far(tmp_path):
+    import matplotlib.pyplot as plt
+    from test_claims import record
+    from test_progress import snapshot
+
+    from nin_repro import results
+
+    results.write_record(record("cifar10_full", 0, [60.0, 40.0, 30.0]), tmp_path)
+    results.write_record(record("cifar10_full", 2, [61.0, 41.0, 31.0]), tmp_path)
+    snapshot(tmp_path, "cifar10_full", 1, [62.0, 45.0])
+    labels = plots.plot_progress("cifar10_full", 0, tmp_path).get_legend_handles_labels()[1]
+    assert [label for label in labels if label.startswith("seed")] == ["seed 1, test, so far", "seed 2, test"]
+    labels = plots.plot_progress("cifar10_full", 1, tmp_path).get_legend_handles_labels()[1]
+    assert [label for label in labels if label.startswith("seed")] == ["seed 0, test", "seed 2, test"]
+    plt.close("all")

@@ -151,6 +151,12 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
     if run:
         _shade_machines(ax, run)
         _plot_errors(ax, run["history"], "C0", "test", "train")
+    # the row's other seeds, finished or so far: their test error alone, thin, so the first seed's curve leads
+    others = [(s, st, r) for s, st, r in progress.seeds_started(experiment, results_dir) if s != seed]
+    for i, (other, other_state, other_run) in enumerate(others):
+        tested = progress.tested(other_run["history"])
+        ax.plot([h["epoch"] for h in tested], [h["test_error"] for h in tested], color=OTHER_SEED_COLOURS[i % 2],
+                lw=0.9, label=f"seed {other}, test" + ("" if other_state == "finished" else ", so far"))
     _schedule_axis(ax, total, exp.train.milestones())
     paper = paper_error(exp.paper_key)
     if paper is not None:
@@ -194,6 +200,9 @@ def plot_together(runs: list[tuple[str, int]], labels: dict[str, str] | None = N
     ax.grid(alpha=0.3, which="both")
     return ax
 
+
+# The other seeds of a run's row, drawn thin beside it (`plot_progress`).
+OTHER_SEED_COLOURS = ("#8c8c8c", "#b07aa1")
 
 # One colour per run set together: blue, red, green (Figure 4's dropout and no dropout, then a third row).
 TOGETHER_COLOURS = ("#4c72b0", "#c44e52", "#55a868")

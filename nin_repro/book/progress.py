@@ -116,6 +116,17 @@ def run_state(experiment: str, seed: int, results_dir=None) -> tuple[str, dict |
     return ("in progress", run) if run else ("not started", None)
 
 
+def seeds_started(experiment: str, results_dir=None) -> list[tuple[int, str, dict]]:
+    """Every seed of `experiment`'s protocol that has started, as (seed,
+    "finished" or "in progress", its record or snapshot run), by seed."""
+    found = {r["seed"]: ("finished", r)
+             for r in provenance.protocol_runs(results.read_records(results_dir), experiment)}
+    for (e, seed), run in protocol_in_progress(results_dir).items():
+        if e == experiment:
+            found.setdefault(seed, ("in progress", run))
+    return [(seed, *found[seed]) for seed in sorted(found)]
+
+
 def started_together(runs: list[tuple[str, int]], results_dir=None):
     """The runs of `runs` (experiment, seed) that have started, as
     (experiment, seed, state, run), and the schedule they share as (epochs,
