@@ -482,6 +482,14 @@ def test_a_row_whose_run_was_given_up_under_its_protocol_says_so_not_not_started
                                                   "full-length FC given up")
     assert ("FC head, 260 epochs, seed 0: given up after epoch 1: loss became nan in epoch 2 (step 50)."
             in findings.heads_reading(tmp_path))
+    # a second seed given up too: each seed's line says its own state
+    results.write_given_up({"run": "cifar10_fc_full__seed1", "config": {**fc, "seed": 1},
+                            "history": [make_record()["history"][0]] * 2, "wall_seconds": 60.0,
+                            "given_up_because": "stalled at chance level"}, tmp_path)
+    assert findings.progress_line("cifar10_fc_full", 0, tmp_path).endswith("given up after epoch 1: loss became nan "
+                                                                            "in epoch 2 (step 50).")
+    assert findings.progress_line("cifar10_fc_full", 1, tmp_path).endswith("given up after epoch 2: stalled at "
+                                                                            "chance level.")
     # the recipe changed since: the attempt is history, and the row waits for its run again
     (tmp_path / "stalls" / "cifar100_full__seed0.json").unlink()
     old = resolve_run(replace(experiments.get("cifar100_full"),

@@ -318,6 +318,14 @@ def test_a_training_error_of_zero_is_drawn_at_a_zero_on_the_axis_not_off_a_log_s
     assert plots.plot_progress("cifar10_full", 0, tmp_path).get_yscale() == "log"  # no zero: a log scale
     together = plots.plot_together([("cifar10_full", 0), ("cifar10_nodropout_full", 0)], None, tmp_path)
     assert together.get_ylim()[0] < 0
+    # every curve at 0: the axis still reaches the paper's line, drawn after the curves
+    path = snapshot(tmp_path, "cifar10_full", 1, [0.0, 0.0])
+    state = checkpoint.load_state(path)
+    for h in state["history"]:
+        h["train_error"] = 0.0
+    checkpoint.save(path, state)
+    (tmp_path / "checkpoints" / "cifar10_full__seed0.pt").unlink()
+    assert plots.plot_progress("cifar10_full", 1, tmp_path).get_ylim()[1] > 10.41
     plt.close("all")
 
 
@@ -335,4 +343,7 @@ def test_a_runs_panel_draws_its_rows_other_seeds_test_error_finished_or_so_far(t
     assert [label for label in labels if label.startswith("seed")] == ["seed 1, test, so far", "seed 2, test"]
     labels = plots.plot_progress("cifar10_full", 1, tmp_path).get_legend_handles_labels()[1]
     assert [label for label in labels if label.startswith("seed")] == ["seed 0, test", "seed 2, test"]
+    snapshot(tmp_path, "cifar10_full", 3, [None])  # not tested yet: nothing to draw, nothing in the legend
+    labels = plots.plot_progress("cifar10_full", 0, tmp_path).get_legend_handles_labels()[1]
+    assert "seed 3, test, so far" not in labels
     plt.close("all")

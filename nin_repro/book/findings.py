@@ -135,8 +135,8 @@ def _fit_line(rows: dict, labels: dict) -> str:
         train = statistics.fmean(r["history"][-1]["train_error"] for r in rows[n]["runs"])
         fits.append(f"{label} {train:.2f}% train vs {rows[n]['ours_mean']:.2f}% test "
                     f"(a gap of {shown(rows[n]['ours_mean']) - shown(train):.2f} points)")
-    return ("At the last epoch (training error measured while it trained, dropout on where the net has it): "
-            + "; ".join(fits) + ".")
+    return ("At the last epoch (training error measured during that epoch, with dropout active in nets that "
+            "have it): " + "; ".join(fits) + ".")
 
 
 def noise_line(labels: dict, results_dir=None) -> str:
@@ -256,7 +256,7 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
     noise = max(row_noise(with_d), row_noise(without))
     gap, cut = printed_cut(without["ours_mean"], with_d["ours_mean"])  # the percentage from the unrounded means
     points = shown(without["ours_mean"]) - shown(with_d["ours_mean"])  # the points as the printed means give them
-    change = ("no relative change" if round(gap, 3) == 0 else
+    change = ("no relative change" if round(points, 2) == 0 else
               f"a {abs(cut):.1f}% relative {'reduction' if gap > 0 else 'rise'}")
     return _lines([
         f"Test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
@@ -307,7 +307,8 @@ def heads_reading(results_dir=None) -> str:
     noise = max(row_noise(r) for r in rows.values())
     best = min(means, key=means.get)
     # the heads whose training error is the lowest, within the training errors' own noise
-    closest = [n for n in labels if train[n] - min(train.values()) <= _train_noise(rows)]
+    train_noise = _train_noise(rows)
+    closest = [n for n in labels if train[n] - min(train.values()) <= train_noise]
     tightest = closest[0] if len(closest) == 1 else None
     # the numbers are in the lines this follows (`heads_effect`): here, only what they mean
     close = [labels[n] for n in labels if n != best and means[n] - means[best] <= noise]
@@ -316,9 +317,8 @@ def heads_reading(results_dir=None) -> str:
     if tightest == best:
         fits = " and also fits its training set most closely"
     elif best in closest:
-        others = [labels[n] for n in closest if n != best]
-        fits = (f"; {listed(others)} {'fits its training set' if len(others) == 1 else 'fit theirs'} as closely "
-                "(within the training errors' own noise)")
+        fits = (" and, within the training errors' own noise, fits its training set as closely as "
+                + listed([labels[n] for n in closest if n != best]))
     else:
         fits = (f"; {listed([labels[n] for n in closest])} "
                 f"{'fits its training set' if tightest else 'fit their training sets'} most closely")
@@ -369,8 +369,10 @@ def dropout_reading(results_dir=None) -> str:
               f"and the test errors differ by more than the noise: dropout {'lowers' if diff > 0 else 'raises'} "
               "the error.")]
     if not full:
-        out.append("On this reading, a schedule long enough for overfitting to cost test error is what the "
-                   "cut needs; the full-length pair tests it: " + _full_status(full_names, results_dir))
+        out.append(("On this reading, a schedule long enough for overfitting to cost test error is what the "
+                    "cut needs; the full-length pair tests it: " if narrows and abs(diff) <= noise else
+                    "The full-length pair decides it at the paper's length: ")
+                   + _full_status(full_names, results_dir))
     return " ".join(out)
 
 
@@ -388,8 +390,8 @@ def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
             f"test error {last['test_error']:.2f}% after epoch {last['epoch']}"
         return (f"{name}: in progress, epoch {run['epoch']} of {total}; {tested} "
                 f"({run['wall_seconds'] / 3600:.1f} hours so far, on {short_where(provenance.run_where(run))}).")
-    attempt = progress.given_up_now(results_dir).get(experiment)
-    if attempt and attempt["config"]["seed"] == seed:
+    attempt = progress.given_up_runs(results_dir).get((experiment, seed))
+    if attempt:
         return f"{name}: {progress.given_up_words(attempt)}."
     return f"{name}: not started (epoch 0 of {total})."
 

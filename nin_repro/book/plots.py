@@ -40,12 +40,14 @@ def book_style() -> None:
                          "savefig.bbox": "tight", "axes.spines.top": False, "axes.spines.right": False})
 
 
+PLAIN_NUMBERS = FuncFormatter(lambda v, _: f"{v:g}")  # 2, 5, 10, not 2x10^0
+
+
 def plain_ticks(ax, axis: str = "y") -> None:
     """Tick labels as plain numbers (2, 5, 10, 20) on a log axis, not 2x10^0."""
-    fmt = FuncFormatter(lambda v, _: f"{v:g}")
     target = ax.yaxis if axis == "y" else ax.xaxis
     target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    target.set_major_formatter(fmt)
+    target.set_major_formatter(PLAIN_NUMBERS)
     target.set_minor_formatter(NullFormatter())
 
 
@@ -115,11 +117,11 @@ def _schedule_axis(ax, total: int, milestones) -> None:
     ax.set_xlim(0, total + 1)
     if any(y == 0 for y in drawn):
         ax.set_yscale("symlog", linthresh=ZERO_AXIS_LINEAR_BELOW, linscale=0.5)
-        top = max(drawn)
+        top = max(drawn + [1.0])  # all zeros: an axis up to 1% still
         ticks = [0.0] + [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100) if t <= top * 1.5]
         ax.set_ylim(-0.15 * ZERO_AXIS_LINEAR_BELOW, top * 1.3)  # room below 0: the curve along it stays in sight
         ax.yaxis.set_major_locator(FixedLocator(ticks))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_major_formatter(PLAIN_NUMBERS)
         ax.yaxis.set_minor_locator(NullLocator())
     else:
         ax.set_yscale("log")
@@ -155,9 +157,10 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
     others = [(s, st, r) for s, st, r in progress.seeds_started(experiment, results_dir) if s != seed]
     for i, (other, other_state, other_run) in enumerate(others):
         tested = progress.tested(other_run["history"])
+        if not tested:  # nothing to draw yet
+            continue
         ax.plot([h["epoch"] for h in tested], [h["test_error"] for h in tested], color=OTHER_SEED_COLOURS[i % 2],
                 lw=0.9, label=f"seed {other}, test" + ("" if other_state == "finished" else ", so far"))
-    _schedule_axis(ax, total, exp.train.milestones())
     paper = paper_error(exp.paper_key)
     if paper is not None:
         ax.axhline(paper, color="black", lw=1, ls=":", label=f"paper: {paper}%")
@@ -166,6 +169,7 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
         # landmark of the same schedule, not that run's target
         ax.plot([m[0] for m in AUTHOR_CIFAR10_MILESTONES], [m[1] for m in AUTHOR_CIFAR10_MILESTONES], "k*",
                 ms=9, label="first author's run, no augmentation")
+    _schedule_axis(ax, total, exp.train.milestones())  # after every line: its range takes them all in
     done = len(run["history"]) if run else 0
     ax.set_title(f"{run_words(experiment, dataset=True)}, seed {seed}: {state}, epoch {done} of {total}")
     if not run:

@@ -86,20 +86,25 @@ def protocol_in_progress(results_dir=None) -> dict[tuple[str, int], dict]:
 GIVEN_UP = "given up"  # a run that stalled or diverged under its protocol as it stands
 
 
-def given_up_now(results_dir=None) -> dict[str, dict]:
+def given_up_runs(results_dir=None) -> dict[tuple[str, int], dict]:
     """The runs given up (results/stalls/) under their protocol as it stands
-    that have neither a record nor a snapshot since: by experiment, its
-    latest such attempt, which stands where the row's result would until its
-    recipe changes. An attempt given up under an earlier recipe is history
-    (the runs appendix lists it), not the row's state."""
+    that have neither a record nor a snapshot since, by (experiment, seed):
+    each run's latest such attempt, which stands where its result would
+    until its recipe changes. An attempt given up under an earlier recipe is
+    history (the runs appendix lists it), not the run's state."""
     attempts = [g for g in results.given_up(results_dir)
                 if provenance.is_protocol_run({"experiment": g["config"]["experiment"], "config": g["config"]})]
     if not attempts:  # the usual case: no records to read, no snapshot to load and verify
         return {}
     recorded = {(r["experiment"], r["seed"]) for r in results.read_records(results_dir)}
     running = protocol_in_progress(results_dir)
-    return {g["config"]["experiment"]: g for g in attempts
+    return {(g["config"]["experiment"], g["config"]["seed"]): g for g in attempts
             if (g["config"]["experiment"], g["config"]["seed"]) not in recorded | running.keys()}
+
+
+def given_up_now(results_dir=None) -> dict[str, dict]:
+    """`given_up_runs` by experiment (its row): the latest attempt of any of its seeds."""
+    return {experiment: g for (experiment, _), g in given_up_runs(results_dir).items()}
 
 
 def given_up_words(attempt: dict) -> str:
