@@ -179,13 +179,9 @@ class Verdict:
 
 def _progress(names: tuple[str, ...], results_dir) -> list[str]:
     """"exp seed s: x% at epoch k of N" for each run of `names` in progress."""
-    out = []
-    for (exp, seed), run in sorted(progress.protocol_in_progress(results_dir).items()):
-        if exp in names:
-            out.append(f"{run_words(exp, dataset=True)}, seed {seed}: {progress.error_so_far(run['history'])} "
-                       f"at epoch {run['epoch']} "
-                       f"of {run['epochs']}{_recent_range(run['history'])}")
-    return out
+    return [f"{run_words(run['experiment'], dataset=True)}, seed {run['seed']}: "
+            f"{progress.error_so_far(run['history'])} at epoch {run['epoch']} of {run['epochs']}"
+            f"{_recent_range(run['history'])}" for run in progress.runs_in_progress(names, results_dir)]
 
 
 def _recent_tests(history: list[dict]) -> list[dict]:
@@ -212,8 +208,7 @@ def _full_length_so_far(names: tuple[str, ...], results_dir) -> str:
     """The first run of `names` in progress, for the abstract's one line:
     "11.98% at full length after epoch 60 of 260 (still training, now at epoch
     62; 11.98-15.02% over its last 10 tests)"."""
-    run = next(run for (exp, _), run in sorted(progress.protocol_in_progress(results_dir).items())
-               if exp in names)
+    run = progress.runs_in_progress(names, results_dir)[0]
     last = progress.last_tested(run["history"])
     if last is None:
         return f"not tested yet at full length (still training, at epoch {run['epoch']} of {run['epochs']})"
@@ -225,7 +220,7 @@ def _full_length_so_far(names: tuple[str, ...], results_dir) -> str:
 
 
 def _in_progress_verdict(names: tuple[str, ...], results_dir) -> str | None:
-    runs = [run for (exp, _), run in sorted(progress.protocol_in_progress(results_dir).items()) if exp in names]
+    runs = progress.runs_in_progress(names, results_dir)
     if not runs:
         return None
     return "; ".join(f"in progress (epoch {r['epoch']} of {r['epochs']})" for r in runs)

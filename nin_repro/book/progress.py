@@ -83,6 +83,12 @@ def protocol_in_progress(results_dir=None) -> dict[tuple[str, int], dict]:
     return {(r["experiment"], r["seed"]): r for r in in_progress(results_dir) if not r["config"].get("overrides")}
 
 
+def runs_in_progress(names, results_dir=None) -> list[dict]:
+    """The protocol runs in progress of `names` (an experiment or several), by experiment, then seed."""
+    names = {names} if isinstance(names, str) else set(names)
+    return [run for (e, _), run in sorted(protocol_in_progress(results_dir).items()) if e in names]
+
+
 GIVEN_UP = "given up"  # a run that stalled or diverged under its protocol as it stands
 
 
@@ -126,9 +132,8 @@ def seeds_started(experiment: str, results_dir=None) -> list[tuple[int, str, dic
     "finished" or "in progress", its record or snapshot run), by seed."""
     found = {r["seed"]: ("finished", r)
              for r in provenance.protocol_runs(results.read_records(results_dir), experiment)}
-    for (e, seed), run in protocol_in_progress(results_dir).items():
-        if e == experiment:
-            found.setdefault(seed, ("in progress", run))
+    for run in runs_in_progress(experiment, results_dir):
+        found.setdefault(run["seed"], ("in progress", run))
     return [(seed, *found[seed]) for seed in sorted(found)]
 
 

@@ -111,27 +111,27 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
         rows = list(comparison.compared_rows(results.read_records(results_dir), experiments).values())
     else:
         rows = copy_rows(experiments, results_dir)
-    running = progress.protocol_in_progress(results_dir)
+    running = progress.runs_in_progress(experiments, results_dir)
     out, noted = [], set()
     for r in rows:
         name = r["experiment"]
         exp = EXPERIMENTS.get(name)
         epochs = r["epochs"] or ""
         if r["ours_mean"] is None:
-            runs = [run for (e, _), run in sorted(running.items()) if e == name]
+            runs = [run for run in running if run["experiment"] == name]
             ours = "; ".join(_progress_cell(run) for run in runs) or missing_status(name, results_dir)
             if exp and (runs or is_full_length(name) or name in PLANNED):
                 epochs = f"{max((run['epoch'] for run in runs), default=0)} of {exp.train.epochs}"
         else:
             ours = mean_std(r["ours_mean"], r["ours_std"])
             # a further seed of the row training: said in the row (once, where the row has one per copy)
-            more = [run for (e, _), run in sorted(running.items()) if e == name and name not in noted]
+            more = [run for run in running if run["experiment"] == name and name not in noted]
             if more:
                 ours += "; " + "; ".join(f"seed {run['seed']} training (epoch {run['epoch']} of {run['epochs']})"
                                          for run in more)
                 noted.add(name)
         setting = f"{PAPER_ERRORS[exp.paper_key].table}: {r['setting']}" if paper_table and exp else r["setting"]
-        made = r["n"] or is_full_length(name) or name in PLANNED or any(e == name for e, _ in running)
+        made = r["n"] or is_full_length(name) or name in PLANNED or any(run["experiment"] == name for run in running)
         out.append({
             # a run neither made nor planned has no protocol to name
             "setting": setting, "protocol": protocol_label(name) + row_copy(r) if made else "-",
