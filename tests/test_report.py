@@ -175,7 +175,7 @@ def test_heads_reading_says_which_head_fits_closest_and_what_that_means_for_gap(
     assert ("the reading the paper gives" in out) == ("the reading the paper gives" in reading)
 
 
-def test_heads_reading_does_not_tell_training_errors_apart_within_their_own_epoch_to_epoch_range(tmp_path):
+def test_heads_reading_does_not_tell_training_errors_apart_within_their_noise(tmp_path):
     # GAP ends 0.10% above the FC heads' training error, but its own training
     # error moved by 0.30 points over its last epochs at the final rate
     for name, error, train in (("cifar10", 18.0, (0.3, 0.0, 0.1)), ("cifar10_fc_dropout", 18.5, (0.0, 0.0, 0.0)),
@@ -186,6 +186,14 @@ def test_heads_reading_does_not_tell_training_errors_apart_within_their_own_epoc
     out = findings.heads_reading(tmp_path)
     assert "fits its training set as closely as FC + dropout and FC" in out
     assert "cannot say why GAP is lowest" in out
+    # GAP's three seeds end at 0.1, 0.0 and 1.0% training error (mean 0.37, std 0.55): 0.37 points above the
+    # FC heads is beyond seed 0's range over its last epochs (0.3) but within the seeds' spread
+    for seed, train in ((1, 0.0), (2, 1.0)):
+        rec = make_record(experiment="cifar10", seed=seed, error=18.0)
+        rec["history"][-1]["train_error"] = train
+        results.write_record(rec, tmp_path)
+    out = findings.heads_reading(tmp_path)
+    assert "fits its training set as closely as FC + dropout and FC" in out
     assert "regularizer" not in out  # no reading of why from training errors that cannot be told apart
 
 

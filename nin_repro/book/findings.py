@@ -273,11 +273,16 @@ def _train_error(row: dict) -> float:
 
 
 def _train_noise(rows: dict) -> float:
-    """The widest range of any run's training error over its last epochs at
-    the final rate: training errors closer than this are not told apart
-    (at full length several heads may all end at 0.00%)."""
-    return max(max(h["train_error"] for h in tail) - min(h["train_error"] for h in tail)
-               for row in rows.values() for tail in (last_epochs(r) for r in row["runs"]))
+    """The noise of the rows' training errors, as `row_noise` is of their
+    test errors: the widest range of any run's training error over its last
+    epochs at the final rate, or of a row's spread over its seeds where that
+    is wider. Training errors closer than this are not told apart (at full
+    length several heads may all end at 0.00%)."""
+    ranges = [max(h["train_error"] for h in tail) - min(h["train_error"] for h in tail)
+              for row in rows.values() for tail in (last_epochs(r) for r in row["runs"])]
+    spreads = [statistics.stdev(r["history"][-1]["train_error"] for r in row["runs"])
+               for row in rows.values() if len(row["runs"]) > 1]
+    return max(ranges + spreads)
 
 
 def _protocol_words(full: bool, rows: dict) -> str:
