@@ -294,6 +294,27 @@ def _full_status(names: list[str], results_dir) -> str:
     return " ".join(progress_line(n, 0, results_dir) for n in names)
 
 
+def _heads_why(best: str, gap: str, closest: list[str], labels: dict, full: bool) -> str:
+    """Why the head with the lowest test error (`best`) wins, as far as the
+    training errors tell (`closest`: the heads fitting their training sets
+    most closely, within those errors' noise); "" where they tell nothing."""
+    tightest = closest[0] if len(closest) == 1 else None
+    if best in closest and not tightest:
+        return f"So the training errors cannot say why {labels[best]} is lowest."
+    if best != gap and tightest == best:
+        return ("Fitting the training set has not cost test error here, so a regularizing head has nothing to "
+                "win: " + ("the paper's reading of GAP as a structural regularizer is not borne out at its own "
+                           "length." if full else
+                           "the paper's argument for GAP, a structural regularizer, predicts its advantage where "
+                           "overfitting costs, at the paper's length, not necessarily at this one."))
+    if best == gap and tightest == gap:
+        return "GAP wins by fitting better, not as a regularizer would, by fitting less closely."
+    if best == gap:
+        return ("GAP wins while fitting its training set less closely: the reading the paper gives, GAP as a "
+                "structural regularizer.")
+    return ""
+
+
 def heads_reading(results_dir=None) -> str:
     """Table 5 in words, after its numbers (`heads_effect`): which head is
     lowest, whether that is beyond the noise, and what the training errors
@@ -327,26 +348,13 @@ def heads_reading(results_dir=None) -> str:
     else:
         fits = (f"; {listed([labels[n] for n in closest])} "
                 f"{'fits its training set' if tightest else 'fit their training sets'} most closely")
-    out = [f"{_protocol_words(full, rows)}, {labels[best]} has the lowest test error{within}{fits}."]
-    if close:
-        pass  # a lead within the noise is not resolved: no reading of why it is there
-    elif best in closest and not tightest:
-        out.append(f"So the training errors cannot say why {labels[best]} is lowest.")
-    elif best != gap_name and tightest == best:
-        out.append("Fitting the training set has not cost test error here, so a regularizing head has nothing "
-                   "to win: " + ("the paper's reading of GAP as a structural regularizer is not borne out at "
-                                 "its own length." if full else
-                                 "the paper's argument for GAP, a structural regularizer, predicts its advantage "
-                                 "where overfitting costs, at the paper's length, not necessarily at this one."))
-    elif best == gap_name and tightest == gap_name:
-        out.append("GAP wins by fitting better, not as a regularizer would, by fitting less closely.")
-    elif best == gap_name:
-        out.append("GAP wins while fitting its training set less closely: the reading the paper gives, GAP as a "
-                   "structural regularizer.")
+    # a lead within the noise is not resolved: no reading of why it is there
+    why = "" if close else _heads_why(best, gap_name, closest, labels, full)
+    out = [f"{_protocol_words(full, rows)}, {labels[best]} has the lowest test error{within}{fits}.", why]
     if not full:
         out.append("The full-length runs of the three heads will answer it at the paper's length: "
                    + _full_status(full_names, results_dir))
-    return " ".join(out)
+    return " ".join(filter(None, out))
 
 
 def dropout_reading(results_dir=None) -> str:
