@@ -335,19 +335,18 @@ def heads_reading(results_dir=None) -> str:
     # the heads whose training error is the lowest, within the training errors' own noise
     train_noise = _train_noise(rows)
     closest = [n for n in labels if train[n] - min(train.values()) <= train_noise]
-    tightest = closest[0] if len(closest) == 1 else None
     # the numbers are in the lines this follows (`heads_effect`): here, only what they mean
     close = [labels[n] for n in labels if n != best and means[n] - means[best] <= noise]
     within = (f", with {', '.join(close)} within the rows' noise of it (gaps these records cannot resolve)"
               if close else "")
-    if tightest == best:
+    if closest == [best]:
         fits = " and also fits its training set most closely"
     elif best in closest:
         fits = (" and, within the training errors' own noise, fits its training set as closely as "
                 + listed([labels[n] for n in closest if n != best]))
     else:
         fits = (f"; {listed([labels[n] for n in closest])} "
-                f"{'fits its training set' if tightest else 'fit their training sets'} most closely")
+                f"{'fits its training set' if len(closest) == 1 else 'fit their training sets'} most closely")
     # a lead within the noise is not resolved: no reading of why it is there
     why = "" if close else _heads_why(best, gap_name, closest, labels, full)
     out = [f"{_protocol_words(full, rows)}, {labels[best]} has the lowest test error{within}{fits}.", why]

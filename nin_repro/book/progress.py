@@ -120,16 +120,14 @@ def given_up_words(attempt: dict) -> str:
 
 def run_state(experiment: str, seed: int, results_dir=None) -> tuple[str, dict | None]:
     """("finished", record), ("in progress", snapshot run) or ("not started", None)."""
-    for r in provenance.protocol_runs(results.read_records(results_dir), experiment):
-        if r["seed"] == seed:
-            return "finished", r
-    run = protocol_in_progress(results_dir).get((experiment, seed))
-    return ("in progress", run) if run else ("not started", None)
+    return next(((state, run) for s, state, run in seeds_started(experiment, results_dir) if s == seed),
+                ("not started", None))
 
 
 def seeds_started(experiment: str, results_dir=None) -> list[tuple[int, str, dict]]:
     """Every seed of `experiment`'s protocol that has started, as (seed,
-    "finished" or "in progress", its record or snapshot run), by seed."""
+    "finished" or "in progress", its record or snapshot run), by seed; a
+    record stands before a snapshot of the same seed (a redo under way)."""
     found = {r["seed"]: ("finished", r)
              for r in provenance.protocol_runs(results.read_records(results_dir), experiment)}
     for run in runs_in_progress(experiment, results_dir):
