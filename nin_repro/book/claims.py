@@ -117,9 +117,10 @@ def last_test_errors(record: dict) -> list[float]:
     return [h["test_error"] for h in progress.tested(last_epochs(record))]
 
 
-def epoch_spread(record: dict) -> float:
-    """The range of a run's test error over its last epochs at the final rate."""
-    errors = last_test_errors(record)
+def epoch_spread(record: dict, field: str = "test_error") -> float:
+    """The range of a run's error (`field`: test_error or train_error) over
+    its last epochs at the final rate, where that error was measured."""
+    errors = [h[field] for h in last_epochs(record) if h[field] is not None]
     return max(errors) - min(errors)
 
 

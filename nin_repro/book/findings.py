@@ -12,7 +12,7 @@ from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 
 from . import comparison, progress, provenance, tables
-from .claims import NOISE_EPOCHS, epoch_spread, last_epochs, last_test_errors, row_noise
+from .claims import NOISE_EPOCHS, epoch_spread, last_test_errors, row_noise
 from .chapters import CHAPTERS, run_words
 from .display import listed, order_text, printed_cut, short_where, shown
 from .paper import DROPOUT_CUT_PERCENT
@@ -278,8 +278,7 @@ def _train_noise(rows: dict) -> float:
     epochs at the final rate, or of a row's spread over its seeds where that
     is wider. Training errors closer than this are not told apart (at full
     length several heads may all end at 0.00%)."""
-    ranges = [max(h["train_error"] for h in tail) - min(h["train_error"] for h in tail)
-              for row in rows.values() for tail in (last_epochs(r) for r in row["runs"])]
+    ranges = [epoch_spread(r, "train_error") for row in rows.values() for r in row["runs"]]
     spreads = [statistics.stdev(r["history"][-1]["train_error"] for r in row["runs"])
                for row in rows.values() if len(row["runs"]) > 1]
     return max(ranges + spreads)
