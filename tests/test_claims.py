@@ -246,6 +246,36 @@ def test_full_length_comparisons_give_each_gap_beside_every_runs_spread_and_the_
                            "noise (0.90 points)")
 
 
+def test_rows_on_different_copies_of_the_data_are_not_compared_until_they_share_one(tmp_path):
+    from nin_repro.book import findings
+
+    def on(copy, rec):
+        rec["data_source"] = copy
+        return rec
+
+    near_lossless, official = "cifar10.npz (recovered; sha256 393f6a5dbfc8b440)", "official cifar10 files at /u/data"
+    tail = [9.0, 9.0] + [10.1, 10.2] * 5
+    results.write_record(on(near_lossless, record("cifar10_full", 0, tail, lr=0.001)), tmp_path)
+    results.write_record(on(official, record("cifar10_nodropout_full", 0, [20.0, 20.0] + [13.4, 13.7] * 5,
+                                             lr=0.001)), tmp_path)
+    v = by_key(tmp_path)["figure4"]
+    assert v.verdict == "pending: its rows trained on different copies of the data"
+    assert v.ours.startswith("full length: dropout 10.20% (n=1) on the near-lossless copy, no dropout 13.70% (n=1) "
+                             "on the official files; not compared across copies")
+    assert v.verdict.startswith(claims.VERDICTS) and v.decided_by == ""
+    effect = findings.dropout_effect(tmp_path, full=True)
+    assert effect.startswith("- The rows trained on different copies of the data (dropout on the near-lossless "
+                             "copy, no dropout on the official files)")
+    assert findings.dropout_reading(tmp_path).startswith("The rows trained on different copies of the data")
+    # a run of the row on the other's copy: the comparison rests on that copy and decides
+    results.write_record(on(near_lossless, record("cifar10_nodropout_full", 1, [20.0, 20.0] + [13.4, 13.7] * 5,
+                                                  lr=0.001)), tmp_path)
+    v = by_key(tmp_path)["figure4"]
+    assert (v.verdict, v.decided_by) == ("reproduced", "full length")
+    assert "different copies" not in findings.dropout_effect(tmp_path, full=True)
+    assert "different copies" not in findings.dropout_reading(tmp_path)
+
+
 def test_a_comparison_names_its_full_length_rows_that_finished_before_the_others(tmp_path):
     budget_rows(tmp_path, cifar10=[19.3, 18.9], cifar10_nodropout=[19.6, 19.1], cifar10_fc=[18.0, 18.0],
                 cifar10_fc_dropout=[18.8, 18.8])

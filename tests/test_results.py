@@ -153,6 +153,9 @@ def test_each_run_names_the_copy_of_the_data_it_trained_on():
     assert provenance.data_copy(lossless).startswith("near-lossless copy")
     assert provenance.data_copy({"data_source": "mnist.npz (x; sha256 1c42)"}) == "mnist.npz (x; sha256 1c42)"
     assert provenance.data_copy({}) == "not recorded"
+    # the official files hold the same data wherever a user keeps them
+    for root in ("/home/a/data", "/mnt/b"):
+        assert provenance.data_copy({"data_source": f"official cifar10 files at {root}"}) == "official files"
 
 
 def test_protocol_runs_are_the_records_a_table_rests_on():

@@ -59,6 +59,16 @@ def compared_rows(records: list[dict], experiments) -> dict[str, dict]:
     return {r["experiment"]: r for r in summarize(records, names, copy=provenance.shared_copy(records, names))}
 
 
+def copies_apart(rows: dict[str, dict]) -> dict[str, str]:
+    """{experiment: the copy its runs trained on} for `compared_rows`' rows
+    that have records, where those rest on more than one copy of the data
+    (the rows share none); {} where they rest on one. Rows on different
+    copies are not compared: the copy can move the test error by more than
+    the gaps a comparison is about."""
+    copies = {name: r["copy"] for name, r in rows.items() if r["n"]}
+    return copies if len(set(copies.values())) > 1 else {}
+
+
 def format_table(rows: list[dict]) -> str:
     """A plain-text table: paper vs ours; rows without records say 'not run yet';
     a row of an experiment with runs on several copies of the data names its copy."""

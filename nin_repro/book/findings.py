@@ -116,6 +116,17 @@ def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
             f"{noise:.2f} points, so the gap is {within} it).")
 
 
+def _copies_line(rows: dict, labels: dict) -> list[str]:
+    """Rows that trained on different copies of the data (`comparison.copies_apart`):
+    which copy each rests on, and that their gaps are not the comparison's."""
+    apart = comparison.copies_apart(rows)
+    if not apart:
+        return []
+    copies = ", ".join(f"{labels[n]} on the {provenance.copy_name(c)}" for n, c in apart.items())
+    return [f"The rows trained on different copies of the data ({copies}): each gap here holds what the copy "
+            "did as well as what the comparison is about, so none answers the paper's question."]
+
+
 def _single_seed_line(rows: dict, labels: dict) -> list[str]:
     """One seed gives no seed-to-seed spread: say which rows rest on one."""
     single = [labels[n] for n in labels if rows[n]["n"] == 1]
@@ -211,7 +222,7 @@ def heads_effect(results_dir=None, full: bool = False) -> str:
     labels = CHAPTERS["table5_heads"].comparison(full)
     gap, fc_dropout, fc = labels
     rows = _summarized(labels, results_dir)
-    lines = [_difference_line(gap, other, rows, labels) for other in (fc, fc_dropout)]
+    lines = _copies_line(rows, labels) + [_difference_line(gap, other, rows, labels) for other in (fc, fc_dropout)]
     ours = {n: shown(r["ours_mean"]) for n, r in rows.items() if r["ours_mean"] is not None}  # as printed
     if len(ours) < 2:
         return _lines(lines + ["The paper's order (GAP < FC + dropout < FC): not checkable until two heads "
@@ -235,7 +246,7 @@ def augmentation_effect(results_dir=None, full: bool = False) -> str:
     labels = CHAPTERS["cifar10"].comparison(full)
     aug, plain = labels
     rows = _summarized(labels, results_dir)
-    lines = [_difference_line(aug, plain, rows, labels)]
+    lines = _copies_line(rows, labels) + [_difference_line(aug, plain, rows, labels)]
     if all(rows[n]["ours_mean"] is not None for n in labels):
         lines += [_fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels)
     return _lines(lines)
@@ -258,7 +269,7 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
     points = shown(without["ours_mean"]) - shown(with_d["ours_mean"])  # the points as the printed means give them
     change = ("no relative change" if round(points, 2) == 0 else
               f"a {abs(cut):.1f}% relative {'reduction' if gap > 0 else 'rise'}")
-    return _lines([
+    return _lines(_copies_line(rows, labels) + [
         f"Test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
         f"{change}, {abs(points):.2f} points (the paper: a "
         f"reduction of more than {DROPOUT_CUT_PERCENT}%). The rows' noise is up to "
@@ -267,6 +278,9 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
 
 
 # Readings: what a comparison means, written from its numbers -----------------
+
+_APART_READING = ("The rows trained on different copies of the data, so there is nothing to read until they "
+                  "rest on one.")
 
 def _train_error(row: dict) -> float:
     return statistics.fmean(r["history"][-1]["train_error"] for r in row["runs"])
@@ -326,6 +340,8 @@ def heads_reading(results_dir=None) -> str:
     if not all(r["n"] for r in rows.values()):
         return ("Not every head has a record yet, so there is nothing to read. "
                 + _full_status(full_names, results_dir))
+    if comparison.copies_apart(rows):
+        return _APART_READING
     gap_name = next(iter(labels))
     means = {n: shown(r["ours_mean"]) for n, r in rows.items()}
     train = {n: shown(_train_error(r)) for n, r in rows.items()}
@@ -366,6 +382,8 @@ def dropout_reading(results_dir=None) -> str:
     with_name, without_name = labels
     if not all(r["n"] for r in rows.values()):
         return "Both rows need records before there is anything to read. " + _full_status(full_names, results_dir)
+    if comparison.copies_apart(rows):
+        return _APART_READING
     w, wo = rows[with_name], rows[without_name]
     gap_w, gap_wo = (shown(r["ours_mean"]) - shown(_train_error(r)) for r in (w, wo))
     diff, _ = printed_cut(wo["ours_mean"], w["ours_mean"])

@@ -36,12 +36,19 @@ DATA_COPIES = {"54356694fbb1a8f3": JPEG_COPY,
 NEAR_LOSSLESS_JPEG_FILLS = {"train": 86, "test": 23}
 
 
+# Runs on the official files (torchvision's layout) name the folder they
+# read; wherever it lies, it holds the same data.
+OFFICIAL_FILES = "official files"
+
+
 def data_copy(record: dict) -> str:
     """Which copy of the dataset a run trained on, in words."""
     source = record.get("data_source", "")
     for digest, words in DATA_COPIES.items():
         if f"sha256 {digest}" in source:
             return words
+    if source.startswith("official ") and " files at " in source:
+        return OFFICIAL_FILES
     return source or "not recorded"
 
 
