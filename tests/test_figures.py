@@ -263,6 +263,13 @@ def test_every_figure_is_shown_at_its_own_size_with_text_no_smaller_than_the_sma
             # as saved (tight, 0.1 in of padding): no wider than the column, so the page does not shrink it
             width = (fig.get_tightbbox().width + 0.2) * plots.DPI
             assert width <= plots.COLUMN_PX, (name, width)
+        # the run figures' legends lie under their axes and the axis label: clear of the curves and the rate
+        # drops' labels, which a legend inside covered
+        for name in ("progress", "together", "by length"):
+            for ax in figures[name].axes:
+                legend = ax.get_legend()
+                assert legend is not None, name
+                assert legend.get_window_extent().y1 <= ax.xaxis.label.get_window_extent().y0, name
         # Figure 5: each class map at least 96 px wide, each colour bar labelled
         maps = figures["maps"]
         drawn = [ax for ax in maps.axes if ax.get_title() in list(_synthetic_maps()["classes"])]

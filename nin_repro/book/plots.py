@@ -12,6 +12,7 @@ import math
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
+from matplotlib.transforms import offset_copy
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 from nin_repro.experiments import EXPERIMENTS
@@ -130,6 +131,19 @@ def _schedule_axis(ax, total: int, milestones) -> None:
     ax.set_ylabel("error (%)")
 
 
+# How far below its axes a legend starts: clear of the tick labels and the axis label.
+LEGEND_BELOW_INCHES = 0.5
+
+
+def legend_below(ax, ncols: int = 3) -> None:
+    """The legend under the axes and their label, at the same distance
+    whatever the panel's height: inside, it hid the first epochs, the curves
+    near the top and the rate drops' labels."""
+    below = offset_copy(ax.transAxes, fig=ax.figure, y=-LEGEND_BELOW_INCHES, units="inches")
+    ax.legend(ncols=ncols, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, frameon=False,
+              columnspacing=1.0, handlelength=1.5)
+
+
 def _plot_errors(ax, history: list[dict], color, test_label: str, train_label: str) -> None:
     """A run's test error (solid, at the epochs it was tested after: every
     5th of a full-length run's first stage) and training error (dashed,
@@ -175,7 +189,7 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
     if not run:
         ax.text(0.5, 0.5, "not started", transform=ax.transAxes, ha="center")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend()
+        legend_below(ax)
     ax.grid(alpha=0.3, which="both")
     return ax
 
@@ -200,7 +214,7 @@ def plot_together(runs: list[tuple[str, int]], labels: dict[str, str] | None = N
         where = "" if state == "finished" else f", so far (epoch {run['epoch']})"
         _plot_errors(ax, run["history"], color, f"{name}, test{where}", f"{name}, train")
     _schedule_axis(ax, total, milestones)
-    ax.legend(ncol=2)
+    legend_below(ax, ncols=len(started))  # a column per run: its test line above its training line
     ax.grid(alpha=0.3, which="both")
     return ax
 
