@@ -44,6 +44,22 @@ def _row_name(r: dict) -> str:
     return run_words(r["experiment"], dataset=True).rsplit(", ", 1)[0].replace(", ", " ")
 
 
+def superseded_note(experiment: str, results_dir=None) -> str:
+    """The finished runs of `experiment` that an earlier version of its
+    protocol trained and its present version trained again (results/superseded/):
+    their errors and why, so that a chapter's table, which counts only the
+    protocol as it stands, does not hide them; "" where there are none."""
+    runs = sorted((r for r in progress.superseded(results_dir) if r["experiment"] == experiment),
+                  key=lambda r: r["seed"])
+    if not runs:
+        return ""
+    seeds = f"Seed{'s' if len(runs) > 1 else ''} {listed([r['seed'] for r in runs])}"
+    errors = listed([f"{r['test_error']:.2f}%" for r in runs])
+    why = "; ".join(dict.fromkeys(r["superseded_because"] for r in runs))
+    return (f"{seeds} first finished at {errors} under an earlier version of this protocol; {why}. The table "
+            "counts only runs of the protocol as it stands ({doc}`runs` keeps the earlier ones).")
+
+
 def below_paper(experiments: list[str], results_dir=None) -> str:
     """One sentence for the Discussion where finished rows of `experiments`
     fall below the paper's error: which ones, and that the study does not
@@ -60,7 +76,22 @@ def below_paper(experiments: list[str], results_dir=None) -> str:
                  else f"the {_row_name(below[0])} row ends")
     else:
         which = f"the {listed([_row_name(r) for r in below])} row{'s end' if len(below) > 1 else ' ends'}"
-    return f"This study does not test why {which} below the paper's error."
+    # is each gap more than the row's own noise (the range of its last tests, its seeds' spread)?
+    beyond = [r for r in below if -r["difference"] > row_noise(r)]
+    each = "each " if len(below) > 1 else ""
+    if len(beyond) == len(below):
+        margin = f"{each}by more than its own noise"
+    elif not beyond:
+        margin = f"{each}within its own noise"
+    else:
+        margin = (f"the {listed([_row_name(r) for r in beyond])} row{'s' if len(beyond) > 1 else ''} by more "
+                  f"than {'their' if len(beyond) > 1 else 'its'} own noise")
+    single = [_row_name(r) for r in below if r["n"] == 1]
+    seeds = (f"; the paper gives one number a row, and {listed(single)} rest{'s' if len(single) == 1 else ''} "
+             "on one seed here, so a further seed may move the gap" if single else "")
+    return (f"{which[0].upper()}{which[1:]} below the paper's error, {margin} (the range of its last tests at the "
+            f"final rate, or its seeds' spread){seeds}. The study tests no cause of the gap: the recipe's "
+            "differences from the paper's are the candidates.")
 
 
 def standing(experiments: list[str], results_dir=None) -> str:
@@ -127,11 +158,25 @@ def _copies_line(rows: dict, labels: dict) -> list[str]:
             "did as well as what the comparison is about, so none answers the paper's question."]
 
 
+def _where_line(rows: dict, labels: dict) -> list[str]:
+    """Where the compared rows trained (machine and precision, as each
+    epoch's record names them): once where they all share one; row by row
+    where they do not, since a gap between them may then hold the setup's
+    effect as well."""
+    where = {n: tables.rows_where(rows[n]["runs"]) for n in labels if rows[n]["ours_mean"] is not None}
+    if len(where) < 2:
+        return []
+    if len(set(where.values())) == 1:
+        return [f"Every row trained on {next(iter(where.values()))}."]
+    return ["The rows trained on different machines or precisions, so a gap may hold the setup's effect too: "
+            + ", ".join(f"{labels[n]} ({w})" for n, w in where.items()) + "."]
+
+
 def _single_seed_line(rows: dict, labels: dict) -> list[str]:
     """One seed gives no seed-to-seed spread: say which rows rest on one."""
     single = [labels[n] for n in labels if rows[n]["n"] == 1]
     its = "their" if len(single) > 1 else "its"
-    return [f"One seed only for {', '.join(single)}: {its} noise is the epoch-to-epoch range alone."
+    return [f"One seed only for {listed(single)}: {its} noise is the epoch-to-epoch range alone."
             ] if single else []
 
 
@@ -159,7 +204,9 @@ def noise_line(labels: dict, results_dir=None) -> str:
         r = rows[n]
         if r["ours_mean"] is None:
             continue
+        # one range per run: named by seed where the row has several
         ranges = ", ".join(f"{epoch_spread(x):.2f}" for x in r["runs"])
+        ranges = ranges if len(r["runs"]) == 1 else f"{ranges} (seeds {listed([str(x['seed']) for x in r['runs']])})"
         tests = sorted({len(last_test_errors(x)) for x in r["runs"]})  # the window each range is over
         window = "-".join(str(t) for t in dict.fromkeys((tests[0], tests[-1])))
         seeds = f"seed std {r['ours_std']:.2f}; " if r["ours_std"] is not None else ""
@@ -222,7 +269,9 @@ def heads_effect(results_dir=None, full: bool = False) -> str:
     labels = CHAPTERS["table5_heads"].comparison(full)
     gap, fc_dropout, fc = labels
     rows = _summarized(labels, results_dir)
-    lines = _copies_line(rows, labels) + [_difference_line(gap, other, rows, labels) for other in (fc, fc_dropout)]
+    # every pair the paper's order ranks: GAP against each fully connected head, then those two heads
+    lines = _copies_line(rows, labels) + [_difference_line(a, b, rows, labels)
+                                          for a, b in ((gap, fc), (gap, fc_dropout), (fc_dropout, fc))]
     ours = {n: shown(r["ours_mean"]) for n, r in rows.items() if r["ours_mean"] is not None}  # as printed
     if len(ours) < 2:
         return _lines(lines + ["The paper's order (GAP < FC + dropout < FC): not checkable until two heads "
@@ -235,7 +284,7 @@ def heads_effect(results_dir=None, full: bool = False) -> str:
                  f"{'holds' if ranked == expected and strict else 'does not hold'} here{partial}: "
                  f"{order_text(ranked, ours, labels.get)}.")
     return _lines(lines + [_fit_line(rows, labels), noise_line(labels, results_dir)]
-                  + _single_seed_line(rows, labels))
+                  + _single_seed_line(rows, labels) + _where_line(rows, labels))
 
 
 def augmentation_effect(results_dir=None, full: bool = False) -> str:
@@ -248,7 +297,8 @@ def augmentation_effect(results_dir=None, full: bool = False) -> str:
     rows = _summarized(labels, results_dir)
     lines = _copies_line(rows, labels) + [_difference_line(aug, plain, rows, labels)]
     if all(rows[n]["ours_mean"] is not None for n in labels):
-        lines += [_fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels)
+        lines += ([_fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels)
+                  + _where_line(rows, labels))
     return _lines(lines)
 
 
@@ -274,7 +324,8 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
         f"{change}, {abs(points):.2f} points (the paper: a "
         f"reduction of more than {DROPOUT_CUT_PERCENT}%). The rows' noise is up to "
         f"{noise:.2f} points, so the difference is {'within' if abs(gap) <= noise else 'beyond'} it.",
-        _fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels))
+        _fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels)
+        + _where_line(rows, labels))
 
 
 # Readings: what a comparison means, written from its numbers -----------------
