@@ -398,6 +398,10 @@ def test_compute_table_splits_a_run_that_moved_and_counts_runs_in_progress(tmp_p
     assert table.loc[("total", ""), "runs"] == 3
     t = cost.totals(tmp_path)
     assert (t["runs"], t["machine_hours"], t["core_hours"]) == (1, 3.0, 6.0)
+    assert (t["cpus"], t["precisions"], t["threads"]) == (["A", "B"], ["bf16", "fp32"], [2])
+    # the abstract gives the hardware beside the hours
+    assert ("1 finished run, 3 machine-hours (6 core-hours) between them on CPUs: A and B, 2 cores a run, in bf16 "
+            "or fp32" in abstract.abstract(tmp_path))
 
 
 def test_md_table_escapes_pipes_and_keeps_named_indexes():

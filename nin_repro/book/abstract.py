@@ -110,8 +110,10 @@ def abstract(results_dir=None) -> str:
         f"**What was run.** NiN, re-implemented in PyTorch, trained for the length the first author published "
         f"for CIFAR-10 (his release's README; the paper gives none): CIFAR-10 for {FULL_EPOCHS} epochs on his "
         f"schedule, MNIST for {EXPERIMENTS['mnist_full'].train.epochs} on a schedule of ours of the same shape, "
-        f"with his MNIST net; {t['runs']} finished runs, {t['machine_hours']:.0f} machine-hours on CPUs between "
-        "them (unfinished and given-up runs: {doc}`summary`). "
+        f"with his MNIST net; {t['runs']} finished run{'s' if t['runs'] != 1 else ''}, "
+        f"{t['machine_hours']:.0f} machine-hours "
+        f"({t['core_hours']:.0f} core-hours) between them on CPUs: {listed(t['cpus'])}, {listed(t['threads'])} "
+        f"cores a run, in {' or '.join(t['precisions'])} (unfinished and given-up runs: {{doc}}`summary`). "
         + (f"Not run: {listed(not_run)}, for want of a copy of the data; " if not_run else "Not run: ")
         + "the paper's side experiment of GAP in place of a conventional CNN's fully connected layers.",
         f"**Data.** Two copies of CIFAR-10, both from public mirrors: a near-lossless rebuild, all but "

@@ -95,4 +95,6 @@ def totals(results_dir=None) -> dict:
             "core_hours": sum(r["wall_seconds"] * r["threads"] for r in recs) / 3600,
             "kinds": len(kinds),
             # the processors' names: one name covers CPUs of different instruction sets (AMD EPYC: AVX2 and AVX-512)
-            "cpus": sorted({k.split(",")[0] for k in kinds})}
+            "cpus": sorted({k.split(",")[0] for k in kinds}),
+            "precisions": sorted({k.rsplit(", ", 1)[-1] for k in kinds}),
+            "threads": sorted({r["threads"] for r in recs})}
