@@ -126,7 +126,7 @@ def abstract(results_dir=None) -> str:
         "each row's seeds.",
         # how each pair came out at 30 epochs: said once, in the budget chapter (the claims table just
         # below gives them too, but only until the full-length runs decide)
-        f"**At {CIFAR_EPOCHS} epochs** (a recipe of our own{on}) under-trained nets decide no "
+        f"**At {CIFAR_EPOCHS} epochs** (a recipe of our own{on}) the nets are under-trained and decide no "
         "comparison ({doc}`budget` gives how each pair came out); the full-length runs decide them, in the claims "
         "table below.",
         f"**Verdicts.** Of the paper's {len(CLAIMS)} claims: {verdict_words}.",

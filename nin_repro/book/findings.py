@@ -500,8 +500,8 @@ def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None =
     drops = sum(m >= epoch for m in train.milestones())
     to_come = f"with {drops} learning-rate drop{'s' if drops != 1 else ''} still to come" if drops else \
         "in the last stage of the schedule"
-    return (f"At the same point of the same schedule so far (epoch {epoch} of {train.epochs}, the latest epoch every "
-            f"started run has been tested after): {'; '.join(parts)} ({ran}). A reading on the way, not the "
+    return (f"At the same point of the same schedule so far (epoch {epoch} of {train.epochs}, the latest at which "
+            f"every started run has a test): {'; '.join(parts)} ({ran}). A reading on the way, not the "
             f"verdict: the paper's numbers are those at the end of training, {to_come}.")
 
 

@@ -16,7 +16,7 @@ from nin_repro.model import NiN, count_macs, count_parameters
 from . import comparison, progress, provenance
 from .progress import is_full_length
 from .chapters import BOOK_PLAN, CHAPTERS, DATASET_WORDS
-from .display import short_where
+from .display import listed, short_where
 from .paper import AUTHOR_CIFAR10_MILESTONES, LATER_REPRODUCTIONS, PAPER_ERRORS, paper_error
 
 NOT_RUN = "not run yet"
@@ -401,7 +401,9 @@ def cifar10_anchors(results_dir=None) -> list[dict]:
         protocol = protocol_label(r["experiment"])
         rows.append({"source": f"ours, {said[aug]}, {protocol}{row_copy(r)} (n={r['n']})", "low": mean, "high": mean,
                      "spread": std, "augmentation": aug,
-                     "training": (f"{r['epochs']} epochs, the {protocol} protocol, on {rows_where(r['runs'])}"
+                     # the precision, which can move the error; the machines are the runs appendix's
+                     "training": (f"{r['epochs']} epochs, the {protocol.replace(' ', '-')} protocol, in "
+                                  + listed(sorted({h['precision'] for run in r['runs'] for h in run['history']}))
                                   if mean is not None else missing_status(r["experiment"], results_dir)),
                      "kind": "ours"})
     return rows
