@@ -204,13 +204,13 @@ def noise_line(labels: dict, results_dir=None) -> str:
         r = rows[n]
         if r["ours_mean"] is None:
             continue
-        # one range per run: named by seed where the row has several
-        ranges = ", ".join(f"{epoch_spread(x):.2f}" for x in r["runs"])
-        ranges = ranges if len(r["runs"]) == 1 else f"{ranges} (seeds {listed([str(x['seed']) for x in r['runs']])})"
+        # one range per run, named by seed where the row has several
+        ranges = listed([f"{epoch_spread(x):.2f}" for x in r["runs"]]) + " points"
+        ranges += f" (seeds {listed([x['seed'] for x in r['runs']])})" if len(r["runs"]) > 1 else ""
         tests = sorted({len(last_test_errors(x)) for x in r["runs"]})  # the window each range is over
         window = "-".join(str(t) for t in dict.fromkeys((tests[0], tests[-1])))
         seeds = f"seed std {r['ours_std']:.2f}; " if r["ours_std"] is not None else ""
-        spread = (f"range over the last {window} tests {ranges} points" if tests[-1] > 1
+        spread = (f"range over the last {window} tests {ranges}" if tests[-1] > 1
                   else "one test at the final rate, so no range")
         parts.append(f"{label}: {seeds}{spread}")
     if not parts:
