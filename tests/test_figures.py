@@ -354,3 +354,13 @@ def test_a_runs_panel_draws_its_rows_other_seeds_test_error_finished_or_so_far(t
     labels = plots.plot_progress("cifar10_full", 0, tmp_path).get_legend_handles_labels()[1]
     assert "seed 3, test, so far" not in labels
     plt.close("all")
+
+
+def test_the_reading_of_the_images_shown_names_one_misclassified_image_in_the_singular():
+    import numpy as np
+
+    maps = np.zeros((2, 3, 2, 2), dtype=np.float32)
+    maps[0, 0, 0, 0], maps[1, 2, 0, 0], maps[1, 1, 0, 0] = 5.0, 5.0, 4.0  # image 1: class 1 ranks 2 of 3
+    said = shown_reading({"maps": maps, "labels": np.array([0, 1]), "preds": np.array([0, 2])})
+    assert said.startswith("Of the 2 images shown, 1 is classified correctly; in 1 of those")
+    assert said.endswith("In the misclassified one the true class's map ranks 2 of 3 by its peak.")

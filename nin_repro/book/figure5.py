@@ -25,6 +25,7 @@ from nin_repro.experiments import get as get_experiment
 from nin_repro.model import load_net
 from nin_repro.preprocess import load_test_inputs
 
+from .display import listed
 from .progress import is_full_length
 
 SAMPLE_SEED = 0
@@ -121,7 +122,7 @@ def map_statistics(maps: torch.Tensor, labels: torch.Tensor) -> dict:
 
 
 def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, results_dir=None,
-                            n_sample: int = 4, n_wrong: int = 2, seed: int = SAMPLE_SEED) -> Path:
+                            n_sample: int = 3, n_wrong: int = 1, seed: int = SAMPLE_SEED) -> Path:
     """Maps of a seeded random sample of `n_sample` test images, topped up with
     randomly drawn misclassified ones until at least `n_wrong` are wrong, and
     the whole-test-set statistics of `map_statistics`, from the trained net of
@@ -267,10 +268,12 @@ def shown_reading(fig_data: dict) -> str:
     right = preds == labels
     ranks = [int((peaks[i] > peaks[i, labels[i]]).sum()) + 1 for i in range(len(labels))]
     wrong_ranks = [r for r, ok in zip(ranks, right) if not ok]
-    parts = [f"Of the {len(labels)} images shown, {int(right.sum())} are classified correctly; in "
-             f"{int((true_top & right).sum())} of those the true class's map also holds the highest single "
-             "response (its peak is above every other map's peak)."]
+    correct = int(right.sum())
+    parts = [f"Of the {len(labels)} images shown, {correct} {'is' if correct == 1 else 'are'} classified "
+             f"correctly; in {int((true_top & right).sum())} of those the true class's map also holds the highest "
+             "single response (its peak is above every other map's peak)."]
     if wrong_ranks:
-        parts.append(f"In the {len(wrong_ranks)} misclassified ones the true class's map ranks "
-                     + ", ".join(str(r) for r in wrong_ranks) + f" of {maps.shape[1]} by its peak.")
+        which = "the misclassified one" if len(wrong_ranks) == 1 else f"the {len(wrong_ranks)} misclassified ones"
+        parts.append(f"In {which} the true class's map ranks " + listed([str(r) for r in wrong_ranks])
+                     + f" of {maps.shape[1]} by its peak.")
     return " ".join(parts)
