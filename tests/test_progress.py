@@ -239,9 +239,8 @@ def test_the_stages_reading_tells_a_flat_last_stage_from_one_still_falling(tmp_p
     flat["test_error"] = errors[-1]
     results.write_record(flat, tmp_path)
     said = findings.stages_reading("mnist_full", 0, tmp_path)
-    assert said == ("Its last stage (epochs 54-60) ended at 0.46% (best 0.45%); its last 5 epochs averaged 0.47% "
-                    "(from 0.46% to 0.49%), not below the best epoch before them (0.45%): the error had levelled "
-                    "off at the final rate.")
+    assert said == ("In its last stage (epochs 54-60) the last 5 epochs averaged 0.47%, not below the best epoch "
+                    "before them (0.45%): the error had levelled off at the final rate.")
     # a tail whose lowest epoch is below the earlier best but whose mean is not: the sentence states the
     # mean it compares, so the low epoch does not contradict "levelled off"
     dip = [0.47, 0.46, 0.44, 0.49, 0.48, 0.47, 0.48]
@@ -249,7 +248,7 @@ def test_the_stages_reading_tells_a_flat_last_stage_from_one_still_falling(tmp_p
     flat["test_error"] = dip[-1]
     results.write_record(flat, tmp_path)
     said = findings.stages_reading("mnist_full", 0, tmp_path)
-    assert "averaged 0.47% (from 0.44% to 0.49%), not below the best epoch before them (0.46%)" in said
+    assert "averaged 0.47%, not below the best epoch before them (0.46%)" in said
     assert said.endswith("levelled off at the final rate.")
     falling = [0.60, 0.58, 0.55, 0.53, 0.50, 0.48, 0.46]
     flat["history"] = [{**h, "test_error": e} for h, e in zip(flat["history"], [1.0] * 53 + falling)]

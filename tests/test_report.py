@@ -564,6 +564,9 @@ def test_a_chapter_names_the_finished_runs_its_protocol_trained_again(tmp_path):
         "collapsed to one class with the 1-epoch warm-up; every seed trained again. The table counts only runs of "
         "the protocol as it stands ({doc}`runs` keeps the earlier ones).")
     assert findings.superseded_note("cifar10_full", tmp_path) == ""
+    # the runs appendix gives them one line: one experiment, one reason
+    said = tables.superseded_lines(tmp_path).splitlines()
+    assert len(said) == 1 and said[0].startswith("- `mnist_full` seeds 0 and 1: ")
 
 
 def test_the_noise_line_names_the_seed_of_each_runs_range(tmp_path):
@@ -571,3 +574,19 @@ def test_the_noise_line_names_the_seed_of_each_runs_range(tmp_path):
         results.write_record(curve(errors, experiment="cifar10", seed=seed), tmp_path)
     line = findings.noise_line({"cifar10": "GAP"}, tmp_path)
     assert "GAP: seed std 0.00; range over the last 2 tests 0.50 and 0.20 points (seeds 0 and 1)" in line
+
+
+def test_the_short_runs_chapter_says_each_rows_fit_and_noise_once_not_in_every_comparison(tmp_path):
+    for name, error in (("cifar10", 18.9), ("cifar10_aug", 19.1), ("cifar10_fc", 18.0), ("cifar10_fc_dropout", 18.8),
+                        ("cifar10_nodropout", 19.1)):
+        results.write_record(curve([error + 0.2, error], experiment=name), tmp_path)
+    effects = [findings.augmentation_effect(tmp_path, details=False), findings.heads_effect(tmp_path, details=False),
+               findings.dropout_effect(tmp_path, details=False)]
+    assert not any("At the last epoch" in e or "Noise (" in e for e in effects)
+    assert "At the last epoch" in findings.heads_effect(tmp_path)  # a chapter of its own keeps them
+    behind = lines(findings.rows_behind(["cifar10", "table5_heads", "figure4_dropout"], tmp_path))
+    assert behind[0].count("train vs") == 5 and behind[0].count("the paper's net 2.00% train vs 18.90% test") == 1
+    assert behind[1].count("range over the last 2 tests 0.20 points") == 5
+    assert behind[2] == ("One seed only for augmented, the paper's net, FC + dropout head, FC head and no dropout: "
+                         "their noise is the epoch-to-epoch range alone.")
+    assert behind[3] == "Every row trained on test, AVX2, fp32."

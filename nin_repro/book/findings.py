@@ -172,6 +172,28 @@ def _where_line(rows: dict, labels: dict) -> list[str]:
             + ", ".join(f"{labels[n]} ({w})" for n, w in where.items()) + "."]
 
 
+def _details(rows: dict, labels: dict, results_dir) -> list[str]:
+    """What stands behind a comparison's gaps, row by row: how closely each
+    net fit its training set, each row's noise, the rows on one seed, and
+    where they trained."""
+    return ([_fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels)
+            + _where_line(rows, labels))
+
+
+def rows_behind(chapters: list[str], results_dir=None) -> str:
+    """`_details` for the CPU-budget rows of these chapters' comparisons,
+    which share rows (the short runs' chapter: the paper's net stands in
+    all three), said once for all of them rather than in each comparison
+    (`details=False` there); each row named by what sets it apart from the
+    paper's net."""
+    names = dict.fromkeys(n for chapter in chapters for n in CHAPTERS[chapter].comparison(full=False))
+    labels = {n: run_words(n, length=False) or "the paper's net" for n in names}
+    rows = _summarized(labels, results_dir)
+    if sum(1 for r in rows.values() if r["ours_mean"] is not None) < 2:
+        return ""
+    return _lines(_details(rows, labels, results_dir))
+
+
 def _single_seed_line(rows: dict, labels: dict) -> list[str]:
     """One seed gives no seed-to-seed spread: say which rows rest on one."""
     single = [labels[n] for n in labels if rows[n]["n"] == 1]
@@ -262,10 +284,11 @@ def like_for_like_copies(a: dict, b: dict) -> str:
                                "from the setup.")
 
 
-def heads_effect(results_dir=None, full: bool = False) -> str:
+def heads_effect(results_dir=None, full: bool = False, details: bool = True) -> str:
     """Table 5's claim, from the records: GAP's test error against each fully
     connected head's, beside the paper's gaps and the rows' noise, and
-    whether the paper's order (GAP < FC + dropout < FC) holds here."""
+    whether the paper's order (GAP < FC + dropout < FC) holds here; then,
+    with `details`, each row's fit, noise, seeds and setup (`_details`)."""
     labels = CHAPTERS["table5_heads"].comparison(full)
     gap, fc_dropout, fc = labels
     rows = _summarized(labels, results_dir)
@@ -283,11 +306,10 @@ def heads_effect(results_dir=None, full: bool = False) -> str:
     lines.append(f"The paper's order (GAP < FC + dropout < FC) "
                  f"{'holds' if ranked == expected and strict else 'does not hold'} here{partial}: "
                  f"{order_text(ranked, ours, labels.get)}.")
-    return _lines(lines + [_fit_line(rows, labels), noise_line(labels, results_dir)]
-                  + _single_seed_line(rows, labels) + _where_line(rows, labels))
+    return _lines(lines + (_details(rows, labels, results_dir) if details else []))
 
 
-def augmentation_effect(results_dir=None, full: bool = False) -> str:
+def augmentation_effect(results_dir=None, full: bool = False, details: bool = True) -> str:
     """Table 1's comparison, from the records: what translation + flip did to
     test error (the paper: 1.60 points lower), and each row's final training
     error, since augmentation acts mainly on the part of the test error that
@@ -296,13 +318,12 @@ def augmentation_effect(results_dir=None, full: bool = False) -> str:
     aug, plain = labels
     rows = _summarized(labels, results_dir)
     lines = _copies_line(rows, labels) + [_difference_line(aug, plain, rows, labels)]
-    if all(rows[n]["ours_mean"] is not None for n in labels):
-        lines += ([_fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels)
-                  + _where_line(rows, labels))
+    if details and all(rows[n]["ours_mean"] is not None for n in labels):
+        lines += _details(rows, labels, results_dir)
     return _lines(lines)
 
 
-def dropout_effect(results_dir=None, full: bool = False) -> str:
+def dropout_effect(results_dir=None, full: bool = False, details: bool = True) -> str:
     """Figure 4's claim, from the records: the relative cut in test error that
     dropout between the mlpconv layers brings (the paper: more than 20%),
     beside the rows' noise, and how closely each net fit its training set,
@@ -323,9 +344,8 @@ def dropout_effect(results_dir=None, full: bool = False) -> str:
         f"Test error {without['ours_mean']:.2f}% without dropout, {with_d['ours_mean']:.2f}% with it: "
         f"{change}, {abs(points):.2f} points (the paper: a "
         f"reduction of more than {DROPOUT_CUT_PERCENT}%). The rows' noise is up to "
-        f"{noise:.2f} points, so the difference is {'within' if abs(gap) <= noise else 'beyond'} it.",
-        _fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels)
-        + _where_line(rows, labels))
+        f"{noise:.2f} points, so the difference is {'within' if abs(gap) <= noise else 'beyond'} it."]
+        + (_details(rows, labels, results_dir) if details else []))
 
 
 # Readings: what a comparison means, written from its numbers -----------------
@@ -510,20 +530,21 @@ def stages_reading(experiment: str, seed: int = 0, results_dir=None) -> str:
     falling (the mean of its last epochs below the best earlier epoch of the
     stage) or levelled off; "" before the run has finished. The sentence
     names the mean and the best it is compared with, and compares them as
-    printed, so that a single low epoch in the tail (8.09% beside an earlier
-    best of 8.13%) does not read as a contradiction."""
+    printed, so that a single low epoch in the tail (the table's 8.09% beside
+    an earlier best of 8.13%) does not read as a contradiction."""
     state, run = progress.run_state(experiment, seed, results_dir)
     if state != "finished":
         return ""
     start = tables.stage_bounds(experiment)[-2]
     stage = [h["test_error"] for h in progress.tested(run["history"]) if h["epoch"] > start]
     tail, earlier = stage[-tables.STAGE_TAIL:], stage[:-tables.STAGE_TAIL]
-    said = f"Its last stage (epochs {start + 1}-{run['epochs']}) ended at {stage[-1]:.2f}% (best {min(stage):.2f}%)"
+    # its last, best and range are the stage table's, just above: here only what they mean
+    stage_words = f"its last stage (epochs {start + 1}-{run['epochs']})"
     if not earlier:
-        return said + ": too short a stage to tell whether the error still fell."
+        return f"{stage_words[0].upper()}{stage_words[1:]} is too short to tell whether the error still fell."
     mean = shown(statistics.fmean(tail))
     falling = mean < shown(min(earlier))
-    return said + (f"; its last {len(tail)} epochs averaged {mean:.2f}% (from {min(tail):.2f}% to {max(tail):.2f}%), "
-                   f"{'below' if falling else 'not below'} the best epoch before them ({min(earlier):.2f}%): "
-                   + ("the error was still falling, and a longer run would likely end lower." if falling else
-                      "the error had levelled off at the final rate."))
+    return (f"In {stage_words} the last {len(tail)} epochs averaged {mean:.2f}%, "
+            f"{'below' if falling else 'not below'} the best epoch before them ({min(earlier):.2f}%): "
+            + ("the error was still falling, and a longer run would likely end lower." if falling else
+               "the error had levelled off at the final rate."))

@@ -156,10 +156,15 @@ def _finished_status(record: dict) -> str:
 
 
 def superseded_lines(results_dir=None) -> str:
-    """One line per superseded run: what changed in its protocol since, and
-    why it was trained again ("" where none was)."""
-    return "\n".join(f"- `{r['experiment']}` seed {r['seed']}: {'; '.join(provenance.protocol_changes(r))}; "
-                     f"{r['superseded_because']}" for r in progress.superseded(results_dir))
+    """One line per experiment and reason of its superseded runs: what
+    changed in its protocol since, and why they were trained again ("" where
+    none was)."""
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for r in progress.superseded(results_dir):
+        key = (r["experiment"], "; ".join(provenance.protocol_changes(r)), r["superseded_because"])
+        groups.setdefault(key, []).append(r["seed"])
+    return "\n".join(f"- `{name}` seed{'s' if len(seeds) > 1 else ''} {listed(sorted(seeds))}: {changes}; {because}"
+                     for (name, changes, because), seeds in groups.items())
 
 
 def short_commit(commit: str) -> str:
