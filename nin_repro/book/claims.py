@@ -168,7 +168,7 @@ CLAIMS = [
     Claim("figure5", "Figure 5", "each class's map is a confidence map",
           "the true class's map responds most strongly (shown on test images)", "figure5_maps", "maps"),
     Claim("parameters", "Section 3.2", "global average pooling has no parameters",
-          "no parameter to optimize in the global average pooling layer",
+          "GAP has no parameter to optimize",
           "method", "parameters"),
 ]
 
@@ -427,20 +427,17 @@ def _waiting(claim: Claim, full: dict, results_dir) -> dict[str, list[str]]:
     return out
 
 
-def _finished_rows(claim: Claim, full: dict, results_dir, others: bool = True) -> str:
+def _finished_rows(claim: Claim, full: dict, results_dir) -> str:
     """"full length so far: GAP 10.21% (n=1); FC + dropout and FC not
     started": the compared rows that finished before the others (a
-    comparison waits for all of them), the others in the tables' words
-    (unless `others` is False: a verdict that names them), or "" when none
-    or all have."""
+    comparison waits for all of them), the others in the tables' words, or
+    "" when none or all have."""
     done = [n for n in claim.full if full[n]["n"]]
     if not done or len(done) == len(claim.full):
         return ""
     labels = CHAPTERS[claim.chapter].labels
     rows = ", ".join(f"{labels[n]} {mean_std(full[n]['ours_mean'], full[n]['ours_std'])}% (n={full[n]['n']})"
                      for n in done)
-    if not others:
-        return f"full length so far: {rows}"
     waiting = "; ".join(f"{listed(names)} {state}" for state, names in _waiting(claim, full, results_dir).items())
     return f"full length so far: {rows}; {waiting}"
 
@@ -492,9 +489,9 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
     waiting = _waiting(claim, full, results_dir)
     verdict = _pending({state: [f"full-length {listed(names)}"] for state, names in waiting.items()})
     if budget_text:
-        done = _finished_rows(claim, full, results_dir, others=False)  # the verdict names the runs it waits for
-        return Verdict(claim, verdict, "; ".join([finished] * bool(finished) + [budget_text]),
-                       "", "; ".join([done] * bool(done) + [budget_short]))
+        # the short form leaves out the full-length rows done so far: their numbers are their own claims'
+        # rows (Table 1's, for GAP and dropout), and the verdict names the runs it waits for
+        return Verdict(claim, verdict, "; ".join([finished] * bool(finished) + [budget_text]), "", budget_short)
     missing = [run_words(n, dataset=True) for n, r in budget.items() if not r["n"]]
     return Verdict(claim, verdict, "; ".join([finished] * bool(finished)
                                              + [f"no record of {listed(missing)} yet"]), "")

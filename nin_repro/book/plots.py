@@ -207,7 +207,7 @@ def plot_together(runs: list[tuple[str, int]], labels: dict[str, str] | None = N
         return None
     total, milestones = schedule
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4.6))
+        _, ax = plt.subplots(figsize=(8, 4.2))
     for i, (experiment, seed, state, run) in enumerate(started):
         color = TOGETHER_COLOURS[i % len(TOGETHER_COLOURS)]
         name = labels.get(experiment, experiment) if labels else experiment
