@@ -61,9 +61,10 @@ def superseded_note(experiment: str, results_dir=None) -> str:
 
 
 def below_paper(experiments: list[str], results_dir=None) -> str:
-    """One sentence for the Discussion where finished rows of `experiments`
-    fall below the paper's error: which ones, and that the study does not
-    test why; "" where none does. (`standing`, beside it, says which rows
+    """Two sentences for the Discussion where finished rows of `experiments`
+    fall below the paper's error: which ones, whether by more than each
+    row's noise, which rest on one seed, and that the study tests no cause;
+    "" where none does. (`standing`, beside it, says which rows
     rest on one seed; the chapter links the recipe's deviations from the
     paper.)"""
     rows = [r for r in comparison.summarize(results.read_records(results_dir), experiments)
@@ -352,6 +353,7 @@ def dropout_effect(results_dir=None, full: bool = False, details: bool = True) -
 
 _APART_READING = ("The rows trained on different copies of the data, so there is nothing to read until they "
                   "rest on one.")
+
 
 def _train_error(row: dict) -> float:
     return statistics.fmean(r["history"][-1]["train_error"] for r in row["runs"])
