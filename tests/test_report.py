@@ -572,7 +572,8 @@ def test_a_chapter_names_the_finished_runs_its_protocol_trained_again(tmp_path):
 def test_the_noise_line_names_the_seed_of_each_runs_range(tmp_path):
     for seed, errors in ((0, [19.5, 19.0]), (1, [19.2, 19.0])):
         results.write_record(curve(errors, experiment="cifar10", seed=seed), tmp_path)
-    line = findings.noise_line({"cifar10": "GAP"}, tmp_path)
+    labels = {"cifar10": "GAP"}
+    line = findings.noise_line(findings._summarized(labels, tmp_path), labels)
     assert "GAP: seed std 0.00; range over the last 2 tests 0.50 and 0.20 points (seeds 0 and 1)" in line
 
 

@@ -117,15 +117,15 @@ def last_epochs(record_or_run: dict) -> list[dict]:
     return tail[::-1]
 
 
-def last_test_errors(record: dict) -> list[float]:
-    """A run's test errors over its last epochs at the final rate."""
-    return [h["test_error"] for h in progress.tested(last_epochs(record))]
+def last_errors(record: dict, field: str = "test_error") -> list[float]:
+    """A run's errors (`field`: test_error or train_error) over its last
+    epochs at the final rate, where that error was measured."""
+    return [h[field] for h in last_epochs(record) if h[field] is not None]
 
 
 def epoch_spread(record: dict, field: str = "test_error") -> float:
-    """The range of a run's error (`field`: test_error or train_error) over
-    its last epochs at the final rate, where that error was measured."""
-    errors = [h[field] for h in last_epochs(record) if h[field] is not None]
+    """The range of a run's error (`last_errors`) over its last epochs at the final rate."""
+    errors = last_errors(record, field)
     return max(errors) - min(errors)
 
 
@@ -293,7 +293,7 @@ def _pending(waiting: dict[str, list[str]]) -> str:
 def _spans(row: dict) -> tuple[float, int]:
     """(points, tests): the widest range of a row's runs' test error over
     their last epochs at the final rate, and the fewest tests such a window holds."""
-    return max(epoch_spread(r) for r in row["runs"]), min(len(last_test_errors(r)) for r in row["runs"])
+    return max(epoch_spread(r) for r in row["runs"]), min(len(last_errors(r)) for r in row["runs"])
 
 
 def seed_words(rows: dict, names) -> str:
@@ -464,10 +464,10 @@ def _same_epoch(claim: Claim, results_dir) -> str:
 def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdict:
     # rows compared with each other rest on the same copy of the data
     full, budget = (comparison.compared_rows(records, names) for names in (claim.full, claim.budget))
-    apart = comparison.copies_apart(full)
-    if apart and all(r["n"] for r in full.values()):
-        return _apart_verdict(claim, full, apart)
     if all(r["n"] for r in full.values()):
+        apart = comparison.copies_apart(full)
+        if apart:
+            return _apart_verdict(claim, full, apart)
         c = _compare(claim, claim.full, full)
         return Verdict(claim, "reproduced" if c.outcome == "holds" else "not reproduced",
                        f"full length: {c.summary}; {c.detail}; {'; '.join(c.pairs)}", "full length",

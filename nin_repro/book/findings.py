@@ -12,7 +12,7 @@ from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 
 from . import comparison, progress, provenance, tables
-from .claims import NOISE_EPOCHS, epoch_spread, last_test_errors, row_noise
+from .claims import NOISE_EPOCHS, epoch_spread, last_errors, row_noise
 from .chapters import CHAPTERS, run_words
 from .display import listed, order_text, printed_cut, short_where, shown
 from .paper import DROPOUT_CUT_PERCENT
@@ -173,11 +173,11 @@ def _where_line(rows: dict, labels: dict) -> list[str]:
             + ", ".join(f"{labels[n]} ({w})" for n, w in where.items()) + "."]
 
 
-def _details(rows: dict, labels: dict, results_dir) -> list[str]:
+def _details(rows: dict, labels: dict) -> list[str]:
     """What stands behind a comparison's gaps, row by row: how closely each
     net fit its training set, each row's noise, the rows on one seed, and
     where they trained."""
-    return ([_fit_line(rows, labels), noise_line(labels, results_dir)] + _single_seed_line(rows, labels)
+    return ([_fit_line(rows, labels), noise_line(rows, labels)] + _single_seed_line(rows, labels)
             + _where_line(rows, labels))
 
 
@@ -192,7 +192,7 @@ def rows_behind(chapters: list[str], results_dir=None) -> str:
     rows = _summarized(labels, results_dir)
     if sum(1 for r in rows.values() if r["ours_mean"] is not None) < 2:
         return ""
-    return _lines(_details(rows, labels, results_dir))
+    return _lines(_details(rows, labels))
 
 
 def _single_seed_line(rows: dict, labels: dict) -> list[str]:
@@ -218,10 +218,9 @@ def _fit_line(rows: dict, labels: dict) -> str:
             "have it): " + "; ".join(fits) + ".")
 
 
-def noise_line(labels: dict, results_dir=None) -> str:
-    """Each row's noise: seed spread and the range of test error over the last epochs."""
-
-    rows = _summarized(labels, results_dir)
+def noise_line(rows: dict, labels: dict) -> str:
+    """Each row's noise (`rows`: `_summarized`'s, by name): seed spread and the
+    range of test error over the last epochs."""
     parts = []
     for n, label in labels.items():
         r = rows[n]
@@ -230,7 +229,7 @@ def noise_line(labels: dict, results_dir=None) -> str:
         # one range per run, named by seed where the row has several
         ranges = listed([f"{epoch_spread(x):.2f}" for x in r["runs"]]) + " points"
         ranges += f" (seeds {listed([x['seed'] for x in r['runs']])})" if len(r["runs"]) > 1 else ""
-        tests = sorted({len(last_test_errors(x)) for x in r["runs"]})  # the window each range is over
+        tests = sorted({len(last_errors(x)) for x in r["runs"]})  # the window each range is over
         window = "-".join(str(t) for t in dict.fromkeys((tests[0], tests[-1])))
         seeds = f"seed std {r['ours_std']:.2f}; " if r["ours_std"] is not None else ""
         spread = (f"range over the last {window} tests {ranges}" if tests[-1] > 1
@@ -307,7 +306,7 @@ def heads_effect(results_dir=None, full: bool = False, details: bool = True) -> 
     lines.append(f"The paper's order (GAP < FC + dropout < FC) "
                  f"{'holds' if ranked == expected and strict else 'does not hold'} here{partial}: "
                  f"{order_text(ranked, ours, labels.get)}.")
-    return _lines(lines + (_details(rows, labels, results_dir) if details else []))
+    return _lines(lines + (_details(rows, labels) if details else []))
 
 
 def augmentation_effect(results_dir=None, full: bool = False, details: bool = True) -> str:
@@ -320,7 +319,7 @@ def augmentation_effect(results_dir=None, full: bool = False, details: bool = Tr
     rows = _summarized(labels, results_dir)
     lines = _copies_line(rows, labels) + [_difference_line(aug, plain, rows, labels)]
     if details and all(rows[n]["ours_mean"] is not None for n in labels):
-        lines += _details(rows, labels, results_dir)
+        lines += _details(rows, labels)
     return _lines(lines)
 
 
@@ -346,7 +345,7 @@ def dropout_effect(results_dir=None, full: bool = False, details: bool = True) -
         f"{change}, {abs(points):.2f} points (the paper: a "
         f"reduction of more than {DROPOUT_CUT_PERCENT}%). The rows' noise is up to "
         f"{noise:.2f} points, so the difference is {'within' if abs(gap) <= noise else 'beyond'} it."]
-        + (_details(rows, labels, results_dir) if details else []))
+        + (_details(rows, labels) if details else []))
 
 
 # Readings: what a comparison means, written from its numbers -----------------
