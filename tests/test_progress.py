@@ -3,6 +3,7 @@ import pytest
 
 from nin_repro import checkpoint, experiments, results
 from nin_repro.book import findings, plots, progress, provenance, tables
+from nin_repro.book.paper import paper_error
 from test_results import make_record
 
 
@@ -78,6 +79,9 @@ def test_a_run_that_moved_shows_each_machine_and_precision(tmp_path):
     checkpoint.save(path, state)
     where = provenance.run_where(progress.run_state("cifar10_full", 0, tmp_path)[1])
     assert where == "cpu (A), AVX512, bf16: epoch 1; cpu (B), AVX2, fp32: epoch 2"
+    # the appendix's column says "by epoch" in its header, and gives the spans as bare ranges
+    assert tables.run_records_table(tmp_path).iloc[-1]["machine and precision, by epoch"] == \
+        "A, AVX512, bf16: 1; B, AVX2, fp32: 2"
     # the curve shades each stretch by its kind, one legend entry per kind, so a step can be set
     # against a change of precision; back on the first kind, the same shade and no second entry
     state["history"].append({**state["history"][0], "epoch": 3})
@@ -352,6 +356,18 @@ def test_rows_on_one_schedule_are_drawn_on_one_axis_once_both_have_started(tmp_p
     assert lines["dropout, train"].get_color() != lines["no dropout, train"].get_color()
     assert ax.get_xlim() == (0, 261) and ax.get_yscale() == "log"
     assert sorted(line.get_xdata()[0] for line in ax.get_lines() if line.get_label().startswith("_")) == [200, 230]
+    # runs on different datasets, each against its own number in the paper, in its own colour
+    snapshot(tmp_path, "cifar100_full", 0, [90.0, 80.0])
+    ax = plots.plot_together([("cifar100_full", 0), ("cifar10_full", 0)], {"cifar100_full": "CIFAR-100",
+                                                                           "cifar10_full": "CIFAR-10"}, tmp_path,
+                             paper=True)
+    papers = {line.get_label(): line for line in ax.get_lines() if "paper" in line.get_label()}
+    assert {k: list(v.get_ydata()) for k, v in papers.items()} == {
+        f"CIFAR-100, paper: {paper_error('cifar100')}%": [paper_error("cifar100")] * 2,
+        f"CIFAR-10, paper: {paper_error('cifar10')}%": [paper_error("cifar10")] * 2}
+    test_colour = {line.get_label().split(",")[0]: line.get_color() for line in ax.get_lines()
+                   if ", test" in line.get_label()}
+    assert {k.split(",")[0]: v.get_color() for k, v in papers.items()} == test_colour
     # rows on different schedules are not drawn on one axis
     snapshot(tmp_path, "mnist_full", 0, [1.0, 0.9])
     assert plots.plot_together([("cifar10_full", 0), ("mnist_full", 0)], None, tmp_path) is None

@@ -45,7 +45,7 @@ def test_tables_name_each_seeds_machine_and_precision(tmp_path):
         results.write_record(r, tmp_path)
     assert "on test, AVX2, bf16; Intel Xeon, AVX2, fp32" in findings.verdict("mnist", tmp_path)
     # the full provenance is in the run records appendix, epoch by epoch
-    appendix = tables.run_records_table(tmp_path, part="provenance").set_index("run")
+    appendix = tables.run_records_table(tmp_path).set_index("run")
     assert appendix.loc["mnist, seed 0", "machine and precision, by epoch"] == "test, AVX2, bf16"
     assert appendix.loc["mnist, seed 1", "machine and precision, by epoch"] == "Intel Xeon, AVX2, fp32"
     assert tables.run_records_table(tmp_path).set_index("run").loc["mnist, seed 1", "core-hours"] == "0.03"
@@ -71,22 +71,27 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
     row = tables.results_table(["mnist_full"], tmp_path).iloc[0]
     assert (row["ours (%)"], row["epochs"], row["n"]) == ("in progress: 2.50% at epoch 2 of 60", "2 of 60", 0)
     last = tables.run_records_table(tmp_path).iloc[-1]
-    assert (last["status"], last["epochs"], last["test error (%)"]) == ("in progress", "2 of 60", "2.50% so far")
+    assert (last["run"], last["epochs"], last["test error (%)"]) == (
+        "mnist_full, seed 0 (in progress)", "2 of 60", "2.50% so far")
     # a snapshot from before snapshots kept their provenance says so; a newer one shows it
     path = snapshot(tmp_path, "cifar10_aug_full", 0, [70.0, 50.0])
-    old = tables.run_records_table(tmp_path, part="provenance").set_index("run").loc["cifar10_aug_full, seed 0"]
+
+    def appendix_row():
+        return tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0 (in progress)"]
+
+    old = appendix_row()
     assert (old["data copy"], old["torch"], old["commit"]) == ("not recorded", "not recorded", "not recorded")
-    assert tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0", "core-hours"] == ""
+    assert old["core-hours"] == ""
     state = checkpoint.load(path)
     state["provenance"] = {"data_source": "mnist.npz (sha256 393f6a5dbfc8b440)", "torch_version": "2.14.1",
                            "git_commit": "0123456789abcdef0123456789abcdef01234567-dirty", "threads": 2}
     checkpoint.save(path, state)
-    new = tables.run_records_table(tmp_path, part="provenance").set_index("run").loc["cifar10_aug_full, seed 0"]
+    new = appendix_row()
     assert (new["data copy"], new["torch"], new["commit"]) == (
         "near-lossless", "2.14.1",
         "0123456789ab-dirty")  # enough of the hash for git, and whether the tree was clean
     # its cores known, its core-hours so far are (2 epochs of 500 s on 2 threads), as the compute table counts them
-    assert tables.run_records_table(tmp_path).set_index("run").loc["cifar10_aug_full, seed 0", "core-hours"] == "0.56"
+    assert new["core-hours"] == "0.56"
 
 
 def test_a_row_with_records_says_which_further_seed_is_training(tmp_path):

@@ -402,6 +402,8 @@ def test_a_record_of_an_earlier_protocol_is_trained_again_and_counted_in_no_tabl
     assert kept.read_bytes() == old_weights and checkpoint.load(kept)["run"] == "t_rep_a__seed0"
     assert not weights.exists() and not results.record_path("t_rep_a__seed0", tmp_path / "results").exists()
     assert cost.compute_table(tmp_path / "results").set_index("status").loc["superseded", "runs"] == 1
+    # the run records appendix keeps its row, marked
+    assert list(tables.run_records_table(tmp_path / "results")["run"]) == ["t_rep_a, seed 0 (superseded)"]
     assert tables.superseded_lines(tmp_path / "results") == (
         f"- `t_rep_a` seed 0: warmup_epochs: {old['warmup_epochs']} -> {exp.train.warmup_epochs}; "
         "trained again under the protocol as it stands")

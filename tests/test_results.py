@@ -180,7 +180,7 @@ def test_protocol_changes_name_each_setting_changed_since_the_run():
     assert provenance.protocol_changes(rec) == [f"lr: 0.05 -> {exp.train.lr}",
                                              f"warmup_epochs: 1.0 -> {exp.train.warmup_epochs}"]
     assert not provenance.is_protocol_run(rec)
-    assert tables_status(rec) == (f"finished under an earlier protocol (lr: 0.05 -> {exp.train.lr}; warmup_epochs: "
+    assert tables_status(rec) == (f"earlier protocol (lr: 0.05 -> {exp.train.lr}; warmup_epochs: "
                                   f"1.0 -> {exp.train.warmup_epochs}); not counted")
     # a setting added after the record was written compares its default, the behaviour the run had
     rec["config"]["train"] = {k: v for k, v in train.items() if k != "label_smoothing"}

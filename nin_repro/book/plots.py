@@ -194,14 +194,16 @@ def plot_progress(experiment: str, seed: int = 0, results_dir=None, ax=None):
     return ax
 
 
-def plot_together(runs: list[tuple[str, int]], labels: dict[str, str] | None = None, results_dir=None, ax=None):
+def plot_together(runs: list[tuple[str, int]], labels: dict[str, str] | None = None, results_dir=None, ax=None,
+                  paper: bool = False):
     """The started runs of `runs` (experiment, seed) on one axis as long as
     their shared schedule, finished or so far: each run's test error (solid)
     and training error (dashed) in its own colour, with the learning-rate
     drops; the shape of the paper's Figure 4, while its rows train. `labels`
-    names each experiment's setting. None when fewer than two have started
-    or they follow different schedules (each then has its own panel,
-    `plot_started`)."""
+    names each experiment's setting; `paper`: each run's number in the paper
+    as a dotted line in its colour (runs on different datasets, each against
+    its own table). None when fewer than two have started or they follow
+    different schedules (each then has its own panel, `plot_started`)."""
     started, schedule = progress.started_together(runs, results_dir)
     if schedule is None:
         return None
@@ -213,6 +215,9 @@ def plot_together(runs: list[tuple[str, int]], labels: dict[str, str] | None = N
         name = labels.get(experiment, experiment) if labels else experiment
         where = "" if state == "finished" else f", so far (epoch {run['epoch']})"
         _plot_errors(ax, run["history"], color, f"{name}, test{where}", f"{name}, train")
+        value = paper_error(EXPERIMENTS[experiment].paper_key) if paper else None
+        if value is not None:
+            ax.axhline(value, color=color, lw=1, ls=":", label=f"{name}, paper: {value}%")
     _schedule_axis(ax, total, milestones)
     legend_below(ax, ncols=len(started))  # a column per run: its test line above its training line
     ax.grid(alpha=0.3, which="both")
@@ -297,8 +302,8 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
     ax.set_xlim(left=first_epoch, right=max([300] + list(table["epochs"])))
     ax.set_xlabel("epochs trained")
     ax.set_ylabel("test error (%)")
-    # below the axes: inside, it hid the 30-epoch points and the paper's lines
-    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.25), frameon=False)
+    # below the axes (inside, it hid the 30-epoch points and the paper's lines), a column per augmentation
+    legend_below(ax, ncols=2)
     ax.grid(alpha=0.3, which="both")
     return ax
 

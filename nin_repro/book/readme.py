@@ -1,5 +1,5 @@
 """The README's headline table: the paper's test error beside ours for each
-error claim of the paper (the book's one-page summary), written from the run records between two marker
+error claim of the paper, written from the run records between two marker
 lines of README.md (`nin-repro readme`), so the first screen of the
 repository never disagrees with the records (a test checks it)."""
 
@@ -19,9 +19,9 @@ END = "<!-- end of headline table -->"
 
 
 def headline_table(results_dir=None) -> str:
-    """The book's headline table (`tables.headline_table`, the one-page
-    summary's) as Markdown: each error claim of the paper beside the
-    full-length result that decides it, with n, epochs and the data copy."""
+    """`tables.headline_table` as Markdown: each error claim of the paper
+    beside the full-length result that decides it, with n, epochs and the
+    data copy."""
     return md_table(tables.headline_table(results_dir), index=False)
 
 

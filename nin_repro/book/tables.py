@@ -7,6 +7,8 @@ and the figures (`plots`) say the same way."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from nin_repro import results
@@ -149,10 +151,10 @@ def _run_label(experiment: str, seed: int, overrides: dict | None = None) -> str
 
 
 def _finished_status(record: dict) -> str:
-    """"finished", or, for a run of an earlier version of its protocol (no
-    table counts it), what has changed since."""
+    """"" for a finished run, or, for a run of an earlier version of its
+    protocol (no table counts it), what has changed since."""
     changes = provenance.protocol_changes(record)
-    return "finished" + (f" under an earlier protocol ({'; '.join(changes)}); not counted" if changes else "")
+    return f"earlier protocol ({'; '.join(changes)}); not counted" if changes else ""
 
 
 def superseded_lines(results_dir=None) -> str:
@@ -175,55 +177,55 @@ def short_commit(commit: str) -> str:
     return head[:12] + dirty
 
 
-def run_records_table(results_dir=None, part: str = "results") -> pd.DataFrame:
+def run_records_table(results_dir=None) -> pd.DataFrame:
     """Every run of the study, finished (superseded ones too: results/superseded/)
-    or in progress: the appendix the
-    chapters' short tables point to. `part="results"`: error, length, cost, speed;
-    `part="provenance"`: machine and precision by epoch, data copy, torch,
-    commit, date."""
+    or in progress, one row each: the appendix the chapters' short tables
+    point to. Error, length, cost and speed, then what it trained on and
+    with: data copy, torch, commit, machine and precision by epoch. A run
+    not simply finished says so after its name ("in progress", "superseded").
+    Wall hours are the core-hours over the run's threads, so only the cost
+    is shown; the date a run ended is in its record."""
+    def label(run: dict, status: str) -> str:
+        name = _run_label(run["experiment"], run["seed"], run["config"].get("overrides"))
+        return f"{name} ({status})" if status else name
+
+    def where(run: dict) -> str:
+        # the column's header says "by epoch": a run that moved gives its spans as bare ranges
+        return re.sub(r": epochs? ", ": ", short_where(provenance.run_where(run)))
+
     rows = []
     finished = [(r, _finished_status(r)) for r in results.read_records(results_dir)]
     replaced = [(r, "superseded") for r in progress.superseded(results_dir)]  # why: superseded_lines
     for r, status in finished + replaced:
         rows.append({
-            "run": _run_label(r["experiment"], r["seed"], r["config"].get("overrides")),
-            "status": status, "test error (%)": f"{r['test_error']:.2f}",
-            "epochs": r["epochs"], "wall hours": f"{r['wall_seconds'] / 3600:.2f}",
+            "run": label(r, status), "test error (%)": f"{r['test_error']:.2f}", "epochs": r["epochs"],
             "core-hours": f"{r['wall_seconds'] * r['threads'] / 3600:.2f}",
             "train img/s": f"{r['images_per_second']:.0f}",
-            "machine and precision, by epoch": short_where(provenance.run_where(r)),
-            "data": data_cell(r), "torch": r["torch_version"], "commit": short_commit(r["git_commit"]),
-            "ended": r.get("finished_at", "")[:10]})
+            "machine and precision, by epoch": where(r),
+            "data": data_cell(r), "torch": r["torch_version"], "commit": short_commit(r["git_commit"])})
     for run in progress.in_progress(results_dir):
         rows.append({
-            "run": _run_label(run["experiment"], run["seed"], run["config"].get("overrides")),
-            # the epoch reached goes in the epochs column: a longer status overflowed the page at 688 px
-            "status": "in progress",
+            "run": label(run, "in progress"),
             "test error (%)": progress.error_so_far(run["history"], suffix=" so far"),
             "epochs": f"{run['epoch']} of {run['epochs']}",
-            "wall hours": f"{run['wall_seconds'] / 3600:.2f}",
             # a snapshot from before snapshots stored their threads has no core count
             "core-hours": f"{run['wall_seconds'] * run['threads'] / 3600:.2f}" if "threads" in run else "",
-            "train img/s": "", "machine and precision, by epoch": short_where(provenance.run_where(run)),
+            "train img/s": "", "machine and precision, by epoch": where(run),
             # a snapshot from before snapshots stored their provenance says so
             "data": data_cell(run), "torch": run.get("torch_version", "not recorded"),
-            "commit": short_commit(run["git_commit"]) if "git_commit" in run else "not recorded", "ended": ""})
-    # "ended", not "finished": the narrower header keeps the table within the page at 688 px
-    columns = {"results": ["run", "status", "test error (%)", "epochs", "wall hours", "core-hours", "train img/s",
-                           "ended"],
-               # the machines last: the one long cell, it takes the width the others leave
-               "provenance": ["run", "data", "torch", "commit", "machine and precision, by epoch"]}[part]
-    df = pd.DataFrame(rows, columns=list(dict.fromkeys(columns + ["run"])))[columns]
-    if part == "provenance":
-        df["data"] = df["data"].str.removesuffix(" copy")  # the header says it: "data copy"
-        df = df.rename(columns={"data": "data copy"})
-    return df
+            "commit": short_commit(run["git_commit"]) if "git_commit" in run else "not recorded"})
+    # the machines last: the one long cell, it takes the width the others leave
+    columns = ["run", "test error (%)", "epochs", "core-hours", "train img/s", "data", "torch", "commit",
+               "machine and precision, by epoch"]
+    df = pd.DataFrame(rows, columns=columns)
+    df["data"] = df["data"].str.removesuffix(" copy")  # the header says it: "data copy"
+    return df.rename(columns={"data": "data copy"})
 
 
 def torch_versions(results_dir=None) -> str:
     """The torch versions of every run, in words ("torch 2.14.1" where one
     trained them all), so that a table need not repeat one value per row."""
-    versions = list(dict.fromkeys(run_records_table(results_dir, part="provenance")["torch"]))
+    versions = list(dict.fromkeys(run_records_table(results_dir)["torch"]))
     return "torch " + ", ".join(versions) if versions else ""
 
 
@@ -251,7 +253,8 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
 
 
 def headline_table(results_dir=None) -> pd.DataFrame:
-    """The one-page summary's table: each error claim of the paper beside
+    """The README's table (the book's intro has the claims table, which
+    holds the same numbers beside every other claim): each error claim of the paper beside
     the full-length result that decides it (the planned run's state where it
     has none), with n, length and the copy of the data. The difference
     says "lower" or "higher", not better or worse: a row of one seed
