@@ -431,7 +431,17 @@ def test_the_protocol_table_comes_from_the_train_config():
     full = table.iloc[1]
     assert (full["protocol"], full["epochs (rate ÷10 after)"], full["init"], full["input"]) == (
         "full length", "60 (46, 53)", "Gaussian 0.05", "raw")
-    assert table.iloc[0]["rate, warm-up"] == "0.05, warm-up 1"
+    assert (table.iloc[0]["rate"], table.iloc[0]["warm-up (epochs)"]) == ("0.05", "1")
+    fast = tables.protocol_table(["mnist_fast"]).iloc[0]
+    assert (fast["rate"], fast["warm-up (epochs)"], fast["epochs (rate ÷10 after)"]) == ("0.2", "2", "8 (one-cycle)")
+    # Method shows the table without the columns its Settings paragraph states once, per kind of protocol:
+    # biases go undecayed at full length only, label smoothing is the fast recipe's alone
+    from nin_repro.book.chapters import BOOK_PLAN
+
+    every = tables.protocol_table(list(dict.fromkeys(name for name, _ in BOOK_PLAN)))
+    assert set(zip(every["protocol"], every["biases decayed"])) == {
+        ("full length", "no"), ("CPU budget", "yes"), ("short check", "yes"), ("fast recipe", "yes")}
+    assert set(every.loc[every["label smoothing"] != "-", "protocol"]) == {"fast recipe"}
     # Table 1's augmented run shares its protocol's row, marked on its name
     table = tables.protocol_table(["cifar10_full", "cifar10_aug_full", "cifar10_aug"])
     assert list(table["experiments"]) == ["`cifar10_full`, `cifar10_aug_full` (+ translate, flip)",

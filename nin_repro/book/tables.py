@@ -325,11 +325,8 @@ def protocol_table(names: list[str]) -> pd.DataFrame:
     for name in names:
         e = EXPERIMENTS[name]
         t = e.train
-        if t.schedule == "onecycle":
-            rate, drops = f"{t.lr:g}, one-cycle, {t.warmup_epochs:g} up", "then linear to 0"
-        else:
-            rate = f"{t.lr:g}" + (f", warm-up {t.warmup_epochs:g}" if t.warmup_epochs else "")
-            drops = ", ".join(map(str, t.milestones()))
+        # one-cycle: its warm-up is the rise to the peak rate, then it falls linearly to 0
+        drops = "one-cycle" if t.schedule == "onecycle" else ", ".join(map(str, t.milestones()))
         mults = ", ".join(filter(None, [f"biases {t.bias_lr_mult:g}x" if t.bias_lr_mult != 1 else "",
                                         f"class maps {t.class_map_lr_mult:g}x" if t.class_map_lr_mult != 1 else ""]))
         # the drops beside the length, so that the table stays within nine short columns
@@ -337,11 +334,12 @@ def protocol_table(names: list[str]) -> pd.DataFrame:
         row = {"protocol": protocol_label(name).removesuffix(", not the paper's"),
                "epochs (rate ÷10 after)": f"{t.epochs}" + (f" ({drops})" if drops else ""),
                "batch, momentum": f"{t.batch_size}, {t.momentum:g}" + (" Nesterov" if t.nesterov else ""),
-               "rate, warm-up": rate,
-               "decay": f"{t.weight_decay:g}" + ("" if t.bias_decay else ", not biases"),
+               # rate and warm-up each a short column of its own: together, three lines a cell
+               "rate": f"{t.lr:g}", "warm-up (epochs)": f"{t.warmup_epochs:g}" if t.warmup_epochs else "-",
+               "decay": f"{t.weight_decay:g}", "biases decayed": "yes" if t.bias_decay else "no",
                "multipliers": mults or "-",
                "init": {"kaiming": "He", "caffe": "Gaussian 0.05"}.get(e.model.init, e.model.init),
-               "input": e.preprocess + (f", label smoothing {t.label_smoothing:g}" if t.label_smoothing else "")}
+               "input": e.preprocess, "label smoothing": f"{t.label_smoothing:g}" if t.label_smoothing else "-"}
         # augmentation is the one setting Table 1's two rows differ in: marked on the experiment's name
         # rather than given a row of its own that repeats every other setting
         augmented = " (+ translate, flip)" if t.translate or t.flip else ""
