@@ -35,7 +35,7 @@ def test_each_full_length_run_is_finished_in_progress_or_not_started(tmp_path):
     assert (state, run["test_error"]) == ("finished", 0.52)
     assert progress.run_state("cifar10_full", 0, tmp_path) == ("not started", None)
     left = tables.runs_left_table(tmp_path).set_index(["experiment", "seed"])
-    assert left.loc[("cifar10_aug_full", 0), "status"] == "in progress (epoch 3 of 260)"
+    assert left.loc[("cifar10_aug_full", 0), "status"] == "in progress, epoch 3 of 260"
     assert left.loc[("cifar10_full", 0), "status"] == "not started"
     assert ("mnist_full", 0) not in left.index
 
@@ -190,7 +190,7 @@ def test_progress_line_in_each_state(tmp_path):
     done["epochs"] = 60
     results.write_record(done, tmp_path)
     assert findings.progress_line("mnist_full", 0, tmp_path) == (
-        "MNIST, 60 epochs, seed 0: finished, 0.52% test error after 60 epochs.")
+        "MNIST, 60 epochs, seed 0: finished, 0.52% test error after 60 epochs (0.0 hours, on test, AVX2, fp32).")
 
 
 def test_progress_plot_of_a_run_without_a_paper_number_draws_no_empty_legend(tmp_path, recwarn):
@@ -324,7 +324,9 @@ def test_runs_still_training_are_set_side_by_side_at_the_latest_epoch_all_have_t
     assert "dropout (seed 0) 39.10% test error, 34.10% training error; " \
            "no dropout (seed 0) 30.00% test error, 31.00% training error " \
            "(every epoch of each on Intel Xeon, AVX512, bf16)" in said
-    assert said.endswith("with 2 learning-rate drops still to come.")
+    assert said.endswith("and the schedule has 2 learning-rate drops still to come.")
+    # a page whose run lines name each run's machines leaves them out here
+    assert "(every epoch" not in findings.same_epoch_line(runs, labels, tmp_path, where=False)
     # the same pair on different machines names each
     snapshot(tmp_path, "cifar10_nodropout_full", 0, [None] * 4 + [50.0] + [None] * 4 + [30.0, None, None])
     assert "(dropout on Intel Xeon, AVX512, bf16; no dropout on X, AVX2, fp32)" in \

@@ -416,7 +416,7 @@ def test_runs_left_are_the_planned_runs_without_a_protocol_record_with_what_the_
     assert left.loc[("cifar10", 1), "measured cost of this experiment"] == "seed 0 took 1.5 h on test, AVX2, bf16"
     assert left.loc[("cifar10_aug", 0), "measured cost of this experiment"] == "no run of it yet"
     assert left.loc[("svhn", 0), "status"] == tables.NO_OFFLINE_COPY
-    assert left.loc[("cifar10_aug_full", 0), "status"] == "in progress (epoch 2 of 260)"
+    assert left.loc[("cifar10_aug_full", 0), "status"] == "in progress, epoch 2 of 260"
     # no finished run of it to measure by: what this one has cost so far
     assert left.loc[("cifar10_aug_full", 0), "measured cost of this experiment"] == \
         "this run so far: 2 epochs in 0.3 h on X, AVX2, fp32"

@@ -115,7 +115,8 @@ def abstract(results_dir=None) -> str:
         f"({t['core_hours']:.0f} core-hours) between them on CPUs: {listed(t['cpus'])}, {listed(t['threads'])} "
         f"cores a run, in {' or '.join(t['precisions'])} (unfinished and given-up runs: {{doc}}`summary`). "
         + (f"Not run: {listed(not_run)}, for want of a copy of the data; " if not_run else "Not run: ")
-        + "the paper's side experiment of GAP in place of a conventional CNN's fully connected layers.",
+        + "the paper's side experiment of GAP in place of a conventional CNN's fully connected layers "
+        "(not among the claims below).",
         f"**Data.** Two copies of CIFAR-10, both from public mirrors: a near-lossless rebuild, all but "
         f"{sum(fills.values())} of its 60,000 images bit-exact (those {sum(fills.values())}, {fills['test']} of "
         f"them test images, filled from the other copy), and an all-{provenance.JPEG_COPY}."

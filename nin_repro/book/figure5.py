@@ -250,8 +250,9 @@ def evaluation_note(fig_data: dict) -> str:
 def sample_description(fig_data: dict) -> str:
     """How the images shown were chosen, from what the figure file holds."""
     if "sample_seed" in fig_data:
-        return (f"a random sample of test images (seed {int(fig_data['sample_seed'])}), topped up with randomly "
-                "drawn misclassified ones")
+        # the file keeps which images, not how many the sample held: words true of any top-up
+        return (f"a random sample of test images (seed {int(fig_data['sample_seed'])}), with misclassified images "
+                "drawn at random added where it held too few")
     return ("the first correctly classified test image of each class, then the first misclassified ones "
             "(a selection, not a random sample: the figure predates the seeded sample)")
 

@@ -479,12 +479,14 @@ def dropout_reading(results_dir=None) -> str:
 
 def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
     """Where one full-length run stands, in words: finished at x%, in
-    progress at epoch k of N (x% so far), given up (and why), or not started."""
+    progress at epoch k of N (x% so far), given up (and why), or not started;
+    a run that has trained, with its hours and where it trained."""
     state, run = progress.run_state(experiment, seed, results_dir)
     total = EXPERIMENTS[experiment].train.epochs
     name = f"{run_words(experiment, dataset=True)}, seed {seed}"
     if state == "finished":
-        return f"{name}: finished, {run['test_error']:.2f}% test error after {run['epochs']} epochs."
+        return (f"{name}: finished, {run['test_error']:.2f}% test error after {run['epochs']} epochs "
+                f"({run['wall_seconds'] / 3600:.1f} hours, on {short_where(provenance.run_where(run))}).")
     if state == "in progress":
         last = progress.last_tested(run["history"])
         tested = "not tested yet" if last is None else \
@@ -497,11 +499,14 @@ def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
     return f"{name}: not started (epoch 0 of {total})."
 
 
-def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None = None, results_dir=None) -> str:
+def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None = None, results_dir=None,
+                    where: bool = True) -> str:
     """`same_epoch` in words: each started run's test and training error at
-    that epoch and where it trained, said to be a reading on the way and not
-    the verdict; "" where `same_epoch` finds no such point. `labels` names
-    each experiment's setting ("dropout", "no dropout")."""
+    that epoch and (`where`) where it trained, said to be a reading on the
+    way and not the verdict; "" where `same_epoch` finds no such point.
+    `labels` names each experiment's setting ("dropout", "no dropout"); a
+    page whose `progress_line`s name every run's machines passes
+    `where=False`."""
     point = progress.same_epoch(runs, results_dir)
     if point is None:
         return ""
@@ -519,11 +524,11 @@ def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None =
     ran = (f"every epoch of each on {wheres[0]}" if len(set(wheres)) == 1 else
            "; ".join(f"{names[e]} on {w}" for (e, *_), w in zip(rows, wheres)))
     drops = sum(m >= epoch for m in train.milestones())
-    to_come = f"with {drops} learning-rate drop{'s' if drops != 1 else ''} still to come" if drops else \
-        "in the last stage of the schedule"
+    to_come = f"the schedule has {drops} learning-rate drop{'s' if drops != 1 else ''} still to come" if drops \
+        else "these runs are in the schedule's last stage"
     return (f"At the same point of the same schedule so far (epoch {epoch} of {train.epochs}, the latest at which "
-            f"every started run has a test): {'; '.join(parts)} ({ran}). A reading on the way, not the "
-            f"verdict: the paper's numbers are those at the end of training, {to_come}.")
+            f"every started run has a test): {'; '.join(parts)}{f' ({ran})' if where else ''}. A reading on the "
+            f"way, not the verdict: the paper's numbers are those at the end of training, and {to_come}.")
 
 
 def stages_reading(experiment: str, seed: int = 0, results_dir=None) -> str:

@@ -244,7 +244,8 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
                   + short_where(provenance.run_where(run))
                   if run else "")
         rows.append({"experiment": name, "seed": seed,
-                     "status": f"in progress (epoch {run['epoch']} of {run['epochs']})" if run
+                     # said in brackets after the run's name: no brackets of its own
+                     "status": f"in progress, epoch {run['epoch']} of {run['epochs']}" if run
                      else missing_status(name, results_dir),
                      "measured cost of this experiment": short_where(provenance.earlier_runs(name, results_dir))
                      or so_far or "no run of it yet"})
