@@ -27,6 +27,8 @@ def test_cifar10_counts_per_split_and_class(data_dir, cache_dir):
     assert abs(s.train_images.mean() / 255 - 0.473) < 0.01
     # its flags: 86 training and 23 test images could not be recovered losslessly (the README)
     assert (~s.extra["train_lossless"]).sum() == 86 and (~s.extra["test_lossless"]).sum() == 23
+    # its test split grouped by class, as Deviations says (a --subset run tests the first classes only)
+    assert (np.diff(s.test_labels.astype(int)) >= 0).all()
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +48,8 @@ def test_cifar100_counts_per_split_class_and_superclass(cifar100):
     assert (s.classes[0], s.classes[-1], len(s.classes)) == ("apple", "worm", 100)
     assert s.extra["coarse_classes"][0] == "aquatic_mammals" and len(s.extra["coarse_classes"]) == 20
     assert s.extra["train_lossless"].all() and s.extra["test_lossless"].all()
+    # the test split grouped by class, the training split in the official, interleaved order (Deviations)
+    assert (np.diff(s.test_labels.astype(int)) >= 0).all() and not (np.diff(s.train_labels.astype(int)) >= 0).all()
     # the official superclasses: seal (72) among the aquatic mammals (0), oak_tree (52) among the trees (17)
     for fine, coarse in ((72, 0), (52, 17)):
         assert set(s.extra["train_coarse_labels"][s.train_labels == fine]) == {coarse}
