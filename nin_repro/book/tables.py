@@ -254,10 +254,10 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
 
 
 def headline_table(results_dir=None) -> pd.DataFrame:
-    """The README's table (the book's intro has the claims table, which
-    holds the same numbers beside every other claim): each error claim of the paper beside
-    the full-length result that decides it (the planned run's state where it
-    has none), with n, length and the copy of the data. The difference
+    """The README's table: each error claim of the paper beside the
+    full-length result that decides it (the planned run's state where it
+    has none), with n, length and the copy of the data (the book's intro
+    gives these numbers in its claims table, beside every other claim). The difference
     says "lower" or "higher", not better or worse: a row of one seed
     cannot say more than which way it fell."""
     from .claims import CLAIMS  # claims reads this module's tables
@@ -330,7 +330,7 @@ def protocol_table(names: list[str]) -> pd.DataFrame:
         drops = "one-cycle" if t.schedule == "onecycle" else ", ".join(map(str, t.milestones()))
         mults = ", ".join(filter(None, [f"biases {t.bias_lr_mult:g}x" if t.bias_lr_mult != 1 else "",
                                         f"class maps {t.class_map_lr_mult:g}x" if t.class_map_lr_mult != 1 else ""]))
-        # the drops beside the length, so that the table stays within nine short columns
+        # the drops beside the length, a column fewer for the table Method shows
         # "fast recipe": the Method page says it is not the paper's, and the cell stays short
         row = {"protocol": protocol_label(name).removesuffix(", not the paper's"),
                "epochs (rate ÷10 after)": f"{t.epochs}" + (f" ({drops})" if drops else ""),
