@@ -257,9 +257,9 @@ def headline_table(results_dir=None) -> pd.DataFrame:
     """The README's table: each error claim of the paper beside the
     full-length result that decides it (the planned run's state where it
     has none), with n, length and the copy of the data (the book's intro
-    gives these numbers in its claims table, beside every other claim). The difference
-    says "lower" or "higher", not better or worse: a row of one seed
-    cannot say more than which way it fell."""
+    gives these numbers in its claims table, beside every other claim).
+    The difference says "lower" or "higher", not better or worse: a row of
+    one seed cannot say more than which way it fell."""
     from .claims import CLAIMS  # claims reads this module's tables
 
     out = []
