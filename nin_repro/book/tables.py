@@ -7,8 +7,6 @@ and the figures (`plots`) say the same way."""
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 
 from nin_repro import results
@@ -191,7 +189,7 @@ def run_records_table(results_dir=None) -> pd.DataFrame:
 
     def where(run: dict) -> str:
         # the column's header says "by epoch": a run that moved gives its spans as bare ranges
-        return re.sub(r": epochs? ", ": ", short_where(provenance.run_where(run)))
+        return short_where(provenance.run_where(run, span=provenance.bare_span))
 
     rows = []
     finished = [(r, _finished_status(r)) for r in results.read_records(results_dir)]
@@ -220,13 +218,6 @@ def run_records_table(results_dir=None) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=columns)
     df["data"] = df["data"].str.removesuffix(" copy")  # the header says it: "data copy"
     return df.rename(columns={"data": "data copy"})
-
-
-def torch_versions(results_dir=None) -> str:
-    """The torch versions of every run, in words ("torch 2.14.1" where one
-    trained them all), so that a table need not repeat one value per row."""
-    versions = list(dict.fromkeys(run_records_table(results_dir)["torch"]))
-    return "torch " + ", ".join(versions) if versions else ""
 
 
 def runs_left_table(results_dir=None) -> pd.DataFrame:
