@@ -367,22 +367,27 @@ def test_compute_table_splits_a_run_that_moved_and_counts_runs_in_progress(tmp_p
         h.update(machine=machine, precision=precision, seconds=100.0)
     results.write_record(moved, tmp_path)
     snapshot(tmp_path, "mnist_full", 0, [9.0, 2.0])
-    table = cost.compute_table(tmp_path).set_index(["status", "machine and precision"])
-    assert table.loc[("finished", "B, AVX2, fp32"), "machine-hours"] == "2.0"
-    assert table.loc[("finished", "A, AVX512, bf16"), "core-hours"] == "2.0"
-    assert table.loc[("in progress", "X, AVX2, fp32"), "epochs"] == 2
-    assert table.loc[("in progress", "X, AVX2, fp32"), "core-hours"] == "-"  # an old snapshot has no core count
-    assert table.loc[("total", ""), "runs"] == 2
+    table = cost.compute_table(tmp_path).set_index("machine and precision")
+    assert table.loc["B, AVX2, fp32", "machine-hours"] == "2.0"
+    assert table.loc["A, AVX512, bf16", "core-hours"] == "2.0"
+    assert table.loc["X, AVX2, fp32", "epochs"] == 2
+    assert table.loc["X, AVX2, fp32", cost.OUTSIDE] == table.loc["X, AVX2, fp32", "machine-hours"] == "0.3"
+    assert table.loc["B, AVX2, fp32", cost.OUTSIDE] == "0.0"  # finished: in the tables
+    # an old snapshot names no core count: its core-hours are left out, and the hours that are, said
+    assert table.loc["X, AVX2, fp32", "core-hours"] == "0.0"
+    assert cost.uncounted_cores(tmp_path) == pytest.approx(1000 / 3600)
+    assert table.loc["total", "runs"] == 2
     # the run that moved counts once, in the row of the machine it spent most of its time on
-    assert table.loc[("finished", "B, AVX2, fp32"), "runs"] == 1
-    assert table.loc[("finished", "A, AVX512, bf16"), "runs"] == "-"  # epochs of a run counted in another row
-    assert table.loc[("total", ""), "runs"] == table.drop(("total", ""))["runs"].replace("-", 0).sum()
-    assert table.loc[("total", ""), "core-hours"] == "6.0"
+    assert table.loc["B, AVX2, fp32", "runs"] == 1
+    assert table.loc["A, AVX512, bf16", "runs"] == "-"  # epochs of a run counted in another row
+    assert table.loc["total", "runs"] == table.drop("total")["runs"].replace("-", 0).sum()
+    assert table.loc["total", "core-hours"] == "6.0"
     snapshot(tmp_path, "mnist_full", 0, [9.0, 2.0], provenance={"threads": 2, "torch_version": "2.x"})
-    table = cost.compute_table(tmp_path).set_index(["status", "machine and precision"])
-    assert table.loc[("in progress", "X, AVX2, fp32"), "machine-hours"] == "0.3"  # 2 epochs of 500 s
-    assert table.loc[("in progress", "X, AVX2, fp32"), "core-hours"] == "0.6"
-    assert table.loc[("total", ""), "core-hours"] == f"{6 + 1000 * 2 / 3600:.1f}"
+    table = cost.compute_table(tmp_path).set_index("machine and precision")
+    assert table.loc["X, AVX2, fp32", "machine-hours"] == "0.3"  # 2 epochs of 500 s
+    assert table.loc["X, AVX2, fp32", "core-hours"] == "0.6"
+    assert table.loc["total", "core-hours"] == f"{6 + 1000 * 2 / 3600:.1f}"
+    assert cost.uncounted_cores(tmp_path) == 0
     stalls = tmp_path / "stalls"  # an attempt of the run in progress, given up: its own run, its cost counted
     stalls.mkdir()
     (stalls / "mnist_full__seed0.json").write_text(json.dumps(
@@ -392,10 +397,11 @@ def test_compute_table_splits_a_run_that_moved_and_counts_runs_in_progress(tmp_p
                                                     "machine": "cpu (X), AVX2", "lr": 0.1, "train_loss": 2.3026,
                                                     "train_error": 90.0, "test_loss": 2.3026,
                                                     "test_error": 90.0}] * 2}))
-    table = cost.compute_table(tmp_path).set_index(["status", "machine and precision"])
-    assert table.loc[("given up", "X, AVX2, fp32"), "machine-hours"] == "0.5"
-    assert table.loc[("given up", "X, AVX2, fp32"), "epochs"] == 2
-    assert table.loc[("total", ""), "runs"] == 3
+    table = cost.compute_table(tmp_path).set_index("machine and precision")
+    assert table.loc["X, AVX2, fp32", "machine-hours"] == table.loc["X, AVX2, fp32", cost.OUTSIDE] == "0.8"
+    assert table.loc["X, AVX2, fp32", "epochs"] == 4
+    assert table.loc["total", "runs"] == 3
+    assert list(table.index) == ["B, AVX2, fp32", "A, AVX512, bf16", "X, AVX2, fp32", "total"]  # most hours first
     t = cost.totals(tmp_path)
     assert (t["runs"], t["machine_hours"], t["core_hours"]) == (1, 3.0, 6.0)
     assert (t["cpus"], t["precisions"], t["threads"]) == (["A", "B"], ["bf16", "fp32"], [2])

@@ -1,6 +1,7 @@
 """What the study cost: machine-hours and core-hours of its runs by kind of
-machine (machine and precision), finished, in progress, given up or
-superseded (`compute_table`), and the finished runs' totals (`totals`)."""
+machine (machine and precision), the hours of runs in progress, given up or
+superseded beside them (`compute_table`), and the finished runs' totals
+(`totals`)."""
 
 from __future__ import annotations
 
@@ -27,24 +28,28 @@ def _epoch_split(record: dict) -> dict[str, float]:
     return {k: record["wall_seconds"] * s / total for k, s in by_kind.items()}
 
 
+OUTSIDE = "of them, outside the tables"  # the hours of runs in progress, superseded or given up
+
+
 def compute_table(results_dir=None) -> pd.DataFrame:
     """Machine-hours (wall) and core-hours (wall x threads) by kind of
-    machine, for the finished runs, the runs in progress and the runs given
-    up (results/stalls/) or superseded (results/superseded/: finished under
-    an earlier protocol), with a total. A run in progress or given up counts
-    the threads its snapshot's provenance names; one from before snapshots
-    stored their provenance records none, so its core-hours are "-" and the
-    total's leave it out. A run counts once, in the row of the machine where
-    most of its time went; a row holding only parts of runs counted
-    elsewhere shows "-" runs."""
-    rows: dict[tuple[str, str], dict] = {}
+    machine, with a total: of the finished runs, the runs in progress and
+    the runs given up (results/stalls/) or superseded (results/superseded/:
+    finished under an earlier protocol), whose hours the last column
+    (`OUTSIDE`) holds again. A run in progress or given up counts the
+    threads its snapshot's provenance names; one from before snapshots
+    stored their provenance records none, so core-hours leave it out
+    (`uncounted_cores` says how many hours). A run counts once, in the row
+    of the machine where most of its time went; a row holding only parts of
+    runs counted elsewhere shows "-" runs."""
+    rows: dict[str, dict] = {}
 
     def add(status, record, threads):
         split = _epoch_split(record)
         main = max(split, key=split.get, default=None)  # a run counts once: where most of its time went
         for kind, seconds in split.items():
-            row = rows.setdefault((status, kind), {"status": status, "machine and precision": kind, "runs": set(),
-                                                   "epochs": 0, "machine-hours": 0.0, "core-hours": 0.0})
+            row = rows.setdefault(kind, {"machine and precision": kind, "runs": set(), "epochs": 0,
+                                         "machine-hours": 0.0, "core-hours": 0.0, OUTSIDE: 0.0})
             # a run given up or superseded is an attempt of its own beside the run trained again
             if kind == main:
                 row["runs"].add((record["experiment"], record["seed"],
@@ -52,39 +57,47 @@ def compute_table(results_dir=None) -> pd.DataFrame:
             row["epochs"] += sum(1 for h in record["history"]
                                  if _kind(h["machine"], h["precision"]) == kind)
             row["machine-hours"] += seconds / 3600
-            if threads is None or row["core-hours"] is None:  # a snapshot does not record its cores
-                row["core-hours"] = None
-            else:
-                row["core-hours"] += seconds * threads / 3600
+            row[OUTSIDE] += seconds / 3600 if status != "finished" else 0.0
+            row["core-hours"] += seconds * threads / 3600 if threads is not None else 0.0
 
-    for r in results.read_records(results_dir):
-        add("finished", r, r["threads"])
-    for run in progress.in_progress(results_dir):
-        rec = {"experiment": run["experiment"], "seed": run["seed"], "history": run["history"],
-               "wall_seconds": run["wall_seconds"], "device": run.get("device", "")}
-        add("in progress", rec, run.get("threads"))
-    for run in results.given_up(results_dir):
-        rec = {"experiment": run["config"]["experiment"], "seed": run["config"]["seed"], "history": run["history"],
-               "wall_seconds": run["wall_seconds"], "device": ""}
-        add("given up", rec, run.get("provenance", {}).get("threads"))
-    for r in progress.superseded(results_dir):
-        add("superseded", r, r["threads"])
-    table = [{**row, "runs": len(row["runs"])} for row in rows.values()]
-    order = ["finished", "in progress", "superseded", "given up"]
-    table.sort(key=lambda r: (order.index(r["status"]), -r["machine-hours"]))
+    for status, record, threads in _attempts(results_dir):
+        add(status, record, threads)
+    table = sorted(({**row, "runs": len(row["runs"])} for row in rows.values()), key=lambda r: -r["machine-hours"])
     if table:
-        table.append({"status": "total", "machine and precision": "",
+        table.append({"machine and precision": "total",
                       "runs": len({run for row in rows.values() for run in row["runs"]}),
-                      "epochs": sum(r["epochs"] for r in table),
-                      "machine-hours": sum(r["machine-hours"] for r in table),
-                      "core-hours": sum(r["core-hours"] for r in table if r["core-hours"] is not None)})
-    df = pd.DataFrame(table, columns=["status", "machine and precision", "runs", "epochs", "machine-hours",
-                                      "core-hours"])
+                      **{col: sum(r[col] for r in table)
+                         for col in ("epochs", "machine-hours", "core-hours", OUTSIDE)}})
+    df = pd.DataFrame(table, columns=["machine and precision", "runs", "epochs", "machine-hours", "core-hours",
+                                      OUTSIDE])
     # a row whose epochs belong to runs counted in another row (where most of their time went): "-", not 0 runs
     df["runs"] = df["runs"].map(lambda n: n or "-")
-    for col in ("machine-hours", "core-hours"):
-        df[col] = df[col].map(lambda x: "-" if x is None or pd.isna(x) else f"{x:.1f}")
+    for col in ("machine-hours", "core-hours", OUTSIDE):
+        df[col] = df[col].map(lambda x: f"{x:.1f}")
     return df
+
+
+def uncounted_cores(results_dir=None) -> float:
+    """The machine-hours of runs whose snapshot names no core count, which
+    `compute_table`'s core-hours leave out."""
+    return sum(r["wall_seconds"] for _, r, threads in _attempts(results_dir) if threads is None) / 3600
+
+
+def _attempts(results_dir) -> list[tuple[str, dict, int | None]]:
+    """Every run that spent machine time, as (status, record, threads): the
+    finished, those in progress, those given up and those superseded, each
+    with a record's fields that `compute_table` reads."""
+    out = [("finished", r, r["threads"]) for r in results.read_records(results_dir)]
+    for run in progress.in_progress(results_dir):
+        rec = {"experiment": run["experiment"], "seed": run["seed"], "history": run["history"],
+               "wall_seconds": run["wall_seconds"]}
+        out.append(("in progress", rec, run.get("threads")))
+    for run in results.given_up(results_dir):
+        rec = {"experiment": run["config"]["experiment"], "seed": run["config"]["seed"], "history": run["history"],
+               "wall_seconds": run["wall_seconds"]}
+        out.append(("given up", rec, run.get("provenance", {}).get("threads")))
+    out += [("superseded", r, r["threads"]) for r in progress.superseded(results_dir)]
+    return out
 
 
 def totals(results_dir=None) -> dict:
