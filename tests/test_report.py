@@ -136,7 +136,9 @@ def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order
                       "vs 18.90% test (a gap of 16.90 points); FC 2.00% train vs 18.50% test (a gap of 16.50 points).")
     assert out[5].startswith("Noise (the spread over seeds, and the range of each run's test error over its last "
                              "tests at the final learning rate, 10 at most)")
-    assert out[6].startswith("One seed only for GAP and FC:")
+    # a row on one seed says so in its noise, which is then its range alone
+    assert "GAP (one seed): one test at the final rate, so no range" in out[5] and out[5].count("(one seed)") == 2
+    assert out[6:] == ["Every row trained on test, AVX2, fp32."]
     for seed, error in ((1, 17.0), (2, 17.2)):  # GAP now lower on average, over three seeds
         results.write_record(make_record(experiment="cifar10", seed=seed, error=error), tmp_path)
     results.write_record(make_record(experiment="cifar10_fc_dropout", error=18.0), tmp_path)
@@ -146,7 +148,7 @@ def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order
     assert out[3] == "The paper's order (GAP < FC + dropout < FC) holds here: GAP 17.70% < FC + dropout 18.00% < FC 18.50%."
     assert out[4].startswith("At the last epoch") and out[4].count("train vs") == 3
     assert "GAP: seed std 1.04; one test at the final rate, so no range" in out[5]
-    assert out[6] == "One seed only for FC + dropout and FC: their noise is the epoch-to-epoch range alone."
+    assert "FC + dropout (one seed): " in out[5] and "FC (one seed): " in out[5] and out[5].count("(one seed)") == 2
 
 
 @pytest.mark.parametrize("errors, train, reading", [
@@ -225,7 +227,7 @@ def test_augmentation_effect_gives_the_gap_and_how_closely_each_row_fit_its_trai
                       "augmented 18.60% train "
                       "vs 18.00% test (a gap of -0.60 points); not augmented 14.00% train vs 19.00% test (a gap of "
                       "5.00 points).")
-    assert out[3] == "One seed only for not augmented: its noise is the epoch-to-epoch range alone."
+    assert "not augmented (one seed): range over the last 2 tests" in out[2] and out[2].count("(one seed)") == 1
 
 
 def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_missing(tmp_path):
@@ -247,8 +249,8 @@ def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_
                       "dropout 12.00% train "
                       "vs 16.00% test (a gap of 4.00 points); no dropout 6.00% train vs 20.00% test (a gap of 14.00 "
                       "points).")
-    assert "no dropout: range over the last 2 tests 0.50 points" in out[2]
-    assert out[3] == "One seed only for dropout and no dropout: their noise is the epoch-to-epoch range alone."
+    assert "no dropout (one seed): range over the last 2 tests 0.50 points" in out[2]
+    assert out[2].count("(one seed)") == 2
     reading = findings.dropout_reading(tmp_path)  # what the lines above mean, without their numbers again
     assert reading.startswith("At the CPU budget (1 epochs), dropout narrows the gap between training and test "
                               "error, and the test errors differ by more than the noise: dropout lowers the error.")
@@ -335,11 +337,11 @@ def test_a_cut_is_taken_from_the_unrounded_means(tmp_path):
     assert "a 1.1% cut, 0.219 points (no dropout 19.13%, dropout 18.91%); one test each at the final rate" \
         in fig4.ours
 
-    # a second dropout seed: the one-seed line names the row that still has one
+    # a second dropout seed: the noise marks only the row that still has one
     results.write_record(make_record(experiment="cifar10", seed=1, error=18.9345), tmp_path)
-    assert lines(findings.dropout_effect(tmp_path))[-2:] == [
-        "One seed only for no dropout: its noise is the epoch-to-epoch range alone.",
-        "Every row trained on test, AVX2, fp32."]  # where, once: the rows share it
+    noise, where = lines(findings.dropout_effect(tmp_path))[-2:]
+    assert "no dropout (one seed): " in noise and noise.count("(one seed)") == 1
+    assert where == "Every row trained on test, AVX2, fp32."  # where, once: the rows share it
 
 
 def test_a_comparison_says_where_its_rows_trained_and_that_a_setup_apart_may_hold_a_gap(tmp_path):
@@ -576,7 +578,7 @@ def test_a_chapter_names_the_finished_runs_its_protocol_trained_again(tmp_path):
         (tmp_path / "superseded" / f"mnist_full__seed{seed}.json").write_text(json.dumps(rec))
     assert findings.superseded_note("mnist_full", tmp_path) == (
         "Seeds 0 and 1 first finished at 0.46% and 0.40% under an earlier version of this protocol; seed 2 "
-        "collapsed to one class with the 1-epoch warm-up; every seed trained again. The table counts only runs of "
+        "collapsed to one class with the 1-epoch warm-up; every seed trained again. The claim counts only runs of "
         "the protocol as it stands ({doc}`runs` keeps the earlier ones).")
     assert findings.superseded_note("cifar10_full", tmp_path) == ""
     # the runs appendix gives them one line: one experiment, one reason
@@ -603,6 +605,5 @@ def test_the_short_runs_chapter_says_each_rows_fit_and_noise_once_not_in_every_c
     behind = lines(findings.rows_behind(["cifar10", "table5_heads", "figure4_dropout"], tmp_path))
     assert behind[0].count("train vs") == 5 and behind[0].count("the paper's net 2.00% train vs 18.90% test") == 1
     assert behind[1].count("range over the last 2 tests 0.20 points") == 5
-    assert behind[2] == ("One seed only for augmented, the paper's net, FC + dropout head, FC head and no dropout: "
-                         "their noise is the epoch-to-epoch range alone.")
-    assert behind[3] == "Every row trained on test, AVX2, fp32."
+    assert behind[1].count("(one seed): ") == 5
+    assert behind[2:] == ["Every row trained on test, AVX2, fp32."]

@@ -92,7 +92,8 @@ def tolerance_rule() -> str:
     """The rule, in words, from the constants above: three bullets (error
     claims, comparisons, Figure 5), a Markdown list."""
     return "\n".join(f"- {rule}" for rule in (
-        f"**An error claim** is reproduced when our mean test error is at most the paper's plus the largest of "
+        f"**An error claim** is reproduced when our mean test error (each run's at its last epoch: no early "
+        f"stopping) is at most the paper's plus the largest of "
         f"{TOLERANCE_SEED_STDS:g} standard deviations over our seeds (counted from {TOLERANCE_MIN_SEEDS} seeds "
         f"on), {TOLERANCE_FLOOR_POINTS:g} points and "
         f"{100 * TOLERANCE_FLOOR_RELATIVE:g}% of the paper's number.",

@@ -56,7 +56,7 @@ def superseded_note(experiment: str, results_dir=None) -> str:
     seeds = f"Seed{'s' if len(runs) > 1 else ''} {listed([r['seed'] for r in runs])}"
     errors = listed([f"{r['test_error']:.2f}%" for r in runs])
     why = "; ".join(dict.fromkeys(r["superseded_because"] for r in runs))
-    return (f"{seeds} first finished at {errors} under an earlier version of this protocol; {why}. The table "
+    return (f"{seeds} first finished at {errors} under an earlier version of this protocol; {why}. The claim "
             "counts only runs of the protocol as it stands ({doc}`runs` keeps the earlier ones).")
 
 
@@ -175,10 +175,9 @@ def _where_line(rows: dict, labels: dict) -> list[str]:
 
 def _details(rows: dict, labels: dict) -> list[str]:
     """What stands behind a comparison's gaps, row by row: how closely each
-    net fit its training set, each row's noise, the rows on one seed, and
-    where they trained."""
-    return ([_fit_line(rows, labels), noise_line(rows, labels)] + _single_seed_line(rows, labels)
-            + _where_line(rows, labels))
+    net fit its training set, each row's noise (and which rows rest on one
+    seed), and where they trained."""
+    return [_fit_line(rows, labels), noise_line(rows, labels)] + _where_line(rows, labels)
 
 
 def rows_behind(chapters: list[str], results_dir=None) -> str:
@@ -193,14 +192,6 @@ def rows_behind(chapters: list[str], results_dir=None) -> str:
     if sum(1 for r in rows.values() if r["ours_mean"] is not None) < 2:
         return ""
     return _lines(_details(rows, labels))
-
-
-def _single_seed_line(rows: dict, labels: dict) -> list[str]:
-    """One seed gives no seed-to-seed spread: say which rows rest on one."""
-    single = [labels[n] for n in labels if rows[n]["n"] == 1]
-    its = "their" if len(single) > 1 else "its"
-    return [f"One seed only for {listed(single)}: {its} noise is the epoch-to-epoch range alone."
-            ] if single else []
 
 
 def _fit_line(rows: dict, labels: dict) -> str:
@@ -219,8 +210,9 @@ def _fit_line(rows: dict, labels: dict) -> str:
 
 
 def noise_line(rows: dict, labels: dict) -> str:
-    """Each row's noise (`rows`: `_summarized`'s, by name): seed spread and the
-    range of test error over the last epochs."""
+    """Each row's noise (`rows`: `_summarized`'s, by name): the seed spread,
+    and the range of each run's test error over its last epochs; a row on
+    one seed is marked so, its noise being that range alone."""
     parts = []
     for n, label in labels.items():
         r = rows[n]
@@ -234,7 +226,7 @@ def noise_line(rows: dict, labels: dict) -> str:
         seeds = f"seed std {r['ours_std']:.2f}; " if r["ours_std"] is not None else ""
         spread = (f"range over the last {window} tests {ranges}" if tests[-1] > 1
                   else "one test at the final rate, so no range")
-        parts.append(f"{label}: {seeds}{spread}")
+        parts.append(f"{label}{' (one seed)' if r['n'] == 1 else ''}: {seeds}{spread}")
     if not parts:
         return ""
     return (f"Noise (the spread over seeds, and the range of each run's test error over its last tests at "
