@@ -227,7 +227,7 @@ def test_augmentation_effect_gives_the_gap_and_how_closely_each_row_fit_its_trai
                       "augmented 18.60% train "
                       "vs 18.00% test (a gap of -0.60 points); not augmented 14.00% train vs 19.00% test (a gap of "
                       "5.00 points).")
-    assert "not augmented (one seed): range over the last 2 tests" in out[2] and out[2].count("(one seed)") == 1
+    assert "not augmented (one seed): " in out[2] and out[2].count("(one seed)") == 1
 
 
 def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_missing(tmp_path):
@@ -249,6 +249,7 @@ def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_
                       "dropout 12.00% train "
                       "vs 16.00% test (a gap of 4.00 points); no dropout 6.00% train vs 20.00% test (a gap of 14.00 "
                       "points).")
+    assert "dropout (one seed): one test at the final rate, so no range" in out[2]
     assert "no dropout (one seed): range over the last 2 tests 0.50 points" in out[2]
     assert out[2].count("(one seed)") == 2
     reading = findings.dropout_reading(tmp_path)  # what the lines above mean, without their numbers again
@@ -591,7 +592,16 @@ def test_the_noise_line_names_the_seed_of_each_runs_range(tmp_path):
         results.write_record(curve(errors, experiment="cifar10", seed=seed), tmp_path)
     labels = {"cifar10": "GAP"}
     line = findings.noise_line(findings._summarized(labels, tmp_path), labels)
+    assert "over its last 2 tests at the final learning rate): GAP: seed std 0.00; ranges 0.50 and 0.20 points (seeds 0 and 1)." \
+        in line
+    # runs over windows of different lengths: each row names its own
+    results.write_record(curve([19.9, 19.6, 19.5], experiment="cifar10_fc"), tmp_path)
+    labels = {"cifar10": "GAP", "cifar10_fc": "FC"}
+    line = findings.noise_line(findings._summarized(labels, tmp_path), labels)
+    assert line.startswith("Noise (the spread over seeds, and the range of each run's test error over its last tests "
+                           "at the final learning rate, 10 at most): ")
     assert "GAP: seed std 0.00; range over the last 2 tests 0.50 and 0.20 points (seeds 0 and 1)" in line
+    assert "FC (one seed): range over the last 3 tests 0.40 points" in line
 
 
 def test_the_short_runs_chapter_says_each_rows_fit_and_noise_once_not_in_every_comparison(tmp_path):
@@ -604,6 +614,6 @@ def test_the_short_runs_chapter_says_each_rows_fit_and_noise_once_not_in_every_c
     assert "At the last epoch" in findings.heads_effect(tmp_path)  # a chapter of its own keeps them
     behind = lines(findings.rows_behind(["cifar10", "table5_heads", "figure4_dropout"], tmp_path))
     assert behind[0].count("train vs") == 5 and behind[0].count("the paper's net 2.00% train vs 18.90% test") == 1
-    assert behind[1].count("range over the last 2 tests 0.20 points") == 5
+    assert behind[1].count(" 0.20 points") == 5 and "over its last 2 tests" in behind[1]
     assert behind[1].count("(one seed): ") == 5
     assert behind[2:] == ["Every row trained on test, AVX2, fp32."]

@@ -211,26 +211,31 @@ def _fit_line(rows: dict, labels: dict) -> str:
 
 def noise_line(rows: dict, labels: dict) -> str:
     """Each row's noise (`rows`: `_summarized`'s, by name): the seed spread,
-    and the range of each run's test error over its last epochs; a row on
-    one seed is marked so, its noise being that range alone."""
+    and the range of each run's test error over its last epochs (their
+    number said once where every run has the same); a row on one seed is
+    marked so, its noise being that range alone."""
+    shown_rows = {n: rows[n] for n in labels if rows[n]["ours_mean"] is not None}
+    windows = {n: sorted({len(last_errors(x)) for x in r["runs"]}) for n, r in shown_rows.items()}
+    lengths = {w for ws in windows.values() for w in ws}
+    # one window, of more than one test, for every run: said once, in the line's opening
+    shared = next(iter(lengths)) if len(lengths) == 1 and min(lengths) > 1 else None
     parts = []
-    for n, label in labels.items():
-        r = rows[n]
-        if r["ours_mean"] is None:
-            continue
+    for n, r in shown_rows.items():
         # one range per run, named by seed where the row has several
         ranges = listed([f"{epoch_spread(x):.2f}" for x in r["runs"]]) + " points"
         ranges += f" (seeds {listed([x['seed'] for x in r['runs']])})" if len(r["runs"]) > 1 else ""
-        tests = sorted({len(last_errors(x)) for x in r["runs"]})  # the window each range is over
+        tests = windows[n]  # the window each range is over
         window = "-".join(str(t) for t in dict.fromkeys((tests[0], tests[-1])))
         seeds = f"seed std {r['ours_std']:.2f}; " if r["ours_std"] is not None else ""
-        spread = (f"range over the last {window} tests {ranges}" if tests[-1] > 1
+        spread = (("ranges " if len(r["runs"]) > 1 else "") + ranges if shared
+                  else f"range over the last {window} tests {ranges}" if tests[-1] > 1
                   else "one test at the final rate, so no range")
-        parts.append(f"{label}{' (one seed)' if r['n'] == 1 else ''}: {seeds}{spread}")
+        parts.append(f"{labels[n]}{' (one seed)' if r['n'] == 1 else ''}: {seeds}{spread}")
     if not parts:
         return ""
-    return (f"Noise (the spread over seeds, and the range of each run's test error over its last tests at "
-            f"the final learning rate, {NOISE_EPOCHS} at most): " + "; ".join(parts) + ".")
+    over = f"its last {shared} tests" if shared else "its last tests"
+    return (f"Noise (the spread over seeds, and the range of each run's test error over {over} at "
+            f"the final learning rate{'' if shared else f', {NOISE_EPOCHS} at most'}): " + "; ".join(parts) + ".")
 
 
 def _summarized(names, results_dir) -> dict:
