@@ -212,6 +212,35 @@ def test_comparisons_weigh_the_gap_against_the_noise(tmp_path):
     assert by_key(tmp_path)["table5"].verdict == "not reproduced"
 
 
+@pytest.mark.parametrize("without, verdict, effect, reading", [
+    # 3.50 points off 13.70: past the 20% mark (2.74 points) by 0.76, beyond a noise of 0.10
+    (13.7, "reproduced", "ours passes it by 0.76 points, beyond the noise.",
+     "dropout lowers the error, and by more than the paper's 20%, beyond the noise."),
+    # 2.60 points off 12.80, a 20.3% cut: past the mark (2.56 points) by 0.04, inside the noise
+    (12.8, "inconclusive", "ours passes it by 0.04 points, within the noise.",
+     "dropout lowers the error; whether by more than the paper's 20% lies within the noise."),
+    # 1.80 points off 12.00, a 15% cut: short of the mark (2.40 points) by 0.60, beyond the noise
+    # (the effect's line says it no further: a cut well short of the mark is plainly smaller)
+    (12.0, "not reproduced", "The rows' noise is up to 0.10 points, so the difference is beyond it.",
+     "dropout lowers the error, but by less than the paper's 20%, beyond the noise."),
+])
+def test_a_full_length_cut_is_weighed_against_the_papers_mark_as_well_as_the_noise(tmp_path, without, verdict,
+                                                                                    effect, reading):
+    from nin_repro.book import findings
+
+    results.write_record(record("cifar10_full", 0, [10.3, 10.2], lr=0.001), tmp_path)  # spread 0.10
+    results.write_record(record("cifar10_nodropout_full", 0, [without + 0.1, without], lr=0.001), tmp_path)
+    v = by_key(tmp_path)["figure4"]
+    assert (v.verdict, v.decided_by) == (verdict, "full length")
+    said = findings.dropout_effect(tmp_path, full=True).splitlines()[0]
+    assert said.endswith(effect) and "The rows' noise is up to 0.10 points, so the difference is beyond it." in said
+    assert findings.dropout_reading(tmp_path).startswith("At full length") and reading in findings.dropout_reading(
+        tmp_path)
+    # counted under its own verdict, not under "inconclusive at this budget"
+    tally = claims.tally(tmp_path)
+    assert (tally["inconclusive"], tally["inconclusive at this budget"]) == (int(verdict == "inconclusive"), 0)
+
+
 def test_full_length_comparisons_give_each_gap_beside_every_runs_spread_and_the_seeds(tmp_path):
     # 12 epochs at the final rate: the spread is the range of the last 10 test errors only
     def last_ten(first, errors):
@@ -223,7 +252,8 @@ def test_full_length_comparisons_give_each_gap_beside_every_runs_spread_and_the_
     assert (v.verdict, v.decided_by) == ("reproduced", "full length")
     assert v.ours == ("full length: a 25.5% cut, 3.50 points (no dropout 13.70%, dropout 10.20%); each run's last 10 "
                       "test errors span 0.30 and 0.10 points; n=1 each; dropout lowered the error by 25.5% "
-                      "(3.50 points): the paper's direction, beyond the noise (0.30 points)")
+                      "(3.50 points): the paper's direction, beyond the noise (0.30 points); a 20% cut would be "
+                      "2.74 points here, 0.760 points less than ours, beyond the noise")
     assert v.headline == ("a 25.5% cut, 3.50 points (no dropout 13.70%, dropout 10.20%); last-10 spreads 0.30 and "
                           "0.10 points; n=1 each")
     # dropout raising the error beyond the noise: a rise, not reproduced
