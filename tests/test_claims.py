@@ -491,6 +491,36 @@ def test_words_joins_a_list_as_prose():
     assert display.listed([30]) == "30" and display.listed([30, 15]) == "30 and 15" and display.listed([]) == "no"
 
 
+def test_full_length_hours_are_given_by_the_precisions_each_run_trained_in(tmp_path):
+    assert cost.full_length_hours(tmp_path) == ""
+    for experiment, hours, precisions in (("cifar10_full", 5.6, ["bf16"]), ("cifar100_full", 6.0, ["bf16"]),
+                                          ("cifar10_aug_full", 15.7, ["fp32", "bf16"]), ("mnist_full", 0.5, ["bf16"])):
+        r = record(experiment, 0, [20.0] * (experiments.get(experiment).train.epochs - 1) + [10.0])
+        r["wall_seconds"] = hours * 3600
+        for h, p in zip(r["history"], precisions * len(r["history"])):
+            h["precision"] = p
+        results.write_record(r, tmp_path)
+    # MNIST's 60 epochs are not a full-length CIFAR run; the fastest group first
+    assert cost.full_length_hours(tmp_path) == ("5.6-6.0 hours in bf16 (2 runs) and 15.7 hours in bf16 and fp32 "
+                                                "(1 run)")
+
+
+def test_cifar100_joins_the_abstract_once_its_full_length_run_has_finished(tmp_path):
+    snapshot(tmp_path, "cifar100_full", 0, [90.0, 80.0])  # training: its claim row says so, the abstract not yet
+    assert "CIFAR-100" not in "\n".join(abstract.abstract(tmp_path).splitlines()[:3])
+    done = record("cifar100_full", 0, [40.0, 33.0])
+    done["data_source"] = "CIFAR-100 recovered bit-exact from public mirrors: ...; all 60,000 images lossless; ..."
+    results.write_record(done, tmp_path)
+    run, data, headline = abstract.abstract(tmp_path).splitlines()[:3]
+    assert "CIFAR-10 and CIFAR-100 for 260 epochs on his schedule" in run
+    assert data.endswith("One copy of CIFAR-100, from public mirrors, all 60,000 of its images bit-exact "
+                         "({doc}`cifar100`).")
+    assert "; CIFAR-100 33.00% (n=1) against 35.68%, 2.68 points lower; MNIST " in headline
+    done["data_source"] = "CIFAR-100 from somewhere"  # a source that does not say: no claim of bit-exactness
+    results.write_record(done, tmp_path)
+    assert abstract.abstract(tmp_path).splitlines()[1].endswith("One copy of CIFAR-100 ({doc}`cifar100`).")
+
+
 def test_the_abstract_says_which_copy_each_30_epoch_run_trained_on_and_whose_length_it_is(tmp_path):
     jpeg = "cifar10.npz (mirror; sha256 54356694fbb1a8f3)"
     near = "cifar10.npz (recovered; sha256 393f6a5dbfc8b440)"

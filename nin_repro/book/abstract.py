@@ -5,6 +5,8 @@ read from the records."""
 
 from __future__ import annotations
 
+import re
+
 from nin_repro import results
 from nin_repro.experiments import CIFAR_EPOCHS, EXPERIMENTS, FULL_EPOCHS
 
@@ -79,7 +81,10 @@ def abstract(results_dir=None) -> str:
     vs = {v.claim.key: v for v in verdicts(results_dir)}
     counts = tally(results_dir)
     full = {r["experiment"]: r
-            for r in comparison.summarize(records, ["cifar10_full", "cifar10_aug_full", "mnist_full"])}
+            for r in comparison.summarize(records, ["cifar10_full", "cifar10_aug_full", "cifar100_full",
+                                                    "mnist_full"])}
+    # CIFAR-100 joins the lines once a full-length run of it has finished (its claim row says the rest)
+    cifar100 = full["cifar100_full"]["runs"] if full["cifar100_full"]["n"] else []
     verdict_words = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
     not_run = [c.label + f" ({c.claim})" for c in CLAIMS if c.kind == "error" and vs[c.key].verdict.startswith("not run")
                and all(EXPERIMENTS[n].requires_download for n in c.full + c.budget)]  # no copy of its data here
@@ -108,8 +113,8 @@ def abstract(results_dir=None) -> str:
         # the paper gives no length: 260 epochs is the first author's published schedule (his cuda-convnet
         # README), MNIST's 60 a schedule of ours of the same shape
         f"**What was run.** NiN, re-implemented in PyTorch, trained for the length the first author published "
-        f"for CIFAR-10 (his release's README; the paper gives none): CIFAR-10 for {FULL_EPOCHS} epochs on his "
-        f"schedule, MNIST for {EXPERIMENTS['mnist_full'].train.epochs} on a schedule of ours of the same shape, "
+        f"for CIFAR-10 (his release's README; the paper gives none): CIFAR-10{' and CIFAR-100' * bool(cifar100)} "
+        f"for {FULL_EPOCHS} epochs on his schedule, MNIST for {EXPERIMENTS['mnist_full'].train.epochs} on a schedule of ours of the same shape, "
         f"with his MNIST net; {t['runs']} finished run{'s' if t['runs'] != 1 else ''}, "
         f"{t['machine_hours']:.0f} machine-hours "
         f"({t['core_hours']:.0f} core-hours) between them on CPUs: {listed(t['cpus'])}, {listed(t['threads'])} "
@@ -121,9 +126,12 @@ def abstract(results_dir=None) -> str:
         f"{sum(fills.values())} of its 60,000 images bit-exact (those {sum(fills.values())}, {fills['test']} of "
         f"them test images, filled from the other copy), and an all-{provenance.JPEG_COPY}."
         + (_sentence(full_copies) + "." if full_copies else "")
-        + (_sentence(budget_copies) + f"{cost}." if budget_copies else ""),
+        + (_sentence(budget_copies) + f"{cost}." if budget_copies else "")
+        + (f" {_cifar100_copy(cifar100)}" if cifar100 else ""),
         f"**Headline.** CIFAR-10 without augmentation {against('cifar10_full', 'cifar10')}; with augmentation "
-        f"{against('cifar10_aug_full', 'cifar10_aug')}; MNIST {against('mnist_full', 'mnist')}; n counts "
+        f"{against('cifar10_aug_full', 'cifar10_aug')}; "
+        + (f"CIFAR-100 {against('cifar100_full', 'cifar100')}; " if cifar100 else "")
+        + f"MNIST {against('mnist_full', 'mnist')}; n counts "
         "each row's seeds.",
         # how each pair came out at 30 epochs: said once, in the budget chapter (the claims table just
         # below gives them too, but only until the full-length runs decide)
@@ -139,4 +147,16 @@ def abstract(results_dir=None) -> str:
     return "\n".join(f"{i + 1}. {line}" for i, line in enumerate(lines))
 
 
-_CLAIM_OF = {"cifar10_full": "table1_plain", "cifar10_aug_full": "table1_aug", "mnist_full": "table4"}
+_CLAIM_OF = {"cifar10_full": "table1_plain", "cifar10_aug_full": "table1_aug", "cifar100_full": "table2",
+             "mnist_full": "table4"}
+
+
+def _cifar100_copy(runs: list[dict]) -> str:
+    """The CIFAR-100 copy its finished runs trained on, as their records'
+    data source gives it: from public mirrors, and how many of its images are
+    bit-exact, where every source says so."""
+    sources = [r.get("data_source", "") for r in runs]
+    said = {m.group(1) if (m := re.search(r"all ([\d,]+) images lossless", source)) else None for source in sources}
+    mirrors = ", from public mirrors" if all("public mirrors" in source for source in sources) else ""
+    exact = f", all {said.pop()} of its images bit-exact" if len(said) == 1 and None not in said else ""
+    return f"One copy of CIFAR-100{mirrors}{exact} ({{doc}}`cifar100`)."
