@@ -83,7 +83,9 @@ def test_the_evaluation_note_sets_the_runs_own_test_beside_the_fp32_one_where_th
     assert evaluation_note(untested) == "its net, evaluated here in fp32: 12.90% test error"
     tested = {**untested, "run_test_error": np.array(12.95), "run_test_precision": np.array("bf16")}
     assert evaluation_note(tested) == ("its net, evaluated here in fp32: 12.90% test error; the run's own test of "
-                                       "the same net, in bf16: 12.95%, +0.05 points")
+                                       "the same net, in bf16: 12.95%, 0.05 points higher")
+    lower = {**tested, "run_test_error": np.array(12.87)}  # the direction said in words, either way
+    assert evaluation_note(lower).endswith("in bf16: 12.87%, 0.03 points lower")
 
 
 def test_map_statistics_on_hand_made_maps():

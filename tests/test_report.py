@@ -372,7 +372,10 @@ def test_verdict_tells_not_run_yet_from_not_runnable_here(tmp_path):
     assert findings.verdict("mnist", tmp_path).startswith("MNIST, 15 epochs: 1.00% test error over n=1 seed (2 epochs")
     # at the experiment's own length, the length is said once, in the row's name
     results.write_record({**curve([3.0, 1.0], experiment="mnist"), "epochs": 15}, tmp_path)
-    assert findings.verdict("mnist", tmp_path).startswith("MNIST, 15 epochs: 1.00% test error over n=1 seed (1 min per run on ")
+    assert findings.verdict("mnist", tmp_path).startswith("MNIST, 15 epochs: 1.00% test error over n=1 seed (1 min on ")
+    results.write_record({**curve([3.0, 1.0], experiment="mnist", seed=1), "epochs": 15}, tmp_path)
+    assert findings.verdict("mnist", tmp_path).startswith(
+        "MNIST, 15 epochs: 1.00 ± 0.00% test error over n=2 seeds (1 min per run on ")
 
 
 def test_a_difference_from_the_paper_inside_the_rows_noise_is_called_unresolved(tmp_path):

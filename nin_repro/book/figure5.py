@@ -243,16 +243,21 @@ def evaluation_note(fig_data: dict) -> str:
     if "run_test_error" in fig_data:
         own, precision = float(fig_data["run_test_error"]), str(fig_data["run_test_precision"])
         said += (f"; the run's own test of the same net, in {precision}: {own:.2f}%"
-                 + (f", {own - float(fig_data['test_error']):+.2f} points" if precision != "fp32" else ""))
+                 + (f", {_higher_or_lower(own - float(fig_data['test_error']))}" if precision != "fp32" else ""))
     return said
+
+
+def _higher_or_lower(points: float) -> str:
+    """"0.02 points higher": a difference with its direction in words."""
+    return "the same" if round(points, 2) == 0 else f"{abs(points):.2f} points {'higher' if points > 0 else 'lower'}"
 
 
 def sample_description(fig_data: dict) -> str:
     """How the images shown were chosen, from what the figure file holds."""
     if "sample_seed" in fig_data:
         # the file keeps which images, not how many the sample held: words true of any top-up
-        return (f"a random sample of test images (seed {int(fig_data['sample_seed'])}), with misclassified images "
-                "drawn at random added where it held too few")
+        return (f"a random sample of test images (seed {int(fig_data['sample_seed'])}), topped up with misclassified "
+                "images drawn at random where it held too few")
     return ("the first correctly classified test image of each class, then the first misclassified ones "
             "(a selection, not a random sample: the figure predates the seeded sample)")
 

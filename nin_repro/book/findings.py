@@ -28,7 +28,7 @@ def verdict(experiment: str, results_dir=None) -> str:
     length = f"{r['epochs']} epochs, " if r["epochs"] != EXPERIMENTS[experiment].train.epochs else ""
     text = (f"{run_words(experiment, dataset=True)}: {mean_std(r['ours_mean'], r['ours_std'])}% test error "
             f"over n={r['n']} seed{'s' if r['n'] > 1 else ''} ({length}"
-            f"{60 * r['hours'] / r['n']:.0f} min per run on {rows_where(r['runs'])})")
+            f"{60 * r['hours'] / r['n']:.0f} min{' per run' if r['n'] > 1 else ''} on {rows_where(r['runs'])})")
     if r["paper"] is None:
         return text + "."
 
