@@ -64,9 +64,9 @@ def below_paper(experiments: list[str], results_dir=None) -> str:
     """Two sentences for the Discussion where finished rows of `experiments`
     fall below the paper's error: which ones, whether by more than each
     row's noise, which rest on one seed, and that the study tests no cause;
-    "" where none does. (`standing`, beside it, says which rows
-    rest on one seed; the chapter links the recipe's deviations from the
-    paper.)"""
+    "" where none does. (`standing`, beside it, says which of the other
+    rows rest on one seed; the chapter links the recipe's deviations from
+    the paper.)"""
     rows = [r for r in comparison.summarize(results.read_records(results_dir), experiments)
             if r["ours_mean"] is not None and r["paper"] is not None]
     below = [r for r in rows if r["difference"] < 0]
@@ -106,7 +106,8 @@ def standing(experiments: list[str], results_dir=None) -> str:
 
     level = [_row_name(r) for r in rows if r["difference"] <= 0]
     above = [f"{_row_name(r)} (by {r['difference']:.2f} points)" for r in rows if r["difference"] > 0]
-    single = [_row_name(r) for r in rows if r["n"] == 1]
+    # one seed: said here of the rows `below_paper` does not weigh (those not below the paper's error)
+    single = [_row_name(r) for r in rows if r["n"] == 1 and r["difference"] >= 0]
     said = ([f"reach the paper's error or lower on {listed(level)}"] if level else []) + (
         [f"stay above it on {listed(above)}" if level else f"stay above the paper's error on {listed(above)}"]
         if above else [])
