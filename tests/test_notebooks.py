@@ -88,6 +88,29 @@ def test_a_page_that_only_reads_records_takes_results_dir_and_refuses_a_missing_
                                    cwd=str(NOTEBOOKS))
 
 
+def test_the_svhn_chapter_shows_a_finished_run_of_someone_with_the_data(tmp_path):
+    # the study has no copy of SVHN: its table stays hidden (the claims row says why) until a run exists,
+    # then the table and the run's sentence show
+    from test_claims import record
+
+    from nin_repro import results
+
+    def shown(results_dir):
+        out = tmp_path / "svhn.ipynb"
+        papermill.execute_notebook(str(NOTEBOOKS / "svhn.ipynb"), str(out), kernel_name="python3",
+                                   parameters=dict(results_dir=str(results_dir)), progress_bar=False,
+                                   cwd=str(NOTEBOOKS))
+        return "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in json.loads(out.read_text())["cells"]
+                       for o in c.get("outputs", []))
+
+    (tmp_path / "results").mkdir()
+    said = shown(tmp_path / "results")
+    assert "| setting |" not in said and "SVHN, 22 epochs:" not in said
+    results.write_record(record("svhn_full", 0, [5.0, 2.1]), tmp_path / "results")
+    said = shown(tmp_path / "results")
+    assert "| setting |" in said and "SVHN, 22 epochs: 2.10% test error over n=1 seed" in said
+
+
 def test_every_chapter_is_a_myst_markdown_notebook_paired_with_its_executed_ipynb():
     # The .md is the source a person edits; the .ipynb holds the same cells with
     # their outputs. A page whose .ipynb lags its .md would show prose or code
