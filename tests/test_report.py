@@ -430,6 +430,15 @@ def test_runs_left_are_the_planned_runs_without_a_protocol_record_with_what_the_
         "this run so far: 2 epochs in 0.3 h on X, AVX2, fp32"
     assert left.loc[("cifar10_full", 0), "status"] == "not started"
     assert len(left) == len(BOOK_PLAN) - 1
+    # in words: a run alone in its state keeps it in brackets, runs in a row sharing one are listed under it
+    said = tables.runs_left_words(tmp_path)
+    assert said.startswith(f"1 of the {len(BOOK_PLAN)} planned runs have finished. Left, in the order "
+                           "`nin-repro reproduce` trains them: ")
+    assert "CIFAR-10, augmented, 260 epochs, seed 0 (in progress, epoch 2 of 260)" in said
+    assert said.endswith(". SVHN, 10 epochs, seed 0 (not run: no offline copy of the data).")
+    # every run named once; "not started" said once for each stretch of such runs, not run by run
+    assert said.count("seed") == len(left)
+    assert 0 < said.lower().count("not started") < (left["status"] == "not started").sum()
 
 
 def test_the_protocol_table_comes_from_the_train_config():

@@ -15,7 +15,7 @@ from nin_repro.model import NiN, count_macs, count_parameters
 
 from . import comparison, progress, provenance
 from .progress import is_full_length
-from .chapters import BOOK_PLAN, CHAPTERS, DATASET_WORDS
+from .chapters import BOOK_PLAN, CHAPTERS, DATASET_WORDS, run_words
 from .display import listed, short_where
 from .paper import AUTHOR_CIFAR10_MILESTONES, LATER_REPRODUCTIONS, PAPER_ERRORS, paper_error
 
@@ -242,6 +242,33 @@ def runs_left_table(results_dir=None) -> pd.DataFrame:
                      or so_far or "no run of it yet"})
     columns = ["experiment", "seed", "status", "measured cost of this experiment"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def runs_left_words(results_dir=None) -> str:
+    """`runs_left_table` in sentences, in the order `nin-repro reproduce`
+    trains the runs: a run alone in its state as "<run> (<state>)", runs
+    that follow one another in one state under it ("Not started: <run>;
+    <run>"), so that a long plan does not repeat its state run by run."""
+    left = runs_left_table(results_dir)
+    groups: list[tuple[str, list[str]]] = []
+    for r in left.itertuples():
+        name = f"{run_words(r.experiment, dataset=True)}, seed {r.seed}"
+        if groups and groups[-1][0] == r.status:
+            groups[-1][1].append(name)
+        else:
+            groups.append((r.status, [name]))
+
+    def said(state: str, names: list[str]) -> str:
+        if len(names) == 1:
+            return f"{names[0]} ({state})"
+        head, _, why = state.partition(": ")  # "not run: no offline copy of the data"
+        return f"{head[0].upper()}{head[1:]}{f' ({why})' if why else ''}: {'; '.join(names)}"
+
+    done = f"{len(BOOK_PLAN) - len(left)} of the {len(BOOK_PLAN)} planned runs have finished."
+    if not groups:
+        return done
+    return f"{done} Left, in the order `nin-repro reproduce` trains them: " + ". ".join(
+        said(state, names) for state, names in groups) + "."
 
 
 def headline_table(results_dir=None) -> pd.DataFrame:
