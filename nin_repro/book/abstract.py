@@ -114,7 +114,8 @@ def abstract(results_dir=None) -> str:
         # README), MNIST's 60 a schedule of ours of the same shape
         f"**What was run.** NiN, re-implemented in PyTorch, trained for the length the first author published "
         f"for CIFAR-10 (his release's README; the paper gives none): CIFAR-10{' and CIFAR-100' * bool(cifar100)} "
-        f"for {FULL_EPOCHS} epochs on his schedule, MNIST for {EXPERIMENTS['mnist_full'].train.epochs} on a schedule of ours of the same shape, "
+        f"for {FULL_EPOCHS} epochs on his schedule, MNIST for {EXPERIMENTS['mnist_full'].train.epochs} on a "
+        f"schedule of ours of the same shape, "
         f"with his MNIST net; {t['runs']} finished run{'s' if t['runs'] != 1 else ''}, "
         f"{t['machine_hours']:.0f} machine-hours "
         f"({t['core_hours']:.0f} core-hours) between them on CPUs: {listed(t['cpus'])}, {listed(t['threads'])} "

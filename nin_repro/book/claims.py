@@ -364,8 +364,8 @@ def _pair_words(claim: Claim, names: tuple[str, ...], means: dict, noise: dict,
         # a cut beyond the noise: how far it lies from the paper's mark, which the noise may hide
         past = past_the_mark(means[without], means[with_d])
         mark = "" if not near_or_past_the_mark(gap, past, noise_ab) else (
-            f"; a {paper_cut} cut would be {points_text(gap - past)} points here, "
-            f"{points_text(abs(past))} points {'less' if past > 0 else 'more'} than ours, {_beyond(past, noise_ab, False)}")
+            f"; a {paper_cut} cut would be {points_text(gap - past)} points here, {points_text(abs(past))} "
+            f"points {'less' if past > 0 else 'more'} than ours, {_beyond(past, noise_ab, False)}")
         return ([f"{moved} ({points_text(abs(gap))} points): {way}, {_beyond(gap, noise_ab)}{mark}"],
                 [f"{moved}{f' (the paper: over {paper_cut})' if 0 < percent <= DROPOUT_CUT_PERCENT else ''}, "
                  f"{_beyond(gap, noise_ab, False)}"
@@ -395,9 +395,10 @@ def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> Compared:
     the noise), "reversed" (the opposite order, or dropout raising the
     error, beyond the noise), "smaller" (a cut beyond the noise, short of
     the mark by more than the noise), "at the mark" (a cut beyond the noise
-    whose distance from the mark is within it) or "within the noise". The words give each difference with the spread of every run
-    it rests on (the range of its last test errors at the final rate) and
-    the number of seeds, so that one seed reads as one seed."""
+    whose distance from the mark is within it) or "within the noise". The
+    words give each difference with the spread of every run it rests on
+    (the range of its last test errors at the final rate) and the number of
+    seeds, so that one seed reads as one seed."""
     means = {n: shown(rows[n]["ours_mean"]) for n in names}  # as printed, so printed gaps add up
     noise = {n: row_noise(rows[n]) for n in names}
     spans = {n: _spans(rows[n]) for n in names}
