@@ -35,6 +35,9 @@ def mean_std(mean: float, std: float | None) -> str:
     return _fmt(mean) + (f" ± {std:.2f}" if std is not None else "")
 
 
+FULL_LENGTH = "full length"  # the protocol that decides the claims
+
+
 def protocol_label(experiment: str) -> str:
     """Which protocol a row follows: the paper's length, the CPU budget, or
     one outside the paper's tables."""
@@ -42,7 +45,7 @@ def protocol_label(experiment: str) -> str:
     if exp is None:
         return ""
     if is_full_length(experiment):
-        return "full length"
+        return FULL_LENGTH
     if exp.train.short_run:
         return "short check"
     if exp.train.schedule != "step":
@@ -385,7 +388,9 @@ NET_ORIGINS = {_structure(MNIST_MODEL): "ours", _structure(MNIST_AUTHOR_MODEL): 
 def sizes_table(names: list[str] | None = None) -> pd.DataFrame:
     """Parameters and multiply-accumulates of each distinct net of the named
     experiments (every experiment by default), one row per net, with the
-    protocols that train it; each mlpconv block's widths in a column of its own."""
+    protocols that train it; each mlpconv block's widths in a column of its
+    own. The nets the full-length protocol trains, which decide the claims,
+    come first."""
 
     nets: dict[tuple, dict] = {}
     for name in names or list(EXPERIMENTS):
@@ -404,7 +409,8 @@ def sizes_table(names: list[str] | None = None) -> pd.DataFrame:
                          "protocols": []}
         if protocol_label(name) not in nets[key]["protocols"]:
             nets[key]["protocols"].append(protocol_label(name))
-    return pd.DataFrame([{**row, "protocols": ", ".join(row["protocols"])} for row in nets.values()])
+    rows = sorted(nets.values(), key=lambda row: FULL_LENGTH not in row["protocols"])  # stable: else as listed
+    return pd.DataFrame([{**row, "protocols": ", ".join(row["protocols"])} for row in rows])
 
 
 # CIFAR-10 beside later reproductions ----------------------------------------
