@@ -234,11 +234,31 @@ def test_a_full_length_cut_is_weighed_against_the_papers_mark_as_well_as_the_noi
     assert (v.verdict, v.decided_by) == (verdict, "full length")
     said = findings.dropout_effect(tmp_path, full=True).splitlines()[0]
     assert said.endswith(effect) and "The rows' noise is up to 0.10 points, so the difference is beyond it." in said
-    assert findings.dropout_reading(tmp_path).startswith("At full length") and reading in findings.dropout_reading(
-        tmp_path)
+    read = findings.dropout_reading(tmp_path)
+    assert read.startswith("At full length") and reading in read
     # counted under its own verdict, not under "inconclusive at this budget"
     tally = claims.tally(tmp_path)
     assert (tally["inconclusive"], tally["inconclusive at this budget"]) == (int(verdict == "inconclusive"), 0)
+    # n = 1 said plainly, with what it leaves out
+    assert read.endswith(" Each row rests on one seed (n = 1): the spread between seeds is not measured, only each "
+                         "run's over its last tests.")
+    results.write_record(record("cifar10_full", 1, [10.3, 10.2], lr=0.001), tmp_path)
+    assert findings.dropout_reading(tmp_path).endswith(" No dropout rests on one seed (n = 1): the spread between "
+                                                       "seeds is not measured, only each run's over its last tests.")
+
+
+def test_the_full_length_heads_reading_says_which_heads_rest_on_one_seed(tmp_path):
+    from nin_repro.book import findings
+
+    for name, errors in (("cifar10_full", [10.3, 10.2]), ("cifar10_fc_dropout_full", [11.0, 10.9]),
+                         ("cifar10_fc_full", [11.8, 11.7])):
+        results.write_record(record(name, 0, errors, lr=0.001), tmp_path)
+    read = findings.heads_reading(tmp_path)
+    assert read.startswith("At full length (2 epochs), GAP has the lowest test error")
+    assert read.endswith(" Each row rests on one seed (n = 1): the spread between seeds is not measured, only each "
+                         "run's over its last tests.")
+    results.write_record(record("cifar10_full", 1, [10.3, 10.2], lr=0.001), tmp_path)
+    assert " FC + dropout and FC rest on one seed (n = 1)" in findings.heads_reading(tmp_path)
 
 
 def test_full_length_comparisons_give_each_gap_beside_every_runs_spread_and_the_seeds(tmp_path):

@@ -441,7 +441,9 @@ def heads_reading(results_dir=None) -> str:
     # a lead within the noise is not resolved: no reading of why it is there
     why = "" if close else _heads_why(best, gap_name, closest, labels, full)
     out = [f"{_protocol_words(full, rows)}, {labels[best]} has the lowest test error{within}{fits}.", why]
-    if not full:
+    if full:
+        out.append(_one_seed_words(rows, labels))
+    else:
         out.append("The full-length runs of the three heads will answer it at the paper's length: "
                    + _full_status(full_names, results_dir))
     return " ".join(filter(None, out))
@@ -475,12 +477,26 @@ def dropout_reading(results_dir=None) -> str:
                   "the error" + (_mark_words(wo["ours_mean"], w["ours_mean"], noise) if diff > 0 else "."))
     out = [f"{_protocol_words(full, rows)}, dropout {'narrows' if narrows else 'does not narrow'} the gap between "
            "training and test error, " + ending]
-    if not full:
+    if full:
+        out.append(_one_seed_words(rows, labels))
+    else:
         out.append(("On this reading, a schedule long enough for overfitting to cost test error is what the "
                     "cut needs; the full-length pair tests it: " if narrows and abs(diff) <= noise else
                     "The full-length pair decides it at the paper's length: ")
                    + _full_status(full_names, results_dir))
-    return " ".join(out)
+    return " ".join(filter(None, out))
+
+
+def _one_seed_words(rows: dict, labels: dict) -> str:
+    """The full-length rows compared that rest on one seed, said plainly:
+    their noise holds no spread between seeds; "" where none does."""
+    single = [labels[n] for n in labels if rows[n]["n"] == 1]
+    if not single:
+        return ""
+    who = ("Each row rests" if len(single) == len(labels) else
+           f"{listed(single)} rest{'s' if len(single) == 1 else ''}")
+    return (f"{who[0].upper()}{who[1:]} on one seed (n = 1): the spread between seeds is not measured, only each "
+            "run's over its last tests.")
 
 
 def _mark_words(without: float, with_dropout: float, noise: float) -> str:
