@@ -162,8 +162,8 @@ def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order
      "not as a regularizer would"),
     # every head at 0.00% training error (as full-length runs may end): the training errors cannot say why
     ((18.0, 18.5, 19.0), (0.0, 0.0, 0.0),
-     "GAP has the lowest test error and, within the training errors' own noise, fits its training set as closely "
-     "as FC + dropout and FC. So the training errors cannot say why GAP is lowest."),
+     "GAP has the lowest test error and fits its training set as closely as FC + dropout and FC, within the range "
+     "of the training errors over the last epochs. So the training errors cannot say why GAP is lowest."),
     # two FC heads tied closest, GAP above them: still the paper's reading
     ((18.0, 18.5, 19.0), (6.0, 0.0, 0.0),
      "GAP has the lowest test error; FC + dropout and FC fit their training sets most closely. GAP wins while "

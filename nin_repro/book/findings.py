@@ -433,8 +433,8 @@ def heads_reading(results_dir=None) -> str:
     if closest == [best]:
         fits = " and also fits its training set most closely"
     elif best in closest:
-        fits = (" and, within the training errors' own noise, fits its training set as closely as "
-                + listed([labels[n] for n in closest if n != best]))
+        fits = (" and fits its training set as closely as " + listed([labels[n] for n in closest if n != best])
+                + ", within the range of the training errors over the last epochs")
     else:
         fits = (f"; {listed([labels[n] for n in closest])} "
                 f"{'fits its training set' if len(closest) == 1 else 'fit their training sets'} most closely")
