@@ -89,8 +89,8 @@ def test_a_page_that_only_reads_records_takes_results_dir_and_refuses_a_missing_
 
 
 def test_the_svhn_chapter_shows_a_finished_run_of_someone_with_the_data(tmp_path):
-    # the study has no copy of SVHN: its table stays hidden (the claims row says why) until a run exists,
-    # then the table and the run's sentence show
+    # the study has no copy of SVHN: the page says what is tested instead (the claims row says why) until a
+    # run exists, then its table and the run's sentence show
     from test_claims import record
 
     from nin_repro import results
@@ -106,9 +106,11 @@ def test_the_svhn_chapter_shows_a_finished_run_of_someone_with_the_data(tmp_path
     (tmp_path / "results").mkdir()
     said = shown(tmp_path / "results")
     assert "| setting |" not in said and "SVHN, 22 epochs:" not in said
+    assert "**Not run here.** The path is tested on synthetic files" in said
     results.write_record(record("svhn_full", 0, [5.0, 2.1]), tmp_path / "results")
     said = shown(tmp_path / "results")
     assert "| setting |" in said and "SVHN, 22 epochs: 2.10% test error over n=1 seed" in said
+    assert "Not run here" not in said
 
 
 def test_every_chapter_is_a_myst_markdown_notebook_paired_with_its_executed_ipynb():
