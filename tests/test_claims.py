@@ -296,6 +296,28 @@ def test_full_length_comparisons_give_each_gap_beside_every_runs_spread_and_the_
                            "noise (0.90 points)")
 
 
+def test_the_abstract_states_each_comparison_decided_at_full_length_before_the_30_epoch_ones(tmp_path):
+    budget_rows(tmp_path, cifar10=[19.17, 18.91], cifar10_nodropout=[19.4, 19.13])
+    line = abstract.abstract(tmp_path).splitlines()[3]
+    assert line.startswith("4. **Comparisons.** At 30 epochs") and "At full length" not in line
+    assert line.endswith("; the full-length runs decide them, in the claims table below.")
+    # Figure 4 decided, Table 5 not: the decided one first, with its seeds; the rest left to the claims table
+    results.write_record(record("cifar10_full", 0, [9.0, 9.0] + [10.1, 10.2] * 5, lr=0.001), tmp_path)
+    results.write_record(record("cifar10_nodropout_full", 0, [20.0, 20.0] + [13.4, 13.7] * 5, lr=0.001), tmp_path)
+    line = abstract.abstract(tmp_path).splitlines()[3]
+    assert line.startswith("4. **Comparisons.** At full length, Figure 4's claim that dropout between mlpconv "
+                           "layers cuts the test error is reproduced: a 25.5% cut, 3.50 points (no dropout 13.70%, "
+                           "dropout 10.20%), n=1 each. At 30 epochs")
+    assert "Table 5" not in line and line.endswith("the full-length runs decide them, in the claims table below.")
+    # both decided: nothing left for the claims table to decide
+    results.write_record(record("cifar10_fc_dropout_full", 0, [9.0, 9.0] + [11.0, 11.4] * 5, lr=0.001), tmp_path)
+    results.write_record(record("cifar10_fc_full", 0, [9.0, 9.0] + [12.0, 12.9] * 5, lr=0.001), tmp_path)
+    line = abstract.abstract(tmp_path).splitlines()[3]
+    assert ("Table 5's claim that global average pooling beats fully connected heads is reproduced: GAP 10.20% < "
+            "FC + dropout 11.40% < FC 12.90%, n=1 each.") in line
+    assert line.endswith("decide no comparison ({doc}`budget` gives how each pair came out).")
+
+
 def test_rows_on_different_copies_of_the_data_are_not_compared_until_they_share_one(tmp_path):
     from nin_repro.book import findings
 

@@ -130,12 +130,11 @@ def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order
     assert out[2].startswith("FC + dropout vs FC: not run yet")
     assert out[3] == ("The paper's order (GAP < FC + dropout < FC) does not hold here (among the heads run so far): "
                       "FC 18.50% < GAP 18.90%.")
-    assert out[4] == ("At the last epoch (training error measured during that epoch, with dropout active in nets that "
-                      "have it): "
+    assert out[4] == ("At the last epoch (training error taken during it, dropout on): "
                       "GAP 2.00% train "
                       "vs 18.90% test (a gap of 16.90 points); FC 2.00% train vs 18.50% test (a gap of 16.50 points).")
-    assert out[5].startswith("Noise (the spread over seeds, and the range of each run's test error over its last "
-                             "tests at the final learning rate, 10 at most)")
+    assert out[5].startswith("Noise (seed spread; each run's range over at most its last 10 tests at the final "
+                             "rate)")
     # a row on one seed says so in its noise, which is then its range alone
     assert "GAP (one seed): one test at the final rate, so no range" in out[5] and out[5].count("(one seed)") == 2
     assert out[6:] == ["Every row trained on test, AVX2, fp32."]
@@ -222,8 +221,7 @@ def test_augmentation_effect_gives_the_gap_and_how_closely_each_row_fit_its_trai
     # both epochs ran at one rate here, so each run's last-epochs range spans its whole curve
     assert out[0] == ("augmented 18.00% vs not augmented 19.00%: augmented 1.00 points lower (the paper: 1.60 points "
                       "lower; the rows' noise is up to 12.50 points, so the gap is within it).")
-    assert out[1] == ("At the last epoch (training error measured during that epoch, with dropout active in nets that "
-                      "have it): "
+    assert out[1] == ("At the last epoch (training error taken during it, dropout on): "
                       "augmented 18.60% train "
                       "vs 18.00% test (a gap of -0.60 points); not augmented 14.00% train vs 19.00% test (a gap of "
                       "5.00 points).")
@@ -245,8 +243,7 @@ def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_
                       "(the paper: a reduction of more than 20%). The rows' noise is up to 0.50 points, "
                       "so the difference is beyond it. A 20% cut would be 4.00 points: ours matches it, within the "
                       "noise.")
-    assert out[1] == ("At the last epoch (training error measured during that epoch, with dropout active in nets that "
-                      "have it): "
+    assert out[1] == ("At the last epoch (training error taken during it, dropout on): "
                       "dropout 12.00% train "
                       "vs 16.00% test (a gap of 4.00 points); no dropout 6.00% train vs 20.00% test (a gap of 14.00 "
                       "points).")
@@ -608,14 +605,14 @@ def test_the_noise_line_names_the_seed_of_each_runs_range(tmp_path):
         results.write_record(curve(errors, experiment="cifar10", seed=seed), tmp_path)
     labels = {"cifar10": "GAP"}
     line = findings.noise_line(findings._summarized(labels, tmp_path), labels)
-    assert "over its last 2 tests at the final learning rate): GAP: seed std 0.00; ranges 0.50 and 0.20 points (seeds 0 and 1)." \
+    assert "over its last 2 tests at the final rate): GAP: seed std 0.00; ranges 0.50 and 0.20 points (seeds 0 and 1)." \
         in line
     # runs over windows of different lengths: each row names its own
     results.write_record(curve([19.9, 19.6, 19.5], experiment="cifar10_fc"), tmp_path)
     labels = {"cifar10": "GAP", "cifar10_fc": "FC"}
     line = findings.noise_line(findings._summarized(labels, tmp_path), labels)
-    assert line.startswith("Noise (the spread over seeds, and the range of each run's test error over its last tests "
-                           "at the final learning rate, 10 at most): ")
+    assert line.startswith("Noise (seed spread; each run's range over at most its last 10 tests at the final "
+                           "rate): ")
     assert "GAP: seed std 0.00; range over the last 2 tests 0.50 and 0.20 points (seeds 0 and 1)" in line
     assert "FC (one seed): range over the last 3 tests 0.40 points" in line
 

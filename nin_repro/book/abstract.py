@@ -1,7 +1,7 @@
 """The six lines that open the book (`abstract`): what was run, the copies
-of the data, the headline numbers beside the paper's, what the 30-epoch
-comparisons can say, the verdicts, and what was easy and hard; every number
-read from the records."""
+of the data, the headline numbers beside the paper's, the comparisons
+decided at full length and what the 30-epoch ones can say, the verdicts,
+and what was easy and hard; every number read from the records."""
 
 from __future__ import annotations
 
@@ -73,8 +73,9 @@ def _sentence(words: str) -> str:
 
 def abstract(results_dir=None) -> str:
     """Six lines: what was run and n, the copies of the data, the headline
-    numbers beside the paper's (lower or higher), what the 30-epoch
-    comparisons can say, the verdicts, and what was easy and hard. Every number is read from the records, the
+    numbers beside the paper's (lower or higher), the comparisons decided
+    at full length and what the 30-epoch ones can say, the verdicts, and
+    what was easy and hard. Every number is read from the records, the
     model code or the data copies' description (`results`)."""
     records = results.read_records(results_dir)
     t = totals(results_dir)
@@ -107,6 +108,8 @@ def abstract(results_dir=None) -> str:
         return (f"{mean_std(row['ours_mean'], row['ours_std'])}% (n={row['n']}) against {paper:.2f}%, "
                 f"{abs(diff):.2f} points {word}")
 
+    comparisons = [v for v in vs.values() if v.claim.kind in ("order", "cut")]
+    decided = [v for v in comparisons if v.result]
     copies = compared_copies(results_dir)
     on = f"; the compared rows on the {listed(copies)}" if copies else ""
     lines = [
@@ -134,11 +137,15 @@ def abstract(results_dir=None) -> str:
         + (f"CIFAR-100 {against('cifar100_full', 'cifar100')}; " if cifar100 else "")
         + f"MNIST {against('mnist_full', 'mnist')}; n counts "
         "each row's seeds.",
-        # how each pair came out at 30 epochs: said once, in the budget chapter (the claims table just
-        # below gives them too, but only until the full-length runs decide)
-        f"**At {CIFAR_EPOCHS} epochs** (a recipe of our own{on}) the nets are under-trained and decide no "
-        "comparison ({doc}`budget` gives how each pair came out); the full-length runs decide them, in the claims "
-        "table below.",
+        # the comparisons decided at full length first; how each pair came out at 30 epochs is said once, in
+        # the budget chapter (the claims table just below gives them too, but only until the full-length runs
+        # decide)
+        "**Comparisons.** " + "".join(f"At full length, {v.claim.label}'s claim that {v.claim.claim} is "
+                                      f"{v.verdict}: {v.result}. " for v in decided)
+        + f"At {CIFAR_EPOCHS} epochs (a recipe of our own{on}) the nets are under-trained and decide no "
+        "comparison ({doc}`budget` gives how each pair came out)"
+        + ("." if len(decided) == len(comparisons) else "; the full-length runs decide them, in the claims "
+                                                         "table below."),
         f"**Verdicts.** Of the paper's {len(CLAIMS)} claims: {verdict_words}.",
         "**Easy, hard.** The net and its recipe came from the paper and the first author's public release "
         "(README, layer and parameter files), which served in place of asking the authors; the hard parts were "

@@ -186,6 +186,7 @@ class Verdict:
     decided_by: str     # "full length", "CPU budget", or "" (not run)
     headline: str = ""  # the deciding evidence in a few words (the one-page summary's "ours")
     seeds: int = 0      # the seeds of the deciding full-length row (fewest of a comparison's rows); 0: none
+    result: str = ""    # a comparison decided at full length: how it came out and on how many seeds (the abstract's)
 
 
 def _progress(names: tuple[str, ...], results_dir) -> list[str]:
@@ -499,7 +500,8 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
         verdict = {"holds": "reproduced", "at the mark": "inconclusive"}.get(c.outcome, "not reproduced")
         return Verdict(claim, verdict,
                        f"full length: {c.summary}; {c.detail}; {'; '.join(c.pairs)}", "full length",
-                       f"{c.summary}; {c.short}", min(r["n"] for r in full.values()))
+                       f"{c.summary}; {c.short}", min(r["n"] for r in full.values()),
+                       f"{c.summary}, {seed_words(full, claim.full)}")
     # only a run of a row still without a record can complete the comparison (not a further seed of a done row)
     running = _in_progress_verdict(tuple(n for n in claim.full if not full[n]["n"]), results_dir)
     budget_text = budget_short = ""

@@ -206,8 +206,7 @@ def _fit_line(rows: dict, labels: dict) -> str:
         train = statistics.fmean(r["history"][-1]["train_error"] for r in rows[n]["runs"])
         fits.append(f"{label} {train:.2f}% train vs {rows[n]['ours_mean']:.2f}% test "
                     f"(a gap of {shown(rows[n]['ours_mean']) - shown(train):.2f} points)")
-    return ("At the last epoch (training error measured during that epoch, with dropout active in nets that "
-            "have it): " + "; ".join(fits) + ".")
+    return "At the last epoch (training error taken during it, dropout on): " + "; ".join(fits) + "."
 
 
 def noise_line(rows: dict, labels: dict) -> str:
@@ -234,9 +233,9 @@ def noise_line(rows: dict, labels: dict) -> str:
         parts.append(f"{labels[n]}{' (one seed)' if r['n'] == 1 else ''}: {seeds}{spread}")
     if not parts:
         return ""
-    over = f"its last {shared} tests" if shared else "its last tests"
-    return (f"Noise (the spread over seeds, and the range of each run's test error over {over} at "
-            f"the final learning rate{'' if shared else f', {NOISE_EPOCHS} at most'}): " + "; ".join(parts) + ".")
+    # the intro's rule defines the noise in full; this opening only names its parts
+    over = f"its last {shared} tests" if shared else f"at most its last {NOISE_EPOCHS} tests"
+    return f"Noise (seed spread; each run's range over {over} at the final rate): " + "; ".join(parts) + "."
 
 
 def _summarized(names, results_dir) -> dict:
