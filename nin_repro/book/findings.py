@@ -502,8 +502,8 @@ def _mark_words(without: float, with_dropout: float, noise: float) -> str:
     """The end of the reading's sentence on a cut beyond the noise: on which
     side of the paper's mark it falls, and whether the noise can tell."""
     past = past_the_mark(without, with_dropout)
-    return (f", and by more than the paper's {DROPOUT_CUT_PERCENT}%, beyond the noise." if past > noise else
-            f", but by less than the paper's {DROPOUT_CUT_PERCENT}%, beyond the noise." if -past > noise else
+    return (f", past the paper's {DROPOUT_CUT_PERCENT}% mark by more than the noise." if past > noise else
+            f", but short of the paper's {DROPOUT_CUT_PERCENT}% mark by more than the noise." if -past > noise else
             f"; whether by more than the paper's {DROPOUT_CUT_PERCENT}% lies within the noise.")
 
 
