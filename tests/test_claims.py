@@ -8,7 +8,7 @@ import json
 import pytest
 
 from nin_repro import experiments, results
-from nin_repro.book import abstract, claims, cost, display
+from nin_repro.book import abstract, claims, cost, display, readme
 from nin_repro.book.display import md_table
 from test_progress import snapshot
 from test_results import make_record
@@ -309,6 +309,12 @@ def test_the_abstract_states_each_comparison_decided_at_full_length_before_the_3
                            "layers cuts the test error is reproduced: a 25.5% cut, 3.50 points (no dropout 13.70%, "
                            "dropout 10.20%), n=1 each. At 30 epochs")
     assert "Table 5" not in line and line.endswith("the full-length runs decide them, in the claims table below.")
+    # the README's front page says the same: ours once decided, the verdict either way
+    shown = readme.comparisons_table(tmp_path).set_index("paper's comparison")
+    assert shown.loc["Figure 4: dropout between mlpconv layers cuts the test error"].tolist() == [
+        "by more than 20% (relative)", "a 25.5% cut, 3.50 points (no dropout 13.70%, dropout 10.20%), n=1 each",
+        "reproduced"]
+    assert shown.loc["Table 5: global average pooling beats fully connected heads", "ours"] == "-"
     # both decided: nothing left for the claims table to decide
     results.write_record(record("cifar10_fc_dropout_full", 0, [9.0, 9.0] + [11.0, 11.4] * 5, lr=0.001), tmp_path)
     results.write_record(record("cifar10_fc_full", 0, [9.0, 9.0] + [12.0, 12.9] * 5, lr=0.001), tmp_path)

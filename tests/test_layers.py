@@ -96,7 +96,7 @@ def test_the_readme_headline_table_is_the_records(tmp_path):
 
     # the committed README shows what the committed records say (else: `nin-repro readme`)
     assert readme.shown_table() == readme.headline_table()
-    assert "| paper's table |" in readme.shown_table()
+    assert "| paper's table |" in readme.shown_table() and "| paper's comparison |" in readme.shown_table()
     # and the check fails when they disagree: another set of records gives another table
     copy = tmp_path / "README.md"
     copy.write_text(readme.README.read_text())

@@ -58,7 +58,7 @@ def _render(args) -> int:
 def _readme(args) -> int:
     results.existing_results_dir(args.results_dir)
     changed = readme.write_readme(results_dir=args.results_dir)
-    print(f"{'wrote' if changed else 'already current:'} the headline table of {readme.README}")
+    print(f"{'wrote' if changed else 'already current:'} the headline tables of {readme.README}")
     return 0
 
 
@@ -97,7 +97,7 @@ def add_commands(sub) -> None:
     p.add_argument("--results-dir", help="the run records the notebooks show (default: results/)")
     p.set_defaults(func=_render)
 
-    p = sub.add_parser("readme", help="write the README's headline table (paper vs ours) from the run records")
+    p = sub.add_parser("readme", help="write the README's headline tables (paper vs ours) from the run records")
     p.add_argument("--results-dir", help="the run records it shows (default: results/)")
     p.set_defaults(func=_readme)
 

@@ -1,5 +1,5 @@
-"""The README's headline table: the paper's test error beside ours for each
-error claim of the paper, written from the run records between two marker
+"""The README's headline tables: the paper's test error beside ours for each
+error claim of the paper, and each comparison it makes between nets, written from the run records between two marker
 lines of README.md (`nin-repro readme`), so the first screen of the
 repository never disagrees with the records (a test checks it)."""
 
@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from nin_repro import paths
 from nin_repro.atomic import atomic_write_text
 
-from . import tables
+from . import claims, tables
 from .display import md_table
 
 README = paths.REPO_ROOT / "README.md"
@@ -21,8 +23,22 @@ END = "<!-- end of headline table -->"
 def headline_table(results_dir=None) -> str:
     """`tables.headline_table` as Markdown: each error claim of the paper
     beside the full-length result that decides it, with n, epochs and the
-    data copy."""
-    return md_table(tables.headline_table(results_dir), index=False)
+    data copy; then the paper's comparisons (`comparisons_table`)."""
+    return (md_table(tables.headline_table(results_dir), index=False) + "\n\n"
+            + "The paper's comparisons between nets, at the paper's training length:\n\n"
+            + md_table(comparisons_table(results_dir), index=False))
+
+
+def comparisons_table(results_dir=None) -> pd.DataFrame:
+    """Each comparison the paper makes between nets (Table 5's heads, Figure
+    4's dropout): the paper's side, ours once its full-length rows have
+    decided it, and the verdict (a run in progress says how far it is)."""
+    rows = []
+    for v in claims.verdicts(results_dir):
+        if v.claim.kind in ("order", "cut"):
+            rows.append({"paper's comparison": f"{v.claim.label}: {v.claim.claim}", "paper": v.claim.paper,
+                         "ours": v.result or "-", "verdict": v.verdict})
+    return pd.DataFrame(rows)
 
 
 def readme_block(text: str, where: str = "README.md") -> tuple[int, int]:
