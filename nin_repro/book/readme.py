@@ -1,7 +1,8 @@
 """The README's headline tables: the paper's test error beside ours for each
-error claim of the paper, and each comparison it makes between nets, written from the run records between two marker
-lines of README.md (`nin-repro readme`), so the first screen of the
-repository never disagrees with the records (a test checks it)."""
+error claim of the paper, and each comparison it makes between nets,
+written from the run records between two marker lines of README.md
+(`nin-repro readme`), so the first screen of the repository never
+disagrees with the records (a test checks it)."""
 
 from __future__ import annotations
 
