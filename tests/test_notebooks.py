@@ -113,6 +113,29 @@ def test_the_svhn_chapter_shows_a_finished_run_of_someone_with_the_data(tmp_path
     assert "Not run here" not in said
 
 
+@pytest.mark.parametrize("chapter, finished", [
+    ("figure4_dropout", ["cifar10_full", "cifar10_nodropout_full"]),
+    ("cifar100", ["cifar100_full", "cifar10_full"]),
+])
+def test_a_chapter_whose_runs_have_all_finished_leaves_no_hidden_input_cell_empty(tmp_path, chapter, finished):
+    # a run's progress line shows only while it trains: once every run has finished, the cell that held it
+    # must still show something (an empty one is a heading with nothing under it on the page)
+    from test_claims import record
+
+    from nin_repro import results
+
+    for name in finished:
+        results.write_record(record(name, 0, [20.0, 15.0, 13.0]), tmp_path / "results")
+    out = tmp_path / f"{chapter}.ipynb"
+    papermill.execute_notebook(str(NOTEBOOKS / f"{chapter}.ipynb"), str(out), kernel_name="python3",
+                               parameters=dict(results_dir=str(tmp_path / "results")), progress_bar=False,
+                               cwd=str(NOTEBOOKS))
+    cells = json.loads(out.read_text())["cells"]
+    empty = [c["source"][:2] for c in cells if c["cell_type"] == "code"
+             and "remove-input" in c["metadata"].get("tags", []) and not c.get("outputs")]
+    assert empty == []
+
+
 def test_every_chapter_is_a_myst_markdown_notebook_paired_with_its_executed_ipynb():
     # The .md is the source a person edits; the .ipynb holds the same cells with
     # their outputs. A page whose .ipynb lags its .md would show prose or code
