@@ -529,6 +529,11 @@ def progress_line(experiment: str, seed: int = 0, results_dir=None) -> str:
     return f"{name}: not started (epoch 0 of {total})."
 
 
+def progress_lines(experiments, results_dir=None) -> str:
+    """`progress_line` for the first seed of each of `experiments`, as a Markdown list."""
+    return _lines([progress_line(name, 0, results_dir) for name in experiments])
+
+
 def same_epoch_line(runs: list[tuple[str, int]], labels: dict[str, str] | None = None, results_dir=None,
                     where: bool = True) -> str:
     """`same_epoch` in words: each started run's test and training error at
