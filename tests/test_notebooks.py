@@ -113,27 +113,41 @@ def test_the_svhn_chapter_shows_a_finished_run_of_someone_with_the_data(tmp_path
     assert "Not run here" not in said
 
 
+def empty_hidden_input_cells(chapter: str, results_dir: Path, tmp_path: Path) -> list[list[str]]:
+    """The cells of a chapter run on results_dir that hide their input and
+    show nothing: on the page, a heading or a lead-in with nothing under it."""
+    out = tmp_path / f"{chapter}.ipynb"
+    papermill.execute_notebook(str(NOTEBOOKS / f"{chapter}.ipynb"), str(out), kernel_name="python3",
+                               parameters=dict(results_dir=str(results_dir)), progress_bar=False,
+                               cwd=str(NOTEBOOKS))
+    cells = json.loads(out.read_text())["cells"]
+    return [c["source"][:2] for c in cells if c["cell_type"] == "code"
+            and "remove-input" in c["metadata"].get("tags", []) and not c.get("outputs")]
+
+
 @pytest.mark.parametrize("chapter, finished", [
     ("figure4_dropout", ["cifar10_full", "cifar10_nodropout_full"]),
     ("cifar100", ["cifar100_full", "cifar10_full"]),
 ])
 def test_a_chapter_whose_runs_have_all_finished_leaves_no_hidden_input_cell_empty(tmp_path, chapter, finished):
     # a run's progress line shows only while it trains: once every run has finished, the cell that held it
-    # must still show something (an empty one is a heading with nothing under it on the page)
+    # must still show something
     from test_claims import record
 
     from nin_repro import results
 
     for name in finished:
         results.write_record(record(name, 0, [20.0, 15.0, 13.0]), tmp_path / "results")
-    out = tmp_path / f"{chapter}.ipynb"
-    papermill.execute_notebook(str(NOTEBOOKS / f"{chapter}.ipynb"), str(out), kernel_name="python3",
-                               parameters=dict(results_dir=str(tmp_path / "results")), progress_bar=False,
-                               cwd=str(NOTEBOOKS))
-    cells = json.loads(out.read_text())["cells"]
-    empty = [c["source"][:2] for c in cells if c["cell_type"] == "code"
-             and "remove-input" in c["metadata"].get("tags", []) and not c.get("outputs")]
-    assert empty == []
+    assert empty_hidden_input_cells(chapter, tmp_path / "results", tmp_path) == []
+
+
+@pytest.mark.parametrize("chapter", sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")))
+def test_a_chapter_run_on_an_empty_results_folder_says_what_is_not_run_in_every_hidden_input_cell(tmp_path,
+                                                                                                  chapter):
+    # a new study (or a user's own results folder) starts empty: every page must render and say what is
+    # missing, not leave a cell that shows something only under a condition blank
+    (tmp_path / "results").mkdir()
+    assert empty_hidden_input_cells(chapter, tmp_path / "results", tmp_path) == []
 
 
 def test_every_chapter_is_a_myst_markdown_notebook_paired_with_its_executed_ipynb():
