@@ -328,66 +328,47 @@ def near_or_past_the_mark(gap: float, past: float, noise: float) -> bool:
 class Compared(NamedTuple):
     outcome: str    # "holds", "reversed", "smaller", "at the mark" or "within the noise"
     summary: str    # the order or the cut: "GAP 10.10% < FC 12.30%", "a 25.4% cut, 3.43 points (...)"
-    detail: str     # every gap beside the spread of each run it rests on, and the seeds
-    short: str      # the spreads and seeds in a few words, for the one-page summary
-    pairs: list[str]  # each pair the paper orders, its direction and whether it is beyond the noise (`_pair_words`)
-    pairs_short: list[str]  # the same in a few words, for a table cell
+    spreads: str    # the spread of each run the comparison rests on, and the seeds: "last-10 spreads ...; n=1 each"
+    pairs: str      # how each pair the paper orders came out, beside the noise, in a few words (`_pair_words`)
 
 
-def _beyond(gap: float, noise: float, amount: bool = True) -> str:
-    return f"{'beyond' if abs(gap) > noise else 'within'} the noise" + (f" ({noise:.2f} points)" if amount else "")
+def _beyond(gap: float, noise: float) -> str:
+    return f"{'beyond' if abs(gap) > noise else 'within'} the noise"
 
 
-def _pair_words(claim: Claim, names: tuple[str, ...], means: dict, noise: dict,
-                cut=None) -> tuple[list[str], list[str]]:
-    """Each comparison the claim makes, one by one: for an order, every pair
-    of heads the paper ranks ("GAP vs FC: the opposite of the paper's
-    direction (GAP 0.91 points higher), beyond the noise (0.26 points)"); for
-    a cut, which way dropout moved the error, by how much beside the paper's
-    20%, and against the noise. A claim's rows can split, one pair beyond
-    the noise and another within it, so none is summed up for all. Each in
-    full, and in short (for an order, the order as it came out and which
-    gaps lie beyond the noise: "the paper's order reversed (FC < FC +
-    dropout < GAP); 2 of 3 gaps beyond the noise")."""
-    labels = CHAPTERS[claim.chapter].labels
+def _pair_words(claim: Claim, names: tuple[str, ...], means: dict, noise: dict, cut=None) -> str:
+    """How the claim's comparisons came out, for a table cell. For a cut,
+    which way dropout moved the error beside the paper's 20%, and against
+    the noise ("dropout lowered the error by 1.2% (the paper: over 20%),
+    within the noise"). For an order, the order as it came out and how many
+    of the pairs the paper ranks kept its direction and lie beyond the noise
+    ("the paper's order reversed (FC < FC + dropout < GAP); 2 of 3 gaps
+    beyond the noise"): a claim's pairs can split, and which gaps lie beyond
+    the noise is the chapter's table."""
     if cut is not None:  # (points, percent) that dropout took off, from the unrounded means
         gap, percent = cut
         with_d, without = names
         noise_ab = max(noise[with_d], noise[without])
         if round(gap, 3) == 0:  # as printed (`points_text`)
-            return ([f"dropout left the error unchanged, {_beyond(gap, noise_ab)}"],
-                    [f"dropout left the error unchanged, {_beyond(gap, noise_ab, False)}"])
-        paper_cut = f"{DROPOUT_CUT_PERCENT}%"  # named where ours is smaller
-        way = ("the paper's direction" + ("" if percent > DROPOUT_CUT_PERCENT else
-                                          f", smaller than its cut of more than {paper_cut}")
-               if gap > 0 else "the opposite of the paper's direction")
+            return f"dropout left the error unchanged, {_beyond(gap, noise_ab)}"
+        paper_cut = f"{DROPOUT_CUT_PERCENT}%"
         moved = f"dropout {'lowered' if gap > 0 else 'raised'} the error by {abs(percent):.1f}%"
-        # a cut beyond the noise: how far it lies from the paper's mark, which the noise may hide
         past = past_the_mark(means[without], means[with_d])
-        mark = "" if not near_or_past_the_mark(gap, past, noise_ab) else (
-            f"; a {paper_cut} cut would be {points_text(gap - past)} points here, {points_text(abs(past))} "
-            f"points {'less' if past > 0 else 'more'} than ours, {_beyond(past, noise_ab, False)}")
-        return ([f"{moved} ({points_text(abs(gap))} points): {way}, {_beyond(gap, noise_ab)}{mark}"],
-                [f"{moved}{f' (the paper: over {paper_cut})' if 0 < percent <= DROPOUT_CUT_PERCENT else ''}, "
-                 f"{_beyond(gap, noise_ab, False)}"
-                 + (f", the {paper_cut} mark {_beyond(past, noise_ab, False)}" if mark else "")])
-    out, kept, reversed_, beyond = [], 0, 0, 0
-    for i, a in enumerate(names):  # the paper's order: each earlier row lower than each later one
-        for b in names[i + 1:]:
-            gap = means[b] - means[a]
-            higher = a if gap < 0 else b
-            way = "level" if gap == 0 else f"{'the paper' if gap > 0 else 'the opposite of the paper'}'s direction"
-            amount = "" if gap == 0 else f" ({labels[higher]} {points_text(abs(gap))} points higher)"
-            noise_ab = max(noise[a], noise[b])
-            out.append(f"{labels[a]} vs {labels[b]}: {way}{amount}, {_beyond(gap, noise_ab)}")
-            kept, reversed_, beyond = kept + (gap > 0), reversed_ + (gap < 0), beyond + (abs(gap) > noise_ab)
-    # in short, for a table cell: the order as it came out, named, and which gaps lie beyond the noise
+        # a cut beyond the noise: how far it lies from the paper's mark, which the noise may hide
+        mark = f", the {paper_cut} mark {_beyond(past, noise_ab)}" if near_or_past_the_mark(gap, past, noise_ab) else ""
+        return (f"{moved}{f' (the paper: over {paper_cut})' if 0 < percent <= DROPOUT_CUT_PERCENT else ''}, "
+                f"{_beyond(gap, noise_ab)}{mark}")
+    pairs = [(means[b] - means[a], max(noise[a], noise[b]))  # the paper's order: each earlier row lower
+             for i, a in enumerate(names) for b in names[i + 1:]]
+    kept, reversed_ = sum(gap > 0 for gap, _ in pairs), sum(gap < 0 for gap, _ in pairs)
+    beyond = sum(abs(gap) > noise_ab for gap, noise_ab in pairs)
+    labels = CHAPTERS[claim.chapter].labels
     order = order_text(sorted(names, key=means.get), means, labels.get, numbers=False)  # the numbers: the chapter's
-    way = ("the paper's order" if kept == len(out) else "the paper's order reversed" if reversed_ == len(out)
-           else f"the paper's order in {kept} of {len(out)} pairs")
-    noted = ("no gap beyond the noise" if not beyond else "every gap beyond the noise" if beyond == len(out)
-             else f"{beyond} of {len(out)} gaps beyond the noise")  # which ones: the chapter's table
-    return out, [f"{way} ({order}); {noted}"]
+    way = ("the paper's order" if kept == len(pairs) else "the paper's order reversed" if reversed_ == len(pairs)
+           else f"the paper's order in {kept} of {len(pairs)} pairs")
+    noted = ("no gap beyond the noise" if not beyond else "every gap beyond the noise" if beyond == len(pairs)
+             else f"{beyond} of {len(pairs)} gaps beyond the noise")
+    return f"{way} ({order}); {noted}"
 
 
 def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> Compared:
@@ -397,23 +378,22 @@ def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> Compared:
     error, beyond the noise), "smaller" (a cut beyond the noise, short of
     the mark by more than the noise), "at the mark" (a cut beyond the noise
     whose distance from the mark is within it) or "within the noise". The
-    words give each difference with the spread of every run it rests on
-    (the range of its last test errors at the final rate) and the number of
-    seeds, so that one seed reads as one seed."""
+    words give the spread of every run it rests on (the range of its last
+    test errors at the final rate) and the number of seeds, so that one
+    seed reads as one seed."""
     means = {n: shown(rows[n]["ours_mean"]) for n in names}  # as printed, so printed gaps add up
     noise = {n: row_noise(rows[n]) for n in names}
     spans = {n: _spans(rows[n]) for n in names}
     labels = CHAPTERS[claim.chapter].labels
 
-    def spreads(printed) -> tuple[str, str]:
+    def spreads(printed) -> str:
         tests = sorted({spans[n][1] for n in printed})
         widths = listed([f"{spans[n][0]:.2f}" for n in printed])
         window = "-".join(str(t) for t in dict.fromkeys((tests[0], tests[-1])))
         seeds = seed_words(rows, printed)
         if tests[-1] == 1:  # a run tested once at its final rate has no spread to give
-            return f"one test each at the final rate, so no spread; {seeds}", f"no spread; {seeds}"
-        return (f"each run's last {window} test errors span {widths} points; {seeds}",
-                f"last-{window} spreads {widths} points; {seeds}")
+            return f"no spread; {seeds}"
+        return f"last-{window} spreads {widths} points; {seeds}"
 
     if claim.kind == "order":
         ranked = sorted(names, key=means.get)
@@ -424,10 +404,8 @@ def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> Compared:
             outcome = "reversed"
         else:
             outcome = "within the noise"
-        gaps = listed([points_text(means[b] - means[a]) for a, b in zip(ranked, ranked[1:])])
-        detail, short = spreads(ranked)
-        return Compared(outcome, order_text(ranked, means, labels.get),
-                        f"gaps of {gaps} points; {detail}", short, *_pair_words(claim, names, means, noise))
+        return Compared(outcome, order_text(ranked, means, labels.get), spreads(ranked),
+                        _pair_words(claim, names, means, noise))
     with_d, without = names
     gap, cut = printed_cut(rows[without]["ours_mean"], rows[with_d]["ours_mean"])  # from the unrounded means
     beyond = max(noise.values())
@@ -435,10 +413,9 @@ def _compare(claim: Claim, names: tuple[str, ...], rows: dict) -> Compared:
     outcome = ("reversed" if -gap > beyond else "within the noise" if gap <= beyond
                else "holds" if past > beyond else "smaller" if -past > beyond else "at the mark")
     change = ("no change" if round(gap, 3) == 0 else f"a {cut:.1f}% cut" if gap > 0 else f"a {-cut:.1f}% rise")
-    detail, short = spreads((without, with_d))
     return Compared(outcome, f"{change}, {points_text(abs(gap))} points ({labels[without]} {means[without]:.2f}%, "
-                             f"{labels[with_d]} {means[with_d]:.2f}%)", detail, short,
-                    *_pair_words(claim, names, means, noise, cut=(gap, cut)))
+                             f"{labels[with_d]} {means[with_d]:.2f}%)", spreads((without, with_d)),
+                    _pair_words(claim, names, means, noise, cut=(gap, cut)))
 
 
 def _waiting(claim: Claim, full: dict, results_dir) -> dict[str, list[str]]:
@@ -498,17 +475,16 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
             return _apart_verdict(claim, full, apart)
         c = _compare(claim, claim.full, full)
         verdict = {"holds": "reproduced", "at the mark": "inconclusive"}.get(c.outcome, "not reproduced")
-        return Verdict(claim, verdict,
-                       f"full length: {c.summary}; {c.detail}; {'; '.join(c.pairs)}", "full length",
-                       f"{c.summary}; {c.short}", min(r["n"] for r in full.values()),
+        return Verdict(claim, verdict, f"full length: {c.summary}; {c.spreads}; {c.pairs}", "full length",
+                       f"{c.summary}; {c.spreads}", min(r["n"] for r in full.values()),
                        f"{c.summary}, {seed_words(full, claim.full)}")
     # only a run of a row still without a record can complete the comparison (not a further seed of a done row)
     running = _in_progress_verdict(tuple(n for n in claim.full if not full[n]["n"]), results_dir)
     budget_text = budget_short = ""
     if all(r["n"] for r in budget.values()):
         c = _compare(claim, claim.budget, budget)
-        budget_text = f"CPU budget ({CIFAR_EPOCHS} epochs): {c.summary}; {c.detail}; {'; '.join(c.pairs)}"
-        budget_short = f"at {CIFAR_EPOCHS} epochs, {'; '.join(c.pairs_short)}"
+        budget_text = f"CPU budget ({CIFAR_EPOCHS} epochs): {c.summary}; {c.spreads}; {c.pairs}"
+        budget_short = f"at {CIFAR_EPOCHS} epochs, {c.pairs}"
     finished = _finished_rows(claim, full, results_dir)
     if running:
         same = _same_epoch(claim, results_dir)
