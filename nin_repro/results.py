@@ -185,6 +185,14 @@ def recent_epoch_seconds(history: list[dict], test_every: int = 1) -> float:
                if (h.get("machine"), h.get("precision")) == (last.get("machine"), last.get("precision")))
 
 
+def mean_train_speed(history: list[dict]) -> float | None:
+    """Training images per second, the mean over the epochs that timed it: a
+    finished run's `images_per_second`, and a run in progress's so far (None
+    where no epoch did: snapshots from before epochs were timed)."""
+    speeds = [h["train_images_per_second"] for h in history if "train_images_per_second" in h]
+    return sum(speeds) / len(speeds) if speeds else None
+
+
 def write_record(record: dict, results_dir: str | os.PathLike | None = None) -> Path:
     validate(record)
     path = record_path(record_name(record), results_dir)

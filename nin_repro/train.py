@@ -453,7 +453,7 @@ def _record(run: Run, model, history: list[dict], wall: float, threads: int, com
         "device": device_name(run.device), "threads": threads, "world_size": run.world_size,
         "torch_version": torch.__version__, "python_version": platform.python_version(),
         "git_commit": commit, "wall_seconds": wall,
-        "images_per_second": sum(h["train_images_per_second"] for h in history) / len(history),
+        "images_per_second": results.mean_train_speed(history),
         "parameters": count_parameters(model), "data_source": source,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": run.config, "history": history,

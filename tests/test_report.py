@@ -81,8 +81,10 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
 
     old = appendix_row()
     assert (old["data copy"], old["torch"], old["commit"]) == ("not recorded", "not recorded", "not recorded")
-    assert old["core-hours"] == ""
+    assert (old["core-hours"], old["train img/s"]) == ("", "")  # nor did its epochs time themselves
     state = checkpoint.load(path)
+    for row, speed in zip(state["history"], (90.0, 112.0)):
+        row["train_images_per_second"] = speed
     state["provenance"] = {"data_source": "mnist.npz (sha256 393f6a5dbfc8b440)", "torch_version": "2.14.1",
                            "git_commit": "0123456789abcdef0123456789abcdef01234567-dirty", "threads": 2}
     checkpoint.save(path, state)
@@ -92,6 +94,7 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
         "0123456789ab-dirty")  # enough of the hash for git, and whether the tree was clean
     # its cores known, its core-hours so far are (2 epochs of 500 s on 2 threads), as the compute table counts them
     assert new["core-hours"] == "0.56"
+    assert new["train img/s"] == "101"  # the mean over its epochs so far, as a finished run's record has it
 
 
 def test_a_row_with_records_says_which_further_seed_is_training(tmp_path):

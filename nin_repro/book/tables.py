@@ -205,13 +205,15 @@ def run_records_table(results_dir=None) -> pd.DataFrame:
             "machine and precision, by epoch": where(r),
             "data": data_cell(r), "torch": r["torch_version"], "commit": short_commit(r["git_commit"])})
     for run in progress.in_progress(results_dir):
+        speed = results.mean_train_speed(run["history"])
         rows.append({
             "run": label(run, "in progress"),
             "test error (%)": progress.error_so_far(run["history"], suffix=" so far"),
             "epochs": f"{run['epoch']} of {run['epochs']}",
             # a snapshot from before snapshots stored their threads has no core count
             "core-hours": f"{run['wall_seconds'] * run['threads'] / 3600:.2f}" if "threads" in run else "",
-            "train img/s": "", "machine and precision, by epoch": where(run),
+            "train img/s": f"{speed:.0f}" if speed is not None else "",
+            "machine and precision, by epoch": where(run),
             # a snapshot from before snapshots stored their provenance says so
             "data": data_cell(run), "torch": run.get("torch_version", "not recorded"),
             "commit": short_commit(run["git_commit"]) if "git_commit" in run else "not recorded"})
