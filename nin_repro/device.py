@@ -62,15 +62,46 @@ def apply_cpu_settings(threads: int | None = None) -> dict:
     return dict(_applied)
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+def amd_generation(family: int, model: int) -> str | None:
+    """The Zen generation of an AMD CPU family and model (AMD's processor
+    programming references), None for one this table does not know."""
+    if family == 0x19:  # Zen 3 and Zen 4 share a family; the model ranges tell them apart
+        zen4 = 0x10 <= model <= 0x1F or 0x60 <= model <= 0x7F or 0xA0 <= model <= 0xAF
+        return "Zen 4" if zen4 else "Zen 3"
+    if family == 0x1A and model <= 0x4F:
+        return "Zen 5"
+    return None
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU's model name from /proc/cpuinfo (or the text given). A virtual
+    machine may show a bare brand, "AMD EPYC", for CPUs of different
+    generations: there the generation is added ("AMD EPYC Zen 5"). The
+    records name the machine each epoch ran on, and generations differ in
+    speed (`reproduce` predicts an epoch's time from earlier epochs on the
+    same kind of machine)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            if fields:  # the first processor's block is enough
+                break
+            continue
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name") or platform.processor() or "unknown CPU"
+    if fields.get("vendor_id") == "AuthenticAMD" and not any(c.isdigit() for c in name):
+        try:
+            generation = amd_generation(int(fields["cpu family"]), int(fields["model"]))
+        except (KeyError, ValueError):
+            generation = None
+        name += f" {generation}" if generation else ""
+    return name
 
 
 def parse_device(device: str) -> torch.device | None:
