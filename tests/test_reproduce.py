@@ -256,8 +256,11 @@ def test_time_left_uses_the_fastest_recent_epoch_of_the_machine_it_runs_on():
     assert time_left(history, train) == ("12 epochs left, about 2.0 h at 10 min/epoch "
                                          "(the fastest of its last 3 on cpu (X), AVX2)")
     older = [{"seconds": 300.0, "test_error": 9.0}, {"seconds": 240.0, "test_error": 8.0}]  # no machine recorded
-    assert time_left(older, {"epochs": 32}) == ("30 epochs left, about 2.0 h at 4 min/epoch "
+    assert time_left(older, {"epochs": 32}) == ("30 epochs left, about 2.0 h at 4.0 min/epoch "
                                                 "(the fastest of its last 2)")
+    fast = [{"seconds": 90.0, "test_error": 9.0}, {"seconds": 95.0, "test_error": 8.0}]  # 1.5 min, not "2"
+    assert time_left(fast, {"epochs": 42}) == ("40 epochs left, about 1.0 h at 1.5 min/epoch "
+                                               "(the fastest of its last 2)")
 
 
 def test_time_left_counts_the_tested_and_untested_epochs_to_come_each_at_its_own_pace():

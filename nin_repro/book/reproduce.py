@@ -78,6 +78,12 @@ def _remaining(history: list[dict], train: dict) -> dict:
             "hours": (tested * pace[True] + (len(to_come) - tested) * pace[False]) / 3600}
 
 
+def minutes(seconds: float) -> str:
+    """An epoch's minutes in words: one decimal below ten, where a whole
+    number would round the 1.5-minute epochs of a fast CPU to 1 or 2."""
+    return f"{seconds / 60:.1f}" if seconds < 600 else f"{seconds / 60:.0f}"
+
+
 def time_left(history: list[dict], train: dict) -> str:
     """The epochs a run has left times its recent pace (`_remaining`), in
     words. The fastest recent epoch, because sharing the cores with another
@@ -91,7 +97,7 @@ def time_left(history: list[dict], train: dict) -> str:
         kind = tested > 0  # the kind to come, or the other where none of it ran yet (its pace stands in)
         if not recent[kind]:
             kind = not kind
-        return (f"{left} epochs left, about {hours:.1f} h at {pace[kind] / 60:.0f} min/epoch "
+        return (f"{left} epochs left, about {hours:.1f} h at {minutes(pace[kind])} min/epoch "
                 f"(the fastest of its last {len(recent[kind])}{where})")
     return (f"{left} epochs left, about {hours:.1f} h: {left - tested} untested at {pace[False] / 60:.1f} min "
             f"and {tested} tested at {pace[True] / 60:.1f} min (the fastest of its last "
@@ -189,7 +195,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             pace = next_epoch_seconds(kind, state, paces, records)
             if pace is not None and time.time() + pace[0] > deadline:
                 over_budget = True
-                log(f"[{name}] not run now: its next epoch, about {pace[0] / 60:.0f} min here ({pace[1]}), "
+                log(f"[{name}] not run now: its next epoch, about {minutes(pace[0])} min here ({pace[1]}), "
                     "would end past the budget")
         if over_budget:
             total = epochs or exp.train.epochs
@@ -323,7 +329,7 @@ def hours_here(kind: tuple, state: dict | None, epochs: int, paces: list[tuple[t
     if pace is None:
         return None, ""
     hours = (epochs - (state["epoch"] if state else 0)) * pace[0] / 3600
-    return hours, f"about {hours:.1f} h here at {pace[0] / 60:.0f} min/epoch ({pace[1]})"
+    return hours, f"about {hours:.1f} h here at {minutes(pace[0])} min/epoch ({pace[1]})"
 
 
 def figure5_names(figure_runs: list[tuple[str, int]] = FIGURE5_RUNS, epochs: int | None = None,
