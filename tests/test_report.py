@@ -91,7 +91,7 @@ def test_results_table_names_the_protocol_and_shows_a_run_in_progress(tmp_path):
     new = appendix_row()
     assert (new["data copy"], new["torch"], new["commit"]) == (
         "near-lossless", "2.14.1",
-        "0123456789ab-dirty")  # enough of the hash for git, and whether the tree was clean
+        "01234567-dirty")  # enough of the hash for git, and whether the tree was clean
     # its cores known, its core-hours so far are (2 epochs of 500 s on 2 threads), as the compute table counts them
     assert new["core-hours"] == "0.56"
     assert new["train img/s"] == "101"  # the mean over its epochs so far, as a finished run's record has it

@@ -171,11 +171,12 @@ def superseded_lines(results_dir=None) -> str:
 
 
 def short_commit(commit: str) -> str:
-    """A commit as the tables show it: its first 12 hex digits (what `git
+    """A commit as the tables show it: its first 8 hex digits (what `git
     show` takes; the record keeps the whole hash) and "-dirty" where the
-    tree had uncommitted changes, which the whole hash made wrap a row."""
+    tree had uncommitted changes. Longer, it took the width a run's machine
+    cell needs when the run moved between three kinds of machine."""
     head, dirty, _ = commit.partition("-dirty")
-    return head[:12] + dirty
+    return head[:8] + dirty
 
 
 def run_records_table(results_dir=None) -> pd.DataFrame:
