@@ -73,19 +73,15 @@ def amd_generation(family: int, model: int) -> str | None:
     return None
 
 
-def cpu_name(cpuinfo: str | None = None) -> str:
-    """The CPU's model name from /proc/cpuinfo (or the text given). A virtual
-    machine may show a bare brand, "AMD EPYC", for CPUs of different
-    generations: there the generation is added ("AMD EPYC Zen 5"). The
-    records name the machine each epoch ran on, and generations differ in
-    speed (`reproduce` predicts an epoch's time from earlier epochs on the
-    same kind of machine)."""
+def cpuinfo_fields(cpuinfo: str | None = None) -> dict[str, str] | None:
+    """The first processor's fields in /proc/cpuinfo (or in the text given),
+    None where there is no such file."""
     if cpuinfo is None:
         try:
             with open("/proc/cpuinfo") as f:
                 cpuinfo = f.read()
         except OSError:
-            cpuinfo = ""
+            return None
     fields: dict[str, str] = {}
     for line in cpuinfo.splitlines():
         key, sep, value = line.partition(":")
@@ -94,6 +90,17 @@ def cpu_name(cpuinfo: str | None = None) -> str:
                 break
             continue
         fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU's model name from /proc/cpuinfo (or the text given). A virtual
+    machine may show a bare brand, "AMD EPYC", for CPUs of different
+    generations: there the generation is added ("AMD EPYC Zen 5"). The
+    records name the machine each epoch ran on, and generations differ in
+    speed (`reproduce` predicts an epoch's time from earlier epochs on the
+    same kind of machine)."""
+    fields = cpuinfo_fields(cpuinfo) or {}
     name = fields.get("model name") or platform.processor() or "unknown CPU"
     if fields.get("vendor_id") == "AuthenticAMD" and not any(c.isdigit() for c in name):
         try:
@@ -151,14 +158,8 @@ def machine_name(dev: torch.device) -> str:
 
 def cpu_flags() -> set[str] | None:
     """The CPU's feature flags from /proc/cpuinfo (None where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return None
+    flags = (cpuinfo_fields() or {}).get("flags")
+    return None if flags is None else set(flags.split())
 
 
 def bf16_is_native(dev: torch.device) -> bool:
