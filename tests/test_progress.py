@@ -79,13 +79,18 @@ def test_a_run_that_moved_shows_each_machine_and_precision(tmp_path):
     checkpoint.save(path, state)
     where = provenance.run_where(progress.run_state("cifar10_full", 0, tmp_path)[1])
     assert where == "cpu (A), AVX512, bf16: epoch 1; cpu (B), AVX2, fp32: epoch 2"
-    # the appendix's column says "by epoch" in its header, and gives the spans as bare ranges
-    assert tables.run_records_table(tmp_path).iloc[-1]["machine and precision, by epoch"] == \
-        "A, AVX512, bf16: 1; B, AVX2, fp32: 2"
+    # the appendix's row points below, where each stretch is a row of its own (a run that moves often
+    # would outgrow its cell); a run that did not move has no row there
+    assert tables.run_records_table(tmp_path).iloc[-1][tables.MACHINE_COLUMN] == tables.MOVED
+    assert tables.moved_lines(tmp_path) == \
+        "- `cifar10_full, seed 0 (in progress)`: A, AVX512, bf16: epoch 1; B, AVX2, fp32: epoch 2"
+    snapshot(tmp_path, "cifar10_aug_full", 0, [70.0], machine="cpu (A), AVX512", precision="bf16")
+    assert tables.moved_lines(tmp_path).count("\n") == 0  # a run on one kind has no line there
     # the curve shades each stretch by its kind, one legend entry per kind, so a step can be set
     # against a change of precision; back on the first kind, the same shade and no second entry
     state["history"].append({**state["history"][0], "epoch": 3})
     checkpoint.save(path, {**state, "epoch": 3})
+    assert tables.moved_lines(tmp_path).endswith("epoch 1; B, AVX2, fp32: epoch 2; A, AVX512, bf16: epoch 3")
     import matplotlib
 
     matplotlib.use("Agg")

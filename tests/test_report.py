@@ -46,8 +46,8 @@ def test_tables_name_each_seeds_machine_and_precision(tmp_path):
     assert "on test, AVX2, bf16; Intel Xeon, AVX2, fp32" in findings.verdict("mnist", tmp_path)
     # the full provenance is in the run records appendix, epoch by epoch
     appendix = tables.run_records_table(tmp_path).set_index("run")
-    assert appendix.loc["mnist, seed 0", "machine and precision, by epoch"] == "test, AVX2, bf16"
-    assert appendix.loc["mnist, seed 1", "machine and precision, by epoch"] == "Intel Xeon, AVX2, fp32"
+    assert appendix.loc["mnist, seed 0", tables.MACHINE_COLUMN] == "test, AVX2, bf16"
+    assert appendix.loc["mnist, seed 1", tables.MACHINE_COLUMN] == "Intel Xeon, AVX2, fp32"
     assert tables.run_records_table(tmp_path).set_index("run").loc["mnist, seed 1", "core-hours"] == "0.03"
 
 

@@ -81,26 +81,20 @@ def where_spans(record: dict) -> list[tuple[str, str, int, int]]:
     return [(m, p, a, b) for (m, p), a, b in _spans(record, lambda h: (h["machine"], h["precision"]))]
 
 
-def run_where(record: dict, span=None) -> str:
+def run_where(record: dict) -> str:
     """Machine(s) and precision of a run. The same CPU name can be machines of
     different speed and numerics (bf16 on AVX512-BF16/AMX, fp32 on AVX2): the
     precision tells them apart wherever a run's error or cost is shown. A run
-    that moved names each machine and precision with its epochs, each stretch
-    as `span` words it (`epoch_span` by default)."""
+    that moved names each machine and precision with its epochs."""
     spans = where_spans(record)
     if len(spans) == 1:
         return f"{run_machines(record)}, {spans[0][1]}"
-    return "; ".join(f"{m}, {p}: {(span or epoch_span)(a, b)}" for m, p, a, b in spans)
+    return "; ".join(f"{m}, {p}: {epoch_span(a, b)}" for m, p, a, b in spans)
 
 
 def epoch_span(first: int, last: int) -> str:
     """"epochs 1-175", or "epoch 176" for a stretch of one epoch."""
     return f"epoch {first}" if first == last else f"epochs {first}-{last}"
-
-
-def bare_span(first: int, last: int) -> str:
-    """"1-175", or "176": a stretch of epochs where a header already says "by epoch"."""
-    return f"{first}" if first == last else f"{first}-{last}"
 
 
 def protocol_changes(record: dict) -> list[str]:

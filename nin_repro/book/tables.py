@@ -179,51 +179,74 @@ def short_commit(commit: str) -> str:
     return head[:8] + dirty
 
 
+# The runs appendix's machine column. A run that moved between kinds of
+# machine has its stretches on a line below the table (`moved_lines`): a run
+# trained over many sittings can move several times, and its stretches in
+# one cell would outgrow the row.
+MACHINE_COLUMN = "machine and precision"
+MOVED = "moved: by epoch below"
+
+
+def _appendix_runs(results_dir=None) -> list[tuple[dict, str]]:
+    """Every run of the study in the runs appendix's order, each with its
+    status: finished ("", or an earlier protocol), "superseded", "in progress"."""
+    return ([(r, _finished_status(r)) for r in results.read_records(results_dir)]
+            + [(r, "superseded") for r in progress.superseded(results_dir)]  # why: superseded_lines
+            + [(r, "in progress") for r in progress.in_progress(results_dir)])
+
+
+def _appendix_label(run: dict, status: str) -> str:
+    name = _run_label(run["experiment"], run["seed"], run["config"].get("overrides"))
+    return f"{name} ({status})" if status else name
+
+
 def run_records_table(results_dir=None) -> pd.DataFrame:
     """Every run of the study, finished (superseded ones too: results/superseded/)
     or in progress, one row each: the appendix the chapters' short tables
     point to. Error, length, cost and speed, then what it trained on and
-    with: data copy, torch, commit, machine and precision by epoch. A run
-    not simply finished says so after its name ("in progress", "superseded").
-    Wall hours are the core-hours over the run's threads, so only the cost
-    is shown; the date a run ended is in its record."""
-    def label(run: dict, status: str) -> str:
-        name = _run_label(run["experiment"], run["seed"], run["config"].get("overrides"))
-        return f"{name} ({status})" if status else name
-
+    with: data copy, torch, commit, machine and precision (a run that moved:
+    `MOVED`, its stretches in `moved_lines`). A run not simply finished
+    says so after its name ("in progress", "superseded"). Wall hours are the
+    core-hours over the run's threads, so only the cost is shown; the date a
+    run ended is in its record."""
     def where(run: dict) -> str:
-        # the column's header says "by epoch": a run that moved gives its spans as bare ranges
-        return short_where(provenance.run_where(run, span=provenance.bare_span))
+        return MOVED if len(provenance.where_spans(run)) > 1 else short_where(provenance.run_where(run))
 
     rows = []
-    finished = [(r, _finished_status(r)) for r in results.read_records(results_dir)]
-    replaced = [(r, "superseded") for r in progress.superseded(results_dir)]  # why: superseded_lines
-    for r, status in finished + replaced:
+    for r, status in _appendix_runs(results_dir):
+        if status != "in progress":
+            rows.append({
+                "run": _appendix_label(r, status), "test error (%)": f"{r['test_error']:.2f}", "epochs": r["epochs"],
+                "core-hours": f"{r['wall_seconds'] * r['threads'] / 3600:.2f}",
+                "train img/s": f"{r['images_per_second']:.0f}", MACHINE_COLUMN: where(r),
+                "data": data_cell(r), "torch": r["torch_version"], "commit": short_commit(r["git_commit"])})
+            continue
+        speed = results.mean_train_speed(r["history"])
         rows.append({
-            "run": label(r, status), "test error (%)": f"{r['test_error']:.2f}", "epochs": r["epochs"],
-            "core-hours": f"{r['wall_seconds'] * r['threads'] / 3600:.2f}",
-            "train img/s": f"{r['images_per_second']:.0f}",
-            "machine and precision, by epoch": where(r),
-            "data": data_cell(r), "torch": r["torch_version"], "commit": short_commit(r["git_commit"])})
-    for run in progress.in_progress(results_dir):
-        speed = results.mean_train_speed(run["history"])
-        rows.append({
-            "run": label(run, "in progress"),
-            "test error (%)": progress.error_so_far(run["history"], suffix=" so far"),
-            "epochs": f"{run['epoch']} of {run['epochs']}",
+            "run": _appendix_label(r, status),
+            "test error (%)": progress.error_so_far(r["history"], suffix=" so far"),
+            "epochs": f"{r['epoch']} of {r['epochs']}",
             # a snapshot from before snapshots stored their threads has no core count
-            "core-hours": f"{run['wall_seconds'] * run['threads'] / 3600:.2f}" if "threads" in run else "",
+            "core-hours": f"{r['wall_seconds'] * r['threads'] / 3600:.2f}" if "threads" in r else "",
             "train img/s": f"{speed:.0f}" if speed is not None else "",
-            "machine and precision, by epoch": where(run),
+            MACHINE_COLUMN: where(r),
             # a snapshot from before snapshots stored their provenance says so
-            "data": data_cell(run), "torch": run.get("torch_version", "not recorded"),
-            "commit": short_commit(run["git_commit"]) if "git_commit" in run else "not recorded"})
-    # the machines last: the one long cell, it takes the width the others leave
+            "data": data_cell(r), "torch": r.get("torch_version", "not recorded"),
+            "commit": short_commit(r["git_commit"]) if "git_commit" in r else "not recorded"})
+    # the machines last: the longest cell, it takes the width the others leave
     columns = ["run", "test error (%)", "epochs", "core-hours", "train img/s", "data", "torch", "commit",
-               "machine and precision, by epoch"]
+               MACHINE_COLUMN]
     df = pd.DataFrame(rows, columns=columns)
     df["data"] = df["data"].str.removesuffix(" copy")  # the header says it: "data copy"
     return df.rename(columns={"data": "data copy"})
+
+
+def moved_lines(results_dir=None) -> str:
+    """One line per run that moved between kinds of machine or precisions,
+    in the runs appendix's order: each stretch of its epochs with where it
+    trained ("" where no run moved)."""
+    return "\n".join(f"- `{_appendix_label(r, status)}`: {short_where(provenance.run_where(r))}"
+                     for r, status in _appendix_runs(results_dir) if len(provenance.where_spans(r)) > 1)
 
 
 def runs_left_table(results_dir=None) -> pd.DataFrame:
