@@ -341,12 +341,12 @@ def test_the_forecast_of_a_run_tested_every_5th_epoch_counts_its_slower_tested_e
 def test_a_cifar100_run_is_judged_by_a_cifar10_epoch_here_before_it_starts():
     """Same images' shape and count, so the same pace: a CIFAR-100 run that
     has not trained here yet does not start in the budget's last minutes."""
-    from nin_repro.book.reproduce import _epoch_pace, next_epoch_seconds, pace_class
+    from nin_repro.book.reproduce import _pace_entry, next_epoch_seconds, pace_class
 
     assert pace_class("cifar100") == pace_class("cifar10") != pace_class("mnist")
     history = [{"epoch": 1, "seconds": 1050.0, "machine": "cpu (X)", "precision": "fp32"}]
     ran = {"config": {"dataset": "cifar10", "overrides": {}, "train": {"test_every": 1}}, "history": history}
-    paces = [(*_epoch_pace(ran["config"], ran["history"]), "cifar10_full__seed0")]
+    paces = [_pace_entry(ran, "cifar10_full__seed0")]
     kind = (pace_class("cifar100"), None, "cpu (X)", "fp32")
     assert next_epoch_seconds(kind, None, paces, []) == (1050.0, "the last epoch of cifar10_full__seed0")
     assert next_epoch_seconds((pace_class("mnist"), None, "cpu (X)", "fp32"), None, paces, []) is None
@@ -459,10 +459,15 @@ def test_the_status_times_what_is_left_here_by_the_pace_of_a_run_of_its_kind_tra
     epochs = experiments.get("cifar100_full").train.epochs
     assert [j.hours for j in jobs] == [3.0, epochs * 0.5, None, None]  # 6 epochs left at 30 min; no MNIST pace here
     assert jobs[1].note == (f"about {epochs * 0.5:.1f} h here at 30 min/epoch "
-                            "(the last epoch of cifar10_nodropout_full__seed0)")
+                            "(the recent pace of cifar10_nodropout_full__seed0)")
     assert reproduce_module.status_report(jobs).splitlines()[-2] == (
         f"about {3 + epochs * 0.5:.0f} h of training left on this machine for 2 of the 4 runs not done (the others "
         "lack their data, or an epoch of their kind trained here to time them by)")
+    # a last epoch slowed by a job beside it (a test suite) moves neither forecast: both take the recent pace
+    state["history"][-1]["seconds"] = 2700.0
+    slowed = reproduce(jobs=[("cifar10_nodropout_full", 0), ("cifar100_full", 0)], status_only=True,
+                       data_dir=tmp_path, cache_dir=tmp_path, results_dir=tmp_path, log=lambda *_: None)
+    assert [j.hours for j in slowed] == [3.0, epochs * 0.5]
     state["history"][-1]["machine"] = "cpu (elsewhere)"  # its last epoch ran on another machine: not timed here
     assert reproduce(jobs=[("cifar10_nodropout_full", 0)], status_only=True, data_dir=tmp_path, cache_dir=tmp_path,
                      results_dir=tmp_path, log=lambda *_: None)[0].hours is None

@@ -61,9 +61,10 @@ def checkpoint_progress(state: dict) -> str:
     return note + (f"; {time_left(history, state['config']['train'])}" if epochs > state["epoch"] else "")
 
 
-def _remaining(history: list[dict], train: dict) -> dict:
-    """The epochs a run has left (its `config["train"]`), how many of them
-    test, and the hours they take at its recent pace: for each kind of epoch
+def _remaining(history: list[dict], train: dict, done: int | None = None) -> dict:
+    """The epochs a run has left (its `config["train"]`, after `done`
+    epochs: by default those of `history`), how many of them test, and the
+    hours they take at the recent pace of `history`: for each kind of epoch
     (tested, and untested where it tests only every few epochs), the fastest
     of the last three of that kind on the machine of the last epoch."""
     cfg = TrainConfig.from_dict(train)
@@ -72,7 +73,7 @@ def _remaining(history: list[dict], train: dict) -> dict:
     recent = {kind: [h["seconds"] for h in here if (h.get("test_error") is not None) == kind][-3:]
               for kind in (True, False)}
     pace = {kind: min(recent[kind] or recent[not kind]) for kind in (True, False)}
-    to_come = [cfg.tests_after(e) for e in range(len(history), cfg.epochs)]
+    to_come = [cfg.tests_after(e) for e in range(len(history) if done is None else done, cfg.epochs)]
     tested = sum(to_come)
     return {"left": len(to_come), "tested": tested, "machine": machine, "recent": recent, "pace": pace,
             "hours": (tested * pace[True] + (len(to_come) - tested) * pace[False]) / 3600}
@@ -154,8 +155,9 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
     records = results.read_records(results_dir)
     recorded = {results.record_name(r): r for r in records}
     given_up = results.given_up(results_dir)
-    # (kind, seconds, run) of the last epoch of each run this call trained, or found in progress
-    paces: list[tuple[tuple, float, str]] = []
+    # (kind, config, history, run) of each run this call trained, or found in progress: what times the
+    # runs of its kind after it (`_same_kind`)
+    paces: list[tuple[tuple, dict, list[dict], str]] = []
     for job in todo:
         # Named as train() names it (epochs equal to the experiment's own do not name a run).
         name = results.run_name(job.experiment, job.seed, run_overrides(EXPERIMENTS[job.experiment], epochs, subset))
@@ -206,7 +208,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
                 job.hours, here = hours_here(kind, state, total, paces, records)
                 job.note += f"; {here}" if here else ""
                 if state["history"]:  # the pace of the runs of its kind after it
-                    paces.append((*_epoch_pace(state["config"], state["history"]), name))
+                    paces.append(_pace_entry(state, name))
             elif exp.requires_download:
                 job.note = needs_data(job.experiment)
             else:
@@ -234,7 +236,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             continue
         state = record or _newest_or_none(name, cache_dir, results_dir)[0]
         if state and state["history"]:
-            paces.append((*_epoch_pace(state["config"], state["history"]), name))
+            paces.append(_pace_entry(state, name))
         if record is None:
             job.status, job.note = "in progress", checkpoint_progress(state)
             job.hours = hours_here(kind, state, epochs or exp.train.epochs, paces, records)[0]
@@ -286,6 +288,11 @@ def _epoch_pace(config: dict, history: list[dict]) -> tuple[tuple, float]:
     return kind, results.recent_epoch_seconds(history, config.get("train", {}).get("test_every", 1))
 
 
+def _pace_entry(state: dict, name: str) -> tuple[tuple, dict, list[dict], str]:
+    """A run's entry in `reproduce`'s paces: its kind (`_epoch_pace`), config, history and name."""
+    return _epoch_pace(state["config"], state["history"])[0], state["config"], state["history"], name
+
+
 def _newest_or_none(name: str, cache_dir=None, results_dir=None) -> tuple[dict | None, str]:
     """The state a run resumes from (None if it has none) and, if one of its
     checkpoints is corrupt, what is wrong (train() refuses it when it gets there)."""
@@ -296,40 +303,58 @@ def _newest_or_none(name: str, cache_dir=None, results_dir=None) -> tuple[dict |
     return (found[1] if found else None), ""
 
 
-def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple, float, str]], records: list[dict]
-                       ) -> tuple[float, str] | None:
+def _same_kind(kind: tuple, paces: list[tuple[tuple, dict, list[dict], str]], records: list[dict]
+               ) -> tuple[dict, list[dict], str] | None:
+    """(config, history, name) of the run whose epochs time a run of `kind`
+    that has not trained here: the last run of that kind this call trained
+    or found in progress (`paces`), else the newest finished record (of
+    `records`, read once per call) of that kind; None when nothing of its
+    kind has run here."""
+    for seen_kind, config, history, run_name in reversed(paces):
+        if seen_kind == kind:
+            return config, history, run_name
+    for r in reversed(sorted((r for r in records if r["history"]), key=lambda r: r.get("finished_at", ""))):
+        if _epoch_pace(r["config"], r["history"])[0] == kind:
+            return r["config"], r["history"], results.record_name(r)
+    return None
+
+
+def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple, dict, list[dict], str]],
+                       records: list[dict]) -> tuple[float, str] | None:
     """How long the run's next epoch should take, and what says so: its own
     last epoch (`state`: its checkpoint, if any), if it ran here; else the
-    last epoch of a run of the same kind trained earlier in this call; else that of the newest finished record
-    (of `records`, read once per call) of that kind. None when nothing of its kind has run here: it then starts."""
+    last epoch of the run of its kind `_same_kind` finds. None when nothing
+    of its kind has run here: it then starts."""
     if state and state["history"]:
         own_kind, seconds = _epoch_pace(state["config"], state["history"])
         if own_kind == kind:
             return seconds, "its last epoch"
-    for seen_kind, seconds, run_name in reversed(paces):
-        if seen_kind == kind:
-            return seconds, f"the last epoch of {run_name}"
-    for r in reversed(sorted((r for r in records if r["history"]), key=lambda r: r.get("finished_at", ""))):
-        rec_kind, seconds = _epoch_pace(r["config"], r["history"])
-        if rec_kind == kind:
-            return seconds, f"the last epoch of {results.record_name(r)}"
-    return None
+    found = _same_kind(kind, paces, records)
+    if found is None:
+        return None
+    config, history, run_name = found
+    return _epoch_pace(config, history)[1], f"the last epoch of {run_name}"
 
 
-def hours_here(kind: tuple, state: dict | None, epochs: int, paces: list[tuple[tuple, float, str]],
+def hours_here(kind: tuple, state: dict | None, epochs: int, paces: list[tuple[tuple, dict, list[dict], str]],
                records: list[dict]) -> tuple[float | None, str]:
     """The hours of training a run has left on this machine (`kind`, as
     `next_epoch_seconds` takes it), and, where they rest on another run's
     pace, a note saying so: its own recent pace where its last epoch ran here
-    (its note already gives it), else the pace of a run of its kind here
-    times the epochs it has left; None where no epoch of its kind ran here."""
+    (its note already gives it), else the recent pace (`_remaining`) of the
+    run of its kind `_same_kind` finds, over the epochs it has left; None
+    where no epoch of its kind ran here. The recent pace, not the last epoch
+    that a budget's check takes: that one epoch may have shared the cores
+    with a test suite, and a forecast of days would carry its slowness."""
     if state and state["history"] and _epoch_pace(state["config"], state["history"])[0] == kind:
         return _remaining(state["history"], state["config"]["train"])["hours"], ""
-    pace = next_epoch_seconds(kind, None, paces, records)
-    if pace is None:
+    found = _same_kind(kind, paces, records)
+    if found is None:
         return None, ""
-    hours = (epochs - (state["epoch"] if state else 0)) * pace[0] / 3600
-    return hours, f"about {hours:.1f} h here at {minutes(pace[0])} min/epoch ({pace[1]})"
+    config, history, run_name = found
+    r = _remaining(history, {**config["train"], "epochs": epochs}, done=state["epoch"] if state else 0)
+    per_epoch = r["hours"] * 3600 / max(r["left"], 1)
+    return r["hours"], f"about {r['hours']:.1f} h here at {minutes(per_epoch)} min/epoch (the recent pace of {run_name})"
 
 
 def figure5_names(figure_runs: list[tuple[str, int]] = FIGURE5_RUNS, epochs: int | None = None,
