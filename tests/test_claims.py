@@ -374,6 +374,13 @@ def test_a_comparison_names_its_full_length_rows_that_finished_before_the_others
                              "epochs 1-2; full length so far: dropout 10.50% (n=1); no dropout in progress; "
                              "at epoch 2 of each: dropout 10.50%, no dropout 40.00% (a 73.8% cut there); "
                              "CPU budget (30 epochs): ")
+    # a second of Table 5's rows finished (FC), the third not started: the two stand in the short form,
+    # their order and spreads before the budget's reversed one; the verdict waits for the third
+    results.write_record(record("cifar10_fc_full", 0, [11.8, 11.6], lr=0.001), tmp_path)
+    t5 = by_key(tmp_path)["table5"]
+    assert t5.verdict == "pending: full-length FC + dropout not started"
+    assert t5.headline == "full length so far: GAP 10.50% < FC 11.60%; last-2 spreads 0.10 and 0.20 points; n=1 each"
+    assert t5.ours.startswith(t5.headline + "; FC + dropout not started; CPU budget (30 epochs): ")
 
 
 def test_budget_comparisons_decide_neither_way_and_say_which_way_the_pairs_went(tmp_path):

@@ -128,6 +128,8 @@ def empty_hidden_input_cells(chapter: str, results_dir: Path, tmp_path: Path) ->
 @pytest.mark.parametrize("chapter, finished", [
     ("figure4_dropout", ["cifar10_full", "cifar10_nodropout_full"]),
     ("cifar100", ["cifar100_full", "cifar10_full"]),
+    ("table5_heads", ["cifar10_full", "cifar10_fc_full"]),  # two heads: the pair so far, the third waited for
+    ("table5_heads", ["cifar10_full", "cifar10_fc_full", "cifar10_fc_dropout_full"]),
 ])
 def test_a_chapter_whose_runs_have_all_finished_leaves_no_hidden_input_cell_empty(tmp_path, chapter, finished):
     # a run's progress line shows only while it trains: once every run has finished, the cell that held it

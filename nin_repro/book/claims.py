@@ -432,19 +432,26 @@ def _waiting(claim: Claim, full: dict, results_dir) -> dict[str, list[str]]:
     return out
 
 
-def _finished_rows(claim: Claim, full: dict, results_dir) -> str:
+def _finished_rows(claim: Claim, full: dict, results_dir, waited: bool = True) -> str:
     """"full length so far: GAP 10.21% (n=1); FC + dropout and FC not
     started": the compared rows that finished before the others (a
     comparison waits for all of them), the others in the tables' words, or
-    "" when none or all have."""
+    "" when none or all have. Two or more finished: their order so far
+    ("GAP 10.10% < FC 11.40%; last-10 spreads ...; FC + dropout not
+    started"), full-length evidence a verdict cannot yet rest on. Without
+    `waited`, the rows not finished are left to the verdict, which names them."""
     done = [n for n in claim.full if full[n]["n"]]
     if not done or len(done) == len(claim.full):
         return ""
-    labels = CHAPTERS[claim.chapter].labels
-    rows = ", ".join(f"{labels[n]} {mean_std(full[n]['ours_mean'], full[n]['ours_std'])}% (n={full[n]['n']})"
-                     for n in done)
+    if len(done) > 1:  # two rows of an order: how they stand so far, beside their spreads
+        c = _compare(claim, tuple(done), full)
+        rows = f"{c.summary}; {c.spreads}"
+    else:
+        labels = CHAPTERS[claim.chapter].labels
+        rows = ", ".join(f"{labels[n]} {mean_std(full[n]['ours_mean'], full[n]['ours_std'])}% (n={full[n]['n']})"
+                         for n in done)
     waiting = "; ".join(f"{listed(names)} {state}" for state, names in _waiting(claim, full, results_dir).items())
-    return f"full length so far: {rows}; {waiting}"
+    return f"full length so far: {rows}" + (f"; {waiting}" if waited else "")
 
 
 def _same_epoch(claim: Claim, results_dir) -> str:
@@ -495,9 +502,12 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
     waiting = _waiting(claim, full, results_dir)
     verdict = _pending({state: [f"full-length {listed(names)}"] for state, names in waiting.items()})
     if budget_text:
-        # the short form leaves out the full-length rows done so far: their numbers are their own claims'
-        # rows (Table 1's, for GAP and dropout), and the verdict names the runs it waits for
-        return Verdict(claim, verdict, "; ".join([finished] * bool(finished) + [budget_text]), "", budget_short)
+        # the short form leaves out a full-length row done alone: its number is its own claim's row
+        # (Table 1's, for GAP and dropout), and the verdict names the runs it waits for; two done are
+        # full-length evidence on the claim itself, and come before the budget's
+        two_done = sum(bool(full[n]["n"]) for n in claim.full) > 1
+        return Verdict(claim, verdict, "; ".join([finished] * bool(finished) + [budget_text]), "",
+                       _finished_rows(claim, full, results_dir, waited=False) if two_done else budget_short)
     missing = [run_words(n, dataset=True) for n, r in budget.items() if not r["n"]]
     return Verdict(claim, verdict, "; ".join([finished] * bool(finished)
                                              + [f"no record of {listed(missing)} yet"]), "")

@@ -130,12 +130,18 @@ def _same_setup(groups: dict[str, list[dict]]) -> list[str]:
 # Comparisons (Table 1's augmentation, Table 5's heads, Figure 4's dropout) ---
 
 
+def _needs(rows: dict, names) -> str:
+    """"needs a record of X" for a compared pair, naming only the rows
+    without one: the other may have finished long before."""
+    missing = [run_words(n, dataset=True) for n in names if rows[n]["ours_mean"] is None]
+    return f"needs {'records' if len(missing) > 1 else 'a record'} of {' and '.join(missing)}"
+
+
 def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
     """'A x% vs B y%: A d points lower (the paper: e points lower; noise: n points).'"""
     ra, rb = rows[a], rows[b]
     if ra["ours_mean"] is None or rb["ours_mean"] is None:
-        return (f"{labels[a]} vs {labels[b]}: {NOT_RUN} (needs records of {run_words(a, dataset=True)} "
-                f"and {run_words(b, dataset=True)}).")
+        return f"{labels[a]} vs {labels[b]}: {NOT_RUN} ({_needs(rows, (a, b))})."
 
     def side(d):
         return "level with it" if round(d, 2) == 0 else f"{abs(d):.2f} points {'lower' if d > 0 else 'higher'}"
@@ -330,8 +336,7 @@ def dropout_effect(results_dir=None, full: bool = False, details: bool = True) -
     rows = _summarized(labels, results_dir)
     with_d, without = rows[with_name], rows[without_name]
     if with_d["ours_mean"] is None or without["ours_mean"] is None:
-        return _lines([f"dropout vs no dropout: {NOT_RUN} (needs records of {run_words(with_name, dataset=True)} "
-                       f"and {run_words(without_name, dataset=True)})."])
+        return _lines([f"dropout vs no dropout: {NOT_RUN} ({_needs(rows, labels)})."])
     noise = max(row_noise(with_d), row_noise(without))
     gap, cut = printed_cut(without["ours_mean"], with_d["ours_mean"])  # the percentage from the unrounded means
     points = shown(without["ours_mean"]) - shown(with_d["ours_mean"])  # the points as the printed means give them
