@@ -143,14 +143,23 @@ def prepare(name: str, train_images: np.ndarray, test_images: np.ndarray, method
     return transform(train_images), transform(test_images)
 
 
+def test_subset(n_test: int, subset: int) -> np.ndarray:
+    """The indices of the test images a `subset` run tests: `subset` of the
+    `n_test` (all, where it asks for as many or more), evenly spaced."""
+    return np.linspace(0, n_test, num=min(subset, n_test), endpoint=False).astype(np.int64)
+
+
 def _splits(exp, data_dir, cache_dir, download: bool, subset: int | None, splits: data.Splits | None = None):
     if splits is None:
         splits = data.load(exp.dataset, data_dir, cache_dir, download)
     tr_img, tr_lab, te_img, te_lab = splits.train_images, splits.train_labels, splits.test_images, splits.test_labels
     if subset:
-        # Smoke runs: the first `subset` training images, and as many test images.
+        # Smoke runs: the first `subset` training images, and as many test images spread evenly over the
+        # test split: the offline CIFAR copies' test splits are grouped by class, and their first images
+        # would hold one or two classes only
         tr_img, tr_lab = tr_img[:subset], tr_lab[:subset]
-        te_img, te_lab = te_img[:subset], te_lab[:subset]
+        keep = test_subset(len(te_lab), subset)
+        te_img, te_lab = te_img[keep], te_lab[keep]
     return tr_img, tr_lab, te_img, te_lab, splits.source
 
 

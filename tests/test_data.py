@@ -3,7 +3,7 @@ import shutil
 import numpy as np
 import pytest
 
-from nin_repro import data
+from nin_repro import data, experiments, preprocess
 
 MNIST_TRAIN_PER_CLASS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_PER_CLASS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -27,8 +27,13 @@ def test_cifar10_counts_per_split_and_class(data_dir, cache_dir):
     assert abs(s.train_images.mean() / 255 - 0.473) < 0.01
     # its flags: 86 training and 23 test images could not be recovered losslessly (the README)
     assert (~s.extra["train_lossless"]).sum() == 86 and (~s.extra["test_lossless"]).sum() == 23
-    # its test split grouped by class, as Deviations says (a --subset run tests the first classes only)
+    # its test split grouped by class, as Deviations says: a --subset run's test images are spread over it,
+    # so that every class is among them (its first 1,280 images hold two classes)
     assert (np.diff(s.test_labels.astype(int)) >= 0).all()
+    smoke_test_labels = preprocess._splits(experiments.get("cifar10"), None, None, False, 1280, s)[3]
+    assert np.bincount(smoke_test_labels).tolist() == [128] * 10
+    assert len(np.unique(s.test_labels[:1280])) == 2
+    assert preprocess.test_subset(10, 20).tolist() == list(range(10))  # asked for more: the whole split
 
 
 @pytest.fixture(scope="session")

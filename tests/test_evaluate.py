@@ -10,8 +10,11 @@ from tiny import tiny
 
 def test_saved_weights_give_the_records_test_error_and_a_damaged_file_is_refused(data_dir, cache_dir, tmp_path, monkeypatch):
     """A finished run's fp16 weights, evaluated alone, give the error its
-    record holds, within 0.05 points; a flipped byte in them is refused."""
-    exp = tiny("t_eval", epochs=1, dropout=0.5)
+    record holds, within 0.05 points; a flipped byte in them is refused.
+    In fp32: a tiny net after one epoch is near chance, its top two logits
+    often within 1e-3 of each other, and bf16's rounding (in other kernels
+    than training's) flips some of those predictions, fp16 weights or not."""
+    exp = tiny("t_eval", epochs=1, dropout=0.5, precision="fp32")
     monkeypatch.setitem(experiments.EXPERIMENTS, "t_eval", exp)
     rec = train(resolve_run(exp, subset=2000, data_dir=data_dir, cache_dir=cache_dir, results_dir=tmp_path),
                 progress=False, log=lambda *_: None)

@@ -131,7 +131,7 @@ def extract_confidence_maps(run_name: str, data_dir=None, cache_dir=None, result
     # The run's own test of this very net, where it tested this epoch: in its
     # epoch's precision, beside the fp32 evaluation below. Only where it tested
     # the whole test split, as this evaluation does: a `--subset` run tested
-    # its first `subset` test images, another number.
+    # `subset` of its images, another number.
     own = None if (config.get("overrides") or {}).get("subset") else next(
         (h for h in history if h["epoch"] == epoch and h.get("test_error") is not None), None)
     exp = get_experiment(config["experiment"])
