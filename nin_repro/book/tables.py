@@ -200,6 +200,28 @@ def _appendix_label(run: dict, status: str) -> str:
     return f"{name} ({status})" if status else name
 
 
+def _appendix_row(run: dict, status: str) -> dict:
+    """A run's row in `run_records_table`: a record's numbers, or a snapshot's so far."""
+    where = MOVED if len(provenance.where_spans(run)) > 1 else short_where(provenance.run_where(run))
+    if status != "in progress":
+        return {"run": _appendix_label(run, status), "test error (%)": f"{run['test_error']:.2f}",
+                "epochs": run["epochs"], "core-hours": f"{run['wall_seconds'] * run['threads'] / 3600:.2f}",
+                "train img/s": f"{run['images_per_second']:.0f}", MACHINE_COLUMN: where, "data": data_cell(run),
+                "torch": run["torch_version"], "commit": short_commit(run["git_commit"])}
+    speed = results.mean_train_speed(run["history"])
+    return {
+        "run": _appendix_label(run, status),
+        "test error (%)": progress.error_so_far(run["history"], suffix=" so far"),
+        "epochs": f"{run['epoch']} of {run['epochs']}",
+        # a snapshot from before snapshots stored their threads has no core count
+        "core-hours": f"{run['wall_seconds'] * run['threads'] / 3600:.2f}" if "threads" in run else "",
+        "train img/s": f"{speed:.0f}" if speed is not None else "",
+        MACHINE_COLUMN: where,
+        # a snapshot from before snapshots stored their provenance says so
+        "data": data_cell(run), "torch": run.get("torch_version", "not recorded"),
+        "commit": short_commit(run["git_commit"]) if "git_commit" in run else "not recorded"}
+
+
 def run_records_table(results_dir=None) -> pd.DataFrame:
     """Every run of the study, finished (superseded ones too: results/superseded/)
     or in progress, one row each: the appendix the chapters' short tables
@@ -209,30 +231,7 @@ def run_records_table(results_dir=None) -> pd.DataFrame:
     says so after its name ("in progress", "superseded"). Wall hours are the
     core-hours over the run's threads, so only the cost is shown; the date a
     run ended is in its record."""
-    def where(run: dict) -> str:
-        return MOVED if len(provenance.where_spans(run)) > 1 else short_where(provenance.run_where(run))
-
-    rows = []
-    for r, status in _appendix_runs(results_dir):
-        if status != "in progress":
-            rows.append({
-                "run": _appendix_label(r, status), "test error (%)": f"{r['test_error']:.2f}", "epochs": r["epochs"],
-                "core-hours": f"{r['wall_seconds'] * r['threads'] / 3600:.2f}",
-                "train img/s": f"{r['images_per_second']:.0f}", MACHINE_COLUMN: where(r),
-                "data": data_cell(r), "torch": r["torch_version"], "commit": short_commit(r["git_commit"])})
-            continue
-        speed = results.mean_train_speed(r["history"])
-        rows.append({
-            "run": _appendix_label(r, status),
-            "test error (%)": progress.error_so_far(r["history"], suffix=" so far"),
-            "epochs": f"{r['epoch']} of {r['epochs']}",
-            # a snapshot from before snapshots stored their threads has no core count
-            "core-hours": f"{r['wall_seconds'] * r['threads'] / 3600:.2f}" if "threads" in r else "",
-            "train img/s": f"{speed:.0f}" if speed is not None else "",
-            MACHINE_COLUMN: where(r),
-            # a snapshot from before snapshots stored their provenance says so
-            "data": data_cell(r), "torch": r.get("torch_version", "not recorded"),
-            "commit": short_commit(r["git_commit"]) if "git_commit" in r else "not recorded"})
+    rows = [_appendix_row(r, status) for r, status in _appendix_runs(results_dir)]
     # the machines last: the longest cell, it takes the width the others leave
     columns = ["run", "test error (%)", "epochs", "core-hours", "train img/s", "data", "torch", "commit",
                MACHINE_COLUMN]
