@@ -352,6 +352,28 @@ def test_a_cifar100_run_is_judged_by_a_cifar10_epoch_here_before_it_starts():
     assert next_epoch_seconds((pace_class("mnist"), None, "cpu (X)", "fp32"), None, paces, []) is None
 
 
+def test_a_run_not_started_is_timed_by_its_own_test_cadence_at_the_other_runs_pace():
+    """Another run of its kind gives the pace of each kind of epoch (tested
+    or not); which of the new run's epochs test is its own schedule's."""
+    from nin_repro.book.reproduce import _pace_entry, hours_here, pace_class
+
+    row = {"machine": "cpu (X)", "precision": "fp32"}
+    # the run timed by: tested every epoch at 900 s, and untested ones (an earlier stretch) at 600 s
+    history = [{**row, "epoch": e, "seconds": 600.0, "test_error": None} for e in range(1, 4)] + [
+        {**row, "epoch": e, "seconds": 900.0, "test_error": 20.0} for e in range(4, 7)]
+    ran = {"config": {"dataset": "cifar10", "overrides": {}, "train": {"test_every": 1}}, "history": history}
+    kind = (pace_class("cifar100"), None, "cpu (X)", "fp32")
+    train = experiments.get("cifar100_full").train.to_dict()  # 260 epochs: 100 of them test (every 5th, then all)
+    hours, note = hours_here(kind, None, train, [_pace_entry(ran, "cifar10_full__seed0")], [])
+    assert hours == (100 * 900 + 160 * 600) / 3600
+    assert note == "about 51.7 h here at 12 min/epoch (the recent pace of cifar10_full__seed0)"
+    # a run 60 epochs in (its last epoch on another machine) has the 200 after those left, 88 of them tested
+    state = {"epoch": 60, "config": {"dataset": "cifar100", "train": train},
+             "history": [{"epoch": 60, "seconds": 60.0, "machine": "cpu (Y)", "precision": "fp32"}]}
+    assert hours_here(kind, state, train, [_pace_entry(ran, "cifar10_full__seed0")], [])[0] == \
+        (88 * 900 + 112 * 600) / 3600
+
+
 def test_epochs_equal_to_the_experiments_own_find_the_run_train_would_write(tmp_path):
     # train() names a run without `epochs` when they are the experiment's own;
     # reproduce must look for that name, or it trains a finished run again.

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nin_repro import checkpoint, data, paths, results
 from nin_repro.atomic import atomic_write_text
@@ -64,9 +64,10 @@ def checkpoint_progress(state: dict) -> str:
 def _remaining(history: list[dict], train: dict, done: int | None = None) -> dict:
     """The epochs a run has left (its `config["train"]`, after `done`
     epochs: by default those of `history`), how many of them test, and the
-    hours they take at the recent pace of `history`: for each kind of epoch
-    (tested, and untested where it tests only every few epochs), the fastest
-    of the last three of that kind on the machine of the last epoch."""
+    hours they take at the recent pace of `history` (its own, or that of
+    another run of its kind): for each kind of epoch (tested, and untested
+    where it tests only every few epochs), the fastest of the last three of
+    that kind on the machine of the last epoch."""
     cfg = TrainConfig.from_dict(train)
     machine = history[-1].get("machine")
     here = [h for h in history if h.get("machine") == machine]
@@ -200,19 +201,18 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
                 log(f"[{name}] not run now: its next epoch, about {minutes(pace[0])} min here ({pace[1]}), "
                     "would end past the budget")
         if over_budget:
-            total = epochs or exp.train.epochs
             if unreadable:
                 job.status, job.note = "in progress", unreadable
             elif state is not None:
                 job.status, job.note = "in progress", checkpoint_progress(state)
-                job.hours, here = hours_here(kind, state, total, paces, records)
+                job.hours, here = hours_here(kind, state, _train_of(exp, epochs), paces, records)
                 job.note += f"; {here}" if here else ""
                 if state["history"]:  # the pace of the runs of its kind after it
                     paces.append(_pace_entry(state, name))
             elif exp.requires_download:
                 job.note = needs_data(job.experiment)
             else:
-                job.hours, here = hours_here(kind, None, total, paces, records)
+                job.hours, here = hours_here(kind, None, _train_of(exp, epochs), paces, records)
                 job.note = "; ".join(filter(None, [here, provenance.earlier_runs(job.experiment, results_dir)]))
             continue
         # An earlier protocol's run moves to results/superseded/ (then trains again) from inside
@@ -239,7 +239,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             paces.append(_pace_entry(state, name))
         if record is None:
             job.status, job.note = "in progress", checkpoint_progress(state)
-            job.hours = hours_here(kind, state, epochs or exp.train.epochs, paces, records)[0]
+            job.hours = hours_here(kind, state, _train_of(exp, epochs), paces, records)[0]
         else:
             job.status, job.note = "finished now", f"test error {record['test_error']:.2f}%"
     if figure_runs:
@@ -286,6 +286,11 @@ def _epoch_pace(config: dict, history: list[dict]) -> tuple[tuple, float]:
     kind = (pace_class(config.get("dataset")), (config.get("overrides") or {}).get("subset"),
             history[-1].get("machine"), history[-1].get("precision"))
     return kind, results.recent_epoch_seconds(history, config.get("train", {}).get("test_every", 1))
+
+
+def _train_of(exp, epochs: int | None) -> dict:
+    """The training settings a run of `exp` trains with (`epochs`: an override), as a config keeps them."""
+    return replace(exp.train, epochs=epochs or exp.train.epochs).to_dict()
 
 
 def _pace_entry(state: dict, name: str) -> tuple[tuple, dict, list[dict], str]:
@@ -336,13 +341,14 @@ def next_epoch_seconds(kind: tuple, state: dict | None, paces: list[tuple[tuple,
     return _epoch_pace(config, history)[1], f"the last epoch of {run_name}"
 
 
-def hours_here(kind: tuple, state: dict | None, epochs: int, paces: list[tuple[tuple, dict, list[dict], str]],
+def hours_here(kind: tuple, state: dict | None, train: dict, paces: list[tuple[tuple, dict, list[dict], str]],
                records: list[dict]) -> tuple[float | None, str]:
     """The hours of training a run has left on this machine (`kind`, as
     `next_epoch_seconds` takes it), and, where they rest on another run's
     pace, a note saying so: its own recent pace where its last epoch ran here
     (its note already gives it), else the recent pace (`_remaining`) of the
-    run of its kind `_same_kind` finds, over the epochs it has left; None
+    run of its kind `_same_kind` finds, over the epochs it has left of
+    `train` (its training settings, which say which of them test); None
     where no epoch of its kind ran here. The recent pace, not the last epoch
     that a budget's check takes: that one epoch may have shared the cores
     with a test suite, and a forecast of days would carry its slowness."""
@@ -351,8 +357,8 @@ def hours_here(kind: tuple, state: dict | None, epochs: int, paces: list[tuple[t
     found = _same_kind(kind, paces, records)
     if found is None:
         return None, ""
-    config, history, run_name = found
-    r = _remaining(history, {**config["train"], "epochs": epochs}, done=state["epoch"] if state else 0)
+    _, history, run_name = found
+    r = _remaining(history, train, done=state["epoch"] if state else 0)
     per_epoch = r["hours"] * 3600 / max(r["left"], 1)
     return r["hours"], f"about {r['hours']:.1f} h here at {minutes(per_epoch)} min/epoch (the recent pace of {run_name})"
 
