@@ -115,7 +115,8 @@ def add_commands(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.add_argument("--epochs", type=int, help="override the experiment's epochs (marks the record; rate drops "
                                               "set at fixed epochs stay there, those set as fractions scale)")
-    p.add_argument("--subset", type=int, help="train on the first N images only (smoke runs)")
+    p.add_argument("--subset", type=int,
+                   help="train on the first N training images, test on N spread over the test split (smoke runs)")
     p.add_argument("--batch-size", type=int, help="override the batch size (marks the record)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"],
                    help="default: auto (bf16 autocast where the device has native bf16, else fp32)")
