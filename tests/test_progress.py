@@ -83,7 +83,7 @@ def test_a_run_that_moved_shows_each_machine_and_precision(tmp_path):
     # would outgrow its cell); a run that did not move has no row there
     assert tables.run_records_table(tmp_path).iloc[-1][tables.MACHINE_COLUMN] == tables.MOVED
     assert tables.moved_lines(tmp_path) == \
-        "- `cifar10_full, seed 0 (in progress)`: A, AVX512, bf16: epoch 1; B, AVX2, fp32: epoch 2"
+        "- `cifar10_full` seed 0 (in progress): A, AVX512, bf16: epoch 1; B, AVX2, fp32: epoch 2"
     snapshot(tmp_path, "cifar10_aug_full", 0, [70.0], machine="cpu (A), AVX512", precision="bf16")
     assert tables.moved_lines(tmp_path).count("\n") == 0  # a run on one kind has no line there
     # the curve shades each stretch by its kind, one legend entry per kind, so a step can be set

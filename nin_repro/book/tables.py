@@ -248,7 +248,11 @@ def moved_lines(results_dir=None) -> str:
     """One line per run that moved between kinds of machine or precisions,
     in the runs appendix's order: each stretch of its epochs with where it
     trained ("" where no run moved)."""
-    return "\n".join(f"- `{_appendix_label(r, status)}`: {short_where(provenance.run_where(r))}"
+    def named(run: dict, status: str) -> str:  # as `superseded_lines` names runs: "`cifar10_full` seed 0"
+        extra = [f"{k}={v}" for k, v in (run["config"].get("overrides") or {}).items()] + [status] * bool(status)
+        return f"`{run['experiment']}` seed {run['seed']}" + (f" ({', '.join(extra)})" if extra else "")
+
+    return "\n".join(f"- {named(r, status)}: {short_where(provenance.run_where(r))}"
                      for r, status in _appendix_runs(results_dir) if len(provenance.where_spans(r)) > 1)
 
 
