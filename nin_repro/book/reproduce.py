@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from nin_repro import checkpoint, data, paths, results
 from nin_repro.atomic import atomic_write_text
@@ -205,14 +205,14 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
                 job.status, job.note = "in progress", unreadable
             elif state is not None:
                 job.status, job.note = "in progress", checkpoint_progress(state)
-                job.hours, here = hours_here(kind, state, _train_of(exp, epochs), paces, records)
+                job.hours, here = hours_here(kind, state, run.train.to_dict(), paces, records)
                 job.note += f"; {here}" if here else ""
                 if state["history"]:  # the pace of the runs of its kind after it
                     paces.append(_pace_entry(state, name))
             elif exp.requires_download:
                 job.note = needs_data(job.experiment)
             else:
-                job.hours, here = hours_here(kind, None, _train_of(exp, epochs), paces, records)
+                job.hours, here = hours_here(kind, None, run.train.to_dict(), paces, records)
                 job.note = "; ".join(filter(None, [here, provenance.earlier_runs(job.experiment, results_dir)]))
             continue
         # An earlier protocol's run moves to results/superseded/ (then trains again) from inside
@@ -239,7 +239,7 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
             paces.append(_pace_entry(state, name))
         if record is None:
             job.status, job.note = "in progress", checkpoint_progress(state)
-            job.hours = hours_here(kind, state, _train_of(exp, epochs), paces, records)[0]
+            job.hours = hours_here(kind, state, run.train.to_dict(), paces, records)[0]
         else:
             job.status, job.note = "finished now", f"test error {record['test_error']:.2f}%"
     if figure_runs:
@@ -286,11 +286,6 @@ def _epoch_pace(config: dict, history: list[dict]) -> tuple[tuple, float]:
     kind = (pace_class(config.get("dataset")), (config.get("overrides") or {}).get("subset"),
             history[-1].get("machine"), history[-1].get("precision"))
     return kind, results.recent_epoch_seconds(history, config.get("train", {}).get("test_every", 1))
-
-
-def _train_of(exp, epochs: int | None) -> dict:
-    """The training settings a run of `exp` trains with (`epochs`: an override), as a config keeps them."""
-    return replace(exp.train, epochs=epochs or exp.train.epochs).to_dict()
 
 
 def _pace_entry(state: dict, name: str) -> tuple[tuple, dict, list[dict], str]:

@@ -149,9 +149,14 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
     return pd.DataFrame(out)
 
 
+def _override_words(overrides: dict | None) -> list[str]:
+    """["epochs=3", "subset=100"]: a run's overrides as its name shows them."""
+    return [f"{k}={v}" for k, v in (overrides or {}).items()]
+
+
 def _run_label(experiment: str, seed: int, overrides: dict | None = None) -> str:
     """"cifar10_fc_dropout, seed 0": a run's name with a place to break."""
-    extra = ", ".join(f"{k}={v}" for k, v in (overrides or {}).items())
+    extra = ", ".join(_override_words(overrides))
     return f"{experiment}, seed {seed}" + (f" ({extra})" if extra else "")
 
 
@@ -249,7 +254,7 @@ def moved_lines(results_dir=None) -> str:
     in the runs appendix's order: each stretch of its epochs with where it
     trained ("" where no run moved)."""
     def named(run: dict, status: str) -> str:  # as `superseded_lines` names runs: "`cifar10_full` seed 0"
-        extra = [f"{k}={v}" for k, v in (run["config"].get("overrides") or {}).items()] + [status] * bool(status)
+        extra = _override_words(run["config"].get("overrides")) + [status] * bool(status)
         return f"`{run['experiment']}` seed {run['seed']}" + (f" ({', '.join(extra)})" if extra else "")
 
     return "\n".join(f"- {named(r, status)}: {short_where(provenance.run_where(r))}"
