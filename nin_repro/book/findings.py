@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import statistics
 
+import pandas as pd
+
 from nin_repro import results
 from nin_repro.experiments import EXPERIMENTS
 
@@ -137,6 +139,15 @@ def _needs(rows: dict, names) -> str:
     return f"needs {'records' if len(missing) > 1 else 'a record'} of {' and '.join(missing)}"
 
 
+def _gap(a: str, b: str, rows: dict) -> tuple[float, float | None, float]:
+    """How much lower row `a`'s test error is than row `b`'s, in points: ours
+    (between the printed means), the paper's (None where it gives no number
+    for one of them), and the larger noise of the two rows."""
+    ra, rb = rows[a], rows[b]
+    paper = None if None in (ra["paper"], rb["paper"]) else rb["paper"] - ra["paper"]
+    return shown(rb["ours_mean"]) - shown(ra["ours_mean"]), paper, max(row_noise(ra), row_noise(rb))
+
+
 def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
     """'A x% vs B y%: A d points lower (the paper: e points lower; noise: n points).'"""
     ra, rb = rows[a], rows[b]
@@ -146,9 +157,8 @@ def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
     def side(d):
         return "level with it" if round(d, 2) == 0 else f"{abs(d):.2f} points {'lower' if d > 0 else 'higher'}"
 
-    paper = "" if None in (ra["paper"], rb["paper"]) else f"the paper: {side(rb['paper'] - ra['paper'])}; "
-    noise = max(row_noise(ra), row_noise(rb))
-    d = shown(rb["ours_mean"]) - shown(ra["ours_mean"])
+    d, paper_d, noise = _gap(a, b, rows)
+    paper = "" if paper_d is None else f"the paper: {side(paper_d)}; "
     within = "within" if abs(d) <= noise else "beyond"
     return (f"{labels[a]} {ra['ours_mean']:.2f}% vs {labels[b]} {rb['ours_mean']:.2f}%: "
             f"{labels[a]} {side(d)} ({paper}the rows' noise is up to "
@@ -188,17 +198,17 @@ def _details(rows: dict, labels: dict) -> list[str]:
 
 
 def rows_behind(chapters: list[str], results_dir=None) -> str:
-    """`_details` for the CPU-budget rows of these chapters' comparisons,
-    which share rows (the short runs' chapter: the paper's net stands in
-    all three), said once for all of them rather than in each comparison
-    (`details=False` there); each row named by what sets it apart from the
-    paper's net."""
+    """How closely each CPU-budget row of these chapters' comparisons fit its
+    training set and where it trained, said once for all of them (the short
+    runs' chapter: the paper's net stands in all three), each row named by
+    what sets it apart from the paper's net; each pair's noise is in
+    `budget_comparisons`."""
     names = dict.fromkeys(n for chapter in chapters for n in CHAPTERS[chapter].comparison(full=False))
     labels = {n: run_words(n, length=False) or "the paper's net" for n in names}
     rows = _summarized(labels, results_dir)
     if sum(1 for r in rows.values() if r["ours_mean"] is not None) < 2:
         return ""
-    return _lines(_details(rows, labels))
+    return _lines([_fit_line(rows, labels)] + _where_line(rows, labels))
 
 
 def _fit_line(rows: dict, labels: dict) -> str:
@@ -287,29 +297,84 @@ def like_for_like_copies(a: dict, b: dict) -> str:
                                "from the setup.")
 
 
+def _paper_pairs(names: list[str]) -> list[tuple[str, str]]:
+    """The pairs of compared rows (given in the paper's order, lowest error
+    first) that a comparison reports: the one pair, or for Table 5's heads GAP
+    against each fully connected head, then those two heads."""
+    if len(names) == 2:
+        return [(names[0], names[1])]
+    best, middle, worst = names
+    return [(best, worst), (best, middle), (middle, worst)]
+
+
 def heads_effect(results_dir=None, full: bool = False, details: bool = True) -> str:
     """Table 5's claim, from the records: GAP's test error against each fully
     connected head's, beside the paper's gaps and the rows' noise, and
     whether the paper's order (GAP < FC + dropout < FC) holds here; then,
     with `details`, each row's fit, noise, seeds and setup (`_details`)."""
     labels = CHAPTERS["table5_heads"].comparison(full)
-    gap, fc_dropout, fc = labels
     rows = _summarized(labels, results_dir)
-    # every pair the paper's order ranks: GAP against each fully connected head, then those two heads
-    lines = _copies_line(rows, labels) + [_difference_line(a, b, rows, labels)
-                                          for a, b in ((gap, fc), (gap, fc_dropout), (fc_dropout, fc))]
+    lines = _copies_line(rows, labels) + [_difference_line(a, b, rows, labels) for a, b in _paper_pairs(list(labels))]
+    order = _order_line(rows, labels)
+    checkable = sum(r["ours_mean"] is not None for r in rows.values()) >= 2
+    return _lines(lines + [order] + (_details(rows, labels) if details and checkable else []))
+
+
+def heads_order(results_dir=None, full: bool = False) -> str:
+    """Whether the paper's order of Table 5's heads holds, in one sentence."""
+    labels = CHAPTERS["table5_heads"].comparison(full)
+    return _order_line(_summarized(labels, results_dir), labels)
+
+
+def _order_line(rows: dict, labels: dict) -> str:
+    """Whether the paper's order of the heads holds among those with records."""
     ours = {n: shown(r["ours_mean"]) for n, r in rows.items() if r["ours_mean"] is not None}  # as printed
     if len(ours) < 2:
-        return _lines(lines + ["The paper's order (GAP < FC + dropout < FC): not checkable until two heads "
-                               "have records."])
+        return "The paper's order (GAP < FC + dropout < FC): not checkable until two heads have records."
     ranked = sorted(ours, key=ours.get)  # a tie keeps the paper's order, and shows as "="
     expected = [n for n in labels if n in ours]
     strict = all(ours[a] < ours[b] for a, b in zip(ranked, ranked[1:]))
     partial = "" if len(ours) == len(labels) else " (among the heads run so far)"
-    lines.append(f"The paper's order (GAP < FC + dropout < FC) "
-                 f"{'holds' if ranked == expected and strict else 'does not hold'} here{partial}: "
-                 f"{order_text(ranked, ours, labels.get)}.")
-    return _lines(lines + (_details(rows, labels) if details else []))
+    return (f"The paper's order (GAP < FC + dropout < FC) "
+            f"{'holds' if ranked == expected and strict else 'does not hold'} here{partial}: "
+            f"{order_text(ranked, ours, labels.get)}.")
+
+
+def budget_comparisons(results_dir=None) -> pd.DataFrame:
+    """The CPU-budget protocol's comparisons in one table, a row for each pair
+    the paper compares (Table 1's augmentation, each pair of Table 5's heads,
+    Figure 4's dropout): how many points lower the first row's test error is
+    than the second's, ours beside the paper's, against the larger noise of
+    the two rows, and which way that reads."""
+    out = []
+    for chapter in ("cifar10", "table5_heads", "figure4_dropout"):
+        labels = CHAPTERS[chapter].comparison(full=False)
+        rows = _summarized(labels, results_dir)
+        for a, b in _paper_pairs(list(labels)):
+            row = {"compared": f"{labels[a]} vs {labels[b]}", "ours": "", "the paper": "", "noise": "", "reading": ""}
+            out.append(row)
+            if rows[a]["ours_mean"] is None or rows[b]["ours_mean"] is None:
+                row["reading"] = NOT_RUN
+                continue
+            d, paper_d, noise = _gap(a, b, rows)
+            row["ours"], row["noise"] = f"{d:.2f}", f"{noise:.2f}"
+            if chapter == "figure4_dropout":
+                _, cut = printed_cut(rows[b]["ours_mean"], rows[a]["ours_mean"])
+                row["ours"] += f" (a {cut:.1f}% cut)" if cut > 0 else ""
+                row["the paper"] = f"a cut over {DROPOUT_CUT_PERCENT}%"
+                past = past_the_mark(rows[b]["ours_mean"], rows[a]["ours_mean"])
+                # a cut beyond the noise is the paper's only once past its mark by more than the noise too
+                papers_way = d > 0 and past > noise
+                short = (f"a cut, {DROPOUT_CUT_PERCENT}% within the noise" if past >= -noise
+                         else f"a cut, short of {DROPOUT_CUT_PERCENT}%")
+            else:
+                row["the paper"] = "" if paper_d is None else f"{paper_d:.2f}"
+                papers_way, short = paper_d is not None and d * paper_d > 0, ""
+            row["reading"] = ("rows on different copies of the data" if comparison.copies_apart(rows)
+                              else "within the noise" if abs(d) <= noise
+                              else "the paper's way" if papers_way
+                              else short if d > 0 and short else "not the paper's way")
+    return pd.DataFrame(out)
 
 
 def augmentation_effect(results_dir=None, full: bool = False, details: bool = True) -> str:
