@@ -94,10 +94,11 @@ def test_each_kind_of_machine_shows_its_newest_bench(tmp_path):
                       ("bench_20261124T080000.json", avx2), ("bench_20261125T070000.json", amx)]:
         (tmp_path / "bench" / name).write_text(json.dumps(rec))
     table = engineering.bench_machines_table(tmp_path)
-    assert list(table.index) == ["cpu (AMD EPYC), AVX512 (from its oneDNN kernels), native bf16, 2 threads",
-                                 "cpu (AMD EPYC), AVX2, no native bf16, 2 threads",
-                                 "cpu (Intel(R) Xeon(R) Processor), AVX512 + AMX, native bf16, 2 threads"]
-    assert list(table["measured"]) == ["2026-11-23", "2026-11-24", "2026-11-25"]
+    # every bench on 2 threads: said once, in the header
+    assert table.index.name == "machine (2 threads each)"
+    assert list(table.index) == ["AMD EPYC, AVX512 (from its oneDNN kernels), native bf16",
+                                 "AMD EPYC, AVX2, no native bf16", "Intel Xeon, AVX512 + AMX, native bf16"]
+    assert list(table["measured"]) == ["2026\u201111\u201123", "2026\u201111\u201124", "2026\u201111\u201125"]
     assert list(table["× baseline"]) == ["x4.40", "x2.00", "x2.00"]
     assert list(table["library precision"]) == ["bf16", "fp32", "bf16"]
     # the size shows where it is not 2048^3 (an older record without sizes measured 2048 only)
@@ -108,6 +109,13 @@ def test_each_kind_of_machine_shows_its_newest_bench(tmp_path):
     # neither recorded nor in the kernels' names: said as the run records appendix says it
     assert engineering.cpu_kind({**avx512, "onednn_kernels": []}) == "instruction set not recorded"
     assert engineering.latest_bench(tmp_path)["finished_at"] == amx["finished_at"]
+    # a bench on other threads: each machine's cell names its own
+    (tmp_path / "bench" / "bench_20261126T070000.json").write_text(json.dumps({**amx, "threads": 4}))
+    table = engineering.bench_machines_table(tmp_path)
+    assert table.index.name == "machine"
+    assert list(table.index)[-2:] == ["Intel Xeon, AVX512 + AMX, native bf16, 2 threads",
+                                      "Intel Xeon, AVX512 + AMX, native bf16, 4 threads"]
+    (tmp_path / "bench" / "bench_20261126T070000.json").unlink()
     # the story pages' line compares like with like: the library at the runs' batch of 128, not its best row
     (tmp_path / "bench" / "bench_20261125T000000.json").write_text("{torn")
     with pytest.raises(results.RecordError, match="bench_20261125T000000.json: not valid JSON"):

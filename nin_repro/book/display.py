@@ -87,6 +87,13 @@ def short_where(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace(" Processor", "").replace(" CPU", "")).strip()
 
 
+def unbroken(word: str) -> str:
+    """A table cell's word kept on one line ("near-lossless", "2026-11-23"):
+    its hyphens made non-breaking. Broken at a hyphen, one such word made its
+    whole row two lines high."""
+    return word.replace("-", "\u2011")
+
+
 def listed(values: list) -> str:
     """"30", "30 and 15", "0, 1 and 2"; "no" for none."""
     words = [str(v) for v in values]

@@ -14,7 +14,7 @@ from nin_repro.experiments import EXPERIMENTS
 
 from . import progress, provenance
 from .chapters import CHAPTERS
-from .display import short_where
+from .display import short_where, unbroken
 from .tables import NOT_RUN
 
 
@@ -160,16 +160,22 @@ def bench_machines_table(results_dir=None) -> pd.DataFrame:
     for (device, kind, threads), r in newest.items():
         base = row_rate(r, "baseline")
         lib = [x["images_per_second"] for x in r["rows"] if x["config"].startswith("nin_repro:")]
-        rows.append({"machine": f"{device}, {kind}, {threads} threads",
+        rows.append({"machine": f"{short_where(device)}, {kind}, {threads} threads",
                      "library precision": r["library_precision"],
                      "bf16 / fp32 matmul TFLOP/s": " / ".join(matmul_rate(r, p) for p in ("bf16", "fp32")),
                      "baseline img/s": round(base, 1) if base else NOT_RUN,
                      "library img/s (best)": round(max(lib), 1) if lib else NOT_RUN,
                      "× baseline": f"x{max(lib) / base:.2f}" if base and lib else "",
-                     "measured": r["finished_at"][:10]})
+                     "measured": unbroken(r["finished_at"][:10])})
     if not rows:
         return pd.DataFrame({"status": [f"{NOT_RUN}: no record in results/bench/ (run `nin-repro bench`)"]})
-    return pd.DataFrame(rows).set_index("machine")
+    df = pd.DataFrame(rows).set_index("machine")
+    threads = {t for _, _, t in newest}
+    if len(threads) == 1:  # said once, in the header: in every cell it wrapped the machine onto a second line
+        n = threads.pop()
+        df.index = df.index.str.removesuffix(f", {n} threads")
+        df.index.name = f"machine ({n} threads each)"
+    return df
 
 
 def bench_profile_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame] | None:

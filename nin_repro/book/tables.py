@@ -16,7 +16,7 @@ from nin_repro.model import NiN, count_macs, count_parameters
 from . import comparison, progress, provenance
 from .progress import is_full_length
 from .chapters import BOOK_PLAN, CHAPTERS, DATASET_WORDS, run_words
-from .display import listed, short_where
+from .display import listed, short_where, unbroken
 from .paper import AUTHOR_CIFAR10_MILESTONES, LATER_REPRODUCTIONS, PAPER_ERRORS, paper_error
 
 NOT_RUN = "not run yet"
@@ -245,7 +245,7 @@ def run_records_table(results_dir=None) -> pd.DataFrame:
     columns = ["run", "test error (%)", "epochs", "core-hours", "train img/s", "data", "torch", "commit",
                MACHINE_COLUMN]
     df = pd.DataFrame(rows, columns=columns)
-    df["data"] = df["data"].str.removesuffix(" copy")  # the header says it: "data copy"
+    df["data"] = df["data"].str.removesuffix(" copy").map(unbroken)  # the header says it: "data copy"
     return df.rename(columns={"data": "data copy"})
 
 
