@@ -70,10 +70,10 @@ def test_confidence_maps_from_a_trained_checkpoint(monkeypatch, data_dir, cache_
     assert evaluation_note(d) == f"its net, evaluated here in fp32: {float(d['test_error']):.2f}% test error"
     fig = plots.plot_confidence_maps(d)
     assert len(fig.axes) == n * 12  # the image, ten maps and a colorbar per image
-    # every map titled with its class, every colour bar labelled
+    # the classes name the maps' columns once, every colour bar labelled
     fig.canvas.draw()
-    maps_drawn = [ax for ax in fig.axes if ax.get_title() in [str(c) for c in d["classes"]]]
-    assert len(maps_drawn) == n * 10
+    maps_named = [ax for ax in fig.axes if ax.get_title() in [str(c) for c in d["classes"]]]
+    assert len(maps_named) == 10
     bars = [ax for ax in fig.axes if ax.get_ylabel() == "map value"]
     assert len(bars) == n
 
@@ -272,11 +272,14 @@ def test_every_figure_is_shown_at_its_own_size_with_text_no_smaller_than_the_sma
                 legend = ax.get_legend()
                 assert legend is not None, name
                 assert legend.get_window_extent().y1 <= ax.xaxis.label.get_window_extent().y0, name
-        # Figure 5: each class map at least 96 px wide, each colour bar labelled
+        # Figure 5: an image's ten maps in one row, the classes naming the columns once, at the top; each map
+        # at least 72 px wide (9 px to each of its 8x8 cells), each colour bar labelled
         maps = figures["maps"]
-        drawn = [ax for ax in maps.axes if ax.get_title() in list(_synthetic_maps()["classes"])]
-        assert len(drawn) == 3 * 10
-        assert min(ax.get_window_extent().width for ax in drawn) * plots.DPI / maps.dpi >= 96
+        named = [ax for ax in maps.axes if ax.get_title() in list(_synthetic_maps()["classes"])]
+        assert [ax.get_title() for ax in named] == list(_synthetic_maps()["classes"])
+        drawn = [ax for ax in maps.axes if ax.get_images() and ax.get_images()[0].get_array().shape == (8, 8)]
+        assert len(drawn) == 3 * 10 and len({round(ax.get_position().y0, 3) for ax in drawn}) == 3
+        assert min(ax.get_window_extent().width for ax in drawn) * plots.DPI / maps.dpi >= 72
         assert [ax.get_ylabel() for ax in maps.axes if ax.get_ylabel()].count("map value") == 3
         plt.close("all")
     # the check can fail: matplotlib's own style sets legends and tick labels in 10 pt, below the small print
@@ -366,3 +369,15 @@ def test_the_reading_of_the_images_shown_names_one_misclassified_image_in_the_si
     said = shown_reading({"maps": maps, "labels": np.array([0, 1]), "preds": np.array([0, 2])})
     assert said.startswith("Of the 2 images shown, 1 is classified correctly; in 1 of those")
     assert said.endswith("In the misclassified one the true class's map ranks 2 of 3 by its peak.")
+
+
+def test_class_maps_in_more_than_one_row_each_name_their_class():
+    import matplotlib.pyplot as plt
+
+    fig_data = {**_synthetic_maps(n=2, classes=10), "maps": np.zeros((2, 12, 8, 8), np.float32),
+                "classes": np.array([f"class {k}" for k in range(12)])}
+    fig = plots.plot_confidence_maps(fig_data)
+    # ten to a row, so the second row holds other classes: every map names its own
+    assert sorted(ax.get_title() for ax in fig.axes if ax.get_title().startswith("class ")) == sorted(
+        f"class {k}" for k in range(12) for _ in range(2))
+    plt.close(fig)

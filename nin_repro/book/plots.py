@@ -308,23 +308,30 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
     return ax
 
 
-MAPS_PER_ROW = 5  # ten maps in two rows of five: about 100 px a map on the page (at the book's 100 dpi)
-MAP_INCHES = 1.0  # a map's cell, margins and colour bar included
+# CIFAR-10's ten maps in one row per image, a column per class named once at
+# the top (in two rows of five, each map needed its own name, and the figure
+# took twice the height); about 80 px a map on the page, at the book's 100 dpi.
+MAPS_PER_ROW = 10
+MAP_INCHES = 0.76  # a map's cell, margins and colour bar included
 
 
 def plot_confidence_maps(fig_data: dict):
     """One block per test image: the image with its true and predicted class,
     then its class maps in rows of `MAPS_PER_ROW`, on one colour scale per
     image (a labelled colour bar at the end); the true class's map is framed
-    green, a wrong prediction's red."""
+    green, a wrong prediction's red. Where each image's maps fit one row, the
+    classes name the columns once, at the top."""
     images, maps, labels, preds = fig_data["images"], fig_data["maps"], fig_data["labels"], fig_data["preds"]
     classes = [str(c) for c in fig_data["classes"]]
     n, c = maps.shape[:2]
     per_row = min(MAPS_PER_ROW, c)
     rows = -(-c // per_row)
-    fig = plt.figure(figsize=(MAP_INCHES * (per_row + 1.5) + 0.9, (MAP_INCHES + 0.28) * rows * n + 0.2 * n))
+    # one row per image: every image's maps share the columns, so the top row alone names them
+    named_once = rows == 1
+    height = MAP_INCHES * rows * n + (0.28 if named_once else 0.28 * rows * n) + 0.2 * n
+    fig = plt.figure(figsize=(MAP_INCHES * (per_row + 1.5) + 0.9, height))
     # thin outer margins: the maps take the column's width (about 100 px each)
-    outer = fig.add_gridspec(n, 1, hspace=0.25, left=0.01, right=0.99, top=0.99, bottom=0.01)
+    outer = fig.add_gridspec(n, 1, hspace=0.3, left=0.01, right=0.99, top=0.99, bottom=0.01)
     for i in range(n):
         grid = outer[i].subgridspec(rows, per_row + 2, width_ratios=[1.4] + [1] * per_row + [0.1],
                                     wspace=0.08, hspace=0.3)
@@ -345,7 +352,8 @@ def plot_confidence_maps(fig_data: dict):
                 if color:
                     side.set_color(color)
                     side.set_linewidth(3)
-            ax.set_title(classes[k], pad=2)  # on every map: the two rows hold different classes
+            if i == 0 or not named_once:
+                ax.set_title(classes[k], pad=2, fontsize=MIN_TEXT_PT)
             ax.set_xticks([])
             ax.set_yticks([])
         cbar = fig.colorbar(im, cax=fig.add_subplot(grid[:, -1]))
