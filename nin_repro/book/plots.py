@@ -25,11 +25,12 @@ from .paper import AUTHOR_CIFAR10_MILESTONES, paper_error
 
 
 # The page's small print (table cells, notes) is 14 px. A figure is drawn at
-# 100 dpi and no wider than the text column at 1280 px (1024 px), so the page
+# 100 dpi and no wider than a figure's room in the text column at 1280 px
+# (the column is 1024 px, a figure's margins leave its image 944), so the page
 # shows it at its own size, where text of MIN_TEXT_PT (14.6 px) is no smaller.
 DPI = 100
 MIN_TEXT_PT = 10.5
-COLUMN_PX = 1024
+COLUMN_PX = 944
 
 
 def book_style() -> None:
@@ -310,9 +311,12 @@ def plot_error_by_length(dataset: str = "cifar10", results_dir=None, ax=None):
 
 # CIFAR-10's ten maps in one row per image, a column per class named once at
 # the top (in two rows of five, each map needed its own name, and the figure
-# took twice the height); about 80 px a map on the page, at the book's 100 dpi.
+# took twice the height); about 72 px a map on the page, at the book's 100 dpi,
+# within COLUMN_PX.
 MAPS_PER_ROW = 10
-MAP_INCHES = 0.76  # a map's cell, margins and colour bar included
+MAP_INCHES = 0.72  # a map's cell, margins and colour bar included
+IMAGE_RATIO = 1.0  # the test image's width, in maps' widths
+SLACK_INCHES = 0.6  # the colour bars' ticks and label
 
 
 def plot_confidence_maps(fig_data: dict):
@@ -329,12 +333,12 @@ def plot_confidence_maps(fig_data: dict):
     # one row per image: every image's maps share the columns, so the top row alone names them
     named_once = rows == 1
     height = MAP_INCHES * rows * n + (0.28 if named_once else 0.28 * rows * n) + 0.2 * n
-    fig = plt.figure(figsize=(MAP_INCHES * (per_row + 1.5) + 0.9, height))
+    fig = plt.figure(figsize=(MAP_INCHES * (per_row + IMAGE_RATIO + 0.1) + SLACK_INCHES, height))
     # thin outer margins: the maps take the column's width (about 100 px each)
     outer = fig.add_gridspec(n, 1, hspace=0.3, left=0.01, right=0.99, top=0.99, bottom=0.01)
     for i in range(n):
-        grid = outer[i].subgridspec(rows, per_row + 2, width_ratios=[1.4] + [1] * per_row + [0.1],
-                                    wspace=0.08, hspace=0.3)
+        grid = outer[i].subgridspec(rows, per_row + 2, width_ratios=[IMAGE_RATIO] + [1] * per_row + [0.1],
+                                    wspace=0.05, hspace=0.3)
         ax = fig.add_subplot(grid[:, 0])
         ax.imshow(images[i].squeeze(), cmap="gray" if images[i].shape[-1] == 1 else None)
         right = preds[i] == labels[i]
