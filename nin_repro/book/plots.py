@@ -334,7 +334,7 @@ def plot_confidence_maps(fig_data: dict):
     named_once = rows == 1
     height = MAP_INCHES * rows * n + (0.28 if named_once else 0.28 * rows * n) + 0.2 * n
     fig = plt.figure(figsize=(MAP_INCHES * (per_row + IMAGE_RATIO + 0.1) + SLACK_INCHES, height))
-    # thin outer margins: the maps take the column's width (about 100 px each)
+    # thin outer margins: the maps take the figure's width
     outer = fig.add_gridspec(n, 1, hspace=0.3, left=0.01, right=0.99, top=0.99, bottom=0.01)
     for i in range(n):
         grid = outer[i].subgridspec(rows, per_row + 2, width_ratios=[IMAGE_RATIO] + [1] * per_row + [0.1],
