@@ -56,12 +56,13 @@ def _train(args) -> int:
 
 
 def _experiments(args) -> int:
+    width = max(len(name) for name in EXPERIMENTS)  # the longest name keeps the columns aligned
     for exp in EXPERIMENTS.values():
         if args.json:
             print(json.dumps(exp.to_dict()))
         else:
             t = exp.train
-            print(f"{exp.name:<20} {exp.dataset:<9} {exp.preprocess:<8} head={exp.model.head:<10} "
+            print(f"{exp.name:<{width}} {exp.dataset:<9} {exp.preprocess:<8} head={exp.model.head:<10} "
                   f"dropout={exp.model.dropout} epochs={t.epochs} lr={t.lr} milestones={list(t.milestones())} "
                   f"aug={'translate+flip' if t.translate or t.flip else 'none'}"
                   f"{'  (needs download)' if exp.requires_download else ''}\n    {exp.description}")

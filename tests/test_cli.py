@@ -10,6 +10,9 @@ def test_experiments_lists_every_table(capsys):
     out = capsys.readouterr().out
     for name in ("mnist", "cifar10", "cifar10_aug", "cifar10_fc", "cifar100", "svhn"):
         assert f"\n{name} " in "\n" + out
+    # one column each: the dataset starts at the same place on every experiment's line, the longest name's too
+    heads = [line for line in out.splitlines() if not line.startswith(" ")]
+    assert len({line.index(line.split()[1], len(line.split()[0])) for line in heads}) == 1
 
 
 def test_table_shows_paper_and_ours(tmp_path, capsys):
