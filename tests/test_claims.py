@@ -294,7 +294,7 @@ def test_the_abstract_states_each_comparison_decided_at_full_length_before_the_3
     budget_rows(tmp_path, cifar10=[19.17, 18.91], cifar10_nodropout=[19.4, 19.13])
     line = abstract.abstract(tmp_path).splitlines()[3]
     assert line.startswith("4. **Comparisons.** At 30 epochs") and "At full length" not in line
-    assert line.endswith("; the full-length runs decide them, in the claims table below.")
+    assert line.endswith(", and the full-length runs decide the paper's, in the claims table below.")
     # Figure 4 decided, Table 5 not: the decided one first, with its seeds; the rest left to the claims table
     results.write_record(record("cifar10_full", 0, [9.0, 9.0] + [10.1, 10.2] * 5, lr=0.001), tmp_path)
     results.write_record(record("cifar10_nodropout_full", 0, [20.0, 20.0] + [13.4, 13.7] * 5, lr=0.001), tmp_path)
@@ -302,7 +302,7 @@ def test_the_abstract_states_each_comparison_decided_at_full_length_before_the_3
     assert line.startswith("4. **Comparisons.** At full length, Figure 4's claim that dropout between mlpconv "
                            "layers cuts the test error is reproduced: a 25.5% cut, 3.50 points (no dropout 13.70%, "
                            "dropout 10.20%), n=1 each. At 30 epochs")
-    assert "Table 5" not in line and line.endswith("the full-length runs decide them, in the claims table below.")
+    assert "Table 5" not in line and line.endswith("the full-length runs decide the paper's, in the claims table below.")
     # the README's front page says the same: ours once decided, the verdict either way
     shown = readme.comparisons_table(tmp_path).set_index("paper's comparison")
     assert shown.loc["Figure 4: dropout between mlpconv layers cuts the test error"].tolist() == [
@@ -315,7 +315,7 @@ def test_the_abstract_states_each_comparison_decided_at_full_length_before_the_3
     line = abstract.abstract(tmp_path).splitlines()[3]
     assert ("Table 5's claim that global average pooling beats fully connected heads is reproduced: GAP 10.20% < "
             "FC + dropout 11.40% < FC 12.90%, n=1 each.") in line
-    assert line.endswith("decide no comparison ({doc}`budget` gives how each pair came out).")
+    assert line.endswith("decide no comparison; {doc}`budget` gives how each pair came out.")
 
 
 def test_rows_on_different_copies_of_the_data_are_not_compared_until_they_share_one(tmp_path):
@@ -473,8 +473,8 @@ def test_compute_table_splits_a_run_that_moved_and_counts_runs_in_progress(tmp_p
     assert (t["runs"], t["machine_hours"], t["core_hours"]) == (1, 3.0, 6.0)
     assert (t["cpus"], t["precisions"], t["threads"]) == (["A", "B"], ["bf16", "fp32"], [2])
     # the abstract gives the hardware beside the hours
-    assert ("1 finished run, 3 machine-hours (6 core-hours) between them on CPUs: A and B, 2 cores a run, in bf16 "
-            "or fp32" in abstract.abstract(tmp_path))
+    assert ("1 run finished, 3 machine-hours (6 core-hours) on 2-core CPUs (A and B), in bf16 or fp32"
+            in abstract.abstract(tmp_path))
 
 
 def test_md_table_escapes_pipes_and_keeps_named_indexes():

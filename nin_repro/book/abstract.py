@@ -118,11 +118,10 @@ def abstract(results_dir=None) -> str:
         f"**What was run.** NiN, re-implemented in PyTorch, trained for the length the first author published "
         f"for CIFAR-10 (his release's README; the paper gives none): CIFAR-10{' and CIFAR-100' * bool(cifar100)} "
         f"for {FULL_EPOCHS} epochs on his schedule, MNIST for {EXPERIMENTS['mnist_full'].train.epochs} on a "
-        f"schedule of ours of the same shape, "
-        f"with his MNIST net; {t['runs']} finished run{'s' if t['runs'] != 1 else ''}, "
-        f"{t['machine_hours']:.0f} machine-hours "
-        f"({t['core_hours']:.0f} core-hours) between them on CPUs: {listed(t['cpus'])}, {listed(t['threads'])} "
-        f"cores a run, in {' or '.join(t['precisions'])} (unfinished and given-up runs: {{doc}}`summary`). "
+        f"schedule of ours of the same shape, with his MNIST net. "
+        f"{t['runs']} run{'s' if t['runs'] != 1 else ''} finished, {t['machine_hours']:.0f} machine-hours "
+        f"({t['core_hours']:.0f} core-hours) on {listed(t['threads'])}-core CPUs ({listed(t['cpus'])}), in "
+        f"{' or '.join(t['precisions'])}; {{doc}}`runs` lists every run, the unfinished and given-up ones too. "
         + (f"Not run: {listed(not_run)}, for want of a copy of the data; " if not_run else "Not run: ")
         + "the paper's side experiment of GAP in place of a conventional CNN's fully connected layers "
         "(not among the claims below).",
@@ -143,9 +142,9 @@ def abstract(results_dir=None) -> str:
         "**Comparisons.** " + "".join(f"At full length, {v.claim.label}'s claim that {v.claim.claim} is "
                                       f"{v.verdict}: {v.result}. " for v in decided)
         + f"At {CIFAR_EPOCHS} epochs (a recipe of our own{on}) the nets are under-trained and decide no "
-        "comparison ({doc}`budget` gives how each pair came out)"
-        + ("." if len(decided) == len(comparisons) else "; the full-length runs decide them, in the claims "
-                                                         "table below."),
+        "comparison; {doc}`budget` gives how each pair came out"
+        + ("." if len(decided) == len(comparisons) else ", and the full-length runs decide the paper's, in the "
+                                                         "claims table below."),
         f"**Verdicts.** Of the paper's {len(CLAIMS)} claims: {verdict_words}.",
         "**Easy, hard.** The net and its recipe came from the paper and the first author's public release "
         "(README, layer and parameter files), which served in place of asking the authors; the hard parts were "

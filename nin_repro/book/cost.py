@@ -29,7 +29,7 @@ def _epoch_split(record: dict) -> dict[str, float]:
     return {k: record["wall_seconds"] * s / total for k, s in by_kind.items()}
 
 
-OUTSIDE = "of them, outside the tables"  # the hours of runs in progress, superseded or given up
+OUTSIDE = "of them, in progress, superseded or given up"
 
 
 def compute_table(results_dir=None) -> pd.DataFrame:
