@@ -370,6 +370,13 @@ def test_a_comparison_says_where_its_rows_trained_and_that_a_setup_apart_may_hol
     assert lines(findings.augmentation_effect(tmp_path))[-1] == (
         "The rows trained on different machines or precisions, so a gap may hold the setup's effect too: augmented "
         "(AMD EPYC, AVX2, fp32: epoch 1; Xeon, AMX, bf16: epoch 2), not augmented (test, AVX2, fp32).")
+    # a run that spent most of its epochs on one kind of machine is named by it; its stretches are the appendix's
+    moved["history"] += [{**moved["history"][1], "epoch": 3}]
+    results.write_record(moved, tmp_path)
+    assert lines(findings.augmentation_effect(tmp_path))[-1].endswith(
+        "augmented (mostly Xeon, AMX, bf16: 2 of 3 epochs), not augmented (test, AVX2, fp32).")
+    assert tables.moved_lines(tmp_path) == ("- `cifar10_aug` seed 0: AMD EPYC, AVX2, fp32: epoch 1; Xeon, AMX, bf16: "
+                                            "epochs 2-3")
 
 
 def test_verdict_tells_not_run_yet_from_not_runnable_here(tmp_path):

@@ -354,7 +354,23 @@ def heads_table(results_dir=None, full: bool = False) -> pd.DataFrame:
 def rows_where(records: list[dict]) -> str:
     """Where the runs of one table row trained: each distinct machine and
     precision once, in record order (seeds may span machines)."""
-    return "; ".join(dict.fromkeys(short_where(provenance.run_where(r)) for r in records))
+    return "; ".join(dict.fromkeys(_mostly_where(r) for r in records))
+
+
+def _mostly_where(record: dict) -> str:
+    """Where one run trained, for a chapter's sentence: a run that moved
+    between kinds of machine by the one that trained most of its epochs
+    ("mostly Intel Xeon, AVX512, bf16: 198 of 260 epochs"), its stretches
+    being listed once, in the runs appendix (`moved_lines`); by its every
+    stretch where no kind trained most of them."""
+    epochs: dict[tuple[str, str], int] = {}
+    for machine, precision, first, last in provenance.where_spans(record):
+        epochs[machine, precision] = epochs.get((machine, precision), 0) + last - first + 1
+    (machine, precision), most = max(epochs.items(), key=lambda kv: kv[1])
+    total = sum(epochs.values())
+    if len(epochs) == 1 or 2 * most <= total:
+        return short_where(provenance.run_where(record))
+    return f"mostly {short_where(machine)}, {precision}: {most} of {total} epochs"
 
 
 def given_up_rows(results_dir=None) -> pd.DataFrame | None:
