@@ -365,7 +365,7 @@ def budget_comparisons(results_dir=None) -> pd.DataFrame:
                 past = past_the_mark(rows[b]["ours_mean"], rows[a]["ours_mean"])
                 # a cut beyond the noise is the paper's only once past its mark by more than the noise too
                 papers_way = d > 0 and past > noise
-                short = (f"a cut, {DROPOUT_CUT_PERCENT}% within the noise" if past >= -noise
+                short = (f"a cut, {DROPOUT_CUT_PERCENT}% within the noise" if near_or_past_the_mark(d, past, noise)
                          else f"a cut, short of {DROPOUT_CUT_PERCENT}%")
             else:
                 row["the paper"] = "" if paper_d is None else f"{paper_d:.2f}"

@@ -7,6 +7,8 @@ and the figures (`plots`) say the same way."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pandas as pd
 
 from nin_repro import results
@@ -363,14 +365,11 @@ def _mostly_where(record: dict) -> str:
     ("mostly Intel Xeon, AVX512, bf16: 198 of 260 epochs"), its stretches
     being listed once, in the runs appendix (`moved_lines`); by its every
     stretch where no kind trained most of them."""
-    epochs: dict[tuple[str, str], int] = {}
-    for machine, precision, first, last in provenance.where_spans(record):
-        epochs[machine, precision] = epochs.get((machine, precision), 0) + last - first + 1
-    (machine, precision), most = max(epochs.items(), key=lambda kv: kv[1])
-    total = sum(epochs.values())
-    if len(epochs) == 1 or 2 * most <= total:
+    kinds = Counter((h["machine"], h["precision"]) for h in record["history"])
+    (machine, precision), most = kinds.most_common(1)[0]
+    if len(kinds) == 1 or 2 * most <= len(record["history"]):
         return short_where(provenance.run_where(record))
-    return f"mostly {short_where(machine)}, {precision}: {most} of {total} epochs"
+    return f"mostly {short_where(machine)}, {precision}: {most} of {len(record['history'])} epochs"
 
 
 def given_up_rows(results_dir=None) -> pd.DataFrame | None:
