@@ -31,6 +31,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -310,7 +311,7 @@ def load_weights(path: Path) -> dict:
 
 def writable_folder(path: Path, what: str) -> None:
     """Fail now, with one line, if `path` could not be created or written:
-    better than after an epoch of training. Creates nothing."""
+    better than after an epoch of training. Leaves nothing behind."""
     path = Path(path).resolve()
     existing = path
     while not existing.exists():
@@ -318,6 +319,14 @@ def writable_folder(path: Path, what: str) -> None:
     if not existing.is_dir():
         raise ValueError(f"cannot use {path} for {what}: {existing} is a file, not a folder; move it away or "
                          "point the setting elsewhere")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write {what} to {path}: {existing} is not writable; point the setting to a "
-                         "folder you can write")
+    refused = "" if os.access(existing, os.W_OK | os.X_OK) else "no write permission"
+    if not refused:
+        # os.access says yes to root where the filesystem still refuses (/proc, a squashed network mount):
+        # make a folder there and remove it, as training would make its own
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".nin-repro-probe-", dir=existing))
+        except OSError as e:
+            refused = f"making a folder there failed: {e.strerror or type(e).__name__}"
+    if refused:
+        raise ValueError(f"cannot write {what} to {path}: {existing} is not writable ({refused}); point the "
+                         "setting to a folder you can write")

@@ -1,5 +1,6 @@
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -505,7 +506,7 @@ def test_resolve_run_refuses_a_bad_argument_with_one_line(kw, message):
         resolve_run("mnist", seed, data_dir="/no-data-here", **kw)  # no data is read
 
 
-@pytest.mark.parametrize("where", ["file", "read-only"])
+@pytest.mark.parametrize("where", ["file", "read-only", "refused by the filesystem"])
 def test_an_unwritable_results_folder_is_refused_before_training(where, tmp_path):
     import os
 
@@ -513,12 +514,18 @@ def test_an_unwritable_results_folder_is_refused_before_training(where, tmp_path
     if where == "file":
         results_dir.write_text("not a folder")
         message = "is a file, not a folder"
-    else:
+    elif where == "read-only":
         results_dir.mkdir()
         os.chmod(results_dir, 0o500)
         if os.access(results_dir, os.W_OK):
             pytest.skip("running as a user who can write anywhere")
         message = "is not writable"
+    else:
+        # /proc takes no new folder, not even root's, though os.access tells root it may write there
+        if not Path("/proc/self").is_dir():
+            pytest.skip("no /proc on this system")
+        results_dir = Path("/proc/nin-repro-results")
+        message = r"cannot write run records to /proc/nin-repro-results/runs: /proc is not writable \("
     with pytest.raises(ValueError, match=message):  # the data folder is never reached
         train(resolve_run(tiny("t_unwritable"), data_dir=tmp_path / "no-data-here", cache_dir=tmp_path / "cache",
                           results_dir=results_dir), progress=False, log=lambda *_: None)
