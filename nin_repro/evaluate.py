@@ -39,7 +39,33 @@ def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, 
     last epoch was evaluated in (unless told another; see
     `evaluation_precision`), with the record's error beside it."""
     exp = get_experiment(experiment)
-    name = results.run_name(experiment, seed, run_overrides(exp, subset=subset))
+    model, record, weights = _trained(experiment, seed, results_dir, subset)
+    recorded_precision = record["history"][-1]["precision"]
+    precision, why = evaluation_precision(recorded_precision, precision)
+    model = model.to(memory_format=torch.channels_last)
+    t0 = time.perf_counter()
+    test_x, test_y = load_test_inputs(exp, data_dir, cache_dir, subset=subset)
+    loader = TensorLoader(test_x, test_y, 500, train=False)
+    _, wrong = evaluate_split(model, loader, torch.device("cpu"), precision)
+    error = 100.0 * wrong.item() / len(test_y)
+    return {"run": weights.stem, "test_error": error, "recorded": record["test_error"],
+            "difference": error - record["test_error"], "precision": precision,
+            "recorded_precision": recorded_precision, "why_precision": why,
+            "seconds": time.perf_counter() - t0, "weights": str(weights)}
+
+
+def trained_net(experiment: str, seed: int = 0, results_dir=None) -> NiN:
+    """The net of a finished run, with its committed weights in fp32, in
+    eval mode: the net its record describes, the weights checked against
+    their SHA-256. It takes the preprocessed inputs
+    `preprocess.load_test_inputs(experiments.get(experiment))` gives."""
+    return _trained(experiment, seed, results_dir)[0].eval()
+
+
+def _trained(experiment: str, seed: int, results_dir, subset: int | None = None) -> tuple[NiN, dict, Path]:
+    """A finished run's net with its weights, its record, and the weights
+    file; one line saying what to do where either file is missing."""
+    name = results.run_name(experiment, seed, run_overrides(get_experiment(experiment), subset=subset))
     record_path = results.record_path(name, results_dir)
     if not record_path.exists():
         raise FileNotFoundError(f"no record {record_path}: the run {name} has not finished "
@@ -49,19 +75,7 @@ def evaluate_run(experiment: str, seed: int = 0, data_dir=None, cache_dir=None, 
     if not weights.exists():
         raise FileNotFoundError(f"no weights {weights}: runs finished before the study kept weights have none; "
                                 "retrain the run to get them")
-    recorded_precision = record["history"][-1]["precision"]
-    precision, why = evaluation_precision(recorded_precision, precision)
-    model = _net_of(record, record_path, weights)
-    model = model.to(memory_format=torch.channels_last)
-    t0 = time.perf_counter()
-    test_x, test_y = load_test_inputs(exp, data_dir, cache_dir, subset=subset)
-    loader = TensorLoader(test_x, test_y, 500, train=False)
-    _, wrong = evaluate_split(model, loader, torch.device("cpu"), precision)
-    error = 100.0 * wrong.item() / len(test_y)
-    return {"run": name, "test_error": error, "recorded": record["test_error"],
-            "difference": error - record["test_error"], "precision": precision,
-            "recorded_precision": recorded_precision, "why_precision": why,
-            "seconds": time.perf_counter() - t0, "weights": str(weights)}
+    return _net_of(record, record_path, weights), record, weights
 
 
 def _net_of(record: dict, record_path, weights) -> NiN:

@@ -78,3 +78,29 @@ def test_a_bf16_run_is_evaluated_in_bf16_only_where_the_cpu_has_it(native, monke
     assert evaluation_precision("fp32") == ("fp32", "")
     assert evaluation_precision("bf16", asked="bf16") == ("bf16", "")
     assert evaluation_precision("fp32", asked="auto")[0] == ("bf16" if native else "fp32")
+
+
+def test_the_readmes_python_example_gives_the_records_test_error(data_dir, cache_dir, monkeypatch, capsys):
+    """The README's "In Python" block, run as written (datasets and cache
+    through their environment settings): the committed net's test error is
+    its record's, within 0.05 points (fp32 here, bf16 in training)."""
+    import re
+
+    from nin_repro import paths
+
+    readme = (paths.REPO_ROOT / "README.md").read_text()
+    block = re.search(r"In Python, .*?```python\n(.*?)```", readme, re.S).group(1)
+    monkeypatch.setenv("NIN_DATA", str(data_dir))
+    monkeypatch.setenv("NIN_CACHE", str(cache_dir))
+    exec(compile(block, "README.md", "exec"), {})
+    printed = re.search(r"test error ([\d.]+)%", capsys.readouterr().out)
+    name = re.search(r'trained_net\("(\w+)", seed=(\d+)\)', block)
+    record = results.read_record(results.record_path(f"{name[1]}__seed{name[2]}"))
+    assert printed and abs(float(printed[1]) - record["test_error"]) <= 0.05
+
+
+def test_a_trained_net_is_refused_in_one_line_where_its_run_has_not_finished(tmp_path):
+    from nin_repro.evaluate import trained_net
+
+    with pytest.raises(FileNotFoundError, match="the run cifar100_full__seed1 has not finished"):
+        trained_net("cifar100_full", seed=1, results_dir=tmp_path)
