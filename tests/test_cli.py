@@ -15,11 +15,20 @@ def test_experiments_lists_every_table(capsys):
     assert len({line.index(line.split()[1], len(line.split()[0])) for line in heads}) == 1
 
 
-def test_table_shows_paper_and_ours(tmp_path, capsys):
+def test_table_shows_paper_and_ours_and_says_what_a_row_without_records_is_as_the_book_does(tmp_path, capsys):
+    from nin_repro.book import tables
+    from test_progress import snapshot
+
     results.write_record(make_record(error=0.55), tmp_path)
-    assert main(["table", "mnist", "cifar10", "--results-dir", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "0.47" in out and "0.55" in out and "not run yet" in out
+    snapshot(tmp_path, "cifar100_full", 0, [60.0, 45.08])
+    names = ["mnist", "cifar100_full", "cifar10_fc_dropout_full", "svhn_full"]
+    assert main(["table", *names, "--results-dir", str(tmp_path)]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["mnist"].split() == ["mnist", "0.47", "0.55", "1", "+0.08", "1"]  # make_record: 1 epoch
+    book = tables.results_table(names, tmp_path).set_index("setting")["ours (%)"].tolist()
+    assert book[1:] == ["in progress: 45.08% at epoch 2 of 260", tables.NOT_STARTED, tables.NO_OFFLINE_COPY]
+    for name, words in zip(names[1:], book[1:]):  # after the paper's number, as the book's table words it
+        assert rows[name].split(None, 2)[2] == words
 
 
 def test_table_gives_runs_on_each_copy_of_the_data_a_row_of_their_own(tmp_path, capsys):

@@ -12,7 +12,7 @@ from nin_repro import cli, results
 from nin_repro.cli import add_locations
 from nin_repro.experiments import EXPERIMENTS
 
-from . import comparison, figure5, readme, render, reproduce, tables
+from . import comparison, figure5, progress, readme, render, reproduce, tables
 
 
 def _table(args) -> int:
@@ -24,7 +24,11 @@ def _table(args) -> int:
     if unknown:
         raise ValueError(f"unknown experiment(s) {unknown}: neither defined nor recorded in "
                          f"{results.runs_dir(args.results_dir)}; known experiments: {', '.join(EXPERIMENTS)}")
-    print(comparison.format_table(tables.copy_rows(names, args.results_dir)))  # a row per copy of the data
+    rows = tables.copy_rows(names, args.results_dir)  # a row per copy of the data
+    running = progress.runs_in_progress(names, args.results_dir)
+    empty = {r["experiment"]: tables.without_record(r["experiment"], running, args.results_dir)
+             for r in rows if r["ours_mean"] is None}
+    print(comparison.format_table(rows, empty))
     return 0
 
 

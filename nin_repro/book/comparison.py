@@ -69,22 +69,32 @@ def copies_apart(rows: dict[str, dict]) -> dict[str, str]:
     return copies if len(set(copies.values())) > 1 else {}
 
 
-def format_table(rows: list[dict]) -> str:
-    """A plain-text table: paper vs ours; rows without records say 'not run yet';
-    a row of an experiment with runs on several copies of the data names its copy."""
+def format_table(rows: list[dict], without_records: dict[str, str] | None = None) -> str:
+    """A plain-text table: paper vs ours; a row without records says what
+    `without_records` holds for it (in progress, not started, ...), else 'not
+    run yet'; a row of an experiment with runs on several copies of the data
+    names its copy."""
     def name(r):
         label = provenance.copy_label(r["copy"])
         copy = f" ({label})" if r["other_copies"] and label else ""
         return r["experiment"] + copy
 
-    width = max([20] + [len(name(r)) for r in rows])
-    lines = [f"{'experiment':<{width}} {'paper %':>8} {'ours %':>16} {'n':>2} {'diff':>7} {'epochs':>6}"]
+    cells = []
     for r in rows:
         if r["ours_mean"] is None:
-            ours, diff = "not run yet", ""
+            ours, diff = (without_records or {}).get(r["experiment"], "not run yet"), ""
         else:
             ours = f"{r['ours_mean']:.2f}" + (f" ± {r['ours_std']:.2f}" if r["ours_std"] is not None else "")
             diff = f"{r['difference']:+.2f}" if r["difference"] is not None else ""
         paper = f"{r['paper']:.2f}" if r["paper"] is not None else "-"
-        lines.append(f"{name(r):<{width}} {paper:>8} {ours:>16} {r['n']:>2} {diff:>7} {r['epochs'] or '':>6}")
+        cells.append((name(r), paper, ours, r["n"], diff, r["epochs"] or ""))
+    width = max([20] + [len(c[0]) for c in cells])
+    # numbers right-aligned under their header; a status in words starts where the numbers do
+    ours_width = max([16] + [len(c[2]) for c in cells if c[2][:1].isdigit()])
+    lines = [f"{'experiment':<{width}} {'paper %':>8} {'ours %':>{ours_width}} {'n':>2} {'diff':>7} {'epochs':>6}"]
+    for label, paper, ours, n, diff, epochs in cells:
+        if ours[:1].isdigit():
+            lines.append(f"{label:<{width}} {paper:>8} {ours:>{ours_width}} {n:>2} {diff:>7} {epochs:>6}")
+        else:
+            lines.append(f"{label:<{width}} {paper:>8} {ours}")
     return "\n".join(lines)

@@ -89,6 +89,14 @@ def _progress_cell(run: dict) -> str:
     return f"in progress: {progress.error_so_far(run['history'])} at epoch {run['epoch']} of {run['epochs']}"
 
 
+def without_record(experiment: str, running: list[dict], results_dir=None) -> str:
+    """What a row without records holds: each of its runs in progress with
+    its error so far, else why it has none (`missing_status`). `running`:
+    `progress.runs_in_progress`'s runs."""
+    return ("; ".join(_progress_cell(run) for run in running if run["experiment"] == experiment)
+            or missing_status(experiment, results_dir))
+
+
 def row_copy(row: dict) -> str:
     """", JPEG copy": the copy of CIFAR-10 a summarized row's runs trained on,
     to follow its protocol's name ("" for a row without runs, or of a dataset
@@ -128,7 +136,7 @@ def results_table(experiments: list[str], results_dir=None, paper_table: bool = 
         epochs = r["epochs"] or ""
         if r["ours_mean"] is None:
             runs = [run for run in running if run["experiment"] == name]
-            ours = "; ".join(_progress_cell(run) for run in runs) or missing_status(name, results_dir)
+            ours = without_record(name, running, results_dir)
             if exp and (runs or is_full_length(name) or name in PLANNED):
                 epochs = f"{max((run['epoch'] for run in runs), default=0)} of {exp.train.epochs}"
         else:
