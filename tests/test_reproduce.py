@@ -254,7 +254,7 @@ def test_time_left_uses_the_fastest_recent_epoch_of_the_machine_it_runs_on():
     history += [{"seconds": s, "machine": "cpu (X), AVX2", "test_error": 40.0} for s in (2000.0, 600.0, 1300.0, 900.0)]
     # the last three on AVX2 are 600, 1300, 900 s: an epoch beside another job is slower, never faster
     assert time_left(history, train) == ("12 epochs left, about 2.0 h at 10 min/epoch "
-                                         "(the fastest of its last 3 on cpu (X), AVX2)")
+                                         "(the fastest of its last 3 on X, AVX2)")  # named as the book names machines
     older = [{"seconds": 300.0, "test_error": 9.0}, {"seconds": 240.0, "test_error": 8.0}]  # no machine recorded
     assert time_left(older, {"epochs": 32}) == ("30 epochs left, about 2.0 h at 4.0 min/epoch "
                                                 "(the fastest of its last 2)")
@@ -289,7 +289,7 @@ def test_a_run_not_started_is_told_what_its_experiment_cost_before(tmp_path):
     jobs = reproduce(jobs=[("cifar10", 2), ("svhn_full", 0), ("svhn", 0)], status_only=True, data_dir=tmp_path,
                      cache_dir=tmp_path, results_dir=tmp_path, log=lambda *_: None)
     assert [(j.status, j.note) for j in jobs] == [
-        ("left", "seed 0 took 3.0 h on cpu (test), AVX2, fp32")] + [
+        ("left", "seed 0 took 3.0 h on test, AVX2, fp32")] + [
         ("left", "needs the official files in the data directory (or, with internet, "
                  f"`nin-repro train --experiment {name} --download` fetches them)") for name in ("svhn_full", "svhn")]
 

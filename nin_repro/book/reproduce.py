@@ -31,6 +31,7 @@ from nin_repro.run_config import check_numbers, check_seeds, resolve_run, run_ov
 from nin_repro.train import GaveUpError, redo_in_progress, train
 
 from . import progress, provenance
+from .display import short_where
 from .chapters import BOOK_PLAN
 from .figure5 import FigureError, extract_confidence_maps, figure_source, load_confidence_maps
 
@@ -94,7 +95,7 @@ def time_left(history: list[dict], train: dict) -> str:
     kind of CPU keeps another pace."""
     r = _remaining(history, train)
     left, tested, hours, recent, pace = r["left"], r["tested"], r["hours"], r["recent"], r["pace"]
-    where = f" on {r['machine']}" if r["machine"] else ""
+    where = f" on {short_where(r['machine'])}" if r["machine"] else ""
     if tested in (0, left):  # one kind of epoch to come
         kind = tested > 0  # the kind to come, or the other where none of it ran yet (its pace stands in)
         if not recent[kind]:
@@ -213,7 +214,8 @@ def reproduce(only: list[str] | None = None, seeds: list[int] | None = None, hou
                 job.note = needs_data(job.experiment)
             else:
                 job.hours, here = hours_here(kind, None, run.train.to_dict(), paces, records)
-                job.note = "; ".join(filter(None, [here, provenance.earlier_runs(job.experiment, results_dir)]))
+                job.note = "; ".join(filter(None, [here, short_where(provenance.earlier_runs(job.experiment,
+                                                                                             results_dir))]))
             continue
         # An earlier protocol's run moves to results/superseded/ (then trains again) from inside
         # train(), once the data is loaded and every check has passed: a bad input moves nothing.
