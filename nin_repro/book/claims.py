@@ -501,16 +501,17 @@ def _comparison_verdict(claim: Claim, records: list[dict], results_dir) -> Verdi
     # the full-length rows that decide have not started (or were given up): the budget rows are evidence beside it
     waiting = _waiting(claim, full, results_dir)
     verdict = _pending({state: [f"full-length {listed(names)}"] for state, names in waiting.items()})
+    # the short form leaves out a full-length row done alone: its number is its own claim's row
+    # (Table 1's, for GAP and dropout), and the verdict names the runs it waits for; two done are
+    # full-length evidence on the claim itself, and come before the budget's
+    two_done = sum(bool(full[n]["n"]) for n in claim.full) > 1
+    so_far = _finished_rows(claim, full, results_dir, waited=False) if two_done else ""
     if budget_text:
-        # the short form leaves out a full-length row done alone: its number is its own claim's row
-        # (Table 1's, for GAP and dropout), and the verdict names the runs it waits for; two done are
-        # full-length evidence on the claim itself, and come before the budget's
-        two_done = sum(bool(full[n]["n"]) for n in claim.full) > 1
         return Verdict(claim, verdict, "; ".join([finished] * bool(finished) + [budget_text]), "",
-                       _finished_rows(claim, full, results_dir, waited=False) if two_done else budget_short)
+                       so_far or budget_short)
     missing = [run_words(n, dataset=True) for n, r in budget.items() if not r["n"]]
     return Verdict(claim, verdict, "; ".join([finished] * bool(finished)
-                                             + [f"no record of {listed(missing)} yet"]), "")
+                                             + [f"no record of {listed(missing)} yet"]), "", so_far)
 
 
 def _apart_verdict(claim: Claim, full: dict, apart: dict[str, str]) -> Verdict:

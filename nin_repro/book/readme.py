@@ -32,13 +32,14 @@ def headline_table(results_dir=None) -> str:
 
 def comparisons_table(results_dir=None) -> pd.DataFrame:
     """Each comparison the paper makes between nets (Table 5's heads, Figure
-    4's dropout): the paper's side, ours once its full-length rows have
-    decided it, and the verdict (a run in progress says how far it is)."""
+    4's dropout): the paper's side, ours (once its full-length rows have
+    decided it, how it came out; before, what the claims table shows so
+    far) and the verdict (a run in progress says how far it is)."""
     rows = []
     for v in claims.verdicts(results_dir):
         if v.claim.kind in ("order", "cut"):
             rows.append({"paper's comparison": f"{v.claim.label}: {v.claim.claim}", "paper": v.claim.paper,
-                         "ours": v.result or "-", "verdict": v.verdict})
+                         "ours": v.result or v.headline or "-", "verdict": v.verdict})
     return pd.DataFrame(rows)
 
 
