@@ -132,9 +132,9 @@ def lines(markdown):
 
 def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order(tmp_path):
     assert lines(findings.heads_effect(tmp_path)) == [
-        "GAP vs FC: not run yet (needs records of CIFAR-10, 30 epochs and CIFAR-10, FC head, 30 epochs).",
-        "GAP vs FC + dropout: not run yet (needs records of CIFAR-10, 30 epochs and CIFAR-10, FC + dropout head, 30 epochs).",
-        "FC + dropout vs FC: not run yet (needs records of CIFAR-10, FC + dropout head, 30 epochs and CIFAR-10, FC "
+        "GAP vs FC: not compared yet (needs records of CIFAR-10, 30 epochs and CIFAR-10, FC head, 30 epochs).",
+        "GAP vs FC + dropout: not compared yet (needs records of CIFAR-10, 30 epochs and CIFAR-10, FC + dropout head, 30 epochs).",
+        "FC + dropout vs FC: not compared yet (needs records of CIFAR-10, FC + dropout head, 30 epochs and CIFAR-10, FC "
         "head, 30 epochs).",
         "The paper's order (GAP < FC + dropout < FC): not checkable until two heads have records."]
     results.write_record(make_record(experiment="cifar10", error=18.9), tmp_path)
@@ -144,8 +144,8 @@ def test_heads_effect_compares_gap_with_each_fc_head_and_checks_the_papers_order
     assert out[0] == ("GAP 18.90% vs FC 18.50%: GAP 0.40 points higher (the paper: 1.18 points lower; the rows' "
                       "noise is up to 0.00 points, so the gap is beyond it).")
     # a pair with one row done needs the other's record alone
-    assert out[1] == "GAP vs FC + dropout: not run yet (needs a record of CIFAR-10, FC + dropout head, 30 epochs)."
-    assert out[2] == "FC + dropout vs FC: not run yet (needs a record of CIFAR-10, FC + dropout head, 30 epochs)."
+    assert out[1] == "GAP vs FC + dropout: not compared yet (needs a record of CIFAR-10, FC + dropout head, 30 epochs)."
+    assert out[2] == "FC + dropout vs FC: not compared yet (needs a record of CIFAR-10, FC + dropout head, 30 epochs)."
     assert out[3] == ("The paper's order (GAP < FC + dropout < FC) does not hold here (among the heads run so far): "
                       "FC 18.50% < GAP 18.90%.")
     assert out[4] == ("At the last epoch (training error taken during it, dropout on): "
@@ -226,11 +226,11 @@ def test_heads_reading_does_not_tell_training_errors_apart_within_their_noise(tm
 
 def test_augmentation_effect_gives_the_gap_and_how_closely_each_row_fit_its_training_set(tmp_path):
     assert findings.augmentation_effect(tmp_path) == (
-        "- augmented vs not augmented: not run yet (needs records of CIFAR-10, augmented, 30 epochs and CIFAR-10, 30 epochs).")
+        "- augmented vs not augmented: not compared yet (needs records of CIFAR-10, augmented, 30 epochs and CIFAR-10, 30 epochs).")
     plain = curve([30.0, 19.0], experiment="cifar10")
     plain["history"][-1]["train_error"] = 14.0
     results.write_record(plain, tmp_path)
-    assert findings.augmentation_effect(tmp_path).startswith("- augmented vs not augmented: not run yet")
+    assert findings.augmentation_effect(tmp_path).startswith("- augmented vs not augmented: not compared yet")
     for seed, (train, test) in enumerate([(18.5, 17.5), (18.7, 18.5)]):
         aug = curve([30.0, test], experiment="cifar10_aug", seed=seed)
         aug["history"][-1]["train_error"] = train
@@ -248,11 +248,11 @@ def test_augmentation_effect_gives_the_gap_and_how_closely_each_row_fit_its_trai
 
 def test_dropout_effect_gives_the_relative_cut_beside_the_noise_or_says_what_is_missing(tmp_path):
     assert findings.dropout_effect(tmp_path) == (
-        "- dropout vs no dropout: not run yet (needs records of CIFAR-10, 30 epochs and CIFAR-10, no dropout, 30 epochs).")
+        "- dropout vs no dropout: not compared yet (needs records of CIFAR-10, 30 epochs and CIFAR-10, no dropout, 30 epochs).")
     with_dropout = make_record(experiment="cifar10", error=16.0)
     with_dropout["history"][-1]["train_error"] = 12.0
     results.write_record(with_dropout, tmp_path)
-    assert findings.dropout_effect(tmp_path).startswith("- dropout vs no dropout: not run yet")
+    assert findings.dropout_effect(tmp_path).startswith("- dropout vs no dropout: not compared yet")
     without = curve([20.5, 20.0], experiment="cifar10_nodropout")  # moved by 0.5 over its last epochs
     without["history"][-1]["train_error"] = 6.0  # fits its training set far more closely
     results.write_record(without, tmp_path)
@@ -659,7 +659,7 @@ def test_the_short_runs_comparisons_table_reads_each_pair_against_the_paper_and_
     table = findings.budget_comparisons(tmp_path)
     assert list(table["compared"]) == ["augmented vs not augmented", "GAP vs FC", "GAP vs FC + dropout",
                                        "FC + dropout vs FC", "dropout vs no dropout"]
-    assert set(table["reading"]) == {"not run yet"} and set(table["ours"]) == {""}
+    assert set(table["reading"]) == {"not compared yet"} and set(table["ours"]) == {""}
     # each row's last two tests 0.2 apart: a noise of 0.20 points for every pair
     for name, error in (("cifar10", 18.9), ("cifar10_aug", 18.0), ("cifar10_fc", 19.0), ("cifar10_fc_dropout", 18.0),
                         ("cifar10_nodropout", 23.9)):

@@ -18,7 +18,7 @@ from .claims import NOISE_EPOCHS, epoch_spread, last_errors, near_or_past_the_ma
 from .chapters import CHAPTERS, run_words
 from .display import listed, order_text, printed_cut, short_where, shown
 from .paper import DROPOUT_CUT_PERCENT
-from .tables import NOT_RUN, copy_rows, mean_std, missing_status, rows_where
+from .tables import copy_rows, mean_std, missing_status, rows_where
 
 
 def verdict(experiment: str, results_dir=None) -> str:
@@ -132,6 +132,10 @@ def _same_setup(groups: dict[str, list[dict]]) -> list[str]:
 # Comparisons (Table 1's augmentation, Table 5's heads, Figure 4's dropout) ---
 
 
+# a pair with a row still without a record (its run may be training, or not started): not "not run"
+NOT_COMPARED = "not compared yet"
+
+
 def _needs(rows: dict, names) -> str:
     """"needs a record of X" for a compared pair, naming only the rows
     without one: the other may have finished long before."""
@@ -152,7 +156,7 @@ def _difference_line(a: str, b: str, rows: dict, labels: dict) -> str:
     """'A x% vs B y%: A d points lower (the paper: e points lower; noise: n points).'"""
     ra, rb = rows[a], rows[b]
     if ra["ours_mean"] is None or rb["ours_mean"] is None:
-        return f"{labels[a]} vs {labels[b]}: {NOT_RUN} ({_needs(rows, (a, b))})."
+        return f"{labels[a]} vs {labels[b]}: {NOT_COMPARED} ({_needs(rows, (a, b))})."
 
     def side(d):
         return "level with it" if round(d, 2) == 0 else f"{abs(d):.2f} points {'lower' if d > 0 else 'higher'}"
@@ -354,7 +358,7 @@ def budget_comparisons(results_dir=None) -> pd.DataFrame:
             row = {"compared": f"{labels[a]} vs {labels[b]}", "ours": "", "the paper": "", "noise": "", "reading": ""}
             out.append(row)
             if rows[a]["ours_mean"] is None or rows[b]["ours_mean"] is None:
-                row["reading"] = NOT_RUN
+                row["reading"] = NOT_COMPARED
                 continue
             d, paper_d, noise = _gap(a, b, rows)
             row["ours"], row["noise"] = f"{d:.2f}", f"{noise:.2f}"
@@ -401,7 +405,7 @@ def dropout_effect(results_dir=None, full: bool = False, details: bool = True) -
     rows = _summarized(labels, results_dir)
     with_d, without = rows[with_name], rows[without_name]
     if with_d["ours_mean"] is None or without["ours_mean"] is None:
-        return _lines([f"dropout vs no dropout: {NOT_RUN} ({_needs(rows, labels)})."])
+        return _lines([f"dropout vs no dropout: {NOT_COMPARED} ({_needs(rows, labels)})."])
     noise = max(row_noise(with_d), row_noise(without))
     gap, cut = printed_cut(without["ours_mean"], with_d["ours_mean"])  # the percentage from the unrounded means
     points = shown(without["ours_mean"]) - shown(with_d["ours_mean"])  # the points as the printed means give them
