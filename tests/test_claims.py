@@ -85,17 +85,26 @@ def test_a_full_length_run_in_progress_says_how_far_it_has_come(tmp_path):
     snapshot(tmp_path, "cifar10_aug_full", 0, [70.0, 50.0, 41.5])
     v = by_key(tmp_path)["table1_aug"]
     assert v.verdict == "in progress (epoch 3 of 260)"
-    # the latest epoch with the range of the last ones (at most 5): one epoch's number can be a lucky one
-    assert v.ours == ("CIFAR-10, augmented, 260 epochs, seed 0: 41.50% at epoch 3 of 260, 41.50-70.00% over epochs 1-3; "
+    # at the base rate the latest test alone: a range over its tests would be the error's fall, not its noise
+    assert v.ours == ("CIFAR-10, augmented, 260 epochs, seed 0: 41.50% at epoch 3 of 260; "
                       "CPU budget (2 epochs): 19.10% (n=1)")
-    assert v.headline == ("19.10% (CPU budget, 2 epochs, n=1) and 41.50% at full length after epoch 3 of 260 "
-                          "(still training; 41.50-70.00% over its last 3 tests)")
+    assert v.headline == ("19.10% (CPU budget, 2 epochs, n=1) and 41.50% after epoch 3 of the 260-epoch run "
+                          "(still training)")
     assert claims.tally(tmp_path)["in progress"] == 1
     said = abstract.abstract(tmp_path)
     # a row still training: its headline, so far, against the paper's
-    assert ("with augmentation 19.10% (CPU budget, 2 epochs, n=1) and 41.50% at full length after epoch 3 of 260 "
-            "(still training; 41.50-70.00% over its last 3 tests) against the paper's 8.81%") in said
+    assert ("with augmentation 19.10% (CPU budget, 2 epochs, n=1) and 41.50% after epoch 3 of the 260-epoch run "
+            "(still training) against the paper's 8.81%") in said
     assert said.count("\n") == 5  # six lines
+    # once the rate has dropped: the latest test with the range of the last ones at that rate (at most 10), as
+    # one epoch's number can be a lucky one
+    errors = [50.0, 40.0, 30.0, 12.0, 11.0, 11.5, 11.2]
+    snapshot(tmp_path, "cifar10_aug_full", 0, errors, lrs=[0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.01])
+    v = by_key(tmp_path)["table1_aug"]
+    assert v.ours.startswith("CIFAR-10, augmented, 260 epochs, seed 0: 11.20% at epoch 7 of 260, "
+                             "11.00-12.00% over epochs 4-7; ")
+    assert v.headline.endswith("and 11.20% after epoch 7 of the 260-epoch run (still training; 11.00-12.00% over "
+                               "its last 4 tests at learning rate 0.01)")
 
 
 def test_a_run_in_progress_tested_every_5th_epoch_quotes_its_tests(tmp_path):
@@ -103,12 +112,16 @@ def test_a_run_in_progress_tested_every_5th_epoch_quotes_its_tests(tmp_path):
     snapshot(tmp_path, "cifar10_aug_full", 0, [None] * 4 + [50.0] + [None] * 4 + [40.0] + [None] * 4 + [45.0, None])
     v = by_key(tmp_path)["table1_aug"]
     assert v.verdict == "in progress (epoch 16 of 260)"
-    assert v.ours.startswith("CIFAR-10, augmented, 260 epochs, seed 0: 45.00% (tested after epoch 15) at epoch 16 of 260, "
-                             "40.00-50.00% over its last 3 tests (epochs 5-15)")
+    assert v.ours.startswith("CIFAR-10, augmented, 260 epochs, seed 0: 45.00% (tested after epoch 15) at epoch 16 of 260")
     # the abstract's headline: the epoch last tested, then how far training has gone since
-    assert v.headline == ("45.00% at full length after epoch 15 of 260 (still training, now at epoch 16; "
-                          "40.00-50.00% over its last 3 tests)")
-    assert "45.00% at full length after epoch 15 of 260 (still training, now at epoch 16" in abstract.abstract(tmp_path)
+    assert v.headline == "45.00% after epoch 15 of the 260-epoch run (still training, now at epoch 16)"
+    assert "45.00% after epoch 15 of the 260-epoch run (still training, now at epoch 16" in abstract.abstract(tmp_path)
+    # after the rate drops, untested epochs between the tests quoted are said so
+    errors = [None] * 4 + [50.0] + [None] * 4 + [40.0] + [None, 12.0, None, 11.0, 11.5]
+    snapshot(tmp_path, "cifar10_aug_full", 0, errors, lrs=[0.1] * 10 + [0.01] * 5)
+    assert by_key(tmp_path)["table1_aug"].ours.startswith(
+        "CIFAR-10, augmented, 260 epochs, seed 0: 11.50% at epoch 15 of 260, 11.00-12.00% over its last 3 tests "
+        "(epochs 12-15)")
 
 
 def test_a_run_in_progress_not_tested_yet_says_so_in_the_headline(tmp_path):
@@ -376,8 +389,7 @@ def test_a_comparison_names_its_full_length_rows_that_finished_before_the_others
     snapshot(tmp_path, "cifar10_nodropout_full", 0, [60.0, 40.0])
     v = by_key(tmp_path)["figure4"]
     assert (v.verdict, v.decided_by) == ("in progress (epoch 2 of 260)", "full length (training)")
-    assert v.ours.startswith("CIFAR-10, no dropout, 260 epochs, seed 0: 40.00% at epoch 2 of 260, 40.00-60.00% over "
-                             "epochs 1-2; full length so far: dropout 10.50% (n=1); no dropout in progress; "
+    assert v.ours.startswith("CIFAR-10, no dropout, 260 epochs, seed 0: 40.00% at epoch 2 of 260; full length so far: dropout 10.50% (n=1); no dropout in progress; "
                              "at epoch 2 of each: dropout 10.50%, no dropout 40.00% (a 73.8% cut there); "
                              "CPU budget (30 epochs): ")
     # a second of Table 5's rows finished (FC), the third not started: the two stand in the short form,

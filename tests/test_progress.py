@@ -7,14 +7,16 @@ from nin_repro.book.paper import paper_error
 from test_results import make_record
 
 
-def snapshot(results_dir, experiment, seed, errors, machine="cpu (X), AVX2", precision="fp32", provenance=None):
+def snapshot(results_dir, experiment, seed, errors, machine="cpu (X), AVX2", precision="fp32", provenance=None,
+             lrs=None):
     """A run in progress as `reproduce` leaves it: its state in results/checkpoints/
-    (with `provenance`, as snapshots have stored it since they do)."""
+    (with `provenance`, as snapshots have stored it since they do); `lrs`: each
+    epoch's learning rate (else 0.1 throughout)."""
     exp = experiments.get(experiment)
     config = {"experiment": experiment, "dataset": exp.dataset, "seed": seed, "overrides": {},
               "model": exp.model.to_dict(), "train": exp.train.to_dict()}
     # None: an epoch the test split was not evaluated after (`TrainConfig.test_every`)
-    history = [{"epoch": i + 1, "lr": 0.1, "train_loss": 1.0, "train_error": 20.0 if e is None else e + 1,
+    history = [{"epoch": i + 1, "lr": lrs[i] if lrs else 0.1, "train_loss": 1.0, "train_error": 20.0 if e is None else e + 1,
                 "test_loss": None if e is None else 1.0, "test_error": e, "seconds": 500.0,
                 "precision": precision, "machine": machine}
                for i, e in enumerate(errors)]

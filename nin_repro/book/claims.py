@@ -197,15 +197,22 @@ def _progress(names: tuple[str, ...], results_dir) -> list[str]:
 
 
 def _recent_tests(history: list[dict]) -> list[dict]:
-    """The epochs a run in progress is quoted by: its last NOISE_EPOCHS tests."""
-    return progress.tested(history)[-NOISE_EPOCHS:]
+    """The tests a run in progress's latest one is set among: its last
+    NOISE_EPOCHS at the learning rate of the latest, once the rate has
+    dropped. None before: at the base rate the error is still falling, and a
+    range over those tests would show the fall, not the noise."""
+    done = progress.tested(history)
+    if not done or done[-1]["lr"] >= max(h["lr"] for h in history):
+        return []
+    return [h for h in done if h["lr"] == done[-1]["lr"]][-NOISE_EPOCHS:]
 
 
 def _recent_range(history: list[dict]) -> str:
     """", a-b% over epochs i-k": a run in progress's test error moves from
-    epoch to epoch, so its latest test is quoted with the range of its last
-    NOISE_EPOCHS tests ("" after a single one); ", a-b% over its last n tests
-    (epochs i-k)" where epochs between them were not tested."""
+    epoch to epoch, so once its rate has dropped its latest test is quoted
+    with the range of its recent ones (`_recent_tests`; "" with fewer than
+    two); ", a-b% over its last n tests (epochs i-k)" where epochs between
+    them were not tested."""
     recent = _recent_tests(history)
     if len(recent) < 2:
         return ""
@@ -218,16 +225,17 @@ def _recent_range(history: list[dict]) -> str:
 
 def _full_length_so_far(names: tuple[str, ...], results_dir) -> str:
     """The first run of `names` in progress, for the abstract's one line:
-    "11.98% at full length after epoch 60 of 260 (still training, now at epoch
-    62; 11.98-15.02% over its last 10 tests)"."""
+    "10.52% after epoch 215 of the 260-epoch run (still training, now at
+    epoch 216; 10.38-10.99% over its last 10 tests at learning rate 0.01)"."""
     run = progress.runs_in_progress(names, results_dir)[0]
     last = progress.last_tested(run["history"])
     if last is None:
         return f"not tested yet at full length (still training, at epoch {run['epoch']} of {run['epochs']})"
     now = "" if last is run["history"][-1] else f", now at epoch {run['epoch']}"
     recent = [h["test_error"] for h in _recent_tests(run["history"])]
-    spread = f"; {min(recent):.2f}-{max(recent):.2f}% over its last {len(recent)} tests" if len(recent) > 1 else ""
-    return (f"{last['test_error']:.2f}% at full length after epoch {last['epoch']} of {run['epochs']} "
+    spread = (f"; {min(recent):.2f}-{max(recent):.2f}% over its last {len(recent)} tests at learning rate "
+              f"{last['lr']:g}" if len(recent) > 1 else "")
+    return (f"{last['test_error']:.2f}% after epoch {last['epoch']} of the {run['epochs']}-epoch run "
             f"(still training{now}{spread})")
 
 
