@@ -421,11 +421,15 @@ def download_official(name: str, root: Path) -> None:
     try:
         for keyword, value in s.torchvision_splits:
             cls(str(root), **{keyword: value}, download=True)
-    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
+    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, RuntimeError) as e:
         # Not a full disk or a folder to fix: the network. (URLError is an OSError, which the
-        # command line would otherwise answer with "free the space or fix the folder".)
+        # command line would otherwise answer with "free the space or fix the folder".) MNIST's
+        # reader tries each mirror and raises a RuntimeError of several lines after the last one;
+        # its first and last lines name the file and the last mirror's failure.
+        lines = [line.strip() for line in str(getattr(e, "reason", e)).splitlines() if line.strip()]
+        why = " ".join(dict.fromkeys([lines[0], lines[-1]])) if lines else ""
         raise DataError(f"{name}: the official files could not be downloaded into {root} "
-                        f"({type(e).__name__}: {getattr(e, 'reason', e)}); no internet access: copy the official "
+                        f"({type(e).__name__}: {why}); no internet access: copy the official "
                         f"files into {root}, or rerun with network") from e
 
 

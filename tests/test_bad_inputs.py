@@ -638,13 +638,23 @@ def test_9_a_setting_that_does_not_change_what_is_trained_is_no_earlier_protocol
     assert checkpoint.config_differences(rec["config"], config) == []  # one set for both
 
 
-def test_9_a_network_failure_under_download_says_so(cli_run, tmp_path, monkeypatch, capsys):
+# torchvision's MNIST reader, offline: it tries each mirror, then raises this (torchvision/datasets/mnist.py)
+MIRRORS_FAILED = RuntimeError(
+    "Error downloading train-images-idx3-ubyte.gz:\n"
+    "Tried https://ossci-datasets.s3.amazonaws.com/mnist/, got:\n<urlopen error [Errno -2] Name or service not known>\n"
+    "Tried http://yann.lecun.com/exdb/mnist/, got:\n<urlopen error [Errno -2] Name or service not known>\n")
+
+
+@pytest.mark.parametrize("failure", ["url error", "every mirror failed"])
+def test_9_a_network_failure_under_download_says_so(failure, cli_run, tmp_path, monkeypatch, capsys):
     import urllib.error
 
     import torchvision
 
     def offline(*a, **k):
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+        if failure == "url error":
+            raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+        raise MIRRORS_FAILED
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
     folder = tmp_path / "empty"
@@ -653,6 +663,9 @@ def test_9_a_network_failure_under_download_says_so(cli_run, tmp_path, monkeypat
     err = one_line(capsys)
     assert f"no internet access: copy the official files into {folder}, or rerun with network" in err
     assert "free the space" not in err
+    if failure == "every mirror failed":
+        assert ("(RuntimeError: Error downloading train-images-idx3-ubyte.gz: <urlopen error [Errno -2] Name or "
+                "service not known>)") in err
 
 
 def test_9_a_command_without_download_never_tells_to_pass_it(tmp_path, capsys):
