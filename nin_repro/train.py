@@ -408,8 +408,14 @@ def _resume(found: tuple[Path, dict], run: Run, model, opt, train_loader: Tensor
     into the net, the optimizer and the random streams: (its path, the
     history, the epochs done, the seconds spent)."""
     path, state = found
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
+    try:  # its config matched this run's; a file of another version (its checksum sound) may still not fit
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise checkpoint.CheckpointError(
+            f"{path}: its weights and optimizer state do not fit this run's net ({type(e).__name__}: {first}); "
+            "start the run again with --restart") from e
     try:
         set_rng_state(state["rng"][ctx.rank], run.device, train_loader)
     except (RuntimeError, KeyError, TypeError) as e:

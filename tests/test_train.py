@@ -196,17 +196,28 @@ def test_a_snapshot_written_on_a_gpu_resumes_on_a_cpu_machine(data_dir, cache_di
     assert [h["test_loss"] for h in resumed["history"]] == [h["test_loss"] for h in straight["history"]]
 
 
-def test_a_snapshot_whose_streams_cannot_be_restored_is_one_clear_error(data_dir, cache_dir, tmp_path,
-                                                                         shared_decoded):
+@pytest.mark.parametrize("damage", ["streams", "weights", "optimizer"])
+def test_a_snapshot_whose_state_cannot_be_restored_is_one_clear_error(damage, data_dir, cache_dir, tmp_path,
+                                                                       shared_decoded):
     """A loader state drawn on a GPU (16 bytes of Philox state, as versions
     before the CPU-side loader stream wrote them) cannot continue on the CPU
-    generator: one line naming the file and what to do, before training."""
+    generator; weights or an optimizer state missing a tensor (a file of
+    another version, its checksum sound) cannot fill the net: one line naming
+    the file and what to do, before training."""
     exp = tiny("t_streams", epochs=2)
     snapshot, state = _stopped_after_one_epoch(exp, "t_streams__seed0__subset1024", tmp_path, data_dir,
                                                cache_dir, shared_decoded)
-    state["rng"][0]["loader"] = torch.zeros(16, dtype=torch.uint8)
+    if damage == "streams":
+        state["rng"][0]["loader"] = torch.zeros(16, dtype=torch.uint8)
+        said = "its random streams cannot be restored"
+    elif damage == "weights":
+        state["model"].pop(next(iter(state["model"])))
+        said = "its weights and optimizer state do not fit this run's net"
+    else:
+        del state["optimizer"]
+        said = "its weights and optimizer state do not fit this run's net"
     checkpoint.save(snapshot, state)
-    with pytest.raises(CheckpointError, match=rf"{snapshot}: its random streams cannot be restored.*--restart"):
+    with pytest.raises(CheckpointError, match=rf"{snapshot}: {said}.*--restart"):
         run(exp, tmp_path, data_dir, cache_dir, ckpt=shared_decoded, resume=True)
 
 
