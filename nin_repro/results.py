@@ -260,10 +260,15 @@ def write_given_up(entry: dict, results_dir: str | os.PathLike | None = None) ->
 
 def given_up(results_dir: str | os.PathLike | None = None) -> list[dict]:
     """The runs given up (results/stalls/), each as its file holds it: run,
-    config, history, wall_seconds, given_up_because; sorted by file name
-    (a run's attempts in the order they were given up)."""
+    config, history, wall_seconds, given_up_because; by run, each run's
+    attempts in the order they were given up (`<run>.json`, then
+    `<run>__2.json`, ... `<run>__10.json`: by number, not by name)."""
+    def attempt(path: Path) -> tuple[str, int]:
+        run, _, n = path.stem.rpartition("__")
+        return (run, int(n)) if run and n.isdigit() else (path.stem, 1)
+
     runs = []
-    for path in sorted(stalls_dir(results_dir).glob("*.json")):
+    for path in sorted(stalls_dir(results_dir).glob("*.json"), key=attempt):
         try:
             run = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, OSError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors

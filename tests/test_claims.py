@@ -652,3 +652,25 @@ def test_a_row_whose_run_was_given_up_under_its_protocol_says_so_not_not_started
     give_up(json.loads(json.dumps(old)))
     assert by_key(tmp_path)["table2"].verdict == "pending: full-length run not started"
     assert tables.results_table(["cifar100_full"], tmp_path)["ours (%)"].iloc[0] == "not started"
+
+
+def test_a_run_given_up_stays_given_up_beside_a_smoke_runs_record_and_its_latest_attempt_stands(tmp_path):
+    """A smoke run of the same experiment and seed (--epochs 2) finishing is
+    no finished run of the protocol; and of a run given up ten times, the
+    tenth attempt stands (`<run>__10.json` sorts after `<run>__2.json`)."""
+    from nin_repro.book import progress
+    from nin_repro.run_config import resolve_run
+
+    config = json.loads(json.dumps(resolve_run("cifar100_full", 0).config))
+    for attempt in range(1, 11):
+        history = [{**make_record()["history"][0], "epoch": i + 1} for i in range(attempt)]
+        results.write_given_up({"run": "cifar100_full__seed0", "config": config, "history": history,
+                                "wall_seconds": 60.0, "given_up_because": f"attempt {attempt}"}, tmp_path)
+    assert (tmp_path / "stalls" / "cifar100_full__seed0__10.json").exists()
+    assert [g["given_up_because"] for g in results.given_up(tmp_path)] == [f"attempt {a}" for a in range(1, 11)]
+    assert progress.given_up_runs(tmp_path)[("cifar100_full", 0)]["given_up_because"] == "attempt 10"
+    smoke = record("cifar100_full", 0, [80.0, 70.0])
+    smoke["config"]["overrides"] = {"epochs": 2}
+    results.write_record(smoke, tmp_path)
+    assert ("cifar100_full", 0) in progress.given_up_runs(tmp_path)
+    assert by_key(tmp_path)["table2"].verdict == "pending: full-length run given up"

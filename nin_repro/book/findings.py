@@ -223,7 +223,7 @@ def _fit_line(rows: dict, labels: dict) -> str:
     for n, label in labels.items():
         if rows[n]["ours_mean"] is None:
             continue
-        train = statistics.fmean(r["history"][-1]["train_error"] for r in rows[n]["runs"])
+        train = _train_error(rows[n])
         fits.append(f"{label} {train:.2f}% train vs {rows[n]['ours_mean']:.2f}% test "
                     f"(a gap of {shown(rows[n]['ours_mean']) - shown(train):.2f} points)")
     return "At the last epoch (training error taken during it, dropout on): " + "; ".join(fits) + "."
@@ -432,6 +432,7 @@ _APART_READING = ("The rows trained on different copies of the data, so there is
 
 
 def _train_error(row: dict) -> float:
+    """The mean of a row's runs' training errors at their last epoch."""
     return statistics.fmean(r["history"][-1]["train_error"] for r in row["runs"])
 
 

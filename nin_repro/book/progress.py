@@ -102,7 +102,9 @@ def given_up_runs(results_dir=None) -> dict[tuple[str, int], dict]:
                 if provenance.is_protocol_run({"experiment": g["config"]["experiment"], "config": g["config"]})]
     if not attempts:  # the usual case: no records to read, no snapshot to load and verify
         return {}
-    recorded = {(r["experiment"], r["seed"]) for r in results.read_records(results_dir)}
+    # a smoke run's record (--epochs, --subset) is no finished run of the protocol
+    recorded = {(r["experiment"], r["seed"]) for r in results.read_records(results_dir)
+                if provenance.is_protocol_run(r)}
     running = protocol_in_progress(results_dir)
     return {(g["config"]["experiment"], g["config"]["seed"]): g for g in attempts
             if (g["config"]["experiment"], g["config"]["seed"]) not in recorded | running.keys()}

@@ -192,7 +192,7 @@ def superseded_lines(results_dir=None) -> str:
 def short_commit(commit: str) -> str:
     """A commit as the tables show it: its first 8 hex digits (what `git
     show` takes; the record keeps the whole hash) and "-dirty" where the
-    tree had uncommitted changes. Longer, it took the width a run's machine
+    library's tracked files (nin_repro/) had uncommitted changes. Longer, it took the width a run's machine
     cell needs when the run moved between three kinds of machine."""
     head, dirty, _ = commit.partition("-dirty")
     return head[:8] + dirty
@@ -385,8 +385,7 @@ def given_up_rows(results_dir=None) -> pd.DataFrame | None:
     epoch's numbers, what it cost and where, and why it was stopped. None
     where there are none."""
     rows = [{"run": _run_label(r["config"]["experiment"], r["config"]["seed"]),
-             "epochs": f"{len(r['history'])} of {r['config']['train']['epochs']}"
-             if "train" in r["config"] else str(len(r["history"])),
+             "epochs": f"{len(r['history'])} of {r['config']['train']['epochs']}",
              "last train loss": f"{r['history'][-1]['train_loss']:.4f}",
              "last test error (%)": progress.latest_test_cell(r["history"]),
              "hours": f"{r['wall_seconds'] / 3600:.1f}",
