@@ -250,8 +250,8 @@ def test_the_stages_reading_tells_a_flat_last_stage_from_one_still_falling(tmp_p
     flat["test_error"] = errors[-1]
     results.write_record(flat, tmp_path)
     said = findings.stages_reading("mnist_full", 0, tmp_path)
-    assert said == ("In its last stage (epochs 54-60) the last 5 epochs averaged 0.47%, not below the best epoch "
-                    "before them (0.45%): the error had levelled off at the final rate.")
+    assert said == ("In its last stage (epochs 54-60) the mean of the last 5 epochs, 0.47%, was no lower than the "
+                    "best single epoch before them (0.45%, epoch 55): the error had levelled off at the final rate.")
     # a tail whose lowest epoch is below the earlier best but whose mean is not: the sentence states the
     # mean it compares, so the low epoch does not contradict "levelled off"
     dip = [0.47, 0.46, 0.44, 0.49, 0.48, 0.47, 0.48]
@@ -259,7 +259,7 @@ def test_the_stages_reading_tells_a_flat_last_stage_from_one_still_falling(tmp_p
     flat["test_error"] = dip[-1]
     results.write_record(flat, tmp_path)
     said = findings.stages_reading("mnist_full", 0, tmp_path)
-    assert "averaged 0.47%, not below the best epoch before them (0.46%)" in said
+    assert "the mean of the last 5 epochs, 0.47%, was no lower than the best single epoch before them (0.46%, epoch 55)" in said
     assert said.endswith("levelled off at the final rate.")
     falling = [0.60, 0.58, 0.55, 0.53, 0.50, 0.48, 0.46]
     flat["history"] = [{**h, "test_error": e} for h, e in zip(flat["history"], [1.0] * 53 + falling)]

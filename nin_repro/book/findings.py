@@ -652,15 +652,17 @@ def stages_reading(experiment: str, seed: int = 0, results_dir=None) -> str:
     if state != "finished":
         return ""
     start = tables.stage_bounds(experiment)[-2]
-    stage = [h["test_error"] for h in progress.tested(run["history"]) if h["epoch"] > start]
+    stage = [h for h in progress.tested(run["history"]) if h["epoch"] > start]
     tail, earlier = stage[-tables.STAGE_TAIL:], stage[:-tables.STAGE_TAIL]
     # its last, best and range are the stage table's, just above: here only what they mean
     stage_words = f"its last stage (epochs {start + 1}-{run['epochs']})"
     if not earlier:
         return f"{stage_words[0].upper()}{stage_words[1:]} is too short to tell whether the error still fell."
-    mean = shown(statistics.fmean(tail))
-    falling = mean < shown(min(earlier))
-    return (f"In {stage_words} the last {len(tail)} epochs averaged {mean:.2f}%, "
-            f"{'below' if falling else 'not below'} the best epoch before them ({min(earlier):.2f}%): "
+    mean = shown(statistics.fmean(h["test_error"] for h in tail))
+    best = min(earlier, key=lambda h: h["test_error"])  # the first of equals: where the stage first reached it
+    falling = mean < shown(best["test_error"])
+    return (f"In {stage_words} the mean of the last {len(tail)} epochs, {mean:.2f}%, was "
+            f"{'lower than' if falling else 'no lower than'} the best single epoch before them "
+            f"({best['test_error']:.2f}%, epoch {best['epoch']}): "
             + ("the error was still falling, and a longer run would likely end lower." if falling else
                "the error had levelled off at the final rate."))
