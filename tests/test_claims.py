@@ -307,7 +307,7 @@ def test_the_abstract_states_each_comparison_decided_at_full_length_before_the_3
     budget_rows(tmp_path, cifar10=[19.17, 18.91], cifar10_nodropout=[19.4, 19.13])
     line = abstract.abstract(tmp_path).splitlines()[3]
     assert line.startswith("4. **Comparisons.** At 30 epochs") and "At full length" not in line
-    assert line.endswith(", and the full-length runs decide the paper's, in the claims table below.")
+    assert line.endswith(", and the full-length runs decide the paper's comparisons, in the claims table below.")
     # Figure 4 decided, Table 5 not: the decided one first, with its seeds; the rest left to the claims table
     results.write_record(record("cifar10_full", 0, [9.0, 9.0] + [10.1, 10.2] * 5, lr=0.001), tmp_path)
     results.write_record(record("cifar10_nodropout_full", 0, [20.0, 20.0] + [13.4, 13.7] * 5, lr=0.001), tmp_path)
@@ -315,7 +315,8 @@ def test_the_abstract_states_each_comparison_decided_at_full_length_before_the_3
     assert line.startswith("4. **Comparisons.** At full length, Figure 4's claim that dropout between mlpconv "
                            "layers cuts the test error is reproduced: a 25.5% cut, 3.50 points (no dropout 13.70%, "
                            "dropout 10.20%), n=1 each. At 30 epochs")
-    assert "Table 5" not in line and line.endswith("the full-length runs decide the paper's, in the claims table below.")
+    assert "Table 5" not in line and line.endswith("the full-length runs decide the paper's comparisons, in the "
+                                                   "claims table below.")
     # the README's front page says the same: ours once decided, the verdict either way
     shown = readme.comparisons_table(tmp_path).set_index("paper's comparison")
     assert shown.loc["Figure 4: dropout between mlpconv layers cuts the test error"].tolist() == [
@@ -491,8 +492,10 @@ def test_compute_table_splits_a_run_that_moved_and_counts_runs_in_progress(tmp_p
     assert (t["runs"], t["machine_hours"], t["core_hours"]) == (1, 3.0, 6.0)
     assert (t["cpus"], t["precisions"], t["threads"]) == (["A", "B"], ["bf16", "fp32"], [2])
     # the abstract gives the hardware beside the hours
-    assert ("1 run finished, 3 machine-hours (6 core-hours) on 2-core CPUs (A and B), in bf16 or fp32"
-            in abstract.abstract(tmp_path))
+    # and the hours of every run beside the finished ones': the cost table's total
+    assert ("1 run finished in 3 machine-hours (6 core-hours; 4 machine-hours in all, counting the runs in progress, "
+            "superseded or given up) on 2-core CPUs (A and B), in bf16 or fp32") in abstract.abstract(tmp_path)
+    assert f"{cost.all_machine_hours(tmp_path):.1f}" == table.loc["total", "machine-hours"]
 
 
 def test_md_table_escapes_pipes_and_keeps_named_indexes():
@@ -567,7 +570,7 @@ def test_cifar100_joins_the_abstract_once_its_full_length_run_has_finished(tmp_p
     done["data_source"] = "CIFAR-100 recovered bit-exact from public mirrors: ...; all 60,000 images lossless; ..."
     results.write_record(done, tmp_path)
     run, data, headline = abstract.abstract(tmp_path).splitlines()[:3]
-    assert "CIFAR-10 and CIFAR-100 for 260 epochs on his schedule" in run
+    assert "CIFAR-10 and CIFAR-100 for the 260 epochs and schedule the first author published for CIFAR-10" in run
     assert data.endswith("One copy of CIFAR-100, from public mirrors, all 60,000 of its images bit-exact "
                          "({doc}`cifar100`).")
     assert "; CIFAR-100 33.00% (n=1) against 35.68%, 2.68 points lower; MNIST " in headline
@@ -584,8 +587,9 @@ def test_the_abstract_says_which_copy_each_30_epoch_run_trained_on_and_whose_len
     said = abstract.abstract(tmp_path)
     what, data = said.splitlines()[:2]
     # the paper gives no length: 260 epochs is the first author's published schedule, MNIST's a schedule of ours
-    assert "the paper's length" not in what and "the paper gives none" in what
-    assert "MNIST for 60 on a schedule of ours" in what
+    assert "the paper's length" not in what and "the paper gives no length" in what
+    assert "the 260 epochs and schedule the first author published for it" in what
+    assert "MNIST, with his MNIST net, for 60 epochs on a schedule of ours" in what
     # one run trained on the near-lossless copy: the sentence is read from the records, not asserted
     assert "trained on that JPEG copy itself" not in data
     assert ("Of the 3 CIFAR-10 runs of 30 epochs, 2 (without augmentation, seeds 0 and 1) trained on the JPEG "

@@ -60,7 +60,7 @@ def test_confidence_maps_from_a_trained_checkpoint(monkeypatch, data_dir, cache_
     assert check["n"] == 10_000 and 0 <= check["true_peak"] <= 100
     assert check["true_mean"] == pytest.approx(100 - float(d["test_error"]), abs=1e-4)
     assert check["central_share"] == pytest.approx(100 * 25 / 49)  # rows and columns 1-5 of a 7x7 map
-    assert "random sample" in sample_description(d) and "images shown" in shown_reading(d)
+    assert "drawn at random (seed 0)" in sample_description(d) and "images shown" in shown_reading(d)
     # the run tested only its first 2,048 test images (its subset), the figure all 10,000: not the same
     # number, so the run's own test is not set beside it
     from nin_repro import results

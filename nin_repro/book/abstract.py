@@ -13,7 +13,7 @@ from nin_repro.experiments import CIFAR_EPOCHS, EXPERIMENTS, FULL_EPOCHS
 from . import comparison, provenance
 from .chapters import run_words
 from .claims import CLAIMS, Verdict, tally, verdicts
-from .cost import totals
+from .cost import all_machine_hours, totals
 from .display import listed, shown
 from .paper import paper_error
 from .tables import copy_rows, mean_std
@@ -78,7 +78,7 @@ def abstract(results_dir=None) -> str:
     what was easy and hard. Every number is read from the records, the
     model code or the data copies' description (`results`)."""
     records = results.read_records(results_dir)
-    t = totals(results_dir)
+    t, all_hours = totals(results_dir), all_machine_hours(results_dir)
     vs = {v.claim.key: v for v in verdicts(results_dir)}
     counts = tally(results_dir)
     full = {r["experiment"]: r
@@ -115,13 +115,15 @@ def abstract(results_dir=None) -> str:
     lines = [
         # the paper gives no length: 260 epochs is the first author's published schedule (his cuda-convnet
         # README), MNIST's 60 a schedule of ours of the same shape
-        f"**What was run.** NiN, re-implemented in PyTorch, trained for the length the first author published "
-        f"for CIFAR-10 (his release's README; the paper gives none): CIFAR-10{' and CIFAR-100' * bool(cifar100)} "
-        f"for {FULL_EPOCHS} epochs on his schedule, MNIST for {EXPERIMENTS['mnist_full'].train.epochs} on a "
-        f"schedule of ours of the same shape, with his MNIST net. "
-        f"{t['runs']} run{'s' if t['runs'] != 1 else ''} finished, {t['machine_hours']:.0f} machine-hours "
-        f"({t['core_hours']:.0f} core-hours) on {listed(t['threads'])}-core CPUs ({listed(t['cpus'])}), in "
-        f"{' or '.join(t['precisions'])}; {{doc}}`runs` lists every run, the unfinished and given-up ones too. "
+        f"**What was run.** NiN, re-implemented in PyTorch: CIFAR-10{' and CIFAR-100' * bool(cifar100)} for "
+        f"the {FULL_EPOCHS} epochs and schedule the first author published for {'CIFAR-10' if cifar100 else 'it'} "
+        "(his release's README; "
+        f"the paper gives no length); MNIST, with his MNIST net, for {EXPERIMENTS['mnist_full'].train.epochs} "
+        f"epochs on a schedule of ours of the same shape. "
+        f"{t['runs']} run{'s' if t['runs'] != 1 else ''} finished in {t['machine_hours']:.0f} machine-hours "
+        f"({t['core_hours']:.0f} core-hours; {all_hours:.0f} machine-hours in all, counting the runs in progress, "
+        f"superseded or given up) on {listed(t['threads'])}-core CPUs ({listed(t['cpus'])}), in "
+        f"{' or '.join(t['precisions'])}; {{doc}}`runs` lists every run. "
         + (f"Not run: {listed(not_run)}, for want of a copy of the data; " if not_run else "Not run: ")
         + "the paper's side experiment of GAP in place of a conventional CNN's fully connected layers "
         "(not among the claims below).",
@@ -134,8 +136,8 @@ def abstract(results_dir=None) -> str:
         f"**Headline.** CIFAR-10 without augmentation {against('cifar10_full', 'cifar10')}; with augmentation "
         f"{against('cifar10_aug_full', 'cifar10_aug')}; "
         + (f"CIFAR-100 {against('cifar100_full', 'cifar100')}; " if cifar100 else "")
-        + f"MNIST {against('mnist_full', 'mnist')}; n counts "
-        "each row's seeds.",
+        + f"MNIST {against('mnist_full', 'mnist')}; ± is the standard deviation over a row's seeds, n "
+        "their number.",
         # the comparisons decided at full length first; how each pair came out at 30 epochs is said once, in
         # the budget chapter (the claims table just below gives them too, but only until the full-length runs
         # decide)
@@ -143,8 +145,8 @@ def abstract(results_dir=None) -> str:
                                       f"{v.verdict}: {v.result}. " for v in decided)
         + f"At {CIFAR_EPOCHS} epochs (a recipe of our own{on}) the nets are under-trained and decide no "
         "comparison; {doc}`budget` gives how each pair came out"
-        + ("." if len(decided) == len(comparisons) else ", and the full-length runs decide the paper's, in the "
-                                                         "claims table below."),
+        + ("." if len(decided) == len(comparisons) else ", and the full-length runs decide the paper's "
+                                                         "comparisons, in the claims table below."),
         f"**Verdicts.** Of the paper's {len(CLAIMS)} claims: {verdict_words}.",
         "**Easy, hard.** The net and its recipe came from the paper and the first author's public release "
         "(README, layer and parameter files), which served in place of asking the authors; the hard parts were "

@@ -78,6 +78,13 @@ def compute_table(results_dir=None) -> pd.DataFrame:
     return df
 
 
+def all_machine_hours(results_dir=None) -> float:
+    """The machine-hours of every run that spent machine time: `compute_table`'s
+    total, the finished runs' (`totals`) with those in progress, superseded
+    and given up."""
+    return sum(r["wall_seconds"] for _, r, _ in _attempts(results_dir)) / 3600
+
+
 def uncounted_cores(results_dir=None) -> float:
     """The machine-hours of runs whose snapshot names no core count, which
     `compute_table`'s core-hours leave out."""

@@ -256,8 +256,8 @@ def sample_description(fig_data: dict) -> str:
     """How the images shown were chosen, from what the figure file holds."""
     if "sample_seed" in fig_data:
         # the file keeps which images, not how many the sample held: words true of any top-up
-        return (f"a random sample of test images (seed {int(fig_data['sample_seed'])}), topped up with misclassified "
-                "images drawn at random where it held too few")
+        return (f"test images drawn at random (seed {int(fig_data['sample_seed'])}), plus misclassified ones drawn "
+                "at random where the draw held too few of those")
     return ("the first correctly classified test image of each class, then the first misclassified ones "
             "(a selection, not a random sample: the figure predates the seeded sample)")
 
