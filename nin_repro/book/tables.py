@@ -192,8 +192,9 @@ def superseded_lines(results_dir=None) -> str:
 def short_commit(commit: str) -> str:
     """A commit as the tables show it: its first 8 hex digits (what `git
     show` takes; the record keeps the whole hash) and "-dirty" where the
-    library's tracked files (nin_repro/) had uncommitted changes. Longer, it took the width a run's machine
-    cell needs when the run moved between three kinds of machine."""
+    library's tracked files (nin_repro/) had uncommitted changes. Longer, it
+    took the width a run's machine cell needs when the run moved between
+    three kinds of machine."""
     head, dirty, _ = commit.partition("-dirty")
     return head[:8] + dirty
 
