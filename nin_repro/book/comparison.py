@@ -87,13 +87,13 @@ def format_table(rows: list[dict], without_records: dict[str, str] | None = None
             ours = f"{r['ours_mean']:.2f}" + (f" ± {r['ours_std']:.2f}" if r["ours_std"] is not None else "")
             diff = f"{r['difference']:+.2f}" if r["difference"] is not None else ""
         paper = f"{r['paper']:.2f}" if r["paper"] is not None else "-"
-        cells.append((name(r), paper, ours, r["n"], diff, r["epochs"] or ""))
+        cells.append((name(r), paper, ours, r["n"], diff, r["epochs"] or "", r["ours_mean"] is not None))
     width = max([20] + [len(c[0]) for c in cells])
     # numbers right-aligned under their header; a status in words starts where the numbers do
-    ours_width = max([16] + [len(c[2]) for c in cells if c[2][:1].isdigit()])
+    ours_width = max([16] + [len(c[2]) for c in cells if c[-1]])
     lines = [f"{'experiment':<{width}} {'paper %':>8} {'ours %':>{ours_width}} {'n':>2} {'diff':>7} {'epochs':>6}"]
-    for label, paper, ours, n, diff, epochs in cells:
-        if ours[:1].isdigit():
+    for label, paper, ours, n, diff, epochs, measured in cells:
+        if measured:
             lines.append(f"{label:<{width}} {paper:>8} {ours:>{ours_width}} {n:>2} {diff:>7} {epochs:>6}")
         else:
             lines.append(f"{label:<{width}} {paper:>8} {ours}")
